@@ -1,0 +1,1 @@
+"""Builder: fetch a commit, build its image, push it to the registry."""

@@ -1,0 +1,1 @@
+"""Deploy targets: where a built image runs (the local Docker Engine, Akash)."""

@@ -1,0 +1,1 @@
+"""Akash Network: SDL, manifest, on-chain messages, wallets and provider access."""

@@ -1,0 +1,58 @@
+"""The two error families and the one catalogue of what users are told.
+
+``UserError``: the repository or the settings are at fault; the message says what to fix.
+``AppError``: Slipway or its infrastructure is at fault; the user gets a generic
+message with the id, and the details go to the operator's log only.
+Each error carries a stable id; its text lives in MESSAGES below.
+"""
+
+from __future__ import annotations
+
+MESSAGES: dict[str, str] = {
+    # the user's
+    "build:user:no-dockerfile": "No Dockerfile at '{path}' in commit {sha}. Add one, or set the project's Dockerfile path.",
+    "build:user:bad-context": "The build context '{path}' is not a directory in commit {sha}. Fix the project's build context.",
+    "build:user:build-failed": "The Docker build failed: {detail}. The build log shows the step that broke.",
+    "build:user:time-out": "The build took longer than {seconds} seconds and was stopped. Make it faster or raise SLIPWAY_BUILD_TIMEOUT.",
+    "build:user:commit-not-found": "Commit {sha} is not in {repo}. Was it force-pushed away?",
+    "build:user:clone-failed": "Could not fetch {repo}: {detail}",
+    "deploy:user:unhealthy": "The new version did not answer HTTP on port {port} within {seconds} seconds, so the previous version keeps serving. Does the app listen on $PORT?",
+    "deploy:user:exited": "The new version exited with status {status} right after it started, so the previous version keeps serving. The log shows its last lines.",
+    # ours
+    "build:app:registry": "Slipway could not push the image to its registry ({detail}). This is not a problem in your code; the operator has been told.",
+    "build:app:docker": "Slipway's Docker Engine failed ({detail}). This is not a problem in your code; the operator has been told.",
+    "deploy:app:target": "Slipway could not start the deployment on its target ({detail}).",
+    "app:unexpected": "Slipway hit an unexpected error (reference {ref}). This is not a problem in your code; the operator has been told.",
+    "app:worker-lost": "The worker running this deployment stopped before it finished. Push again or redeploy.",
+    "app:cancelled": "Cancelled.",
+    "app:superseded": "A newer push to the same branch replaced this one.",
+}
+
+
+class SlipwayError(Exception):
+    """Base of both families. ``str(err)`` is the user-facing text."""
+
+    def __init__(self, message_id: str, **params: object):
+        self.message_id = message_id
+        self.params = params
+        super().__init__(render(message_id, **params))
+
+    @property
+    def user_message(self) -> str:
+        return str(self)
+
+
+class UserError(SlipwayError):
+    """The user's code or settings must change."""
+
+
+class AppError(SlipwayError):
+    """Slipway or its infrastructure failed; not the user's fault."""
+
+
+def render(message_id: str, **params: object) -> str:
+    template = MESSAGES[message_id]
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError):
+        return template
