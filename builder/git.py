@@ -1,0 +1,73 @@
+"""Fetch exactly one commit of a repository into a work dir, with GitPython.
+
+No remote is configured in the checkout and no credential is written to disk:
+the URL is passed to a single ``git fetch`` and any auth travels in the
+environment (``GIT_CONFIG_*``), so nothing secret outlives the command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Mapping
+
+from git import GitCommandError, Repo
+
+from slipway.errors import UserError
+
+Log = Callable[[str], None]
+
+
+def fetch_commit(repo_url: str, sha: str, dest: Path, log: Log, branch: str | None = None,
+                 env: Mapping[str, str] | None = None, mask: Callable[[str], str] = lambda s: s) -> Path:
+    """Check out ``sha`` of ``repo_url`` into ``dest`` (shallow). Returns ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    repo = Repo.init(dest)
+    git_env = {"GIT_TERMINAL_PROMPT": "0", **(env or {})}
+    display_url = mask(repo_url)
+    log(f"$ git fetch --depth 1 {display_url} {sha}")
+    try:
+        with repo.git.custom_environment(**git_env):
+            try:
+                repo.git.fetch("--depth", "1", "--no-tags", repo_url, sha)
+            except GitCommandError:
+                # Servers that refuse unadvertised SHAs: fetch the branch, then look for the commit.
+                if not branch:
+                    raise
+                log(f"$ git fetch --depth 50 {display_url} {branch}")
+                repo.git.fetch("--depth", "50", "--no-tags", repo_url, f"refs/heads/{branch}")
+            repo.git.checkout("--detach", "--force", sha)
+            # Submodules are fetched if the repository has them; their URLs come from the repo.
+            if (dest / ".gitmodules").exists():
+                log("$ git submodule update --init --recursive --depth 1")
+                repo.git.submodule("update", "--init", "--recursive", "--depth", "1")
+    except GitCommandError as exc:
+        detail = mask(_git_reason(exc))
+        if "not our ref" in detail or "did not match" in detail or "reference is not a tree" in detail \
+                or "unable to read tree" in detail or "couldn't find remote ref" in detail:
+            raise UserError("build:user:commit-not-found", sha=sha, repo=display_url) from None
+        raise UserError("build:user:clone-failed", repo=display_url, detail=detail) from None
+    head = repo.head.commit
+    log(f"checked out {head.hexsha[:12]}: {head.summary}")
+    return dest
+
+
+def _git_reason(exc: GitCommandError) -> str:
+    text = (exc.stderr or str(exc)).strip()
+    lines = [ln.strip().removeprefix("stderr: ").strip("'") for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else "git failed"
+
+
+def ls_remote_head(repo_url: str, branch: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The sha at the tip of ``branch`` on the remote, or None if there is no such branch."""
+    from git.cmd import Git
+
+    g = Git()
+    with g.custom_environment(GIT_TERMINAL_PROMPT="0", **(env or {})):
+        out = g.ls_remote(repo_url, f"refs/heads/{branch}")
+    for line in out.splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref == f"refs/heads/{branch}":
+            return sha
+    return None
+
+

@@ -1,0 +1,147 @@
+"""Build an image from a checkout and push it to the private registry (Docker SDK)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import docker
+from docker.errors import APIError, DockerException
+
+from slipway.errors import AppError, UserError
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RegistryAuth:
+    registry: str
+    username: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"RegistryAuth(registry={self.registry!r}, username={self.username!r}, password=***)"
+
+    def as_auth_config(self) -> dict[str, str]:
+        return {"username": self.username, "password": self.password, "serveraddress": self.registry}
+
+
+def docker_client(docker_host: str, timeout: int = 600) -> docker.DockerClient:
+    return docker.DockerClient(base_url=docker_host, timeout=timeout)
+
+
+class DockerImageBuilder:
+    """The builder's view of the Docker Engine: build, tag, push."""
+
+    def __init__(self, docker_host: str, auth: RegistryAuth):
+        self._docker_host = docker_host
+        self.auth = auth
+
+    def build(self, checkout: Path, dockerfile: str, context: str, tag: str, log: Log,
+              timeout_s: int, sha: str = "") -> str:
+        """Build ``tag`` from ``checkout``; return the image id. Raises UserError on a build failure."""
+        context_dir = (checkout / context).resolve()
+        if not context_dir.is_dir() or checkout.resolve() not in (context_dir, *context_dir.parents):
+            raise UserError("build:user:bad-context", path=context, sha=sha[:7])
+        dockerfile_path = (checkout / dockerfile).resolve()
+        if not dockerfile_path.is_file():
+            raise UserError("build:user:no-dockerfile", path=dockerfile, sha=sha[:7])
+        # The Engine wants the Dockerfile relative to the context when it is inside it.
+        try:
+            df_arg = str(dockerfile_path.relative_to(context_dir))
+        except ValueError:
+            df_arg = str(dockerfile_path)
+
+        client = docker_client(self._docker_host, timeout=timeout_s + 60)
+        try:
+            client.login(username=self.auth.username, password=self.auth.password, registry=self.auth.registry)
+            lines: queue.Queue = queue.Queue()
+
+            def pump() -> None:
+                try:
+                    for chunk in client.api.build(path=str(context_dir), dockerfile=df_arg, tag=tag, rm=True,
+                                                  forcerm=True, decode=True, network_mode="host"):
+                        lines.put(("chunk", chunk))
+                    lines.put(("done", None))
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                    lines.put(("exc", exc))
+
+            threading.Thread(target=pump, name="docker-build", daemon=True).start()
+            deadline = time.monotonic() + timeout_s
+            image_id = None
+            last_error = None
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    log(f"build stopped after {timeout_s} s")
+                    # Closing the connection makes the Engine cancel the build.
+                    client.close()
+                    raise UserError("build:user:time-out", seconds=timeout_s)
+                try:
+                    kind, item = lines.get(timeout=min(remaining, 1.0))
+                except queue.Empty:
+                    continue
+                if kind == "done":
+                    break
+                if kind == "exc":
+                    raise item
+                if "stream" in item:
+                    for text in item["stream"].splitlines():
+                        if text.strip():
+                            log(text)
+                if "aux" in item and "ID" in item["aux"]:
+                    image_id = item["aux"]["ID"]
+                if "error" in item:
+                    last_error = item["error"].strip()
+                    log(f"ERROR: {last_error}")
+            if last_error:
+                raise UserError("build:user:build-failed", detail=_one_line(last_error))
+            if image_id is None:
+                image_id = client.images.get(tag).id
+            return image_id
+        except (UserError, AppError):
+            raise
+        except APIError as exc:
+            # The Engine rejects some user input with 4xx (bad Dockerfile syntax, ...).
+            if exc.status_code and 400 <= exc.status_code < 500:
+                log(f"ERROR: {exc.explanation}")
+                raise UserError("build:user:build-failed", detail=_one_line(str(exc.explanation))) from None
+            raise AppError("build:app:docker", detail=_one_line(str(exc.explanation))) from exc
+        except DockerException as exc:
+            raise AppError("build:app:docker", detail=_one_line(str(exc))) from exc
+        finally:
+            client.close()
+
+    def push(self, tag: str, log: Log) -> str:
+        """Push ``tag``; return its digest reference (``repo@sha256:...``)."""
+        repository, _, version = tag.rpartition(":")
+        client = docker_client(self._docker_host)
+        try:
+            digest = None
+            last_status = None
+            for item in client.api.push(repository, tag=version, stream=True, decode=True,
+                                        auth_config=self.auth.as_auth_config()):
+                if "error" in item:
+                    raise AppError("build:app:registry", detail=_one_line(item["error"]))
+                status = item.get("status")
+                if status and status != last_status and "id" not in item:
+                    log(status)
+                last_status = status
+                aux = item.get("aux") or {}
+                if "Digest" in aux:
+                    digest = aux["Digest"]
+            log(f"pushed {tag}")
+            return f"{repository}@{digest}" if digest else tag
+        except DockerException as exc:
+            raise AppError("build:app:registry", detail=_one_line(str(exc))) from exc
+        finally:
+            client.close()
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,41 @@
+"""What every deploy target offers the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Release:
+    """One version of a project to run: everything a target needs, as plain values."""
+
+    project: str
+    deployment_id: int
+    image: str
+    health_path: str = "/"
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Running:
+    """Where a release runs once it is live, and how the target finds it again."""
+
+    url: str
+    ref: dict
+
+
+class Target(Protocol):
+    name: str
+
+    def deploy(self, release: Release, log: Log) -> Running:
+        """Start ``release``; return once it answers, after retiring the previous version.
+
+        Raises UserError when the release itself is at fault (it never became
+        healthy); the previous version then keeps running.
+        """
+
+    def stop(self, ref: dict, log: Log) -> None:
+        """Stop a release started earlier (``Running.ref``)."""

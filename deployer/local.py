@@ -1,0 +1,131 @@
+"""The local target: run the image on this machine's Docker Engine.
+
+The image is pulled from the registry with its credentials, exactly as a remote
+host would, and started with host networking on a free loopback port given to
+the app as ``PORT``. Only when it answers HTTP is the previous container of the
+project stopped, so a broken version never takes down a working one.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import requests
+from docker.errors import DockerException, NotFound
+
+from builder.images import RegistryAuth, docker_client
+from deployer.base import Log, Release, Running
+from slipway.errors import AppError, UserError
+
+LABEL_PROJECT = "slipway.project"
+LABEL_DEPLOYMENT = "slipway.deployment"
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class LocalTarget:
+    name = "local"
+
+    def __init__(self, docker_host: str, auth: RegistryAuth, host: str = "127.0.0.1",
+                 health_timeout_s: float = 60.0):
+        self._docker_host = docker_host
+        self._auth = auth
+        self._host = host
+        self._health_timeout_s = health_timeout_s
+
+    def deploy(self, release: Release, log: Log) -> Running:
+        client = docker_client(self._docker_host)
+        container = None
+        try:
+            log(f"pulling {release.image}")
+            client.images.pull(release.image, auth_config=self._auth.as_auth_config())
+            port = free_port(self._host)
+            name = f"slipway-{release.project}-{release.deployment_id}"
+            _remove_if_exists(client, name)
+            container = client.containers.run(
+                release.image,
+                name=name,
+                detach=True,
+                network_mode="host",
+                environment={**release.env, "PORT": str(port), "HOST": self._host},
+                labels={LABEL_PROJECT: release.project, LABEL_DEPLOYMENT: str(release.deployment_id)},
+                restart_policy={"Name": "unless-stopped"},
+            )
+            url = f"http://{self._host}:{port}"
+            log(f"started container {container.short_id} on {url}; waiting for it to answer HTTP")
+            self._wait_healthy(container, url + release.health_path, port, log)
+            log(f"{url} answers; retiring the previous version")
+            self._retire_others(client, release, keep=container.id, log=log)
+            return Running(url=url, ref={"container_id": container.id, "name": name, "port": port})
+        except UserError:
+            if container is not None:
+                _tail_logs(container, log)
+                _remove(container)
+            raise
+        except DockerException as exc:
+            if container is not None:
+                _remove(container)
+            raise AppError("deploy:app:target", detail=str(exc)[:300]) from exc
+        finally:
+            client.close()
+
+    def stop(self, ref: dict, log: Log) -> None:
+        client = docker_client(self._docker_host)
+        try:
+            container = client.containers.get(ref["container_id"])
+            _remove(container)
+            log(f"stopped container {container.short_id}")
+        except NotFound:
+            pass
+        finally:
+            client.close()
+
+    def _wait_healthy(self, container, url: str, port: int, log: Log) -> None:
+        deadline = time.monotonic() + self._health_timeout_s
+        while time.monotonic() < deadline:
+            container.reload()
+            if container.status in ("exited", "dead"):
+                status = container.attrs.get("State", {}).get("ExitCode")
+                raise UserError("deploy:user:exited", status=status)
+            try:
+                requests.get(url, timeout=2, allow_redirects=False)
+                return
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise UserError("deploy:user:unhealthy", port=port, seconds=int(self._health_timeout_s))
+
+    def _retire_others(self, client, release: Release, keep: str, log: Log) -> None:
+        for other in client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={release.project}"}):
+            if other.id != keep:
+                log(f"stopping previous container {other.short_id} ({other.name})")
+                _remove(other)
+
+
+def _tail_logs(container, log: Log, lines: int = 50) -> None:
+    try:
+        out = container.logs(tail=lines).decode(errors="replace")
+    except DockerException:
+        return
+    if out.strip():
+        log("--- last lines of the app's output ---")
+        for line in out.splitlines():
+            log(line)
+
+
+def _remove(container) -> None:
+    try:
+        container.remove(force=True)
+    except NotFound:
+        pass
+
+
+def _remove_if_exists(client, name: str) -> None:
+    try:
+        _remove(client.containers.get(name))
+    except NotFound:
+        pass

@@ -1,0 +1,134 @@
+"""A deployment's log: stored in the database, streamed through Redis for live viewers.
+
+Every line passes through the secret masker first, so a token or password that a
+build prints never reaches the database, the stream or a browser.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Iterable, Iterator
+
+from redis import Redis
+from sqlalchemy import func, select
+
+from slipway.db import session_scope
+from slipway.models import BuildLog
+from slipway.settings import Settings
+
+MASK = "********"
+STREAM_MAXLEN = 50_000
+STREAM_TTL_AFTER_END = 3600
+
+
+def stream_key(deployment_id: int) -> str:
+    return f"slipway:deployment:{deployment_id}:log"
+
+
+class SecretMasker:
+    """Replaces every known secret value (longest first) with a fixed mask."""
+
+    def __init__(self, secrets: Iterable[str] = ()):
+        self._secrets: list[str] = []
+        self.add(*secrets)
+
+    def add(self, *secrets: str) -> None:
+        # Very short values would mask ordinary words; real secrets are long.
+        new = {s for s in secrets if s and len(s) >= 6}
+        self._secrets = sorted(set(self._secrets) | new, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+
+class BuildLogWriter:
+    """Appends lines to one deployment's log.
+
+    Lines go to the Redis stream at once (live viewers) and to the database in
+    small batches (history); ``close`` flushes and marks the stream's end.
+    """
+
+    def __init__(self, deployment_id: int, settings: Settings, redis: Redis, masker: SecretMasker,
+                 flush_every: float = 0.5, flush_lines: int = 100):
+        self.deployment_id = deployment_id
+        self._settings = settings
+        self._redis = redis
+        self.masker = masker
+        self._pending: list[BuildLog] = []
+        self._lock = threading.Lock()
+        self._flush_every = flush_every
+        self._flush_lines = flush_lines
+        self._last_flush = time.monotonic()
+        with session_scope(settings) as session:
+            self._seq = session.scalar(
+                select(func.coalesce(func.max(BuildLog.seq), 0)).where(BuildLog.deployment_id == deployment_id)
+            )
+        if self._seq == 0:
+            # A stream left by a database that was reset would mix another run's lines in.
+            try:
+                self._redis.delete(stream_key(deployment_id))
+            except Exception:  # noqa: BLE001 - live view is best effort
+                pass
+
+    def write(self, text: str) -> None:
+        """Log one or more lines (split on newlines, trailing whitespace dropped)."""
+        for raw in text.splitlines() or [""]:
+            line = self.masker(raw.rstrip())
+            with self._lock:
+                self._seq += 1
+                self._pending.append(BuildLog(deployment_id=self.deployment_id, seq=self._seq, line=line))
+                seq = self._seq
+            self._publish({"seq": seq, "line": line})
+        if len(self._pending) >= self._flush_lines or time.monotonic() - self._last_flush >= self._flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+            self._last_flush = time.monotonic()
+        if pending:
+            with session_scope(self._settings) as session:
+                session.add_all(pending)
+
+    def close(self, state: str) -> None:
+        self.flush()
+        self._publish({"end": state})
+        try:
+            self._redis.expire(stream_key(self.deployment_id), STREAM_TTL_AFTER_END)
+        except Exception:  # noqa: BLE001 - the database copy is the record
+            pass
+
+    def _publish(self, entry: dict) -> None:
+        try:
+            self._redis.xadd(stream_key(self.deployment_id), {"data": json.dumps(entry)},
+                             maxlen=STREAM_MAXLEN, approximate=True)
+        except Exception:  # noqa: BLE001 - live view is best effort; the database keeps every line
+            pass
+
+
+def follow(redis: Redis, deployment_id: int, after_seq: int = 0, block_ms: int = 15000) -> Iterator[dict]:
+    """Yield stream entries ({"seq", "line"} or {"end"}) after ``after_seq``.
+
+    Yields ``{"idle": True}`` when nothing arrived for ``block_ms`` so callers can
+    send keep-alives or re-check the database.
+    """
+    key = stream_key(deployment_id)
+    last_id = "0"
+    while True:
+        result = redis.xread({key: last_id}, block=block_ms, count=500)
+        if not result:
+            yield {"idle": True}
+            continue
+        for entry_id, fields in result[0][1]:
+            last_id = entry_id
+            entry = json.loads(fields[b"data"])
+            if "seq" in entry and entry["seq"] <= after_seq:
+                continue
+            yield entry
+            if "end" in entry:
+                return

@@ -1,0 +1,101 @@
+"""Creating, queueing and settling deployments."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from slipway.db import session_scope
+from slipway.errors import render
+from slipway.models import Deployment, Project
+from slipway.projects import get_project_by_name
+from slipway.states import FINAL_STATES, State
+
+log = logging.getLogger(__name__)
+
+
+class DeployRequestError(Exception):
+    """A deploy request that cannot be queued; the message says why."""
+
+
+def create_deployment(session: Session, project: Project, sha: str, branch: str, trigger: str) -> Deployment:
+    dep = Deployment(project=project, sha=sha, branch=branch, trigger=trigger, state=State.QUEUED.value)
+    session.add(dep)
+    session.flush()
+    return dep
+
+
+def enqueue_committed(deployment_ids: list[int]) -> list[int]:
+    """Enqueue deployments whose rows are committed; returns the ids that could not be queued.
+
+    A deployment that cannot be queued is failed at once, never left queued forever.
+    """
+    from slipway.queue import enqueue_deployment
+
+    failed = []
+    for dep_id in deployment_ids:
+        try:
+            enqueue_deployment(dep_id)
+        except Exception:  # noqa: BLE001 - Redis down: record it on the deployment
+            log.exception("could not enqueue deployment %s", dep_id)
+            fail_deployment(dep_id, "app:unexpected", ref=f"queue-{dep_id}")
+            failed.append(dep_id)
+    return failed
+
+
+def fail_deployment(deployment_id: int, message_id: str, **params: object) -> bool:
+    """Move a deployment that is not final to failed; True if it changed."""
+    with session_scope() as session:
+        dep = session.get(Deployment, deployment_id)
+        if dep is None or dep.state_enum in FINAL_STATES:
+            return False
+        dep.transition(State.FAILED)
+        dep.error_id = message_id
+        dep.error_message = render(message_id, **params)
+        return True
+
+
+def request_deployment(project_name: str, sha: str | None = None, trigger: str = "cli") -> int:
+    """Queue a deployment of a project's branch head (or ``sha``); returns its id."""
+    from builder.git import ls_remote_head
+
+    with session_scope() as session:
+        project = get_project_by_name(session, project_name)
+        if project is None:
+            raise DeployRequestError(f"no project named {project_name!r}; see `slipway project list`")
+        repo_url, branch = project.repo_url, project.branch
+    if sha is None:
+        try:
+            sha = ls_remote_head(repo_url, branch)
+        except Exception as exc:  # noqa: BLE001 - git's own message is the useful part
+            raise DeployRequestError(f"could not read {branch!r} from the repository: {exc}") from None
+        if sha is None:
+            raise DeployRequestError(f"the repository has no branch {branch!r}")
+    with session_scope() as session:
+        project = get_project_by_name(session, project_name)
+        dep = create_deployment(session, project, sha, branch, trigger)
+        dep_id = dep.id
+    if enqueue_committed([dep_id]):
+        raise DeployRequestError(f"deployment {dep_id} could not be queued: is Redis running?")
+    return dep_id
+
+
+def unfinished(session: Session) -> list[Deployment]:
+    return list(session.scalars(select(Deployment).where(Deployment.state.not_in([s.value for s in FINAL_STATES]))))
+
+
+def reap_stale(job_status: "callable") -> list[int]:
+    """Fail deployments whose job no longer exists or has failed (a worker died mid-run).
+
+    ``job_status(deployment_id)`` returns rq's status string for its job, or None.
+    """
+    reaped = []
+    with session_scope() as session:
+        ids = [d.id for d in unfinished(session)]
+    for dep_id in ids:
+        status = job_status(dep_id)
+        if status in (None, "failed", "stopped", "canceled") and fail_deployment(dep_id, "app:worker-lost"):
+            reaped.append(dep_id)
+    return reaped

@@ -1,0 +1,224 @@
+"""The road from a queued deployment to a running one.
+
+``run_deployment`` is the rq job. It loads everything from the database by id,
+walks the state machine (cloning, building, pushing, deploying, live) and always
+ends in a final state. The steps themselves live in ``builder`` and ``deployer``;
+this module only sequences them and records what happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Callable, Protocol
+
+from redis import Redis
+from sqlalchemy import select
+
+from builder.git import fetch_commit
+from builder.images import DockerImageBuilder, RegistryAuth
+from deployer.base import Release, Running, Target
+from slipway.buildlog import BuildLogWriter, SecretMasker
+from slipway.db import session_scope
+from slipway.errors import AppError, SlipwayError, UserError, render
+from slipway.models import Deployment, utcnow
+from slipway.settings import Settings, get_settings
+from slipway.states import State
+
+log = logging.getLogger(__name__)
+
+
+class Cancelled(Exception):
+    """The deployment was cancelled or superseded while it ran."""
+
+
+class ImageBuilder(Protocol):
+    def build(self, checkout: Path, dockerfile: str, context: str, tag: str, log: Callable[[str], None],
+              timeout_s: int, sha: str = "") -> str: ...
+
+    def push(self, tag: str, log: Callable[[str], None]) -> str: ...
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the pipeline knows about one deployment, as plain values."""
+
+    deployment_id: int
+    project: str
+    repo_url: str
+    sha: str
+    branch: str
+    dockerfile: str
+    build_context: str
+    target: str
+    health_path: str
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, redis: Redis, images: ImageBuilder, targets: dict[str, Target],
+                 fetch: Callable[..., Path] = fetch_commit):
+        self.settings = settings
+        self.redis = redis
+        self.images = images
+        self.targets = targets
+        self.fetch = fetch
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Pipeline":
+        from deployer.local import LocalTarget
+        from slipway.queue import redis_connection
+
+        auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
+        local = LocalTarget(settings.docker_host, auth, host=settings.local_host,
+                            health_timeout_s=settings.health_timeout_s)
+        return cls(settings, redis_connection(settings), DockerImageBuilder(settings.docker_host, auth),
+                   {local.name: local})
+
+    def run(self, deployment_id: int) -> None:
+        job = self._load(deployment_id)
+        if job is None:
+            return
+        writer = BuildLogWriter(deployment_id, self.settings, self.redis, SecretMasker(self.settings.secret_values()))
+        say = writer.write
+        workdir = self.settings.work_path / f"deployment-{deployment_id}"
+        final = State.FAILED
+        try:
+            self._advance(deployment_id, State.CLONING, say)
+            checkout = self.fetch(job.repo_url, job.sha, workdir / "src", say, branch=job.branch,
+                                  mask=writer.masker)
+
+            self._advance(deployment_id, State.BUILDING, say)
+            tag = f"{self.settings.registry}/{job.project}:{job.sha[:7]}"
+            self.images.build(checkout, job.dockerfile, job.build_context, tag, say,
+                              self.settings.build_timeout_s, sha=job.sha)
+
+            self._advance(deployment_id, State.PUSHING, say)
+            image = self.images.push(tag, say)
+            self._record(deployment_id, image=tag)
+
+            self._advance(deployment_id, State.DEPLOYING, say)
+            target = self.targets.get(job.target)
+            if target is None:
+                raise AppError("deploy:app:target", detail=f"the {job.target!r} target is not configured")
+            running = target.deploy(Release(job.project, deployment_id, image, job.health_path), say)
+            final = self._go_live(deployment_id, running, target, say)
+        except Cancelled:
+            final = State.CANCELLED
+            say("== cancelled")
+        except SlipwayError as exc:
+            if isinstance(exc, AppError):
+                log.error("deployment %s: %s", deployment_id, exc, exc_info=exc.__cause__)
+            self._fail(deployment_id, exc.message_id, str(exc), say)
+        except BaseException as exc:
+            ref = uuid.uuid4().hex[:8]
+            log.exception("deployment %s failed unexpectedly (ref %s)", deployment_id, ref)
+            self._fail(deployment_id, "app:unexpected", render("app:unexpected", ref=ref), say)
+            if not isinstance(exc, Exception):
+                raise  # let SystemExit/KeyboardInterrupt through once recorded
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+            writer.close(final.value if final != State.FAILED else self._state(deployment_id))
+
+    # -- state -----------------------------------------------------------
+    def _load(self, deployment_id: int) -> Job | None:
+        with session_scope(self.settings) as session:
+            dep = session.get(Deployment, deployment_id)
+            if dep is None or dep.state_enum.final:
+                return None
+            p = dep.project
+            return Job(dep.id, p.name, p.repo_url, dep.sha, dep.branch, p.dockerfile, p.build_context,
+                       p.target, p.health_path)
+
+    def _advance(self, deployment_id: int, state: State, say: Callable[[str], None]) -> None:
+        with session_scope(self.settings) as session:
+            dep = session.get(Deployment, deployment_id, with_for_update=True)
+            if dep.state_enum.final:
+                raise Cancelled()
+            dep.transition(state)
+        say(f"== {state.value}")
+
+    def _record(self, deployment_id: int, **values) -> None:
+        with session_scope(self.settings) as session:
+            dep = session.get(Deployment, deployment_id)
+            for k, v in values.items():
+                setattr(dep, k, v)
+
+    def _go_live(self, deployment_id: int, running: Running, target: Target, say) -> State:
+        with session_scope(self.settings) as session:
+            dep = session.get(Deployment, deployment_id, with_for_update=True)
+            if dep.state_enum.final:
+                # Cancelled while deploying: do not leave the new version running.
+                target.stop(running.ref, say)
+                raise Cancelled()
+            dep.transition(State.LIVE)
+            dep.url = running.url
+            dep.target_ref = running.ref
+            for older in session.scalars(
+                select(Deployment).where(Deployment.project_id == dep.project_id, Deployment.id != dep.id,
+                                         Deployment.state == State.LIVE.value)
+            ):
+                older.transition(State.SUPERSEDED)
+        say(f"== live at {running.url}")
+        return State.LIVE
+
+    def _fail(self, deployment_id: int, message_id: str, message: str, say) -> None:
+        say(f"== failed: {message}")
+        with session_scope(self.settings) as session:
+            dep = session.get(Deployment, deployment_id)
+            if dep is not None and not dep.state_enum.final:
+                dep.transition(State.FAILED)
+                dep.error_id = message_id
+                dep.error_message = message
+
+    def _state(self, deployment_id: int) -> str:
+        with session_scope(self.settings) as session:
+            dep = session.get(Deployment, deployment_id)
+            return dep.state if dep else State.FAILED.value
+
+
+def run_deployment(deployment_id: int) -> None:
+    """rq job: build and deploy one deployment."""
+    settings = get_settings()
+    Pipeline.from_settings(settings).run(deployment_id)
+
+
+def on_job_failure(job, connection, type_, value, traceback) -> None:
+    """rq failure callback: the job died outside the pipeline's own handling (hard time-out)."""
+    from slipway.deployments import fail_deployment
+
+    deployment_id = job.args[0] if job.args else None
+    if isinstance(deployment_id, int):
+        fail_deployment(deployment_id, "app:worker-lost")
+
+
+STALE_AFTER = timedelta(minutes=2)
+
+
+def reap_stale_deployments(settings: Settings | None = None) -> list[int]:
+    """Fail deployments left unfinished by a worker that died; run by workers and `slipway reap`."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job as RqJob
+
+    from slipway.deployments import reap_stale
+    from slipway.queue import job_id_for, redis_connection
+
+    settings = settings or get_settings()
+    conn = redis_connection(settings)
+    cutoff = utcnow() - STALE_AFTER
+
+    def status(dep_id: int) -> str | None:
+        with session_scope(settings) as session:
+            dep = session.get(Deployment, dep_id)
+            updated = dep.updated_at if dep.updated_at.tzinfo else dep.updated_at.replace(tzinfo=cutoff.tzinfo)
+            if updated > cutoff:
+                return "recent"
+        try:
+            return RqJob.fetch(job_id_for(dep_id), connection=conn).get_status(refresh=True).value
+        except NoSuchJobError:
+            return None
+
+    return reap_stale(status)

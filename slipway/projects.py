@@ -1,0 +1,72 @@
+"""Creating and finding projects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from slipway.models import PROJECT_NAME_RE, Project
+
+TARGETS = ("local", "akash")
+
+
+@dataclass
+class ProjectSpec:
+    name: str
+    repo_url: str
+    github_repo: str | None = None
+    branch: str = "main"
+    dockerfile: str = "Dockerfile"
+    build_context: str = "."
+    target: str = "local"
+    health_path: str = "/"
+
+    def problems(self) -> list[str]:
+        out = []
+        if not PROJECT_NAME_RE.match(self.name or ""):
+            out.append(
+                f"project name {self.name!r} must be 1-40 lowercase letters, digits or dashes, "
+                "starting and ending with a letter or digit"
+            )
+        if not self.repo_url:
+            out.append("a repository URL is required")
+        if self.github_repo and self.github_repo.count("/") != 1:
+            out.append(f"GitHub repository {self.github_repo!r} must look like owner/name")
+        if self.target not in TARGETS:
+            out.append(f"target {self.target!r} must be one of {', '.join(TARGETS)}")
+        for label, path in (("Dockerfile path", self.dockerfile), ("build context", self.build_context)):
+            if path.startswith("/") or ".." in path.split("/"):
+                out.append(f"{label} {path!r} must be a relative path inside the repository")
+        if not self.health_path.startswith("/"):
+            out.append(f"health path {self.health_path!r} must start with /")
+        if not self.branch or self.branch.startswith("refs/"):
+            out.append(f"branch {self.branch!r} must be a branch name such as main")
+        return out
+
+
+def create_project(session: Session, spec: ProjectSpec) -> Project:
+    """Validate and insert a project; ValueError says what to fix."""
+    problems = spec.problems()
+    if session.scalar(select(Project.id).where(Project.name == spec.name)) is not None:
+        problems.append(f"a project named {spec.name!r} already exists")
+    if problems:
+        raise ValueError("; ".join(problems))
+    project = Project(**spec.__dict__)
+    session.add(project)
+    session.flush()
+    return project
+
+
+def projects_for_push(session: Session, github_repo: str, branch: str) -> list[Project]:
+    """Projects connected to ``github_repo`` that deploy ``branch``."""
+    return list(
+        session.scalars(
+            select(Project).where(Project.github_repo == github_repo, Project.branch == branch)
+        )
+    )
+
+
+def get_project_by_name(session: Session, name: str) -> Project | None:
+    return session.scalar(select(Project).where(Project.name == name))

@@ -1,0 +1,123 @@
+"""Fixtures shaped like the app: settings, app, client, a worker, and real services.
+
+The real Redis, Docker Engine and registry are started by scripts/test.sh,
+which exports their addresses; every test gets its own database and queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from dataclasses import replace
+
+import pytest
+from redis import Redis
+from rq import SimpleWorker
+
+from slipway.db import dispose_engines
+from slipway.migrate import upgrade
+from slipway.queue import get_queue
+from slipway.settings import Settings, set_settings
+from tests.support.gitrepos import GitServer
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return Settings.load()
+
+
+@pytest.fixture
+def settings(base_settings: Settings, tmp_path) -> Settings:
+    s = replace(base_settings, database_url=f"sqlite:///{tmp_path / 'slipway.db'}",
+                queue_name=f"test-{uuid.uuid4().hex[:8]}", github_webhook_secret="test-webhook-secret-123")
+    set_settings(s)
+    upgrade(s)
+    yield s
+    set_settings(None)
+    dispose_engines()
+
+
+@pytest.fixture
+def redis(settings: Settings) -> Redis:
+    conn = Redis.from_url(settings.redis_url)
+    try:
+        conn.ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"Redis at {settings.redis_url} does not answer ({exc}); run the suite with scripts/test.sh")
+    return conn
+
+
+@pytest.fixture
+def queue(settings, redis):
+    q = get_queue(settings, redis)
+    yield q
+    q.empty()
+
+
+@pytest.fixture
+def run_worker(settings, redis, queue):
+    """Run every queued job to completion in this process, as an rq worker would."""
+
+    def run() -> None:
+        SimpleWorker([queue], connection=redis).work(burst=True)
+
+    return run
+
+
+@pytest.fixture
+def app(settings):
+    from web import create_app
+
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def git_server(tmp_path_factory):
+    server = GitServer(tmp_path_factory.mktemp("git"))
+    yield server
+    server.close()
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@pytest.fixture
+def send_webhook(client, settings):
+    """POST a signed GitHub event; returns the response."""
+
+    def send(event: str, payload: dict | bytes, delivery: str | None = None, secret: str | None = None,
+             signature: str | None = None, content_type: str = "application/json"):
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        headers = {
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+            "Content-Type": content_type,
+        }
+        sig = signature if signature is not None else sign(secret or settings.github_webhook_secret, body)
+        if sig:
+            headers["X-Hub-Signature-256"] = sig
+        return client.post("/webhooks/github", data=body, headers=headers)
+
+    return send
+
+
+def push_payload(full_name: str, sha: str, branch: str = "main", clone_url: str = "", **extra) -> dict:
+    return {
+        "ref": f"refs/heads/{branch}",
+        "before": "0" * 40,
+        "after": sha,
+        "deleted": False,
+        "repository": {"full_name": full_name, "clone_url": clone_url},
+        "head_commit": {"id": sha, "message": "change"},
+        **extra,
+    }

@@ -1,0 +1,56 @@
+"""Git repositories served over smart HTTP on loopback, standing in for GitHub's git hosting."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from git import Actor, Repo
+from werkzeug.serving import make_server
+
+from slipway.git_http import GitHttpBackend
+
+AUTHOR = Actor("Test Author", "author@example.com")
+
+
+class GitServer:
+    def __init__(self, root: Path):
+        self.root = root
+        self._server = make_server("127.0.0.1", 0, GitHttpBackend(root), threaded=True)
+        self.base_url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+    def create(self, name: str) -> "SourceRepo":
+        bare = self.root / f"{name}.git"
+        Repo.init(bare, bare=True, initial_branch="main")
+        work = self.root / "work" / name
+        repo = Repo.init(work, initial_branch="main")
+        repo.create_remote("origin", str(bare))
+        return SourceRepo(name=name, url=f"{self.base_url}/{name}.git", work=work, repo=repo)
+
+
+@dataclass
+class SourceRepo:
+    name: str
+    url: str
+    work: Path
+    repo: Repo
+
+    def commit(self, files: dict[str, str], message: str = "change", branch: str = "main",
+               remove: tuple[str, ...] = ()) -> str:
+        """Write ``files``, commit, push ``branch``; returns the new sha."""
+        for path, content in files.items():
+            target = self.work / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+        for path in remove:
+            (self.work / path).unlink()
+        self.repo.git.add("-A")
+        commit = self.repo.index.commit(message, author=AUTHOR, committer=AUTHOR)
+        self.repo.git.push("origin", f"HEAD:refs/heads/{branch}", "--force")
+        return commit.hexsha

@@ -1,0 +1,49 @@
+"""The web app: dashboard, JSON API and the webhook receiver."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+
+from slipway.settings import Settings, get_settings, set_settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    if settings is not None:
+        set_settings(settings)
+    settings = get_settings()
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=settings.secret_key or None, SLIPWAY_SETTINGS=settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from web.api import bp as api_bp
+    from web.dashboard import bp as dashboard_bp
+    from webhooks.github import bp as webhooks_bp
+
+    app.register_blueprint(webhooks_bp)
+    app.register_blueprint(dashboard_bp)
+    app.register_blueprint(api_bp)
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    def _wants_json() -> bool:
+        return request.path.startswith(("/api/", "/webhooks/")) or request.accept_mimetypes.best == "application/json"
+
+    @app.errorhandler(404)
+    def not_found(_exc):
+        if _wants_json():
+            return jsonify({"error": "not found"}), 404
+        return render_template("error.html", title="Not found", message="There is nothing at this address."), 404
+
+    @app.errorhandler(500)
+    def server_error(_exc):
+        # Never the exception text: it may hold a secret. The operator's log has the details.
+        if _wants_json():
+            return jsonify({"error": "internal error; the operator's log has the details"}), 500
+        return render_template("error.html", title="Something broke",
+                               message="Slipway hit an internal error. The operator's log has the details."), 500
+
+    return app

@@ -1,0 +1,106 @@
+"""Dashboard pages: projects, deployments, and a deployment's live log."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, abort, current_app, render_template, stream_with_context
+from sqlalchemy import select
+
+from slipway.buildlog import follow
+from slipway.db import session_scope
+from slipway.models import BuildLog, Deployment, Project
+from slipway.queue import redis_connection
+
+bp = Blueprint("dashboard", __name__)
+
+
+def _settings():
+    return current_app.config["SLIPWAY_SETTINGS"]
+
+
+@bp.get("/")
+def index():
+    with session_scope(_settings()) as session:
+        projects = session.scalars(select(Project).order_by(Project.name)).all()
+        latest = {
+            p.id: session.scalar(select(Deployment).where(Deployment.project_id == p.id).order_by(Deployment.id.desc()).limit(1))
+            for p in projects
+        }
+        recent = session.scalars(select(Deployment).order_by(Deployment.id.desc()).limit(20)).all()
+        for d in recent:
+            _ = d.project.name
+        return render_template("index.html", projects=projects, latest=latest, recent=recent)
+
+
+@bp.get("/projects/<name>")
+def project(name: str):
+    with session_scope(_settings()) as session:
+        p = session.scalar(select(Project).where(Project.name == name))
+        if p is None:
+            abort(404)
+        deployments = session.scalars(
+            select(Deployment).where(Deployment.project_id == p.id).order_by(Deployment.id.desc()).limit(50)
+        ).all()
+        return render_template("project.html", project=p, deployments=deployments)
+
+
+@bp.get("/deployments/<int:deployment_id>")
+def deployment(deployment_id: int):
+    with session_scope(_settings()) as session:
+        d = session.get(Deployment, deployment_id)
+        if d is None:
+            abort(404)
+        _ = d.project.name
+        lines = session.scalars(
+            select(BuildLog).where(BuildLog.deployment_id == deployment_id).order_by(BuildLog.seq)
+        ).all()
+        return render_template("deployment.html", d=d, lines=lines,
+                               last_seq=lines[-1].seq if lines else 0)
+
+
+@bp.get("/deployments/<int:deployment_id>/log/stream")
+def log_stream(deployment_id: int):
+    """Server-sent events: log lines after ``?after=SEQ``, then an ``end`` event with the state."""
+    from flask import request
+
+    after = request.args.get("after", default=0, type=int)
+    settings = _settings()
+    with session_scope(settings) as session:
+        d = session.get(Deployment, deployment_id)
+        if d is None:
+            abort(404)
+        final = d.state_enum.final
+        state = d.state
+
+    def events():
+        if final:
+            yield from _db_lines(settings, deployment_id, after)
+            yield f"event: end\ndata: {json.dumps({'state': state})}\n\n"
+            return
+        for entry in follow(redis_connection(settings), deployment_id, after_seq=after, block_ms=10000):
+            if "idle" in entry:
+                yield ": keep-alive\n\n"
+                with session_scope(settings) as s:
+                    dep = s.get(Deployment, deployment_id)
+                    if dep.state_enum.final:
+                        yield from _db_lines(settings, deployment_id, after)
+                        yield f"event: end\ndata: {json.dumps({'state': dep.state})}\n\n"
+                        return
+            elif "end" in entry:
+                yield f"event: end\ndata: {json.dumps({'state': entry['end']})}\n\n"
+                return
+            else:
+                yield f"id: {entry['seq']}\ndata: {json.dumps(entry)}\n\n"
+
+    return Response(stream_with_context(events()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _db_lines(settings, deployment_id: int, after: int):
+    with session_scope(settings) as session:
+        rows = session.scalars(
+            select(BuildLog).where(BuildLog.deployment_id == deployment_id, BuildLog.seq > after).order_by(BuildLog.seq)
+        ).all()
+        for row in rows:
+            yield f"id: {row.seq}\ndata: {json.dumps({'seq': row.seq, 'line': row.line})}\n\n"
