@@ -1,0 +1,151 @@
+"""The receiver: signature first, each delivery once, clear answers for bad input, no stray builds."""
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from slipway.db import session_scope
+from slipway.models import Deployment, WebhookDelivery
+from slipway.projects import ProjectSpec, create_project
+from tests.conftest import push_payload
+
+SHA = "3" * 40
+
+
+@pytest.fixture
+def project(settings):
+    with session_scope() as s:
+        create_project(s, ProjectSpec(name="site", repo_url="http://127.0.0.1:1/site.git", github_repo="acme/site"))
+
+
+def deployment_count() -> int:
+    with session_scope() as s:
+        return s.scalar(select(func.count(Deployment.id)))
+
+
+def test_push_creates_one_deployment_and_enqueues_it_by_id(project, send_webhook, queue):
+    resp = send_webhook("push", push_payload("acme/site", SHA), delivery="d-1")
+    assert resp.status_code == 202, resp.json
+    (dep_id,) = resp.json["deployments"]
+    with session_scope() as s:
+        dep = s.get(Deployment, dep_id)
+        assert (dep.sha, dep.branch, dep.trigger, dep.state) == (SHA, "main", "push", "queued")
+        delivery = s.scalar(select(WebhookDelivery).where(WebhookDelivery.delivery_id == "d-1"))
+        assert delivery.deployment_id == dep_id and delivery.outcome.startswith("202")
+    assert queue.job_ids == [f"deployment-{dep_id}"]
+    job = queue.fetch_job(f"deployment-{dep_id}")
+    assert job.args == (dep_id,) and job.kwargs == {}
+
+
+def test_redelivery_of_the_same_id_is_a_no_op(project, send_webhook, queue):
+    body = push_payload("acme/site", SHA)
+    assert send_webhook("push", body, delivery="same").status_code == 202
+    again = send_webhook("push", body, delivery="same")
+    assert again.status_code == 200
+    assert "already received" in again.json["message"]
+    assert deployment_count() == 1
+    assert len(queue.job_ids) == 1
+
+
+@pytest.mark.parametrize("signature, fragment", [
+    ("", "missing X-Hub-Signature-256"),
+    ("sha256=" + "0" * 64, "does not match"),
+    ("sha1=abc", "does not match"),
+    ("garbage", "does not match"),
+])
+def test_bad_or_missing_signature_is_401_and_builds_nothing(project, send_webhook, queue, signature, fragment):
+    resp = send_webhook("push", push_payload("acme/site", SHA), signature=signature)
+    assert resp.status_code == 401
+    assert fragment in resp.json["error"]
+    assert deployment_count() == 0 and queue.count == 0
+    with session_scope() as s:
+        assert s.scalar(select(func.count(WebhookDelivery.id))) == 0
+
+
+def test_signature_with_another_secret_is_refused(project, send_webhook, queue):
+    resp = send_webhook("push", push_payload("acme/site", SHA), secret="not-the-secret")
+    assert resp.status_code == 401 and deployment_count() == 0
+
+
+@pytest.mark.parametrize("body, fragment", [
+    (b"{not json", "not valid JSON"),
+    (b"[1, 2]", "JSON object"),
+    (b"\xff\xfe", "not valid JSON"),
+])
+def test_malformed_bodies_get_400(project, send_webhook, queue, body, fragment):
+    resp = send_webhook("push", body)
+    assert resp.status_code == 400 and fragment in resp.json["message"]
+    assert deployment_count() == 0 and queue.count == 0
+
+
+@pytest.mark.parametrize("payload, status, fragment", [
+    ({"ref": "refs/heads/main"}, 400, "repository.full_name"),
+    (push_payload("acme/site", "xyz"), 400, "40-character"),
+    (push_payload("acme/site", "0" * 40, deleted=True), 200, "deleted"),
+    ({**push_payload("acme/site", SHA), "ref": "refs/tags/v1"}, 202, "not a branch"),
+    (push_payload("acme/site", SHA, branch="feature"), 202, "no project deploys"),
+    (push_payload("acme/other", SHA), 202, "no project deploys"),
+])
+def test_pushes_that_build_nothing_say_why(project, send_webhook, queue, payload, status, fragment):
+    resp = send_webhook("push", payload)
+    assert resp.status_code == status and fragment in resp.json["message"]
+    assert deployment_count() == 0 and queue.count == 0
+
+
+def test_ping_and_unknown_events(project, send_webhook, queue):
+    assert send_webhook("ping", {"zen": "Keep it logically awesome."}).json["message"].startswith("pong")
+    resp = send_webhook("star", {"action": "created"})
+    assert resp.status_code == 202 and "not used" in resp.json["message"]
+    assert deployment_count() == 0
+
+
+def test_missing_event_headers(client, settings):
+    from tests.conftest import sign
+
+    body = b"{}"
+    resp = client.post("/webhooks/github", data=body, headers={"X-Hub-Signature-256": sign(settings.github_webhook_secret, body)})
+    assert resp.status_code == 400 and "X-GitHub-Event" in resp.json["error"]
+
+
+def test_oversized_body_is_413(project, app, send_webhook, settings, queue):
+    from dataclasses import replace
+
+    app.config["SLIPWAY_SETTINGS"] = replace(settings, webhook_max_bytes="1000")
+    resp = send_webhook("push", {**push_payload("acme/site", SHA), "pad": "x" * 5000})
+    assert resp.status_code == 413 and "larger than 1000" in resp.json["error"]
+    assert deployment_count() == 0
+
+
+def test_form_encoded_delivery(project, send_webhook, queue):
+    from urllib.parse import urlencode
+
+    body = urlencode({"payload": json.dumps(push_payload("acme/site", SHA))}).encode()
+    resp = send_webhook("push", body, content_type="application/x-www-form-urlencoded")
+    assert resp.status_code == 202 and len(resp.json["deployments"]) == 1
+
+
+def test_redis_down_fails_the_deployment_instead_of_leaving_it_queued(project, app, send_webhook, settings):
+    from dataclasses import replace
+
+    from slipway.settings import set_settings
+
+    broken = replace(settings, redis_url="redis://127.0.0.1:1/0")
+    set_settings(broken)
+    app.config["SLIPWAY_SETTINGS"] = broken
+    resp = send_webhook("push", push_payload("acme/site", SHA))
+    assert resp.status_code == 503
+    with session_scope() as s:
+        (dep,) = s.scalars(select(Deployment)).all()
+        assert dep.state == "failed" and dep.finished_at is not None
+
+
+def test_a_server_error_page_shows_no_exception_text(app, client):
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret-token-abcdef")
+
+    app.config["TESTING"] = False
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    resp = client.get("/boom")
+    assert resp.status_code == 500 and b"secret-token-abcdef" not in resp.data
