@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Run the test suite against its own, isolated services:   scripts/test.sh [pytest args]
+#
+# Never touches a running Slipway (scripts/up.sh): the tests get their own data dir
+# (${SLIPWAY_TEST_DATA_DIR:-/tmp/slipway-test}), Redis on 127.0.0.1:6390 (no persistence), a
+# registry on 127.0.0.1:5090, a Docker Engine on a socket in that data dir, and SQLite in that data
+# dir unless SLIPWAY_TEST_DATABASE_URL is given. Every other SLIPWAY_* variable of the calling shell
+# is dropped. The services are left running for fast re-runs; SLIPWAY_TEST_STOP=1 stops them after.
+# Exits with pytest's exit code (5, "no tests collected", counts as a failure).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+stop_after="${SLIPWAY_TEST_STOP:-}"
+data_dir="${SLIPWAY_TEST_DATA_DIR:-/tmp/slipway-test}"
+database_url="${SLIPWAY_TEST_DATABASE_URL:-}"
+
+# Forget the caller's Slipway configuration, then describe the test instance.
+while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep -E '^SLIPWAY_|^(DATABASE_URL|REDIS_URL|DOCKER_HOST|DOCKER_CONFIG)$' || true)
+export SLIPWAY_DATA_DIR="$data_dir"
+export REDIS_URL="redis://127.0.0.1:6390/0"
+export SLIPWAY_REGISTRY="127.0.0.1:5090"
+export SLIPWAY_DOCKER_HOST="unix://$data_dir/run/docker.sock"
+export DOCKER_HOST="$SLIPWAY_DOCKER_HOST"
+export SLIPWAY_BIND="127.0.0.1:8090"
+export SLIPWAY_PUBLIC_URL="http://127.0.0.1:8090"
+# The registry login made by scripts/base_image.sh, kept out of ~/.docker.
+export DOCKER_CONFIG="$data_dir/docker-config"
+export SLIPWAY_REDIS_APPENDONLY=no
+if [ -n "$database_url" ]; then export DATABASE_URL="$database_url"; fi
+
+scripts/install.sh --test
+.venv/bin/slipway init >/dev/null
+scripts/services.sh start
+scripts/base_image.sh
+
+rc=0
+.venv/bin/pytest "$@" || rc=$?
+if [ "$rc" = 5 ]; then echo "test: pytest collected no tests; that is a failure" >&2; fi
+
+if [ "$stop_after" = 1 ]; then scripts/services.sh stop; fi
+exit "$rc"
