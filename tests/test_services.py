@@ -1,0 +1,68 @@
+"""The services scripts/test.sh starts answer where the settings say, and only as they should."""
+
+from __future__ import annotations
+
+import docker
+import pytest
+import requests
+from redis import Redis
+
+from slipway.settings import Settings
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def s() -> Settings:
+    return Settings.load()
+
+
+def test_redis_answers(s: Settings) -> None:
+    conn = Redis.from_url(s.redis_url, socket_timeout=5)
+    assert conn.ping()
+
+
+def test_docker_engine_answers_at_its_own_socket(s: Settings) -> None:
+    client = docker.DockerClient(base_url=s.docker_host, timeout=30)
+    try:
+        assert client.ping()
+        info = client.info()
+        assert info["Driver"] == "vfs"
+        assert info["DockerRootDir"].startswith(s.data_dir)
+    finally:
+        client.close()
+
+
+def test_registry_refuses_anonymous_access(s: Settings) -> None:
+    r = requests.get(f"http://{s.registry}/v2/", timeout=10)
+    assert r.status_code == 401
+    assert "basic" in r.headers.get("WWW-Authenticate", "").lower()
+
+
+def test_registry_refuses_a_wrong_password(s: Settings) -> None:
+    r = requests.get(f"http://{s.registry}/v2/", auth=(s.registry_username, "not-the-password"), timeout=10)
+    assert r.status_code == 401
+
+
+def test_registry_accepts_the_credentials_and_holds_the_base_image(s: Settings) -> None:
+    auth = (s.registry_username, s.registry_password)
+    assert requests.get(f"http://{s.registry}/v2/", auth=auth, timeout=10).status_code == 200
+    r = requests.head(
+        f"http://{s.registry}/v2/base/busybox/manifests/latest",
+        auth=auth,
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        timeout=10,
+    )
+    assert r.status_code == 200, "scripts/base_image.sh pushes base/busybox:latest"
+
+
+def test_base_image_runs_busybox(s: Settings) -> None:
+    client = docker.DockerClient(base_url=s.docker_host, timeout=60)
+    try:
+        out = client.containers.run(
+            f"{s.registry}/base/busybox:latest", ["sh", "-c", "echo hello from $(busybox | head -1 | cut -d' ' -f1)"],
+            network_mode="none", remove=True,
+        )
+        assert out.decode().strip() == "hello from BusyBox"
+    finally:
+        client.close()
