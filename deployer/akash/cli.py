@@ -1,8 +1,50 @@
 """`slipway sdl ...`: SDL tools for operators and users."""
 
+from __future__ import annotations
+
+from typing import IO, Any
+
 import click
+
+from deployer.akash.manifest import deployment_hash_hex, group_specs, manifest_sorted_json
+from deployer.akash.sdl import SDLError, parse_sdl
+
+
+def _load(file: IO[str]) -> dict[str, Any]:
+    try:
+        return parse_sdl(file)
+    except SDLError as exc:
+        name = "stdin" if file.name == "<stdin>" else file.name
+        click.echo(f"{name}: invalid SDL", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        raise SystemExit(1) from None
 
 
 @click.group()
 def sdl() -> None:
     """Check SDL files and print their manifests."""
+
+
+@sdl.command("check")
+@click.argument("file", type=click.File("r"))
+def check(file: IO[str]) -> None:
+    """Validate FILE (- for stdin); print its deployment hash and a summary."""
+    data = _load(file)
+    click.echo(f"hash: {deployment_hash_hex(data)}")
+    for group in group_specs(data):
+        click.echo(f"placement {group['name']}:")
+        for svc_name, placements in data["deployment"].items():
+            if group["name"] in placements:
+                dep = placements[group["name"]]
+                click.echo(f"  {svc_name}: {data['services'][svc_name]['image']} x{dep['count']} (profile {dep['profile']})")
+        for unit in group["resources"]:
+            price = unit["price"]
+            click.echo(f"  price {price['amount']}{price['denom']}/block x{unit['count']}")
+
+
+@sdl.command("manifest")
+@click.argument("file", type=click.File("r"))
+def manifest_cmd(file: IO[str]) -> None:
+    """Print FILE's (- for stdin) provider manifest as sorted JSON, exactly as it is hashed and sent."""
+    click.echo(manifest_sorted_json(_load(file)))
