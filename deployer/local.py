@@ -89,7 +89,8 @@ class LocalTarget:
         deadline = time.monotonic() + self._health_timeout_s
         while time.monotonic() < deadline:
             container.reload()
-            if container.status in ("exited", "dead"):
+            # With a restart policy a crashing app shows as "restarting", never "exited".
+            if container.status in ("exited", "dead", "restarting") or container.attrs.get("RestartCount", 0) > 0:
                 status = container.attrs.get("State", {}).get("ExitCode")
                 raise UserError("deploy:user:exited", status=status)
             try:

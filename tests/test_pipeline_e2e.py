@@ -1,0 +1,165 @@
+"""The whole road on real components: signed push -> rq job -> git over HTTP -> docker build ->
+registry push -> container pulled and run on the local Docker Engine -> answering on its URL."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import docker
+import pytest
+import requests
+from sqlalchemy import select
+
+from deployer.local import LABEL_PROJECT
+from slipway.db import session_scope
+from slipway.models import BuildLog, Deployment
+from slipway.projects import ProjectSpec, create_project
+from slipway.settings import set_settings
+from tests.conftest import push_payload
+
+pytestmark = pytest.mark.docker
+
+
+def dockerfile(registry: str, run: str = "", cmd: str = 'exec busybox httpd -f -p "$PORT" -h /www') -> str:
+    return (
+        f"FROM {registry}/base/busybox:latest\n"
+        + (f"RUN {run}\n" if run else "")
+        + "COPY www /www\n"
+        + f'CMD ["sh", "-c", "{cmd.replace(chr(34), chr(92) + chr(34))}"]\n'
+    )
+
+
+@pytest.fixture
+def docker_client(settings):
+    client = docker.DockerClient(base_url=settings.docker_host)
+    try:
+        client.ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"no Docker Engine at {settings.docker_host} ({exc}); run the suite with scripts/test.sh")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def site(settings, git_server, docker_client):
+    """A project connected to a repository served over smart HTTP; its containers are removed after."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    repo = git_server.create(name)
+    with session_scope() as s:
+        create_project(s, ProjectSpec(name=name, repo_url=repo.url, github_repo=f"acme/{name}"))
+    yield repo
+    for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={name}"}):
+        c.remove(force=True)
+
+
+def deploy(send_webhook, run_worker, repo, files: dict[str, str], **commit) -> Deployment:
+    sha = repo.commit(files, **commit)
+    resp = send_webhook("push", push_payload(f"acme/{repo.name}", sha, clone_url=repo.url))
+    assert resp.status_code == 202, resp.json
+    (dep_id,) = resp.json["deployments"]
+    run_worker()
+    with session_scope() as s:
+        dep = s.get(Deployment, dep_id)
+        assert dep.state_enum.final, f"deployment left {dep.state}"
+        return dep
+
+
+def log_of(dep_id: int) -> str:
+    with session_scope() as s:
+        return "\n".join(s.scalars(select(BuildLog.line).where(BuildLog.deployment_id == dep_id).order_by(BuildLog.seq)))
+
+
+def registry_tags(settings, repository: str) -> list[str]:
+    auth = (settings.registry_username, settings.registry_password)
+    resp = requests.get(f"http://{settings.registry}/v2/{repository}/tags/list", auth=auth, timeout=10)
+    return resp.json().get("tags") or [] if resp.ok else []
+
+
+def test_push_goes_all_the_way_to_a_running_container(settings, site, send_webhook, run_worker, docker_client):
+    dep = deploy(send_webhook, run_worker, site, {
+        "Dockerfile": dockerfile(settings.registry),
+        "www/index.html": "hello from v1\n",
+    })
+    log = log_of(dep.id)
+    assert dep.state == "live", f"{dep.error_message}\n{log}"
+    assert requests.get(dep.url, timeout=5).text == "hello from v1\n"
+    assert dep.image == f"{settings.registry}/{site.name}:{dep.sha[:7]}"
+    assert dep.sha[:7] in registry_tags(settings, site.name)
+    for step in ("== cloning", "== building", "== pushing", "== deploying", "== live at"):
+        assert step in log
+    assert settings.registry_password not in log
+    (container,) = docker_client.containers.list(filters={"label": f"{LABEL_PROJECT}={site.name}"})
+    # It runs exactly what was pushed: pulled by digest from the registry.
+    assert container.attrs["Config"]["Image"].startswith(f"{settings.registry}/{site.name}@sha256:")
+    assert dep.image in container.image.tags
+    assert f"PORT={dep.url.rsplit(':', 1)[1]}" in container.attrs["Config"]["Env"]
+    assert dep.started_at <= dep.finished_at
+    assert not (settings.work_path / f"deployment-{dep.id}").exists()
+
+
+def test_a_failing_run_step_fails_with_its_log(settings, site, send_webhook, run_worker):
+    dep = deploy(send_webhook, run_worker, site, {
+        "Dockerfile": dockerfile(settings.registry, run="echo about to break && exit 3"),
+        "www/index.html": "x",
+    })
+    assert dep.state == "failed"
+    assert dep.error_id == "build:user:build-failed"
+    assert "returned a non-zero code: 3" in dep.error_message
+    log = log_of(dep.id)
+    assert "about to break" in log and "== failed" in log
+    assert registry_tags(settings, site.name) == []
+
+
+def test_a_repo_without_dockerfile_says_so(settings, site, send_webhook, run_worker):
+    dep = deploy(send_webhook, run_worker, site, {"README.md": "no Dockerfile here"})
+    assert dep.state == "failed" and dep.error_id == "build:user:no-dockerfile"
+    assert "No Dockerfile at 'Dockerfile'" in dep.error_message and dep.sha[:7] in dep.error_message
+
+
+def test_a_build_past_its_time_limit_is_stopped(settings, site, send_webhook, run_worker):
+    set_settings(replace(settings, build_timeout="3"))
+    dep = deploy(send_webhook, run_worker, site, {
+        "Dockerfile": dockerfile(settings.registry, run="sleep 60"),
+        "www/index.html": "x",
+    })
+    assert dep.state == "failed" and dep.error_id == "build:user:time-out"
+    assert "3 seconds" in dep.error_message
+    assert (dep.finished_at - dep.started_at).total_seconds() < 45
+
+
+def test_second_push_replaces_the_first_only_once_healthy(settings, site, send_webhook, run_worker, docker_client):
+    set_settings(replace(settings, health_timeout="4"))
+    v1 = deploy(send_webhook, run_worker, site, {
+        "Dockerfile": dockerfile(settings.registry), "www/index.html": "v1",
+    })
+    assert v1.state == "live", log_of(v1.id)
+
+    # A version that never listens: it must fail and leave v1 serving.
+    silent = deploy(send_webhook, run_worker, site, {
+        "Dockerfile": dockerfile(settings.registry, cmd="exec sleep 600"), "www/index.html": "silent",
+    })
+    assert silent.state == "failed" and silent.error_id == "deploy:user:unhealthy"
+    assert requests.get(v1.url, timeout=5).text == "v1"
+
+    # A version that crashes at start: same.
+    crash = deploy(send_webhook, run_worker, site, {
+        "Dockerfile": dockerfile(settings.registry, cmd="echo cannot start >&2; exit 7"), "www/index.html": "crash",
+    })
+    assert crash.state == "failed" and crash.error_id == "deploy:user:exited"
+    assert "cannot start" in log_of(crash.id)
+    assert requests.get(v1.url, timeout=5).text == "v1"
+
+    v2 = deploy(send_webhook, run_worker, site, {
+        "Dockerfile": dockerfile(settings.registry), "www/index.html": "v2",
+    })
+    assert v2.state == "live", log_of(v2.id)
+    assert requests.get(v2.url, timeout=5).text == "v2"
+    with pytest.raises(requests.ConnectionError):
+        requests.get(v1.url, timeout=2)
+    (running,) = docker_client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={site.name}"})
+    assert v2.image in running.image.tags and running.name.endswith(f"-{v2.id}")
+    log = log_of(v2.id)
+    assert log.index("answers; retiring the previous version") < log.index("stopping previous container")
+    with session_scope() as s:
+        assert s.get(Deployment, v1.id).state == "superseded"
