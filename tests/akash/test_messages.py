@@ -237,7 +237,7 @@ QUERY_BIDS = {
                 "state": "open",
                 "price": {"denom": "uact", "amount": "812.5"},
                 "created_at": "99",
-                "resources_offer": [{"resources": TS_GROUP["resources"][0]["resource"], "count": 2}],
+                "resources_offer": [{"resources": TS_GROUP["resources"][1]["resource"], "count": 2}],
             },
             "escrow_account": {
                 "id": {"scope": "bid", "xid": f"{PROVIDER}/1"},
