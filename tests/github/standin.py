@@ -280,7 +280,7 @@ class GitHubStandIn:
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> "GitHubStandIn":
         self._server = make_server("127.0.0.1", 0, self, threaded=True, request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="github-standin", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="github-standin", daemon=True)
         self._thread.start()
         return self
 
