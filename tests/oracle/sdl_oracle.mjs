@@ -1,6 +1,8 @@
 // SDL oracle: what @akashnetwork/chain-sdk makes of an SDL.
 //
-// stdin:  {"yaml": "..."} or a list of them (one node process for a whole table).
+// stdin:  {"yaml": "..."} or a list of them (one node process for a whole table); an item
+//         {"decAmount": "0.5"} instead gives {"decWire": ...}, the amount as chain-sdk's DecCoin
+//         encoder puts it on the wire (LegacyDec, 18 implied decimals).
 // stdout: one result object (or a list), with, for the SDL class (SDL.fromString(yaml, "beta3", "mainnet")):
 //   manifest (manifest()), manifestStr (manifest(true)), sortedJson, hash (hex of manifestVersion()), groups;
 // and for the functional API (generateManifest + manifestToSortedJSON + generateManifestVersion):
@@ -8,6 +10,7 @@
 // Uint8Array values (chain-sdk's bytes) are written as {"$bytes": "<utf-8 text>"}; a thrown error as
 // {"error": "<message>"} in place of the value that failed.
 import { SDL, generateManifest, generateManifestVersion, manifestToSortedJSON } from "@akashnetwork/chain-sdk";
+import { DecCoin } from "@akashnetwork/chain-sdk/private-types/cosmos.v1beta1";
 import YAML from "js-yaml";
 
 const decoder = new TextDecoder();
@@ -33,7 +36,21 @@ async function attempt(fn) {
   }
 }
 
+function decWire(amount) {
+  // DecCoin{amount} alone encodes as tag 0x12, a varint length, then the string.
+  const bytes = DecCoin.encode({ denom: "", amount }).finish();
+  let pos = 1, len = 0, shift = 0;
+  for (;;) {
+    const b = bytes[pos++];
+    len |= (b & 0x7f) << shift;
+    shift += 7;
+    if (!(b & 0x80)) break;
+  }
+  return decoder.decode(bytes.slice(pos, pos + len));
+}
+
 async function one(item) {
+  if ("decAmount" in item) return attempt(() => ({ decWire: decWire(item.decAmount) }));
   const out = {};
   let sdl;
   try {
