@@ -63,6 +63,7 @@ PY
 
 load_settings() {
   local assignments
+  redis_host="" redis_port="" redis_password="" registry_host="" registry_port="" docker_sock=""
   assignments="$(print_settings --secrets)" || die "cannot read the settings (slipway/settings.py)"
   eval "$assignments"
   DATA="$SLIPWAY_DATA_DIR"
@@ -290,6 +291,7 @@ registry_start() {
       "set SLIPWAY_REGISTRY to a free 127.0.0.1 port in $DATA/slipway.env, or stop that process"
   fi
   # A bash wrapper records its own pid, then execs the registry (which writes no pid file).
+  # shellcheck disable=SC2016 # expanded by the inner bash
   setsid -w bash -c 'echo $$ >"$0"; exec docker-registry serve "$1"' "$pidfile" "$DATA/registry/config.yml" \
     >>"$LOGS/registry.log" 2>&1 </dev/null &
   wait_for 30 $! registry_ok || {

@@ -42,6 +42,7 @@ start() {
     echo
     echo "=== $(date -Is) starting: $cmd"
   } >>"$LOGS/$name.log"
+  # shellcheck disable=SC2016 # expanded by the inner bash
   setsid -w bash -c 'echo $$ >"$0"; eval "exec $1"' "$RUN/$name.pid" "$cmd" \
     >>"$LOGS/$name.log" 2>&1 </dev/null &
 }
@@ -71,10 +72,12 @@ if ! kill -0 "$worker_pid" 2>/dev/null; then
   die "the worker exited; see $LOGS/worker.log"
 fi
 
+prefix=""
+if [ "$SLIPWAY_DATA_DIR" != "$HOME/.slipway" ]; then prefix="SLIPWAY_DATA_DIR=$(printf %q "$SLIPWAY_DATA_DIR") "; fi
 say "Slipway is running."
 echo
 echo "  Dashboard:  $SLIPWAY_PUBLIC_URL   (web server on $SLIPWAY_BIND, HTTP $code)"
 echo "  Settings:   $SLIPWAY_DATA_DIR/slipway.env"
 echo "  Logs:       $LOGS/  (web.log, worker.log, dockerd.log, registry.log, redis.log)"
-echo "  Status:     scripts/services.sh status"
-echo "  Stop:       scripts/down.sh"
+echo "  Status:     ${prefix}$ROOT/scripts/services.sh status"
+echo "  Stop:       ${prefix}$ROOT/scripts/down.sh"
