@@ -217,7 +217,7 @@ def reap_stale_deployments(settings: Settings | None = None) -> list[int]:
             if updated > cutoff:
                 return "recent"
         try:
-            return RqJob.fetch(job_id_for(dep_id), connection=conn).get_status(refresh=True).value
+            return RqJob.fetch(job_id_for(dep_id, settings), connection=conn).get_status(refresh=True).value
         except NoSuchJobError:
             return None
 

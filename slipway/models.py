@@ -77,10 +77,6 @@ class Deployment(Base):
     def short_sha(self) -> str:
         return self.sha[:7]
 
-    @property
-    def job_id(self) -> str:
-        return f"deployment-{self.id}"
-
     def transition(self, target: State) -> None:
         """Move to ``target`` or raise InvalidTransition; stamps the timestamps."""
         check_transition(self.state_enum, target)

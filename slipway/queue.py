@@ -20,8 +20,9 @@ def get_queue(settings: Settings | None = None, connection: Redis | None = None)
     return Queue(settings.queue_name, connection=connection or redis_connection(settings))
 
 
-def job_id_for(deployment_id: int) -> str:
-    return f"deployment-{deployment_id}"
+def job_id_for(deployment_id: int, settings: Settings | None = None) -> str:
+    # Namespaced by queue so two instances (or test runs) sharing a Redis never collide.
+    return f"{(settings or get_settings()).queue_name}-deployment-{deployment_id}"
 
 
 def enqueue_deployment(deployment_id: int, settings: Settings | None = None) -> str:
@@ -30,7 +31,7 @@ def enqueue_deployment(deployment_id: int, settings: Settings | None = None) -> 
     job = get_queue(settings).enqueue_call(
         JOB_FUNCTION,
         args=(deployment_id,),
-        job_id=job_id_for(deployment_id),
+        job_id=job_id_for(deployment_id, settings),
         # The job's own build timeout fires first; this is the last-resort bound.
         timeout=settings.build_timeout_s + int(settings.health_timeout_s) + 600,
         result_ttl=86400,

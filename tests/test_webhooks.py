@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from slipway.db import session_scope
+from slipway.queue import job_id_for
 from slipway.models import Deployment, WebhookDelivery
 from slipway.projects import ProjectSpec, create_project
 from tests.conftest import push_payload
@@ -33,8 +34,8 @@ def test_push_creates_one_deployment_and_enqueues_it_by_id(project, send_webhook
         assert (dep.sha, dep.branch, dep.trigger, dep.state) == (SHA, "main", "push", "queued")
         delivery = s.scalar(select(WebhookDelivery).where(WebhookDelivery.delivery_id == "d-1"))
         assert delivery.deployment_id == dep_id and delivery.outcome.startswith("202")
-    assert queue.job_ids == [f"deployment-{dep_id}"]
-    job = queue.fetch_job(f"deployment-{dep_id}")
+    assert queue.job_ids == [job_id_for(dep_id)]
+    job = queue.fetch_job(job_id_for(dep_id))
     assert job.args == (dep_id,) and job.kwargs == {}
 
 

@@ -1,0 +1,73 @@
+"""The `slipway` command: what an operator does without the dashboard."""
+
+from click.testing import CliRunner
+
+from slipway.cli import main
+from slipway.db import session_scope
+from slipway.queue import job_id_for
+from slipway.models import BuildLog, Deployment, Project
+
+
+def run(*args):
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result
+
+
+def test_create_and_list_projects(settings):
+    r = run("project", "create", "shop", "--repo", "https://example.com/shop.git", "--github", "acme/shop",
+            "--branch", "prod")
+    assert r.exit_code == 0 and "created project shop" in r.output
+    r = run("project", "list")
+    assert "shop" in r.output and "prod" in r.output and "acme/shop" in r.output
+
+
+def test_create_refuses_bad_input_with_the_reason(settings):
+    r = run("project", "create", "Bad Name", "--repo", "x")
+    assert r.exit_code == 1 and "lowercase" in r.output
+    run("project", "create", "dup", "--repo", "x")
+    r = run("project", "create", "dup", "--repo", "x")
+    assert r.exit_code == 1 and "already exists" in r.output
+
+
+def test_deployments_and_logs(settings):
+    with session_scope() as s:
+        p = Project(name="api", repo_url="x")
+        d = Deployment(project=p, sha="abcdef0" + "1" * 33, branch="main", trigger="cli", state="failed",
+                       error_message="The Docker build failed: boom")
+        s.add(d)
+        s.flush()
+        s.add_all([BuildLog(deployment_id=d.id, seq=1, line="Step 1/2"), BuildLog(deployment_id=d.id, seq=2, line="boom")])
+        dep_id = d.id
+    r = run("deployments")
+    assert "api" in r.output and "abcdef0" in r.output and "failed" in r.output and "boom" in r.output
+    r = run("logs", str(dep_id))
+    assert r.output.splitlines() == ["Step 1/2", "boom"]
+    r = run("logs", "999")
+    assert r.exit_code == 1 and "no deployment 999" in r.output
+
+
+def test_settings_hides_secrets(settings):
+    r = run("settings")
+    assert "SLIPWAY_REGISTRY=" in r.output
+    for secret in settings.secret_values():
+        assert secret not in r.output
+
+
+def test_deploy_unknown_project(settings):
+    r = run("deploy", "nope")
+    assert r.exit_code == 1 and "no project named 'nope'" in r.output
+
+
+def test_deploy_resolves_branch_head_and_queues(settings, git_server, queue):
+    repo = git_server.create("cli-deploy")
+    sha = repo.commit({"Dockerfile": "FROM scratch\n"})
+    run("project", "create", "cli-deploy", "--repo", repo.url)
+    r = run("deploy", "cli-deploy")
+    assert r.exit_code == 0, r.output
+    with session_scope() as s:
+        (d,) = s.query(Deployment).all()
+        assert d.sha == sha and d.trigger == "cli" and d.state == "queued"
+    assert queue.job_ids == [job_id_for(d.id)]
+    r = run("project", "create", "no-branch", "--repo", repo.url, "--branch", "nope")
+    r = run("deploy", "no-branch")
+    assert r.exit_code == 1 and "no branch 'nope'" in r.output

@@ -1,0 +1,78 @@
+"""Dashboard pages and the live log stream tell the truth about deployments."""
+
+import json
+
+from slipway.buildlog import BuildLogWriter, SecretMasker
+from slipway.db import session_scope
+from slipway.models import BuildLog, Deployment, Project
+
+
+def make(settings, state="live", lines=("hello", "world")):
+    with session_scope() as s:
+        p = s.query(Project).filter_by(name="dash").one_or_none() or Project(name="dash", repo_url="https://x/dash.git")
+        d = Deployment(project=p, sha="f" * 40, branch="main", trigger="push", state=state,
+                       url="http://127.0.0.1:9999" if state == "live" else None,
+                       error_message="The Docker build failed: <boom>" if state == "failed" else None)
+        s.add(d)
+        s.flush()
+        s.add_all([BuildLog(deployment_id=d.id, seq=i + 1, line=t) for i, t in enumerate(lines)])
+        return d.id
+
+
+def test_index_lists_projects_with_latest_state(client, settings):
+    assert b"No projects yet" in client.get("/").data
+    make(settings, "failed")
+    make(settings, "live")
+    page = client.get("/").data.decode()
+    assert "dash" in page and "state-live" in page and "http://127.0.0.1:9999" in page
+
+
+def test_deployment_page_shows_log_and_escaped_reason(client, settings):
+    dep_id = make(settings, "failed", lines=("step <1>", "boom"))
+    page = client.get(f"/deployments/{dep_id}").data.decode()
+    assert "step &lt;1&gt;" in page and "The Docker build failed: &lt;boom&gt;" in page
+    assert "EventSource" not in page  # a finished deployment needs no live stream
+
+
+def test_unknown_pages_are_404(client):
+    assert client.get("/deployments/12345").status_code == 404
+    assert client.get("/projects/nope").status_code == 404
+    assert client.get("/api/deployments/12345").json == {"error": "not found"}
+
+
+def test_api(client, settings):
+    dep_id = make(settings, "live")
+    assert client.get(f"/api/deployments/{dep_id}").json["url"] == "http://127.0.0.1:9999"
+    assert [row["line"] for row in client.get(f"/api/deployments/{dep_id}/log").json] == ["hello", "world"]
+    assert client.get("/api/projects").json[0]["name"] == "dash"
+
+
+def sse_events(body: str) -> list[tuple[str, dict]]:
+    events = []
+    for block in body.strip().split("\n\n"):
+        kind, data = "message", None
+        for line in block.splitlines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                data = json.loads(line[6:])
+        if data is not None:
+            events.append((kind, data))
+    return events
+
+
+def test_stream_of_a_running_deployment_follows_redis_until_the_end(client, settings, redis):
+    dep_id = make(settings, "building", lines=())
+    writer = BuildLogWriter(dep_id, settings, redis, SecretMasker())
+    writer.write("Step 1/3")
+    writer.write("Step 2/3")
+    writer.close("live")
+    events = sse_events(client.get(f"/deployments/{dep_id}/log/stream?after=1").data.decode())
+    assert events == [("message", {"seq": 2, "line": "Step 2/3"}), ("end", {"state": "live"})]
+
+
+def test_stream_of_a_finished_deployment_comes_from_the_database(client, settings):
+    dep_id = make(settings, "failed", lines=("a", "b", "c"))
+    events = sse_events(client.get(f"/deployments/{dep_id}/log/stream?after=1").data.decode())
+    assert [e[1].get("line") for e in events] == ["b", "c", None]
+    assert events[-1] == ("end", {"state": "failed"})

@@ -1,0 +1,105 @@
+"""Every path of the deployment job ends in a final state, with a reason a user can act on."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from rq.executions import Execution
+from rq.job import JobStatus
+from rq.registry import StartedJobRegistry
+
+from slipway.db import session_scope
+from slipway.queue import job_id_for
+from slipway.jobs import Pipeline, reap_stale_deployments
+from slipway.models import Deployment, Project, utcnow
+from slipway.queue import enqueue_deployment
+from slipway.states import State
+
+
+def make_deployment(state: str = "queued") -> int:
+    with session_scope() as s:
+        p = Project(name=f"jobs-{time.monotonic_ns()}", repo_url="http://127.0.0.1:1/x.git")
+        d = Deployment(project=p, sha="a" * 40, branch="main", trigger="cli", state=state)
+        s.add(d)
+        s.flush()
+        return d.id
+
+
+def get(dep_id: int) -> Deployment:
+    with session_scope() as s:
+        return s.get(Deployment, dep_id)
+
+
+class ExplodingImages:
+    """An image builder whose build raises an unexpected error carrying a secret."""
+
+    def __init__(self, secret: str):
+        self.secret = secret
+
+    def build(self, *args, **kwargs):
+        raise RuntimeError(f"kaboom {self.secret}")
+
+    def push(self, tag, log):  # pragma: no cover - never reached
+        raise AssertionError
+
+
+def fake_fetch(repo_url, sha, dest: Path, log, **kwargs) -> Path:
+    dest.mkdir(parents=True)
+    (dest / "Dockerfile").write_text("FROM scratch\n")
+    return dest
+
+
+def test_unexpected_error_fails_with_a_reference_and_no_details(settings, redis):
+    dep_id = make_deployment()
+    secret = settings.registry_password or "a-registry-password"
+    Pipeline(settings, redis, ExplodingImages(secret), {}, fetch=fake_fetch).run(dep_id)
+    dep = get(dep_id)
+    assert dep.state == "failed" and dep.error_id == "app:unexpected"
+    assert "reference" in dep.error_message and "kaboom" not in dep.error_message
+    assert secret not in dep.error_message
+    assert dep.finished_at is not None
+    assert not (settings.work_path / f"deployment-{dep_id}").exists()
+
+
+def test_a_deployment_cancelled_before_its_job_runs_stays_cancelled(settings, redis):
+    dep_id = make_deployment("cancelled")
+    Pipeline(settings, redis, ExplodingImages("x"), {}, fetch=fake_fetch).run(dep_id)
+    assert get(dep_id).state == "cancelled"
+
+
+def test_an_abandoned_job_fails_its_deployment(settings, redis, queue):
+    """A worker killed mid-build: rq's registry cleanup runs our failure callback."""
+    dep_id = make_deployment("building")
+    enqueue_deployment(dep_id, settings)
+    job = queue.fetch_job(job_id_for(dep_id))
+    queue.remove(job)
+    # What a worker records when it starts the job, before it is killed.
+    with redis.pipeline() as pipe:
+        Execution.create(job, ttl=1, pipeline=pipe, worker_name="killed-worker")
+        job.set_status(JobStatus.STARTED, pipeline=pipe)
+        pipe.execute()
+    StartedJobRegistry(queue=queue).cleanup(timestamp=time.time() + 60)
+    dep = get(dep_id)
+    assert dep.state == "failed" and dep.error_id == "app:worker-lost"
+
+
+def test_reaper_fails_deployments_whose_job_is_gone(settings, redis):
+    stale = make_deployment("building")
+    fresh = make_deployment("queued")
+    with session_scope() as s:
+        s.get(Deployment, stale).updated_at = utcnow() - timedelta(hours=1)
+    assert reap_stale_deployments(settings) == [stale]
+    assert get(stale).state == "failed" and get(fresh).state == "queued"
+
+
+def test_reaper_leaves_running_jobs_alone(settings, redis, queue):
+    dep_id = make_deployment("building")
+    enqueue_deployment(dep_id, settings)
+    job = queue.fetch_job(job_id_for(dep_id))
+    job.set_status(JobStatus.STARTED)
+    with session_scope() as s:
+        s.get(Deployment, dep_id).updated_at = utcnow() - timedelta(hours=1)
+    assert reap_stale_deployments(settings) == []
+    assert get(dep_id).state == State.BUILDING.value
