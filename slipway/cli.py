@@ -153,6 +153,15 @@ def logs(deployment_id: int, follow: bool) -> None:
         click.echo(f"-- {state}{': ' + message if message else ''}", err=True)
 
 
+@main.command()
+def reap() -> None:
+    """Fail deployments left unfinished by a worker that died (run at start-up)."""
+    from slipway.jobs import reap_stale_deployments
+
+    ids = reap_stale_deployments()
+    click.echo(f"failed {len(ids)} abandoned deployment(s){': ' + ', '.join(map(str, ids)) if ids else ''}")
+
+
 def _register_optional() -> None:
     from deployer.akash.cli import sdl
 

@@ -71,3 +71,21 @@ def test_deploy_resolves_branch_head_and_queues(settings, git_server, queue):
     r = run("project", "create", "no-branch", "--repo", repo.url, "--branch", "nope")
     r = run("deploy", "no-branch")
     assert r.exit_code == 1 and "no branch 'nope'" in r.output
+
+
+def test_reap_reports_what_it_failed(settings, redis):
+    from datetime import timedelta
+
+    from slipway.models import utcnow
+
+    with session_scope() as s:
+        p = Project(name="reap", repo_url="x")
+        d = Deployment(project=p, sha="b" * 40, branch="main", trigger="cli", state="deploying")
+        s.add(d)
+        s.flush()
+        d.updated_at = utcnow() - timedelta(hours=2)
+        dep_id = d.id
+    r = run("reap")
+    assert r.exit_code == 0 and f"failed 1 abandoned deployment(s): {dep_id}" in r.output
+    with session_scope() as s:
+        assert s.get(Deployment, dep_id).error_id == "app:worker-lost"
