@@ -199,6 +199,15 @@ SHARED_PROFILE = sdl(
     WEB_COMPUTE, DC_WEB, "  web:\n    dcloud: {profile: web, count: 1}\n  api:\n    dcloud: {profile: web, count: 3}",
 )
 
+# localeCompare puts "_" before "-" (code points the other way round), and this order decides resource ids.
+LOCALE_ORDER = sdl(
+    "  app-b:\n    image: b\n    expose: [{port: 80, to: [{global: true}]}]\n  app_b:\n    image: c\n    expose: [{port: 81, to: [{global: true}]}]",
+    "    p1:\n      resources: {cpu: {units: 1}, memory: {size: 1Gi}, storage: {size: 1Gi}}\n"
+    "    p2:\n      resources: {cpu: {units: 2}, memory: {size: 1Gi}, storage: {size: 1Gi}}",
+    "    dcloud:\n      pricing: {p1: {denom: uact, amount: 1}, p2: {denom: uact, amount: 2}}",
+    "  app-b:\n    dcloud: {profile: p1, count: 1}\n  app_b:\n    dcloud: {profile: p2, count: 1}",
+)
+
 ENV_MUTATED = ENV_ESCAPING.replace("EMPTY=", "EMPTY=x")
 
 # name -> (yaml, whether chain-sdk's SDL class agrees with generateManifest on it)
@@ -214,6 +223,7 @@ TABLE: dict[str, tuple[str, bool]] = {
     "count": (COUNT, True),
     "v21_ip_endpoints": (V21_IP, False),  # SDL class leaves group endpoints unsorted
     "generated_one": (GENERATED_ONE, True),
+    "locale_order": (LOCALE_ORDER, True),
     "generated_many": (GENERATED_MANY, False),  # SDL class crashes on a service without expose
     "unsorted_placements": (UNSORTED_PLACEMENTS, False),
     "shared_profile": (SHARED_PROFILE, False),
