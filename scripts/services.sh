@@ -200,6 +200,8 @@ dockerd_start() {
   command -v dockerd >/dev/null || die "dockerd is not installed: run scripts/install.sh"
   mkdir -p "$DATA/docker" "$RUN/docker-exec" "$(dirname "$docker_sock")"
   rm -f "$docker_sock" "$pidfile"
+  # A containerd left behind by a dockerd that died makes the new dockerd wait for it forever.
+  stop_pid "orphaned containerd" "$RUN/docker-exec/containerd/containerd.pid" "$RUN/docker-exec/containerd" 10
   setsid -w dockerd \
     --data-root "$DATA/docker" \
     --exec-root "$RUN/docker-exec" \
