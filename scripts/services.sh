@@ -220,6 +220,11 @@ dockerd_stop() {
   if pid_of "$RUN/dockerd.pid" dockerd >/dev/null; then
     stop_pid dockerd "$RUN/dockerd.pid" dockerd 60
   fi
+  # dockerd leaves its data root bind-mounted on itself (and a netns mount in the exec root);
+  # release them so the data dir can be moved or deleted. Only mounts inside our own data dir.
+  local mnt
+  awk '{print $5}' /proc/self/mountinfo | { grep -E "^($DATA/docker|$RUN/docker-exec)(/|\$)" || true; } |
+    sort -r | while IFS= read -r mnt; do umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true; done
 }
 
 # --- registry ------------------------------------------------------------------------------
