@@ -364,3 +364,11 @@ def test_webhook_signature_requires_a_secret() -> None:
     header = "sha256=" + hmac.new(b"", body, hashlib.sha256).hexdigest()
     assert verify_webhook_signature("", body, header) is False
 
+
+
+def test_errors_scrub_anything_shaped_like_a_credential(github_app: GitHubApp) -> None:
+    app_jwt = github_app.app_jwt()
+    token = "ghs_" + "A1b2" * 9
+    error = GitHubError(401, f"bad {app_jwt} and {token} and github_pat_11ABCDEFG0123456789_abcdef")
+    assert app_jwt not in str(error) and token not in str(error) and "github_pat_" not in str(error)
+    assert str(error).count("[redacted]") == 3
