@@ -310,7 +310,7 @@ class GitHubApp:
     def git_env(self, installation_id: int, clone_url: str) -> dict[str, str]:
         """Environment for ``git clone clone_url`` as the installation (see ``git_auth_env``)."""
         scheme, _, rest = clone_url.partition("://")
-        host = rest.split("/", 1)[0]
+        host = rest.split("/", 1)[0].rpartition("@")[2]  # never scope to (or keep) URL credentials
         return git_auth_env(self.installation_token(installation_id).token, f"{scheme}://{host}/")
 
     # -- plumbing -----------------------------------------------------------
@@ -360,14 +360,15 @@ class GitHubApp:
     def _retry_wait(self, resp: requests.Response, attempt: int) -> float | None:
         """Seconds to wait before retrying ``resp``, or None if it should not be retried."""
         status, headers = resp.status_code, resp.headers
+        retry_after = headers.get("retry-after", "").strip()
         wait: float | None = None
         if status in RETRY_STATUSES:
-            wait = self._backoff(attempt)
+            wait = float(retry_after) if retry_after.isdigit() else self._backoff(attempt)
         elif status in (403, 429):
             # Secondary rate limits, per GitHub's docs: honour retry-after, else the reset time,
             # else wait at least a minute. A plain 403 (no permission) is not retried.
-            if headers.get("retry-after", "").strip().isdigit():
-                wait = float(headers["retry-after"])
+            if retry_after.isdigit():
+                wait = float(retry_after)
             elif headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset", "").isdigit():
                 wait = max(0.0, float(headers["x-ratelimit-reset"]) - self._clock()) + 1.0
             elif status == 429 or "rate limit" in resp.text.lower():

@@ -16,6 +16,8 @@ EXAMPLES_PATH = Path(__file__).parents[1] / "oracle/node_modules/@octokit/webhoo
 
 @functools.cache
 def _index() -> dict[str, list[dict[str, Any]]]:
+    if not EXAMPLES_PATH.exists():
+        raise FileNotFoundError(f"{EXAMPLES_PATH} missing: run scripts/test.sh (it runs npm ci in tests/oracle)")
     return {event["name"]: event["examples"] for event in json.loads(EXAMPLES_PATH.read_text())}
 
 

@@ -88,8 +88,11 @@ class OpenAPI:
     """The operations of api.github.com's description, with their validators."""
 
     def __init__(self, path: Path = OPENAPI_PATH):
+        if not path.exists():
+            raise FileNotFoundError(f"{path} missing: run scripts/test.sh (it runs npm ci in tests/oracle)")
         self.spec = json.loads(path.read_text())
-        components = {"components": _to_json_schema(self.spec["components"])}
+        # Request/response schemas only ever $ref into components/schemas.
+        components = {"components": {"schemas": _to_json_schema(self.spec["components"]["schemas"])}}
         self._registry = Registry().with_resource(_REF_BASE, DRAFT4.create_resource(components))
 
     def operation(self, method: str, template: str) -> dict[str, Any]:

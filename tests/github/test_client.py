@@ -372,3 +372,15 @@ def test_errors_scrub_anything_shaped_like_a_credential(github_app: GitHubApp) -
     error = GitHubError(401, f"bad {app_jwt} and {token} and github_pat_11ABCDEFG0123456789_abcdef")
     assert app_jwt not in str(error) and token not in str(error) and "github_pat_" not in str(error)
     assert str(error).count("[redacted]") == 3
+
+
+def test_server_error_honours_retry_after(github_app: GitHubApp, github_standin: GitHubStandIn, sleeps: list[float]) -> None:
+    github_standin.fail_next(503, headers={"retry-after": "5"})
+    github_app.get_app()
+    assert sleeps == [5.0]
+
+
+def test_git_env_scopes_to_the_clone_host_without_url_credentials(github_app: GitHubApp) -> None:
+    env = github_app.git_env(INSTALLATION_ID, "https://someone@github.com/octo-org/hello.git")
+    index = int(env["GIT_CONFIG_COUNT"]) - 1
+    assert env[f"GIT_CONFIG_KEY_{index}"] == "http.https://github.com/.extraheader"
