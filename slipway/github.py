@@ -68,6 +68,7 @@ class AppRegistration:
 
     app_id: int
     slug: str
+    name: str
     html_url: str
     client_id: str
     client_secret: str = field(repr=False)
@@ -234,7 +235,7 @@ class GitHubApp:
         """Finish the manifest flow: trade the one-time ``code`` for the new App's credentials."""
         data = self._request("POST", f"/app-manifests/{quote(code, safe='')}/conversions", auth=None)
         return AppRegistration(
-            app_id=int(data["id"]), slug=data.get("slug") or "", html_url=data.get("html_url") or "",
+            app_id=int(data["id"]), slug=data.get("slug") or "", name=data["name"], html_url=data["html_url"],
             client_id=data["client_id"], client_secret=data["client_secret"],
             webhook_secret=data.get("webhook_secret"), pem=data["pem"],
         )

@@ -267,6 +267,7 @@ def test_app_manifest_conversion(github_standin: GitHubStandIn, github_app: GitH
     code = github_standin.add_manifest_code()
     registration = github_app.convert_app_manifest(code)
     assert registration.app_id == github_standin.app_id
+    assert (registration.slug, registration.name) == (github_standin.slug, github_standin.slug)
     assert registration.pem not in repr(registration) and registration.client_secret not in repr(registration)
     # The credentials it returns work as an App.
     fresh = GitHubApp(registration.credentials(github_standin.url), clock=github_standin.clock)
