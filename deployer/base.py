@@ -17,6 +17,8 @@ class Release:
     image: str
     health_path: str = "/"
     env: dict[str, str] = field(default_factory=dict)
+    # Which running copy this release replaces: "production", or "pr-<n>" for a preview.
+    slot: str = "production"
 
 
 @dataclass(frozen=True)
@@ -39,3 +41,6 @@ class Target(Protocol):
 
     def stop(self, ref: dict, log: Log) -> None:
         """Stop a release started earlier (``Running.ref``)."""
+
+    def teardown(self, project: str, slot: str, log: Log) -> None:
+        """Stop whatever runs in a project's slot (a closed pull request's preview)."""

@@ -20,6 +20,7 @@ from slipway.errors import AppError, UserError
 
 LABEL_PROJECT = "slipway.project"
 LABEL_DEPLOYMENT = "slipway.deployment"
+LABEL_SLOT = "slipway.slot"
 
 
 def free_port(host: str) -> int:
@@ -45,7 +46,7 @@ class LocalTarget:
             log(f"pulling {release.image}")
             client.images.pull(release.image, auth_config=self._auth.as_auth_config())
             port = free_port(self._host)
-            name = f"slipway-{release.project}-{release.deployment_id}"
+            name = f"slipway-{release.project}-{release.slot}-{release.deployment_id}"
             _remove_if_exists(client, name)
             container = client.containers.run(
                 release.image,
@@ -53,7 +54,8 @@ class LocalTarget:
                 detach=True,
                 network_mode="host",
                 environment={**release.env, "PORT": str(port), "HOST": self._host},
-                labels={LABEL_PROJECT: release.project, LABEL_DEPLOYMENT: str(release.deployment_id)},
+                labels={LABEL_PROJECT: release.project, LABEL_SLOT: release.slot,
+                        LABEL_DEPLOYMENT: str(release.deployment_id)},
                 restart_policy={"Name": "unless-stopped"},
             )
             url = f"http://{self._host}:{port}"
@@ -85,6 +87,15 @@ class LocalTarget:
         finally:
             client.close()
 
+    def teardown(self, project: str, slot: str, log: Log) -> None:
+        client = docker_client(self._docker_host)
+        try:
+            for container in _containers(client, project, slot):
+                log(f"stopping container {container.short_id} ({container.name})")
+                _remove(container)
+        finally:
+            client.close()
+
     def _wait_healthy(self, container, url: str, port: int, log: Log) -> None:
         deadline = time.monotonic() + self._health_timeout_s
         while time.monotonic() < deadline:
@@ -101,10 +112,15 @@ class LocalTarget:
         raise UserError("deploy:user:unhealthy", port=port, seconds=int(self._health_timeout_s))
 
     def _retire_others(self, client, release: Release, keep: str, log: Log) -> None:
-        for other in client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={release.project}"}):
+        for other in _containers(client, release.project, release.slot):
             if other.id != keep:
                 log(f"stopping previous container {other.short_id} ({other.name})")
                 _remove(other)
+
+
+def _containers(client, project: str, slot: str) -> list:
+    labels = [f"{LABEL_PROJECT}={project}", f"{LABEL_SLOT}={slot}"]
+    return client.containers.list(all=True, filters={"label": labels})
 
 
 def _tail_logs(container, log: Log, lines: int = 50) -> None:

@@ -56,6 +56,7 @@ class Job:
     build_context: str
     target: str
     health_path: str
+    slot: str
 
 
 class Pipeline:
@@ -104,7 +105,7 @@ class Pipeline:
             target = self.targets.get(job.target)
             if target is None:
                 raise AppError("deploy:app:target", detail=f"the {job.target!r} target is not configured")
-            running = target.deploy(Release(job.project, deployment_id, image, job.health_path), say)
+            running = target.deploy(Release(job.project, deployment_id, image, job.health_path, slot=job.slot), say)
             final = self._go_live(deployment_id, running, target, say)
         except Cancelled:
             final = State.CANCELLED
@@ -131,7 +132,7 @@ class Pipeline:
                 return None
             p = dep.project
             return Job(dep.id, p.name, p.repo_url, dep.sha, dep.branch, p.dockerfile, p.build_context,
-                       p.target, p.health_path)
+                       p.target, p.health_path, dep.slot)
 
     def _advance(self, deployment_id: int, state: State, say: Callable[[str], None]) -> None:
         with session_scope(self.settings) as session:
@@ -159,6 +160,8 @@ class Pipeline:
             dep.target_ref = running.ref
             for older in session.scalars(
                 select(Deployment).where(Deployment.project_id == dep.project_id, Deployment.id != dep.id,
+                                         Deployment.pr_number.is_(dep.pr_number) if dep.pr_number is None
+                                         else Deployment.pr_number == dep.pr_number,
                                          Deployment.state == State.LIVE.value)
             ):
                 older.transition(State.SUPERSEDED)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from slipway.states import State, check_transition
@@ -37,6 +37,15 @@ class Project(Base):
     target: Mapped[str] = mapped_column(String(20), default="local")
     health_path: Mapped[str] = mapped_column(String(200), default="/")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # GitHub App connection: which installation grants the repository, and whether it still does.
+    installation_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    disconnected_reason: Mapped[str | None] = mapped_column(String(300))
+    # Pull-request previews, and whether forks' pull requests may build with the project's secrets.
+    previews_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    fork_previews: Mapped[str] = mapped_column(String(20), default="collaborators")
+    # `git push` remote and deploy hook: the push token only as a hash, the hook encrypted (it is shown).
+    deploy_token_hash: Mapped[str | None] = mapped_column(String(64))
+    deploy_hook_enc: Mapped[str | None] = mapped_column(Text)
 
     deployments: Mapped[list["Deployment"]] = relationship(
         back_populates="project", order_by="Deployment.id.desc()", cascade="all, delete-orphan"
@@ -54,7 +63,11 @@ class Deployment(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     sha: Mapped[str] = mapped_column(String(64))
     branch: Mapped[str] = mapped_column(String(255))
-    trigger: Mapped[str] = mapped_column(String(40))  # push, cli, redeploy ...
+    trigger: Mapped[str] = mapped_column(String(40))  # push, cli, pull_request, git, hook ...
+    # "production" for the tracked branch, "preview" for a pull request.
+    environment: Mapped[str] = mapped_column(String(40), default="production")
+    pr_number: Mapped[int | None] = mapped_column(Integer)
+    github_deployment_id: Mapped[int | None] = mapped_column(BigInteger)
     state: Mapped[str] = mapped_column(String(20), default=State.QUEUED.value, index=True)
     image: Mapped[str | None] = mapped_column(String(500))
     url: Mapped[str | None] = mapped_column(String(500))
@@ -68,6 +81,11 @@ class Deployment(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     project: Mapped[Project] = relationship(back_populates="deployments")
+
+    @property
+    def slot(self) -> str:
+        """Which running copy this deployment replaces: production, or one per pull request."""
+        return f"pr-{self.pr_number}" if self.pr_number else "production"
 
     @property
     def state_enum(self) -> State:
@@ -108,6 +126,71 @@ class WebhookDelivery(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     outcome: Mapped[str] = mapped_column(String(500), default="")
     deployment_id: Mapped[int | None] = mapped_column(ForeignKey("deployments.id", ondelete="SET NULL"))
+
+
+class GitHubAppRecord(Base):
+    """A GitHub App created through the manifest flow; its secrets are encrypted at rest."""
+
+    __tablename__ = "github_apps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    slug: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    html_url: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(200))
+    client_secret_enc: Mapped[str] = mapped_column(Text)
+    private_key_enc: Mapped[str] = mapped_column(Text)
+    webhook_secret_enc: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Installation(Base):
+    """An installation of the App on an account, and the repositories it grants."""
+
+    __tablename__ = "installations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # GitHub's id
+    account_login: Mapped[str] = mapped_column(String(200))
+    account_type: Mapped[str] = mapped_column(String(40), default="User")
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    repositories: Mapped[list["InstallationRepository"]] = relationship(
+        back_populates="installation", cascade="all, delete-orphan"
+    )
+
+
+class InstallationRepository(Base):
+    __tablename__ = "installation_repositories"
+    __table_args__ = (UniqueConstraint("installation_id", "repo_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[int] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"), index=True)
+    repo_id: Mapped[int] = mapped_column(BigInteger)
+    full_name: Mapped[str] = mapped_column(String(200), index=True)
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    installation: Mapped[Installation] = relationship(back_populates="repositories")
+
+
+class PullRequestPreview(Base):
+    """One pull request's preview: its single PR comment, kept up to date."""
+
+    __tablename__ = "pull_request_previews"
+    __table_args__ = (UniqueConstraint("project_id", "pr_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    pr_number: Mapped[int] = mapped_column(Integer)
+    head_sha: Mapped[str] = mapped_column(String(64))
+    head_repo: Mapped[str] = mapped_column(String(200))
+    from_fork: Mapped[bool] = mapped_column(Boolean, default=False)
+    author_association: Mapped[str] = mapped_column(String(40), default="NONE")
+    state: Mapped[str] = mapped_column(String(20), default="open")  # open / closed
+    comment_id: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
 Index("ix_deployments_project_state", Deployment.project_id, Deployment.state)

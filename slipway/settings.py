@@ -63,6 +63,20 @@ class Settings:
     webhook_max_bytes: str = _setting("SLIPWAY_WEBHOOK_MAX_BYTES", str(25 * 1024 * 1024), doc="Largest webhook body accepted (GitHub caps payloads at 25 MB).")
     local_host: str = _setting("SLIPWAY_LOCAL_HOST", "127.0.0.1", doc="Address local deployments listen on.")
     default_target: str = _setting("SLIPWAY_DEFAULT_TARGET", "local", doc="Deploy target of new projects: local or akash.")
+    # GitHub App (or create one from the dashboard, which stores these encrypted in the database).
+    github_app_id: str = _setting("SLIPWAY_GITHUB_APP_ID", doc="GitHub App id.")
+    github_app_private_key: str = _setting("SLIPWAY_GITHUB_APP_PRIVATE_KEY", secret=True, doc="The App's private key: PEM text (newlines as \\n) or the path of a .pem file.")
+    github_client_id: str = _setting("SLIPWAY_GITHUB_CLIENT_ID", doc="The App's OAuth client id.")
+    github_client_secret: str = _setting("SLIPWAY_GITHUB_CLIENT_SECRET", secret=True, doc="The App's OAuth client secret.")
+    github_api_url: str = _setting("SLIPWAY_GITHUB_API_URL", "https://api.github.com", doc="GitHub's REST API (GitHub Enterprise: https://HOST/api/v3).")
+    github_url: str = _setting("SLIPWAY_GITHUB_URL", "https://github.com", doc="GitHub's web address, for creating and installing the App.")
+    # Akash Network
+    akash_funding_mnemonic: str = _setting("SLIPWAY_AKASH_FUNDING_MNEMONIC", secret=True, doc="Mnemonic of the funding wallet that pays gas and deposits through grants.")
+    akash_deployer_mnemonic: str = _setting("SLIPWAY_AKASH_DEPLOYER_MNEMONIC", secret=True, doc="Mnemonic deployer wallets are derived from, one per project (default: the funding mnemonic, from index 1).")
+    akash_chain_id: str = _setting("SLIPWAY_AKASH_CHAIN_ID", "akashnet-2", doc="Akash chain id.")
+    akash_grpc_url: str = _setting("SLIPWAY_AKASH_GRPC_URL", doc="Akash node gRPC address, e.g. grpc+https://HOST:443.")
+    akash_gas_multiplier: str = _setting("SLIPWAY_AKASH_GAS_MULTIPLIER", "1.5", doc="Margin applied to simulated gas.")
+    akash_gas_price: str = _setting("SLIPWAY_AKASH_GAS_PRICE", "0.025", doc="Gas price in uakt.")
 
     # -- derived values -------------------------------------------------
     @property
@@ -84,6 +98,13 @@ class Settings:
     @property
     def webhook_max_bytes_n(self) -> int:
         return int(self.webhook_max_bytes)
+
+    @property
+    def github_private_key_pem(self) -> str:
+        value = self.github_app_private_key.strip()
+        if value and not value.startswith("-----") and Path(value).is_file():
+            return Path(value).read_text()
+        return value.replace("\\n", "\n")
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for masking in logs and output."""

@@ -9,36 +9,23 @@ only after that transaction commits, and the answer goes back in milliseconds.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from typing import Callable
 from urllib.parse import parse_qs
 
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from slipway.db import session_scope
-from slipway.deployments import create_deployment, enqueue_committed
+from slipway.deployments import enqueue_committed
 from slipway.github import verify_webhook_signature
 from slipway.models import WebhookDelivery
-from slipway.projects import projects_for_push
 from slipway.settings import Settings
+from webhooks import push
+from webhooks.outcome import Outcome
 
 bp = Blueprint("webhooks", __name__)
-
-ZERO_SHA = "0" * 40
-
-
-@dataclass
-class Outcome:
-    status: int
-    message: str
-    deployment_ids: list[int] = field(default_factory=list)
-
-    def response(self):
-        body = {"message": self.message}
-        if self.deployment_ids:
-            body["deployments"] = self.deployment_ids
-        return jsonify(body), self.status
 
 
 def _settings() -> Settings:
@@ -115,31 +102,15 @@ def _parse_payload(body: bytes, mimetype: str) -> tuple[dict | None, str | None]
     return data, None
 
 
-def _dispatch(session, event: str, payload: dict) -> Outcome:
-    if event == "ping":
-        return Outcome(200, f"pong: {payload.get('zen', 'hello')}")
-    if event == "push":
-        return _push(session, payload)
-    return Outcome(202, f"event {event!r} is not used by Slipway; ignored")
+# One module per event; each handler takes the open session and the parsed payload.
+HANDLERS: dict[str, Callable[[Session, dict], Outcome]] = {
+    "ping": lambda _session, payload: Outcome(200, f"pong: {payload.get('zen', 'hello')}"),
+    "push": push.handle,
+}
 
 
-def _push(session, payload: dict) -> Outcome:
-    ref = payload.get("ref")
-    repo = payload.get("repository") if isinstance(payload.get("repository"), dict) else {}
-    full_name = repo.get("full_name")
-    after = payload.get("after")
-    if not isinstance(ref, str) or not isinstance(full_name, str):
-        return Outcome(400, "push payload needs 'ref' and 'repository.full_name'")
-    if not ref.startswith("refs/heads/"):
-        return Outcome(202, f"{ref} is not a branch; only branch pushes deploy")
-    branch = ref.removeprefix("refs/heads/")
-    if payload.get("deleted") or after == ZERO_SHA:
-        return Outcome(200, f"branch {branch} was deleted; nothing to build")
-    if not isinstance(after, str) or len(after) != 40 or any(c not in "0123456789abcdef" for c in after):
-        return Outcome(400, "push payload 'after' must be a 40-character commit sha")
-    projects = projects_for_push(session, full_name, branch)
-    if not projects:
-        return Outcome(202, f"no project deploys {full_name} branch {branch}")
-    ids = [create_deployment(session, p, after, branch, "push").id for p in projects]
-    names = ", ".join(p.name for p in projects)
-    return Outcome(202, f"queued deployment of {after[:7]} for {names}", ids)
+def _dispatch(session: Session, event: str, payload: dict) -> Outcome:
+    handler = HANDLERS.get(event)
+    if handler is None:
+        return Outcome(202, f"event {event!r} is not used by Slipway; ignored")
+    return handler(session, payload)

@@ -1,0 +1,20 @@
+"""What handling one webhook delivery came to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import jsonify
+
+
+@dataclass
+class Outcome:
+    status: int
+    message: str
+    deployment_ids: list[int] = field(default_factory=list)
+
+    def response(self):
+        body = {"message": self.message}
+        if self.deployment_ids:
+            body["deployments"] = self.deployment_ids
+        return jsonify(body), self.status
