@@ -19,7 +19,7 @@ def alembic_config() -> Config:
     return cfg
 
 
-def upgrade(settings: Settings | None = None, revision: str = "head") -> None:
+def upgrade(settings: Settings | None = None, revision: str = "heads") -> None:
     cfg = alembic_config()
     with get_engine(settings or get_settings()).begin() as connection:
         cfg.attributes["connection"] = connection

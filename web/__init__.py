@@ -19,11 +19,13 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from web.api import bp as api_bp
     from web.dashboard import bp as dashboard_bp
+    from web.git_remote import bp as git_remote_bp
+    from web.github_app import bp as github_app_bp
+    from web.hooks import bp as hooks_bp
     from webhooks.github import bp as webhooks_bp
 
-    app.register_blueprint(webhooks_bp)
-    app.register_blueprint(dashboard_bp)
-    app.register_blueprint(api_bp)
+    for bp in (webhooks_bp, dashboard_bp, api_bp, github_app_bp, git_remote_bp, hooks_bp):
+        app.register_blueprint(bp)
 
     @app.get("/healthz")
     def healthz():

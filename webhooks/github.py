@@ -20,9 +20,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from slipway.db import session_scope
 from slipway.deployments import enqueue_committed
 from slipway.github import verify_webhook_signature
+from slipway.github_app import webhook_secrets
 from slipway.models import WebhookDelivery
 from slipway.settings import Settings
-from webhooks import push
+from webhooks import installations, pull_requests, push
 from webhooks.outcome import Outcome
 
 bp = Blueprint("webhooks", __name__)
@@ -39,7 +40,8 @@ def _error(status: int, message: str):
 @bp.post("/webhooks/github")
 def github_webhook():
     settings = _settings()
-    if not settings.github_webhook_secret:
+    secrets = webhook_secrets(settings)
+    if not secrets:
         return _error(503, "SLIPWAY_GITHUB_WEBHOOK_SECRET is not set; run `slipway init` or set it.")
     request.max_content_length = settings.webhook_max_bytes_n
     try:
@@ -50,7 +52,7 @@ def github_webhook():
     signature = request.headers.get("X-Hub-Signature-256")
     if not signature:
         return _error(401, "missing X-Hub-Signature-256 header: set the webhook's secret in GitHub")
-    if not verify_webhook_signature(settings.github_webhook_secret, body, signature):
+    if not any(verify_webhook_signature(secret, body, signature) for secret in secrets):
         return _error(401, "X-Hub-Signature-256 does not match: the webhook secret differs from Slipway's")
 
     event = request.headers.get("X-GitHub-Event", "").strip()
@@ -106,6 +108,9 @@ def _parse_payload(body: bytes, mimetype: str) -> tuple[dict | None, str | None]
 HANDLERS: dict[str, Callable[[Session, dict], Outcome]] = {
     "ping": lambda _session, payload: Outcome(200, f"pong: {payload.get('zen', 'hello')}"),
     "push": push.handle,
+    "pull_request": pull_requests.handle,
+    "installation": installations.handle_installation,
+    "installation_repositories": installations.handle_installation_repositories,
 }
 
 
