@@ -27,6 +27,27 @@ def create_deployment(session: Session, project: Project, sha: str, branch: str,
     return dep
 
 
+def supersede_older(session: Session, newer: Deployment) -> list[int]:
+    """Cancel the unfinished deployments of the same project and slot that ``newer`` replaces.
+
+    Queued ones never start; running ones stop at their next step (the pipeline checks
+    the state). Their jobs still run to report the cancellation. Returns their ids.
+    """
+    older = session.scalars(
+        select(Deployment).where(
+            Deployment.project_id == newer.project_id,
+            Deployment.id < newer.id,
+            Deployment.pr_number.is_(None) if newer.pr_number is None else Deployment.pr_number == newer.pr_number,
+            Deployment.state.not_in([s.value for s in FINAL_STATES]),
+        )
+    ).all()
+    for dep in older:
+        dep.transition(State.CANCELLED)
+        dep.error_id = "app:superseded"
+        dep.error_message = render("app:superseded") + f" ({newer.short_sha}, deployment {newer.id})"
+    return [dep.id for dep in older]
+
+
 def enqueue_committed(deployment_ids: list[int]) -> list[int]:
     """Enqueue deployments whose rows are committed; returns the ids that could not be queued.
 

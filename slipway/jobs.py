@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 from redis import Redis
 from sqlalchemy import select
@@ -34,6 +34,16 @@ log = logging.getLogger(__name__)
 
 class Cancelled(Exception):
     """The deployment was cancelled or superseded while it ran."""
+
+
+class Reporter(Protocol):
+    """Tells the outside world (GitHub statuses, PR comments ...) about a deployment's state.
+
+    Called after every state change and once more when the job ends; must be idempotent,
+    load what it needs by id, and never raise (a reporter failure never fails a deployment).
+    """
+
+    def report(self, deployment_id: int) -> None: ...
 
 
 class ImageBuilder(Protocol):
@@ -61,12 +71,13 @@ class Job:
 
 class Pipeline:
     def __init__(self, settings: Settings, redis: Redis, images: ImageBuilder, targets: dict[str, Target],
-                 fetch: Callable[..., Path] = fetch_commit):
+                 fetch: Callable[..., Path] = fetch_commit, reporters: Sequence[Reporter] = ()):
         self.settings = settings
         self.redis = redis
         self.images = images
         self.targets = targets
         self.fetch = fetch
+        self.reporters = list(reporters)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Pipeline":
@@ -77,11 +88,13 @@ class Pipeline:
         local = LocalTarget(settings.docker_host, auth, host=settings.local_host,
                             health_timeout_s=settings.health_timeout_s)
         return cls(settings, redis_connection(settings), DockerImageBuilder(settings.docker_host, auth),
-                   {local.name: local})
+                   {local.name: local}, reporters=default_reporters(settings))
 
     def run(self, deployment_id: int) -> None:
         job = self._load(deployment_id)
         if job is None:
+            # Cancelled or superseded while queued: the outside world still hears of it.
+            self._report(deployment_id)
             return
         writer = BuildLogWriter(deployment_id, self.settings, self.redis, SecretMasker(self.settings.secret_values()))
         say = writer.write
@@ -123,6 +136,14 @@ class Pipeline:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
             writer.close(final.value if final != State.FAILED else self._state(deployment_id))
+            self._report(deployment_id)
+
+    def _report(self, deployment_id: int) -> None:
+        for reporter in self.reporters:
+            try:
+                reporter.report(deployment_id)
+            except Exception:  # noqa: BLE001 - reporting never fails a deployment
+                log.exception("reporter %s failed for deployment %s", type(reporter).__name__, deployment_id)
 
     # -- state -----------------------------------------------------------
     def _load(self, deployment_id: int) -> Job | None:
@@ -141,6 +162,7 @@ class Pipeline:
                 raise Cancelled()
             dep.transition(state)
         say(f"== {state.value}")
+        self._report(deployment_id)
 
     def _record(self, deployment_id: int, **values) -> None:
         with session_scope(self.settings) as session:
@@ -181,6 +203,14 @@ class Pipeline:
         with session_scope(self.settings) as session:
             dep = session.get(Deployment, deployment_id)
             return dep.state if dep else State.FAILED.value
+
+
+def default_reporters(settings: Settings) -> list[Reporter]:
+    """Reporters for the configured integrations (none without a GitHub App)."""
+    from slipway.previews import preview_reporters
+    from slipway.reporting import github_reporters
+
+    return [*github_reporters(settings), *preview_reporters(settings)]
 
 
 def run_deployment(deployment_id: int) -> None:

@@ -150,3 +150,15 @@ def test_a_server_error_page_shows_no_exception_text(app, client):
     app.config["PROPAGATE_EXCEPTIONS"] = False
     resp = client.get("/boom")
     assert resp.status_code == 500 and b"secret-token-abcdef" not in resp.data
+
+
+def test_a_newer_push_cancels_the_older_unfinished_deployment(project, send_webhook, queue):
+    first = send_webhook("push", push_payload("acme/site", "1" * 40)).json["deployments"][0]
+    second = send_webhook("push", push_payload("acme/site", "2" * 40)).json["deployments"][0]
+    with session_scope() as s:
+        old, new = s.get(Deployment, first), s.get(Deployment, second)
+        assert (old.state, old.error_id) == ("cancelled", "app:superseded")
+        assert "2222222" in old.error_message and old.finished_at is not None
+        assert new.state == "queued"
+    # Both jobs stay queued: the cancelled one still runs, to report its cancellation.
+    assert len(queue.job_ids) == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from slipway.deployments import create_deployment
+from slipway.deployments import create_deployment, supersede_older
 from slipway.projects import projects_for_push
 from webhooks.outcome import Outcome
 
@@ -32,6 +32,10 @@ def handle(session: Session, payload: dict) -> Outcome:
     projects = projects_for_push(session, full_name, branch)
     if not projects:
         return Outcome(202, f"no project deploys {full_name} branch {branch}")
-    ids = [create_deployment(session, p, after, branch, "push").id for p in projects]
+    ids = []
+    for p in projects:
+        dep = create_deployment(session, p, after, branch, "push")
+        supersede_older(session, dep)
+        ids.append(dep.id)
     names = ", ".join(p.name for p in projects)
     return Outcome(202, f"queued deployment of {after[:7]} for {names}", ids)
