@@ -48,3 +48,41 @@ def check(file: IO[str]) -> None:
 def manifest_cmd(file: IO[str]) -> None:
     """Print FILE's (- for stdin) provider manifest as sorted JSON, exactly as it is hashed and sent."""
     click.echo(manifest_sorted_json(_load(file)))
+
+
+@sdl.command("export")
+@click.argument("project_name")
+@click.option("--image", help="Image to run (default: the project's most recently pushed image).")
+@click.option("--reveal", is_flag=True, help="Write the registry password instead of a placeholder.")
+def export(project_name: str, image: str | None, reveal: bool) -> None:
+    """Print the SDL Slipway would deploy PROJECT_NAME with (credentials redacted unless --reveal)."""
+    from ipaddress import ip_address
+
+    from sqlalchemy import select
+
+    from deployer.akash.export import project_sdl
+    from slipway.db import session_scope
+    from slipway.models import Deployment, Project
+    from slipway.settings import get_settings
+
+    settings = get_settings()
+    with session_scope() as session:
+        project = session.scalar(select(Project).where(Project.name == project_name))
+        if project is None:
+            raise click.ClickException(f"no project named {project_name!r}")
+        if image is None:
+            image = session.scalar(
+                select(Deployment.image).where(Deployment.project_id == project.id, Deployment.image.is_not(None))
+                .order_by(Deployment.id.desc()).limit(1)
+            )
+        if image is None:
+            raise click.ClickException(f"{project_name} has no pushed image yet: deploy it once, or pass --image")
+        click.echo(project_sdl(project, image, settings, reveal=reveal), nl=False)
+    host = settings.registry.rsplit(":", 1)[0]
+    try:
+        loopback = host == "localhost" or ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        click.echo(f"warning: the registry {settings.registry} is on loopback; Akash providers cannot pull from it. "
+                   "Set SLIPWAY_REGISTRY to a public address.", err=True)
