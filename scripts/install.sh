@@ -47,6 +47,8 @@ installed() { [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = i
 packages=(docker.io docker-registry apache2-utils redis-server busybox-static git curl)
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then packages+=(python3-venv); fi
 if [ -n "$TEST" ] && ! command -v node >/dev/null; then packages+=(nodejs npm); fi
+# The tests run the database layer on PostgreSQL too.
+if [ -n "$TEST" ]; then packages+=(postgresql); fi
 
 missing=()
 for pkg in "${packages[@]}"; do installed "$pkg" || missing+=("$pkg"); done

@@ -5,7 +5,8 @@
 # (${SLIPWAY_TEST_DATA_DIR:-/tmp/slipway-test}), Redis on 127.0.0.1:6390 (no persistence), a
 # registry on 127.0.0.1:5090, a Docker Engine on a socket in that data dir, SLIPWAY_BIND
 # 127.0.0.1:8090 for tests that start a server, and SQLite in that data dir unless
-# SLIPWAY_TEST_DATABASE_URL is given. Every other SLIPWAY_* variable of the calling shell is dropped.
+# SLIPWAY_TEST_DATABASE_URL is given. Tests marked both_databases also run on PostgreSQL: the
+# machine's cluster (scripts/test_postgres.sh), or SLIPWAY_TEST_POSTGRES_URL if given. Every other SLIPWAY_* variable of the calling shell is dropped.
 # A second test instance beside the first needs its own SLIPWAY_TEST_DATA_DIR and ports:
 # SLIPWAY_TEST_REDIS_PORT, SLIPWAY_TEST_REGISTRY_PORT, SLIPWAY_TEST_WEB_PORT.
 # The services are left running for fast re-runs; SLIPWAY_TEST_STOP=1 stops them afterwards.
@@ -40,6 +41,8 @@ scripts/install.sh --test
 .venv/bin/slipway init >/dev/null
 scripts/services.sh start
 scripts/base_image.sh
+scripts/test_postgres.sh
+export SLIPWAY_TEST_POSTGRES_URL="${SLIPWAY_TEST_POSTGRES_URL:-postgresql+psycopg://slipway_test:slipway_test@127.0.0.1:5432/slipway_test}"
 
 rc=0
 .venv/bin/pytest "$@" || rc=$?

@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import uuid
 from dataclasses import replace
 
 import pytest
 from redis import Redis
 from rq import SimpleWorker
+from sqlalchemy import create_engine, text
 
 from slipway.db import dispose_engines
 from slipway.migrate import upgrade
@@ -28,9 +30,33 @@ def base_settings() -> Settings:
     return Settings.load()
 
 
+def pytest_generate_tests(metafunc):
+    # Modules marked both_databases run every test on SQLite and on PostgreSQL.
+    if "db_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases"):
+        metafunc.parametrize("db_backend", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def settings(base_settings: Settings, tmp_path) -> Settings:
-    s = replace(base_settings, database_url=f"sqlite:///{tmp_path / 'slipway.db'}",
+def db_backend(request) -> str:
+    return getattr(request, "param", "sqlite")
+
+
+def _fresh_postgres() -> str:
+    url = os.environ.get("SLIPWAY_TEST_POSTGRES_URL")
+    if not url:
+        pytest.fail("SLIPWAY_TEST_POSTGRES_URL is not set; run the suite with scripts/test.sh")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def settings(base_settings: Settings, tmp_path, db_backend: str) -> Settings:
+    url = _fresh_postgres() if db_backend == "postgresql" else f"sqlite:///{tmp_path / 'slipway.db'}"
+    s = replace(base_settings, database_url=url,
                 queue_name=f"test-{uuid.uuid4().hex[:8]}", github_webhook_secret="test-webhook-secret-123")
     set_settings(s)
     upgrade(s)

@@ -1,8 +1,11 @@
+import pytest
 from sqlalchemy import select
 
 from slipway.buildlog import MASK, BuildLogWriter, SecretMasker, follow
 from slipway.db import session_scope
 from slipway.models import BuildLog, Deployment, Project
+
+pytestmark = pytest.mark.both_databases
 
 
 def _deployment(settings) -> int:

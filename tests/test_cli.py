@@ -1,11 +1,16 @@
 """The `slipway` command: what an operator does without the dashboard."""
 
+import uuid
+
+import pytest
 from click.testing import CliRunner
 
 from slipway.cli import main
 from slipway.db import session_scope
-from slipway.queue import job_id_for
 from slipway.models import BuildLog, Deployment, Project
+from slipway.queue import job_id_for
+
+pytestmark = pytest.mark.both_databases
 
 
 def run(*args):
@@ -59,7 +64,7 @@ def test_deploy_unknown_project(settings):
 
 
 def test_deploy_resolves_branch_head_and_queues(settings, git_server, queue):
-    repo = git_server.create("cli-deploy")
+    repo = git_server.create(f"cli-deploy-{uuid.uuid4().hex[:6]}")
     sha = repo.commit({"Dockerfile": "FROM scratch\n"})
     run("project", "create", "cli-deploy", "--repo", repo.url)
     r = run("deploy", "cli-deploy")

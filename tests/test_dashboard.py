@@ -2,9 +2,13 @@
 
 import json
 
+import pytest
+
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.models import BuildLog, Deployment, Project
+
+pytestmark = pytest.mark.both_databases
 
 
 def make(settings, state="live", lines=("hello", "world")):

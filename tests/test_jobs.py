@@ -6,16 +6,18 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from rq.executions import Execution
 from rq.job import JobStatus
 from rq.registry import StartedJobRegistry
 
 from slipway.db import session_scope
-from slipway.queue import job_id_for
 from slipway.jobs import Pipeline, reap_stale_deployments
 from slipway.models import Deployment, Project, utcnow
-from slipway.queue import enqueue_deployment
+from slipway.queue import enqueue_deployment, job_id_for
 from slipway.states import State
+
+pytestmark = pytest.mark.both_databases
 
 
 def make_deployment(state: str = "queued") -> int:

@@ -1,11 +1,14 @@
 """Migrations build exactly the schema the models describe, and upgrade a database with data in it."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
 from slipway.migrate import alembic_config
 from slipway.models import Base
+
+pytestmark = pytest.mark.both_databases
 
 
 def test_migrations_match_the_models(settings):

@@ -3,6 +3,8 @@ import pytest
 from slipway.db import session_scope
 from slipway.projects import ProjectSpec, create_project, projects_for_push
 
+pytestmark = pytest.mark.both_databases
+
 
 def test_create_and_find_for_push(settings):
     with session_scope() as s:

@@ -6,10 +6,12 @@ import pytest
 from sqlalchemy import func, select
 
 from slipway.db import session_scope
-from slipway.queue import job_id_for
 from slipway.models import Deployment, WebhookDelivery
 from slipway.projects import ProjectSpec, create_project
+from slipway.queue import job_id_for
 from tests.conftest import push_payload
+
+pytestmark = pytest.mark.both_databases
 
 SHA = "3" * 40
 
