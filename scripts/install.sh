@@ -57,6 +57,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   quietly as_root apt-get update
   quietly as_root apt-get install -y "${missing[@]}"
+  # Debian starts a system registry on :5000 and a system Redis on :6379 when it installs them:
+  # Slipway runs its own on those ports (scripts/services.sh), so stop the units it just brought in.
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    for unit in docker-registry redis-server; do
+      case " ${missing[*]} " in *" $unit "*) as_root systemctl disable --now "$unit" >/dev/null 2>&1 || true ;; esac
+    done
+  fi
 fi
 
 # --- Python -----------------------------------------------------------------------------------
