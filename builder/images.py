@@ -15,6 +15,12 @@ from docker.errors import APIError, DockerException
 from slipway.errors import AppError, UserError
 
 Log = Callable[[str], None]
+# How often a running build asks whether it should stop (a database read each time).
+STOP_CHECK_INTERVAL_S = 1.0
+
+
+class BuildStopped(Exception):
+    """The build was stopped because its caller asked (the deployment was cancelled)."""
 
 
 @dataclass(frozen=True)
@@ -42,8 +48,12 @@ class DockerImageBuilder:
         self.auth = auth
 
     def build(self, checkout: Path, dockerfile: str, context: str, tag: str, log: Log,
-              timeout_s: int, sha: str = "") -> str:
-        """Build ``tag`` from ``checkout``; return the image id. Raises UserError on a build failure."""
+              timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None) -> str:
+        """Build ``tag`` from ``checkout``; return the image id. Raises UserError on a build failure.
+
+        ``should_stop`` is asked about once a second; when it says yes the build is stopped
+        and BuildStopped raised.
+        """
         context_dir = (checkout / context).resolve()
         if not context_dir.is_dir() or checkout.resolve() not in (context_dir, *context_dir.parents):
             raise UserError("build:user:bad-context", path=context, sha=sha[:7])
@@ -72,15 +82,23 @@ class DockerImageBuilder:
 
             threading.Thread(target=pump, name="docker-build", daemon=True).start()
             deadline = time.monotonic() + timeout_s
+            next_stop_check = time.monotonic() + STOP_CHECK_INTERVAL_S
             image_id = None
             last_error = None
             while True:
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                remaining = deadline - now
                 if remaining <= 0:
                     log(f"build stopped after {timeout_s} s")
                     # Closing the connection makes the Engine cancel the build.
                     client.close()
                     raise UserError("build:user:time-out", seconds=timeout_s)
+                if should_stop is not None and now >= next_stop_check:
+                    next_stop_check = now + STOP_CHECK_INTERVAL_S
+                    if should_stop():
+                        log("build stopped: the deployment was cancelled")
+                        client.close()
+                        raise BuildStopped()
                 try:
                     kind, item = lines.get(timeout=min(remaining, 1.0))
                 except queue.Empty:
@@ -103,7 +121,7 @@ class DockerImageBuilder:
             if image_id is None:
                 image_id = client.images.get(tag).id
             return image_id
-        except (UserError, AppError):
+        except (UserError, AppError, BuildStopped):
             raise
         except APIError as exc:
             # The Engine rejects some user input with 4xx (bad Dockerfile syntax, ...).

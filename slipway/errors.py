@@ -16,6 +16,7 @@ MESSAGES: dict[str, str] = {
     "build:user:time-out": "The build took longer than {seconds} seconds and was stopped. Make it faster or raise SLIPWAY_BUILD_TIMEOUT.",
     "build:user:commit-not-found": "Commit {sha} is not in {repo}. Was it force-pushed away?",
     "build:user:clone-failed": "Could not fetch {repo}: {detail}",
+    "build:user:github-access": "Slipway's GitHub App cannot read {repo} ({detail}). Is the App still installed with access to this repository?",
     "deploy:user:unhealthy": "The new version did not answer HTTP on port {port} within {seconds} seconds, so the previous version keeps serving. Does the app listen on $PORT?",
     "deploy:user:exited": "The new version exited with status {status} right after it started, so the previous version keeps serving. The log shows its last lines.",
     # ours

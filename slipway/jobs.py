@@ -8,6 +8,8 @@ this module only sequences them and records what happened.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import shutil
 import uuid
@@ -20,11 +22,12 @@ from redis import Redis
 from sqlalchemy import select
 
 from builder.git import fetch_commit
-from builder.images import DockerImageBuilder, RegistryAuth
+from builder.images import BuildStopped, DockerImageBuilder, RegistryAuth
 from deployer.base import Release, Running, Target
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.errors import AppError, SlipwayError, UserError, render
+from slipway.github import GitHubError
 from slipway.models import Deployment, utcnow
 from slipway.settings import Settings, get_settings
 from slipway.states import State
@@ -48,9 +51,17 @@ class Reporter(Protocol):
 
 class ImageBuilder(Protocol):
     def build(self, checkout: Path, dockerfile: str, context: str, tag: str, log: Callable[[str], None],
-              timeout_s: int, sha: str = "") -> str: ...
+              timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None) -> str: ...
 
     def push(self, tag: str, log: Callable[[str], None]) -> str: ...
+
+
+class GitCredentials(Protocol):
+    """Installation tokens for fetching private repositories (``slipway.github.GitHubApp``)."""
+
+    def git_env(self, installation_id: int, clone_url: str) -> dict[str, str]: ...
+
+    def invalidate(self, installation_id: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -67,28 +78,32 @@ class Job:
     target: str
     health_path: str
     slot: str
+    installation_id: int | None = None
 
 
 class Pipeline:
     def __init__(self, settings: Settings, redis: Redis, images: ImageBuilder, targets: dict[str, Target],
-                 fetch: Callable[..., Path] = fetch_commit, reporters: Sequence[Reporter] = ()):
+                 fetch: Callable[..., Path] = fetch_commit, reporters: Sequence[Reporter] = (),
+                 github: GitCredentials | None = None):
         self.settings = settings
         self.redis = redis
         self.images = images
         self.targets = targets
         self.fetch = fetch
         self.reporters = list(reporters)
+        self.github = github
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Pipeline":
         from deployer.local import LocalTarget
+        from slipway.github_app import github_client
         from slipway.queue import redis_connection
 
         auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
         local = LocalTarget(settings.docker_host, auth, host=settings.local_host,
                             health_timeout_s=settings.health_timeout_s)
         return cls(settings, redis_connection(settings), DockerImageBuilder(settings.docker_host, auth),
-                   {local.name: local}, reporters=default_reporters(settings))
+                   {local.name: local}, reporters=default_reporters(settings), github=github_client(settings))
 
     def run(self, deployment_id: int) -> None:
         job = self._load(deployment_id)
@@ -102,13 +117,16 @@ class Pipeline:
         final = State.FAILED
         try:
             self._advance(deployment_id, State.CLONING, say)
-            checkout = self.fetch(job.repo_url, job.sha, workdir / "src", say, branch=job.branch,
-                                  mask=writer.masker)
+            checkout = self._fetch(job, workdir / "src", say, writer.masker)
 
             self._advance(deployment_id, State.BUILDING, say)
             tag = f"{self.settings.registry}/{job.project}:{job.sha[:7]}"
-            self.images.build(checkout, job.dockerfile, job.build_context, tag, say,
-                              self.settings.build_timeout_s, sha=job.sha)
+            try:
+                self.images.build(checkout, job.dockerfile, job.build_context, tag, say,
+                                  self.settings.build_timeout_s, sha=job.sha,
+                                  should_stop=lambda: self._is_final(deployment_id))
+            except BuildStopped:
+                raise Cancelled() from None
 
             self._advance(deployment_id, State.PUSHING, say)
             image = self.images.push(tag, say)
@@ -119,10 +137,12 @@ class Pipeline:
             if target is None:
                 raise AppError("deploy:app:target", detail=f"the {job.target!r} target is not configured")
             running = target.deploy(Release(job.project, deployment_id, image, job.health_path, slot=job.slot), say)
-            final = self._go_live(deployment_id, running, target, say)
+            final, replaced = self._go_live(deployment_id, running, target, say)
+            for older_id in replaced:
+                self._report(older_id)
         except Cancelled:
             final = State.CANCELLED
-            say("== cancelled")
+            say(f"== cancelled: {self._reason(deployment_id)}")
         except SlipwayError as exc:
             if isinstance(exc, AppError):
                 log.error("deployment %s: %s", deployment_id, exc, exc_info=exc.__cause__)
@@ -137,6 +157,34 @@ class Pipeline:
             shutil.rmtree(workdir, ignore_errors=True)
             writer.close(final.value if final != State.FAILED else self._state(deployment_id))
             self._report(deployment_id)
+
+    def _fetch(self, job: Job, dest: Path, say: Callable[[str], None], masker: SecretMasker) -> Path:
+        """Fetch the commit, as the GitHub App's installation when the project has one."""
+        if job.installation_id is None or self.github is None:
+            return self.fetch(job.repo_url, job.sha, dest, say, branch=job.branch, mask=masker)
+        try:
+            return self.fetch(job.repo_url, job.sha, dest, say, branch=job.branch,
+                              env=self._git_env(job, masker), mask=masker)
+        except UserError as exc:
+            if exc.message_id != "build:user:clone-failed":
+                raise
+        # GitHub may drop a token before the expiry we cached (revoked, or clocks differ): renew once.
+        say("the installation token was refused; fetching again with a new one")
+        self.github.invalidate(job.installation_id)
+        shutil.rmtree(dest, ignore_errors=True)
+        return self.fetch(job.repo_url, job.sha, dest, say, branch=job.branch,
+                          env=self._git_env(job, masker), mask=masker)
+
+    def _git_env(self, job: Job, masker: SecretMasker) -> dict[str, str]:
+        """The installation's git credentials (asked for right before use, so never stale)."""
+        try:
+            env = self.github.git_env(job.installation_id, job.repo_url)
+        except GitHubError as exc:
+            if exc.status in (401, 403, 404):
+                raise UserError("build:user:github-access", repo=job.repo_url, detail=exc.message) from None
+            raise AppError("app:github", detail=exc.message) from exc
+        masker.add(*_credentials_in(env))
+        return env
 
     def _report(self, deployment_id: int) -> None:
         for reporter in self.reporters:
@@ -153,7 +201,7 @@ class Pipeline:
                 return None
             p = dep.project
             return Job(dep.id, p.name, p.repo_url, dep.sha, dep.branch, p.dockerfile, p.build_context,
-                       p.target, p.health_path, dep.slot)
+                       p.target, p.health_path, dep.slot, p.installation_id)
 
     def _advance(self, deployment_id: int, state: State, say: Callable[[str], None]) -> None:
         with session_scope(self.settings) as session:
@@ -164,13 +212,29 @@ class Pipeline:
         say(f"== {state.value}")
         self._report(deployment_id)
 
+    def _is_final(self, deployment_id: int) -> bool:
+        """Whether the deployment ended elsewhere (cancelled, superseded); asked while building."""
+        try:
+            with session_scope(self.settings) as session:
+                state = session.scalar(select(Deployment.state).where(Deployment.id == deployment_id))
+        except Exception:  # noqa: BLE001 - a database hiccup must not stop a build
+            log.warning("deployment %s: could not check for cancellation", deployment_id, exc_info=True)
+            return False
+        return state is None or State(state).final
+
+    def _reason(self, deployment_id: int) -> str:
+        with session_scope(self.settings) as session:
+            dep = session.get(Deployment, deployment_id)
+            return (dep.error_message if dep else None) or "cancelled"
+
     def _record(self, deployment_id: int, **values) -> None:
         with session_scope(self.settings) as session:
             dep = session.get(Deployment, deployment_id)
             for k, v in values.items():
                 setattr(dep, k, v)
 
-    def _go_live(self, deployment_id: int, running: Running, target: Target, say) -> State:
+    def _go_live(self, deployment_id: int, running: Running, target: Target, say) -> tuple[State, list[int]]:
+        """Mark the deployment live; returns its state and the ids of those it replaced."""
         with session_scope(self.settings) as session:
             dep = session.get(Deployment, deployment_id, with_for_update=True)
             if dep.state_enum.final:
@@ -180,6 +244,7 @@ class Pipeline:
             dep.transition(State.LIVE)
             dep.url = running.url
             dep.target_ref = running.ref
+            replaced = []
             for older in session.scalars(
                 select(Deployment).where(Deployment.project_id == dep.project_id, Deployment.id != dep.id,
                                          Deployment.pr_number.is_(dep.pr_number) if dep.pr_number is None
@@ -187,8 +252,9 @@ class Pipeline:
                                          Deployment.state == State.LIVE.value)
             ):
                 older.transition(State.SUPERSEDED)
+                replaced.append(older.id)
         say(f"== live at {running.url}")
-        return State.LIVE
+        return State.LIVE, replaced
 
     def _fail(self, deployment_id: int, message_id: str, message: str, say) -> None:
         say(f"== failed: {message}")
@@ -203,6 +269,20 @@ class Pipeline:
         with session_scope(self.settings) as session:
             dep = session.get(Deployment, deployment_id)
             return dep.state if dep else State.FAILED.value
+
+
+def _credentials_in(env: dict[str, str]) -> list[str]:
+    """The secrets inside a ``git_auth_env`` environment: the header's value and the token in it."""
+    found = []
+    for key, value in env.items():
+        scheme, _, encoded = value.partition(": basic ")
+        if key.startswith("GIT_CONFIG_VALUE_") and encoded:
+            found.append(encoded)
+            try:
+                found.append(base64.b64decode(encoded).decode().partition(":")[2])
+            except (binascii.Error, UnicodeDecodeError):
+                pass
+    return found
 
 
 def default_reporters(settings: Settings) -> list[Reporter]:
