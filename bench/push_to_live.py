@@ -201,6 +201,10 @@ SLIPWAY_MARKS = [
     ("deploy: retire old + commit live", "answers; retiring"),
     ("live -> URL seen in API", "== live at"),
 ]
+# Slipway's phases with no counterpart in the plain pipeline: its own overhead, measured directly.
+SLIPWAY_ONLY = ("webhook: POST -> job enqueued", "queue: enqueued -> job started", "job: started -> first log line",
+                "deploy: docker client", "deploy: retire old + commit live", "live -> URL seen in API",
+                "URL seen -> app answers bench")
 PLAIN_MARKS = [
     ("fetch (git)", "@@ clone"),
     ("build: CLI, context upload", "@@ build"),
@@ -528,6 +532,10 @@ def report(runs: list[Run]) -> str:
                      f"overhead {(med - 1) * 100:+.1f}% (min {(min(ratios) - 1) * 100:+.1f}%, "
                      f"max {(max(ratios) - 1) * 100:+.1f}%)  target < +10%: "
                      f"{'met' if med < 1.10 else 'NOT met'}")
+        own = [sum(s[i].phases.get(n, 0.0) for n in SLIPWAY_ONLY) for i in rounds]
+        plain_med = statistics.median(p[i].seconds for i in rounds)
+        lines.append(f"  Slipway-only phases (webhook, queue, job start, retire, API): median {statistics.median(own):.3f} s"
+                     f" = {statistics.median(own) / plain_med * 100:.1f}% of the plain median")
         lines.append("  per round (s): " + "  ".join(f"{s[i].seconds:.2f}/{p[i].seconds:.2f}" for i in rounds))
         for pipeline, by_round in (("slipway", s), ("plain", p)):
             names: list[str] = []
@@ -579,4 +587,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as exc:
+        say(f"interrupted ({exc or 'Ctrl-C'}); everything it started is stopped and removed")
+        sys.exit(130)
