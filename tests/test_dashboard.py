@@ -31,6 +31,15 @@ def test_index_lists_projects_with_latest_state(client, settings):
     assert "dash" in page and "state-live" in page and "http://127.0.0.1:9999" in page
 
 
+def test_index_shows_what_serves_production_even_when_the_latest_attempt_failed(client, settings):
+    make(settings, "live")
+    make(settings, "failed")
+    page = client.get("/").data.decode()
+    row = page[page.index('href="/projects/dash"'):]
+    row = row[: row.index("</tr>")]
+    assert "http://127.0.0.1:9999" in row and "state-failed" in row
+
+
 def test_deployment_page_shows_log_and_escaped_reason(client, settings):
     dep_id = make(settings, "failed", lines=("step <1>", "boom"))
     page = client.get(f"/deployments/{dep_id}").data.decode()

@@ -11,6 +11,7 @@ from slipway.buildlog import follow
 from slipway.db import session_scope
 from slipway.models import BuildLog, Deployment, Project
 from slipway.queue import redis_connection
+from slipway.states import State
 
 bp = Blueprint("dashboard", __name__)
 
@@ -23,14 +24,20 @@ def _settings():
 def index():
     with session_scope(_settings()) as session:
         projects = session.scalars(select(Project).order_by(Project.name)).all()
-        latest = {
-            p.id: session.scalar(select(Deployment).where(Deployment.project_id == p.id).order_by(Deployment.id.desc()).limit(1))
-            for p in projects
-        }
+        latest = {p.id: _newest(session, p.id) for p in projects}
+        # What serves production now can be older than the latest attempt (which may have failed).
+        live = {p.id: _newest(session, p.id, Deployment.state == State.LIVE.value, Deployment.pr_number.is_(None))
+                for p in projects}
         recent = session.scalars(select(Deployment).order_by(Deployment.id.desc()).limit(20)).all()
         for d in recent:
             _ = d.project.name
-        return render_template("index.html", projects=projects, latest=latest, recent=recent)
+        return render_template("index.html", projects=projects, latest=latest, live=live, recent=recent)
+
+
+def _newest(session, project_id: int, *conditions) -> Deployment | None:
+    return session.scalar(
+        select(Deployment).where(Deployment.project_id == project_id, *conditions).order_by(Deployment.id.desc()).limit(1)
+    )
 
 
 @bp.get("/projects/<name>")
