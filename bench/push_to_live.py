@@ -316,7 +316,8 @@ class Bench:
                                        "--workers", "2", "--threads", "8", "--timeout", "120", "web:create_app()"],
                                logs / "web.log")
         self.worker = self._spawn("worker", [str(VENV_BIN / "rq"), "worker", "--url", self.redis_url,
-                                             "--with-scheduler", "--path", str(ROOT), self.settings.queue_name],
+                                             "--worker-class", "slipway.worker.Worker", "--with-scheduler",
+                                             "--path", str(ROOT), self.settings.queue_name],
                                   logs / "worker.log")
         wait_until("web server /healthz", lambda: self.http.get(f"{self.web_url}/healthz", timeout=2).ok, 60)
         from rq import Queue, Worker
@@ -394,7 +395,7 @@ class Bench:
             points.append(("queue: enqueued -> job started", enq - wall0))
             points.append(("job: started -> first log line", started - wall0))
         lines = []
-        for entry_id, fields in self.redis.xrange(stream_key(dep_id)):
+        for entry_id, fields in self.redis.xrange(stream_key(dep_id, self.settings.queue_name)):
             line = json.loads(fields[b"data"]).get("line")
             if line is not None:
                 lines.append((int(entry_id.split(b"-")[0]) / 1000 - wall0, line))
@@ -468,7 +469,7 @@ class Bench:
 
         jobs = [job_id_for(d, self.settings) for d in self.deployment_ids]
         keys = [k for j in jobs for k in (f"rq:job:{j}", f"rq:results:{j}")]
-        keys += [stream_key(d) for d in self.deployment_ids]
+        keys += [stream_key(d, self.settings.queue_name) for d in self.deployment_ids]
         keys += list(self.redis.scan_iter(match=f"rq:*{self.settings.queue_name}*", count=1000))
         if keys:
             self.redis.delete(*keys)

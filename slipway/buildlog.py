@@ -23,8 +23,9 @@ STREAM_MAXLEN = 50_000
 STREAM_TTL_AFTER_END = 3600
 
 
-def stream_key(deployment_id: int) -> str:
-    return f"slipway:deployment:{deployment_id}:log"
+def stream_key(deployment_id: int, namespace: str) -> str:
+    # Namespaced like job ids, so instances sharing a Redis never mix their logs.
+    return f"slipway:{namespace}:deployment:{deployment_id}:log"
 
 
 class SecretMasker:
@@ -56,6 +57,7 @@ class BuildLogWriter:
     def __init__(self, deployment_id: int, settings: Settings, redis: Redis, masker: SecretMasker,
                  flush_every: float = 0.5, flush_lines: int = 100):
         self.deployment_id = deployment_id
+        self._key = stream_key(deployment_id, settings.queue_name)
         self._settings = settings
         self._redis = redis
         self.masker = masker
@@ -71,7 +73,7 @@ class BuildLogWriter:
         if self._seq == 0:
             # A stream left by a database that was reset would mix another run's lines in.
             try:
-                self._redis.delete(stream_key(deployment_id))
+                self._redis.delete(self._key)
             except Exception:  # noqa: BLE001 - live view is best effort
                 pass
 
@@ -99,25 +101,24 @@ class BuildLogWriter:
         self.flush()
         self._publish({"end": state})
         try:
-            self._redis.expire(stream_key(self.deployment_id), STREAM_TTL_AFTER_END)
+            self._redis.expire(self._key, STREAM_TTL_AFTER_END)
         except Exception:  # noqa: BLE001 - the database copy is the record
             pass
 
     def _publish(self, entry: dict) -> None:
         try:
-            self._redis.xadd(stream_key(self.deployment_id), {"data": json.dumps(entry)},
+            self._redis.xadd(self._key, {"data": json.dumps(entry)},
                              maxlen=STREAM_MAXLEN, approximate=True)
         except Exception:  # noqa: BLE001 - live view is best effort; the database keeps every line
             pass
 
 
-def follow(redis: Redis, deployment_id: int, after_seq: int = 0, block_ms: int = 15000) -> Iterator[dict]:
+def follow(redis: Redis, key: str, after_seq: int = 0, block_ms: int = 15000) -> Iterator[dict]:
     """Yield stream entries ({"seq", "line"} or {"end"}) after ``after_seq``.
 
     Yields ``{"idle": True}`` when nothing arrived for ``block_ms`` so callers can
     send keep-alives or re-check the database.
     """
-    key = stream_key(deployment_id)
     last_id = "0"
     while True:
         result = redis.xread({key: last_id}, block=block_ms, count=500)

@@ -1,7 +1,7 @@
 import pytest
 from sqlalchemy import select
 
-from slipway.buildlog import MASK, BuildLogWriter, SecretMasker, follow
+from slipway.buildlog import MASK, BuildLogWriter, SecretMasker, follow, stream_key
 from slipway.db import session_scope
 from slipway.models import BuildLog, Deployment, Project
 
@@ -33,7 +33,7 @@ def test_lines_reach_database_and_stream_masked(settings, redis):
         rows = s.scalars(select(BuildLog).where(BuildLog.deployment_id == dep_id).order_by(BuildLog.seq)).all()
     assert [r.line for r in rows] == ["step 1", "step 2", f"password is {MASK}"]
     assert [r.seq for r in rows] == [1, 2, 3]
-    entries = list(follow(redis, dep_id, block_ms=100))
+    entries = list(follow(redis, stream_key(dep_id, settings.queue_name), block_ms=100))
     assert entries[-1] == {"end": "live"}
     assert [e["line"] for e in entries[:-1]] == ["step 1", "step 2", f"password is {MASK}"]
     assert all(secret not in str(e) for e in entries)
@@ -45,4 +45,4 @@ def test_follow_skips_lines_already_seen(settings, redis):
     for i in range(5):
         writer.write(f"line {i}")
     writer.close("failed")
-    assert [e.get("line") for e in follow(redis, dep_id, after_seq=3, block_ms=100)] == ["line 3", "line 4", None]
+    assert [e.get("line") for e in follow(redis, stream_key(dep_id, settings.queue_name), after_seq=3, block_ms=100)] == ["line 3", "line 4", None]

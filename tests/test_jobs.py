@@ -105,3 +105,22 @@ def test_reaper_leaves_running_jobs_alone(settings, redis, queue):
         s.get(Deployment, dep_id).updated_at = utcnow() - timedelta(hours=1)
     assert reap_stale_deployments(settings) == []
     assert get(dep_id).state == State.BUILDING.value
+
+
+def test_the_worker_class_preloads_the_pipeline_and_reaps_on_start(settings, redis, queue):
+    import subprocess
+    import sys
+
+    # Importing the worker class loads the whole pipeline (so forked jobs need not).
+    out = subprocess.run([sys.executable, "-c", "import sys, slipway.worker; "
+                          "print(all(m in sys.modules for m in ('slipway.jobs', 'builder.images', 'deployer.local', 'git')))"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+    from slipway.worker import Worker
+
+    stale = make_deployment("cloning")
+    with session_scope() as s:
+        s.get(Deployment, stale).updated_at = utcnow() - timedelta(hours=1)
+    Worker([queue], connection=redis).work(burst=True)
+    assert get(stale).error_id == "app:worker-lost"

@@ -7,7 +7,7 @@ import json
 from flask import Blueprint, Response, abort, current_app, render_template, stream_with_context
 from sqlalchemy import select
 
-from slipway.buildlog import follow
+from slipway.buildlog import follow, stream_key
 from slipway.db import session_scope
 from slipway.models import BuildLog, Deployment, Project
 from slipway.queue import redis_connection
@@ -85,7 +85,8 @@ def log_stream(deployment_id: int):
             yield from _db_lines(settings, deployment_id, after)
             yield f"event: end\ndata: {json.dumps({'state': state})}\n\n"
             return
-        for entry in follow(redis_connection(settings), deployment_id, after_seq=after, block_ms=10000):
+        key = stream_key(deployment_id, settings.queue_name)
+        for entry in follow(redis_connection(settings), key, after_seq=after, block_ms=10000):
             if "idle" in entry:
                 yield ": keep-alive\n\n"
                 with session_scope(settings) as s:
