@@ -60,17 +60,28 @@ def project() -> None:
 
 @project.command("create")
 @click.argument("name")
-@click.option("--repo", "repo_url", required=True, help="git URL to clone (https://..., a path, ...).")
+@click.option("--repo", "repo_url", help="git URL to clone (https://..., a path, ...).")
+@click.option("--git-push", is_flag=True, help="Deploy from Slipway's own git remote (git push) instead of --repo.")
 @click.option("--github", "github_repo", help="owner/name of the GitHub repository whose pushes deploy it.")
 @click.option("--branch", default="main", show_default=True, help="Branch whose pushes deploy.")
 @click.option("--dockerfile", default="Dockerfile", show_default=True, help="Dockerfile path in the repo.")
 @click.option("--context", "build_context", default=".", show_default=True, help="Build context dir in the repo.")
 @click.option("--target", type=click.Choice(["local", "akash"]), default=None, help="Where it runs.")
 @click.option("--health-path", default="/", show_default=True, help="HTTP path that must answer before going live.")
-def project_create(name, repo_url, github_repo, branch, dockerfile, build_context, target, health_path) -> None:
+def project_create(name, repo_url, git_push, github_repo, branch, dockerfile, build_context, target,
+                   health_path) -> None:
     """Create project NAME (lowercase letters, digits and dashes)."""
+    from slipway.git_remote import ensure_repository, repository_path
     from slipway.projects import ProjectSpec, create_project
 
+    settings = settings_mod.get_settings()
+    if git_push and (repo_url or github_repo):
+        raise click.ClickException("--git-push projects build from Slipway's own repository: "
+                                   "leave out --repo and --github")
+    if not git_push and not repo_url:
+        raise click.ClickException("give --repo URL, or --git-push to deploy with `git push` to Slipway")
+    if git_push:
+        repo_url = str(repository_path(settings, name))
     spec = ProjectSpec(
         name=name, repo_url=repo_url, github_repo=github_repo, branch=branch, dockerfile=dockerfile,
         build_context=build_context, target=target or settings_mod.get_settings().default_target,
@@ -82,6 +93,66 @@ def project_create(name, repo_url, github_repo, branch, dockerfile, build_contex
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"created project {p.name} (id {p.id})")
+        if git_push:
+            ensure_repository(settings, p.name, p.branch)
+            click.echo(f"push to deploy: run `slipway project token {p.name}` for its git remote and token")
+
+
+@project.command("token")
+@click.argument("name")
+def project_token(name: str) -> None:
+    """Make a new deploy token for NAME's git remote (the old one stops working)."""
+    from slipway.git_remote import issue_push_token, remote_url
+    from slipway.projects import get_project_by_name
+
+    settings = settings_mod.get_settings()
+    with session_scope() as session:
+        p = get_project_by_name(session, name)
+        if p is None:
+            raise click.ClickException(f"no project named {name!r}; see `slipway project list`")
+        try:
+            token = issue_push_token(p, settings)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        branch = p.branch
+    url = remote_url(settings, name)
+    click.echo(f"Deploy token for {name} (shown only now; Slipway keeps just its hash, and this "
+               "replaces any earlier token):\n")
+    click.echo(f"    {token}\n")
+    click.echo("In your repository:\n")
+    click.echo(f"    git remote add slipway {url}")
+    click.echo(f"    git push slipway {branch}\n")
+    click.echo("When git asks, give any username and the token as the password. Let a credential helper keep\n"
+               "it (your OS keychain, or `git config --global credential.helper cache`) rather than writing\n"
+               "it into the remote URL, where it would sit in .git/config in plain text.")
+    if url.startswith("http://") and not url.startswith(("http://127.", "http://localhost", "http://[::1]")):
+        click.echo("Warning: SLIPWAY_PUBLIC_URL is plain http; the token crosses the network unencrypted. "
+                   "Put Slipway behind a TLS proxy.", err=True)
+
+
+@project.command("hook")
+@click.argument("name")
+@click.option("--regenerate", is_flag=True, help="Make a new URL; the old one stops working.")
+def project_hook(name: str, regenerate: bool) -> None:
+    """Print NAME's deploy hook URL (POST to it to deploy the branch head)."""
+    from slipway.git_remote import hook_token, hook_url, issue_hook_token
+    from slipway.projects import get_project_by_name
+
+    settings = settings_mod.get_settings()
+    with session_scope() as session:
+        p = get_project_by_name(session, name)
+        if p is None:
+            raise click.ClickException(f"no project named {name!r}; see `slipway project list`")
+        token = None if regenerate else hook_token(p)
+        fresh = token is None
+        if fresh:
+            token = issue_hook_token(p)
+        branch = p.branch
+    url = hook_url(settings, token)
+    click.echo(url)
+    click.echo(f"{'new ' if fresh else ''}deploy hook of {name}: `curl -X POST <url>` deploys the head of {branch}. "
+               "Keep it secret: anyone with the URL can deploy. "
+               f"`slipway project hook {name} --regenerate` replaces it.", err=True)
 
 
 @project.command("list")

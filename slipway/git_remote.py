@@ -1,0 +1,348 @@
+"""Slipway's own ways in besides GitHub: a git remote per project, and deploy hooks.
+
+A project created with ``--git-push`` fetches its code from a bare repository Slipway
+keeps at ``$SLIPWAY_DATA_DIR/git/<name>.git``; ``web/git_remote.py`` lets git clients
+push there (HTTP Basic, password = the project's deploy token) and, after each push,
+calls :func:`deploy_pushed_refs` to turn the ref updates into deployments.
+
+A deploy hook is a secret URL that deploys the head of a project's branch
+(:func:`deploy_branch_head`); any project has one on request.
+
+Secrets: the push token is kept only as a SHA-256 hash (it is shown once); the hook
+token is kept encrypted because the dashboard and CLI show its URL again. The hook
+token carries its project's id (``hook_<id>_<random>``) so a call finds its project
+in one lookup and then compares in constant time.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hmac
+import json
+import logging
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from git import GitCommandError, Repo
+from sqlalchemy.orm import Session
+
+from slipway.crypto import decrypt, encrypt, new_token, token_hash, token_matches
+from slipway.db import session_scope
+from slipway.deployments import create_deployment, enqueue_committed, supersede_older
+from slipway.models import Project
+from slipway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Largest push accepted, in bytes. The body is held in memory while git takes it in, so
+# this bounds the web server's memory per push. (Belongs in Settings as
+# SLIPWAY_GIT_PUSH_MAX_BYTES once slipway/settings.py grows it.)
+MAX_PUSH_BYTES = 256 * 1024 * 1024
+
+PUSH_TOKEN_PREFIX = "slw"
+HOOK_TOKEN_PREFIX = "hook"
+ZERO_SHA = "0" * 40
+# The refs as of the last push whose deployments were queued; see deploy_pushed_refs.
+QUEUED_REFS_FILE = "slipway-queued-refs.json"
+_HOOK_TOKEN_RE = re.compile(rf"^{HOOK_TOKEN_PREFIX}_(\d{{1,18}})_[A-Za-z0-9_-]{{20,}}$")
+# Anything shaped like one of our tokens, for scrubbing log lines.
+TOKEN_PATTERN = re.compile(rf"\b({PUSH_TOKEN_PREFIX}|{HOOK_TOKEN_PREFIX}_\d+)_[A-Za-z0-9_-]{{20,}}")
+
+
+def redact_tokens(text: str) -> str:
+    return TOKEN_PATTERN.sub(lambda m: f"{m.group(1)}_[redacted]", text)
+
+
+# -- where things are --------------------------------------------------------
+
+def repositories_root(settings: Settings) -> Path:
+    return settings.data_path.resolve() / "git"
+
+
+def repository_path(settings: Settings, name: str) -> Path:
+    return repositories_root(settings) / f"{name}.git"
+
+
+def uses_git_remote(settings: Settings, name: str, repo_url: str) -> bool:
+    """True if the project builds from Slipway's own repository (it was created with --git-push)."""
+    return Path(repo_url) == repository_path(settings, name)
+
+
+def remote_url(settings: Settings, name: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/git/{name}.git"
+
+
+def hook_url(settings: Settings, token: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/hooks/deploy/{token}"
+
+
+def dashboard_url(settings: Settings, deployment_id: int) -> str:
+    return f"{settings.public_url.rstrip('/')}/deployments/{deployment_id}"
+
+
+# -- the bare repository -----------------------------------------------------
+
+def ensure_repository(settings: Settings, name: str, branch: str) -> Path:
+    """Create the project's bare repository if it does not exist yet; returns its path."""
+    path = repository_path(settings, name)
+    if (path / "HEAD").exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    repo = Repo.init(path, bare=True, initial_branch=branch)
+    with repo.config_writer() as cfg:
+        # Pushes are authenticated by Slipway before git sees them.
+        cfg.set_value("http", "receivepack", "true")
+        # Reject corrupt objects at the door rather than at build time.
+        cfg.set_value("receive", "fsckObjects", "true")
+        # Force pushes may rewrite a branch; the reflog keeps what it pointed at before.
+        cfg.set_value("core", "logAllRefUpdates", "always")
+        # The builder fetches one commit by sha, which need not be a branch tip any more.
+        cfg.set_value("uploadpack", "allowReachableSHA1InWant", "true")
+    repo.close()
+    return path
+
+
+@contextmanager
+def repository_lock(path: Path) -> Iterator[None]:
+    """One push at a time per repository, so each ref change is seen by exactly one of them."""
+    with open(path / "slipway.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def read_refs(path: Path) -> dict[str, str]:
+    repo = Repo(path)
+    try:
+        out = repo.git.for_each_ref("--format=%(objectname) %(refname)", "refs/heads", "refs/tags")
+    finally:
+        repo.close()
+    refs = {}
+    for line in out.splitlines():
+        sha, _, ref = line.partition(" ")
+        refs[ref] = sha
+    return refs
+
+
+@dataclass(frozen=True)
+class RefUpdate:
+    ref: str
+    old: str  # ZERO_SHA when created
+    new: str  # ZERO_SHA when deleted
+
+    @property
+    def deleted(self) -> bool:
+        return self.new == ZERO_SHA
+
+
+def ref_updates(before: dict[str, str], after: dict[str, str]) -> list[RefUpdate]:
+    return [
+        RefUpdate(ref, before.get(ref, ZERO_SHA), after.get(ref, ZERO_SHA))
+        for ref in sorted(set(before) | set(after))
+        if before.get(ref) != after.get(ref)
+    ]
+
+
+def _is_fast_forward(path: Path, old: str, new: str) -> bool:
+    repo = Repo(path)
+    try:
+        repo.git.merge_base("--is-ancestor", old, new)
+        return True
+    except GitCommandError:
+        return False
+    finally:
+        repo.close()
+
+
+def _load_queued_refs(path: Path) -> dict[str, str]:
+    try:
+        return json.loads((path / QUEUED_REFS_FILE).read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def _save_queued_refs(path: Path, refs: dict[str, str]) -> None:
+    tmp = path / f"{QUEUED_REFS_FILE}.tmp"
+    tmp.write_text(json.dumps(refs, sort_keys=True))
+    os.replace(tmp, path / QUEUED_REFS_FILE)
+
+
+def deploy_pushed_refs(settings: Settings, project_id: int, path: Path) -> list[str]:
+    """Queue a deployment if the tracked branch moved; returns lines for the git client.
+
+    Call it with :func:`repository_lock` held, right after git has taken a push in.
+    Changes are found by comparing the refs with those recorded after the last push
+    whose deployment was queued (not with a snapshot taken before this push), so a
+    push whose request died after git stored it is still deployed by the next push.
+    The record is written only once the deployment is committed and enqueued.
+    """
+    refs = read_refs(path)
+    updates = ref_updates(_load_queued_refs(path), refs)
+    with session_scope(settings) as session:
+        project = session.get(Project, project_id)
+        name, branch = project.name, project.branch
+    tracked = f"refs/heads/{branch}"
+    lines: list[str] = []
+    for up in updates:
+        if up.ref == tracked:
+            continue
+        kind, short = ("tag", up.ref.removeprefix("refs/tags/")) if up.ref.startswith("refs/tags/") \
+            else ("branch", up.ref.removeprefix("refs/heads/"))
+        if up.deleted:
+            lines.append(f"Slipway: {kind} {short} deleted.")
+        elif kind == "tag":
+            lines.append(f"Slipway: tag {short} stored; tags do not deploy.")
+        else:
+            lines.append(f"Slipway: branch {short} stored; only pushes to {branch} deploy.")
+
+    head = next((up for up in updates if up.ref == tracked), None)
+    if head is not None and head.deleted:
+        lines.append(f"Slipway: branch {branch} deleted; nothing deployed, the live version keeps serving.")
+    elif head is not None:
+        forced = head.old != ZERO_SHA and not _is_fast_forward(path, head.old, head.new)
+        try:
+            dep_id, replaced = queue_deployment(settings, project_id, head.new, branch, "git")
+        except QueueError as exc:
+            log.error("push to %s: %s", name, exc)
+            lines.append(f"Slipway: the push is stored but {exc}. "
+                         f"Push again or run `slipway deploy {name}`.")
+            return lines  # the record is not advanced: the next push deploys this head
+        lines.append(f"Slipway: deployment {dep_id} of {head.new[:7]} ({branch}"
+                     f"{', forced update' if forced else ''}) queued: {dashboard_url(settings, dep_id)}")
+        if replaced:
+            lines.append(f"Slipway: it replaces unfinished deployment(s) {', '.join(map(str, replaced))}.")
+        log.info("push to %s: deployment %s of %s queued", name, dep_id, head.new[:7])
+    _save_queued_refs(path, refs)
+    return lines
+
+
+# -- deployments -------------------------------------------------------------
+
+class QueueError(Exception):
+    """A deployment could not be recorded or queued; the message says why."""
+
+
+def queue_deployment(settings: Settings, project_id: int, sha: str, branch: str, trigger: str) -> tuple[int, list[int]]:
+    """Record a production deployment, cancel the older unfinished ones, then enqueue it.
+
+    Returns (deployment id, ids it replaced).
+    """
+    try:
+        with session_scope(settings) as session:
+            dep = create_deployment(session, session.get(Project, project_id), sha, branch, trigger)
+            replaced = supersede_older(session, dep)
+            dep_id = dep.id
+    except Exception as exc:  # noqa: BLE001 - the database is down or locked
+        log.exception("could not record a %s deployment of project %s", trigger, project_id)
+        raise QueueError(f"no deployment could be recorded ({type(exc).__name__})") from None
+    if enqueue_committed([dep_id]):
+        raise QueueError(f"deployment {dep_id} could not be queued (is Redis running?) and is marked failed")
+    return dep_id, replaced
+
+
+def branch_head(repo_url: str, branch: str) -> str | None:
+    """The sha at the tip of ``branch``, or None if there is no such branch.
+
+    The one place deploy hooks read a repository: GitHub App projects get their
+    installation token's git environment here.
+    """
+    from builder.git import ls_remote_head
+
+    return ls_remote_head(repo_url, branch)
+
+
+class HookError(Exception):
+    def __init__(self, status: int, message: str):
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class HookDeployment:
+    deployment_id: int
+    project: str
+    sha: str
+    branch: str
+    replaced: list[int]
+
+
+def deploy_branch_head(settings: Settings, project_id: int, trigger: str = "hook",
+                       resolve_head: Callable[[str, str], str | None] = branch_head) -> HookDeployment:
+    """Deploy the current head of the project's branch; HookError says why not.
+
+    The head is read before anything is recorded, so a repository that cannot be
+    read leaves nothing behind.
+    """
+    with session_scope(settings) as session:
+        project = session.get(Project, project_id)
+        name, repo_url, branch = project.name, project.repo_url, project.branch
+    try:
+        sha = resolve_head(repo_url, branch)
+    except Exception as exc:  # noqa: BLE001 - git's own last line is the useful part
+        raise HookError(502, f"could not read branch {branch!r} of {_mask_url(repo_url)}: {_git_reason(exc)}") from None
+    if sha is None:
+        raise HookError(422, f"the repository {_mask_url(repo_url)} has no branch {branch!r}")
+    try:
+        dep_id, replaced = queue_deployment(settings, project_id, sha, branch, trigger)
+    except QueueError as exc:
+        raise HookError(503, str(exc)) from None
+    log.info("deploy hook of %s: deployment %s of %s queued", name, dep_id, sha[:7])
+    return HookDeployment(dep_id, name, sha, branch, replaced)
+
+
+def _mask_url(url: str) -> str:
+    return re.sub(r"(?<=//)[^/@\s]+@", "***@", url)
+
+
+def _git_reason(exc: Exception) -> str:
+    text = (getattr(exc, "stderr", None) or str(exc)).strip()
+    lines = [ln.strip().removeprefix("stderr: ").strip("'") for ln in text.splitlines() if ln.strip()]
+    return _mask_url(lines[-1] if lines else type(exc).__name__)
+
+
+# -- tokens ------------------------------------------------------------------
+
+def issue_push_token(project: Project, settings: Settings) -> str:
+    """A new deploy token for ``git push``; the previous one stops working. Only its hash is kept."""
+    if not uses_git_remote(settings, project.name, project.repo_url):
+        raise ValueError(
+            f"project {project.name} builds from {_mask_url(project.repo_url)}, not from Slipway's git "
+            f"remote; push there. To deploy with `git push` to Slipway, create a project with --git-push."
+        )
+    token = new_token(PUSH_TOKEN_PREFIX)
+    project.deploy_token_hash = token_hash(token)
+    ensure_repository(settings, project.name, project.branch)
+    return token
+
+
+def push_token_valid(project: Project, token: str | None) -> bool:
+    return bool(token) and token_matches(token, project.deploy_token_hash)
+
+
+def issue_hook_token(project: Project) -> str:
+    """A new deploy hook token for ``project``; the previous URL stops working."""
+    token = new_token(f"{HOOK_TOKEN_PREFIX}_{project.id}")
+    project.deploy_hook_enc = encrypt(token)
+    return token
+
+
+def hook_token(project: Project) -> str | None:
+    return decrypt(project.deploy_hook_enc) if project.deploy_hook_enc else None
+
+
+def project_for_hook_token(session: Session, token: str) -> Project | None:
+    """The project whose deploy hook ``token`` is, or None; one primary-key lookup."""
+    match = _HOOK_TOKEN_RE.match(token or "")
+    if not match:
+        return None
+    project = session.get(Project, int(match.group(1)))
+    stored = hook_token(project) if project is not None else None
+    if stored is None or not hmac.compare_digest(stored.encode(), token.encode()):
+        return None
+    return project
