@@ -325,3 +325,30 @@ def test_sideband_is_read_from_the_first_command_line():
     assert asks_for_sideband(pkt_line(cmd + b"\0report-status side-band-64k agent=git/2") + b"0000")
     assert not asks_for_sideband(pkt_line(cmd + b"\0report-status") + b"0000")
     assert not asks_for_sideband(pkt_line(cmd) + b"0000") and not asks_for_sideband(b"\x1f\x8b")
+
+
+# -- the whole road ----------------------------------------------------------------
+
+@pytest.mark.docker
+def test_git_push_goes_live(settings, server, pushed_project, checkout, run_worker):
+    import docker
+
+    from deployer.local import LABEL_PROJECT
+    from tests.test_pipeline_e2e import dockerfile
+
+    name, token = pushed_project
+    client = docker.DockerClient(base_url=settings.docker_host)
+    try:
+        sha = checkout.commit({"Dockerfile": dockerfile(settings.registry), "www/index.html": "pushed with git\n"})
+        out = checkout.git("push", remote(server, name, token), "main")
+        (dep,) = deployments(name)
+        assert f"deployment {dep.id} of {sha[:7]} (main) queued" in out.stderr
+        run_worker()
+        (dep,) = deployments(name)
+        assert dep.state == "live", dep.error_message
+        assert requests.get(dep.url, timeout=5).text == "pushed with git\n"
+        assert dep.image == f"{settings.registry}/{name}:{sha[:7]}"
+    finally:
+        for c in client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={name}"}):
+            c.remove(force=True)
+        client.close()
