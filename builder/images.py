@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -69,6 +70,9 @@ class DockerImageBuilder:
         client = docker_client(self._docker_host, timeout=timeout_s + 60)
         try:
             client.login(username=self.auth.username, password=self.auth.password, registry=self.auth.registry)
+            # The build's HTTP response, so that stopping can hang up its connection (see _hang_up).
+            responses: list = []
+            client.api.hooks["response"].append(lambda resp, *args, **kwargs: responses.append(resp))
             lines: queue.Queue = queue.Queue()
 
             def pump() -> None:
@@ -90,14 +94,13 @@ class DockerImageBuilder:
                 remaining = deadline - now
                 if remaining <= 0:
                     log(f"build stopped after {timeout_s} s")
-                    # Closing the connection makes the Engine cancel the build.
-                    client.close()
+                    _hang_up(responses)
                     raise UserError("build:user:time-out", seconds=timeout_s)
                 if should_stop is not None and now >= next_stop_check:
                     next_stop_check = now + STOP_CHECK_INTERVAL_S
                     if should_stop():
                         log("build stopped: the deployment was cancelled")
-                        client.close()
+                        _hang_up(responses)
                         raise BuildStopped()
                 try:
                     kind, item = lines.get(timeout=min(remaining, 1.0))
@@ -158,6 +161,22 @@ class DockerImageBuilder:
             raise AppError("build:app:registry", detail=_one_line(str(exc))) from exc
         finally:
             client.close()
+
+
+def _hang_up(responses: list) -> None:
+    """Close the connections of streaming responses: the Engine cancels a build whose client left.
+
+    Closing the client alone leaves a connection that is in use open (and the build running);
+    shutting its socket down also wakes the thread still reading from it.
+    """
+    for resp in responses:
+        sock = getattr(getattr(resp.raw, "connection", None), "sock", None)
+        if sock is None:
+            continue
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
 
 
 def _one_line(text: str, limit: int = 300) -> str:

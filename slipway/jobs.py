@@ -275,7 +275,7 @@ def _credentials_in(env: dict[str, str]) -> list[str]:
     """The secrets inside a ``git_auth_env`` environment: the header's value and the token in it."""
     found = []
     for key, value in env.items():
-        scheme, _, encoded = value.partition(": basic ")
+        _, _, encoded = value.partition(": basic ")
         if key.startswith("GIT_CONFIG_VALUE_") and encoded:
             found.append(encoded)
             try:

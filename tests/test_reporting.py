@@ -12,10 +12,22 @@ from slipway.db import session_scope
 from slipway.github import MAX_DESCRIPTION
 from slipway.models import Deployment, Installation, InstallationRepository, Project
 from slipway.reporting import (
-    GitHubReporter, Snapshot, commit_status, deployment_status, github_reporters, reporting_client, status_context,
+    GitHubReporter,
+    Snapshot,
+    commit_status,
+    deployment_status,
+    github_reporters,
+    reporting_client,
+    status_context,
 )
 from slipway.states import State
-from tests.github.conftest import INSTALLATION_ID, REPO, github_app, github_standin, sleeps  # noqa: F401
+from tests.github.conftest import (  # noqa: F401
+    INSTALLATION_ID,
+    REPO,
+    github_app,
+    github_standin,
+    sleeps,
+)
 
 SHA = "3f786850e387550fdab836ed7e6dc881de23001b"
 NEWER = "89e6c98d92887913cadf06b2adb97f26cde4849b"
@@ -58,7 +70,8 @@ def test_our_fault_is_an_error():
 
 
 def test_superseded_while_running_is_an_error_naming_the_newer_commit():
-    cancelled = snap(State.CANCELLED, error_id="app:superseded", error_message="A newer push ...", replaced_by=NEWER[:7])
+    cancelled = snap(State.CANCELLED, error_id="app:superseded", error_message="A newer push ...",
+                     replaced_by=NEWER[:7])
     assert commit_status(cancelled) == ("error", f"Superseded by {NEWER[:7]}")
     assert deployment_status(cancelled) == ("inactive", f"Superseded by {NEWER[:7]}")
 
@@ -173,7 +186,8 @@ def test_descriptions_never_carry_a_secret_and_fit_githubs_limit(settings, repor
     assert len(status["description"]) <= MAX_DESCRIPTION
 
 
-def test_a_deployment_cancelled_before_it_started_gets_a_status_but_no_github_deployment(reporter, github_standin):  # noqa: F811
+def test_a_deployment_cancelled_before_it_started_gets_a_status_but_no_github_deployment(
+        reporter, github_standin):  # noqa: F811
     older = connected_deployment()
     with session_scope() as s:
         dep = s.get(Deployment, older)

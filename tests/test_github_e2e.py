@@ -1,0 +1,341 @@
+"""A repository connected through the GitHub App, end to end on the real Redis, Docker Engine,
+registry and git: signed push -> rq job -> fetch as the installation from a git server that
+demands its token -> build -> run -> commit statuses and a GitHub Deployment on the strict
+api.github.com stand-in."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import pytest
+import requests
+from git import Repo
+from rq.job import Job as RqJob
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from deployer.local import LABEL_PROJECT
+from slipway.buildlog import stream_key
+from slipway.db import session_scope
+from slipway.deployments import create_deployment
+from slipway.git_http import GitHttpBackend
+from slipway.jobs import Pipeline
+from slipway.models import Base, Deployment, Installation, InstallationRepository, Project
+from slipway.queue import job_id_for
+from slipway.settings import set_settings
+from tests.conftest import push_payload
+from tests.github.conftest import INSTALLATION_ID, REPO, github_standin  # noqa: F401
+from tests.github.standin import GitHubStandIn
+from tests.support.gitrepos import SourceRepo
+from tests.test_pipeline_e2e import docker_client, dockerfile, log_of  # noqa: F401
+
+pytestmark = pytest.mark.docker
+
+
+class TokenGate:
+    """WSGI middleware: only requests carrying a live installation token of the stand-in get through,
+    sent the way GitHub's git hosting takes it (basic auth as ``x-access-token``)."""
+
+    def __init__(self, app, standin: GitHubStandIn, installation_id: int):
+        self.app = app
+        self.standin = standin
+        self.installation_id = installation_id
+        self.verdicts: list[str] = []
+
+    def verdict(self, header: str) -> str:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic" or not value:
+            return "missing"
+        try:
+            user, _, token = base64.b64decode(value, validate=True).decode().partition(":")
+        except ValueError:
+            return "malformed"
+        issued = self.standin.tokens.get(token)
+        if user != "x-access-token" or issued is None or issued.installation_id != self.installation_id:
+            return "unknown"
+        if issued.expires_at <= self.standin.clock():
+            return "expired"
+        return "ok"
+
+    def __call__(self, environ, start_response):
+        verdict = self.verdict(environ.get("HTTP_AUTHORIZATION", ""))
+        self.verdicts.append(verdict)
+        if verdict != "ok":
+            start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="GitHub"'),
+                                                ("Content-Type", "text/plain")])
+            return [b"Invalid username or token.\n"]
+        return self.app(environ, start_response)
+
+
+@pytest.fixture
+def private_git(tmp_path, github_standin):  # noqa: F811
+    """A git server for the installation's repositories that refuses anyone without its token."""
+    root = tmp_path / "private-git"
+    root.mkdir()
+    gate = TokenGate(GitHttpBackend(root), github_standin, INSTALLATION_ID)
+    server = make_server("127.0.0.1", 0, gate, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    gate.base_url = f"http://127.0.0.1:{server.server_port}"
+    gate.root = root
+    yield gate
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def github_settings(settings, github_standin):  # noqa: F811
+    """Slipway configured as the stand-in's GitHub App."""
+    s = replace(settings, github_app_id=str(github_standin.app_id),
+                github_app_private_key=github_standin.private_key_pem, github_api_url=github_standin.url)
+    set_settings(s)
+    return s
+
+
+@pytest.fixture
+def app(github_settings):
+    from web import create_app
+
+    app = create_app(github_settings)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def connected(github_settings, private_git, github_standin, docker_client):  # noqa: F811
+    """A project connected to the installation's private repository (as the dashboard would)."""
+    name = f"gh-{uuid.uuid4().hex[:8]}"
+    bare = private_git.root / "octo-org" / "hello.git"
+    Repo.init(bare, bare=True, initial_branch="main")
+    work = private_git.root / "work" / name
+    repo = Repo.init(work, initial_branch="main")
+    repo.create_remote("origin", str(bare))
+    source = SourceRepo(name=name, url=f"{private_git.base_url}/octo-org/hello.git", work=work, repo=repo)
+    with session_scope() as s:
+        inst = Installation(id=INSTALLATION_ID, account_login="octo-org", account_type="Organization")
+        inst.repositories.append(InstallationRepository(repo_id=github_standin.repo(REPO).id, full_name=REPO,
+                                                        private=True))
+        s.add(inst)
+        s.add(Project(name=name, repo_url=source.url, github_repo=REPO, installation_id=INSTALLATION_ID))
+    yield source
+    for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={name}"}):
+        c.remove(force=True)
+
+
+def site_files(registry: str, text: str, run: str = "") -> dict[str, str]:
+    return {"Dockerfile": dockerfile(registry, run=run), "www/index.html": text}
+
+
+def push(send_webhook, repo: SourceRepo, files: dict[str, str]) -> tuple[int, str]:
+    sha = repo.commit(files)
+    resp = send_webhook("push", push_payload(REPO, sha, clone_url=f"https://github.com/{REPO}.git"))
+    assert resp.status_code == 202, resp.json
+    (dep_id,) = resp.json["deployments"]
+    return dep_id, sha
+
+
+def get(dep_id: int) -> Deployment:
+    with session_scope() as s:
+        return s.get(Deployment, dep_id)
+
+
+def dashboard(settings, dep_id: int) -> str:
+    return f"{settings.public_url}/deployments/{dep_id}"
+
+
+def commit_statuses(standin: GitHubStandIn, sha: str) -> list[tuple[str, str]]:
+    return [(s["state"], s["description"]) for s in standin.statuses(REPO, sha)]
+
+
+def everything_stored() -> str:
+    """Every row of every table, as text."""
+    out = []
+    with session_scope() as s:
+        for table in Base.metadata.sorted_tables:
+            out.extend(repr(tuple(row)) for row in s.execute(select(table)))
+    return "\n".join(out)
+
+
+def utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def test_a_push_is_built_from_the_private_repo_and_reported_on_the_commit(
+        github_settings, connected, private_git, github_standin, send_webhook, run_worker, redis):  # noqa: F811
+    # The git server really refuses a fetch without the installation's token.
+    refused = subprocess.run(["git", "ls-remote", connected.url], capture_output=True, text=True,
+                             env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin"})
+    assert refused.returncode != 0 and private_git.verdicts == ["missing"]
+
+    dep_id, sha = push(send_webhook, connected, site_files(github_settings.registry, "hello from a private repo\n"))
+    run_worker()
+    dep = get(dep_id)
+    log = log_of(dep_id)
+    assert dep.state == "live", f"{dep.error_message}\n{log}"
+    assert requests.get(dep.url, timeout=5).text == "hello from a private repo\n"
+    assert "ok" in private_git.verdicts
+
+    statuses = github_standin.statuses(REPO, sha)
+    assert commit_statuses(github_standin, sha) == [
+        ("pending", "Fetching the code…"), ("pending", "Building…"), ("pending", "Pushing the image…"),
+        ("pending", "Starting the new version…"), ("success", f"Deployed to {dep.url}"),
+    ]
+    assert {s["context"] for s in statuses} == {f"slipway/{connected.name}"}
+    assert {s["target_url"] for s in statuses} == {dashboard(github_settings, dep_id)}
+
+    (gh_dep,) = github_standin.deployments(REPO)
+    assert gh_dep["sha"] == sha and gh_dep["environment"] == "Production"
+    assert dep.github_deployment_id == gh_dep["id"]
+    gh_statuses = github_standin.deployment_statuses(gh_dep["id"])
+    assert [s["state"] for s in gh_statuses] == ["in_progress"] * 4 + ["success"]
+    assert gh_statuses[-1]["environment_url"] == dep.url
+    assert gh_statuses[-1]["log_url"] == dashboard(github_settings, dep_id)
+
+    # The token is nowhere it could outlive the fetch: not in the log (live or stored), a column,
+    # anything sent to GitHub, or the rq job.
+    tokens = list(github_standin.tokens)
+    assert tokens
+    headers = [base64.b64encode(f"x-access-token:{t}".encode()).decode() for t in tokens]
+    job = RqJob.fetch(job_id_for(dep_id, github_settings), connection=redis)
+    assert job.args == (dep_id,) and not job.kwargs
+    places = {
+        "build log": log,
+        "database": everything_stored(),
+        "sent to GitHub": json.dumps([c.body for c in github_standin.calls]),
+        "rq job": repr(redis.hgetall(job.key)),
+        "live log": repr(redis.xrange(stream_key(dep_id, github_settings.queue_name))),
+    }
+    for where, text in places.items():
+        for secret in tokens + headers:
+            assert secret not in text, f"installation token in the {where}"
+    assert "$ git fetch --depth 1 " + connected.url in log
+
+
+def test_a_failing_build_is_a_failure_with_its_reason(github_settings, connected, github_standin,  # noqa: F811
+                                                      send_webhook, run_worker):
+    dep_id, sha = push(send_webhook, connected,
+                       site_files(github_settings.registry, "x", run="echo about to break && exit 3"))
+    run_worker()
+    dep = get(dep_id)
+    assert dep.state == "failed" and dep.error_id == "build:user:build-failed"
+    state, description = commit_statuses(github_standin, sha)[-1]
+    assert state == "failure"
+    assert description.startswith("The Docker build failed:") and "returned a non-zero code: 3" in description
+    assert len(description) <= 140
+    (gh_dep,) = github_standin.deployments(REPO)
+    assert github_standin.deployment_statuses(gh_dep["id"])[-1]["state"] == "failure"
+
+
+class ExpireTokens:
+    """A reporter that makes GitHub drop every token of the installation after each state change,
+    so each next step meets a token its client still believes in."""
+
+    def __init__(self, standin: GitHubStandIn):
+        self.standin = standin
+        self.calls = 0
+
+    def report(self, deployment_id: int) -> None:
+        self.calls += 1
+        self.standin.expire_tokens(INSTALLATION_ID)
+
+
+def test_a_token_that_expires_mid_run_is_renewed(github_settings, connected, private_git, github_standin):  # noqa: F811
+    sha = connected.commit(site_files(github_settings.registry, "renewed\n"))
+    with session_scope() as s:
+        project = s.scalar(select(Project).where(Project.name == connected.name))
+        dep_id = create_deployment(s, project, sha, "main", "push").id
+    pipeline = Pipeline.from_settings(github_settings)
+    pipeline.github.installation_token(INSTALLATION_ID)  # a client that already holds a token, as a busy worker's would
+    expirer = ExpireTokens(github_standin)
+    pipeline.reporters.append(expirer)
+    pipeline.run(dep_id)
+
+    dep = get(dep_id)
+    assert dep.state == "live", f"{dep.error_message}\n{log_of(dep_id)}"
+    assert expirer.calls >= 5
+    # The fetch met an expired token once, renewed it, and got through.
+    assert private_git.verdicts.count("expired") >= 1 and private_git.verdicts[-1] == "ok"
+    # Every status still arrived, each after a renewal.
+    assert [s for s, _ in commit_statuses(github_standin, sha)] == ["pending"] * 4 + ["success"]
+    assert github_standin.tokens_issued(INSTALLATION_ID) >= 6
+
+
+def test_a_newer_push_cancels_a_queued_one(github_settings, connected, github_standin, send_webhook,  # noqa: F811
+                                           run_worker):
+    first, first_sha = push(send_webhook, connected, site_files(github_settings.registry, "first\n"))
+    second, second_sha = push(send_webhook, connected, site_files(github_settings.registry, "second\n"))
+    run_worker()
+
+    old, new = get(first), get(second)
+    assert old.state == "cancelled" and old.error_id == "app:superseded"
+    assert new.state == "live", log_of(second)
+    assert requests.get(new.url, timeout=5).text == "second\n"
+    assert commit_statuses(github_standin, first_sha) == [("error", f"Superseded by {second_sha[:7]}")]
+    assert commit_statuses(github_standin, second_sha)[-1] == ("success", f"Deployed to {new.url}")
+    # Only the one that ran became a GitHub Deployment.
+    (gh_dep,) = github_standin.deployments(REPO)
+    assert gh_dep["sha"] == second_sha
+
+
+def live_log(redis, dep_id: int, namespace: str) -> str:
+    entries = redis.xrange(stream_key(dep_id, namespace))
+    return "\n".join(json.loads(fields[b"data"]).get("line", "") for _, fields in entries)
+
+
+def test_a_newer_push_stops_a_running_build(github_settings, connected, github_standin, send_webhook,  # noqa: F811
+                                            run_worker, docker_client, redis):  # noqa: F811
+    marker = uuid.uuid4().hex  # also keeps the Engine from answering the slow step from its cache
+    first, first_sha = push(send_webhook, connected, site_files(
+        github_settings.registry, "first\n", run=f"echo slow step started {marker} && sleep 60"))
+    pushed: dict[str, object] = {}
+
+    def push_again_mid_build() -> None:
+        deadline = time.monotonic() + 120
+        started = f"slow step started {marker}"  # the step's output, not its "Step 2/4 : RUN ..." line
+        namespace = github_settings.queue_name
+        while time.monotonic() < deadline and started not in live_log(redis, first, namespace).split("\n"):
+            time.sleep(0.2)
+        pushed["at"] = datetime.now(timezone.utc)
+        pushed["result"] = push(send_webhook, connected, site_files(github_settings.registry, "second\n"))
+
+    pusher = threading.Thread(target=push_again_mid_build)
+    pusher.start()
+    run_worker()  # the first job, stopped mid-build, then the second
+    pusher.join(timeout=130)
+    second, second_sha = pushed["result"]
+
+    old, new = get(first), get(second)
+    old_log = log_of(first)
+    assert old.state == "cancelled" and old.error_id == "app:superseded", old_log
+    assert "replaced this one" in old.error_message and second_sha[:7] in old.error_message
+    assert "build stopped: the deployment was cancelled" in old_log, old_log
+    assert "== cancelled: A newer push" in old_log
+    assert old.image is None  # it never reached the registry
+    # The running build noticed within seconds, not after its 60 s step: the next job started soon.
+    assert (utc(new.started_at) - pushed["at"]).total_seconds() < 10, old_log
+    assert new.state == "live", log_of(second)
+    assert requests.get(new.url, timeout=5).text == "second\n"
+
+    assert commit_statuses(github_standin, first_sha) == [
+        ("pending", "Fetching the code…"), ("pending", "Building…"), ("error", f"Superseded by {second_sha[:7]}"),
+    ]
+    assert commit_statuses(github_standin, second_sha)[-1] == ("success", f"Deployed to {new.url}")
+    by_sha = {d["sha"]: d for d in github_standin.deployments(REPO)}
+    assert github_standin.deployment_statuses(by_sha[first_sha]["id"])[-1]["state"] == "inactive"
+    assert github_standin.deployment_statuses(by_sha[second_sha]["id"])[-1]["state"] == "success"
+    # The Engine cancelled the build: no container is still sleeping through the slow step.
+    def sleeping() -> list:
+        containers = docker_client.containers.list(all=True)
+        return [c for c in containers if marker in " ".join(c.attrs["Config"]["Cmd"] or [])]
+
+    deadline = time.monotonic() + 10
+    while sleeping() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert sleeping() == []
