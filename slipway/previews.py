@@ -10,10 +10,10 @@ arrive late or out of order never show a stale state. When the pull request clos
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterator, Mapping, Sequence
 
 from redis import Redis
 from redis.exceptions import LockError
@@ -129,15 +129,15 @@ def render_comment(view: CommentView, public_url: str, now: datetime, mask: Secr
         return mask("\n".join(lines))
     if not view.allowed:
         lines += [
-            f"**{view.project}** did not build commit `{view.head_sha[:7]}`: it comes from the fork "
-            f"{_code(view.head_repo or 'a deleted repository')}, and forks are not built with the project's "
-            f"settings and secrets unless a maintainer allows it "
-            f"(the project's fork previews setting is `{view.fork_policy}`; the author's role is "
-            f"`{view.author_association}`).",
+            (f"**{view.project}** did not build commit `{view.head_sha[:7]}`: it comes from the fork "
+             f"{_code(view.head_repo or 'a deleted repository')}. Pull requests from forks are not built "
+             "unless a maintainer allows it, so code from outside never runs with the project's secrets "
+             f"(the project's fork previews setting is `{view.fork_policy}`; the author's role is "
+             f"`{view.author_association}`)."),
             "",
-            "A maintainer can allow it by setting the project's **fork previews** to `always` "
-            "(or to `collaborators` and giving the author a role in the repository), "
-            "then closing and reopening this pull request or pushing a new commit.",
+            ("A maintainer can allow it by setting the project's **fork previews** to `always` "
+             "(or to `collaborators` and giving the author a role in the repository), "
+             "then closing and reopening this pull request or pushing a new commit."),
             "",
             f"_Updated {updated}_",
         ]
@@ -163,8 +163,8 @@ def render_comment(view: CommentView, public_url: str, now: datetime, mask: Secr
     if view.from_fork:
         why = ("the project builds every fork" if view.fork_policy == "always"
                else f"its author is a repository {view.author_association.lower()}")
-        lines += ["", f"This pull request comes from the fork {_code(view.head_repo or 'a deleted repository')}; "
-                      f"it was built because {why}."]
+        fork = _code(view.head_repo or "a deleted repository")
+        lines += ["", f"This pull request comes from the fork {fork}; it was built because {why}."]
     return mask("\n".join(lines))
 
 

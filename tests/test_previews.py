@@ -283,7 +283,7 @@ def test_reopened_opens_the_preview_again_and_builds(project, send_webhook, queu
 # -- the comment --------------------------------------------------------------------------
 
 @pytest.fixture
-def reporter(settings, redis, github_app) -> PreviewCommentReporter:
+def reporter(settings, redis, github_app) -> PreviewCommentReporter:  # noqa: F811
     return PreviewCommentReporter(settings, github_app, redis)
 
 
@@ -310,7 +310,7 @@ def set_state(dep_id: int, state: State, **values) -> None:
             setattr(dep, key, value)
 
 
-def test_one_comment_per_pull_request_edited_on_every_state(settings, project, reporter, github_standin):
+def test_one_comment_per_pull_request_edited_on_every_state(settings, project, reporter, github_standin):  # noqa: F811
     add_preview(project, 7)
     dep_id = add_deployment(project, 7)
     reporter.report(dep_id)
@@ -334,7 +334,7 @@ def test_one_comment_per_pull_request_edited_on_every_state(settings, project, r
     assert [c.method for c in github_standin.calls if "comments" in c.path] == ["POST"] + ["PATCH"] * 5
 
 
-def test_a_failed_newer_build_says_why_and_points_at_the_preview_still_serving(project, reporter, github_standin):
+def test_a_failed_newer_build_says_why_and_points_at_the_preview_still_serving(project, reporter, github_standin):  # noqa: F811
     add_preview(project, 7)
     add_deployment(project, 7, state="live", url="http://127.0.0.1:40001")
     newer = add_deployment(project, 7, sha=HEAD2)
@@ -346,7 +346,7 @@ def test_a_failed_newer_build_says_why_and_points_at_the_preview_still_serving(p
     assert "> The Docker build failed: no \\| pipes." in comment["body"]
 
 
-def test_a_late_report_of_an_older_build_shows_the_newest(project, reporter, github_standin):
+def test_a_late_report_of_an_older_build_shows_the_newest(project, reporter, github_standin):  # noqa: F811
     add_preview(project, 7, head_sha=HEAD2)
     older = add_deployment(project, 7, state="cancelled")
     add_deployment(project, 7, sha=HEAD2, state="building")
@@ -355,7 +355,7 @@ def test_a_late_report_of_an_older_build_shows_the_newest(project, reporter, git
     assert f"`{HEAD2[:7]}`" in comment["body"] and "🔨 Building" in comment["body"]
 
 
-def test_the_comment_never_shows_a_secret(settings, project, redis, github_app, github_standin):
+def test_the_comment_never_shows_a_secret(settings, project, redis, github_app, github_standin):  # noqa: F811
     secret = "s3cret-registry-password-value"
     settings = replace(settings, registry_password=secret)
     add_preview(project, 7)
@@ -366,7 +366,7 @@ def test_the_comment_never_shows_a_secret(settings, project, redis, github_app, 
     assert secret not in comment["body"] and "could not log in with" in comment["body"]
 
 
-def test_two_reports_at_once_make_one_comment(project, reporter, github_standin):
+def test_two_reports_at_once_make_one_comment(project, reporter, github_standin):  # noqa: F811
     add_preview(project, 7)
     dep_id = add_deployment(project, 7)
     start = threading.Barrier(6)
@@ -384,7 +384,7 @@ def test_two_reports_at_once_make_one_comment(project, reporter, github_standin)
     assert [c.method for c in github_standin.calls if "comments" in c.path].count("POST") == 1
 
 
-def test_reports_of_production_deployments_write_no_comment(project, reporter, github_standin):
+def test_reports_of_production_deployments_write_no_comment(project, reporter, github_standin):  # noqa: F811
     with session_scope() as s:
         dep = Deployment(project_id=project, sha=HEAD, branch="main", trigger="push")
         s.add(dep)
@@ -394,7 +394,7 @@ def test_reports_of_production_deployments_write_no_comment(project, reporter, g
     assert github_standin.comments() == []
 
 
-def test_a_refused_fork_gets_a_comment_saying_how_to_allow_it(project, reporter, github_standin):
+def test_a_refused_fork_gets_a_comment_saying_how_to_allow_it(project, reporter, github_standin):  # noqa: F811
     add_preview(project, 7, head_repo="mallory/hello", from_fork=True, author_association="NONE")
     reporter.update(project, 7)
     (comment,) = github_standin.comments(REPO, 7)
@@ -403,7 +403,7 @@ def test_a_refused_fork_gets_a_comment_saying_how_to_allow_it(project, reporter,
     assert "fork previews** to `always`" in body and "reopening this pull request" in body
 
 
-def test_an_allowed_fork_is_named_in_the_comment(project, reporter, github_standin):
+def test_an_allowed_fork_is_named_in_the_comment(project, reporter, github_standin):  # noqa: F811
     add_preview(project, 7, head_repo="carol/hello", from_fork=True, author_association="COLLABORATOR")
     reporter.report(add_deployment(project, 7))
     (comment,) = github_standin.comments(REPO, 7)
@@ -411,7 +411,7 @@ def test_an_allowed_fork_is_named_in_the_comment(project, reporter, github_stand
         in comment["body"]
 
 
-def test_a_closed_preview_is_only_commented_on_by_its_removal(project, reporter, github_standin):
+def test_a_closed_preview_is_only_commented_on_by_its_removal(project, reporter, github_standin):  # noqa: F811
     add_preview(project, 7)
     dep_id = add_deployment(project, 7)
     reporter.report(dep_id)
@@ -426,7 +426,7 @@ def test_a_closed_preview_is_only_commented_on_by_its_removal(project, reporter,
     assert "was removed" in comment["body"] and "|" not in comment["body"]
 
 
-def test_no_app_no_comment_reporter(settings, github_standin):
+def test_no_app_no_comment_reporter(settings, github_standin):  # noqa: F811
     assert preview_reporters(settings) == []
     with_app = replace(settings, github_app_id=str(github_standin.app_id),
                        github_app_private_key=github_standin.private_key_pem, github_api_url=github_standin.url)
@@ -456,7 +456,7 @@ class RecordingReporter:
         self.reported.append(deployment_id)
 
 
-def test_removal_tears_down_the_slot_and_ends_its_live_deployments(settings, project, reporter, github_standin):
+def test_removal_tears_down_the_slot_and_ends_its_live_deployments(settings, project, reporter, github_standin):  # noqa: F811
     add_preview(project, 7)
     live = add_deployment(project, 7, state="live", url="http://127.0.0.1:40001")
     other = add_deployment(project, 8, state="live", url="http://127.0.0.1:40002")

@@ -10,8 +10,8 @@ Draft pull requests build like any other, as on Vercel: a draft is where a previ
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from sqlalchemy import event, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
