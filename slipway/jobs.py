@@ -169,7 +169,7 @@ class Pipeline:
             if exc.message_id != "build:user:clone-failed":
                 raise
         # GitHub may drop a token before the expiry we cached (revoked, or clocks differ): renew once.
-        say("the installation token was refused; fetching again with a new one")
+        say("fetching again with a new installation token")
         self.github.invalidate(job.installation_id)
         shutil.rmtree(dest, ignore_errors=True)
         return self.fetch(job.repo_url, job.sha, dest, say, branch=job.branch,
