@@ -207,6 +207,17 @@ def test_nothing_builds_for_unconnected_repos_or_with_previews_off(project, send
     assert deployments() == [] and queue.job_ids == []
 
 
+def test_a_disconnected_project_builds_no_preview_but_still_removes_one(project, send_webhook, queue):
+    send_webhook("pull_request", pr_payload("opened", 7, HEAD))
+    set_project(project, disconnected_reason="the GitHub App lost access to octo-org/hello")
+    resp = send_webhook("pull_request", pr_payload("synchronize", 7, HEAD2))
+    assert resp.status_code == 202 and "site: the GitHub App lost access" in resp.json["message"]
+    assert len(deployments()) == 1
+    queue.empty()
+    send_webhook("pull_request", pr_payload("closed", 7, HEAD2))
+    assert jobs(queue) == [("slipway.previews.teardown_preview", (project, 7))]
+
+
 def test_the_repository_name_matches_whatever_its_case(project, send_webhook, queue):
     resp = send_webhook("pull_request", pr_payload("opened", 7, HEAD, repo=REPO.upper()))
     assert len(resp.json["deployments"]) == 1

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from slipway.deployments import create_deployment, supersede_older
 from slipway.errors import render
+from slipway.installations import split_connected
 from slipway.models import Deployment, Project, PullRequestPreview
 from slipway.previews import CLOSED, OPEN, enqueue_report, enqueue_teardown, fork_allowed, get_preview
 from slipway.states import FINAL_STATES, State
@@ -108,6 +109,9 @@ def _build(session: Session, pr: PullRequestEvent) -> Outcome:
     enabled = [p for p in projects if p.previews_enabled]
     if not enabled:
         return Outcome(202, f"previews are turned off for {', '.join(p.name for p in projects)}")
+    enabled, disconnected = split_connected(enabled)
+    if not enabled:
+        return Outcome(202, "not deployed: " + "; ".join(f"{p.name}: {p.disconnected_reason}" for p in disconnected))
     ids: list[int] = []
     built: list[str] = []
     refused: list[str] = []
