@@ -220,8 +220,9 @@ class PreviewCommentReporter:
         with session_scope(self.settings) as session:
             project = session.get(Project, project_id)
             preview = get_preview(session, project_id, pr_number)
-            if project is None or preview is None or not project.github_repo or project.installation_id is None:
-                return
+            if project is None or preview is None or not project.github_repo or project.installation_id is None \
+                    or project.disconnected_reason:
+                return  # no App installation reaches the repository
             if preview.state == CLOSED and not removed:
                 return
             view = _view(session, project, preview)
