@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from slipway.models import PROJECT_NAME_RE, Project
@@ -60,10 +60,13 @@ def create_project(session: Session, spec: ProjectSpec) -> Project:
 
 
 def projects_for_push(session: Session, github_repo: str, branch: str) -> list[Project]:
-    """Projects connected to ``github_repo`` that deploy ``branch``."""
+    """Projects connected to ``github_repo`` that deploy ``branch``.
+
+    GitHub's owner/name are case-insensitive, so a project typed as Acme/Site still matches.
+    """
     return list(
         session.scalars(
-            select(Project).where(Project.github_repo == github_repo, Project.branch == branch)
+            select(Project).where(func.lower(Project.github_repo) == github_repo.lower(), Project.branch == branch)
         )
     )
 

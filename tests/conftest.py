@@ -11,6 +11,7 @@ import hmac
 import json
 import os
 import uuid
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 
 import pytest
@@ -41,28 +42,43 @@ def db_backend(request) -> str:
     return getattr(request, "param", "sqlite")
 
 
-def _fresh_postgres() -> str:
+@contextmanager
+def _postgres_schema():
+    """A database URL whose tables live in a schema of this test's own, dropped afterwards.
+
+    Runs that share the database (two developers' suites, CI beside a session) never meet.
+    """
     url = os.environ.get("SLIPWAY_TEST_POSTGRES_URL")
     if not url:
         pytest.fail("SLIPWAY_TEST_POSTGRES_URL is not set; run the suite with scripts/test.sh")
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        dispose_engines()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
 
 
 @pytest.fixture
 def settings(base_settings: Settings, tmp_path, db_backend: str) -> Settings:
-    url = _fresh_postgres() if db_backend == "postgresql" else f"sqlite:///{tmp_path / 'slipway.db'}"
-    s = replace(base_settings, database_url=url,
-                queue_name=f"test-{uuid.uuid4().hex[:8]}", github_webhook_secret="test-webhook-secret-123")
-    set_settings(s)
-    upgrade(s)
-    yield s
-    set_settings(None)
-    dispose_engines()
+    with ExitStack() as stack:
+        if db_backend == "postgresql":
+            url = stack.enter_context(_postgres_schema())
+        else:
+            url = f"sqlite:///{tmp_path / 'slipway.db'}"
+        s = replace(base_settings, database_url=url,
+                    queue_name=f"test-{uuid.uuid4().hex[:8]}", github_webhook_secret="test-webhook-secret-123")
+        set_settings(s)
+        upgrade(s)
+        yield s
+        set_settings(None)
+        dispose_engines()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ def test_create_and_find_for_push(settings):
         assert [p.name for p in projects_for_push(s, "me/web", "main")] == ["web"]
         assert [p.name for p in projects_for_push(s, "me/web", "staging")] == ["web-staging"]
         assert projects_for_push(s, "me/other", "main") == []
+        assert [p.name for p in projects_for_push(s, "Me/Web", "main")] == ["web"]
 
 
 @pytest.mark.parametrize("spec, fragment", [

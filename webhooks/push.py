@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from slipway.deployments import create_deployment, supersede_older
+from slipway.installations import split_connected
 from slipway.projects import projects_for_push
 from webhooks.outcome import Outcome
 
@@ -32,6 +33,9 @@ def handle(session: Session, payload: dict) -> Outcome:
     projects = projects_for_push(session, full_name, branch)
     if not projects:
         return Outcome(202, f"no project deploys {full_name} branch {branch}")
+    projects, disconnected = split_connected(projects)
+    if not projects:
+        return Outcome(202, "not deployed: " + "; ".join(f"{p.name}: {p.disconnected_reason}" for p in disconnected))
     ids = []
     for p in projects:
         dep = create_deployment(session, p, after, branch, "push")
