@@ -48,7 +48,7 @@ HOOK_TOKEN_PREFIX = "hook"
 ZERO_SHA = "0" * 40
 # The refs as of the last push whose deployments were queued; see deploy_pushed_refs.
 QUEUED_REFS_FILE = "slipway-queued-refs.json"
-_HOOK_TOKEN_RE = re.compile(rf"^{HOOK_TOKEN_PREFIX}_(\d{{1,18}})_[A-Za-z0-9_-]{{20,}}$")
+_HOOK_TOKEN_RE = re.compile(rf"^{HOOK_TOKEN_PREFIX}_(\d{{1,9}})_[A-Za-z0-9_-]{{20,}}$")
 # Anything shaped like one of our tokens, for scrubbing log lines.
 TOKEN_PATTERN = re.compile(rf"\b({PUSH_TOKEN_PREFIX}|{HOOK_TOKEN_PREFIX}_\d+)_[A-Za-z0-9_-]{{20,}}")
 

@@ -23,6 +23,8 @@ from slipway.queue import job_id_for
 from slipway.settings import set_settings
 from web.hooks import RedactTokens
 
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def settings(settings, tmp_path):
@@ -109,7 +111,7 @@ def test_unknown_or_malformed_tokens_are_404(client, site, queue):
     real = path_of(hook_of(site.name)).rsplit("/", 1)[1]
     project_id, secret = re.match(r"hook_(\d+)_(.+)", real).groups()
     for token in (f"hook_{project_id}_{secret[:-1]}X", f"hook_{int(project_id) + 1}_{secret}", "hook_x", "nope",
-                  real[:-1]):
+                  real[:-1], f"hook_999999999_{secret}", f"hook_{2**63}_{secret}"):
         assert client.post(f"/hooks/deploy/{token}").status_code == 404, token
     assert deployments(site.name) == [] and queue.job_ids == []
 

@@ -27,6 +27,8 @@ from slipway.queue import job_id_for
 from slipway.settings import set_settings
 from web.git_remote import asks_for_sideband, pkt_line, with_progress_lines
 
+pytestmark = pytest.mark.both_databases
+
 
 @pytest.fixture
 def settings(settings, tmp_path):
