@@ -233,6 +233,21 @@ def test_a_failing_build_is_a_failure_with_its_reason(github_settings, connected
     assert github_standin.deployment_statuses(gh_dep["id"])[-1]["state"] == "failure"
 
 
+def test_a_newer_live_version_makes_the_older_environment_inactive(github_settings, connected,  # noqa: F811
+                                                                   github_standin, send_webhook, run_worker):
+    first, first_sha = push(send_webhook, connected, site_files(github_settings.registry, "v1\n"))
+    run_worker()
+    second, second_sha = push(send_webhook, connected, site_files(github_settings.registry, "v2\n"))
+    run_worker()
+    old, new = get(first), get(second)
+    assert (old.state, new.state) == ("superseded", "live"), log_of(second)
+    # The older commit did deploy: its status stays success, posted once; its environment is retired.
+    assert commit_statuses(github_standin, first_sha)[-1] == ("success", f"Deployed to {old.url}")
+    assert [s for s, _ in commit_statuses(github_standin, first_sha)].count("success") == 1
+    assert github_standin.deployment_statuses(old.github_deployment_id)[-1]["state"] == "inactive"
+    assert github_standin.deployment_statuses(new.github_deployment_id)[-1]["state"] == "success"
+
+
 class ExpireTokens:
     """A reporter that makes GitHub drop every token of the installation after each state change,
     so each next step meets a token its client still believes in."""
