@@ -22,10 +22,10 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from git import GitCommandError, Repo
 from sqlalchemy.orm import Session
@@ -238,7 +238,7 @@ def queue_deployment(settings: Settings, project_id: int, sha: str, branch: str,
             dep = create_deployment(session, session.get(Project, project_id), sha, branch, trigger)
             replaced = supersede_older(session, dep)
             dep_id = dep.id
-    except Exception as exc:  # noqa: BLE001 - the database is down or locked
+    except Exception as exc:  # the database is down or locked: say so, never a 500 mid-push
         log.exception("could not record a %s deployment of project %s", trigger, project_id)
         raise QueueError(f"no deployment could be recorded ({type(exc).__name__})") from None
     if enqueue_committed([dep_id]):

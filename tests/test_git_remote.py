@@ -77,7 +77,7 @@ class Checkout:
         self.git("init", "-q", "-b", "main")
 
     def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run(["git", *args], cwd=self.path, env=self.env, capture_output=True, text=True,
+        proc = subprocess.run(["git", *args], cwd=self.path, env=self.env, capture_output=True, text=True, check=False,
                               timeout=60)
         if check:
             assert proc.returncode == 0, f"git {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"

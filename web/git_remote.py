@@ -17,7 +17,7 @@ and is deployed by the next push if this request died in between.
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -25,8 +25,13 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from slipway.db import session_scope
 from slipway.git_http import GitHttpBackend
 from slipway.git_remote import (
-    MAX_PUSH_BYTES, deploy_pushed_refs, ensure_repository, push_token_valid, repositories_root,
-    repository_lock, uses_git_remote,
+    MAX_PUSH_BYTES,
+    deploy_pushed_refs,
+    ensure_repository,
+    push_token_valid,
+    repositories_root,
+    repository_lock,
+    uses_git_remote,
 )
 from slipway.models import PROJECT_NAME_RE
 from slipway.projects import get_project_by_name

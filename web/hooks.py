@@ -16,7 +16,13 @@ import logging
 from flask import Blueprint, current_app, jsonify, request
 
 from slipway.db import session_scope
-from slipway.git_remote import HookError, dashboard_url, deploy_branch_head, project_for_hook_token, redact_tokens
+from slipway.git_remote import (
+    HookError,
+    dashboard_url,
+    deploy_branch_head,
+    project_for_hook_token,
+    redact_tokens,
+)
 from slipway.settings import Settings
 
 bp = Blueprint("hooks", __name__)
