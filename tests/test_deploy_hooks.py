@@ -149,6 +149,15 @@ def test_a_missing_branch_is_reported_and_nothing_is_queued(settings, client, si
     assert deployments(site.name) == [] and queue.job_ids == []
 
 
+def test_redis_down_is_503_and_the_deployment_is_not_left_queued(settings, client, site, queue):
+    path = path_of(hook_of(site.name))
+    set_settings(replace(settings, redis_url="redis://127.0.0.1:1/0"))
+    resp = client.post(path)
+    assert resp.status_code == 503 and "could not be queued" in resp.json["error"]
+    (dep,) = deployments(site.name)
+    assert dep.state == "failed"
+
+
 def test_the_hook_is_stored_encrypted(settings, site):
     url = hook_of(site.name)
     token = url.rsplit("/", 1)[1]

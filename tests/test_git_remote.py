@@ -246,6 +246,24 @@ def test_a_push_git_stored_without_deploying_is_deployed_by_the_next_push(settin
     assert len(deployments(name)) == 1
 
 
+def test_a_push_that_cannot_be_queued_says_so_and_the_next_push_deploys(settings, server, pushed_project,
+                                                                         checkout, queue):
+    name, token = pushed_project
+    sha = checkout.commit({"a.txt": "1"})
+    set_settings(replace(settings, redis_url="redis://127.0.0.1:1/0"))  # Redis unreachable
+    out = checkout.git("push", remote(server, name, token), "main")
+    (failed,) = deployments(name)
+    assert failed.state == "failed"
+    assert f"remote: Slipway: the push is stored but deployment {failed.id} could not be queued" in out.stderr
+    assert f"slipway deploy {name}" in out.stderr
+
+    set_settings(settings)
+    out = checkout.git("push", remote(server, name, token), "main:other")
+    _, dep = deployments(name)
+    assert dep.sha == sha and dep.state == "queued" and queue.job_ids == [job_id_for(dep.id)]
+    assert f"deployment {dep.id} of {sha[:7]} (main) queued" in out.stderr
+
+
 def test_clone_and_fetch_need_the_token(settings, server, pushed_project, checkout, tmp_path):
     name, token = pushed_project
     sha = checkout.commit({"hello.txt": "hi"})
