@@ -497,3 +497,21 @@ def test_the_teardown_job_carries_only_ids(settings, project, queue):
     (job,) = queue.jobs
     assert (job.func_name, job.args, job.kwargs) == ("slipway.previews.teardown_preview", (project, 7), {})
 
+
+
+def test_a_close_that_cannot_queue_its_teardown_is_503_and_its_redelivery_works(
+        project, app, settings, send_webhook, queue):
+    from dataclasses import replace
+
+    from slipway.settings import set_settings
+
+    send_webhook("pull_request", pr_payload("opened", 7, HEAD))
+    queue.empty()
+    set_settings(replace(settings, redis_url="redis://127.0.0.1:1/0"))  # Redis goes away
+    resp = send_webhook("pull_request", pr_payload("closed", 7, HEAD), delivery="close-7")
+    assert resp.status_code == 503 and "redeliver" in resp.json["error"]
+    assert jobs(queue) == []
+    set_settings(settings)  # Redis is back; GitHub redelivers the same delivery id
+    resp = send_webhook("pull_request", pr_payload("closed", 7, HEAD), delivery="close-7")
+    assert resp.status_code == 202
+    assert jobs(queue) == [("slipway.previews.teardown_preview", (project, 7))]

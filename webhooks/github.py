@@ -9,10 +9,12 @@ only after that transaction commits, and the answer goes back in milliseconds.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Callable
 from urllib.parse import parse_qs
 
 from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -27,6 +29,7 @@ from webhooks import installations, pull_requests, push
 from webhooks.outcome import Outcome
 
 bp = Blueprint("webhooks", __name__)
+log = logging.getLogger(__name__)
 
 
 def _settings() -> Settings:
@@ -64,27 +67,39 @@ def github_webhook():
 
     payload, problem = _parse_payload(body, request.mimetype)
     outcome: Outcome
-    enqueue: list[int] = []
     try:
         with session_scope(settings) as session:
             delivery = WebhookDelivery(delivery_id=delivery_id, event=event)
             session.add(delivery)
             session.flush()  # a redelivery stops here, on the unique delivery id
-            if problem:
-                outcome = Outcome(400, problem)
-            else:
-                outcome = _dispatch(session, event, payload)
+            outcome = Outcome(400, problem) if problem else _dispatch(session, event, payload)
             delivery.outcome = f"{outcome.status} {outcome.message}"[:500]
             if outcome.deployment_ids:
                 delivery.deployment_id = outcome.deployment_ids[0]
-                enqueue = outcome.deployment_ids
     except IntegrityError:
         return jsonify({"message": f"delivery {delivery_id} was already received; nothing to do"}), 200
 
-    failed = enqueue_committed(enqueue)
-    if failed:
-        return _error(503, f"deployments {failed} could not be queued (is Redis running?); they are marked failed")
+    # Only now that the transaction is committed may workers see its rows.
+    failed = enqueue_committed(outcome.deployment_ids)
+    jobs_failed = _run_jobs(outcome.jobs)
+    if failed or jobs_failed:
+        # Forget the delivery so that GitHub's redelivery is processed again, not skipped as a replay.
+        with session_scope(settings) as session:
+            session.execute(delete(WebhookDelivery).where(WebhookDelivery.delivery_id == delivery_id))
+        detail = f"deployments {failed} were marked failed; " if failed else ""
+        return _error(503, f"could not queue work (is Redis running?): {detail}redeliver this webhook once it is back")
     return outcome.response()
+
+
+def _run_jobs(jobs) -> int:
+    failures = 0
+    for job in jobs:
+        try:
+            job()
+        except Exception:  # noqa: BLE001 - counted and answered with 503
+            log.exception("could not queue a job for a webhook delivery")
+            failures += 1
+    return failures
 
 
 def _parse_payload(body: bytes, mimetype: str) -> tuple[dict | None, str | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from flask import jsonify
 
@@ -12,6 +13,8 @@ class Outcome:
     status: int
     message: str
     deployment_ids: list[int] = field(default_factory=list)
+    # Other jobs to queue once the delivery's transaction has committed (teardowns, reports).
+    jobs: list[Callable[[], object]] = field(default_factory=list)
 
     def response(self):
         body = {"message": self.message}

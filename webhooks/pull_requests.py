@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -113,6 +113,7 @@ def _build(session: Session, pr: PullRequestEvent) -> Outcome:
     if not enabled:
         return Outcome(202, "not deployed: " + "; ".join(f"{p.name}: {p.disconnected_reason}" for p in disconnected))
     ids: list[int] = []
+    jobs: list[Callable[[], object]] = []
     built: list[str] = []
     refused: list[str] = []
     for project in enabled:
@@ -120,7 +121,7 @@ def _build(session: Session, pr: PullRequestEvent) -> Outcome:
         if pr.from_fork and not fork_allowed(project.fork_previews, pr.author_association):
             # Not built at all: nothing of the fork runs with the project's settings.
             refused.append(project.name)
-            _after_commit(session, lambda pid=project.id: enqueue_report(pid, pr.number))
+            jobs.append(lambda pid=project.id: enqueue_report(pid, pr.number))
             continue
         dep = create_deployment(session, project, pr.head_sha, pr.head_ref, "pull_request")
         dep.environment = "preview"
@@ -135,7 +136,7 @@ def _build(session: Session, pr: PullRequestEvent) -> Outcome:
     if refused:
         parts.append(f"not building the fork {pr.head_repo or '(deleted)'} of a {pr.author_association} author "
                      f"for {', '.join(refused)}: the project's fork previews setting does not allow it")
-    return Outcome(202, "; ".join(parts), ids)
+    return Outcome(202, "; ".join(parts), ids, jobs)
 
 
 def _upsert_preview(session: Session, project: Project, pr: PullRequestEvent) -> PullRequestPreview:
@@ -155,6 +156,7 @@ def _upsert_preview(session: Session, project: Project, pr: PullRequestEvent) ->
 def _close(session: Session, pr: PullRequestEvent) -> Outcome:
     # Every connected project, previews on or not: one turned off since still has a preview to remove.
     removing = []
+    jobs: list[Callable[[], object]] = []
     for project in connected_projects(session, pr.repository):
         preview = get_preview(session, project.id, pr.number)
         if preview is None:
@@ -162,11 +164,11 @@ def _close(session: Session, pr: PullRequestEvent) -> Outcome:
         preview.state = CLOSED
         preview.head_sha = pr.head_sha
         _cancel_unfinished(session, project.id, pr.number)
-        _after_commit(session, lambda pid=project.id: enqueue_teardown(pid, pr.number))
+        jobs.append(lambda pid=project.id: enqueue_teardown(pid, pr.number))
         removing.append(project.name)
     if not removing:
         return Outcome(202, f"PR #{pr.number} of {pr.repository} has no preview; nothing to remove")
-    return Outcome(202, f"removing the preview of PR #{pr.number} for {', '.join(removing)}")
+    return Outcome(202, f"removing the preview of PR #{pr.number} for {', '.join(removing)}", jobs=jobs)
 
 
 def _cancel_unfinished(session: Session, project_id: int, pr_number: int) -> None:
@@ -177,15 +179,3 @@ def _cancel_unfinished(session: Session, project_id: int, pr_number: int) -> Non
         dep.transition(State.CANCELLED)
         dep.error_id = "app:cancelled"
         dep.error_message = f"{render('app:cancelled')} Pull request #{pr_number} was closed."
-
-
-def _after_commit(session: Session, enqueue: Callable[[], object]) -> None:
-    """Queue a job once the delivery's transaction commits (never for a rolled-back one)."""
-
-    def run(_session: Session) -> None:
-        try:
-            enqueue()
-        except Exception:  # noqa: BLE001 - Redis down: the delivery is recorded; say so in the log
-            log.exception("could not queue a pull-request preview job")
-
-    event.listen(session, "after_commit", run, once=True)
