@@ -33,8 +33,9 @@ def fetch_commit(repo_url: str, sha: str, dest: Path, log: Log, branch: str | No
                 # Servers that refuse unadvertised SHAs: fetch the branch, then look for the commit.
                 if not branch:
                     raise
-                log(f"$ git fetch --depth 50 {display_url} {branch}")
-                repo.git.fetch("--depth", "50", "--no-tags", repo_url, f"refs/heads/{branch}")
+                ref = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
+                log(f"$ git fetch --depth 50 {display_url} {ref}")
+                repo.git.fetch("--depth", "50", "--no-tags", repo_url, ref)
             repo.git.checkout("--detach", "--force", sha)
             # Submodules are fetched if the repository has them; their URLs come from the repo.
             if (dest / ".gitmodules").exists():

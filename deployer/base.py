@@ -29,15 +29,27 @@ class Running:
     ref: dict
 
 
+class Stopped(Exception):
+    """The deployment was cancelled while its release was starting; the release was removed."""
+
+
+def never() -> bool:
+    return False
+
+
 class Target(Protocol):
     name: str
 
-    def deploy(self, release: Release, log: Log) -> Running:
-        """Start ``release``; return once it answers, after retiring the previous version.
+    def deploy(self, release: Release, log: Log, should_stop: Callable[[], bool] = never) -> Running:
+        """Start ``release`` beside the version already running; return once it answers.
 
         Raises UserError when the release itself is at fault (it never became
-        healthy); the previous version then keeps running.
+        healthy), and Stopped when ``should_stop`` says so while waiting; either
+        way the new release is removed and the previous version keeps running.
         """
+
+    def retire(self, release: Release, keep: Running, log: Log) -> None:
+        """Stop every other version in the release's slot (called once it is live)."""
 
     def stop(self, ref: dict, log: Log) -> None:
         """Stop a release started earlier (``Running.ref``)."""

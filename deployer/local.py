@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import Callable
 
 import requests
 from docker.errors import DockerException, NotFound
 
 from builder.images import RegistryAuth, docker_client
-from deployer.base import Log, Release, Running
+from deployer.base import Log, Release, Running, Stopped, never
 from slipway.errors import AppError, UserError
 
 LABEL_PROJECT = "slipway.project"
@@ -39,7 +40,7 @@ class LocalTarget:
         self._host = host
         self._health_timeout_s = health_timeout_s
 
-    def deploy(self, release: Release, log: Log) -> Running:
+    def deploy(self, release: Release, log: Log, should_stop: Callable[[], bool] = never) -> Running:
         client = docker_client(self._docker_host)
         container = None
         try:
@@ -60,10 +61,13 @@ class LocalTarget:
             )
             url = f"http://{self._host}:{port}"
             log(f"started container {container.short_id} on {url}; waiting for it to answer HTTP")
-            self._wait_healthy(container, url + release.health_path, port, log)
-            log(f"{url} answers; retiring the previous version")
-            self._retire_others(client, release, keep=container.id, log=log)
+            self._wait_healthy(container, url + release.health_path, port, log, should_stop)
+            log(f"{url} answers")
             return Running(url=url, ref={"container_id": container.id, "name": name, "port": port})
+        except Stopped:
+            if container is not None:
+                _remove(container)
+            raise
         except UserError:
             if container is not None:
                 _tail_logs(container, log)
@@ -87,6 +91,16 @@ class LocalTarget:
         finally:
             client.close()
 
+    def retire(self, release: Release, keep: Running, log: Log) -> None:
+        client = docker_client(self._docker_host)
+        try:
+            for other in _containers(client, release.project, release.slot):
+                if other.id != keep.ref["container_id"]:
+                    log(f"stopping previous container {other.short_id} ({other.name})")
+                    _remove(other)
+        finally:
+            client.close()
+
     def teardown(self, project: str, slot: str, log: Log) -> None:
         client = docker_client(self._docker_host)
         try:
@@ -96,9 +110,15 @@ class LocalTarget:
         finally:
             client.close()
 
-    def _wait_healthy(self, container, url: str, port: int, log: Log) -> None:
+    def _wait_healthy(self, container, url: str, port: int, log: Log, should_stop: Callable[[], bool]) -> None:
         deadline = time.monotonic() + self._health_timeout_s
+        next_stop_check = 0.0
         while time.monotonic() < deadline:
+            if time.monotonic() >= next_stop_check:
+                if should_stop():
+                    log("stopped while waiting for the new version to answer")
+                    raise Stopped()
+                next_stop_check = time.monotonic() + 1.0
             container.reload()
             # With a restart policy a crashing app shows as "restarting", never "exited".
             if container.status in ("exited", "dead", "restarting") or container.attrs.get("RestartCount", 0) > 0:
@@ -111,11 +131,6 @@ class LocalTarget:
                 time.sleep(0.1)
         raise UserError("deploy:user:unhealthy", port=port, seconds=int(self._health_timeout_s))
 
-    def _retire_others(self, client, release: Release, keep: str, log: Log) -> None:
-        for other in _containers(client, release.project, release.slot):
-            if other.id != keep:
-                log(f"stopping previous container {other.short_id} ({other.name})")
-                _remove(other)
 
 
 def _containers(client, project: str, slot: str) -> list:

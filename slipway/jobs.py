@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from builder.git import fetch_commit
 from builder.images import BuildStopped, DockerImageBuilder, RegistryAuth
-from deployer.base import Release, Running, Target
+from deployer.base import Release, Running, Stopped, Target
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.errors import AppError, SlipwayError, UserError, render
@@ -95,15 +95,13 @@ class Pipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Pipeline":
-        from deployer.local import LocalTarget
         from slipway.github_app import github_client
         from slipway.queue import redis_connection
 
         auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
-        local = LocalTarget(settings.docker_host, auth, host=settings.local_host,
-                            health_timeout_s=settings.health_timeout_s)
         return cls(settings, redis_connection(settings), DockerImageBuilder(settings.docker_host, auth),
-                   {local.name: local}, reporters=default_reporters(settings), github=github_client(settings))
+                   targets_from_settings(settings), reporters=default_reporters(settings),
+                   github=github_client(settings))
 
     def run(self, deployment_id: int) -> None:
         job = self._load(deployment_id)
@@ -136,8 +134,14 @@ class Pipeline:
             target = self.targets.get(job.target)
             if target is None:
                 raise AppError("deploy:app:target", detail=f"the {job.target!r} target is not configured")
-            running = target.deploy(Release(job.project, deployment_id, image, job.health_path, slot=job.slot), say)
+            release = Release(job.project, deployment_id, image, job.health_path, slot=job.slot)
+            try:
+                running = target.deploy(release, say, should_stop=lambda: self._is_final(deployment_id))
+            except Stopped:
+                raise Cancelled() from None
             final, replaced = self._go_live(deployment_id, running, target, say)
+            # Live first, then retire: users are never left without a version that answers.
+            self._retire(target, release, running, say)
             for older_id in replaced:
                 self._report(older_id)
         except Cancelled:
@@ -186,6 +190,13 @@ class Pipeline:
         masker.add(*_credentials_in(env))
         return env
 
+    def _retire(self, target: Target, release: Release, running: Running, say: Callable[[str], None]) -> None:
+        try:
+            target.retire(release, running, say)
+        except Exception:  # noqa: BLE001 - the new version is live; an old one left running is the operator's
+            log.exception("deployment %s: could not stop the previous version", release.deployment_id)
+            say("warning: the previous version could not be stopped; the operator has been told")
+
     def _report(self, deployment_id: int) -> None:
         for reporter in self.reporters:
             try:
@@ -200,7 +211,9 @@ class Pipeline:
             if dep is None or dep.state_enum.final:
                 return None
             p = dep.project
-            return Job(dep.id, p.name, p.repo_url, dep.sha, dep.branch, p.dockerfile, p.build_context,
+            # A pull request's head (a fork's commit too) is reachable in the base repository under refs/pull.
+            ref = f"refs/pull/{dep.pr_number}/head" if dep.pr_number else dep.branch
+            return Job(dep.id, p.name, p.repo_url, dep.sha, ref, p.dockerfile, p.build_context,
                        p.target, p.health_path, dep.slot, p.installation_id)
 
     def _advance(self, deployment_id: int, state: State, say: Callable[[str], None]) -> None:
@@ -283,6 +296,15 @@ def _credentials_in(env: dict[str, str]) -> list[str]:
             except (binascii.Error, UnicodeDecodeError):
                 pass
     return found
+
+
+def targets_from_settings(settings: Settings) -> dict[str, Target]:
+    """The deploy targets this installation offers, by name."""
+    from deployer.local import LocalTarget
+
+    auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
+    local = LocalTarget(settings.docker_host, auth, host=settings.local_host, health_timeout_s=settings.health_timeout_s)
+    return {local.name: local}
 
 
 def default_reporters(settings: Settings) -> list[Reporter]:

@@ -300,11 +300,10 @@ def report_preview(project_id: int, pr_number: int) -> None:
 
 def teardown_preview(project_id: int, pr_number: int) -> None:
     """rq job: stop a closed pull request's preview containers, then say so in its comment."""
-    from slipway.jobs import Pipeline
+    from slipway.jobs import default_reporters, targets_from_settings
 
     settings = get_settings()
-    pipeline = Pipeline.from_settings(settings)
-    remove_preview(settings, project_id, pr_number, pipeline.targets, pipeline.reporters)
+    remove_preview(settings, project_id, pr_number, targets_from_settings(settings), default_reporters(settings))
 
 
 def remove_preview(settings: Settings, project_id: int, pr_number: int, targets: Mapping[str, Target],

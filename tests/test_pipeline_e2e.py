@@ -160,6 +160,7 @@ def test_second_push_replaces_the_first_only_once_healthy(settings, site, send_w
     (running,) = docker_client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={site.name}"})
     assert v2.image in running.image.tags and running.name.endswith(f"-{v2.id}")
     log = log_of(v2.id)
-    assert log.index("answers; retiring the previous version") < log.index("stopping previous container")
+    # The new version answered and went live before the old one was stopped.
+    assert log.index(f"{v2.url} answers") < log.index("== live at") < log.index("stopping previous container")
     with session_scope() as s:
         assert s.get(Deployment, v1.id).state == "superseded"
