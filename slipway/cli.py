@@ -155,6 +155,29 @@ def project_hook(name: str, regenerate: bool) -> None:
                f"`slipway project hook {name} --regenerate` replaces it.", err=True)
 
 
+@project.command("set")
+@click.argument("name")
+@click.option("--branch", help="Branch whose pushes deploy.")
+@click.option("--dockerfile", help="Dockerfile path in the repo.")
+@click.option("--context", "build_context", help="Build context dir in the repo.")
+@click.option("--health-path", help="HTTP path that must answer before going live.")
+@click.option("--previews/--no-previews", "previews_enabled", default=None, help="Build pull-request previews.")
+@click.option("--fork-previews", type=click.Choice(["never", "collaborators", "always"]),
+              help="Which pull requests from forks are built: by nobody, owners/members/collaborators, anyone.")
+def project_set(name, **changes) -> None:
+    """Change project NAME's settings."""
+    from slipway.projects import update_project
+
+    with session_scope() as session:
+        try:
+            p = update_project(session, name, **changes)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"{p.name}: branch {p.branch}, Dockerfile {p.dockerfile} (context {p.build_context}), "
+                   f"health {p.health_path}, previews {'on' if p.previews_enabled else 'off'}, "
+                   f"fork previews {p.fork_previews}")
+
+
 @project.command("list")
 def project_list() -> None:
     """List projects."""

@@ -111,7 +111,7 @@ class Pipeline:
             return
         writer = BuildLogWriter(deployment_id, self.settings, self.redis, SecretMasker(self.settings.secret_values()))
         say = writer.write
-        workdir = self.settings.work_path / f"deployment-{deployment_id}"
+        workdir = self.settings.workdir(deployment_id)
         final = State.FAILED
         try:
             self._advance(deployment_id, State.CLONING, say)

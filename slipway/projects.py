@@ -73,3 +73,27 @@ def projects_for_push(session: Session, github_repo: str, branch: str) -> list[P
 
 def get_project_by_name(session: Session, name: str) -> Project | None:
     return session.scalar(select(Project).where(Project.name == name))
+
+
+FORK_PREVIEW_POLICIES = ("never", "collaborators", "always")
+
+
+def update_project(session: Session, name: str, **changes: object) -> Project:
+    """Change a project's settings; ValueError says what to fix. ``None`` values are left alone."""
+    project = get_project_by_name(session, name)
+    if project is None:
+        raise ValueError(f"no project named {name!r}")
+    changes = {k: v for k, v in changes.items() if v is not None}
+    policy = changes.get("fork_previews")
+    if policy is not None and policy not in FORK_PREVIEW_POLICIES:
+        raise ValueError(f"fork previews must be one of {', '.join(FORK_PREVIEW_POLICIES)}")
+    spec_fields = {f for f in ProjectSpec.__dataclass_fields__}
+    spec = ProjectSpec(**{f: getattr(project, f) for f in spec_fields})
+    for key in spec_fields & changes.keys():
+        setattr(spec, key, changes[key])
+    problems = [p for p in spec.problems() if "project name" not in p]
+    if problems:
+        raise ValueError("; ".join(problems))
+    for key, value in changes.items():
+        setattr(project, key, value)
+    return project

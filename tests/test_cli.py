@@ -94,3 +94,19 @@ def test_reap_reports_what_it_failed(settings, redis):
     assert r.exit_code == 0 and f"failed 1 abandoned deployment(s): {dep_id}" in r.output
     with session_scope() as s:
         assert s.get(Deployment, dep_id).error_id == "app:worker-lost"
+
+
+def test_project_set_changes_settings_and_refuses_bad_values(settings):
+    run("project", "create", "setme", "--repo", "https://example.com/x.git")
+    r = run("project", "set", "setme", "--fork-previews", "always", "--no-previews", "--branch", "prod")
+    assert r.exit_code == 0, r.output
+    assert "fork previews always" in r.output and "previews off" in r.output
+    with session_scope() as s:
+        p = s.query(Project).filter_by(name="setme").one()
+        assert (p.fork_previews, p.previews_enabled, p.branch, p.dockerfile) == ("always", False, "prod", "Dockerfile")
+    r = run("project", "set", "setme", "--dockerfile", "../x")
+    assert r.exit_code == 1 and "relative path" in r.output
+    r = run("project", "set", "setme", "--fork-previews", "sometimes")
+    assert r.exit_code == 2
+    r = run("project", "set", "nope", "--branch", "x")
+    assert r.exit_code == 1 and "no project named 'nope'" in r.output

@@ -279,14 +279,12 @@ def test_clone_and_fetch_need_the_token(settings, server, pushed_project, checko
     assert denied.returncode != 0 and "Authentication failed" in denied.stderr
 
 
-def test_a_push_larger_than_the_limit_is_refused(client, pushed_project):
-    from slipway.git_remote import MAX_PUSH_BYTES
-
+def test_a_push_larger_than_the_limit_is_refused(client, settings, pushed_project):
     name, token = pushed_project
     resp = client.post(f"/git/{name}.git/git-receive-pack", data=b"0000",
                        headers={"Authorization": _basic("x", token)},
-                       environ_overrides={"CONTENT_LENGTH": str(MAX_PUSH_BYTES + 1)})
-    assert resp.status_code == 413 and "larger than" in resp.text
+                       environ_overrides={"CONTENT_LENGTH": str(int(settings.git_push_max_bytes) + 1)})
+    assert resp.status_code == 413 and "SLIPWAY_GIT_PUSH_MAX_BYTES" in resp.text
 
 
 def _basic(user: str, password: str) -> str:

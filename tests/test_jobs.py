@@ -62,7 +62,7 @@ def test_unexpected_error_fails_with_a_reference_and_no_details(settings, redis)
     assert "reference" in dep.error_message and "kaboom" not in dep.error_message
     assert secret not in dep.error_message
     assert dep.finished_at is not None
-    assert not (settings.work_path / f"deployment-{dep_id}").exists()
+    assert not settings.workdir(dep_id).exists()
 
 
 def test_a_deployment_cancelled_before_its_job_runs_stays_cancelled(settings, redis):

@@ -95,7 +95,7 @@ def test_push_goes_all_the_way_to_a_running_container(settings, site, send_webho
     assert dep.image in container.image.tags
     assert f"PORT={dep.url.rsplit(':', 1)[1]}" in container.attrs["Config"]["Env"]
     assert dep.started_at <= dep.finished_at
-    assert not (settings.work_path / f"deployment-{dep.id}").exists()
+    assert not settings.workdir(dep.id).exists()
 
 
 def test_a_failing_run_step_fails_with_its_log(settings, site, send_webhook, run_worker):

@@ -25,7 +25,6 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from slipway.db import session_scope
 from slipway.git_http import GitHttpBackend
 from slipway.git_remote import (
-    MAX_PUSH_BYTES,
     deploy_pushed_refs,
     ensure_repository,
     push_token_valid,
@@ -73,11 +72,13 @@ def git(name: str, rest: str):
         project_id, branch = project.id, project.branch
 
     path = ensure_repository(settings, name, branch)
-    request.max_content_length = MAX_PUSH_BYTES
+    max_bytes = int(settings.git_push_max_bytes)
+    request.max_content_length = max_bytes
     try:
         body = request.get_data()
     except RequestEntityTooLarge:
-        return _text(413, f"Slipway: pushes larger than {MAX_PUSH_BYTES // (1024 * 1024)} MB are refused.")
+        return _text(413, f"Slipway: pushes larger than {max_bytes // (1024 * 1024)} MB are refused "
+                          "(SLIPWAY_GIT_PUSH_MAX_BYTES).")
     environ = {
         **request.environ,
         "PATH_INFO": f"/{name}.git/{rest}",
