@@ -246,8 +246,8 @@ class GitHubReporter:
             return
         github_id = target.github_deployment_id
         if github_id is None:
-            if snap.state == State.CANCELLED and not snap.started:
-                return  # never started: there was nothing deployed to show in an environment
+            if snap.state == State.QUEUED or (snap.state == State.CANCELLED and not snap.started):
+                return  # not started (yet): nothing deployed to show in an environment; the status says queued
             github_id = self._create_deployment(snap, target)
             if github_id is None:
                 return

@@ -148,7 +148,10 @@ def send_webhook(client, settings):
         sig = signature if signature is not None else sign(secret or settings.github_webhook_secret, body)
         if sig:
             headers["X-Hub-Signature-256"] = sig
-        return client.post("/webhooks/github", data=body, headers=headers)
+        resp = client.post("/webhooks/github", data=body, headers=headers)
+        resp.get_data()
+        resp.close()  # as a WSGI server does once the answer is sent (runs call_on_close work)
+        return resp
 
     return send
 

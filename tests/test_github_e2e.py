@@ -184,7 +184,7 @@ def test_a_push_is_built_from_the_private_repo_and_reported_on_the_commit(
 
     statuses = github_standin.statuses(REPO, sha)
     assert commit_statuses(github_standin, sha) == [
-        ("pending", "Fetching the code…"), ("pending", "Building…"), ("pending", "Pushing the image…"),
+        ("pending", "Queued…"), ("pending", "Fetching the code…"), ("pending", "Building…"), ("pending", "Pushing the image…"),
         ("pending", "Starting the new version…"), ("success", f"Deployed to {dep.url}"),
     ]
     assert {s["context"] for s in statuses} == {f"slipway/{connected.name}"}
@@ -285,14 +285,19 @@ def test_a_token_that_expires_mid_run_is_renewed(github_settings, connected, pri
 def test_a_newer_push_cancels_a_queued_one(github_settings, connected, github_standin, send_webhook,  # noqa: F811
                                            run_worker):
     first, first_sha = push(send_webhook, connected, site_files(github_settings.registry, "first\n"))
+    # Shown on the commit as soon as the webhook is answered, before any worker picks it up.
+    assert commit_statuses(github_standin, first_sha) == [("pending", "Queued…")]
     second, second_sha = push(send_webhook, connected, site_files(github_settings.registry, "second\n"))
+    # The older one is shown superseded at once too, not when a worker gets to its job.
+    assert commit_statuses(github_standin, first_sha)[-1] == ("error", f"Superseded by {second_sha[:7]}")
     run_worker()
 
     old, new = get(first), get(second)
     assert old.state == "cancelled" and old.error_id == "app:superseded"
     assert new.state == "live", log_of(second)
     assert requests.get(new.url, timeout=5).text == "second\n"
-    assert commit_statuses(github_standin, first_sha) == [("error", f"Superseded by {second_sha[:7]}")]
+    assert commit_statuses(github_standin, first_sha) == [("pending", "Queued…"),
+                                                          ("error", f"Superseded by {second_sha[:7]}")]
     assert commit_statuses(github_standin, second_sha)[-1] == ("success", f"Deployed to {new.url}")
     # Only the one that ran became a GitHub Deployment.
     (gh_dep,) = github_standin.deployments(REPO)
@@ -339,7 +344,8 @@ def test_a_newer_push_stops_a_running_build(github_settings, connected, github_s
     assert requests.get(new.url, timeout=5).text == "second\n"
 
     assert commit_statuses(github_standin, first_sha) == [
-        ("pending", "Fetching the code…"), ("pending", "Building…"), ("error", f"Superseded by {second_sha[:7]}"),
+        ("pending", "Queued…"), ("pending", "Fetching the code…"), ("pending", "Building…"),
+        ("error", f"Superseded by {second_sha[:7]}"),
     ]
     assert commit_statuses(github_standin, second_sha)[-1] == ("success", f"Deployed to {new.url}")
     by_sha = {d["sha"]: d for d in github_standin.deployments(REPO)}

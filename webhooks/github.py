@@ -88,7 +88,24 @@ def github_webhook():
             session.execute(delete(WebhookDelivery).where(WebhookDelivery.delivery_id == delivery_id))
         detail = f"deployments {failed} were marked failed; " if failed else ""
         return _error(503, f"could not queue work (is Redis running?): {detail}redeliver this webhook once it is back")
-    return outcome.response()
+    response, status = outcome.response()
+    if outcome.report_ids:
+        # After the answer is sent: GitHub waits for nobody, and the commit shows "Queued" at once.
+        response.call_on_close(lambda ids=tuple(outcome.report_ids): _report(settings, ids))
+    return response, status
+
+
+def _report(settings: Settings, deployment_ids: tuple[int, ...]) -> None:
+    from slipway.jobs import default_reporters
+
+    try:
+        reporters = default_reporters(settings)
+    except Exception:  # noqa: BLE001 - the job reports again when it runs
+        log.exception("could not set up reporters for deployments %s", deployment_ids)
+        return
+    for dep_id in deployment_ids:
+        for reporter in reporters:
+            reporter.report(dep_id)  # reporters never raise
 
 
 def _run_jobs(jobs) -> int:

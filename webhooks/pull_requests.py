@@ -113,6 +113,7 @@ def _build(session: Session, pr: PullRequestEvent) -> Outcome:
     if not enabled:
         return Outcome(202, "not deployed: " + "; ".join(f"{p.name}: {p.disconnected_reason}" for p in disconnected))
     ids: list[int] = []
+    replaced: list[int] = []
     jobs: list[Callable[[], object]] = []
     built: list[str] = []
     refused: list[str] = []
@@ -127,7 +128,7 @@ def _build(session: Session, pr: PullRequestEvent) -> Outcome:
         dep.environment = "preview"
         dep.pr_number = pr.number
         session.flush()
-        supersede_older(session, dep)
+        replaced += supersede_older(session, dep)
         ids.append(dep.id)
         built.append(project.name)
     parts = []
@@ -136,7 +137,7 @@ def _build(session: Session, pr: PullRequestEvent) -> Outcome:
     if refused:
         parts.append(f"not building the fork {pr.head_repo or '(deleted)'} of a {pr.author_association} author "
                      f"for {', '.join(refused)}: the project's fork previews setting does not allow it")
-    return Outcome(202, "; ".join(parts), ids, jobs)
+    return Outcome(202, "; ".join(parts), ids, jobs, report_ids=ids + replaced)
 
 
 def _upsert_preview(session: Session, project: Project, pr: PullRequestEvent) -> PullRequestPreview:

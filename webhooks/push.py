@@ -36,10 +36,10 @@ def handle(session: Session, payload: dict) -> Outcome:
     projects, disconnected = split_connected(projects)
     if not projects:
         return Outcome(202, "not deployed: " + "; ".join(f"{p.name}: {p.disconnected_reason}" for p in disconnected))
-    ids = []
+    ids, replaced = [], []
     for p in projects:
         dep = create_deployment(session, p, after, branch, "push")
-        supersede_older(session, dep)
+        replaced += supersede_older(session, dep)
         ids.append(dep.id)
     names = ", ".join(p.name for p in projects)
-    return Outcome(202, f"queued deployment of {after[:7]} for {names}", ids)
+    return Outcome(202, f"queued deployment of {after[:7]} for {names}", ids, report_ids=ids + replaced)
