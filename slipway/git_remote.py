@@ -38,10 +38,6 @@ from slipway.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Largest push accepted, in bytes. The body is held in memory while git takes it in, so
-# this bounds the web server's memory per push. (Belongs in Settings as
-# SLIPWAY_GIT_PUSH_MAX_BYTES once slipway/settings.py grows it.)
-
 PUSH_TOKEN_PREFIX = "slw"
 HOOK_TOKEN_PREFIX = "hook"
 ZERO_SHA = "0" * 40
