@@ -89,3 +89,46 @@ def test_stream_of_a_finished_deployment_comes_from_the_database(client, setting
     events = sse_events(client.get(f"/deployments/{dep_id}/log/stream?after=1").data.decode())
     assert [e[1].get("line") for e in events] == ["b", "c", None]
     assert events[-1] == ("end", {"state": "failed"})
+
+
+def test_project_page_shows_production_and_deploy_now_queues_the_branch_head(client, settings, git_server, queue):
+    import uuid
+
+    from slipway.projects import ProjectSpec, create_project
+    from slipway.queue import job_id_for
+
+    repo = git_server.create(f"dash-{uuid.uuid4().hex[:6]}")
+    sha = repo.commit({"Dockerfile": "FROM scratch\n"})
+    with session_scope() as s:
+        create_project(s, ProjectSpec(name="deploynow", repo_url=repo.url))
+    page = client.get("/projects/deploynow").data.decode()
+    assert "not live" in page and "Deploy main now" in page
+    token = page.split('name="csrf" value="')[1].split('"')[0]
+
+    # Without the session's token the form is refused and nothing is queued.
+    assert client.post("/projects/deploynow/deploy", data={"csrf": "forged"}).status_code == 400
+    assert queue.job_ids == []
+
+    resp = client.post("/projects/deploynow/deploy", data={"csrf": token})
+    assert resp.status_code == 302
+    with session_scope() as s:
+        (d,) = s.query(Deployment).all()
+        assert (d.sha, d.trigger, d.state) == (sha, "dashboard", "queued")
+    assert resp.headers["Location"].endswith(f"/deployments/{d.id}")
+    assert queue.job_ids == [job_id_for(d.id)]
+
+
+def test_deploy_now_of_a_missing_branch_says_so_on_the_page(client, settings, git_server, queue):
+    import uuid
+
+    from slipway.projects import ProjectSpec, create_project
+
+    repo = git_server.create(f"dash-{uuid.uuid4().hex[:6]}")
+    repo.commit({"Dockerfile": "FROM scratch\n"})
+    with session_scope() as s:
+        create_project(s, ProjectSpec(name="nobranch", repo_url=repo.url, branch="release"))
+    page = client.get("/projects/nobranch").data.decode()
+    token = page.split('name="csrf" value="')[1].split('"')[0]
+    resp = client.post("/projects/nobranch/deploy", data={"csrf": token}, follow_redirects=True)
+    assert "the repository has no branch &#39;release&#39;" in resp.data.decode()
+    assert queue.job_ids == []

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, current_app, render_template, stream_with_context
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, stream_with_context, url_for
 from sqlalchemy import select
 
 from slipway.buildlog import follow, stream_key
 from slipway.db import session_scope
+from slipway.deployments import DeployRequestError, request_deployment
+from slipway.git_remote import remote_url, uses_git_remote
 from slipway.models import BuildLog, Deployment, Project
 from slipway.queue import redis_connection
 from slipway.states import State
+from web.csrf import check_csrf
 
 bp = Blueprint("dashboard", __name__)
 
@@ -42,14 +45,30 @@ def _newest(session, project_id: int, *conditions) -> Deployment | None:
 
 @bp.get("/projects/<name>")
 def project(name: str):
-    with session_scope(_settings()) as session:
+    settings = _settings()
+    with session_scope(settings) as session:
         p = session.scalar(select(Project).where(Project.name == name))
         if p is None:
             abort(404)
         deployments = session.scalars(
             select(Deployment).where(Deployment.project_id == p.id).order_by(Deployment.id.desc()).limit(50)
         ).all()
-        return render_template("project.html", project=p, deployments=deployments)
+        live = _newest(session, p.id, Deployment.state == State.LIVE.value, Deployment.pr_number.is_(None))
+        git_remote = remote_url(settings, p.name) if uses_git_remote(settings, p.name, p.repo_url) else None
+        return render_template("project.html", project=p, deployments=deployments, live=live,
+                               git_remote=git_remote, has_hook=bool(p.deploy_hook_enc))
+
+
+@bp.post("/projects/<name>/deploy")
+def deploy_now(name: str):
+    """The dashboard's "Deploy now": the head of the project's branch."""
+    check_csrf()
+    try:
+        dep_id = request_deployment(name, trigger="dashboard")
+    except DeployRequestError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("dashboard.project", name=name))
+    return redirect(url_for("dashboard.deployment", deployment_id=dep_id))
 
 
 @bp.get("/deployments/<int:deployment_id>")

@@ -26,11 +26,11 @@ from slipway.github_app import APP_NAME_MAX, app_manifest, app_state, github_cli
 from slipway.models import Installation, InstallationRepository, Project
 from slipway.projects import ProjectSpec, create_project
 from slipway.settings import Settings
+from web.csrf import check_csrf, csrf_token
 
 bp = Blueprint("github", __name__)
 
 STATE_KEY = "github_manifest_state"
-CSRF_KEY = "csrf"
 GITHUB_LOGIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
 
 
@@ -48,7 +48,7 @@ def index():
 @bp.post("/github/app")
 def create_app_start():
     """Build the manifest and hand the browser to GitHub (a form that submits itself)."""
-    _check_csrf()
+    check_csrf()
     settings = _settings()
     if app_state(settings).source != "none":
         return _page(app_error="Slipway already has a GitHub App; remove it before creating another.", status=409)
@@ -123,7 +123,7 @@ def installed():
 @bp.post("/github/installations/<int:installation_id>/refresh")
 def refresh(installation_id: int):
     """Ask GitHub which repositories the installation grants (when an event was missed)."""
-    _check_csrf()
+    check_csrf()
     settings = _settings()
     client = github_client(settings)
     if client is None:
@@ -157,7 +157,7 @@ def refresh(installation_id: int):
 @bp.post("/github/connect")
 def connect():
     """Create a project for one of an installation's repositories."""
-    _check_csrf()
+    check_csrf()
     settings = _settings()
     installation_id = request.form.get("installation_id", type=int)
     repo_id = request.form.get("repo_id", type=int)
@@ -221,7 +221,7 @@ def _page(*, app_error: str | None = None, app_values: dict | None = None, conne
             connect_error=connect_error,
             connect_values=connect_values or {},
             messages=get_flashed_messages(),
-            csrf=_csrf_token(),
+            csrf=csrf_token(),
         )
     return body, status
 
@@ -233,21 +233,6 @@ def _error(status: int, title: str, message: str):
 def _active_installation(db, installation_id: int) -> Installation | None:
     installation = db.get(Installation, installation_id)
     return installation if installation is not None and installation.deleted_at is None else None
-
-
-def _csrf_token() -> str:
-    token = session.get(CSRF_KEY)
-    if not token:
-        token = session[CSRF_KEY] = secrets.token_urlsafe(32)
-    return token
-
-
-def _check_csrf() -> None:
-    sent = request.form.get(CSRF_KEY, "")
-    expected = session.get(CSRF_KEY, "")
-    if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        abort(make_response(_error(400, "The form is out of date",
-                                   "This form was not issued by this Slipway session. Reload the page and try again.")))
 
 
 def _is_local(url: str) -> bool:
