@@ -190,6 +190,71 @@ def project_list() -> None:
             click.echo(f"{p.name:20} {p.target:6} {p.branch:15} {src}")
 
 
+@main.group()
+def env() -> None:
+    """A project's environment variables (encrypted at rest; given to the app when it runs)."""
+
+
+def _project_or_fail(session, name: str) -> Project:
+    from slipway.projects import get_project_by_name
+
+    project = get_project_by_name(session, name)
+    if project is None:
+        raise click.ClickException(f"no project named {name!r}; see `slipway project list`")
+    return project
+
+
+@env.command("list")
+@click.argument("project_name")
+def env_list(project_name: str) -> None:
+    """List PROJECT_NAME's variables (names only: values are never printed)."""
+    from slipway.envvars import names
+
+    with session_scope() as session:
+        found = names(session, _project_or_fail(session, project_name).id)
+    click.echo("\n".join(found) if found else f"{project_name} has no variables: slipway env set {project_name} KEY")
+
+
+@env.command("set")
+@click.argument("project_name")
+@click.argument("assignments", nargs=-1, required=True)
+def env_set(project_name: str, assignments: tuple[str, ...]) -> None:
+    """Set variables: KEY=VALUE, or just KEY to type the value (hidden, kept out of shell history).
+
+    Changes apply from the next deployment.
+    """
+    from slipway.envvars import check_name, set_vars
+
+    values = {}
+    for item in assignments:
+        name, sep, value = item.partition("=")
+        try:
+            check_name(name)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        values[name] = value if sep else click.prompt(f"value of {name}", hide_input=True)
+    with session_scope() as session:
+        try:
+            set_vars(session, _project_or_fail(session, project_name), values)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"set {', '.join(values)} on {project_name}; deploy again to use them")
+
+
+@env.command("unset")
+@click.argument("project_name")
+@click.argument("names", nargs=-1, required=True)
+def env_unset(project_name: str, names: tuple[str, ...]) -> None:
+    """Remove variables."""
+    from slipway.envvars import unset_vars
+
+    with session_scope() as session:
+        missing = unset_vars(session, _project_or_fail(session, project_name), list(names))
+    if missing:
+        raise click.ClickException(f"not set on {project_name}: {', '.join(missing)}")
+    click.echo(f"removed {', '.join(names)} from {project_name}; deploy again to drop them")
+
+
 @main.command()
 @click.argument("project_name")
 @click.option("--sha", help="Commit to deploy (default: the head of the project's branch).")

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from builder.git import fetch_commit
 from builder.images import BuildStopped, DockerImageBuilder, RegistryAuth
 from deployer.base import Release, Running, Stopped, Target
+from slipway import envvars
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.errors import AppError, SlipwayError, UserError, render
@@ -79,6 +80,7 @@ class Job:
     health_path: str
     slot: str
     installation_id: int | None = None
+    project_id: int = 0
 
 
 class Pipeline:
@@ -134,7 +136,8 @@ class Pipeline:
             target = self.targets.get(job.target)
             if target is None:
                 raise AppError("deploy:app:target", detail=f"the {job.target!r} target is not configured")
-            release = Release(job.project, deployment_id, image, job.health_path, slot=job.slot)
+            release = Release(job.project, deployment_id, image, job.health_path,
+                              env=self._env(job.project_id, writer.masker), slot=job.slot)
             try:
                 running = target.deploy(release, say, should_stop=lambda: self._is_final(deployment_id))
             except Stopped:
@@ -197,6 +200,13 @@ class Pipeline:
             log.exception("deployment %s: could not stop the previous version", release.deployment_id)
             say("warning: the previous version could not be stopped; the operator has been told")
 
+    def _env(self, project_id: int, masker: SecretMasker) -> dict[str, str]:
+        """The app's variables, decrypted only now, for the target; their values are masked in the log."""
+        with session_scope(self.settings) as session:
+            values = envvars.decrypted(session, project_id)
+        masker.add(*values.values())
+        return values
+
     def _report(self, deployment_id: int) -> None:
         for reporter in self.reporters:
             try:
@@ -214,7 +224,7 @@ class Pipeline:
             # A pull request's head (a fork's commit too) is reachable in the base repository under refs/pull.
             ref = f"refs/pull/{dep.pr_number}/head" if dep.pr_number else dep.branch
             return Job(dep.id, p.name, p.repo_url, dep.sha, ref, p.dockerfile, p.build_context,
-                       p.target, p.health_path, dep.slot, p.installation_id)
+                       p.target, p.health_path, dep.slot, p.installation_id, p.id)
 
     def _advance(self, deployment_id: int, state: State, say: Callable[[str], None]) -> None:
         with session_scope(self.settings) as session:

@@ -50,10 +50,28 @@ class Project(Base):
     deployments: Mapped[list["Deployment"]] = relationship(
         back_populates="project", order_by="Deployment.id.desc()", cascade="all, delete-orphan"
     )
+    env_vars: Mapped[list["EnvVar"]] = relationship(
+        back_populates="project", order_by="EnvVar.name", cascade="all, delete-orphan"
+    )
 
     @property
     def image_repository(self) -> str:
         return self.name
+
+
+class EnvVar(Base):
+    """An environment variable the app runs with; its value is encrypted at rest."""
+
+    __tablename__ = "env_vars"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    value_enc: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    project: Mapped["Project"] = relationship(back_populates="env_vars")
 
 
 class Deployment(Base):

@@ -164,3 +164,30 @@ def test_second_push_replaces_the_first_only_once_healthy(settings, site, send_w
     assert log.index(f"{v2.url} answers") < log.index("== live at") < log.index("stopping previous container")
     with session_scope() as s:
         assert s.get(Deployment, v1.id).state == "superseded"
+
+
+def test_the_app_runs_with_its_variables_and_their_values_never_reach_the_log(
+        settings, site, send_webhook, run_worker):
+    from slipway.envvars import set_vars
+    from slipway.models import Project
+
+    secret = "hunter2-is-not-a-password"
+    with session_scope() as s:
+        set_vars(s, s.query(Project).filter_by(name=site.name).one(), {"GREETING": "hi from env", "TOKEN": secret})
+    # The app serves one variable, and prints the secret before it starts.
+    dep = deploy(send_webhook, run_worker, site, {
+        "Dockerfile": dockerfile(settings.registry, cmd='echo token is $TOKEN; echo $GREETING > /www/index.html; '
+                                                      'exec busybox httpd -f -p "$PORT" -h /www'),
+        "www/index.html": "placeholder",
+    })
+    assert dep.state == "live", log_of(dep.id)
+    assert requests.get(dep.url, timeout=5).text == "hi from env\n"
+
+    # A version that prints the secret and crashes: its output lands in the log, masked.
+    crash = deploy(send_webhook, run_worker, site, {
+        "Dockerfile": dockerfile(settings.registry, cmd="echo token is $TOKEN; exit 3"),
+        "www/index.html": "crash",
+    })
+    assert crash.state == "failed"
+    log = log_of(crash.id)
+    assert "token is ********" in log and secret not in log

@@ -7,6 +7,7 @@ import json
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, stream_with_context, url_for
 from sqlalchemy import select
 
+from slipway import envvars
 from slipway.buildlog import follow, stream_key
 from slipway.db import session_scope
 from slipway.deployments import DeployRequestError, request_deployment
@@ -56,7 +57,8 @@ def project(name: str):
         live = _newest(session, p.id, Deployment.state == State.LIVE.value, Deployment.pr_number.is_(None))
         git_remote = remote_url(settings, p.name) if uses_git_remote(settings, p.name, p.repo_url) else None
         return render_template("project.html", project=p, deployments=deployments, live=live,
-                               git_remote=git_remote, has_hook=bool(p.deploy_hook_enc))
+                               git_remote=git_remote, has_hook=bool(p.deploy_hook_enc),
+                               env_names=envvars.names(session, p.id))
 
 
 @bp.post("/projects/<name>/deploy")

@@ -1,0 +1,73 @@
+"""Environment variables: set from the CLI, encrypted at rest, names only ever shown."""
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+
+from slipway.cli import main
+from slipway.db import get_engine, session_scope
+from slipway.envvars import decrypted
+from slipway.models import Project
+
+pytestmark = pytest.mark.both_databases
+
+SECRET = "s3cr3t-database-password"
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+@pytest.fixture
+def project(settings):
+    assert run("project", "create", "envapp", "--repo", "https://example.com/x.git").exit_code == 0
+    with session_scope() as s:
+        return s.query(Project).filter_by(name="envapp").one().id
+
+
+def test_set_list_unset(settings, project):
+    r = run("env", "set", "envapp", f"DATABASE_PASSWORD={SECRET}", "GREETING=hello=world")
+    assert r.exit_code == 0 and "deploy again" in r.output
+    assert run("env", "list", "envapp").output.split() == ["DATABASE_PASSWORD", "GREETING"]
+    with session_scope() as s:
+        assert decrypted(s, project) == {"DATABASE_PASSWORD": SECRET, "GREETING": "hello=world"}
+    run("env", "set", "envapp", "GREETING=replaced")
+    with session_scope() as s:
+        assert decrypted(s, project)["GREETING"] == "replaced"
+    assert run("env", "unset", "envapp", "GREETING").exit_code == 0
+    assert run("env", "list", "envapp").output.split() == ["DATABASE_PASSWORD"]
+    r = run("env", "unset", "envapp", "NOPE")
+    assert r.exit_code == 1 and "not set on envapp: NOPE" in r.output
+
+
+def test_values_are_encrypted_at_rest_and_never_printed(settings, project, client):
+    run("env", "set", "envapp", f"DATABASE_PASSWORD={SECRET}")
+    with get_engine(settings).connect() as conn:
+        stored = conn.execute(text("SELECT name, value_enc FROM env_vars")).all()
+    assert [row[0] for row in stored] == ["DATABASE_PASSWORD"] and SECRET not in stored[0][1]
+    assert SECRET not in run("env", "list", "envapp").output
+    page = client.get("/projects/envapp").data.decode()
+    assert "DATABASE_PASSWORD" in page and SECRET not in page
+
+
+def test_a_value_can_be_typed_hidden(settings, project):
+    r = run("env", "set", "envapp", "API_KEY", input="typed-value-123\n")
+    assert r.exit_code == 0 and "typed-value-123" not in r.output
+    with session_scope() as s:
+        assert decrypted(s, project) == {"API_KEY": "typed-value-123"}
+
+
+@pytest.mark.parametrize("assignment, fragment", [
+    ("1ABC=x", "not a valid variable name"),
+    ("WITH-DASH=x", "not a valid variable name"),
+    ("PORT=80", "set by Slipway"),
+])
+def test_bad_names_are_refused_and_nothing_is_written(settings, project, assignment, fragment):
+    r = run("env", "set", "envapp", "GOOD=1", assignment)
+    assert r.exit_code == 1 and fragment in r.output
+    assert "no variables" in run("env", "list", "envapp").output
+
+
+def test_unknown_project(settings):
+    r = run("env", "list", "ghost")
+    assert r.exit_code == 1 and "no project named 'ghost'" in r.output
