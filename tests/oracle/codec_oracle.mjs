@@ -13,6 +13,7 @@
 // A failing item answers {"error": message}; the batch goes on.
 import { SDL } from "@akashnetwork/chain-sdk";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
+import { answerEach } from "./batch.mjs";
 
 const modules = await Promise.all(
   ["akash.v1", "akash.v1beta4", "akash.v1beta5", "cosmos.v1beta1"].map(
@@ -95,14 +96,4 @@ function run(item) {
   }
 }
 
-const chunks = [];
-for await (const chunk of process.stdin) chunks.push(chunk);
-const { items } = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-const results = items.map((item) => {
-  try {
-    return run(item);
-  } catch (err) {
-    return { error: String(err && err.stack ? err.stack : err) };
-  }
-});
-process.stdout.write(JSON.stringify({ results }));
+await answerEach(run);

@@ -9,6 +9,7 @@
 import { JwtTokenManager, JwtValidator } from "@akashnetwork/chain-sdk";
 import amino from "@cosmjs/amino";
 import crypto from "@cosmjs/crypto";
+import { answerEach } from "./batch.mjs";
 
 const { Secp256k1HdWallet, makeSignDoc, serializeSignDoc } = amino;
 const { Secp256k1, Secp256k1Signature, sha256 } = crypto;
@@ -55,15 +56,4 @@ async function run(item) {
   }
 }
 
-const chunks = [];
-for await (const chunk of process.stdin) chunks.push(chunk);
-const { items } = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-const results = [];
-for (const item of items) {
-  try {
-    results.push(await run(item));
-  } catch (err) {
-    results.push({ error: String(err && err.stack ? err.stack : err) });
-  }
-}
-process.stdout.write(JSON.stringify({ results }));
+await answerEach(run);

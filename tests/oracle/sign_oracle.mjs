@@ -11,6 +11,7 @@ import protoSigning from "@cosmjs/proto-signing";
 import crypto from "@cosmjs/crypto";
 import { AuthInfo, TxBody, TxRaw } from "cosmjs-types/cosmos/tx/v1beta1/tx";
 import { PubKey } from "cosmjs-types/cosmos/crypto/secp256k1/keys";
+import { answerEach } from "./batch.mjs";
 
 const { DirectSecp256k1HdWallet, makeCosmoshubPath, makeSignDoc, makeSignBytes } = protoSigning;
 const { Secp256k1, Secp256k1Signature, sha256 } = crypto;
@@ -71,15 +72,4 @@ async function run(item) {
   }
 }
 
-const chunks = [];
-for await (const chunk of process.stdin) chunks.push(chunk);
-const { items } = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-const results = [];
-for (const item of items) {
-  try {
-    results.push(await run(item));
-  } catch (err) {
-    results.push({ error: String(err && err.stack ? err.stack : err) });
-  }
-}
-process.stdout.write(JSON.stringify({ results }));
+await answerEach(run);
