@@ -274,6 +274,7 @@ class Bench:
         stack.callback(self.docker.close)
         self.redis = Redis.from_url(self.redis_url)
         self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {self.settings.admin_password}"
         self.deployment_ids: list[int] = []
         self.plain_containers: list[str] = []
         self.last_slipway_seed = ""

@@ -57,7 +57,7 @@ probe="${SLIPWAY_BIND/#0.0.0.0:/127.0.0.1:}"
 probe="${probe/#\[::\]:/[::1]:}"
 code=000
 for ((i = 0; i < 240; i++)); do
-  code="$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$probe/" 2>/dev/null || true)"
+  code="$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$probe/healthz" 2>/dev/null || true)"
   [ "$code" != 000 ] && break
   if ! kill -0 "$web_pid" 2>/dev/null; then
     tail -n 30 "$LOGS/web.log" >&2
@@ -77,6 +77,7 @@ if [ "$SLIPWAY_DATA_DIR" != "$HOME/.slipway" ]; then prefix="SLIPWAY_DATA_DIR=$(
 say "Slipway is running."
 echo
 echo "  Dashboard:  $SLIPWAY_PUBLIC_URL   (web server on $SLIPWAY_BIND, HTTP $code)"
+echo "  Sign in:    with SLIPWAY_ADMIN_PASSWORD from $SLIPWAY_DATA_DIR/slipway.env"
 echo "  Settings:   $SLIPWAY_DATA_DIR/slipway.env"
 echo "  Logs:       $LOGS/  (web.log, worker.log, dockerd.log, registry.log, redis.log)"
 echo "  Status:     ${prefix}$ROOT/scripts/services.sh status"

@@ -72,8 +72,8 @@ def settings(base_settings: Settings, tmp_path, db_backend: str) -> Settings:
             url = stack.enter_context(_postgres_schema())
         else:
             url = f"sqlite:///{tmp_path / 'slipway.db'}"
-        s = replace(base_settings, database_url=url,
-                    queue_name=f"test-{uuid.uuid4().hex[:8]}", github_webhook_secret="test-webhook-secret-123")
+        s = replace(base_settings, database_url=url, queue_name=f"test-{uuid.uuid4().hex[:8]}",
+                    github_webhook_secret="test-webhook-secret-123", admin_password="test-admin-password-123")
         set_settings(s)
         upgrade(s)
         yield s
@@ -118,8 +118,23 @@ def app(settings):
 
 
 @pytest.fixture
-def client(app):
+def anonymous(app):
+    """A browser that has not signed in."""
     return app.test_client()
+
+
+def sign_in(client):
+    """Make a test client a signed-in browser (the machine endpoints ignore the session anyway)."""
+    from web.auth import SESSION_KEY
+
+    with client.session_transaction() as session:
+        session[SESSION_KEY] = True
+    return client
+
+
+@pytest.fixture
+def client(app):
+    return sign_in(app.test_client())
 
 
 @pytest.fixture(scope="session")

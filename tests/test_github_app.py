@@ -14,9 +14,15 @@ from sqlalchemy import select
 from slipway.crypto import decrypt
 from slipway.db import session_scope
 from slipway.github import AppRegistration, GitHubApp
-from slipway.github_app import app_credentials, app_state, store_registration, webhook_secrets
+from slipway.github_app import (
+    app_credentials,
+    app_state,
+    store_registration,
+    webhook_secrets,
+)
 from slipway.models import GitHubAppRecord
 from slipway.settings import set_settings
+from tests.conftest import sign_in
 from tests.github.examples import webhook_delivery
 from tests.github.standin import GitHubStandIn
 
@@ -44,7 +50,7 @@ def web(gh_settings):
 
     app = create_app(gh_settings)
     app.config["TESTING"] = True
-    return app.test_client()
+    return sign_in(app.test_client())
 
 
 def csrf_of(page: str) -> str:
@@ -230,7 +236,7 @@ def test_an_app_from_settings_is_shown_as_such(client, settings, standin):
     from web import create_app
 
     s = replace(settings, github_app_id=str(standin.app_id), github_app_private_key=standin.private_key_pem)
-    page = create_app(s).test_client().get("/github").data.decode()
+    page = sign_in(create_app(s).test_client()).get("/github").data.decode()
     assert "configured by" in page and "SLIPWAY_GITHUB_APP_ID" in page and 'action="/github/app"' not in page
     assert app_state(s).source == "settings"
 

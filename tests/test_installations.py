@@ -14,7 +14,7 @@ from slipway.installations import connected, split_connected
 from slipway.models import Deployment, Installation, InstallationRepository, Project
 from slipway.projects import ProjectSpec, create_project
 from slipway.settings import set_settings
-from tests.conftest import push_payload
+from tests.conftest import push_payload, sign_in
 from tests.github.standin import GitHubStandIn
 
 SHA = "5" * 40
@@ -312,7 +312,7 @@ def test_refresh_asks_github_for_the_installations_repositories(client, settings
         s = replace(settings, github_api_url=standin.url, github_app_id=str(standin.app_id),
                     github_app_private_key=standin.private_key_pem)
         set_settings(s)
-        web = create_app(s).test_client()
+        web = sign_in(create_app(s).test_client())
         # the installation event listed only one repository, and a project lost the other meanwhile
         send_webhook("installation", installation_event("created", installation_id=1001, login="octo-org",
                                                         repositories=[repo(1, "octo-org/stale")]))

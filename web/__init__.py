@@ -26,8 +26,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     for bp in (webhooks_bp, dashboard_bp, api_bp, github_app_bp, git_remote_bp, hooks_bp):
         app.register_blueprint(bp)
+    from web import auth
     from web.csrf import csrf_token
 
+    auth.install(app)
     app.jinja_env.globals["csrf_token"] = csrf_token
 
     @app.get("/healthz")

@@ -1,0 +1,72 @@
+"""Only the machine endpoints are public; people sign in with the admin password, scripts send it."""
+
+import pytest
+
+from tests.conftest import push_payload
+
+pytestmark = pytest.mark.both_databases
+
+
+def csrf_of(page: str) -> str:
+    return page.split('name="csrf" value="')[1].split('"')[0]
+
+
+@pytest.mark.parametrize("path", ["/", "/github", "/projects/x", "/deployments/1", "/deployments/1/log/stream"])
+def test_pages_send_a_stranger_to_sign_in(anonymous, path):
+    resp = anonymous.get(path)
+    assert resp.status_code == 302 and resp.headers["Location"].startswith("/login?next=")
+
+
+def test_state_changing_forms_are_closed_to_strangers(anonymous):
+    assert anonymous.post("/projects/x/deploy", data={}).status_code == 302
+    assert anonymous.post("/github/app", data={}).status_code == 302
+
+
+def test_the_api_answers_401_without_the_password_and_200_with_it(anonymous, settings):
+    resp = anonymous.get("/api/projects")
+    assert resp.status_code == 401 and "Bearer" in resp.json["error"]
+    assert anonymous.get("/api/projects", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    ok = anonymous.get("/api/projects", headers={"Authorization": f"Bearer {settings.admin_password}"})
+    assert ok.status_code == 200 and ok.json == []
+
+
+def test_machine_endpoints_stay_public(anonymous, settings):
+    import hashlib
+    import hmac
+    import json
+
+    assert anonymous.get("/healthz").status_code == 200
+    body = json.dumps(push_payload("acme/none", "a" * 40)).encode()
+    sig = "sha256=" + hmac.new(settings.github_webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+    resp = anonymous.post("/webhooks/github", data=body, headers={
+        "X-GitHub-Event": "push", "X-GitHub-Delivery": "d", "X-Hub-Signature-256": sig,
+        "Content-Type": "application/json"})
+    assert resp.status_code == 202
+    # Their own credentials still apply.
+    assert anonymous.post("/hooks/deploy/hook_1_" + "x" * 40).status_code == 404
+    assert anonymous.get("/git/nope.git/info/refs?service=git-upload-pack").status_code in (401, 404)
+
+
+def test_sign_in_and_out(anonymous, settings):
+    page = anonymous.get("/login?next=/github").data.decode()
+    wrong = anonymous.post("/login", data={"csrf": csrf_of(page), "password": "guess", "next": "/github"})
+    assert wrong.status_code == 401 and "not the admin password" in wrong.data.decode()
+    assert anonymous.get("/").status_code == 302
+
+    page = anonymous.get("/login?next=/github").data.decode()
+    right = anonymous.post("/login", data={"csrf": csrf_of(page), "password": settings.admin_password,
+                                           "next": "/github"})
+    assert right.status_code == 302 and right.headers["Location"] == "/github"
+    home = anonymous.get("/")
+    assert home.status_code == 200 and b"Sign out" in home.data
+
+    out = anonymous.post("/logout", data={"csrf": csrf_of(home.data.decode())})
+    assert out.status_code == 302 and anonymous.get("/").status_code == 302
+
+
+def test_login_needs_the_form_token_and_never_redirects_off_site(anonymous, settings):
+    assert anonymous.post("/login", data={"password": settings.admin_password}).status_code == 400
+    page = anonymous.get("/login").data.decode()
+    resp = anonymous.post("/login", data={"csrf": csrf_of(page), "password": settings.admin_password,
+                                          "next": "//evil.example/x"})
+    assert resp.status_code == 302 and resp.headers["Location"] == "/"
