@@ -14,7 +14,7 @@ from typing import Callable
 from urllib.parse import parse_qs
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -77,6 +77,8 @@ def github_webhook():
             if outcome.deployment_ids:
                 delivery.deployment_id = outcome.deployment_ids[0]
     except IntegrityError:
+        if not _already_received(settings, delivery_id):
+            raise  # some other constraint: a bug of ours, not a replay
         return jsonify({"message": f"delivery {delivery_id} was already received; nothing to do"}), 200
 
     # Only now that the transaction is committed may workers see its rows.
@@ -93,6 +95,11 @@ def github_webhook():
         # After the answer is sent: GitHub waits for nobody, and the commit shows "Queued" at once.
         response.call_on_close(lambda ids=tuple(outcome.report_ids): _report(settings, ids))
     return response, status
+
+
+def _already_received(settings: Settings, delivery_id: str) -> bool:
+    with session_scope(settings) as session:
+        return session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.delivery_id == delivery_id)) is not None
 
 
 def _report(settings: Settings, deployment_ids: tuple[int, ...]) -> None:
