@@ -137,6 +137,32 @@ class DockerImageBuilder:
         finally:
             client.close()
 
+    def prune(self, repository: str, keep: int, log: Log) -> int:
+        """Untag all but the ``keep`` newest local images of ``repository``; returns how many went.
+
+        The Engine frees an image once its last tag is gone and no container uses it, so a
+        running version (and the newest few, for rollbacks) always stays.
+        """
+        client = docker_client(self._docker_host)
+        removed = 0
+        try:
+            images = sorted(client.images.list(name=repository), key=lambda i: i.attrs.get("Created", ""),
+                            reverse=True)
+            for image in images[keep:]:
+                for tag in image.tags:
+                    if tag.rpartition(":")[0] != repository:
+                        continue
+                    try:
+                        client.images.remove(tag)
+                        removed += 1
+                    except APIError:
+                        pass  # in use or already gone: it stays, and that is fine
+            if removed:
+                log(f"removed {removed} old image tag(s) of {repository} from this machine")
+            return removed
+        finally:
+            client.close()
+
     def push(self, tag: str, log: Log) -> str:
         """Push ``tag``; return its digest reference (``repo@sha256:...``)."""
         repository, _, version = tag.rpartition(":")

@@ -56,3 +56,6 @@ class Target(Protocol):
 
     def teardown(self, project: str, slot: str, log: Log) -> None:
         """Stop whatever runs in a project's slot (a closed pull request's preview)."""
+
+    def remove_all(self, project: str, log: Log) -> None:
+        """Stop everything of a project, in every slot (the project is being deleted)."""

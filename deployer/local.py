@@ -110,6 +110,15 @@ class LocalTarget:
         finally:
             client.close()
 
+    def remove_all(self, project: str, log: Log) -> None:
+        client = docker_client(self._docker_host)
+        try:
+            for container in client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={project}"}):
+                log(f"stopping container {container.short_id} ({container.name})")
+                _remove(container)
+        finally:
+            client.close()
+
     def _wait_healthy(self, container, url: str, port: int, log: Log, should_stop: Callable[[], bool]) -> None:
         deadline = time.monotonic() + self._health_timeout_s
         next_stop_check = 0.0

@@ -178,6 +178,21 @@ def project_set(name, **changes) -> None:
                    f"fork previews {p.fork_previews}")
 
 
+@project.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def project_delete(name: str, yes: bool) -> None:
+    """Delete project NAME: stop what it runs, remove its images, git remote and history."""
+    from slipway.projects import delete_project
+
+    if not yes:
+        click.confirm(f"Delete {name}, stop its deployments and remove its history?", abort=True)
+    try:
+        delete_project(settings_mod.get_settings(), name, click.echo)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @project.command("list")
 def project_list() -> None:
     """List projects."""

@@ -50,11 +50,17 @@ class Reporter(Protocol):
     def report(self, deployment_id: int) -> None: ...
 
 
+# Local images kept per project after a deployment goes live: the running one and a few to roll back to.
+KEEP_IMAGES = 3
+
+
 class ImageBuilder(Protocol):
     def build(self, checkout: Path, dockerfile: str, context: str, tag: str, log: Callable[[str], None],
               timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None) -> str: ...
 
     def push(self, tag: str, log: Callable[[str], None]) -> str: ...
+
+    def prune(self, repository: str, keep: int, log: Callable[[str], None]) -> int: ...
 
 
 class GitCredentials(Protocol):
@@ -145,6 +151,7 @@ class Pipeline:
             final, replaced = self._go_live(deployment_id, running, target, say)
             # Live first, then retire: users are never left without a version that answers.
             self._retire(target, release, running, say)
+            self._prune(job.project, say)
             for older_id in replaced:
                 self._report(older_id)
         except Cancelled:
@@ -199,6 +206,12 @@ class Pipeline:
         except Exception:  # noqa: BLE001 - the new version is live; an old one left running is the operator's
             log.exception("deployment %s: could not stop the previous version", release.deployment_id)
             say("warning: the previous version could not be stopped; the operator has been told")
+
+    def _prune(self, project: str, say: Callable[[str], None]) -> None:
+        try:
+            self.images.prune(f"{self.settings.registry}/{project}", KEEP_IMAGES, say)
+        except Exception:  # noqa: BLE001 - disk hygiene never fails a deployment that is live
+            log.warning("could not prune old images of %s", project, exc_info=True)
 
     def _env(self, project_id: int, masker: SecretMasker) -> dict[str, str]:
         """The app's variables, decrypted only now, for the target; their values are masked in the log."""

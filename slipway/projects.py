@@ -97,3 +97,43 @@ def update_project(session: Session, name: str, **changes: object) -> Project:
     for key, value in changes.items():
         setattr(project, key, value)
     return project
+
+
+def delete_project(settings, name: str, log) -> None:
+    """Delete a project and everything it runs or keeps on this machine.
+
+    Unfinished deployments are cancelled first (a running build stops at its next check),
+    then its containers in every slot, its local images, its git remote repository and
+    its rows (deployments, logs, variables, previews) go. Images already pushed to the
+    registry stay until the registry is garbage-collected.
+    """
+    import shutil
+
+    from builder.images import DockerImageBuilder, RegistryAuth
+    from slipway.db import session_scope
+    from slipway.errors import render
+    from slipway.git_remote import repository_path
+    from slipway.jobs import targets_from_settings
+    from slipway.models import Deployment
+    from slipway.states import FINAL_STATES, State
+
+    with session_scope(settings) as session:
+        project = get_project_by_name(session, name)
+        if project is None:
+            raise ValueError(f"no project named {name!r}")
+        for dep in session.scalars(select(Deployment).where(
+                Deployment.project_id == project.id,
+                Deployment.state.not_in([s.value for s in FINAL_STATES]))):
+            dep.transition(State.CANCELLED)
+            dep.error_id = "app:cancelled"
+            dep.error_message = f"{render('app:cancelled')} The project was deleted."
+    for target in targets_from_settings(settings).values():
+        target.remove_all(name, log)
+    auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
+    DockerImageBuilder(settings.docker_host, auth).prune(f"{settings.registry}/{name}", 0, log)
+    shutil.rmtree(repository_path(settings, name), ignore_errors=True)
+    with session_scope(settings) as session:
+        project = get_project_by_name(session, name)
+        if project is not None:
+            session.delete(project)
+    log(f"deleted project {name}")

@@ -110,3 +110,27 @@ def test_project_set_changes_settings_and_refuses_bad_values(settings):
     assert r.exit_code == 2
     r = run("project", "set", "nope", "--branch", "x")
     assert r.exit_code == 1 and "no project named 'nope'" in r.output
+
+
+def test_project_delete_asks_first_and_removes_rows_and_git_remote(settings):
+    from slipway.git_remote import repository_path
+
+    assert run("project", "create", "gone", "--git-push").exit_code == 0
+    run("project", "token", "gone")
+    run("env", "set", "gone", "KEY=value-123456")
+    assert repository_path(settings, "gone").exists()
+    with session_scope() as s:
+        p = s.query(Project).filter_by(name="gone").one()
+        d = Deployment(project=p, sha="d" * 40, branch="main", trigger="git", state="building")
+        s.add(d)
+        s.flush()
+        s.add(BuildLog(deployment_id=d.id, seq=1, line="x"))
+    refused = CliRunner().invoke(main, ["project", "delete", "gone"], input="n\n")
+    assert refused.exit_code == 1 and "Aborted" in refused.output
+    r = run("project", "delete", "gone", "--yes")
+    assert r.exit_code == 0 and "deleted project gone" in r.output
+    with session_scope() as s:
+        assert s.query(Project).count() == 0 and s.query(Deployment).count() == 0
+        assert s.query(BuildLog).count() == 0
+    assert not repository_path(settings, "gone").exists()
+    assert run("project", "delete", "gone", "--yes").exit_code == 1

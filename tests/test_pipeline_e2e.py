@@ -191,3 +191,32 @@ def test_the_app_runs_with_its_variables_and_their_values_never_reach_the_log(
     assert crash.state == "failed"
     log = log_of(crash.id)
     assert "token is ********" in log and secret not in log
+
+
+def test_old_images_are_pruned_and_deleting_a_project_removes_what_it_runs(
+        settings, site, send_webhook, run_worker, docker_client):
+    from click.testing import CliRunner
+
+    from slipway.cli import main
+    from slipway.jobs import KEEP_IMAGES
+
+    repository = f"{settings.registry}/{site.name}"
+    live = None
+    for n in range(KEEP_IMAGES + 2):
+        live = deploy(send_webhook, run_worker, site, {
+            "Dockerfile": dockerfile(settings.registry, run=f"echo build {n} > /build"), "www/index.html": f"v{n}",
+        })
+        assert live.state == "live", log_of(live.id)
+    tags = [t for i in docker_client.images.list(name=repository) for t in i.tags if t.startswith(repository + ":")]
+    assert len(tags) == KEEP_IMAGES and live.image in tags
+    assert "old image tag(s)" in log_of(live.id)
+
+    result = CliRunner().invoke(main, ["project", "delete", site.name, "--yes"])
+    assert result.exit_code == 0, result.output
+    assert docker_client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={site.name}"}) == []
+    assert docker_client.images.list(name=repository) == []
+    with pytest.raises(requests.ConnectionError):
+        requests.get(live.url, timeout=2)
+    with session_scope() as s:
+        assert s.get(Deployment, live.id) is None
+        assert s.scalars(select(BuildLog).where(BuildLog.deployment_id == live.id)).all() == []
