@@ -45,7 +45,10 @@ class LocalTarget:
         container = None
         try:
             log(f"pulling {release.image}")
-            client.images.pull(release.image, auth_config=self._auth.as_auth_config())
+            try:
+                client.images.pull(release.image, auth_config=self._auth.as_auth_config())
+            except NotFound:
+                raise UserError("deploy:user:image-gone", image=release.image) from None
             port = free_port(self._host)
             name = f"slipway-{release.project}-{release.slot}-{release.deployment_id}"
             _remove_if_exists(client, name)

@@ -285,6 +285,34 @@ def deploy(project_name: str, sha: str | None) -> None:
 
 
 @main.command()
+@click.argument("project_name")
+@click.option("--to", "deployment_id", type=int, help="Deployment whose image to run again (default: the one "
+              "before the version live now).")
+def rollback(project_name: str, deployment_id: int | None) -> None:
+    """Run an earlier version of PROJECT_NAME again, from its image: no rebuild."""
+    from slipway.deployments import DeployRequestError, request_redeploy, rollback_source
+
+    with session_scope() as session:
+        project = _project_or_fail(session, project_name)
+        if deployment_id is None:
+            source = rollback_source(session, project)
+            if source is None:
+                raise click.ClickException(f"{project_name} has no earlier production version to go back to")
+            deployment_id = source.id
+        else:
+            source = session.get(Deployment, deployment_id)
+            if source is None or source.project_id != project.id:
+                raise click.ClickException(f"deployment {deployment_id} is not a deployment of {project_name}")
+        sha = source.short_sha
+    try:
+        new_id = request_redeploy(deployment_id)
+    except DeployRequestError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"deployment {new_id} queued: {sha} again, from deployment {deployment_id}'s image; "
+               f"follow it with: slipway logs {new_id} --follow")
+
+
+@main.command()
 @click.argument("project_name", required=False)
 @click.option("-n", "limit", default=20, show_default=True)
 def deployments(project_name: str | None, limit: int) -> None:

@@ -120,3 +120,37 @@ def reap_stale(job_status: "callable") -> list[int]:
         if status in (None, "failed", "stopped", "canceled") and fail_deployment(dep_id, "app:worker-lost"):
             reaped.append(dep_id)
     return reaped
+
+
+def request_redeploy(source_id: int, trigger: str = "rollback") -> int:
+    """Queue a deployment that runs the image ``source_id`` built, without building; returns its id."""
+    with session_scope() as session:
+        source = session.get(Deployment, source_id)
+        if source is None:
+            raise DeployRequestError(f"no deployment {source_id}")
+        if not source.image:
+            raise DeployRequestError(f"deployment {source_id} has no image to redeploy (it ended {source.state} "
+                                     "before its image was pushed)")
+        dep = Deployment(project=source.project, sha=source.sha, branch=source.branch, trigger=trigger,
+                         state=State.QUEUED.value, image=source.image, environment=source.environment,
+                         pr_number=source.pr_number)
+        session.add(dep)
+        session.flush()
+        supersede_older(session, dep)
+        dep_id = dep.id
+    if enqueue_committed([dep_id]):
+        raise DeployRequestError(f"deployment {dep_id} could not be queued: is Redis running?")
+    return dep_id
+
+
+def rollback_source(session: Session, project: Project) -> Deployment | None:
+    """The production deployment before the one live now: what a rollback goes back to."""
+    live = session.scalar(select(Deployment).where(
+        Deployment.project_id == project.id, Deployment.pr_number.is_(None),
+        Deployment.state == State.LIVE.value).order_by(Deployment.id.desc()).limit(1))
+    older = select(Deployment).where(
+        Deployment.project_id == project.id, Deployment.pr_number.is_(None),
+        Deployment.state == State.SUPERSEDED.value, Deployment.image.is_not(None))
+    if live is not None:
+        older = older.where(Deployment.id < live.id, Deployment.image != live.image)
+    return session.scalar(older.order_by(Deployment.id.desc()).limit(1))

@@ -18,6 +18,7 @@ MESSAGES: dict[str, str] = {
     "build:user:clone-failed": "Could not fetch {repo}: {detail}",
     "build:user:github-access": "Slipway's GitHub App cannot read {repo} ({detail}). Is the App still installed with access to this repository?",
     "deploy:user:unhealthy": "The new version did not answer HTTP on port {port} within {seconds} seconds, so the previous version keeps serving. Does the app listen on $PORT?",
+    "deploy:user:image-gone": "The image {image} is no longer in the registry, so this version cannot be redeployed. Deploy its commit again to rebuild it.",
     "deploy:user:exited": "The new version exited with status {status} right after it started, so the previous version keeps serving. The log shows its last lines.",
     # ours
     "build:app:registry": "Slipway could not push the image to its registry ({detail}). This is not a problem in your code; the operator has been told.",

@@ -87,6 +87,8 @@ class Job:
     slot: str
     installation_id: int | None = None
     project_id: int = 0
+    # Set for a redeploy: the image an earlier deployment built.
+    image: str | None = None
 
 
 class Pipeline:
@@ -122,23 +124,14 @@ class Pipeline:
         workdir = self.settings.workdir(deployment_id)
         final = State.FAILED
         try:
-            self._advance(deployment_id, State.CLONING, say)
-            checkout = self._fetch(job, workdir / "src", say, writer.masker)
-
-            self._advance(deployment_id, State.BUILDING, say)
-            tag = f"{self.settings.registry}/{job.project}:{job.sha[:7]}"
-            try:
-                self.images.build(checkout, job.dockerfile, job.build_context, tag, say,
-                                  self.settings.build_timeout_s, sha=job.sha,
-                                  should_stop=lambda: self._is_final(deployment_id))
-            except BuildStopped:
-                raise Cancelled() from None
-
-            self._advance(deployment_id, State.PUSHING, say)
-            image = self.images.push(tag, say)
-            self._record(deployment_id, image=tag)
-
-            self._advance(deployment_id, State.DEPLOYING, say)
+            if job.image:
+                # A redeploy: the image was built and pushed by an earlier deployment of this commit.
+                image = job.image
+                self._advance(deployment_id, State.DEPLOYING, say)
+                say(f"redeploying {image} (commit {job.sha[:7]}), built earlier: no new build")
+            else:
+                image = self._build(job, workdir, say, writer.masker)
+                self._advance(deployment_id, State.DEPLOYING, say)
             target = self.targets.get(job.target)
             if target is None:
                 raise AppError("deploy:app:target", detail=f"the {job.target!r} target is not configured")
@@ -171,6 +164,26 @@ class Pipeline:
             shutil.rmtree(workdir, ignore_errors=True)
             writer.close(final.value if final != State.FAILED else self._state(deployment_id))
             self._report(deployment_id)
+
+    def _build(self, job: Job, workdir: Path, say: Callable[[str], None], masker: SecretMasker) -> str:
+        """Clone, build and push; returns the pushed image's digest reference."""
+        deployment_id = job.deployment_id
+        self._advance(deployment_id, State.CLONING, say)
+        checkout = self._fetch(job, workdir / "src", say, masker)
+
+        self._advance(deployment_id, State.BUILDING, say)
+        tag = f"{self.settings.registry}/{job.project}:{job.sha[:7]}"
+        try:
+            self.images.build(checkout, job.dockerfile, job.build_context, tag, say,
+                              self.settings.build_timeout_s, sha=job.sha,
+                              should_stop=lambda: self._is_final(deployment_id))
+        except BuildStopped:
+            raise Cancelled() from None
+
+        self._advance(deployment_id, State.PUSHING, say)
+        image = self.images.push(tag, say)
+        self._record(deployment_id, image=tag)
+        return image
 
     def _fetch(self, job: Job, dest: Path, say: Callable[[str], None], masker: SecretMasker) -> Path:
         """Fetch the commit, as the GitHub App's installation when the project has one."""
@@ -237,7 +250,7 @@ class Pipeline:
             # A pull request's head (a fork's commit too) is reachable in the base repository under refs/pull.
             ref = f"refs/pull/{dep.pr_number}/head" if dep.pr_number else dep.branch
             return Job(dep.id, p.name, p.repo_url, dep.sha, ref, p.dockerfile, p.build_context,
-                       p.target, p.health_path, dep.slot, p.installation_id, p.id)
+                       p.target, p.health_path, dep.slot, p.installation_id, p.id, dep.image)
 
     def _advance(self, deployment_id: int, state: State, say: Callable[[str], None]) -> None:
         with session_scope(self.settings) as session:

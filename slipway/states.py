@@ -1,7 +1,8 @@
 """The deployment state machine.
 
 queued -> cloning -> building -> pushing -> deploying -> live, and from any
-non-final state to failed or cancelled. A deployment that is live can later be
+non-final state to failed or cancelled. A redeploy of an image built earlier skips the
+build: queued -> deploying -> live. A deployment that is live can later be
 superseded by a newer one (it stays live in history; ``superseded`` marks it).
 """
 
@@ -37,6 +38,8 @@ ALLOWED: dict[State, frozenset[State]] = {
     state: frozenset({nxt, State.FAILED, State.CANCELLED})
     for state, nxt in zip(_PIPELINE, _PIPELINE[1:])
 }
+# A redeploy (rollback) of an image built earlier goes straight from queued to deploying.
+ALLOWED[State.QUEUED] = ALLOWED[State.QUEUED] | {State.DEPLOYING}
 ALLOWED[State.LIVE] = frozenset({State.SUPERSEDED})
 ALLOWED[State.FAILED] = frozenset()
 ALLOWED[State.CANCELLED] = frozenset()

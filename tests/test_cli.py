@@ -134,3 +134,19 @@ def test_project_delete_asks_first_and_removes_rows_and_git_remote(settings):
         assert s.query(BuildLog).count() == 0
     assert not repository_path(settings, "gone").exists()
     assert run("project", "delete", "gone", "--yes").exit_code == 1
+
+
+def test_rollback_says_why_it_cannot(settings):
+    run("project", "create", "rb", "--repo", "https://example.com/x.git")
+    r = run("rollback", "rb")
+    assert r.exit_code == 1 and "no earlier production version" in r.output
+    with session_scope() as s:
+        p = s.query(Project).filter_by(name="rb").one()
+        d = Deployment(project=p, sha="e" * 40, branch="main", trigger="push", state="failed")
+        s.add(d)
+        s.flush()
+        dep_id = d.id
+    r = run("rollback", "rb", "--to", str(dep_id))
+    assert r.exit_code == 1 and "has no image to redeploy" in r.output
+    r = run("rollback", "rb", "--to", "999")
+    assert r.exit_code == 1 and "not a deployment of rb" in r.output

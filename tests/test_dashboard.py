@@ -132,3 +132,26 @@ def test_deploy_now_of_a_missing_branch_says_so_on_the_page(client, settings, gi
     resp = client.post("/projects/nobranch/deploy", data={"csrf": token}, follow_redirects=True)
     assert "the repository has no branch &#39;release&#39;" in resp.data.decode()
     assert queue.job_ids == []
+
+
+def test_redeploy_button_queues_the_same_image(client, settings, queue):
+    from slipway.queue import job_id_for
+
+    with session_scope() as s:
+        p = Project(name="rbdash", repo_url="x")
+        old = Deployment(project=p, sha="a" * 40, branch="main", trigger="push", state="superseded",
+                         image="127.0.0.1:5000/rbdash:aaaaaaa")
+        s.add_all([old, Deployment(project=p, sha="b" * 40, branch="main", trigger="push", state="live",
+                                   image="127.0.0.1:5000/rbdash:bbbbbbb", url="http://127.0.0.1:1")])
+        s.flush()
+        old_id = old.id
+    page = client.get(f"/deployments/{old_id}").data.decode()
+    assert "Redeploy this version" in page
+    token = page.split('name="csrf" value="')[1].split('"')[0]
+    resp = client.post(f"/deployments/{old_id}/redeploy", data={"csrf": token})
+    assert resp.status_code == 302
+    with session_scope() as s:
+        new = s.query(Deployment).filter_by(trigger="rollback").one()
+        assert (new.image, new.sha, new.state) == ("127.0.0.1:5000/rbdash:aaaaaaa", "a" * 40, "queued")
+    assert queue.job_ids == [job_id_for(new.id)]
+    assert client.post(f"/deployments/{old_id}/redeploy", data={"csrf": "forged"}).status_code == 400

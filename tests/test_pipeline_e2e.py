@@ -220,3 +220,27 @@ def test_old_images_are_pruned_and_deleting_a_project_removes_what_it_runs(
     with session_scope() as s:
         assert s.get(Deployment, live.id) is None
         assert s.scalars(select(BuildLog).where(BuildLog.deployment_id == live.id)).all() == []
+
+
+def test_rollback_runs_the_previous_image_again_without_building(settings, site, send_webhook, run_worker):
+    from click.testing import CliRunner
+
+    from slipway.cli import main
+
+    v1 = deploy(send_webhook, run_worker, site, {"Dockerfile": dockerfile(settings.registry), "www/index.html": "v1"})
+    v2 = deploy(send_webhook, run_worker, site, {"Dockerfile": dockerfile(settings.registry), "www/index.html": "v2"})
+    assert (v1.state, v2.state) == ("live", "live")
+
+    result = CliRunner().invoke(main, ["rollback", site.name])
+    assert result.exit_code == 0, result.output
+    assert f"from deployment {v1.id}'s image" in result.output
+    run_worker()
+    with session_scope() as s:
+        back = s.scalars(select(Deployment).where(Deployment.trigger == "rollback")).one()
+        assert (back.state, back.sha, back.image) == ("live", v1.sha, v1.image), log_of(back.id)
+        assert s.get(Deployment, v2.id).state == "superseded"
+    assert requests.get(back.url, timeout=5).text == "v1"
+    log = log_of(back.id)
+    assert "no new build" in log and "== building" not in log and "== cloning" not in log
+    with pytest.raises(requests.ConnectionError):
+        requests.get(v2.url, timeout=2)

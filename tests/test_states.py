@@ -51,3 +51,10 @@ def test_deployment_transition_stamps_times():
     assert d.finished_at is not None
     with pytest.raises(InvalidTransition):
         d.transition(State.BUILDING)
+
+
+def test_a_redeploy_goes_from_queued_straight_to_deploying():
+    check_transition(State.QUEUED, State.DEPLOYING)
+    for skipped in (State.PUSHING, State.LIVE):
+        with pytest.raises(InvalidTransition):
+            check_transition(State.QUEUED, skipped)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from slipway import envvars
 from slipway.buildlog import follow, stream_key
 from slipway.db import session_scope
-from slipway.deployments import DeployRequestError, request_deployment
+from slipway.deployments import DeployRequestError, request_deployment, request_redeploy
 from slipway.git_remote import remote_url, uses_git_remote
 from slipway.models import BuildLog, Deployment, Project
 from slipway.queue import redis_connection
@@ -85,6 +85,18 @@ def deployment(deployment_id: int):
         ).all()
         return render_template("deployment.html", d=d, lines=lines,
                                last_seq=lines[-1].seq if lines else 0)
+
+
+@bp.post("/deployments/<int:deployment_id>/redeploy")
+def redeploy(deployment_id: int):
+    """Run this deployment's image again (an instant rollback): no rebuild."""
+    check_csrf()
+    try:
+        new_id = request_redeploy(deployment_id)
+    except DeployRequestError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("dashboard.deployment", deployment_id=deployment_id))
+    return redirect(url_for("dashboard.deployment", deployment_id=new_id))
 
 
 @bp.get("/deployments/<int:deployment_id>/log/stream")
