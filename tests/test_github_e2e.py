@@ -11,7 +11,6 @@ import subprocess
 import threading
 import time
 import uuid
-from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
@@ -29,9 +28,8 @@ from slipway.git_http import GitHttpBackend
 from slipway.jobs import Pipeline
 from slipway.models import Base, Deployment, Installation, InstallationRepository, Project
 from slipway.queue import job_id_for
-from slipway.settings import set_settings
 from tests.conftest import push_payload
-from tests.github.conftest import INSTALLATION_ID, REPO, github_standin  # noqa: F401
+from tests.github.conftest import INSTALLATION_ID, REPO, github_settings, github_standin  # noqa: F401
 from tests.github.standin import GitHubStandIn
 from tests.support.gitrepos import SourceRepo
 from tests.test_pipeline_e2e import docker_client, dockerfile, log_of  # noqa: F401
@@ -88,15 +86,6 @@ def private_git(tmp_path, github_standin):  # noqa: F811
     yield gate
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def github_settings(settings, github_standin):  # noqa: F811
-    """Slipway configured as the stand-in's GitHub App."""
-    s = replace(settings, github_app_id=str(github_standin.app_id),
-                github_app_private_key=github_standin.private_key_pem, github_api_url=github_standin.url)
-    set_settings(s)
-    return s
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ kept up to date -> the preview removed when the pull request closes."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 
 import pytest
 import requests
@@ -16,23 +15,13 @@ from sqlalchemy import select
 from deployer.local import LABEL_PROJECT, LABEL_SLOT
 from slipway.db import session_scope
 from slipway.models import Deployment, Installation, InstallationRepository, Project, PullRequestPreview
-from slipway.settings import set_settings
 from tests.conftest import push_payload
-from tests.github.conftest import INSTALLATION_ID, REPO, github_standin  # noqa: F401
+from tests.github.conftest import INSTALLATION_ID, REPO, github_settings, github_standin  # noqa: F401
 from tests.support.gitrepos import GitServer, SourceRepo
 from tests.test_pipeline_e2e import docker_client, dockerfile, log_of  # noqa: F401
 from tests.test_previews import pr_payload
 
 pytestmark = pytest.mark.docker
-
-
-@pytest.fixture
-def github_settings(settings, github_standin):  # noqa: F811
-    """Slipway configured as the stand-in's GitHub App."""
-    s = replace(settings, github_app_id=str(github_standin.app_id),
-                github_app_private_key=github_standin.private_key_pem, github_api_url=github_standin.url)
-    set_settings(s)
-    return s
 
 
 @pytest.fixture

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
 from slipway.github import GitHubApp
+from slipway.settings import set_settings
 from tests.github.standin import GitHubStandIn
 
 INSTALLATION_ID = 1001
@@ -36,3 +38,12 @@ def sleeps() -> list[float]:
 def github_app(github_standin: GitHubStandIn, sleeps: list[float]) -> GitHubApp:
     """Slipway's client for the stand-in's App, sharing its clock, never really sleeping."""
     return GitHubApp(github_standin.credentials(), sleep=sleeps.append, clock=github_standin.clock)
+
+
+@pytest.fixture
+def github_settings(settings, github_standin: GitHubStandIn):
+    """Slipway configured as the stand-in's GitHub App (for tests outside tests/github: import it)."""
+    s = replace(settings, github_app_id=str(github_standin.app_id),
+                github_app_private_key=github_standin.private_key_pem, github_api_url=github_standin.url)
+    set_settings(s)
+    return s
