@@ -29,6 +29,7 @@ from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.errors import AppError, SlipwayError, UserError, render
 from slipway.github import GitHubError
+from slipway.logs import bound_deployment
 from slipway.models import Deployment, utcnow
 from slipway.settings import Settings, get_settings
 from slipway.states import State
@@ -354,7 +355,8 @@ def default_reporters(settings: Settings) -> list[Reporter]:
 def run_deployment(deployment_id: int) -> None:
     """rq job: build and deploy one deployment."""
     settings = get_settings()
-    Pipeline.from_settings(settings).run(deployment_id)
+    with bound_deployment(deployment_id):
+        Pipeline.from_settings(settings).run(deployment_id)
 
 
 def on_job_failure(job, connection, type_, value, traceback) -> None:

@@ -59,6 +59,7 @@ class Settings:
     github_webhook_secret: str = _setting("SLIPWAY_GITHUB_WEBHOOK_SECRET", secret=True, doc="Shared secret of GitHub webhooks (generated).")
     public_url: str = _setting("SLIPWAY_PUBLIC_URL", "http://127.0.0.1:8000", doc="Address the dashboard is reached at; used in links.")
     bind: str = _setting("SLIPWAY_BIND", "127.0.0.1:8000", doc="Address the web server listens on.")
+    log_format: str = _setting("SLIPWAY_LOG_FORMAT", "text", doc="Slipway's own log lines: text, or json (one object per line).")
     queue_name: str = _setting("SLIPWAY_QUEUE", "slipway", doc="rq queue name.")
     build_timeout: str = _setting("SLIPWAY_BUILD_TIMEOUT", "900", doc="Seconds a build may take before it fails.")
     health_timeout: str = _setting("SLIPWAY_HEALTH_TIMEOUT", "60", doc="Seconds a new container has to answer HTTP.")

@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 
 class Worker(RqWorker):
     def work(self, *args, **kwargs):
+        from slipway.logs import configure
+        from slipway.settings import get_settings
+
+        configure(get_settings())
         # A worker that died mid-job left its deployment unfinished: settle those first.
         from slipway.jobs import reap_stale_deployments
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask, jsonify, render_template, request
 
+from slipway.logs import configure as configure_logging
 from slipway.settings import Settings, get_settings, set_settings
 
 
@@ -15,7 +14,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = get_settings()
     app = Flask(__name__)
     app.config.update(SECRET_KEY=settings.secret_key or None, SLIPWAY_SETTINGS=settings)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
 
     from web.api import bp as api_bp
     from web.dashboard import bp as dashboard_bp
