@@ -66,7 +66,7 @@ def project() -> None:
 @click.option("--branch", default="main", show_default=True, help="Branch whose pushes deploy.")
 @click.option("--dockerfile", default="Dockerfile", show_default=True, help="Dockerfile path in the repo.")
 @click.option("--context", "build_context", default=".", show_default=True, help="Build context dir in the repo.")
-@click.option("--target", type=click.Choice(["local", "akash"]), default=None, help="Where it runs.")
+@click.option("--target", default=None, help="Where it runs: local (akash is not available yet).")
 @click.option("--health-path", default="/", show_default=True, help="HTTP path that must answer before going live.")
 def project_create(name, repo_url, git_push, github_repo, branch, dockerfile, build_context, target,
                    health_path) -> None:

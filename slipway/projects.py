@@ -9,7 +9,10 @@ from sqlalchemy.orm import Session
 
 from slipway.models import PROJECT_NAME_RE, Project
 
-TARGETS = ("local", "akash")
+TARGETS = ("local",)
+# Planned targets: named here so that choosing one says what to do meanwhile.
+NOT_YET = {"akash": "deploying to Akash is not available yet: use the local target, and "
+                    "`slipway sdl export NAME` to run the pushed image through Akash Console"}
 
 
 @dataclass
@@ -34,7 +37,9 @@ class ProjectSpec:
             out.append("a repository URL is required")
         if self.github_repo and self.github_repo.count("/") != 1:
             out.append(f"GitHub repository {self.github_repo!r} must look like owner/name")
-        if self.target not in TARGETS:
+        if self.target in NOT_YET:
+            out.append(NOT_YET[self.target])
+        elif self.target not in TARGETS:
             out.append(f"target {self.target!r} must be one of {', '.join(TARGETS)}")
         for label, path in (("Dockerfile path", self.dockerfile), ("build context", self.build_context)):
             if path.startswith("/") or ".." in path.split("/"):

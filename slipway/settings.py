@@ -66,7 +66,7 @@ class Settings:
     webhook_max_bytes: str = _setting("SLIPWAY_WEBHOOK_MAX_BYTES", str(25 * 1024 * 1024), doc="Largest webhook body accepted (GitHub caps payloads at 25 MB).")
     git_push_max_bytes: str = _setting("SLIPWAY_GIT_PUSH_MAX_BYTES", str(256 * 1024 * 1024), doc="Largest `git push` the built-in git remote accepts (held in memory while git takes it in).")
     local_host: str = _setting("SLIPWAY_LOCAL_HOST", "127.0.0.1", doc="Address local deployments listen on.")
-    default_target: str = _setting("SLIPWAY_DEFAULT_TARGET", "local", doc="Deploy target of new projects: local or akash.")
+    default_target: str = _setting("SLIPWAY_DEFAULT_TARGET", "local", doc="Deploy target of new projects (local; akash once its target lands).")
     # GitHub App (or create one from the dashboard, which stores these encrypted in the database).
     github_app_id: str = _setting("SLIPWAY_GITHUB_APP_ID", doc="GitHub App id.")
     github_app_private_key: str = _setting("SLIPWAY_GITHUB_APP_PRIVATE_KEY", secret=True, doc="The App's private key: PEM text (newlines as \\n) or the path of a .pem file.")
