@@ -7,6 +7,7 @@ environment (``GIT_CONFIG_*``), so nothing secret outlives the command.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -42,7 +43,7 @@ def fetch_commit(repo_url: str, sha: str, dest: Path, log: Log, branch: str | No
                 log("$ git submodule update --init --recursive --depth 1")
                 repo.git.submodule("update", "--init", "--recursive", "--depth", "1")
     except GitCommandError as exc:
-        detail = mask(_git_reason(exc))
+        detail = mask(git_reason(exc))
         if "not our ref" in detail or "did not match" in detail or "reference is not a tree" in detail \
                 or "unable to read tree" in detail or "couldn't find remote ref" in detail:
             raise UserError("build:user:commit-not-found", sha=sha, repo=display_url) from None
@@ -52,10 +53,16 @@ def fetch_commit(repo_url: str, sha: str, dest: Path, log: Log, branch: str | No
     return dest
 
 
-def _git_reason(exc: GitCommandError) -> str:
-    text = (exc.stderr or str(exc)).strip()
+def git_reason(exc: Exception) -> str:
+    """git's own last line of complaint, with any credentials in URLs masked."""
+    text = (getattr(exc, "stderr", None) or str(exc)).strip()
     lines = [ln.strip().removeprefix("stderr: ").strip("'") for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else "git failed"
+    return mask_url_credentials(lines[-1] if lines else "git failed")
+
+
+def mask_url_credentials(text: str) -> str:
+    """``https://user:secret@host/...`` -> ``https://***@host/...``, wherever it appears in ``text``."""
+    return re.sub(r"(?<=//)[^/@\s]+@", "***@", text)
 
 
 def ls_remote_head(repo_url: str, branch: str, env: Mapping[str, str] | None = None) -> str | None:

@@ -80,7 +80,7 @@ def fail_deployment(deployment_id: int, message_id: str, **params: object) -> bo
 
 def request_deployment(project_name: str, sha: str | None = None, trigger: str = "cli") -> int:
     """Queue a deployment of a project's branch head (or ``sha``); returns its id."""
-    from builder.git import ls_remote_head
+    from builder.git import git_reason, ls_remote_head
 
     with session_scope() as session:
         project = get_project_by_name(session, project_name)
@@ -91,7 +91,7 @@ def request_deployment(project_name: str, sha: str | None = None, trigger: str =
         try:
             sha = ls_remote_head(repo_url, branch)
         except Exception as exc:  # noqa: BLE001 - git's own message is the useful part
-            raise DeployRequestError(f"could not read {branch!r} from the repository: {exc}") from None
+            raise DeployRequestError(f"could not read {branch!r} from the repository: {git_reason(exc)}") from None
         if sha is None:
             raise DeployRequestError(f"the repository has no branch {branch!r}")
     with session_scope() as session:

@@ -30,6 +30,7 @@ from pathlib import Path
 from git import GitCommandError, Repo
 from sqlalchemy.orm import Session
 
+from builder.git import git_reason, mask_url_credentials
 from slipway.crypto import decrypt, encrypt, new_token, token_hash, token_matches
 from slipway.db import session_scope
 from slipway.deployments import create_deployment, enqueue_committed, supersede_older
@@ -73,10 +74,6 @@ def remote_url(settings: Settings, name: str) -> str:
 
 def hook_url(settings: Settings, token: str) -> str:
     return f"{settings.public_url.rstrip('/')}/hooks/deploy/{token}"
-
-
-def dashboard_url(settings: Settings, deployment_id: int) -> str:
-    return f"{settings.public_url.rstrip('/')}/deployments/{deployment_id}"
 
 
 # -- the bare repository -----------------------------------------------------
@@ -209,7 +206,7 @@ def deploy_pushed_refs(settings: Settings, project_id: int, path: Path) -> list[
                          f"Push again or run `slipway deploy {name}`.")
             return lines  # the record is not advanced: the next push deploys this head
         lines.append(f"Slipway: deployment {dep_id} of {head.new[:7]} ({branch}"
-                     f"{', forced update' if forced else ''}) queued: {dashboard_url(settings, dep_id)}")
+                     f"{', forced update' if forced else ''}) queued: {settings.deployment_url(dep_id)}")
         if replaced:
             lines.append(f"Slipway: it replaces unfinished deployment(s) {', '.join(map(str, replaced))}.")
         log.info("push to %s: deployment %s of %s queued", name, dep_id, head.new[:7])
@@ -280,9 +277,9 @@ def deploy_branch_head(settings: Settings, project_id: int, trigger: str = "hook
     try:
         sha = resolve_head(repo_url, branch)
     except Exception as exc:  # noqa: BLE001 - git's own last line is the useful part
-        raise HookError(502, f"could not read branch {branch!r} of {_mask_url(repo_url)}: {_git_reason(exc)}") from None
+        raise HookError(502, f"could not read branch {branch!r} of {mask_url_credentials(repo_url)}: {git_reason(exc)}") from None
     if sha is None:
-        raise HookError(422, f"the repository {_mask_url(repo_url)} has no branch {branch!r}")
+        raise HookError(422, f"the repository {mask_url_credentials(repo_url)} has no branch {branch!r}")
     try:
         dep_id, replaced = queue_deployment(settings, project_id, sha, branch, trigger)
     except QueueError as exc:
@@ -291,23 +288,13 @@ def deploy_branch_head(settings: Settings, project_id: int, trigger: str = "hook
     return HookDeployment(dep_id, name, sha, branch, replaced)
 
 
-def _mask_url(url: str) -> str:
-    return re.sub(r"(?<=//)[^/@\s]+@", "***@", url)
-
-
-def _git_reason(exc: Exception) -> str:
-    text = (getattr(exc, "stderr", None) or str(exc)).strip()
-    lines = [ln.strip().removeprefix("stderr: ").strip("'") for ln in text.splitlines() if ln.strip()]
-    return _mask_url(lines[-1] if lines else type(exc).__name__)
-
-
 # -- tokens ------------------------------------------------------------------
 
 def issue_push_token(project: Project, settings: Settings) -> str:
     """A new deploy token for ``git push``; the previous one stops working. Only its hash is kept."""
     if not uses_git_remote(settings, project.name, project.repo_url):
         raise ValueError(
-            f"project {project.name} builds from {_mask_url(project.repo_url)}, not from Slipway's git "
+            f"project {project.name} builds from {mask_url_credentials(project.repo_url)}, not from Slipway's git "
             f"remote; push there. To deploy with `git push` to Slipway, create a project with --git-push."
         )
     token = new_token(PUSH_TOKEN_PREFIX)

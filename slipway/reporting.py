@@ -216,9 +216,6 @@ class GitHubReporter:
                         self._masker(redact(str(exc))))
 
     # -- what to post ------------------------------------------------------
-    def dashboard_url(self, deployment_id: int) -> str:
-        return f"{self.settings.public_url.rstrip('/')}/deployments/{deployment_id}"
-
     def _describe(self, text: str) -> str:
         """A safe description: one line, no secret, within GitHub's limit."""
         return truncate(" ".join(redact(self._masker(text)).split()))
@@ -231,7 +228,7 @@ class GitHubReporter:
             return
         try:
             self.client.create_commit_status(target.installation_id, target.repo, snap.sha, state,
-                                             target_url=self.dashboard_url(snap.id), description=description,
+                                             target_url=self.settings.deployment_url(snap.id), description=description,
                                              context=status_context(snap))
         except (GitHubError, ValueError) as exc:
             self._failed("commit status", snap, exc)
@@ -255,7 +252,7 @@ class GitHubReporter:
             self.client.create_deployment_status(
                 target.installation_id, target.repo, github_id, state,
                 environment_url=snap.url if state == "success" else None,
-                log_url=self.dashboard_url(snap.id), description=description,
+                log_url=self.settings.deployment_url(snap.id), description=description,
             )
         except (GitHubError, ValueError) as exc:
             self._failed("deployment status", snap, exc)

@@ -91,6 +91,10 @@ class Settings:
     def work_path(self) -> Path:
         return self.data_path / "work"
 
+    def deployment_url(self, deployment_id: int) -> str:
+        """A deployment's page in the dashboard, as linked from GitHub and git output."""
+        return f"{self.public_url.rstrip('/')}/deployments/{deployment_id}"
+
     def workdir(self, deployment_id: int) -> Path:
         """A deployment's scratch dir; namespaced like job ids so instances sharing a disk never meet."""
         return self.work_path / f"{self.queue_name}-deployment-{deployment_id}"

@@ -18,7 +18,6 @@ from flask import Blueprint, current_app, jsonify, request
 from slipway.db import session_scope
 from slipway.git_remote import (
     HookError,
-    dashboard_url,
     deploy_branch_head,
     project_for_hook_token,
     redact_tokens,
@@ -93,7 +92,7 @@ def _trigger(token: str):
         dep = deploy_branch_head(settings, project_id, trigger="hook")
     except HookError as exc:
         return jsonify({"error": str(exc)}), exc.status
-    url = dashboard_url(settings, dep.deployment_id)
+    url = settings.deployment_url(dep.deployment_id)
     return jsonify({
         "message": f"deployment {dep.deployment_id} of {dep.sha[:7]} ({dep.branch}) queued",
         "deployment_id": dep.deployment_id,
