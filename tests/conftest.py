@@ -72,7 +72,9 @@ def settings(base_settings: Settings, tmp_path, db_backend: str) -> Settings:
             url = stack.enter_context(_postgres_schema())
         else:
             url = f"sqlite:///{tmp_path / 'slipway.db'}"
-        s = replace(base_settings, database_url=url, queue_name=f"test-{uuid.uuid4().hex[:8]}",
+        # Its own data dir too: work dirs and git remotes of one test never meet another's.
+        s = replace(base_settings, data_dir=str(tmp_path / "data"), database_url=url,
+                    queue_name=f"test-{uuid.uuid4().hex[:8]}",
                     github_webhook_secret="test-webhook-secret-123", admin_password="test-admin-password-123")
         set_settings(s)
         upgrade(s)

@@ -26,14 +26,6 @@ from web.hooks import RedactTokens
 pytestmark = pytest.mark.both_databases
 
 
-@pytest.fixture
-def settings(settings, tmp_path):
-    """Each test keeps its work dirs in its own data dir."""
-    s = replace(settings, data_dir=str(tmp_path / "data"))
-    set_settings(s)
-    return s
-
-
 def cli(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 

@@ -31,14 +31,6 @@ pytestmark = pytest.mark.both_databases
 
 
 @pytest.fixture
-def settings(settings, tmp_path):
-    """Each test keeps its bare repositories in its own data dir."""
-    s = replace(settings, data_dir=str(tmp_path / "data"))
-    set_settings(s)
-    return s
-
-
-@pytest.fixture
 def server(app):
     srv = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
