@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from slipway.buildlog import SecretMasker
 from slipway.db import session_scope
-from slipway.github import GitHubApp, GitHubClient, GitHubError, redact, truncate
+from slipway.github import AppCredentials, GitHubApp, GitHubClient, GitHubError, redact, truncate
 from slipway.models import Deployment
 from slipway.settings import Settings
 from slipway.states import State
@@ -315,8 +315,16 @@ def reporting_client(settings: Settings) -> GitHubApp | None:
     creds = app_credentials(settings)
     if creds is None:
         return None
-    return GitHubApp(creds, max_attempts=REPORT_MAX_ATTEMPTS, backoff_s=REPORT_BACKOFF_S,
-                     max_wait_s=REPORT_MAX_WAIT_S, timeout_s=REPORT_TIMEOUT_S)
+    # One client per process and App: its installation tokens are reused across webhooks and jobs.
+    client = _clients.get(creds)
+    if client is None:
+        client = _clients.setdefault(creds, GitHubApp(
+            creds, max_attempts=REPORT_MAX_ATTEMPTS, backoff_s=REPORT_BACKOFF_S,
+            max_wait_s=REPORT_MAX_WAIT_S, timeout_s=REPORT_TIMEOUT_S))
+    return client
+
+
+_clients: dict[AppCredentials, GitHubApp] = {}
 
 
 def github_reporters(settings: Settings) -> list:

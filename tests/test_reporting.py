@@ -240,3 +240,21 @@ def test_github_down_does_not_stall_the_worker(settings, redis, github_standin):
 
 def test_no_app_no_reporters(settings):
     assert github_reporters(settings) == []
+
+
+def test_the_reporting_client_is_shared_so_tokens_are_reused(settings):
+    from dataclasses import replace
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from slipway.reporting import reporting_client
+
+    assert reporting_client(settings) is None  # no App configured
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    with_app = replace(settings, github_app_id="4242", github_app_private_key=pem)
+    first = reporting_client(with_app)
+    assert first is not None and reporting_client(with_app) is first
+    other = replace(with_app, github_app_id="4343")
+    assert reporting_client(other) is not first
