@@ -254,10 +254,11 @@ class PreviewCommentReporter:
 
 def preview_reporters(settings: Settings) -> list:
     """The PR comment reporter when a GitHub App is configured; none otherwise."""
-    from slipway.github_app import github_client
     from slipway.queue import redis_connection
+    from slipway.reporting import reporting_client
 
-    client = github_client(settings)
+    # The reporting client: bounded retries (a GitHub outage never stalls a worker), shared tokens.
+    client = reporting_client(settings)
     if client is None:
         return []
     return [PreviewCommentReporter(settings, client, redis_connection(settings))]
