@@ -256,6 +256,7 @@ class Bench:
             "SLIPWAY_DATA_DIR": str(data_dir),
             "DATABASE_URL": f"sqlite:///{data_dir / 'slipway.db'}",
             "REDIS_URL": self.redis_url,
+            "SLIPWAY_REDIS_PASSWORD": base.redis_password,
             "SLIPWAY_QUEUE": f"bench-{self.run_id}",
             "SLIPWAY_DOCKER_HOST": base.docker_host,
             "SLIPWAY_REGISTRY": base.registry,
@@ -272,7 +273,7 @@ class Bench:
         self.web_url = f"http://127.0.0.1:{self.web_port}"
         self.docker = docker.DockerClient(base_url=base.docker_host, timeout=120)
         stack.callback(self.docker.close)
-        self.redis = Redis.from_url(self.redis_url)
+        self.redis = Redis.from_url(self.redis_url, password=base.redis_password or None)
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Bearer {self.settings.admin_password}"
         self.deployment_ids: list[int] = []
@@ -316,8 +317,8 @@ class Bench:
         self.web = self._spawn("web", [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.web_port}",
                                        "--workers", "2", "--threads", "8", "--timeout", "120", "web:create_app()"],
                                logs / "web.log")
-        self.worker = self._spawn("worker", [str(VENV_BIN / "rq"), "worker", "--url", self.redis_url,
-                                             "--worker-class", "slipway.worker.Worker", "--with-scheduler",
+        self.worker = self._spawn("worker", [str(VENV_BIN / "rq"), "worker", "--config", "slipway.rqconfig",
+                                             "--serializer", "json", "--worker-class", "slipway.worker.Worker", "--with-scheduler",
                                              "--path", str(ROOT), self.settings.queue_name],
                                   logs / "worker.log")
         wait_until("web server /healthz", lambda: self.http.get(f"{self.web_url}/healthz", timeout=2).ok, 60)

@@ -55,13 +55,16 @@ class DockerImageBuilder:
         ``should_stop`` is asked about once a second; when it says yes the build is stopped
         and BuildStopped raised.
         """
-        context_dir = (checkout / context).resolve()
-        if not context_dir.is_dir() or checkout.resolve() not in (context_dir, *context_dir.parents):
+        context_dir = inside_checkout(checkout, context, sha)
+        if not context_dir.is_dir():
             raise UserError("build:user:bad-context", path=context, sha=sha[:7])
-        dockerfile_path = (checkout / dockerfile).resolve()
+        dockerfile_path = inside_checkout(checkout, dockerfile, sha)
         if not dockerfile_path.is_file():
             raise UserError("build:user:no-dockerfile", path=dockerfile, sha=sha[:7])
-        # The Engine wants the Dockerfile relative to the context when it is inside it.
+        # The Docker SDK reads .dockerignore itself, on this machine.
+        inside_checkout(checkout, str(context_dir.relative_to(checkout.resolve()) / ".dockerignore"), sha)
+        # The Engine wants the Dockerfile relative to the context when it is inside it; one outside
+        # the context (but inside the checkout) is read by the SDK and sent along.
         try:
             df_arg = str(dockerfile_path.relative_to(context_dir))
         except ValueError:
@@ -187,6 +190,19 @@ class DockerImageBuilder:
             raise AppError("build:app:registry", detail=_one_line(str(exc))) from exc
         finally:
             client.close()
+
+
+def inside_checkout(checkout: Path, relative: str, sha: str = "") -> Path:
+    """``checkout / relative`` with every symbolic link followed, refused unless it stays inside.
+
+    Files the builder reads on this machine (Dockerfile, context, .dockerignore) come from an
+    untrusted repository: a link to ``/etc/...`` or the data dir must never be followed.
+    """
+    root = checkout.resolve()
+    path = (checkout / relative).resolve()
+    if path != root and root not in path.parents:
+        raise UserError("build:user:outside-checkout", path=relative, sha=sha[:7])
+    return path
 
 
 def _hang_up(responses: list) -> None:

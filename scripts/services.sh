@@ -48,10 +48,16 @@ for f in fields(Settings):
     out[f.metadata["env"]] = getattr(s, f.name)
 
 r = urlsplit(s.redis_url)
-out["redis_host"] = r.hostname or "127.0.0.1"
-out["redis_port"] = str(r.port or 6379)
+if r.scheme == "unix":
+    out["redis_socket"] = r.path
+    out["redis_host"] = "127.0.0.1"
+    out["redis_port"] = "0"
+else:
+    out["redis_socket"] = ""
+    out["redis_host"] = r.hostname or "127.0.0.1"
+    out["redis_port"] = str(r.port or 6379)
 if with_secrets:
-    out["redis_password"] = r.password or ""
+    out["redis_password"] = r.password or s.redis_password
 reg = urlsplit("//" + s.registry)
 out["registry_host"] = reg.hostname or "127.0.0.1"
 out["registry_port"] = str(reg.port or 5000)
@@ -63,7 +69,7 @@ PY
 
 load_settings() {
   local assignments
-  redis_host="" redis_port="" redis_password="" registry_host="" registry_port="" docker_sock=""
+  redis_host="" redis_port="" redis_socket="" redis_password="" registry_host="" registry_port="" docker_sock=""
   assignments="$(print_settings --secrets)" || die "cannot read the settings (slipway/settings.py)"
   eval "$assignments"
   DATA="$SLIPWAY_DATA_DIR"
@@ -133,45 +139,69 @@ log_tail() { [ -f "$1" ] && { echo "--- last lines of $1:" >&2; tail -n 25 "$1" 
 
 # --- Redis ---------------------------------------------------------------------------------
 
-redis_ping() {
-  REDISCLI_AUTH="$redis_password" redis-cli -h "$redis_host" -p "$redis_port" ping 2>/dev/null | grep -q PONG
+redis_cli() {
+  if [ -n "$redis_socket" ]; then
+    REDISCLI_AUTH="$redis_password" redis-cli -s "$redis_socket" "$@"
+  else
+    REDISCLI_AUTH="$redis_password" redis-cli -h "$redis_host" -p "$redis_port" "$@"
+  fi
+}
+
+redis_ping() { redis_cli ping 2>/dev/null | grep -q PONG; }
+
+redis_where() { if [ -n "$redis_socket" ]; then echo "$redis_socket"; else echo "$redis_host:$redis_port"; fi; }
+
+# The config Redis runs with. On one machine it listens on a Unix socket in the data dir only
+# (port 0: no TCP), which builds and apps, on the host network, cannot reach; it always asks for
+# the generated password, kept in this 0600 file and never on a command line.
+redis_config() {
+  local appendonly="${SLIPWAY_REDIS_APPENDONLY:-yes}"
+  [ "$appendonly" = no ] || appendonly=yes
+  [ -n "$redis_password" ] || die "SLIPWAY_REDIS_PASSWORD is empty: run '.venv/bin/slipway init' first"
+  if [ -n "$redis_socket" ]; then
+    echo "port 0"
+    echo "unixsocket \"$redis_socket\""
+    echo "unixsocketperm 700"
+  else
+    echo "bind $redis_host"
+    echo "port $redis_port"
+  fi
+  echo "protected-mode yes"
+  echo "daemonize yes"
+  echo "pidfile \"$RUN/redis.pid\""
+  echo "logfile \"$LOGS/redis.log\""
+  echo "dir \"$DATA/redis\""
+  echo 'save ""'
+  echo "appendonly $appendonly"
+  echo "requirepass \"$redis_password\""
 }
 
 redis_start() {
-  local pidfile="$RUN/redis.pid" conf="$RUN/redis.conf" appendonly="${SLIPWAY_REDIS_APPENDONLY:-yes}"
-  if ! is_local "$redis_host"; then say "redis: external ($REDIS_URL), not managed here"; return 0; fi
-  if pid_of "$pidfile" redis-server >/dev/null; then
-    wait_for 10 "" redis_ping || die "redis is running but does not answer PING"
-    say "redis already running on $redis_host:$redis_port"
+  local pidfile="$RUN/redis.pid" conf="$RUN/redis.conf" new
+  if [ -z "$redis_socket" ] && ! is_local "$redis_host"; then
+    say "redis: external ($REDIS_URL), not managed here"
     return 0
   fi
-  if port_open "$redis_host" "$redis_port"; then
-    redis_ping || die "port $redis_port is taken by something that is not Redis: set REDIS_URL to a free port"
+  new="$(redis_config)"
+  if pid_of "$pidfile" redis-server >/dev/null; then
+    if [ "$(cat "$conf" 2>/dev/null)" = "$new" ] && wait_for 10 "" redis_ping; then
+      say "redis already running at $(redis_where)"
+      return 0
+    fi
+    stop_pid redis "$pidfile" redis-server 20   # config or password changed: restart
+  fi
+  if [ -z "$redis_socket" ] && port_open "$redis_host" "$redis_port"; then
+    redis_ping || die "port $redis_port is taken by something that is not Slipway's Redis (or has another password): set REDIS_URL to a free port"
     say "redis: using the Redis already listening on $redis_host:$redis_port (not started by Slipway)"
     return 0
   fi
   command -v redis-server >/dev/null || die "redis-server is not installed: run scripts/install.sh"
   mkdir -p "$DATA/redis"
-  [ "$appendonly" = no ] || appendonly=yes
-  (
-    umask 077
-    {
-      echo "bind $redis_host"
-      echo "port $redis_port"
-      echo "protected-mode yes"
-      echo "daemonize yes"
-      echo "pidfile \"$pidfile\""
-      echo "logfile \"$LOGS/redis.log\""
-      echo "dir \"$DATA/redis\""
-      echo 'save ""'
-      echo "appendonly $appendonly"
-      if [ -n "$redis_password" ]; then echo "requirepass \"$redis_password\""; fi
-    } >"$conf"
-  )
-  # The password (if any) is in the 0600 config file, not on the command line.
+  if [ -n "$redis_socket" ]; then mkdir -p "$(dirname "$redis_socket")"; rm -f "$redis_socket"; fi
+  (umask 077 && printf '%s\n' "$new" >"$conf")
   redis-server "$conf" >>"$LOGS/redis.log" 2>&1 </dev/null || { log_tail "$LOGS/redis.log"; die "redis failed to start"; }
-  wait_for 15 "" redis_ping || { log_tail "$LOGS/redis.log"; die "redis did not answer on port $redis_port"; }
-  say "redis started on $redis_host:$redis_port (appendonly $appendonly)"
+  wait_for 15 "" redis_ping || { log_tail "$LOGS/redis.log"; die "redis did not answer at $(redis_where)"; }
+  say "redis started at $(redis_where) (password required, appendonly ${SLIPWAY_REDIS_APPENDONLY:-yes})"
 }
 
 redis_stop() {
@@ -349,14 +379,14 @@ web_ok() {
 
 status() {
   local rc=0
-  status_line redis "$RUN/redis.pid" redis-server "$redis_host:$redis_port" "$(yes_if redis_ping)" || rc=3
+  status_line redis "$RUN/redis.pid" redis-server "$(redis_where)" "$(yes_if redis_ping)" || rc=3
   status_line docker "$RUN/dockerd.pid" dockerd "$SLIPWAY_DOCKER_HOST" "$(yes_if docker_ok)" || rc=3
   status_line registry "$RUN/registry.pid" docker-registry "$SLIPWAY_REGISTRY" "$(yes_if registry_ok)" || rc=3
   # web and worker are optional (scripts/up.sh starts them; scripts/test.sh does not).
   status_line web "$RUN/web.pid" gunicorn "$SLIPWAY_BIND" "$(yes_if web_ok)" || true
   local wpid
   if wpid="$(pid_of "$RUN/worker.pid" rq)"; then
-    printf '%-9s running  pid %-7s %s\n' worker "$wpid" "$REDIS_URL"
+    printf '%-9s running  pid %-7s %s\n' worker "$wpid" "$(redis_where)"
   else
     printf '%-9s stopped\n' worker
   fi

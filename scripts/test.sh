@@ -2,13 +2,13 @@
 # Run the test suite against its own, isolated services:   scripts/test.sh [pytest args]
 #
 # Never touches a running Slipway (scripts/up.sh): the tests get their own data dir
-# (${SLIPWAY_TEST_DATA_DIR:-/tmp/slipway-test}), Redis on 127.0.0.1:6390 (no persistence), a
+# (${SLIPWAY_TEST_DATA_DIR:-/tmp/slipway-test}), Redis on a Unix socket in it (password, no persistence), a
 # registry on 127.0.0.1:5090, a Docker Engine on a socket in that data dir, SLIPWAY_BIND
 # 127.0.0.1:8090 for tests that start a server, and SQLite in that data dir unless
 # SLIPWAY_TEST_DATABASE_URL is given. Tests marked both_databases also run on PostgreSQL: the
 # machine's cluster (scripts/test_postgres.sh), or SLIPWAY_TEST_POSTGRES_URL if given. Every other SLIPWAY_* variable of the calling shell is dropped.
 # A second test instance beside the first needs its own SLIPWAY_TEST_DATA_DIR and ports:
-# SLIPWAY_TEST_REDIS_PORT, SLIPWAY_TEST_REGISTRY_PORT, SLIPWAY_TEST_WEB_PORT.
+# SLIPWAY_TEST_REGISTRY_PORT, SLIPWAY_TEST_WEB_PORT.
 # The services are left running for fast re-runs; SLIPWAY_TEST_STOP=1 stops them afterwards.
 # Exits with pytest's exit code (5, "no tests collected", counts as a failure).
 set -euo pipefail
@@ -19,14 +19,12 @@ cd "$ROOT"
 stop_after="${SLIPWAY_TEST_STOP:-}"
 data_dir="${SLIPWAY_TEST_DATA_DIR:-/tmp/slipway-test}"
 database_url="${SLIPWAY_TEST_DATABASE_URL:-}"
-redis_port="${SLIPWAY_TEST_REDIS_PORT:-6390}"
 registry_port="${SLIPWAY_TEST_REGISTRY_PORT:-5090}"
 web_port="${SLIPWAY_TEST_WEB_PORT:-8090}"
 
 # Forget the caller's Slipway configuration, then describe the test instance.
 while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep -E '^SLIPWAY_|^(DATABASE_URL|REDIS_URL|DOCKER_HOST|DOCKER_CONFIG)$' || true)
 export SLIPWAY_DATA_DIR="$data_dir"
-export REDIS_URL="redis://127.0.0.1:$redis_port/0"
 export SLIPWAY_REGISTRY="127.0.0.1:$registry_port"
 export SLIPWAY_DOCKER_HOST="unix://$data_dir/run/docker.sock"
 export DOCKER_HOST="$SLIPWAY_DOCKER_HOST"

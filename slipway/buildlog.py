@@ -6,10 +6,13 @@ build prints never reaches the database, the stream or a browser.
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import threading
 import time
 from typing import Iterable, Iterator
+from urllib.parse import quote, quote_plus
 
 from redis import Redis
 from sqlalchemy import func, select
@@ -28,23 +31,53 @@ def stream_key(deployment_id: int, namespace: str) -> str:
     return f"slipway:{namespace}:deployment:{deployment_id}:log"
 
 
+# Shorter values would mask ordinary words; real secrets are long.
+MIN_SECRET_LENGTH = 6
+
+
+def encoded_forms(secret: str) -> set[str]:
+    """The ways a secret shows up in text: as is, URL-encoded, and base64 (alone or inside a blob).
+
+    Inside a longer base64 text (an ``Authorization: Basic`` header, a docker config) the secret's
+    encoding depends on its offset modulo 3; for each offset only the characters it fully decides
+    are kept, which is what any base64 text containing the secret contains.
+    """
+    raw = secret.encode()
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
+    for offset in range(3):
+        padded = b"\0" * offset + raw
+        start = (4 * offset + 2) // 3
+        end = (len(padded) * 8) // 6
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            part = encode(padded).decode()[start:end]
+            if len(part) >= MIN_SECRET_LENGTH:
+                forms.add(part)
+    return forms
+
+
 class SecretMasker:
-    """Replaces every known secret value (longest first) with a fixed mask."""
+    """Replaces every known secret with a fixed mask: plain, URL-encoded or base64, in any case.
+
+    Matching ignores case because tools change it (Docker upper-cases a Dockerfile's first word).
+    """
 
     def __init__(self, secrets: Iterable[str] = ()):
-        self._secrets: list[str] = []
+        self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
         self.add(*secrets)
 
     def add(self, *secrets: str) -> None:
-        # Very short values would mask ordinary words; real secrets are long.
-        new = {s for s in secrets if s and len(s) >= 6}
-        self._secrets = sorted(set(self._secrets) | new, key=len, reverse=True)
+        new = {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH} - self._secrets
+        if not new:
+            return
+        self._secrets |= new
+        forms = set().union(*(encoded_forms(s) for s in self._secrets))
+        # Longest first, so a secret that contains another is masked whole.
+        alternatives = sorted(forms, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(f) for f in alternatives), re.IGNORECASE)
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
-        return text
+        return self._pattern.sub(MASK, text) if self._pattern is not None else text
 
 
 class BuildLogWriter:

@@ -11,6 +11,7 @@ from __future__ import annotations
 MESSAGES: dict[str, str] = {
     # the user's
     "build:user:no-dockerfile": "No Dockerfile at '{path}' in commit {sha}. Add one, or set the project's Dockerfile path.",
+    "build:user:outside-checkout": "'{path}' in commit {sha} is a symbolic link that leads outside the repository. Slipway reads only files inside the checkout: commit the file itself instead of a link.",
     "build:user:bad-context": "The build context '{path}' is not a directory in commit {sha}. Fix the project's build context.",
     "build:user:build-failed": "The Docker build failed: {detail}. The build log shows the step that broke.",
     "build:user:time-out": "The build took longer than {seconds} seconds and was stopped. Make it faster or raise SLIPWAY_BUILD_TIMEOUT.",

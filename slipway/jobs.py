@@ -125,6 +125,9 @@ class Pipeline:
         workdir = self.settings.workdir(deployment_id)
         final = State.FAILED
         try:
+            # Every secret is known to the masker before anything runs: a build that prints the
+            # app's variables must not store them in clear.
+            env = self._env(job.project_id, writer.masker)
             if job.image:
                 # A redeploy: the image was built and pushed by an earlier deployment of this commit.
                 image = job.image
@@ -137,7 +140,7 @@ class Pipeline:
             if target is None:
                 raise AppError("deploy:app:target", detail=f"the {job.target!r} target is not configured")
             release = Release(job.project, deployment_id, image, job.health_path,
-                              env=self._env(job.project_id, writer.masker), slot=job.slot)
+                              env=env, slot=job.slot)
             try:
                 running = target.deploy(release, say, should_stop=lambda: self._is_final(deployment_id))
             except Stopped:
@@ -228,7 +231,7 @@ class Pipeline:
             log.warning("could not prune old images of %s", project, exc_info=True)
 
     def _env(self, project_id: int, masker: SecretMasker) -> dict[str, str]:
-        """The app's variables, decrypted only now, for the target; their values are masked in the log."""
+        """The app's variables, decrypted only for this job; from now on their values are masked in the log."""
         with session_scope(self.settings) as session:
             values = envvars.decrypted(session, project_id)
         masker.add(*values.values())
@@ -377,7 +380,7 @@ def reap_stale_deployments(settings: Settings | None = None) -> list[int]:
     from rq.job import Job as RqJob
 
     from slipway.deployments import reap_stale
-    from slipway.queue import job_id_for, redis_connection
+    from slipway.queue import SERIALIZER, job_id_for, redis_connection
 
     settings = settings or get_settings()
     conn = redis_connection(settings)
@@ -390,7 +393,7 @@ def reap_stale_deployments(settings: Settings | None = None) -> list[int]:
             if updated > cutoff:
                 return "recent"
         try:
-            return RqJob.fetch(job_id_for(dep_id, settings), connection=conn).get_status(refresh=True).value
+            return RqJob.fetch(job_id_for(dep_id, settings), connection=conn, serializer=SERIALIZER).get_status(refresh=True).value
         except NoSuchJobError:
             return None
 

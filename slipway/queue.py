@@ -1,23 +1,47 @@
-"""The rq queue: deployments are enqueued by id, after their row is committed."""
+"""The rq queue: deployments are enqueued by id, after their row is committed.
+
+Redis always asks for a password (``SLIPWAY_REDIS_PASSWORD``), and on one machine it
+listens only on a Unix socket in the data dir, which builds and apps cannot reach.
+Jobs are stored as JSON, never pickled: a job that is not plain data does not run.
+"""
 
 from __future__ import annotations
 
 from redis import Redis
 from rq import Callback, Queue
+from rq.serializers import JSONSerializer
 
 from slipway.settings import Settings, get_settings
 
 JOB_FUNCTION = "slipway.jobs.run_deployment"
 ON_FAILURE = "slipway.jobs.on_job_failure"
+SERIALIZER = JSONSerializer
 
 
-def redis_connection(settings: Settings | None = None) -> Redis:
-    return Redis.from_url((settings or get_settings()).redis_url)
+def redis_connection(settings: Settings | None = None, **kwargs) -> Redis:
+    """A connection to Slipway's Redis, authenticated with the generated password.
+
+    The password is passed apart from the URL, so the URL can be shown; a password
+    written into ``REDIS_URL`` itself (a managed Redis elsewhere) takes precedence.
+    """
+    settings = settings or get_settings()
+    return Redis.from_url(settings.redis_url, password=settings.redis_password or None, **kwargs)
+
+
+def redis_url_with_password(settings: Settings) -> str:
+    """``REDIS_URL`` with the password in it, for rq's own CLI (read in-process, never printed)."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    parts = urlsplit(settings.redis_url)
+    if parts.password or not settings.redis_password:
+        return settings.redis_url
+    netloc = f":{quote(settings.redis_password, safe='')}@{parts.netloc}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def get_queue(settings: Settings | None = None, connection: Redis | None = None) -> Queue:
     settings = settings or get_settings()
-    return Queue(settings.queue_name, connection=connection or redis_connection(settings))
+    return Queue(settings.queue_name, connection=connection or redis_connection(settings), serializer=SERIALIZER)
 
 
 def job_id_for(deployment_id: int, settings: Settings | None = None) -> str:

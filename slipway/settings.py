@@ -20,6 +20,7 @@ GENERATED_SECRETS = (
     "SLIPWAY_SECRET_KEY",
     "SLIPWAY_REGISTRY_PASSWORD",
     "SLIPWAY_GITHUB_WEBHOOK_SECRET",
+    "SLIPWAY_REDIS_PASSWORD",
 )
 
 
@@ -49,7 +50,8 @@ def _setting(env: str, default: str = "", *, secret: bool = False, doc: str = ""
 class Settings:
     data_dir: str = _setting("SLIPWAY_DATA_DIR", doc="Where Slipway keeps its database, registry, Docker and work files.")
     database_url: str = _setting("DATABASE_URL", doc="SQLAlchemy URL; SQLite in the data dir by default, postgresql://... for PostgreSQL.")
-    redis_url: str = _setting("REDIS_URL", "redis://127.0.0.1:6379/0", doc="Redis for the job queue and live logs.")
+    redis_url: str = _setting("REDIS_URL", doc="Redis for the job queue and live logs: a Unix socket in the data dir (no TCP port) by default, or redis://HOST:PORT/DB for a Redis on another machine.")
+    redis_password: str = _setting("SLIPWAY_REDIS_PASSWORD", secret=True, doc="Redis password (generated); never on a command line or in a logged URL.")
     docker_host: str = _setting("SLIPWAY_DOCKER_HOST", doc="Docker Engine socket used for builds and the local target.")
     registry: str = _setting("SLIPWAY_REGISTRY", "127.0.0.1:5000", doc="host:port of the private registry images are pushed to.")
     registry_username: str = _setting("SLIPWAY_REGISTRY_USERNAME", "slipway", doc="Registry user.")
@@ -119,8 +121,15 @@ class Settings:
         return value.replace("\\n", "\n")
 
     def secret_values(self) -> list[str]:
-        """Every configured secret, for masking in logs and output."""
-        return [getattr(self, f.name) for f in fields(self) if f.metadata["secret"] and getattr(self, f.name)]
+        """Every configured secret, for masking in logs and output.
+
+        The registry's ``user:password`` pair is one too: its base64 is what Basic auth headers
+        and docker configs carry.
+        """
+        values = [getattr(self, f.name) for f in fields(self) if f.metadata["secret"] and getattr(self, f.name)]
+        if self.registry_password:
+            values.append(f"{self.registry_username}:{self.registry_password}")
+        return values
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None, **overrides: str) -> "Settings":
@@ -141,6 +150,8 @@ class Settings:
         values["data_dir"] = str(data_dir)
         if not values["database_url"]:
             values["database_url"] = f"sqlite:///{data_dir / 'slipway.db'}"
+        if not values["redis_url"]:
+            values["redis_url"] = f"unix://{data_dir / 'run' / 'redis.sock'}?db=0"
         if not values["docker_host"]:
             values["docker_host"] = f"unix://{data_dir / 'run' / 'docker.sock'}"
         return cls(**values)

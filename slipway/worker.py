@@ -15,11 +15,20 @@ from rq import Worker as RqWorker
 import deployer.local  # noqa: F401 - preloaded for every forked job
 import slipway.jobs  # noqa: F401
 from slipway.db import dispose_engines
+from slipway.queue import SERIALIZER
 
 log = logging.getLogger(__name__)
 
 
 class Worker(RqWorker):
+    def __init__(self, queues, *args, **kwargs):
+        # Jobs are JSON, whatever the command line says: a pickled job injected into the queue
+        # never runs (it fails to load instead).
+        kwargs["serializer"] = SERIALIZER
+        super().__init__(queues, *args, **kwargs)
+        for q in self.queues:
+            q.serializer = self.serializer
+
     def work(self, *args, **kwargs):
         from slipway.logs import configure
         from slipway.settings import get_settings

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 
 from slipway.db import dispose_engines
 from slipway.migrate import upgrade
-from slipway.queue import get_queue
+from slipway.queue import SERIALIZER, get_queue, redis_connection
 from slipway.settings import Settings, set_settings
 from tests.support.gitrepos import GitServer
 
@@ -85,7 +85,7 @@ def settings(base_settings: Settings, tmp_path, db_backend: str) -> Settings:
 
 @pytest.fixture
 def redis(settings: Settings) -> Redis:
-    conn = Redis.from_url(settings.redis_url)
+    conn = redis_connection(settings)
     try:
         conn.ping()
     except Exception as exc:  # noqa: BLE001
@@ -105,7 +105,7 @@ def run_worker(settings, redis, queue):
     """Run every queued job to completion in this process, as an rq worker would."""
 
     def run() -> None:
-        SimpleWorker([queue], connection=redis).work(burst=True)
+        SimpleWorker([queue], connection=redis, serializer=SERIALIZER).work(burst=True)
 
     return run
 

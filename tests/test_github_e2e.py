@@ -27,7 +27,7 @@ from slipway.deployments import create_deployment
 from slipway.git_http import GitHttpBackend
 from slipway.jobs import Pipeline
 from slipway.models import Base, Deployment, Installation, InstallationRepository, Project
-from slipway.queue import job_id_for
+from slipway.queue import SERIALIZER, job_id_for
 from tests.conftest import push_payload
 from tests.github.conftest import INSTALLATION_ID, REPO, github_settings, github_standin  # noqa: F401
 from tests.github.standin import GitHubStandIn
@@ -192,7 +192,7 @@ def test_a_push_is_built_from_the_private_repo_and_reported_on_the_commit(
     tokens = list(github_standin.tokens)
     assert tokens
     headers = [base64.b64encode(f"x-access-token:{t}".encode()).decode() for t in tokens]
-    job = RqJob.fetch(job_id_for(dep_id, github_settings), connection=redis)
+    job = RqJob.fetch(job_id_for(dep_id, github_settings), connection=redis, serializer=SERIALIZER)
     assert job.args == (dep_id,) and not job.kwargs
     places = {
         "build log": log,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import docker
 import pytest
 import requests
 from redis import Redis
+from redis.exceptions import AuthenticationError
 
+from slipway.queue import redis_connection
 from slipway.settings import Settings
 
 pytestmark = pytest.mark.docker
@@ -17,9 +21,21 @@ def s() -> Settings:
     return Settings.load()
 
 
-def test_redis_answers(s: Settings) -> None:
-    conn = Redis.from_url(s.redis_url, socket_timeout=5)
-    assert conn.ping()
+def test_redis_answers_with_its_password_only(s: Settings) -> None:
+    assert redis_connection(s, socket_timeout=5).ping()
+    with pytest.raises(AuthenticationError):
+        Redis.from_url(s.redis_url, socket_timeout=5).ping()
+    with pytest.raises(AuthenticationError):
+        Redis.from_url(s.redis_url, password="not-the-password", socket_timeout=5).ping()
+
+
+def test_redis_listens_on_a_socket_in_the_data_dir_not_on_tcp(s: Settings) -> None:
+    """Builds and apps share the host's network: a TCP port on loopback would be theirs to reach."""
+    socket_path = Path(s.redis_url.removeprefix("unix://").partition("?")[0])
+    assert socket_path.is_relative_to(s.data_dir) and socket_path.is_socket()
+    assert oct(socket_path.stat().st_mode & 0o777) == "0o700"
+    config = redis_connection(s).config_get("port")
+    assert config == {"port": "0"}
 
 
 def test_docker_engine_answers_at_its_own_socket(s: Settings) -> None:

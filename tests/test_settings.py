@@ -4,7 +4,8 @@ from slipway.settings import GENERATED_SECRETS, Settings, init_env_file, read_en
 def test_defaults_run_on_one_machine(tmp_path):
     s = Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path)})
     assert s.database_url == f"sqlite:///{tmp_path / 'slipway.db'}"
-    assert s.redis_url == "redis://127.0.0.1:6379/0"
+    # Redis on a socket in the data dir: no TCP port a build or an app on the host network could reach.
+    assert s.redis_url == f"unix://{tmp_path / 'run' / 'redis.sock'}?db=0"
     assert s.docker_host == f"unix://{tmp_path / 'run' / 'docker.sock'}"
     assert s.registry == "127.0.0.1:5000"
 

@@ -42,12 +42,19 @@ class SourceRepo:
     repo: Repo
 
     def commit(self, files: dict[str, str], message: str = "change", branch: str = "main",
-               remove: tuple[str, ...] = ()) -> str:
-        """Write ``files``, commit, push ``branch``; returns the new sha."""
+               remove: tuple[str, ...] = (), symlinks: dict[str, str] | None = None) -> str:
+        """Write ``files`` (and ``symlinks``: path -> target), commit, push ``branch``; returns the new sha."""
         for path, content in files.items():
             target = self.work / path
             target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_symlink():
+                target.unlink()  # replace the link itself, never write through it
             target.write_text(content)
+        for path, link_target in (symlinks or {}).items():
+            link = self.work / path
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.unlink(missing_ok=True)
+            link.symlink_to(link_target)
         for path in remove:
             (self.work / path).unlink()
         self.repo.git.add("-A")
