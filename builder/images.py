@@ -12,6 +12,7 @@ from typing import Callable
 
 import docker
 from docker.errors import APIError, DockerException
+from docker.utils import parse_bytes
 
 from slipway.errors import AppError, UserError
 
@@ -44,9 +45,12 @@ def docker_client(docker_host: str, timeout: int = 600) -> docker.DockerClient:
 class DockerImageBuilder:
     """The builder's view of the Docker Engine: build, tag, push."""
 
-    def __init__(self, docker_host: str, auth: RegistryAuth):
+    def __init__(self, docker_host: str, auth: RegistryAuth, memory: str = "4g"):
         self._docker_host = docker_host
         self.auth = auth
+        # Every RUN step's memory (and swap) limit. The Engine itself runs steps with
+        # no-new-privileges (scripts/services.sh); the classic builder cannot drop capabilities.
+        self._limits = {"memory": parse_bytes(memory), "memswap": parse_bytes(memory)}
 
     def build(self, checkout: Path, dockerfile: str, context: str, tag: str, log: Log,
               timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None) -> str:
@@ -81,7 +85,8 @@ class DockerImageBuilder:
             def pump() -> None:
                 try:
                     for chunk in client.api.build(path=str(context_dir), dockerfile=df_arg, tag=tag, rm=True,
-                                                  forcerm=True, decode=True, network_mode="host"):
+                                                  forcerm=True, decode=True, network_mode="host",
+                                                  container_limits=self._limits):
                         lines.put(("chunk", chunk))
                     lines.put(("done", None))
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread

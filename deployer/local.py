@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import requests
@@ -24,6 +25,32 @@ LABEL_DEPLOYMENT = "slipway.deployment"
 LABEL_SLOT = "slipway.slot"
 
 
+# What an app keeps of Docker's default capabilities: enough to drop root and own its files.
+# Gone are NET_RAW (on the host's network it could read loopback traffic), MKNOD, SYS_CHROOT,
+# SETFCAP, SETPCAP and AUDIT_WRITE.
+APP_CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "NET_BIND_SERVICE")
+
+
+@dataclass(frozen=True)
+class AppLimits:
+    """What one app container may use of the machine."""
+
+    memory: str = "1g"
+    cpus: float = 1.0
+    pids: int = 512
+
+    def run_options(self) -> dict:
+        return {
+            "cap_drop": ["ALL"],
+            "cap_add": list(APP_CAPABILITIES),
+            "security_opt": ["no-new-privileges"],
+            "mem_limit": self.memory,
+            "memswap_limit": self.memory,
+            "nano_cpus": int(self.cpus * 1e9),
+            "pids_limit": self.pids,
+        }
+
+
 def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -34,11 +61,12 @@ class LocalTarget:
     name = "local"
 
     def __init__(self, docker_host: str, auth: RegistryAuth, host: str = "127.0.0.1",
-                 health_timeout_s: float = 60.0):
+                 health_timeout_s: float = 60.0, limits: AppLimits | None = None):
         self._docker_host = docker_host
         self._auth = auth
         self._host = host
         self._health_timeout_s = health_timeout_s
+        self._limits = limits or AppLimits()
 
     def deploy(self, release: Release, log: Log, should_stop: Callable[[], bool] = never) -> Running:
         client = docker_client(self._docker_host)
@@ -61,6 +89,7 @@ class LocalTarget:
                 labels={LABEL_PROJECT: release.project, LABEL_SLOT: release.slot,
                         LABEL_DEPLOYMENT: str(release.deployment_id)},
                 restart_policy={"Name": "unless-stopped"},
+                **self._limits.run_options(),
             )
             url = f"http://{self._host}:{port}"
             log(f"started container {container.short_id} on {url}; waiting for it to answer HTTP")

@@ -214,14 +214,25 @@ redis_stop() {
 
 docker_ok() { docker -H "$SLIPWAY_DOCKER_HOST" info --format '{{.ServerVersion}}' >/dev/null 2>&1; }
 
+# Every container the Engine runs, build steps included, starts with no-new-privileges: a setuid
+# binary in someone's image cannot raise a build step's privileges.
+dockerd_flags() {
+  printf '%s\n' --data-root "$DATA/docker" --exec-root "$RUN/docker-exec" -H "$SLIPWAY_DOCKER_HOST" \
+    --pidfile "$RUN/dockerd.pid" --storage-driver vfs --iptables=false --bridge=none --no-new-privileges
+}
+
 dockerd_start() {
-  local pidfile="$RUN/dockerd.pid"
+  local pidfile="$RUN/dockerd.pid" flags
   if [ -z "$docker_sock" ]; then say "docker: external ($SLIPWAY_DOCKER_HOST), not managed here"; return 0; fi
   command -v docker >/dev/null || die "the docker CLI is not installed: run scripts/install.sh"
+  flags="$(dockerd_flags)"
   if pid_of "$pidfile" dockerd >/dev/null; then
-    wait_for 60 "" docker_ok || die "dockerd is running but does not answer at $SLIPWAY_DOCKER_HOST"
-    say "docker already running at $SLIPWAY_DOCKER_HOST"
-    return 0
+    if [ "$(cat "$RUN/dockerd.flags" 2>/dev/null)" = "$flags" ]; then
+      wait_for 60 "" docker_ok || die "dockerd is running but does not answer at $SLIPWAY_DOCKER_HOST"
+      say "docker already running at $SLIPWAY_DOCKER_HOST"
+      return 0
+    fi
+    dockerd_stop   # started with other flags (an older Slipway): restart it with these
   fi
   if [ -S "$docker_sock" ] && docker_ok; then
     say "docker: using the engine already answering at $SLIPWAY_DOCKER_HOST (not started by Slipway)"
@@ -232,15 +243,10 @@ dockerd_start() {
   rm -f "$docker_sock" "$pidfile"
   # A containerd left behind by a dockerd that died makes the new dockerd wait for it forever.
   stop_pid "orphaned containerd" "$RUN/docker-exec/containerd/containerd.pid" "$RUN/docker-exec/containerd" 10
-  setsid -w dockerd \
-    --data-root "$DATA/docker" \
-    --exec-root "$RUN/docker-exec" \
-    -H "$SLIPWAY_DOCKER_HOST" \
-    --pidfile "$pidfile" \
-    --storage-driver vfs \
-    --iptables=false \
-    --bridge=none \
-    >>"$LOGS/dockerd.log" 2>&1 </dev/null &
+  local -a args
+  mapfile -t args <<<"$flags"
+  setsid -w dockerd "${args[@]}" >>"$LOGS/dockerd.log" 2>&1 </dev/null &
+  printf '%s\n' "$flags" >"$RUN/dockerd.flags"
   # dockerd writes its pid file itself. (setsid -w: $! lives exactly as long as dockerd.)
   wait_for 90 $! docker_ok || { log_tail "$LOGS/dockerd.log"; die "dockerd did not answer at $SLIPWAY_DOCKER_HOST"; }
   say "docker started at $SLIPWAY_DOCKER_HOST (data in $DATA/docker)"

@@ -110,7 +110,8 @@ class Pipeline:
         from slipway.queue import redis_connection
 
         auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
-        return cls(settings, redis_connection(settings), DockerImageBuilder(settings.docker_host, auth),
+        images = DockerImageBuilder(settings.docker_host, auth, memory=settings.build_memory)
+        return cls(settings, redis_connection(settings), images,
                    targets_from_settings(settings), reporters=default_reporters(settings),
                    github=github_client(settings))
 
@@ -340,10 +341,12 @@ def _credentials_in(env: dict[str, str]) -> list[str]:
 
 def targets_from_settings(settings: Settings) -> dict[str, Target]:
     """The deploy targets this installation offers, by name."""
-    from deployer.local import LocalTarget
+    from deployer.local import AppLimits, LocalTarget
 
     auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
-    local = LocalTarget(settings.docker_host, auth, host=settings.local_host, health_timeout_s=settings.health_timeout_s)
+    limits = AppLimits(memory=settings.app_memory, cpus=float(settings.app_cpus), pids=int(settings.app_pids))
+    local = LocalTarget(settings.docker_host, auth, host=settings.local_host, health_timeout_s=settings.health_timeout_s,
+                        limits=limits)
     return {local.name: local}
 
 

@@ -68,6 +68,10 @@ class Settings:
     webhook_max_bytes: str = _setting("SLIPWAY_WEBHOOK_MAX_BYTES", str(25 * 1024 * 1024), doc="Largest webhook body accepted (GitHub caps payloads at 25 MB).")
     git_push_max_bytes: str = _setting("SLIPWAY_GIT_PUSH_MAX_BYTES", str(256 * 1024 * 1024), doc="Largest `git push` the built-in git remote accepts (held in memory while git takes it in).")
     local_host: str = _setting("SLIPWAY_LOCAL_HOST", "127.0.0.1", doc="Address local deployments listen on.")
+    app_memory: str = _setting("SLIPWAY_APP_MEMORY", "1g", doc="Memory limit of each app container (Docker's units: 512m, 2g).")
+    app_cpus: str = _setting("SLIPWAY_APP_CPUS", "1", doc="CPU limit of each app container, in cores.")
+    app_pids: str = _setting("SLIPWAY_APP_PIDS", "512", doc="Most processes and threads an app container may run.")
+    build_memory: str = _setting("SLIPWAY_BUILD_MEMORY", "4g", doc="Memory limit of each build step (Docker's units).")
     default_target: str = _setting("SLIPWAY_DEFAULT_TARGET", "local", doc="Deploy target of new projects (local; akash once its target lands).")
     # GitHub App (or create one from the dashboard, which stores these encrypted in the database).
     github_app_id: str = _setting("SLIPWAY_GITHUB_APP_ID", doc="GitHub App id.")

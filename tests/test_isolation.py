@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import uuid
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from docker.utils import parse_bytes
 from rq import Queue
 from sqlalchemy import select
 
+from deployer.local import LABEL_DEPLOYMENT
 from slipway import envvars
 from slipway.buildlog import stream_key
 from slipway.db import session_scope
@@ -134,3 +137,34 @@ def test_the_worker_command_line_carries_no_redis_password():
     assert "--url" not in worker and "REDIS_URL" not in worker
     assert "--config slipway.rqconfig" in worker
     assert os.environ.get("SLIPWAY_REDIS_PASSWORD", "") == "" or os.environ["SLIPWAY_REDIS_PASSWORD"] not in worker
+
+
+def test_build_steps_run_with_no_new_privileges_and_a_memory_limit(settings, site, send_webhook, run_worker):
+    run = "grep NoNewPrivs /proc/self/status && echo memory-limit=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"
+    dep = deploy(send_webhook, run_worker, site, {
+        "Dockerfile": dockerfile(settings.registry, run=run),
+        "www/index.html": "x",
+    })
+    assert dep.state == "live", dep.error_message
+    log = log_of(dep.id)
+    assert re.search(r"^NoNewPrivs:\s+1$", log, flags=re.M), log
+    assert f"memory-limit={parse_bytes(settings.build_memory)}" in log
+
+
+def test_apps_run_without_capabilities_they_do_not_need_and_within_limits(
+        settings, site, send_webhook, run_worker, docker_client):
+    dep = deploy(send_webhook, run_worker, site, {"Dockerfile": dockerfile(settings.registry), "www/index.html": "x"})
+    assert dep.state == "live", dep.error_message
+    (container,) = docker_client.containers.list(filters={"label": f"{LABEL_DEPLOYMENT}={dep.id}"})
+    host = container.attrs["HostConfig"]
+    assert host["CapDrop"] == ["ALL"] and "NET_RAW" not in (host["CapAdd"] or [])
+    assert host["SecurityOpt"] == ["no-new-privileges"]
+    assert host["PidsLimit"] == int(settings.app_pids)
+    assert host["Memory"] == parse_bytes(settings.app_memory)
+    assert host["NanoCpus"] == int(float(settings.app_cpus) * 1e9)
+    # What the app's own process sees.
+    status = container.exec_run("cat /proc/1/status").output.decode()
+    assert re.search(r"^NoNewPrivs:\s+1$", status, flags=re.M)
+    cap_eff = int(re.search(r"^CapEff:\s+([0-9a-f]+)$", status, flags=re.M).group(1), 16)
+    CAP_NET_RAW, CAP_MKNOD, CAP_SYS_CHROOT = 13, 27, 18
+    assert not cap_eff & (1 << CAP_NET_RAW | 1 << CAP_MKNOD | 1 << CAP_SYS_CHROOT)
