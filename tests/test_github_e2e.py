@@ -193,7 +193,7 @@ def test_a_push_is_built_from_the_private_repo_and_reported_on_the_commit(
     assert tokens
     headers = [base64.b64encode(f"x-access-token:{t}".encode()).decode() for t in tokens]
     job = RqJob.fetch(job_id_for(dep_id, github_settings), connection=redis, serializer=SERIALIZER)
-    assert job.args == (dep_id,) and not job.kwargs
+    assert tuple(job.args) == (dep_id,) and not job.kwargs
     places = {
         "build log": log,
         "database": everything_stored(),

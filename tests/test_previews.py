@@ -84,7 +84,7 @@ def preview_row(project_id: int, number: int) -> PullRequestPreview | None:
 
 
 def jobs(queue) -> list[tuple[str, tuple]]:
-    return [(job.func_name, job.args) for job in queue.jobs]
+    return [(job.func_name, tuple(job.args)) for job in queue.jobs]  # JSON keeps them as a list
 
 
 # -- who gets a preview ---------------------------------------------------------------
@@ -495,7 +495,7 @@ def test_removal_skips_a_pull_request_reopened_meanwhile(settings, project):
 def test_the_teardown_job_carries_only_ids(settings, project, queue):
     enqueue_teardown(project, 7)
     (job,) = queue.jobs
-    assert (job.func_name, job.args, job.kwargs) == ("slipway.previews.teardown_preview", (project, 7), {})
+    assert (job.func_name, tuple(job.args), job.kwargs) == ("slipway.previews.teardown_preview", (project, 7), {})
 
 
 

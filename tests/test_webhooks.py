@@ -38,7 +38,7 @@ def test_push_creates_one_deployment_and_enqueues_it_by_id(project, send_webhook
         assert delivery.deployment_id == dep_id and delivery.outcome.startswith("202")
     assert queue.job_ids == [job_id_for(dep_id)]
     job = queue.fetch_job(job_id_for(dep_id))
-    assert job.args == (dep_id,) and job.kwargs == {}
+    assert tuple(job.args) == (dep_id,) and job.kwargs == {}
 
 
 def test_redelivery_of_the_same_id_is_a_no_op(project, send_webhook, queue):
