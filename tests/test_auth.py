@@ -1,5 +1,7 @@
 """Only the machine endpoints are public; people sign in with the admin password, scripts send it."""
 
+from dataclasses import replace
+
 import pytest
 
 from tests.conftest import push_payload
@@ -70,3 +72,61 @@ def test_login_needs_the_form_token_and_never_redirects_off_site(anonymous, sett
     resp = anonymous.post("/login", data={"csrf": csrf_of(page), "password": settings.admin_password,
                                           "next": "//evil.example/x"})
     assert resp.status_code == 302 and resp.headers["Location"] == "/"
+
+
+# -- sessions end for real ---------------------------------------------------------------------
+
+def sign_in_with(client, password: str, **kwargs):
+    page = client.get("/login", **kwargs).data.decode()
+    return client.post("/login", data={"csrf": csrf_of(page), "password": password}, **kwargs)
+
+
+def browser_with(app, cookie: str):
+    """Another browser, holding a copy of someone's session cookie."""
+    other = app.test_client()
+    other.set_cookie("session", cookie)
+    return other
+
+
+def test_a_cookie_copied_before_sign_out_is_refused_after_it(anonymous, app, settings):
+    assert sign_in_with(anonymous, settings.admin_password).status_code == 302
+    home = anonymous.get("/")
+    copied = anonymous.get_cookie("session").value
+    assert browser_with(app, copied).get("/").status_code == 200
+
+    anonymous.post("/logout", data={"csrf": csrf_of(home.data.decode())})
+    refused = browser_with(app, copied).get("/")
+    assert refused.status_code == 302 and refused.headers["Location"].startswith("/login")
+    assert browser_with(app, copied).get("/api/projects").status_code == 401
+
+
+def test_a_new_admin_password_ends_every_session(anonymous, settings):
+    from web import create_app
+
+    assert sign_in_with(anonymous, settings.admin_password).status_code == 302
+    copied = anonymous.get_cookie("session").value
+    # A restart with the same password keeps people signed in...
+    assert browser_with(create_app(settings), copied).get("/").status_code == 200
+    # ...a restart with a new one does not, and the new password signs in.
+    changed = create_app(replace(settings, admin_password="a-new-admin-password-456"))
+    refused = browser_with(changed, copied).get("/")
+    assert refused.status_code == 302 and refused.headers["Location"].startswith("/login")
+    fresh = changed.test_client()
+    assert sign_in_with(fresh, "a-new-admin-password-456").status_code == 302
+    assert fresh.get("/").status_code == 200
+
+
+@pytest.mark.parametrize("public_url, secure", [("http://127.0.0.1:8000", False), ("https://deploy.example", True)])
+def test_the_session_cookie_is_http_only_same_site_lax_and_secure_over_https(settings, public_url, secure):
+    from web import create_app
+
+    browser = create_app(replace(settings, public_url=public_url)).test_client()
+    page = browser.get("/login", base_url=public_url)
+    signed_in = browser.post("/login", base_url=public_url, data={
+        "csrf": csrf_of(page.data.decode()), "password": settings.admin_password})
+    assert signed_in.status_code == 302
+    for resp in (page, signed_in):
+        attributes = [a.strip().lower() for a in resp.headers["Set-Cookie"].split(";")]
+        assert "httponly" in attributes and "samesite=lax" in attributes
+        assert ("secure" in attributes) == secure
+

@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web import auth
     from web.csrf import csrf_token
 
-    auth.install(app)
+    auth.install(app, settings)
     app.jinja_env.globals["csrf_token"] = csrf_token
 
     @app.get("/healthz")
