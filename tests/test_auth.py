@@ -1,6 +1,8 @@
 """Only the machine endpoints are public; people sign in with the admin password, scripts send it."""
 
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -130,3 +132,37 @@ def test_the_session_cookie_is_http_only_same_site_lax_and_secure_over_https(set
         assert "httponly" in attributes and "samesite=lax" in attributes
         assert ("secure" in attributes) == secure
 
+
+
+# -- security headers --------------------------------------------------------------------------
+
+def test_every_answer_carries_the_security_headers(client, anonymous):
+    answers = {
+        "page": client.get("/"),
+        "sign-in page": anonymous.get("/login"),
+        "API": client.get("/api/projects"),
+        "404 page": client.get("/no/such/page"),
+        "API 404": client.get("/api/deployments/999"),
+        "redirect to sign in": anonymous.get("/"),
+        "health": anonymous.get("/healthz"),
+    }
+    for what, resp in answers.items():
+        csp = {d.split()[0]: d.split()[1:] for d in resp.headers.get("Content-Security-Policy", "").split("; ") if d}
+        assert csp.get("frame-ancestors") == ["'none'"], what
+        assert csp.get("default-src") == ["'self'"] and csp.get("script-src") == ["'self'"], what
+        assert csp.get("object-src") == ["'none'"], what
+        assert resp.headers.get("X-Frame-Options") == "DENY", what
+        assert resp.headers.get("X-Content-Type-Options") == "nosniff", what
+        assert resp.headers.get("Referrer-Policy") == "same-origin", what
+
+
+def test_templates_keep_to_the_content_security_policy(client):
+    """No inline script, style or event handler: the policy allows only files from /static."""
+    templates = Path(__file__).resolve().parents[1] / "web" / "templates"
+    for path in templates.glob("*.html"):
+        text = path.read_text()
+        assert not re.search(r"<script(?![^>]*\ssrc=)", text), f"{path.name}: inline <script>"
+        assert "<style" not in text and not re.search(r"\sstyle=", text), f"{path.name}: inline style"
+        assert not re.search(r"\son[a-z]+=", text), f"{path.name}: inline event handler"
+        for src in re.findall(r"filename='([^']+)'", text):
+            assert client.get(f"/static/{src}").status_code == 200, src
