@@ -67,6 +67,7 @@ class Settings:
     git_push_max_bytes: str = _setting("SLIPWAY_GIT_PUSH_MAX_BYTES", str(256 * 1024 * 1024), doc="Largest `git push` the built-in git remote accepts (held in memory while git takes it in).")
     local_host: str = _setting("SLIPWAY_LOCAL_HOST", "127.0.0.1", doc="Address local deployments listen on.")
     default_target: str = _setting("SLIPWAY_DEFAULT_TARGET", "local", doc="Deploy target of new projects (local; akash once its target lands).")
+    login_rate_limit: str = _setting("SLIPWAY_LOGIN_RATE_LIMIT", "10 per minute", doc="Failed sign-ins allowed per client address, the sign-in form and the API's Bearer password counted together (e.g. `5 per minute`, `100 per day`); past it every sign-in from that address answers 429 until the window has moved on.")
     # GitHub App (or create one from the dashboard, which stores these encrypted in the database).
     github_app_id: str = _setting("SLIPWAY_GITHUB_APP_ID", doc="GitHub App id.")
     github_app_private_key: str = _setting("SLIPWAY_GITHUB_APP_PRIVATE_KEY", secret=True, doc="The App's private key: PEM text (newlines as \\n) or the path of a .pem file.")

@@ -106,7 +106,15 @@ def _password() -> str:
 
 def _matches(candidate: str) -> bool:
     expected = _password()
-    return bool(expected) and hmac.compare_digest(candidate.encode(), expected.encode())
+    matches = bool(expected) and hmac.compare_digest(candidate.encode(), expected.encode())
+    if not matches:
+        g.slipway_sign_in_failed = True  # counted against the client's limit (web/limits.py)
+    return matches
+
+
+def sign_in_failed() -> bool:
+    """Whether this request offered a wrong admin password."""
+    return g.get("slipway_sign_in_failed", False)
 
 
 def _bearer_ok() -> bool:
