@@ -33,6 +33,9 @@ MESSAGES: dict[str, str] = {
     "app:worker-lost": "The worker running this deployment stopped before it finished. Push again or redeploy.",
     "app:cancelled": "Cancelled.",
     "app:superseded": "A newer push to the same branch replaced this one.",
+    # signing in
+    "auth:user:too-many-sign-ins": "Too many failed sign-ins from your address. Try again in {seconds} seconds.",
+    "settings:user:rate-limit": "SLIPWAY_LOGIN_RATE_LIMIT is {value!r}, which is not a rate limit. Give one like '10 per minute'.",
 }
 
 

@@ -73,6 +73,7 @@ class Settings:
     app_pids: str = _setting("SLIPWAY_APP_PIDS", "512", doc="Most processes and threads an app container may run.")
     build_memory: str = _setting("SLIPWAY_BUILD_MEMORY", "4g", doc="Memory limit of each build step (Docker's units).")
     default_target: str = _setting("SLIPWAY_DEFAULT_TARGET", "local", doc="Deploy target of new projects (local; akash once its target lands).")
+    login_rate_limit: str = _setting("SLIPWAY_LOGIN_RATE_LIMIT", "10 per minute", doc="Failed sign-ins allowed per client address, the sign-in form and the API's Bearer password counted together (e.g. `5 per minute`, `100 per day`); past it every sign-in from that address answers 429 until the window has moved on.")
     # GitHub App (or create one from the dashboard, which stores these encrypted in the database).
     github_app_id: str = _setting("SLIPWAY_GITHUB_APP_ID", doc="GitHub App id.")
     github_app_private_key: str = _setting("SLIPWAY_GITHUB_APP_PRIVATE_KEY", secret=True, doc="The App's private key: PEM text (newlines as \\n) or the path of a .pem file.")

@@ -126,11 +126,11 @@ def anonymous(app):
 
 
 def sign_in(client):
-    """Make a test client a signed-in browser (the machine endpoints ignore the session anyway)."""
-    from web.auth import SESSION_KEY
+    """Make a test client a signed-in browser, its session recorded as signing in records it."""
+    from web.auth import SESSION_KEY, sessions
 
     with client.session_transaction() as session:
-        session[SESSION_KEY] = True
+        session[SESSION_KEY] = sessions(client.application).begin()
     return client
 
 

@@ -44,7 +44,7 @@ def test_deployment_page_shows_log_and_escaped_reason(client, settings):
     dep_id = make(settings, "failed", lines=("step <1>", "boom"))
     page = client.get(f"/deployments/{dep_id}").data.decode()
     assert "step &lt;1&gt;" in page and "The Docker build failed: &lt;boom&gt;" in page
-    assert "EventSource" not in page  # a finished deployment needs no live stream
+    assert "log.js" not in page  # a finished deployment needs no live stream
 
 
 def test_unknown_pages_are_404(client):

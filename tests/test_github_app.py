@@ -104,7 +104,7 @@ def test_the_manifest_is_complete_and_posted_to_the_users_new_app_page(web):
         # installation events reach every App; GitHub refuses a manifest that lists them
         "default_events": ["push", "pull_request"],
     }
-    assert 'document.getElementById("to-github").submit()' in page
+    assert "data-autosubmit" in page and '<script src="/static/autosubmit.js"' in page
 
 
 def test_an_organization_gets_its_own_new_app_page(web):

@@ -25,10 +25,12 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     for bp in (webhooks_bp, dashboard_bp, api_bp, github_app_bp, git_remote_bp, hooks_bp):
         app.register_blueprint(bp)
-    from web import auth
+    from web import auth, headers, limits
     from web.csrf import csrf_token
 
-    auth.install(app)
+    headers.install(app, settings)
+    limits.install(app, settings)  # first: a blocked client is refused before its password is checked
+    auth.install(app, settings)
     app.jinja_env.globals["csrf_token"] = csrf_token
 
     @app.get("/healthz")

@@ -1,0 +1,40 @@
+"""Security headers on every answer: pages, the API, errors and the machine endpoints alike."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask, Response
+
+from slipway.settings import Settings
+
+
+def content_security_policy(settings: Settings) -> str:
+    # Scripts and styles come only from /static (templates hold none inline), and no other site
+    # may frame the dashboard. Forms post here, or to GitHub when the dashboard creates the App.
+    github = urlsplit(settings.github_url)
+    return "; ".join((
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+        f"form-action 'self' {github.scheme}://{github.netloc}",
+    ))
+
+
+def install(app: Flask, settings: Settings) -> None:
+    headers = {
+        "Content-Security-Policy": content_security_policy(settings),
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+    }
+
+    @app.after_request
+    def add_security_headers(response: Response) -> Response:
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+        return response
