@@ -364,6 +364,32 @@ def reap() -> None:
     click.echo(f"failed {len(ids)} abandoned deployment(s){': ' + ', '.join(map(str, ids)) if ids else ''}")
 
 
+@main.group()
+def registry() -> None:
+    """The private registry Slipway pushes images to."""
+
+
+@registry.command("gc")
+def registry_gc() -> None:
+    """Delete every project's old images and collect the registry's unused layers now."""
+    from builder.images import RegistryAuth
+    from builder.registry import RegistryClient, RegistryError
+    from slipway.jobs import KEEP_IMAGES
+    from slipway.queue import redis_connection
+    from slipway.registry_gc import ServicesScript, clean_all, collect_blobs
+
+    settings = settings_mod.get_settings()
+    auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
+    try:
+        deleted = clean_all(settings, RegistryClient(auth), KEEP_IMAGES, click.echo)
+        click.echo(f"deleted {deleted} old image(s)")
+        if not collect_blobs(settings, redis_connection(settings), ServicesScript(), click.echo):
+            raise click.ClickException("deployments are using the registry (or a collection runs): "
+                                       "try again when they have finished")
+    except RegistryError as exc:
+        raise click.ClickException(f"the registry failed: {exc}") from None
+
+
 def _register_optional() -> None:
     from deployer.akash.cli import sdl
 
