@@ -15,12 +15,12 @@ from builder.images import RegistryAuth
 
 # Every single-image and multi-image manifest format, so the registry never converts a manifest
 # (and its digest) to the old schema 1 when answering.
-MANIFEST_TYPES = ", ".join((
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-))
+MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.oci.image.index.v1+json"
+)
 
 
 class RegistryError(Exception):

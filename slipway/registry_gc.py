@@ -202,8 +202,8 @@ class ServicesScript:
 
     def collect(self, say: Log) -> None:
         try:
-            done = subprocess.run([str(self.script), "gc"], capture_output=True, text=True, timeout=self.timeout_s,
-                                  env=os.environ.copy(), stdin=subprocess.DEVNULL)
+            done = subprocess.run([str(self.script), "gc"], capture_output=True, text=True, check=False,
+                                  timeout=self.timeout_s, env=os.environ.copy(), stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise RegistryError(f"{self.script.name} gc took longer than {self.timeout_s} s") from None
         for line in (done.stdout + done.stderr).splitlines():
@@ -229,9 +229,9 @@ def enqueue_collection(settings: Settings, redis: Redis | None = None, attempt: 
     from slipway.queue import get_queue
 
     queue = get_queue(settings, redis)
-    options = dict(args=(attempt,), timeout=MAINTENANCE_TTL_S, result_ttl=86400, failure_ttl=7 * 86400,
-                   job_id=f"{settings.queue_name}-registry-gc-{uuid.uuid4().hex[:8]}",
-                   description="registry garbage collection")
+    options = {"args": (attempt,), "timeout": MAINTENANCE_TTL_S, "result_ttl": 86400, "failure_ttl": 7 * 86400,
+               "job_id": f"{settings.queue_name}-registry-gc-{uuid.uuid4().hex[:8]}",
+               "description": "registry garbage collection"}
     if delay is None:
         queue.enqueue_call(COLLECT_JOB, **options)
     else:
