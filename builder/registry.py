@@ -36,6 +36,8 @@ class Registry(Protocol):
 
     def tags(self, repository: str) -> list[str]: ...
 
+    def repositories(self) -> list[str]: ...
+
     def digest(self, repository: str, reference: str) -> str | None: ...
 
     def delete(self, repository: str, digest: str) -> bool: ...
@@ -85,16 +87,22 @@ class RegistryClient:
         return RegistryError(f"{what}: HTTP {resp.status_code} {detail}".rstrip(), resp.status_code)
 
     def tags(self, repository: str) -> list[str]:
-        """Every tag of ``repository`` (none if it does not exist), following pagination."""
+        """Every tag of ``repository`` (none if it does not exist)."""
+        return self._pages(f"{self._base}/{repository}/tags/list?n=1000", "tags", f"listing the tags of {repository}")
+
+    def repositories(self) -> list[str]:
+        """Every repository the registry holds (the catalog; deleted ones stay listed, without tags)."""
+        return self._pages(f"{self._base}/_catalog?n=1000", "repositories", "listing the repositories")
+
+    def _pages(self, url: str, key: str, what: str) -> list[str]:
         found: list[str] = []
-        url = f"{self._base}/{repository}/tags/list?n=1000"
         while url:
             resp = self._request("GET", url)
             if resp.status_code == 404:
                 return found
             if not resp.ok:
-                raise self._refuse(resp, f"listing the tags of {repository}")
-            found.extend(resp.json().get("tags") or [])
+                raise self._refuse(resp, what)
+            found.extend(resp.json().get(key) or [])
             url = resp.links.get("next", {}).get("url")
             if url and url.startswith("/"):
                 url = self._base[: -len("/v2")] + url

@@ -274,6 +274,17 @@ def clean_all(settings: Settings, registry: Registry, keep: int, say: Log) -> in
     return sum(delete_old_images(settings, registry, name, keep, say) for name in names)
 
 
+def orphans(settings: Settings, registry: Registry) -> list[str]:
+    """Repositories named like projects that no project has any more, and that still hold tags."""
+    from slipway.db import session_scope
+    from slipway.models import PROJECT_NAME_RE
+
+    with session_scope(settings) as session:
+        names = set(session.scalars(select(Project.name)))
+    return [repo for repo in registry.repositories()
+            if PROJECT_NAME_RE.fullmatch(repo) and repo not in names and registry.tags(repo)]
+
+
 def disk_usage(path: Path) -> int:
     """Bytes the files under ``path`` hold (the registry's data dir)."""
     total = 0

@@ -307,3 +307,28 @@ def test_a_registry_failure_never_fails_a_live_deployment(settings, redis):
     assert registry.calls == 1
     assert RegistryUse(redis, settings.registry).users() == []
 
+
+
+@pytest.mark.docker
+def test_registry_gc_command_cleans_every_project_and_orphans_on_request(settings, push_version):
+    from click.testing import CliRunner
+
+    from slipway.cli import main
+
+    name, orphan = f"gc-{uuid.uuid4().hex[:8]}", f"gc-{uuid.uuid4().hex[:8]}"
+    for n in range(5):
+        push_version(name, n)
+    add_project(name, [(n, "superseded", None, True) for n in range(4)] + [(4, "live", None, True)])
+    kept = sorted(sha_of(n)[:7] for n in (2, 3, 4))
+    push_version(orphan, 0)  # a project deleted before Slipway cleaned the registry
+
+    result = CliRunner().invoke(main, ["registry", "gc"])
+    assert result.exit_code == 0, result.output
+    registry = RegistryClient(auth_of(settings))
+    assert sorted(registry.tags(name)) == kept
+    assert "belong to no project" in result.output and orphan in result.output and registry.tags(orphan)
+    assert "registry garbage collected" in result.output
+
+    result = CliRunner().invoke(main, ["registry", "gc", "--delete-orphans"])
+    assert result.exit_code == 0, result.output
+    assert registry.tags(orphan) == [] and sorted(registry.tags(name)) == kept
