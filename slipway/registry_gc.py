@@ -58,10 +58,10 @@ def kept_references(session: Session, project_id: int, keep: int) -> tuple[set[s
     """(image references that must stay, tags that unfinished deployments are about to push)."""
     refs: set[str] = set()
     pending: set[str] = set()
-    unfinished = [s.value for s in FINAL_STATES]
+    final = [s.value for s in FINAL_STATES]
     for dep in session.scalars(select(Deployment).where(
             Deployment.project_id == project_id,
-            (Deployment.state == State.LIVE.value) | Deployment.state.not_in(unfinished))):
+            (Deployment.state == State.LIVE.value) | Deployment.state.not_in(final))):
         if dep.image:
             refs.add(dep.image)
         else:
