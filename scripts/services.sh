@@ -4,6 +4,7 @@
 #   scripts/services.sh start|stop|status
 #   scripts/services.sh stop-app          stop the web server and worker started by scripts/up.sh
 #   scripts/services.sh env [--secrets]   print the settings in force as shell assignments
+#   scripts/services.sh gc                free the registry's unused layers (stops it meanwhile)
 #
 # Settings come from slipway/settings.py itself (process env, then $SLIPWAY_DATA_DIR/slipway.env,
 # then defaults), so this script never disagrees with the app about ports, sockets or passwords.
@@ -350,6 +351,30 @@ registry_stop() {
   fi
 }
 
+# Frees the blobs no manifest uses any more. The registry's garbage-collect must not run beside
+# pushes, and the running registry caches which blobs exist, so it is stopped for the collection
+# and started again (a few seconds). Slipway runs this only when no deployment uses the registry
+# (slipway/registry_gc.py); run by hand, make sure nothing pushes meanwhile.
+registry_gc() {
+  local pidfile="$RUN/registry.pid" config="$DATA/registry/config.yml" was_running="" before after rc=0
+  if ! is_local "$registry_host"; then
+    say "registry: external ($SLIPWAY_REGISTRY), not managed here: collect its garbage where it runs"
+    return 0
+  fi
+  command -v docker-registry >/dev/null || die "docker-registry is not installed: run scripts/install.sh"
+  [ -s "$config" ] || die "no registry config at $config: run 'scripts/services.sh start' once"
+  before="$(du -sb "$DATA/registry/data" | cut -f1)"
+  if pid_of "$pidfile" docker-registry >/dev/null; then
+    was_running=1
+    registry_stop
+  fi
+  docker-registry garbage-collect --delete-untagged "$config" >>"$LOGS/registry-gc.log" 2>&1 || rc=$?
+  if [ -n "$was_running" ]; then registry_start; fi
+  [ "$rc" = 0 ] || { log_tail "$LOGS/registry-gc.log"; die "garbage-collect failed (status $rc)"; }
+  after="$(du -sb "$DATA/registry/data" | cut -f1)"
+  say "registry garbage collected: $before -> $after bytes in $DATA/registry/data"
+}
+
 # --- web and worker (started by scripts/up.sh) ---------------------------------------------
 
 app_stop() {
@@ -433,8 +458,13 @@ case "$cmd" in
     load_settings
     status
     ;;
+  gc)
+    load_settings
+    mkdir -p "$RUN" "$LOGS"
+    registry_gc
+    ;;
   *)
-    echo "usage: $0 start|stop|status|stop-app|env [--secrets]" >&2
+    echo "usage: $0 start|stop|status|stop-app|gc|env [--secrets]" >&2
     exit 2
     ;;
 esac

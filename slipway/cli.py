@@ -364,6 +364,41 @@ def reap() -> None:
     click.echo(f"failed {len(ids)} abandoned deployment(s){': ' + ', '.join(map(str, ids)) if ids else ''}")
 
 
+@main.group()
+def registry() -> None:
+    """The private registry Slipway pushes images to."""
+
+
+@registry.command("gc")
+@click.option("--delete-orphans", is_flag=True, help="Also delete the images of repositories named like a "
+              "project that no longer exists (projects deleted before Slipway cleaned the registry).")
+def registry_gc(delete_orphans: bool) -> None:
+    """Delete every project's old images and collect the registry's unused layers now."""
+    from builder.images import RegistryAuth
+    from builder.registry import RegistryClient, RegistryError
+    from slipway.jobs import KEEP_IMAGES
+    from slipway.queue import redis_connection
+    from slipway.registry_gc import ServicesScript, clean_all, collect_blobs, delete_all_images, orphans
+
+    settings = settings_mod.get_settings()
+    client = RegistryClient(RegistryAuth(settings.registry, settings.registry_username, settings.registry_password))
+    try:
+        deleted = clean_all(settings, client, KEEP_IMAGES, click.echo)
+        click.echo(f"deleted {deleted} old image(s)")
+        left = orphans(settings, client)
+        if left and delete_orphans:
+            for name in left:
+                delete_all_images(client, name, click.echo)
+        elif left:
+            click.echo(f"{len(left)} repositories belong to no project: {', '.join(left)}; "
+                       "`slipway registry gc --delete-orphans` deletes their images")
+        if not collect_blobs(settings, redis_connection(settings), ServicesScript(), click.echo):
+            raise click.ClickException("deployments are using the registry (or a collection runs): "
+                                       "try again when they have finished")
+    except RegistryError as exc:
+        raise click.ClickException(f"the registry failed: {exc}") from None
+
+
 def _register_optional() -> None:
     from deployer.akash.cli import sdl
 

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from builder.git import fetch_commit
 from builder.images import BuildStopped, DockerImageBuilder, RegistryAuth
+from builder.registry import Registry, RegistryClient
 from deployer.base import Release, Running, Stopped, Target
 from slipway import envvars
 from slipway.buildlog import BuildLogWriter, SecretMasker
@@ -31,6 +32,8 @@ from slipway.errors import AppError, SlipwayError, UserError, render
 from slipway.github import GitHubError
 from slipway.logs import bound_deployment
 from slipway.models import Deployment, utcnow
+from slipway.queue import deployment_job_timeout_s
+from slipway.registry_gc import RegistryUse, delete_old_images, deployment_went_live, version_tag
 from slipway.settings import Settings, get_settings
 from slipway.states import State
 
@@ -51,7 +54,8 @@ class Reporter(Protocol):
     def report(self, deployment_id: int) -> None: ...
 
 
-# Local images kept per project after a deployment goes live: the running one and a few to roll back to.
+# Images kept per project after a deployment goes live, on this machine and in the registry:
+# the running one and a few to roll back to (the registry also keeps every live preview's).
 KEEP_IMAGES = 3
 
 
@@ -95,7 +99,7 @@ class Job:
 class Pipeline:
     def __init__(self, settings: Settings, redis: Redis, images: ImageBuilder, targets: dict[str, Target],
                  fetch: Callable[..., Path] = fetch_commit, reporters: Sequence[Reporter] = (),
-                 github: GitCredentials | None = None):
+                 github: GitCredentials | None = None, registry: Registry | None = None):
         self.settings = settings
         self.redis = redis
         self.images = images
@@ -103,6 +107,9 @@ class Pipeline:
         self.fetch = fetch
         self.reporters = list(reporters)
         self.github = github
+        # Without a registry client old images stay in the registry (tests that need no clean-up).
+        self.registry = registry
+        self.registry_use = RegistryUse(redis, settings.registry)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Pipeline":
@@ -113,7 +120,7 @@ class Pipeline:
         images = DockerImageBuilder(settings.docker_host, auth, memory=settings.build_memory)
         return cls(settings, redis_connection(settings), images,
                    targets_from_settings(settings), reporters=default_reporters(settings),
-                   github=github_client(settings))
+                   github=github_client(settings), registry=RegistryClient(auth))
 
     def run(self, deployment_id: int) -> None:
         job = self._load(deployment_id)
@@ -125,10 +132,13 @@ class Pipeline:
         say = writer.write
         workdir = self.settings.workdir(deployment_id)
         final = State.FAILED
+        user = f"{self.settings.queue_name}-deployment-{deployment_id}"
         try:
             # Every secret is known to the masker before anything runs: a build that prints the
             # app's variables must not store them in clear.
             env = self._env(job.project_id, writer.masker)
+            # Held until the job ends: the registry's blobs are never collected under a push or pull.
+            self.registry_use.enter(user, deployment_job_timeout_s(self.settings), say)
             if job.image:
                 # A redeploy: the image was built and pushed by an earlier deployment of this commit.
                 image = job.image
@@ -150,6 +160,7 @@ class Pipeline:
             # Live first, then retire: users are never left without a version that answers.
             self._retire(target, release, running, say)
             self._prune(job.project, say)
+            self._clean_registry(job.project, say)
             for older_id in replaced:
                 self._report(older_id)
         except Cancelled:
@@ -166,6 +177,7 @@ class Pipeline:
             if not isinstance(exc, Exception):
                 raise  # let SystemExit/KeyboardInterrupt through once recorded
         finally:
+            self._leave_registry(user)
             shutil.rmtree(workdir, ignore_errors=True)
             writer.close(final.value if final != State.FAILED else self._state(deployment_id))
             self._report(deployment_id)
@@ -177,7 +189,7 @@ class Pipeline:
         checkout = self._fetch(job, workdir / "src", say, masker)
 
         self._advance(deployment_id, State.BUILDING, say)
-        tag = f"{self.settings.registry}/{job.project}:{job.sha[:7]}"
+        tag = f"{self.settings.registry}/{job.project}:{version_tag(job.sha)}"
         try:
             self.images.build(checkout, job.dockerfile, job.build_context, tag, say,
                               self.settings.build_timeout_s, sha=job.sha,
@@ -230,6 +242,22 @@ class Pipeline:
             self.images.prune(f"{self.settings.registry}/{project}", KEEP_IMAGES, say)
         except Exception:  # noqa: BLE001 - disk hygiene never fails a deployment that is live
             log.warning("could not prune old images of %s", project, exc_info=True)
+
+    def _clean_registry(self, project: str, say: Callable[[str], None]) -> None:
+        """Delete the project's images nothing keeps; every few deployments, collect the blobs."""
+        if self.registry is None:
+            return
+        try:
+            delete_old_images(self.settings, self.registry, project, KEEP_IMAGES, say)
+            deployment_went_live(self.settings, self.redis)
+        except Exception:  # noqa: BLE001 - registry hygiene never fails a deployment that is live
+            log.warning("could not clean up old images of %s in the registry", project, exc_info=True)
+
+    def _leave_registry(self, user: str) -> None:
+        try:
+            self.registry_use.leave(user)
+        except Exception:  # noqa: BLE001 - the claim lapses on its own (its score is a deadline)
+            log.warning("could not release the registry claim %s", user, exc_info=True)
 
     def _env(self, project_id: int, masker: SecretMasker) -> dict[str, str]:
         """The app's variables, decrypted only for this job; from now on their values are masked in the log."""

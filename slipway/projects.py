@@ -108,18 +108,20 @@ def delete_project(settings, name: str, log) -> None:
     """Delete a project and everything it runs or keeps on this machine.
 
     Unfinished deployments are cancelled first (a running build stops at its next check),
-    then its containers in every slot, its local images, its git remote repository and
-    its rows (deployments, logs, variables, previews) go. Images already pushed to the
-    registry stay until the registry is garbage-collected.
+    then its containers in every slot, its local images, its images in the registry, its git
+    remote repository and its rows (deployments, logs, variables, previews) go. The layers the
+    registry frees are collected by a job queued last (``slipway.registry_gc``).
     """
     import shutil
 
     from builder.images import DockerImageBuilder, RegistryAuth
+    from builder.registry import RegistryClient
     from slipway.db import session_scope
     from slipway.errors import render
     from slipway.git_remote import repository_path
     from slipway.jobs import targets_from_settings
     from slipway.models import Deployment
+    from slipway.registry_gc import delete_all_images, enqueue_collection
     from slipway.states import FINAL_STATES, State
 
     with session_scope(settings) as session:
@@ -136,9 +138,17 @@ def delete_project(settings, name: str, log) -> None:
         target.remove_all(name, log)
     auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
     DockerImageBuilder(settings.docker_host, auth).prune(f"{settings.registry}/{name}", 0, log)
+    try:
+        delete_all_images(RegistryClient(auth), name, log)
+    except Exception as exc:  # noqa: BLE001 - the project still goes; the operator can clean up later
+        log(f"warning: could not delete its images from the registry ({exc}); run `slipway registry gc` later")
     shutil.rmtree(repository_path(settings, name), ignore_errors=True)
     with session_scope(settings) as session:
         project = get_project_by_name(session, name)
         if project is not None:
             session.delete(project)
+    try:
+        enqueue_collection(settings)
+    except Exception as exc:  # noqa: BLE001 - Redis down: the next collection frees the layers
+        log(f"warning: could not queue the registry's garbage collection ({exc})")
     log(f"deleted project {name}")

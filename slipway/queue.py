@@ -49,6 +49,11 @@ def job_id_for(deployment_id: int, settings: Settings | None = None) -> str:
     return f"{(settings or get_settings()).queue_name}-deployment-{deployment_id}"
 
 
+def deployment_job_timeout_s(settings: Settings) -> int:
+    """The last-resort bound of a deployment job (the job's own build time-out fires first)."""
+    return settings.build_timeout_s + int(settings.health_timeout_s) + 600
+
+
 def enqueue_deployment(deployment_id: int, settings: Settings | None = None) -> str:
     """Queue the pipeline for one deployment; the job carries only its id."""
     settings = settings or get_settings()
@@ -56,8 +61,7 @@ def enqueue_deployment(deployment_id: int, settings: Settings | None = None) -> 
         JOB_FUNCTION,
         args=(deployment_id,),
         job_id=job_id_for(deployment_id, settings),
-        # The job's own build timeout fires first; this is the last-resort bound.
-        timeout=settings.build_timeout_s + int(settings.health_timeout_s) + 600,
+        timeout=deployment_job_timeout_s(settings),
         result_ttl=86400,
         failure_ttl=7 * 86400,
         on_failure=Callback(ON_FAILURE),

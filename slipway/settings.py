@@ -88,6 +88,8 @@ class Settings:
     akash_grpc_url: str = _setting("SLIPWAY_AKASH_GRPC_URL", doc="Akash node gRPC address, e.g. grpc+https://HOST:443.")
     akash_gas_multiplier: str = _setting("SLIPWAY_AKASH_GAS_MULTIPLIER", "1.5", doc="Margin applied to simulated gas.")
     akash_gas_price: str = _setting("SLIPWAY_AKASH_GAS_PRICE", "0.025", doc="Gas price in uakt.")
+    # Registry clean-up
+    registry_gc_every: str = _setting("SLIPWAY_REGISTRY_GC_EVERY", "10", doc="Collect the registry's unused layers (`scripts/services.sh gc`) after every N deployments that go live; 0: only after `slipway project delete` and `slipway registry gc`.")
 
     # -- derived values -------------------------------------------------
     @property
@@ -117,6 +119,10 @@ class Settings:
     @property
     def webhook_max_bytes_n(self) -> int:
         return int(self.webhook_max_bytes)
+
+    @property
+    def registry_gc_every_n(self) -> int:
+        return int(self.registry_gc_every)
 
     @property
     def github_private_key_pem(self) -> str:

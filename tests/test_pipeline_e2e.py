@@ -199,6 +199,7 @@ def test_old_images_are_pruned_and_deleting_a_project_removes_what_it_runs(
 
     from slipway.cli import main
     from slipway.jobs import KEEP_IMAGES
+    from slipway.queue import get_queue
 
     repository = f"{settings.registry}/{site.name}"
     live = None
@@ -210,11 +211,19 @@ def test_old_images_are_pruned_and_deleting_a_project_removes_what_it_runs(
     tags = [t for i in docker_client.images.list(name=repository) for t in i.tags if t.startswith(repository + ":")]
     assert len(tags) == KEEP_IMAGES and live.image in tags
     assert "old image tag(s)" in log_of(live.id)
+    # The registry keeps the same newest few (the live one and its rollback targets), nothing older.
+    with session_scope() as s:
+        newest = s.scalars(select(Deployment.sha).where(Deployment.state.in_(["live", "superseded"]))
+                           .order_by(Deployment.id.desc()).limit(KEEP_IMAGES)).all()
+    assert sorted(registry_tags(settings, site.name)) == sorted(sha[:7] for sha in newest)
+    assert "old image(s) of" in log_of(live.id)
 
     result = CliRunner().invoke(main, ["project", "delete", site.name, "--yes"])
     assert result.exit_code == 0, result.output
     assert docker_client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={site.name}"}) == []
     assert docker_client.images.list(name=repository) == []
+    assert registry_tags(settings, site.name) == []
+    assert "registry garbage collection" in [j.description for j in get_queue(settings).jobs]
     with pytest.raises(requests.ConnectionError):
         requests.get(live.url, timeout=2)
     with session_scope() as s:
