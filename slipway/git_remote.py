@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ HOOK_TOKEN_PREFIX = "hook"
 ZERO_SHA = "0" * 40
 # The refs as of the last push whose deployments were queued; see deploy_pushed_refs.
 QUEUED_REFS_FILE = "slipway-queued-refs.json"
-_HOOK_TOKEN_RE = re.compile(rf"^{HOOK_TOKEN_PREFIX}_(\d{{1,9}})_[A-Za-z0-9_-]{{20,}}$")
+_HOOK_TOKEN_RE = re.compile(rf"{HOOK_TOKEN_PREFIX}_(\d{{1,9}})_[A-Za-z0-9_-]{{20,}}")
 # Anything shaped like one of our tokens, for scrubbing log lines.
 TOKEN_PATTERN = re.compile(rf"\b({PUSH_TOKEN_PREFIX}|{HOOK_TOKEN_PREFIX}_\d+)_[A-Za-z0-9_-]{{20,}}")
 
@@ -84,6 +85,15 @@ def ensure_repository(settings: Settings, name: str, branch: str) -> Path:
     if (path / "HEAD").exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _init_repository(path, branch)
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)  # never leave a half-made repository behind
+        raise
+    return path
+
+
+def _init_repository(path: Path, branch: str) -> None:
     repo = Repo.init(path, bare=True, initial_branch=branch)
     with repo.config_writer() as cfg:
         # Pushes are authenticated by Slipway before git sees them.
@@ -95,7 +105,6 @@ def ensure_repository(settings: Settings, name: str, branch: str) -> Path:
         # The builder fetches one commit by sha, which need not be a branch tip any more.
         cfg.set_value("uploadpack", "allowReachableSHA1InWant", "true")
     repo.close()
-    return path
 
 
 @contextmanager
@@ -320,7 +329,7 @@ def hook_token(project: Project) -> str | None:
 
 def project_for_hook_token(session: Session, token: str) -> Project | None:
     """The project whose deploy hook ``token`` is, or None; one primary-key lookup."""
-    match = _HOOK_TOKEN_RE.match(token or "")
+    match = _HOOK_TOKEN_RE.fullmatch(token or "")
     if not match:
         return None
     project = session.get(Project, int(match.group(1)))

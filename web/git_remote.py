@@ -32,9 +32,9 @@ from slipway.git_remote import (
     repository_lock,
     uses_git_remote,
 )
-from slipway.models import PROJECT_NAME_RE
 from slipway.projects import get_project_by_name
 from slipway.settings import Settings
+from slipway.validation import is_project_name
 
 bp = Blueprint("git_remote", __name__)
 
@@ -54,7 +54,7 @@ def _text(status: int, message: str, headers: dict | None = None) -> Response:
 @bp.route("/git/<name>.git/<path:rest>", methods=["GET", "POST"])
 def git(name: str, rest: str):
     settings = _settings()
-    if not PROJECT_NAME_RE.match(name) or ".." in rest.split("/"):
+    if not is_project_name(name) or ".." in rest.split("/"):
         return _text(404, "Slipway: no such repository")
     with session_scope(settings) as session:
         project = get_project_by_name(session, name)

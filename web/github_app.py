@@ -31,7 +31,7 @@ from web.csrf import check_csrf, csrf_token
 bp = Blueprint("github", __name__)
 
 STATE_KEY = "github_manifest_state"
-GITHUB_LOGIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
+GITHUB_LOGIN_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
 
 
 def _settings() -> Settings:
@@ -57,7 +57,7 @@ def create_app_start():
     problems = []
     if not name or len(name) > APP_NAME_MAX:
         problems.append(f"the App name must be 1-{APP_NAME_MAX} characters")
-    if organization and not GITHUB_LOGIN_RE.match(organization):
+    if organization and not GITHUB_LOGIN_RE.fullmatch(organization):
         problems.append(f"{organization!r} is not a GitHub organization name")
     if problems:
         return _page(app_error="; ".join(problems), app_values={"name": name, "organization": organization}, status=400)
