@@ -26,6 +26,7 @@ from slipway.github_app import APP_NAME_MAX, app_manifest, app_state, github_cli
 from slipway.models import Installation, InstallationRepository, Project
 from slipway.projects import ProjectSpec, create_project
 from slipway.settings import Settings
+from slipway.validation import is_int_id
 from web.csrf import check_csrf, csrf_token
 
 bp = Blueprint("github", __name__)
@@ -166,7 +167,7 @@ def connect():
         installation = _active_installation(db, installation_id) if installation_id else None
         repo = db.scalar(select(InstallationRepository).where(
             InstallationRepository.installation_id == installation_id, InstallationRepository.repo_id == repo_id,
-        )) if installation is not None else None
+        )) if installation is not None and is_int_id(repo_id) else None
         if repo is None:
             return _error(404, "No such repository",
                           "The installation does not grant this repository (any more). Reload the GitHub page.")
@@ -231,6 +232,8 @@ def _error(status: int, title: str, message: str):
 
 
 def _active_installation(db, installation_id: int) -> Installation | None:
+    if not is_int_id(installation_id):  # out of the column's range: no such row, and no database error
+        return None
     installation = db.get(Installation, installation_id)
     return installation if installation is not None and installation.deleted_at is None else None
 
