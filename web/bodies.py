@@ -1,0 +1,67 @@
+"""Reading request bodies with a size limit that holds for chunked uploads too.
+
+``Transfer-Encoding: chunked`` has no ``Content-Length`` to check up front, and
+Werkzeug's stream then simply stops at ``max_content_length``: a body cut short looks
+like a complete one (so a webhook failed its signature check with 401). Here the
+limit is set one byte higher, so a body that goes past it is seen and refused, and
+never more than ``max_bytes + 1`` bytes are read.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import IO
+
+from flask import Request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+CHUNK = 64 * 1024
+# Bodies up to this size stay in memory; larger ones go to a temporary file.
+SPOOL_IN_MEMORY = 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    """The request body is longer than the limit; nothing past the limit was read."""
+
+
+def _limit(request: Request, max_bytes: int) -> None:
+    request.max_content_length = max_bytes + 1
+
+
+def read_limited(request: Request, max_bytes: int) -> bytes:
+    """The whole body (cached on the request), or BodyTooLarge."""
+    _limit(request, max_bytes)
+    try:
+        body = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise BodyTooLarge() from None
+    if len(body) > max_bytes:
+        raise BodyTooLarge()
+    return body
+
+
+def spool_limited(request: Request, max_bytes: int) -> tuple[IO[bytes], int]:
+    """The body copied chunk by chunk into a temporary file (in memory while small), and its size.
+
+    Stops reading as soon as the body goes past ``max_bytes`` (BodyTooLarge).
+    """
+    _limit(request, max_bytes)
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+    size = 0
+    try:
+        stream = request.stream
+        while True:
+            chunk = stream.read(CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > max_bytes:
+                raise BodyTooLarge()
+            spool.write(chunk)
+    except (BodyTooLarge, RequestEntityTooLarge):
+        spool.close()
+        raise BodyTooLarge() from None
+    spool.seek(0)
+    return spool, size
+
+
