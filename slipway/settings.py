@@ -64,7 +64,7 @@ class Settings:
     build_timeout: str = _setting("SLIPWAY_BUILD_TIMEOUT", "900", doc="Seconds a build may take before it fails.")
     health_timeout: str = _setting("SLIPWAY_HEALTH_TIMEOUT", "60", doc="Seconds a new container has to answer HTTP.")
     webhook_max_bytes: str = _setting("SLIPWAY_WEBHOOK_MAX_BYTES", str(25 * 1024 * 1024), doc="Largest webhook body accepted (GitHub caps payloads at 25 MB).")
-    git_push_max_bytes: str = _setting("SLIPWAY_GIT_PUSH_MAX_BYTES", str(256 * 1024 * 1024), doc="Largest `git push` the built-in git remote accepts (held in memory while git takes it in).")
+    git_push_max_bytes: str = _setting("SLIPWAY_GIT_PUSH_MAX_BYTES", str(256 * 1024 * 1024), doc="Largest `git push` the built-in git remote accepts (read no further; kept in a temporary file while git takes it in).")
     local_host: str = _setting("SLIPWAY_LOCAL_HOST", "127.0.0.1", doc="Address local deployments listen on.")
     default_target: str = _setting("SLIPWAY_DEFAULT_TARGET", "local", doc="Deploy target of new projects (local; akash once its target lands).")
     # GitHub App (or create one from the dashboard, which stores these encrypted in the database).

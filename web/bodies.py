@@ -14,6 +14,7 @@ from typing import IO
 
 from flask import Request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wsgi import get_input_stream
 
 CHUNK = 64 * 1024
 # Bodies up to this size stay in memory; larger ones go to a temporary file.
@@ -21,16 +22,19 @@ SPOOL_IN_MEMORY = 1024 * 1024
 
 
 class BodyTooLarge(Exception):
-    """The request body is longer than the limit; nothing past the limit was read."""
+    """The request body is longer than the limit; nothing much past the limit was read.
 
+    ``head`` holds the body's first bytes (up to 64 KiB) when they were read.
+    """
 
-def _limit(request: Request, max_bytes: int) -> None:
-    request.max_content_length = max_bytes + 1
+    def __init__(self, head: bytes = b""):
+        super().__init__("request body too large")
+        self.head = head
 
 
 def read_limited(request: Request, max_bytes: int) -> bytes:
     """The whole body (cached on the request), or BodyTooLarge."""
-    _limit(request, max_bytes)
+    request.max_content_length = max_bytes + 1
     try:
         body = request.get_data(cache=True)
     except RequestEntityTooLarge:
@@ -43,25 +47,26 @@ def read_limited(request: Request, max_bytes: int) -> bytes:
 def spool_limited(request: Request, max_bytes: int) -> tuple[IO[bytes], int]:
     """The body copied chunk by chunk into a temporary file (in memory while small), and its size.
 
-    Stops reading as soon as the body goes past ``max_bytes`` (BodyTooLarge).
+    Stops reading as soon as the body goes past ``max_bytes`` (BodyTooLarge), whether
+    it declared a ``Content-Length`` or came chunked.
     """
-    _limit(request, max_bytes)
+    # Werkzeug's stream: bounded by Content-Length, or the server-terminated chunked input.
+    stream = get_input_stream(request.environ, max_content_length=None)
+    declared = request.content_length
+    if declared is not None and declared > max_bytes:
+        raise BodyTooLarge(stream.read(min(CHUNK, declared)))
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
-    size = 0
-    try:
-        stream = request.stream
-        while True:
-            chunk = stream.read(CHUNK)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > max_bytes:
-                raise BodyTooLarge()
-            spool.write(chunk)
-    except (BodyTooLarge, RequestEntityTooLarge):
-        spool.close()
-        raise BodyTooLarge() from None
+    head, size = b"", 0
+    while True:
+        chunk = stream.read(CHUNK)
+        if not chunk:
+            break
+        if not head:
+            head = chunk
+        size += len(chunk)
+        if size > max_bytes:
+            spool.close()
+            raise BodyTooLarge(head)
+        spool.write(chunk)
     spool.seek(0)
     return spool, size
-
-
