@@ -19,6 +19,8 @@ from werkzeug.wsgi import get_input_stream
 CHUNK = 64 * 1024
 # Bodies up to this size stay in memory; larger ones go to a temporary file.
 SPOOL_IN_MEMORY = 1024 * 1024
+# How much of a refused body is read (and dropped) after the answer, see discard_after_answer.
+DISCARD_AFTER_ANSWER = 4 * 1024 * 1024
 
 
 class BodyTooLarge(Exception):
@@ -27,9 +29,29 @@ class BodyTooLarge(Exception):
     ``head`` holds the body's first bytes (up to 64 KiB) when they were read.
     """
 
-    def __init__(self, head: bytes = b""):
+    def __init__(self, head: bytes = b"", rest: IO[bytes] | None = None):
         super().__init__("request body too large")
         self.head = head
+        self.rest = rest  # the unread remainder, for discard_after_answer
+
+
+def discard_after_answer(rest: IO[bytes] | None, at_most: int = DISCARD_AFTER_ANSWER) -> None:
+    """Read and drop up to ``at_most`` more bytes of a refused body (call once the answer is sent).
+
+    A server that closes a connection with unread request bytes resets it, and a client
+    still uploading may lose the answer it had already been sent. Reading on for a little
+    while lets it see the answer; nothing is kept, and the reading stops at ``at_most``.
+    """
+    if rest is None:
+        return
+    try:
+        while at_most > 0:
+            chunk = rest.read(min(CHUNK, at_most))
+            if not chunk:
+                return
+            at_most -= len(chunk)
+    except Exception:  # noqa: BLE001 - the client went away: nothing left to do
+        return
 
 
 def read_limited(request: Request, max_bytes: int) -> bytes:
@@ -54,7 +76,7 @@ def spool_limited(request: Request, max_bytes: int) -> tuple[IO[bytes], int]:
     stream = get_input_stream(request.environ, max_content_length=None)
     declared = request.content_length
     if declared is not None and declared > max_bytes:
-        raise BodyTooLarge(stream.read(min(CHUNK, declared)))
+        raise BodyTooLarge(stream.read(min(CHUNK, declared)), stream)
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
     head, size = b"", 0
     while True:
@@ -66,7 +88,7 @@ def spool_limited(request: Request, max_bytes: int) -> tuple[IO[bytes], int]:
         size += len(chunk)
         if size > max_bytes:
             spool.close()
-            raise BodyTooLarge(head)
+            raise BodyTooLarge(head, stream)
         spool.write(chunk)
     spool.seek(0)
     return spool, size

@@ -35,7 +35,7 @@ from slipway.crypto import token_hash
 from slipway.projects import get_project_by_name
 from slipway.settings import Settings
 from slipway.validation import is_project_name
-from web.bodies import BodyTooLarge, spool_limited
+from web.bodies import BodyTooLarge, discard_after_answer, spool_limited
 
 bp = Blueprint("git_remote", __name__)
 
@@ -83,7 +83,9 @@ def git(name: str, rest: str):
     try:
         body, size = spool_limited(request, max_bytes)
     except BodyTooLarge as exc:
-        return _too_large(max_bytes, exc.head if receive_pack else None)
+        response = _too_large(max_bytes, exc.head if receive_pack else None)
+        response.call_on_close(lambda rest=exc.rest: discard_after_answer(rest))
+        return response
     with body:
         head = body.read(_HEAD_BYTES)
         body.seek(0)
