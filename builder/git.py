@@ -101,3 +101,12 @@ def ls_remote(repo_url: str, refs: Sequence[str], env: Mapping[str, str] | None 
 def ls_remote_head(repo_url: str, branch: str, env: Mapping[str, str] | None = None) -> str | None:
     """The sha at the tip of ``branch`` on the remote, or None if there is no such branch."""
     return ls_remote(repo_url, [f"refs/heads/{branch}"], env).get(f"refs/heads/{branch}")
+
+
+def has_refs(repo_url: str, env: Mapping[str, str] | None = None) -> bool:
+    """False for a repository nothing was ever pushed to (no branches, no tags)."""
+    from git.cmd import Git
+
+    g = Git()
+    with g.custom_environment(GIT_TERMINAL_PROMPT="0", **(env or {})):
+        return bool(g.ls_remote("--", repo_url).strip())
