@@ -13,7 +13,6 @@ from typing import Callable, Iterable
 
 from werkzeug.wrappers import Request, Response
 
-
 # A caller that has the body in a file already passes it under this environ key (with
 # CONTENT_LENGTH set): git reads it from there, and it is never held in memory here.
 BODY_FILE = "slipway.body_file"
@@ -48,9 +47,9 @@ class GitHttpBackend:
         if request.headers.get("Git-Protocol"):
             env["GIT_PROTOCOL"] = request.headers["Git-Protocol"]
         if body_file is not None:
-            proc = subprocess.run(["git", "http-backend"], stdin=body_file, env=env, capture_output=True)
+            proc = subprocess.run(["git", "http-backend"], stdin=body_file, env=env, capture_output=True, check=False)
         else:
-            proc = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True)
+            proc = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, check=False)
         head, _, payload = proc.stdout.partition(b"\r\n\r\n")
         if not _:
             head, _, payload = proc.stdout.partition(b"\n\n")

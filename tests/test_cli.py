@@ -202,7 +202,7 @@ def test_the_builder_never_runs_a_sha_as_an_option(tmp_path, git_server):
 
 @pytest.mark.parametrize("branch", ["a..b", "x" * 5000, "main\n", "-b"])
 def test_a_git_push_project_with_a_bad_branch_leaves_nothing_behind(settings, branch):
-    from slipway.git_remote import repository_path, repositories_root
+    from slipway.git_remote import repositories_root, repository_path
 
     r = run("project", "create", "halfmade", "--git-push", "--branch", branch)
     assert r.exit_code == 1 and "not a valid git branch name" in r.output, r.output

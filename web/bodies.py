@@ -77,7 +77,7 @@ def spool_limited(request: Request, max_bytes: int) -> tuple[IO[bytes], int]:
     declared = request.content_length
     if declared is not None and declared > max_bytes:
         raise BodyTooLarge(stream.read(min(CHUNK, declared)), stream)
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - handed to the caller
     head, size = b"", 0
     while True:
         chunk = stream.read(CHUNK)

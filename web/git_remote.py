@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 from flask import Blueprint, Response, current_app, request
 
+from slipway.crypto import token_hash
 from slipway.db import session_scope
 from slipway.git_http import BODY_FILE, GitHttpBackend
 from slipway.git_remote import (
@@ -31,7 +32,6 @@ from slipway.git_remote import (
     repository_lock,
     uses_git_remote,
 )
-from slipway.crypto import token_hash
 from slipway.projects import get_project_by_name
 from slipway.settings import Settings
 from slipway.validation import is_project_name

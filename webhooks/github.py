@@ -25,8 +25,8 @@ from slipway.github import verify_webhook_signature
 from slipway.github_app import webhook_secrets
 from slipway.models import WebhookDelivery
 from slipway.settings import Settings
-from webhooks import installations, pull_requests, push
 from web.bodies import BodyTooLarge, read_limited
+from webhooks import installations, pull_requests, push
 from webhooks.outcome import Outcome
 
 bp = Blueprint("webhooks", __name__)
@@ -128,7 +128,7 @@ def _run_jobs(jobs) -> int:
 
 # GitHub's payloads nest a handful of levels; Python's parser recurses once per level.
 MAX_JSON_DEPTH = 64
-_JSON_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_JSON_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKETS_RE = re.compile(r"[^\[\]{}]+")
 
 
