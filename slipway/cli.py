@@ -272,7 +272,8 @@ def env_unset(project_name: str, names: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("project_name")
-@click.option("--sha", help="Commit to deploy (default: the head of the project's branch).")
+@click.option("--sha", help="Commit to deploy: a sha, or a branch or tag name (default: the head of the "
+              "project's branch).")
 def deploy(project_name: str, sha: str | None) -> None:
     """Deploy PROJECT_NAME's branch head (or --sha) now."""
     from slipway.deployments import DeployRequestError, request_deployment

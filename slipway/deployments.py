@@ -12,6 +12,7 @@ from slipway.errors import render
 from slipway.models import Deployment, Project
 from slipway.projects import get_project_by_name
 from slipway.states import FINAL_STATES, State
+from slipway.validation import is_commit_sha, ref_name_problem, shown
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +80,34 @@ def fail_deployment(deployment_id: int, message_id: str, **params: object) -> bo
 
 
 def request_deployment(project_name: str, sha: str | None = None, trigger: str = "cli") -> int:
-    """Queue a deployment of a project's branch head (or ``sha``); returns its id."""
-    from builder.git import git_reason, ls_remote_head
+    """Queue a deployment of a project's branch head (or ``sha``); returns its id.
+
+    ``sha`` is a commit sha (7-40 hex digits, or 64) or a branch or tag name, which is
+    resolved to its commit now; nothing else is accepted, so git never sees an option.
+    """
+    from builder.git import git_reason, ls_remote, ls_remote_head
 
     with session_scope() as session:
         project = get_project_by_name(session, project_name)
         if project is None:
-            raise DeployRequestError(f"no project named {project_name!r}; see `slipway project list`")
+            raise DeployRequestError(f"no project named {shown(project_name)}; see `slipway project list`")
         repo_url, branch = project.repo_url, project.branch
-    if sha is None:
+    if sha is not None and is_commit_sha(sha.lower()):
+        sha = sha.lower()
+    elif sha is not None:
+        problem = ref_name_problem(sha.removeprefix("refs/"))
+        if problem:
+            raise DeployRequestError(render("deploy:user:bad-commit", value=shown(sha), reason=problem))
+        candidates = [sha] if sha.startswith("refs/") else [f"refs/heads/{sha}", f"refs/tags/{sha}"]
+        try:
+            found = ls_remote(repo_url, candidates)
+        except Exception as exc:  # noqa: BLE001 - git's own message is the useful part
+            raise DeployRequestError(f"could not read {shown(sha)} from the repository: {git_reason(exc)}") from None
+        resolved = next((found[ref] for ref in candidates if ref in found), None)
+        if resolved is None:
+            raise DeployRequestError(render("deploy:user:no-such-ref", value=shown(sha)))
+        sha = resolved
+    else:
         try:
             sha = ls_remote_head(repo_url, branch)
         except Exception as exc:  # noqa: BLE001 - git's own message is the useful part

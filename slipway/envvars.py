@@ -6,22 +6,20 @@ image's history, which the registry (and, on Akash, a provider) keeps.
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from slipway.crypto import decrypt, encrypt
 from slipway.models import EnvVar, Project
+from slipway.validation import is_env_name, shown
 
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,199}$")
 # Set by Slipway itself for every app.
 RESERVED = frozenset({"PORT", "HOST"})
 
 
 def check_name(name: str) -> None:
-    if not NAME_RE.match(name):
-        raise ValueError(f"{name!r} is not a valid variable name: letters, digits and _, not starting with a digit")
+    if not is_env_name(name):
+        raise ValueError(f"{shown(name)} is not a valid variable name: letters, digits and _, not starting with a digit")
     if name in RESERVED:
         raise ValueError(f"{name} is set by Slipway for every app and cannot be changed")
 

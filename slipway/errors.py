@@ -17,9 +17,12 @@ MESSAGES: dict[str, str] = {
     "build:user:time-out": "The build took longer than {seconds} seconds and was stopped. Make it faster or raise SLIPWAY_BUILD_TIMEOUT.",
     "build:user:commit-not-found": "Commit {sha} is not in {repo}. Was it force-pushed away?",
     "build:user:clone-failed": "Could not fetch {repo}: {detail}",
+    "build:user:bad-ref": "Refused to fetch {value} from {repo}: the {what} must be {expected}.",
     "build:user:github-access": "Slipway's GitHub App cannot read {repo} ({detail}). Is the App still installed with access to this repository?",
     "deploy:user:unhealthy": "The new version did not answer HTTP on port {port} within {seconds} seconds, so the previous version keeps serving. Does the app listen on $PORT?",
     "deploy:user:image-gone": "The image {image} is no longer in the registry, so this version cannot be redeployed. Deploy its commit again to rebuild it.",
+    "deploy:user:bad-commit": "{value} is neither a commit sha (7 to 40 hex digits, or 64) nor a branch or tag name: {reason}.",
+    "deploy:user:no-such-ref": "The repository has no branch or tag {value}. Give a commit sha (7 to 40 hex digits) or a branch or tag name.",
     "deploy:user:exited": "The new version exited with status {status} right after it started, so the previous version keeps serving. The log shows its last lines.",
     # ours
     "build:app:registry": "Slipway could not push the image to its registry ({detail}). This is not a problem in your code; the operator has been told.",

@@ -13,6 +13,10 @@ from typing import Callable, Iterable
 
 from werkzeug.wrappers import Request, Response
 
+# A caller that has the body in a file already passes it under this environ key (with
+# CONTENT_LENGTH set): git reads it from there, and it is never held in memory here.
+BODY_FILE = "slipway.body_file"
+
 
 class GitHttpBackend:
     def __init__(self, project_root: Path, receive_pack: bool = False):
@@ -21,7 +25,8 @@ class GitHttpBackend:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = Request(environ)
-        body = request.get_data()
+        body_file = environ.get(BODY_FILE)
+        body = b"" if body_file is not None else request.get_data()
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "GIT_PROJECT_ROOT": str(self.project_root),
@@ -30,7 +35,7 @@ class GitHttpBackend:
             "PATH_INFO": request.path,
             "QUERY_STRING": request.query_string.decode(),
             "CONTENT_TYPE": request.headers.get("Content-Type", ""),
-            "CONTENT_LENGTH": str(len(body)),
+            "CONTENT_LENGTH": environ["CONTENT_LENGTH"] if body_file is not None else str(len(body)),
             "REMOTE_ADDR": request.remote_addr or "127.0.0.1",
             "REMOTE_USER": environ.get("REMOTE_USER", "slipway") if self.receive_pack else "",
             "GIT_HTTP_RECEIVE_PACK": "true" if self.receive_pack else "false",
@@ -41,7 +46,10 @@ class GitHttpBackend:
             env["HTTP_CONTENT_ENCODING"] = request.headers["Content-Encoding"]
         if request.headers.get("Git-Protocol"):
             env["GIT_PROTOCOL"] = request.headers["Git-Protocol"]
-        proc = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True)
+        if body_file is not None:
+            proc = subprocess.run(["git", "http-backend"], stdin=body_file, env=env, capture_output=True, check=False)
+        else:
+            proc = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True, check=False)
         head, _, payload = proc.stdout.partition(b"\r\n\r\n")
         if not _:
             head, _, payload = proc.stdout.partition(b"\n\n")

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ HOOK_TOKEN_PREFIX = "hook"
 ZERO_SHA = "0" * 40
 # The refs as of the last push whose deployments were queued; see deploy_pushed_refs.
 QUEUED_REFS_FILE = "slipway-queued-refs.json"
-_HOOK_TOKEN_RE = re.compile(rf"^{HOOK_TOKEN_PREFIX}_(\d{{1,9}})_[A-Za-z0-9_-]{{20,}}$")
+_HOOK_TOKEN_RE = re.compile(rf"{HOOK_TOKEN_PREFIX}_(\d{{1,9}})_[A-Za-z0-9_-]{{20,}}")
 # Anything shaped like one of our tokens, for scrubbing log lines.
 TOKEN_PATTERN = re.compile(rf"\b({PUSH_TOKEN_PREFIX}|{HOOK_TOKEN_PREFIX}_\d+)_[A-Za-z0-9_-]{{20,}}")
 
@@ -84,6 +85,15 @@ def ensure_repository(settings: Settings, name: str, branch: str) -> Path:
     if (path / "HEAD").exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _init_repository(path, branch)
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)  # never leave a half-made repository behind
+        raise
+    return path
+
+
+def _init_repository(path: Path, branch: str) -> None:
     repo = Repo.init(path, bare=True, initial_branch=branch)
     with repo.config_writer() as cfg:
         # Pushes are authenticated by Slipway before git sees them.
@@ -95,7 +105,6 @@ def ensure_repository(settings: Settings, name: str, branch: str) -> Path:
         # The builder fetches one commit by sha, which need not be a branch tip any more.
         cfg.set_value("uploadpack", "allowReachableSHA1InWant", "true")
     repo.close()
-    return path
 
 
 @contextmanager
@@ -238,15 +247,23 @@ def queue_deployment(settings: Settings, project_id: int, sha: str, branch: str,
     return dep_id, replaced
 
 
+class EmptyRepository(Exception):
+    """The repository has no branches or tags at all: nothing was pushed to it yet."""
+
+
 def branch_head(repo_url: str, branch: str) -> str | None:
     """The sha at the tip of ``branch``, or None if there is no such branch.
 
-    The one place deploy hooks read a repository: GitHub App projects get their
-    installation token's git environment here.
+    EmptyRepository if the repository has no refs at all. The one place deploy hooks
+    read a repository: GitHub App projects get their installation token's git
+    environment here.
     """
-    from builder.git import ls_remote_head
+    from builder.git import has_refs, ls_remote_head
 
-    return ls_remote_head(repo_url, branch)
+    sha = ls_remote_head(repo_url, branch)
+    if sha is None and not has_refs(repo_url):
+        raise EmptyRepository(repo_url)
+    return sha
 
 
 class HookError(Exception):
@@ -274,12 +291,19 @@ def deploy_branch_head(settings: Settings, project_id: int, trigger: str = "hook
     with session_scope(settings) as session:
         project = session.get(Project, project_id)
         name, repo_url, branch = project.name, project.repo_url, project.branch
+    # A --git-push project's repository is a path on this machine: callers see its remote URL.
+    shown_url = remote_url(settings, name) if uses_git_remote(settings, name, repo_url) \
+        else mask_url_credentials(repo_url)
     try:
         sha = resolve_head(repo_url, branch)
+    except EmptyRepository:
+        raise HookError(409, f"the repository {shown_url} has no commits yet: push to {branch} first, "
+                             "then call the hook again") from None
     except Exception as exc:  # noqa: BLE001 - git's own last line is the useful part
-        raise HookError(502, f"could not read branch {branch!r} of {mask_url_credentials(repo_url)}: {git_reason(exc)}") from None
+        reason = git_reason(exc).replace(repo_url, shown_url)
+        raise HookError(502, f"could not read branch {branch!r} of {shown_url}: {reason}") from None
     if sha is None:
-        raise HookError(422, f"the repository {mask_url_credentials(repo_url)} has no branch {branch!r}")
+        raise HookError(422, f"the repository {shown_url} has no branch {branch!r}")
     try:
         dep_id, replaced = queue_deployment(settings, project_id, sha, branch, trigger)
     except QueueError as exc:
@@ -320,7 +344,7 @@ def hook_token(project: Project) -> str | None:
 
 def project_for_hook_token(session: Session, token: str) -> Project | None:
     """The project whose deploy hook ``token`` is, or None; one primary-key lookup."""
-    match = _HOOK_TOKEN_RE.match(token or "")
+    match = _HOOK_TOKEN_RE.fullmatch(token or "")
     if not match:
         return None
     project = session.get(Project, int(match.group(1)))

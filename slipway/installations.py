@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from slipway.errors import render
 from slipway.models import Deployment, Installation, InstallationRepository, Project, utcnow
 from slipway.states import FINAL_STATES, State
+from slipway.validation import is_int_id, shown
 
 REASON_MAX = 300  # Project.disconnected_reason's column size
 
@@ -56,8 +57,10 @@ class PayloadError(ValueError):
 
 def upsert_installation(session: Session, data: Any) -> Installation:
     """The row for ``data`` (a payload's ``installation`` object), created or refreshed."""
-    if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+    if not isinstance(data, dict) or "id" not in data:
         raise PayloadError("payload needs 'installation.id'")
+    if not is_int_id(data["id"]):
+        raise PayloadError(f"'installation.id' must be a positive integer below 2^63, not {shown(str(data['id']))}")
     account = data.get("account") if isinstance(data.get("account"), dict) else {}
     # Enterprise installations have an account without a login; fall back to its slug or name.
     login = account.get("login") or account.get("slug") or account.get("name") or f"installation {data['id']}"
@@ -79,8 +82,11 @@ def repositories_of(payload: dict, key: str) -> list[dict]:
     if not isinstance(repos, list):
         return []
     for repo in repos:
-        if not isinstance(repo, dict) or not isinstance(repo.get("id"), int) or not isinstance(repo.get("full_name"), str):
+        if not isinstance(repo, dict) or "id" not in repo or not isinstance(repo.get("full_name"), str):
             raise PayloadError(f"every entry of '{key}' needs 'id' and 'full_name'")
+        if not is_int_id(repo["id"]):
+            raise PayloadError(f"every 'id' in '{key}' must be a positive integer below 2^63, "
+                               f"not {shown(str(repo['id']))}")
     return repos
 
 

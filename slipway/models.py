@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from slipway.states import State, check_transition
+from slipway.validation import PROJECT_NAME_RE  # noqa: F401 - its old home; match it whole
 
 
 def utcnow() -> datetime:
@@ -19,7 +19,6 @@ class Base(DeclarativeBase):
     pass
 
 
-PROJECT_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 
 
 class Project(Base):

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from slipway.models import PROJECT_NAME_RE, Project
+from slipway.models import Project
+from slipway.validation import branch_problem, is_project_name, repo_url_problem, shown
 
 TARGETS = ("local",)
 # Planned targets: named here so that choosing one says what to do meanwhile.
@@ -28,13 +29,14 @@ class ProjectSpec:
 
     def problems(self) -> list[str]:
         out = []
-        if not PROJECT_NAME_RE.match(self.name or ""):
+        if not is_project_name(self.name):
             out.append(
-                f"project name {self.name!r} must be 1-40 lowercase letters, digits or dashes, "
+                f"project name {shown(self.name or '')} must be 1-40 lowercase letters, digits or dashes, "
                 "starting and ending with a letter or digit"
             )
-        if not self.repo_url:
-            out.append("a repository URL is required")
+        url_problem = repo_url_problem(self.repo_url)
+        if url_problem:
+            out.append(url_problem)
         if self.github_repo and self.github_repo.count("/") != 1:
             out.append(f"GitHub repository {self.github_repo!r} must look like owner/name")
         if self.target in NOT_YET:
@@ -46,8 +48,9 @@ class ProjectSpec:
                 out.append(f"{label} {path!r} must be a relative path inside the repository")
         if not self.health_path.startswith("/"):
             out.append(f"health path {self.health_path!r} must start with /")
-        if not self.branch or self.branch.startswith("refs/"):
-            out.append(f"branch {self.branch!r} must be a branch name such as main")
+        branch = branch_problem(self.branch)
+        if branch:
+            out.append(branch)
         return out
 
 

@@ -66,7 +66,7 @@ class Settings:
     build_timeout: str = _setting("SLIPWAY_BUILD_TIMEOUT", "900", doc="Seconds a build may take before it fails.")
     health_timeout: str = _setting("SLIPWAY_HEALTH_TIMEOUT", "60", doc="Seconds a new container has to answer HTTP.")
     webhook_max_bytes: str = _setting("SLIPWAY_WEBHOOK_MAX_BYTES", str(25 * 1024 * 1024), doc="Largest webhook body accepted (GitHub caps payloads at 25 MB).")
-    git_push_max_bytes: str = _setting("SLIPWAY_GIT_PUSH_MAX_BYTES", str(256 * 1024 * 1024), doc="Largest `git push` the built-in git remote accepts (held in memory while git takes it in).")
+    git_push_max_bytes: str = _setting("SLIPWAY_GIT_PUSH_MAX_BYTES", str(256 * 1024 * 1024), doc="Largest `git push` the built-in git remote accepts (read no further; kept in a temporary file while git takes it in).")
     local_host: str = _setting("SLIPWAY_LOCAL_HOST", "127.0.0.1", doc="Address local deployments listen on.")
     app_memory: str = _setting("SLIPWAY_APP_MEMORY", "1g", doc="Memory limit of each app container (Docker's units: 512m, 2g).")
     app_cpus: str = _setting("SLIPWAY_APP_CPUS", "1", doc="CPU limit of each app container, in cores.")

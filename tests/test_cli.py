@@ -150,3 +150,88 @@ def test_rollback_says_why_it_cannot(settings):
     assert r.exit_code == 1 and "has no image to redeploy" in r.output
     r = run("rollback", "rb", "--to", "999")
     assert r.exit_code == 1 and "not a deployment of rb" in r.output
+
+
+# -- option injection and validation ------------------------------------------------
+
+@pytest.mark.parametrize("sha", ["--upload-pack=touch pwned", "-c", "main..other", "abc", "a" * 41, "deadbeef\n",
+                                 "refs/heads/a..b"])
+def test_deploy_refuses_a_sha_git_could_read_as_an_option(settings, git_server, queue, tmp_path, sha):
+    repo = git_server.create(f"inject-{uuid.uuid4().hex[:6]}")
+    repo.commit({"Dockerfile": "FROM scratch\n"})
+    run("project", "create", "inject", "--repo", repo.url)
+    r = run("deploy", "inject", "--sha", sha)
+    assert r.exit_code == 1 and "commit sha" in r.output and "branch or tag" in r.output, r.output
+    with session_scope() as s:
+        assert s.query(Deployment).count() == 0
+    assert queue.job_ids == []
+
+
+def test_deploy_takes_a_full_or_short_sha_or_a_branch_or_tag_name(settings, git_server, queue):
+    repo = git_server.create(f"refs-{uuid.uuid4().hex[:6]}")
+    first = repo.commit({"Dockerfile": "FROM scratch\n"})
+    repo.repo.git.tag("v1")
+    repo.repo.git.push("origin", "v1")
+    second = repo.commit({"a.txt": "2"}, branch="feature/x")
+    run("project", "create", "refs", "--repo", repo.url)
+    for given, expected in [(first, first), (first[:7].upper(), first[:7]), ("feature/x", second), ("v1", first),
+                            ("refs/heads/feature/x", second)]:
+        r = run("deploy", "refs", "--sha", given)
+        assert r.exit_code == 0, (given, r.output)
+        with session_scope() as s:
+            assert s.query(Deployment).order_by(Deployment.id.desc()).first().sha == expected, given
+    r = run("deploy", "refs", "--sha", "no-such-branch")
+    assert r.exit_code == 1 and "no branch or tag 'no-such-branch'" in r.output
+
+
+def test_the_builder_never_runs_a_sha_as_an_option(tmp_path, git_server):
+    """Second line of defence: a deployment row with a hostile sha fetches nothing and runs nothing."""
+    from builder.git import fetch_commit
+    from slipway.errors import UserError
+
+    repo = git_server.create(f"builder-{uuid.uuid4().hex[:6]}")
+    repo.commit({"Dockerfile": "FROM scratch\n"})
+    local = str(git_server.root / f"{repo.name}.git")  # git runs upload-pack itself for a local path
+    dest = tmp_path / "work"
+    for sha, branch in [("--upload-pack=touch pwned", "main"), ("0" * 40, "--upload-pack=touch pwned")]:
+        with pytest.raises(UserError) as err:
+            fetch_commit(local, sha, dest, lambda _line: None, branch=branch)
+        assert err.value.message_id == "build:user:bad-ref", err.value
+    assert not list(tmp_path.rglob("pwned")) and not list(git_server.root.rglob("pwned"))
+
+
+@pytest.mark.parametrize("branch", ["a..b", "x" * 5000, "main\n", "-b"])
+def test_a_git_push_project_with_a_bad_branch_leaves_nothing_behind(settings, branch):
+    from slipway.git_remote import repositories_root, repository_path
+
+    r = run("project", "create", "halfmade", "--git-push", "--branch", branch)
+    assert r.exit_code == 1 and "not a valid git branch name" in r.output, r.output
+    assert len(r.output) < 400
+    assert not repository_path(settings, "halfmade").exists()
+    assert not repositories_root(settings).exists() or not any(repositories_root(settings).iterdir())
+    with session_scope() as s:
+        assert s.query(Project).count() == 0
+
+
+def test_project_set_refuses_a_bad_branch(settings):
+    run("project", "create", "setbranch", "--repo", "https://example.com/x.git")
+    for branch in ("a..b", "x" * 5000, "main\n"):
+        r = run("project", "set", "setbranch", "--branch", branch)
+        assert r.exit_code == 1 and "not a valid git branch name" in r.output
+    with session_scope() as s:
+        assert s.query(Project).filter_by(name="setbranch").one().branch == "main"
+
+
+def test_create_refuses_a_repo_url_that_is_an_option(settings):
+    r = run("project", "create", "opt", "--repo", "--upload-pack=touch pwned")
+    assert r.exit_code == 1 and "must not start with '-'" in r.output
+    r = run("project", "create", "opt", "--repo", "ext::sh -c touch% pwned")
+    assert r.exit_code == 1 and "transport::address" in r.output
+
+
+@pytest.mark.parametrize("assignment", ["KEY\n=value", "KEY\n", "\nKEY=value"])
+def test_env_names_are_matched_whole(settings, assignment):
+    run("project", "create", "envs", "--repo", "https://example.com/x.git")
+    r = run("env", "set", "envs", assignment)
+    assert r.exit_code == 1 and "not a valid variable name" in r.output
+    assert run("env", "list", "envs").output.startswith("envs has no variables")

@@ -141,6 +141,36 @@ def test_a_missing_branch_is_reported_and_nothing_is_queued(settings, client, si
     assert deployments(site.name) == [] and queue.job_ids == []
 
 
+def test_a_git_push_project_without_commits_is_409_and_no_server_path_is_shown(settings, client, queue):
+    import shutil
+
+    from slipway.git_remote import repository_path
+
+    assert cli("project", "create", "empty", "--git-push").exit_code == 0
+    path = path_of(hook_of("empty"))
+    resp = client.post(path)
+    assert resp.status_code == 409, resp.json
+    assert "has no commits yet" in resp.json["error"] and "push to main first" in resp.json["error"]
+    assert f"{settings.public_url}/git/empty.git" in resp.json["error"]
+    # Its repository gone altogether: still nothing of the server's file system in the answer.
+    shutil.rmtree(repository_path(settings, "empty"))
+    resp = client.post(path)
+    assert resp.status_code == 502 and f"{settings.public_url}/git/empty.git" in resp.json["error"], resp.json
+    for answer in (resp.text, client.post(path).text):
+        assert str(settings.data_path.resolve()) not in answer and "/tmp/" not in answer
+    assert deployments("empty") == [] and queue.job_ids == []
+
+
+def test_an_empty_repository_elsewhere_is_409_too(settings, client, git_server, queue):
+    name = f"e-{uuid.uuid4().hex[:8]}"
+    repo = git_server.create(name)
+    with session_scope() as s:
+        create_project(s, ProjectSpec(name=name, repo_url=repo.url))
+    resp = client.post(path_of(hook_of(name)))
+    assert resp.status_code == 409 and f"the repository {repo.url} has no commits yet" in resp.json["error"]
+    assert deployments(name) == []
+
+
 def test_redis_down_is_503_and_the_deployment_is_not_left_queued(settings, client, site, queue):
     path = path_of(hook_of(site.name))
     set_settings(replace(settings, redis_url="redis://127.0.0.1:1/0"))

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from git import Repo
 from sqlalchemy import select
 from werkzeug.serving import make_server
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from slipway.cli import main
 from slipway.crypto import token_hash
@@ -25,6 +26,7 @@ from slipway.models import Deployment, Project
 from slipway.projects import get_project_by_name
 from slipway.queue import job_id_for
 from slipway.settings import set_settings
+from web.bodies import DISCARD_AFTER_ANSWER
 from web.git_remote import asks_for_sideband, pkt_line, with_progress_lines
 
 pytestmark = pytest.mark.both_databases
@@ -154,7 +156,7 @@ def test_401_asks_for_basic_auth_on_every_git_endpoint(server, pushed_project):
 def test_unknown_projects_and_projects_that_build_elsewhere(settings, server, pushed_project):
     _, token = pushed_project
     resp = requests.get(f"{server}/git/nope.git/info/refs?service=git-upload-pack", auth=("x", token), timeout=10)
-    assert resp.status_code == 404 and "no project named 'nope'" in resp.text
+    assert resp.status_code == 401 and "slipway project token nope" in resp.text
 
     assert cli("project", "create", "on-github", "--repo", "https://github.com/acme/x.git").exit_code == 0
     r = cli("project", "token", "on-github")
@@ -166,6 +168,31 @@ def test_unknown_projects_and_projects_that_build_elsewhere(settings, server, pu
                         auth=("x", "slw_elsewhere"), timeout=10)
     assert resp.status_code == 403 and "push there" in resp.text
     assert not repository_path(settings, "on-github").exists()
+
+
+PROBES = [("GET", "info/refs?service=git-upload-pack"), ("GET", "info/refs?service=git-receive-pack"),
+          ("GET", "HEAD"), ("POST", "git-receive-pack"), ("POST", "git-upload-pack")]
+
+
+def probe(client, name: str) -> list:
+    """Everything a stranger sees of /git/<name>.git: status, headers and body, without and with a guessed token."""
+    seen = []
+    for method, path in PROBES:
+        for headers in ({}, {"Authorization": _basic("x", "slw_" + "guess" * 9)}, {"Authorization": "Bearer x"}):
+            resp = client.open(f"/git/{name}.git/{path}", method=method, headers=headers, data=b"0000")
+            seen.append((method, path, resp.status_code, sorted(resp.headers.items()), resp.data))
+    return seen
+
+
+@pytest.mark.parametrize("create", [("--git-push",), ("--repo", "https://example.com/x.git")])
+def test_strangers_cannot_tell_which_project_names_exist(settings, anonymous, create):
+    name = f"n-{uuid.uuid4().hex[:8]}"
+    unknown = probe(anonymous, name)
+    assert cli("project", "create", name, *create).exit_code == 0
+    if create[0] == "--git-push":
+        cli("project", "token", name)
+    assert probe(anonymous, name) == unknown
+    assert {status for _, _, status, _, _ in unknown} == {401}
 
 
 def test_other_branches_and_tags_are_stored_but_not_deployed(settings, server, pushed_project, checkout, queue):
@@ -271,11 +298,68 @@ def test_clone_and_fetch_need_the_token(settings, server, pushed_project, checko
     assert denied.returncode != 0 and "Authentication failed" in denied.stderr
 
 
-def test_a_push_larger_than_the_limit_is_refused(client, settings, pushed_project):
+@pytest.mark.parametrize("size", [300_000, 3_000_000])  # below and above git's http.postBuffer (chunked)
+def test_a_push_over_the_limit_is_refused_with_a_message_git_shows(app, settings, server, pushed_project, checkout,
+                                                                     queue, size):
     name, token = pushed_project
-    resp = client.post(f"/git/{name}.git/git-receive-pack", data=b"0000",
-                       headers={"Authorization": _basic("x", token)},
-                       environ_overrides={"CONTENT_LENGTH": str(int(settings.git_push_max_bytes) + 1)})
+    app.config["SLIPWAY_SETTINGS"] = replace(settings, git_push_max_bytes="100000")
+    (checkout.path / "big.bin").write_bytes(os.urandom(size))  # does not compress
+    checkout.commit({"Dockerfile": "FROM scratch\n"})
+    out = checkout.git("push", remote(server, name, token), "main", check=False)
+    assert out.returncode != 0
+    assert "remote: Slipway: pushes larger than 0.1 MB are refused (SLIPWAY_GIT_PUSH_MAX_BYTES)" in out.stderr, \
+        out.stderr
+    assert "error: remote unpack failed: push larger than 0.1 MB (SLIPWAY_GIT_PUSH_MAX_BYTES)" in out.stderr
+    assert bare_refs(settings, name) == {} and deployments(name) == [] and queue.job_ids == []
+
+
+class EndlessBody:
+    """A request body that never ends, counting what the server reads of it."""
+
+    def __init__(self, first: bytes):
+        self.first, self.read_bytes = first, 0
+
+    def read(self, size: int = -1) -> bytes:
+        size = 65536 if size is None or size < 0 else size
+        chunk = (self.first + b"P" * size)[:size] if self.read_bytes == 0 else b"P" * size
+        self.read_bytes += len(chunk)
+        return chunk
+
+    def readline(self, size: int = -1) -> bytes:
+        return self.read(size)
+
+
+def test_an_oversized_chunked_push_is_not_read_past_the_limit(app, settings, pushed_project):
+    name, token = pushed_project
+    app.config["SLIPWAY_SETTINGS"] = replace(settings, git_push_max_bytes="1000000")
+    command = b"0" * 40 + b" " + b"1" * 40 + b" refs/heads/main\0report-status side-band-64k"
+    body = EndlessBody(pkt_line(command) + b"0000PACK")
+    environ = EnvironBuilder(path=f"/git/{name}.git/git-receive-pack", method="POST",
+                             headers={"Authorization": _basic("x", token), "Transfer-Encoding": "chunked",
+                                      "Content-Type": "application/x-git-receive-pack-request"}).get_environ()
+    environ.pop("CONTENT_LENGTH", None)
+    # As a server that decodes chunked bodies itself says (Werkzeug's, gunicorn):
+    environ.update({"wsgi.input": body, "wsgi.input_terminated": True})
+    app_iter, status, headers = run_wsgi_app(app, environ, buffered=True)
+    data = b"".join(app_iter)
+    assert status == "200 OK" and headers["Content-Type"] == "application/x-git-receive-pack-result"
+    assert b"SLIPWAY_GIT_PUSH_MAX_BYTES" in data and b"ng refs/heads/main push larger than" in data
+    # Past the limit only the little read (and dropped) once the answer is out, so that the client sees it.
+    assert 1_000_000 < body.read_bytes <= 1_000_000 + 65536 + DISCARD_AFTER_ANSWER
+
+
+def test_a_body_declared_larger_than_the_limit_is_refused_unread(client, settings, pushed_project):
+    name, token = pushed_project
+    command = pkt_line(b"0" * 40 + b" " + b"1" * 40 + b" refs/heads/main\0report-status") + b"0000"
+    too_long = {"CONTENT_LENGTH": str(int(settings.git_push_max_bytes) + 1)}
+    resp = client.post(f"/git/{name}.git/git-receive-pack", data=command, headers={"Authorization": _basic("x", token)},
+                       environ_overrides=too_long)
+    # Without side-band: the plain report, which git prints as "remote unpack failed" and "[remote rejected]".
+    assert resp.status_code == 200 and resp.data.startswith(pkt_line(b"unpack push larger than 256 MB "
+                                                                      b"(SLIPWAY_GIT_PUSH_MAX_BYTES)\n"))
+    assert b"ng refs/heads/main push larger than 256 MB" in resp.data
+    resp = client.post(f"/git/{name}.git/git-upload-pack", data=b"0000", headers={"Authorization": _basic("x", token)},
+                       environ_overrides=too_long)
     assert resp.status_code == 413 and "SLIPWAY_GIT_PUSH_MAX_BYTES" in resp.text
 
 

@@ -296,6 +296,15 @@ def test_connect_refuses_a_repository_the_installation_does_not_grant(client, in
     assert resp.status_code == 400 and project("site") is None
 
 
+def test_ids_beyond_64_bits_in_the_pages_forms_are_404_not_500(client, installed):
+    token = csrf_of(client.get("/github").data.decode())
+    for installation_id, repo_id in [(2**63, 1), (123, 2**63), (2**70, 2**70)]:
+        resp = client.post("/github/connect", data={"csrf": token, "installation_id": installation_id,
+                                                    "repo_id": repo_id, "name": "x"})
+        assert resp.status_code == 404 and "does not grant" in resp.data.decode()
+    assert client.post(f"/github/installations/{2**63}/refresh", data={"csrf": token}).status_code in (404, 409)
+
+
 def test_disconnected_projects_are_shown_with_their_reason(client, installed, send_webhook):
     make_project("site", "acme/site")
     send_webhook("installation_repositories", repositories_event("removed", removed=[SITE]))

@@ -166,3 +166,106 @@ def test_a_newer_push_cancels_the_older_unfinished_deployment(project, send_webh
         assert new.state == "queued"
     # Both jobs stay queued: the cancelled one still runs, to report its cancellation.
     assert len(queue.job_ids) == 2
+
+
+# -- hostile input from a validly signed sender: always a 4xx, never a 500 ----------------
+
+def _installation(installation_id=123, repositories=None):
+    from tests.test_installations import installation_event
+
+    return installation_event("created", installation_id=installation_id, repositories=repositories or [])
+
+
+def _repositories_added(repo_id):
+    from tests.test_installations import repo, repositories_event
+
+    return repositories_event("added", added=[repo(repo_id, "acme/site")])
+
+
+def _pull_request(number):
+    from tests.test_previews import pr_payload
+
+    payload = pr_payload("opened", 1, SHA, repo="acme/site")
+    payload["number"] = payload["pull_request"]["number"] = number
+    return payload
+
+
+@pytest.mark.parametrize("event, make", [
+    ("installation", lambda n: _installation(installation_id=n)),
+    ("installation", lambda n: _installation(repositories=[{"id": n, "full_name": "acme/site", "private": True}])),
+    ("installation_repositories", _repositories_added),
+    ("pull_request", _pull_request),
+])
+@pytest.mark.parametrize("number", [2**63, 2**64 + 5, -1, 0])
+def test_ids_out_of_the_databases_range_are_400(project, send_webhook, queue, event, make, number):
+    resp = send_webhook(event, make(number))
+    assert resp.status_code == 400, resp.data
+    assert "must be a positive integer" in resp.json["message"]
+    assert deployment_count() == 0 and queue.count == 0
+
+
+def test_pull_request_numbers_must_fit_their_32_bit_column(project, send_webhook, queue):
+    resp = send_webhook("pull_request", _pull_request(2**31))
+    assert resp.status_code == 400 and "must be a positive integer" in resp.json["message"]
+    assert send_webhook("pull_request", _pull_request(2**31 - 1)).status_code == 202
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 20_000 + b"]" * 20_000,
+    b'{"a":' * 20_000 + b"1" + b"}" * 20_000,
+    b'{"zen": "' + b"[" * 20_000 + b'", "x": ' + b"[" * 65 + b"]" * 65 + b"}",
+])
+def test_json_nested_too_deep_is_400(project, send_webhook, queue, body):
+    resp = send_webhook("push", body)
+    assert resp.status_code == 400 and "nested more than 64 deep" in resp.json["message"]
+    assert deployment_count() == 0
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(project, send_webhook):
+    resp = send_webhook("ping", {"zen": "[[[{{{" * 1000 + '\\"]]'})
+    assert resp.status_code == 200 and resp.json["message"].startswith("pong")
+
+
+def test_form_encoded_json_nested_too_deep_is_400(project, send_webhook):
+    from urllib.parse import urlencode
+
+    body = urlencode({"payload": "[" * 20_000 + "]" * 20_000}).encode()
+    resp = send_webhook("push", body, content_type="application/x-www-form-urlencoded")
+    assert resp.status_code == 400 and "nested more than 64 deep" in resp.json["message"]
+
+
+@pytest.fixture
+def server(app):
+    import threading
+
+    from werkzeug.serving import make_server
+
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
+
+
+def test_a_chunked_body_over_the_limit_is_413_not_401(project, app, settings, server):
+    """Transfer-Encoding: chunked has no Content-Length to check: the bytes are counted as they are read."""
+    from dataclasses import replace
+
+    import requests
+
+    from tests.conftest import sign
+
+    app.config["SLIPWAY_SETTINGS"] = replace(settings, webhook_max_bytes="1000")
+    body = json.dumps({**push_payload("acme/site", SHA), "pad": "x" * 5000}).encode()
+    headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": "chunked-1", "Content-Type": "application/json",
+               "X-Hub-Signature-256": sign(settings.github_webhook_secret, body)}
+    resp = requests.post(f"{server}/webhooks/github", data=iter([body[i:i + 500] for i in range(0, len(body), 500)]),
+                         headers=headers, timeout=30)
+    assert resp.request.headers.get("Transfer-Encoding") == "chunked" and "Content-Length" not in resp.request.headers
+    assert resp.status_code == 413 and "larger than 1000" in resp.json()["error"]
+    assert deployment_count() == 0
+
+    small = json.dumps(push_payload("acme/site", SHA)).encode()
+    app.config["SLIPWAY_SETTINGS"] = replace(settings, webhook_max_bytes=str(len(small)))
+    headers.update({"X-GitHub-Delivery": "chunked-2", "X-Hub-Signature-256": sign(settings.github_webhook_secret, small)})
+    resp = requests.post(f"{server}/webhooks/github", data=iter([small[:100], small[100:]]), headers=headers, timeout=30)
+    assert resp.status_code == 202, resp.text

@@ -16,14 +16,14 @@ and is deployed by the next push if this request died in between.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
+from types import SimpleNamespace
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
 
+from slipway.crypto import token_hash
 from slipway.db import session_scope
-from slipway.git_http import GitHttpBackend
+from slipway.git_http import BODY_FILE, GitHttpBackend
 from slipway.git_remote import (
     deploy_pushed_refs,
     ensure_repository,
@@ -32,14 +32,19 @@ from slipway.git_remote import (
     repository_lock,
     uses_git_remote,
 )
-from slipway.models import PROJECT_NAME_RE
 from slipway.projects import get_project_by_name
 from slipway.settings import Settings
+from slipway.validation import is_project_name
+from web.bodies import BodyTooLarge, discard_after_answer, spool_limited
 
 bp = Blueprint("git_remote", __name__)
 
 # Each side-band-64k packet carries at most 65519 bytes; plain side-band at most 999.
 _SIDEBAND_MAX = 990
+# The commands of a push (one pkt-line per ref) come before its pack: enough to read them.
+_HEAD_BYTES = 64 * 1024
+# Stands in for an unknown project, so its request costs the same hash comparison.
+_NOBODY = SimpleNamespace(deploy_token_hash=token_hash("slipway-no-such-project"))
 
 
 def _settings() -> Settings:
@@ -54,15 +59,16 @@ def _text(status: int, message: str, headers: dict | None = None) -> Response:
 @bp.route("/git/<name>.git/<path:rest>", methods=["GET", "POST"])
 def git(name: str, rest: str):
     settings = _settings()
-    if not PROJECT_NAME_RE.match(name) or ".." in rest.split("/"):
+    if not is_project_name(name) or ".." in rest.split("/"):
         return _text(404, "Slipway: no such repository")
     with session_scope(settings) as session:
         project = get_project_by_name(session, name)
-        if project is None:
-            return _text(404, f"Slipway: no project named {name!r}")
         auth = request.authorization
         password = auth.password if auth is not None and auth.type == "basic" else None
-        if not push_token_valid(project, password):
+        # An unknown project is answered exactly as a known one without its token, so that
+        # strangers cannot learn which names exist (the hash is compared either way).
+        token_ok = push_token_valid(project or _NOBODY, password)
+        if project is None or not token_ok:
             return _text(401, f"Slipway: authentication required. Give any username and project {name}'s "
                               f"deploy token as the password (`slipway project token {name}` makes a new one).",
                          headers={"WWW-Authenticate": 'Basic realm="Slipway"'})
@@ -73,33 +79,57 @@ def git(name: str, rest: str):
 
     path = ensure_repository(settings, name, branch)
     max_bytes = int(settings.git_push_max_bytes)
-    request.max_content_length = max_bytes
+    receive_pack = request.method == "POST" and rest == "git-receive-pack"
     try:
-        body = request.get_data()
-    except RequestEntityTooLarge:
-        return _text(413, f"Slipway: pushes larger than {max_bytes // (1024 * 1024)} MB are refused "
-                          "(SLIPWAY_GIT_PUSH_MAX_BYTES).")
-    environ = {
-        **request.environ,
-        "PATH_INFO": f"/{name}.git/{rest}",
-        "SCRIPT_NAME": "",
-        "REMOTE_USER": "slipway",
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": io.BytesIO(body),
-    }
-    environ.pop("HTTP_TRANSFER_ENCODING", None)
-    backend = GitHttpBackend(repositories_root(settings), receive_pack=True)
+        body, size = spool_limited(request, max_bytes)
+    except BodyTooLarge as exc:
+        response = _too_large(max_bytes, exc.head if receive_pack else None)
+        response.call_on_close(lambda rest=exc.rest: discard_after_answer(rest))
+        return response
+    with body:
+        head = body.read(_HEAD_BYTES)
+        body.seek(0)
+        environ = {
+            **request.environ,
+            "PATH_INFO": f"/{name}.git/{rest}",
+            "SCRIPT_NAME": "",
+            "REMOTE_USER": "slipway",
+            "CONTENT_LENGTH": str(size),
+            BODY_FILE: body,
+        }
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        backend = GitHttpBackend(repositories_root(settings), receive_pack=True)
 
-    if request.method == "POST" and rest == "git-receive-pack":
-        with repository_lock(path):
+        if receive_pack:
+            with repository_lock(path):
+                status, headers, payload = _run(backend, environ)
+                lines = deploy_pushed_refs(settings, project_id, path) if status.startswith("200") else []
+            if lines and asks_for_sideband(head):
+                payload = with_progress_lines(payload, lines)
+        else:
             status, headers, payload = _run(backend, environ)
-            lines = deploy_pushed_refs(settings, project_id, path) if status.startswith("200") else []
-        if lines and asks_for_sideband(body):
-            payload = with_progress_lines(payload, lines)
-    else:
-        status, headers, payload = _run(backend, environ)
     headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
     return Response(payload, status=status, headers=headers)
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f}".removesuffix(".0")
+
+
+def _too_large(max_bytes: int, receive_pack_head: bytes | None) -> Response:
+    """The refusal of a body over SLIPWAY_GIT_PUSH_MAX_BYTES, read no further than the limit.
+
+    git prints no body of a failed push request (only "RPC failed; HTTP 413"), so a push
+    is answered the way git-receive-pack itself refuses one: a progress line and a
+    report that names each ref as rejected, which git shows as ``remote:`` and
+    ``! [remote rejected] main -> main (...)``.
+    """
+    message = f"Slipway: pushes larger than {_megabytes(max_bytes)} MB are refused (SLIPWAY_GIT_PUSH_MAX_BYTES)."
+    if receive_pack_head is None:
+        return _text(413, message)
+    reason = f"push larger than {_megabytes(max_bytes)} MB (SLIPWAY_GIT_PUSH_MAX_BYTES)"
+    return Response(refusal_report(receive_pack_head, message, reason), status=200,
+                    content_type="application/x-git-receive-pack-result", headers={"Cache-Control": "no-cache"})
 
 
 def _run(app: Callable, environ: dict) -> tuple[str, list[tuple[str, str]], bytes]:
@@ -151,3 +181,32 @@ def with_progress_lines(payload: bytes, lines: list[str]) -> bytes:
         return payload
     extra = b"".join(pkt_line(b"\x02" + (line[:_SIDEBAND_MAX] + "\n").encode()) for line in lines)
     return payload[:last] + extra + b"0000"
+
+
+def pushed_refs(receive_pack_request: bytes) -> list[str]:
+    """The refs a push updates, from its command pkt-lines (before the flush)."""
+    refs, pos = [], 0
+    while pos + 4 <= len(receive_pack_request):
+        try:
+            size = int(receive_pack_request[pos:pos + 4], 16)
+        except ValueError:
+            break
+        if size < 4 or pos + size > len(receive_pack_request):
+            break
+        line = receive_pack_request[pos + 4:pos + size].split(b"\0", 1)[0].rstrip(b"\n")
+        parts = line.split(b" ")
+        if len(parts) == 3 and not line.startswith(b"shallow "):
+            refs.append(parts[2].decode("utf-8", "replace"))
+        pos += size
+    return refs
+
+
+def refusal_report(receive_pack_request: bytes, message: str, reason: str) -> bytes:
+    """A receive-pack answer that rejects every ref of the push with ``reason``, after ``message``."""
+    report = pkt_line(f"unpack {reason}\n".encode()) + b"".join(
+        pkt_line(f"ng {ref} {reason}\n".encode()) for ref in pushed_refs(receive_pack_request)) + b"0000"
+    if not asks_for_sideband(receive_pack_request):
+        return report
+    chunks = [report[i:i + _SIDEBAND_MAX] for i in range(0, len(report), _SIDEBAND_MAX)]
+    return (pkt_line(b"\x02" + (message[:_SIDEBAND_MAX] + "\n").encode())
+            + b"".join(pkt_line(b"\x01" + chunk) for chunk in chunks) + b"0000")

@@ -26,12 +26,13 @@ from slipway.github_app import APP_NAME_MAX, app_manifest, app_state, github_cli
 from slipway.models import Installation, InstallationRepository, Project
 from slipway.projects import ProjectSpec, create_project
 from slipway.settings import Settings
+from slipway.validation import is_int_id
 from web.csrf import check_csrf, csrf_token
 
 bp = Blueprint("github", __name__)
 
 STATE_KEY = "github_manifest_state"
-GITHUB_LOGIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
+GITHUB_LOGIN_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
 
 
 def _settings() -> Settings:
@@ -57,7 +58,7 @@ def create_app_start():
     problems = []
     if not name or len(name) > APP_NAME_MAX:
         problems.append(f"the App name must be 1-{APP_NAME_MAX} characters")
-    if organization and not GITHUB_LOGIN_RE.match(organization):
+    if organization and not GITHUB_LOGIN_RE.fullmatch(organization):
         problems.append(f"{organization!r} is not a GitHub organization name")
     if problems:
         return _page(app_error="; ".join(problems), app_values={"name": name, "organization": organization}, status=400)
@@ -166,7 +167,7 @@ def connect():
         installation = _active_installation(db, installation_id) if installation_id else None
         repo = db.scalar(select(InstallationRepository).where(
             InstallationRepository.installation_id == installation_id, InstallationRepository.repo_id == repo_id,
-        )) if installation is not None else None
+        )) if installation is not None and is_int_id(repo_id) else None
         if repo is None:
             return _error(404, "No such repository",
                           "The installation does not grant this repository (any more). Reload the GitHub page.")
@@ -231,6 +232,8 @@ def _error(status: int, title: str, message: str):
 
 
 def _active_installation(db, installation_id: int) -> Installation | None:
+    if not is_int_id(installation_id):  # out of the column's range: no such row, and no database error
+        return None
     installation = db.get(Installation, installation_id)
     return installation if installation is not None and installation.deleted_at is None else None
 

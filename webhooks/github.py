@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Callable
 from urllib.parse import parse_qs
 
@@ -17,7 +18,6 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from slipway.db import session_scope
 from slipway.deployments import enqueue_committed
@@ -25,6 +25,7 @@ from slipway.github import verify_webhook_signature
 from slipway.github_app import webhook_secrets
 from slipway.models import WebhookDelivery
 from slipway.settings import Settings
+from web.bodies import BodyTooLarge, read_limited
 from webhooks import installations, pull_requests, push
 from webhooks.outcome import Outcome
 
@@ -46,10 +47,9 @@ def github_webhook():
     secrets = webhook_secrets(settings)
     if not secrets:
         return _error(503, "SLIPWAY_GITHUB_WEBHOOK_SECRET is not set; run `slipway init` or set it.")
-    request.max_content_length = settings.webhook_max_bytes_n
     try:
-        body = request.get_data(cache=True)
-    except RequestEntityTooLarge:
+        body = read_limited(request, settings.webhook_max_bytes_n)
+    except BodyTooLarge:
         return _error(413, f"payload larger than {settings.webhook_max_bytes_n} bytes")
 
     signature = request.headers.get("X-Hub-Signature-256")
@@ -126,6 +126,25 @@ def _run_jobs(jobs) -> int:
     return failures
 
 
+# GitHub's payloads nest a handful of levels; Python's parser recurses once per level.
+MAX_JSON_DEPTH = 64
+_JSON_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS_RE = re.compile(r"[^\[\]{}]+")
+
+
+def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True if arrays and objects in ``text`` nest deeper than ``limit`` (brackets in strings do not count).
+
+    Checked before ``json.loads``, which would raise RecursionError some thousand levels down.
+    """
+    depth = 0
+    for ch in _NOT_BRACKETS_RE.sub("", _JSON_STRING_RE.sub('""', text)):
+        depth += 1 if ch in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
 def _parse_payload(body: bytes, mimetype: str) -> tuple[dict | None, str | None]:
     """GitHub sends JSON, or a form with a ``payload`` field when so configured."""
     try:
@@ -133,9 +152,12 @@ def _parse_payload(body: bytes, mimetype: str) -> tuple[dict | None, str | None]
             values = parse_qs(body.decode("utf-8"), strict_parsing=True).get("payload")
             if not values:
                 return None, "form-encoded delivery without a payload field"
-            data = json.loads(values[0])
+            text = values[0]
         else:
-            data = json.loads(body)
+            text = body.decode("utf-8")
+        if json_depth_exceeds(text):
+            return None, f"body is JSON nested more than {MAX_JSON_DEPTH} deep; GitHub's payloads never are"
+        data = json.loads(text)
     except (UnicodeDecodeError, ValueError) as exc:
         return None, f"body is not valid JSON: {exc}"
     if not isinstance(data, dict):

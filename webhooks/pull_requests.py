@@ -24,6 +24,7 @@ from slipway.installations import split_connected
 from slipway.models import Deployment, Project, PullRequestPreview
 from slipway.previews import CLOSED, OPEN, enqueue_report, enqueue_teardown, fork_allowed, get_preview
 from slipway.states import FINAL_STATES, State
+from slipway.validation import INT32_MAX, is_int_id
 from webhooks.outcome import Outcome
 from webhooks.push import is_sha
 
@@ -71,8 +72,8 @@ def parse(payload: dict) -> tuple[PullRequestEvent | None, str | None]:
     if not isinstance(pull, dict) or not isinstance(repo, dict):
         return None, "pull_request payload needs 'pull_request' and 'repository' objects"
     number = pull.get("number", payload.get("number"))
-    if not isinstance(number, int) or isinstance(number, bool) or number <= 0:
-        return None, "pull_request payload needs a positive 'pull_request.number'"
+    if not is_int_id(number, INT32_MAX):
+        return None, "pull_request payload 'pull_request.number' must be a positive integer below 2^31"
     full_name = repo.get("full_name")
     if not isinstance(full_name, str) or full_name.count("/") != 1:
         return None, "pull_request payload needs 'repository.full_name' as owner/name"
