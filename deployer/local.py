@@ -4,6 +4,12 @@ The image is pulled from the registry with its credentials, exactly as a remote
 host would, and started with host networking on a free loopback port given to
 the app as ``PORT``. Only when it answers HTTP is the previous container of the
 project stopped, so a broken version never takes down a working one.
+
+The Engine may be on another machine (``SLIPWAY_DOCKER_HOST=tcp://...``): the app listens
+on ``host`` there and its URL names ``public_host``, which the worker's health check uses
+too. The port is still picked free on the worker's own machine (the Engine's API cannot
+tell which ports its host has free), so a port taken on the run host by something else
+fails that deployment ("exited"); see the README's "Web, workers and apps on separate machines".
 """
 
 from __future__ import annotations
@@ -53,7 +59,10 @@ class AppLimits:
 
 def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
+        try:
+            s.bind((host, 0))
+        except OSError:  # not an address of this machine: the Engine runs apps elsewhere
+            s.bind(("", 0))
         return s.getsockname()[1]
 
 
@@ -61,10 +70,11 @@ class LocalTarget:
     name = "local"
 
     def __init__(self, docker_host: str, auth: RegistryAuth, host: str = "127.0.0.1",
-                 health_timeout_s: float = 60.0, limits: AppLimits | None = None):
+                 health_timeout_s: float = 60.0, limits: AppLimits | None = None, public_host: str | None = None):
         self._docker_host = docker_host
         self._auth = auth
         self._host = host
+        self._public_host = public_host or host
         self._health_timeout_s = health_timeout_s
         self._limits = limits or AppLimits()
 
@@ -91,7 +101,7 @@ class LocalTarget:
                 restart_policy={"Name": "unless-stopped"},
                 **self._limits.run_options(),
             )
-            url = f"http://{self._host}:{port}"
+            url = f"http://{self._public_host}:{port}"
             log(f"started container {container.short_id} on {url}; waiting for it to answer HTTP")
             self._wait_healthy(container, url + release.health_path, port, log, should_stop)
             log(f"{url} answers")

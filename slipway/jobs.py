@@ -117,7 +117,7 @@ class Pipeline:
         from slipway.queue import redis_connection
 
         auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
-        images = DockerImageBuilder(settings.docker_host, auth, memory=settings.build_memory)
+        images = DockerImageBuilder(settings.build_docker_host, auth, memory=settings.build_memory)
         return cls(settings, redis_connection(settings), images,
                    targets_from_settings(settings), reporters=default_reporters(settings),
                    github=github_client(settings), registry=RegistryClient(auth))
@@ -374,7 +374,7 @@ def targets_from_settings(settings: Settings) -> dict[str, Target]:
     auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
     limits = AppLimits(memory=settings.app_memory, cpus=float(settings.app_cpus), pids=int(settings.app_pids))
     local = LocalTarget(settings.docker_host, auth, host=settings.local_host, health_timeout_s=settings.health_timeout_s,
-                        limits=limits)
+                        limits=limits, public_host=settings.local_public_host)
     return {local.name: local}
 
 

@@ -140,7 +140,9 @@ def delete_project(settings, name: str, log) -> None:
     for target in targets_from_settings(settings).values():
         target.remove_all(name, log)
     auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
-    DockerImageBuilder(settings.docker_host, auth).prune(f"{settings.registry}/{name}", 0, log)
+    # The image is on the Engine that built it and on the one that pulled it to run it.
+    for docker_host in dict.fromkeys((settings.build_docker_host, settings.docker_host)):
+        DockerImageBuilder(docker_host, auth).prune(f"{settings.registry}/{name}", 0, log)
     try:
         delete_all_images(RegistryClient(auth), name, log)
     except Exception as exc:  # noqa: BLE001 - the project still goes; the operator can clean up later

@@ -38,3 +38,17 @@ def test_secret_values_lists_only_secrets(tmp_path):
 def test_every_setting_is_documented():
     for env, _default, _secret, doc in Settings.documented():
         assert env and doc, env
+
+
+def test_builds_apps_and_the_web_server_are_on_one_machine_unless_told(tmp_path):
+    s = Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_DOCKER_HOST": "tcp://runner:2375",
+                               "SLIPWAY_LOCAL_HOST": "0.0.0.0", "SLIPWAY_PUBLIC_URL": "https://slipway.example"})
+    assert s.build_docker_host == "tcp://runner:2375"
+    assert s.local_public_host == "0.0.0.0"
+    assert s.internal_url == "https://slipway.example"
+    apart = Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_DOCKER_HOST": "tcp://runner:2375",
+                                   "SLIPWAY_BUILD_DOCKER_HOST": "tcp://builder:2375",
+                                   "SLIPWAY_LOCAL_PUBLIC_HOST": "apps.example",
+                                   "SLIPWAY_INTERNAL_URL": "http://10.0.0.2:8000"})
+    assert (apart.docker_host, apart.build_docker_host) == ("tcp://runner:2375", "tcp://builder:2375")
+    assert apart.local_public_host == "apps.example" and apart.internal_url == "http://10.0.0.2:8000"
