@@ -8,6 +8,11 @@ calls :func:`deploy_pushed_refs` to turn the ref updates into deployments.
 A deploy hook is a secret URL that deploys the head of a project's branch
 (:func:`deploy_branch_head`); any project has one on request.
 
+Workers never read the repository from disk: they may run on other machines. They fetch
+over the remote's URL (``SLIPWAY_INTERNAL_URL``) with a fetch token (:func:`fetch_token`):
+an HMAC of the project's name and an expiry under a key derived from ``SLIPWAY_SECRET_KEY``,
+which the remote accepts for fetching and cloning that one project, never for pushing.
+
 Secrets: the push token is kept only as a SHA-256 hash (it is shown once); the hook
 token is kept encrypted because the dashboard and CLI show its URL again. The hook
 token carries its project's id (``hook_<id>_<random>``) so a call finds its project
@@ -17,16 +22,18 @@ in one lookup and then compares in constant time.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import hmac
 import json
 import logging
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from git import GitCommandError, Repo
 from sqlalchemy.orm import Session
@@ -42,12 +49,17 @@ log = logging.getLogger(__name__)
 
 PUSH_TOKEN_PREFIX = "slw"
 HOOK_TOKEN_PREFIX = "hook"
+FETCH_TOKEN_PREFIX = "slwfetch"
+# Long enough for a fetch that waits in the queue behind a slow one, short enough that one
+# that leaked somewhere is soon worthless.
+FETCH_TOKEN_TTL_S = 15 * 60
+_FETCH_TOKEN_RE = re.compile(rf"{FETCH_TOKEN_PREFIX}_(\d{{1,12}})_([0-9a-f]{{64}})")
 ZERO_SHA = "0" * 40
 # The refs as of the last push whose deployments were queued; see deploy_pushed_refs.
 QUEUED_REFS_FILE = "slipway-queued-refs.json"
 _HOOK_TOKEN_RE = re.compile(rf"{HOOK_TOKEN_PREFIX}_(\d{{1,9}})_[A-Za-z0-9_-]{{20,}}")
 # Anything shaped like one of our tokens, for scrubbing log lines.
-TOKEN_PATTERN = re.compile(rf"\b({PUSH_TOKEN_PREFIX}|{HOOK_TOKEN_PREFIX}_\d+)_[A-Za-z0-9_-]{{20,}}")
+TOKEN_PATTERN = re.compile(rf"\b({PUSH_TOKEN_PREFIX}|{HOOK_TOKEN_PREFIX}_\d+|{FETCH_TOKEN_PREFIX})_[A-Za-z0-9_-]{{20,}}")
 
 
 def redact_tokens(text: str) -> str:
@@ -71,6 +83,22 @@ def uses_git_remote(settings: Settings, name: str, repo_url: str) -> bool:
 
 def remote_url(settings: Settings, name: str) -> str:
     return f"{settings.public_url.rstrip('/')}/git/{name}.git"
+
+
+def is_git_remote_path(name: str, repo_url: str) -> bool:
+    """True if ``repo_url`` is a ``--git-push`` project's repository, in whichever data dir holds it.
+
+    A worker has a data dir of its own (maybe on another machine), so it cannot compare the
+    path with its own :func:`repository_path`; the shape ``/.../git/<name>.git`` is what
+    ``slipway project create --git-push`` records.
+    """
+    path = PurePosixPath(repo_url)
+    return path.is_absolute() and path.name == f"{name}.git" and path.parent.name == "git"
+
+
+def internal_remote_url(settings: Settings, name: str) -> str:
+    """The git remote's URL as workers reach the web server (``SLIPWAY_INTERNAL_URL``)."""
+    return f"{settings.internal_url.rstrip('/')}/git/{name}.git"
 
 
 def hook_url(settings: Settings, token: str) -> str:
@@ -325,6 +353,45 @@ def issue_push_token(project: Project, settings: Settings) -> str:
     project.deploy_token_hash = token_hash(token)
     ensure_repository(settings, project.name, project.branch)
     return token
+
+
+def _fetch_mac(settings: Settings, name: str, expires: int) -> str:
+    if not settings.secret_key:
+        raise ValueError("SLIPWAY_SECRET_KEY is not set; run `slipway init`")
+    key = hmac.new(settings.secret_key.encode(), b"slipway git fetch tokens", hashlib.sha256).digest()
+    return hmac.new(key, f"{name}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def fetch_token(settings: Settings, name: str, now: float | None = None) -> str:
+    """A token that lets a worker fetch project ``name`` from the git remote for a few minutes.
+
+    Made from ``SLIPWAY_SECRET_KEY`` alone, so any worker that has the key can make one and
+    nothing is stored; it cannot push, nor read another project.
+    """
+    expires = int(time.time() if now is None else now) + FETCH_TOKEN_TTL_S
+    return f"{FETCH_TOKEN_PREFIX}_{expires}_{_fetch_mac(settings, name, expires)}"
+
+
+def fetch_token_valid(settings: Settings, name: str, token: str | None, now: float | None = None) -> bool:
+    match = _FETCH_TOKEN_RE.fullmatch(token or "")
+    if match is None or not settings.secret_key:
+        return False
+    expires = int(match.group(1))
+    if expires < (time.time() if now is None else now):
+        return False
+    return hmac.compare_digest(match.group(2), _fetch_mac(settings, name, expires))
+
+
+def internal_fetch(settings: Settings, name: str) -> tuple[str, dict[str, str]]:
+    """(URL, git environment) a worker fetches a ``--git-push`` project with.
+
+    The token travels as an ``http.extraheader`` in ``GIT_CONFIG_*`` variables, as GitHub's
+    installation tokens do: never in the URL, on a command line or on disk.
+    """
+    from slipway.github import git_auth_env
+
+    url = internal_remote_url(settings, name)
+    return url, git_auth_env(fetch_token(settings, name), url)
 
 
 def push_token_valid(project: Project, token: str | None) -> bool:

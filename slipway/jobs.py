@@ -29,6 +29,7 @@ from slipway import envvars
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.errors import AppError, SlipwayError, UserError, render
+from slipway.git_remote import internal_fetch, is_git_remote_path
 from slipway.github import GitHubError
 from slipway.logs import bound_deployment
 from slipway.models import Deployment, utcnow
@@ -204,6 +205,11 @@ class Pipeline:
 
     def _fetch(self, job: Job, dest: Path, say: Callable[[str], None], masker: SecretMasker) -> Path:
         """Fetch the commit, as the GitHub App's installation when the project has one."""
+        if is_git_remote_path(job.project, job.repo_url):
+            # The repository is on the web server's disk, maybe on another machine: go through its remote.
+            url, env = internal_fetch(self.settings, job.project)
+            masker.add(*_credentials_in(env))
+            return self.fetch(url, job.sha, dest, say, branch=job.branch, env=env, mask=masker)
         if job.installation_id is None or self.github is None:
             return self.fetch(job.repo_url, job.sha, dest, say, branch=job.branch, mask=masker)
         try:

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +22,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 from slipway.cli import main
 from slipway.crypto import token_hash
 from slipway.db import session_scope
-from slipway.git_remote import repository_path
+from slipway.git_remote import FETCH_TOKEN_PREFIX, fetch_token, repository_path
 from slipway.models import Deployment, Project
 from slipway.projects import get_project_by_name
 from slipway.queue import job_id_for
@@ -371,6 +372,34 @@ def _basic(user: str, password: str) -> str:
 
 # -- the CLI -------------------------------------------------------------------
 
+def test_a_workers_fetch_token_clones_that_project_only_and_never_pushes(settings, server, pushed_project, checkout,
+                                                                           tmp_path):
+    name, token = pushed_project
+    sha = checkout.commit({"hello.txt": "hi"})
+    checkout.git("push", remote(server, name, token), "main")
+    fetch = fetch_token(settings, name)
+
+    checkout.git("clone", remote(server, name, fetch), str(tmp_path / "clone"))
+    assert Repo(tmp_path / "clone").head.commit.hexsha == sha
+
+    checkout.commit({"hello.txt": "changed"})
+    refused = checkout.git("push", remote(server, name, fetch), "main", check=False)
+    assert refused.returncode != 0 and "Authentication failed" in refused.stderr
+    assert bare_refs(settings, name)["refs/heads/main"] == sha and len(deployments(name)) == 1
+    auth = ("worker", fetch)
+    assert requests.get(f"{server}/git/{name}.git/info/refs?service=git-receive-pack", auth=auth,
+                        timeout=30).status_code == 401
+    assert requests.post(f"{server}/git/{name}.git/git-receive-pack", auth=auth, data=b"0000",
+                         timeout=30).status_code == 401
+
+    other = f"p-{uuid.uuid4().hex[:8]}"
+    assert cli("project", "create", other, "--git-push").exit_code == 0
+    for wrong in (fetch_token(settings, other), fetch_token(settings, name, now=time.time() - 3600),
+                  fetch_token(replace(settings, secret_key="another-key"), name), fetch[:-1] + "0"):
+        denied = checkout.git("clone", remote(server, name, wrong), str(tmp_path / "denied"), check=False)
+        assert denied.returncode != 0 and "Authentication failed" in denied.stderr, wrong[:20]
+
+
 def test_token_is_shown_once_and_only_its_hash_is_kept(settings, pushed_project):
     name, _ = pushed_project
     r = cli("project", "token", name)
@@ -430,7 +459,11 @@ def test_git_push_goes_live(settings, server, pushed_project, checkout, run_work
     from deployer.local import LABEL_PROJECT
     from tests.test_pipeline_e2e import dockerfile
 
+    from tests.test_pipeline_e2e import log_of
+
     name, token = pushed_project
+    # The worker reaches the web server here (not at SLIPWAY_PUBLIC_URL), as one on another machine would.
+    set_settings(replace(settings, internal_url=server))
     client = docker.DockerClient(base_url=settings.docker_host)
     try:
         sha = checkout.commit({"Dockerfile": dockerfile(settings.registry), "www/index.html": "pushed with git\n"})
@@ -442,6 +475,10 @@ def test_git_push_goes_live(settings, server, pushed_project, checkout, run_work
         assert dep.state == "live", dep.error_message
         assert requests.get(dep.url, timeout=5).text == "pushed with git\n"
         assert dep.image == f"{settings.registry}/{name}:{sha[:7]}"
+        # Fetched over the remote's URL with a fetch token, which no log line shows.
+        log = log_of(dep.id)
+        assert f"$ git fetch --depth 1 {server}/git/{name}.git {sha}" in log
+        assert FETCH_TOKEN_PREFIX not in log and str(repository_path(settings, name)) not in log
     finally:
         for c in client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={name}"}):
             c.remove(force=True)

@@ -1,7 +1,8 @@
 """Built-in git remote: `git push http://HOST/git/PROJECT.git main` deploys.
 
 Every request (push, clone, fetch) needs HTTP Basic auth whose password is the
-project's deploy token; git itself (``git http-backend``) does the rest. A push is
+project's deploy token, or, for fetching and cloning only, a worker's fetch token
+(``slipway.git_remote.fetch_token``); git itself (``git http-backend``) does the rest. A push is
 handled under a per-repository lock: git stores it, then ``deploy_pushed_refs``
 compares the refs with those last deployed and queues a deployment if the tracked
 branch moved. What it did is added to git's own answer as progress messages
@@ -27,6 +28,7 @@ from slipway.git_http import BODY_FILE, GitHttpBackend
 from slipway.git_remote import (
     deploy_pushed_refs,
     ensure_repository,
+    fetch_token_valid,
     push_token_valid,
     repositories_root,
     repository_lock,
@@ -68,6 +70,10 @@ def git(name: str, rest: str):
         # An unknown project is answered exactly as a known one without its token, so that
         # strangers cannot learn which names exist (the hash is compared either way).
         token_ok = push_token_valid(project or _NOBODY, password)
+        # A worker's fetch token reads this one project and never pushes (nor asks what a push would see).
+        fetch_only = not token_ok and _is_fetch(request.method, rest, request.args.get("service"))
+        if fetch_only:
+            token_ok = fetch_token_valid(settings, name, password)
         if project is None or not token_ok:
             return _text(401, f"Slipway: authentication required. Give any username and project {name}'s "
                               f"deploy token as the password (`slipway project token {name}` makes a new one).",
@@ -98,7 +104,7 @@ def git(name: str, rest: str):
             BODY_FILE: body,
         }
         environ.pop("HTTP_TRANSFER_ENCODING", None)
-        backend = GitHttpBackend(repositories_root(settings), receive_pack=True)
+        backend = GitHttpBackend(repositories_root(settings), receive_pack=not fetch_only)
 
         if receive_pack:
             with repository_lock(path):
@@ -110,6 +116,12 @@ def git(name: str, rest: str):
             status, headers, payload = _run(backend, environ)
     headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
     return Response(payload, status=status, headers=headers)
+
+
+def _is_fetch(method: str, rest: str, service: str | None) -> bool:
+    """The two requests of a smart-HTTP fetch or clone: the ref advertisement and the pack."""
+    return (method == "GET" and rest == "info/refs" and service == "git-upload-pack") or \
+        (method == "POST" and rest == "git-upload-pack")
 
 
 def _megabytes(n: int) -> str:
