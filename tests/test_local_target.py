@@ -1,0 +1,47 @@
+"""The local target when its Docker Engine is another machine's: the URL names the apps' host as
+users and workers reach it, the app listens on SLIPWAY_LOCAL_HOST, and a port is still found."""
+
+from __future__ import annotations
+
+import uuid
+
+import docker
+import pytest
+import requests
+
+from builder.images import DockerImageBuilder, RegistryAuth
+from deployer.base import Release
+from deployer.local import LABEL_PROJECT, LocalTarget, free_port
+from tests.test_pipeline_e2e import dockerfile
+
+
+@pytest.mark.docker
+def test_the_url_names_the_public_host_and_the_app_listens_on_the_local_host(settings, tmp_path):
+    auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
+    name = f"lt-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "index.html").write_text("hello\n")
+    (tmp_path / "Dockerfile").write_text(dockerfile(settings.registry))
+    tag = f"{settings.registry}/{name}:v1"
+    builder = DockerImageBuilder(settings.build_docker_host, auth)
+    builder.build(tmp_path, "Dockerfile", ".", tag, lambda line: None, timeout_s=120)
+    image = builder.push(tag, lambda line: None)
+
+    target = LocalTarget(settings.docker_host, auth, host="127.0.0.1", public_host="localhost", health_timeout_s=30)
+    client = docker.DockerClient(base_url=settings.docker_host)
+    try:
+        running = target.deploy(Release(name, 1, image), lambda line: None)
+        port = running.ref["port"]
+        assert running.url == f"http://localhost:{port}"
+        assert requests.get(running.url, timeout=5).text == "hello\n"
+        (container,) = client.containers.list(filters={"label": f"{LABEL_PROJECT}={name}"})
+        assert {"HOST=127.0.0.1", f"PORT={port}"} <= set(container.attrs["Config"]["Env"])
+    finally:
+        target.remove_all(name, lambda line: None)
+        client.close()
+
+
+def test_a_port_is_picked_for_a_listen_address_this_machine_does_not_have():
+    # 192.0.2.1 (TEST-NET-1) is nobody's address: only bound to, never sent anything.
+    assert free_port("192.0.2.1") > 0
+    assert free_port("127.0.0.1") > 0
