@@ -457,9 +457,7 @@ def test_git_push_goes_live(settings, server, pushed_project, checkout, run_work
     import docker
 
     from deployer.local import LABEL_PROJECT
-    from tests.test_pipeline_e2e import dockerfile
-
-    from tests.test_pipeline_e2e import log_of
+    from tests.test_pipeline_e2e import dockerfile, log_of
 
     name, token = pushed_project
     # The worker reaches the web server here (not at SLIPWAY_PUBLIC_URL), as one on another machine would.
