@@ -22,6 +22,8 @@ from slipway.errors import AppError, UserError
 LABEL_PROJECT = "slipway.project"
 LABEL_DEPLOYMENT = "slipway.deployment"
 LABEL_SLOT = "slipway.slot"
+# Which installation started a container (its queue name): installations sharing an engine never meet.
+LABEL_INSTANCE = "slipway.instance"
 
 
 def free_port(host: str) -> int:
@@ -34,8 +36,9 @@ class LocalTarget:
     name = "local"
 
     def __init__(self, docker_host: str, auth: RegistryAuth, host: str = "127.0.0.1",
-                 health_timeout_s: float = 60.0):
+                 health_timeout_s: float = 60.0, instance: str = "slipway"):
         self._docker_host = docker_host
+        self._instance = instance
         self._auth = auth
         self._host = host
         self._health_timeout_s = health_timeout_s
@@ -59,7 +62,7 @@ class LocalTarget:
                 network_mode="host",
                 environment={**release.env, "PORT": str(port), "HOST": self._host},
                 labels={LABEL_PROJECT: release.project, LABEL_SLOT: release.slot,
-                        LABEL_DEPLOYMENT: str(release.deployment_id)},
+                        LABEL_DEPLOYMENT: str(release.deployment_id), LABEL_INSTANCE: self._instance},
                 restart_policy={"Name": "unless-stopped"},
             )
             url = f"http://{self._host}:{port}"
@@ -118,6 +121,25 @@ class LocalTarget:
         try:
             for container in client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={project}"}):
                 log(f"stopping container {container.short_id} ({container.name})")
+                _remove(container)
+        finally:
+            client.close()
+
+    def deployments(self) -> set[int]:
+        client = docker_client(self._docker_host)
+        try:
+            containers = client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={self._instance}"})
+            return {int(c.labels[LABEL_DEPLOYMENT]) for c in containers
+                    if c.labels.get(LABEL_DEPLOYMENT, "").isdigit()}
+        finally:
+            client.close()
+
+    def remove_deployment(self, deployment_id: int, log: Log) -> None:
+        client = docker_client(self._docker_host)
+        try:
+            labels = [f"{LABEL_INSTANCE}={self._instance}", f"{LABEL_DEPLOYMENT}={deployment_id}"]
+            for container in client.containers.list(all=True, filters={"label": labels}):
+                log(f"removing container {container.short_id} ({container.name})")
                 _remove(container)
         finally:
             client.close()
