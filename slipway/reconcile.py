@@ -48,7 +48,9 @@ WORKER_DEAD_AFTER_S = 30
 LOCK_TIMEOUT_S = 120
 
 WORKER_LOST = "app:worker-lost"
-_ENDED = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+# A job that ended like this never finished its deployment. (A finished job always did, unless it
+# was a second copy that found the deployment started by the first, which is still running.)
+_ENDED = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
 
 @dataclass

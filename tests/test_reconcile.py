@@ -53,7 +53,8 @@ class Workers:
 
     def start(self) -> subprocess.Popen:
         out = open(self.log_dir / f"worker-{len(self.procs)}.log", "wb")
-        proc = subprocess.Popen(["bash", "-c", f"exec {worker_command()}"], env=self.env, cwd=ROOT,
+        # Not run from the checkout: a job gone wrong must never touch the source tree.
+        proc = subprocess.Popen(["bash", "-c", f"exec {worker_command()}"], env=self.env, cwd=self.log_dir,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(proc)
         return proc
