@@ -148,8 +148,13 @@ def log_of(dep_id: int) -> str:
         return "\n".join(s.scalars(select(BuildLog.line).where(BuildLog.deployment_id == dep_id).order_by(BuildLog.seq)))
 
 
+def uncached(command: str) -> str:
+    """A RUN step Docker's layer cache has never seen, so it really runs."""
+    return f"echo {uuid.uuid4().hex} && {command}"
+
+
 # A build that sits in its RUN step, and an app that takes its time to answer: long enough to be killed in.
-SLOW_BUILD = {"run": "sleep 40"}
+SLOW_BUILD = {"run": uncached("sleep 40")}
 SLOW_START = {"cmd": 'sleep 40; exec busybox httpd -f -p "$PORT" -h /www'}
 
 
@@ -179,6 +184,24 @@ def test_a_worker_killed_mid_deployment_leaves_it_failed_within_a_minute_and_not
     assert "== failed: The worker running this deployment stopped" in log_of(dep_id)
     # The reconciler removes what a killed deploy started, in the same pass.
     assert containers_of(docker_client, dep_id) == []
+
+
+def test_a_long_build_on_a_live_worker_is_never_taken_for_a_dead_one(settings, workers, make_project, queue):
+    """The build outlasts the time a silent worker is given, while reconciler passes run all along."""
+    from slipway.reconcile import WORKER_DEAD_AFTER_S, reconcile
+
+    name = make_project({"Dockerfile": dockerfile(settings.registry, run=uncached(f"sleep {WORKER_DEAD_AFTER_S + 10}")),
+                         "www/index.html": "slow but fine"})
+    workers.start()
+    dep_id = request_deployment(name)
+
+    def settled() -> bool:
+        reconcile(settings, wait_s=5)
+        return state_of(dep_id).state_enum.final
+
+    wait_for(settled, 180, "the deployment never finished", workers)
+    dep = state_of(dep_id)
+    assert dep.state == "live", f"{dep.error_message}\n{log_of(dep_id)}"
 
 
 def test_redis_emptied_mid_queue_loses_nothing_and_builds_each_once(settings, redis, workers, make_project):
