@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import fields
@@ -109,12 +111,14 @@ def make_project(settings, git_server, docker_client):
     """Projects with a repository over smart HTTP; whatever they leave running is removed after."""
     made = []
 
-    def make(files: dict[str, str]) -> str:
+    def make(files: dict[str, str], repo_url: str = "") -> str:
         name = f"r-{uuid.uuid4().hex[:8]}"
-        repo = git_server.create(name)
-        repo.commit(files)
+        if not repo_url:
+            repo = git_server.create(name)
+            repo.commit(files)
+            repo_url = repo.url
         with session_scope() as s:
-            create_project(s, ProjectSpec(name=name, repo_url=repo.url, github_repo=f"acme/{name}"))
+            create_project(s, ProjectSpec(name=name, repo_url=repo_url, github_repo=f"acme/{name}"))
         made.append(name)
         return name
 
@@ -122,6 +126,33 @@ def make_project(settings, git_server, docker_client):
     for name in made:
         for c in docker_client.containers.list(all=True, filters={"label": f"slipway.project={name}"}):
             c.remove(force=True)
+        for image in docker_client.images.list(name=f"{settings.registry}/{name}"):
+            docker_client.images.remove(image.id, force=True)
+
+
+@pytest.fixture
+def silent_git_server():
+    """A repository address whose server accepts connections and never says a word."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/silent.git"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
 
 
 def state_of(dep_id: int) -> Deployment:
@@ -158,15 +189,28 @@ SLOW_BUILD = {"run": uncached("sleep 40")}
 SLOW_START = {"cmd": 'sleep 40; exec busybox httpd -f -p "$PORT" -h /www'}
 
 
+# A layer of random bytes: compressed and uploaded for seconds.
+SLOW_PUSH = {"run": uncached("head -c 150000000 /dev/urandom > /blob")}
+# A git server that takes the connection and never answers: the fetch waits for ever.
+SLOW_CLONE = {"repo": "silent"}
+
+
 @pytest.mark.parametrize("phase, slow", [
-    (State.BUILDING, SLOW_BUILD),
-    (State.DEPLOYING, SLOW_START),
+    pytest.param(State.CLONING, SLOW_CLONE, id="cloning"),
+    pytest.param(State.BUILDING, SLOW_BUILD, id="building"),
+    pytest.param(State.PUSHING, SLOW_PUSH, id="pushing"),
+    pytest.param(State.DEPLOYING, SLOW_START, id="deploying"),
 ])
 def test_a_worker_killed_mid_deployment_leaves_it_failed_within_a_minute_and_nothing_running(
-        settings, workers, make_project, docker_client, phase, slow):
-    name = make_project({"Dockerfile": dockerfile(settings.registry, **slow), "www/index.html": "x"})
+        settings, workers, make_project, silent_git_server, docker_client, phase, slow):
+    if slow == SLOW_CLONE:
+        name = make_project({}, repo_url=silent_git_server)
+        sha = "a" * 40  # nothing to ask the silent server for
+    else:
+        name = make_project({"Dockerfile": dockerfile(settings.registry, **slow), "www/index.html": "x"})
+        sha = None
     worker = workers.start()
-    dep_id = request_deployment(name)
+    dep_id = request_deployment(name, sha=sha)
     wait_for(lambda: state_of(dep_id).state == phase.value, 60, f"deployment never reached {phase}", workers)
     if phase == State.DEPLOYING:
         # Killed while its container runs but does not answer yet.
@@ -175,6 +219,7 @@ def test_a_worker_killed_mid_deployment_leaves_it_failed_within_a_minute_and_not
 
     workers.kill(worker)
     killed_at = time.monotonic()
+    assert state_of(dep_id).state == phase.value, "killed too late: the deployment had moved on"
     workers.start()  # restarted, as a process manager does
 
     dep = wait_for(lambda: (d := state_of(dep_id)).state_enum.final and d, SETTLED_WITHIN_S - (time.monotonic() - killed_at),
