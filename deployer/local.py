@@ -63,6 +63,8 @@ class LocalTarget:
                 environment={**release.env, "PORT": str(port), "HOST": self._host},
                 labels={LABEL_PROJECT: release.project, LABEL_SLOT: release.slot,
                         LABEL_DEPLOYMENT: str(release.deployment_id), LABEL_INSTANCE: self._instance},
+                # Back after a reboot while its deployment is live. Once it has ended (failed,
+                # cancelled, replaced), the reconciler removes whatever is left (slipway/reconcile.py).
                 restart_policy={"Name": "unless-stopped"},
             )
             url = f"http://{self._host}:{port}"

@@ -21,9 +21,9 @@ from sqlalchemy import select
 from deployer.local import LABEL_DEPLOYMENT
 from slipway.db import session_scope
 from slipway.deployments import request_deployment
-from slipway.models import BuildLog, Deployment
+from slipway.models import BuildLog, Deployment, Project
 from slipway.projects import ProjectSpec, create_project
-from slipway.queue import get_queue, job_id_for
+from slipway.queue import enqueue_deployment, get_queue, job_id_for
 from slipway.settings import Settings
 from slipway.states import State
 from tests.test_pipeline_e2e import dockerfile
@@ -302,3 +302,39 @@ def test_reporters_hear_of_every_deployment_the_reconciler_fails(settings, redis
     recorder = Recorder()
     outcome = Reconciler(settings, queue, {}, [recorder]).run()
     assert outcome.failed == [dep_id] and recorder.reported == [dep_id]
+
+
+def test_containers_of_deployments_that_ended_without_going_live_are_removed(settings, queue, make_project,
+                                                                             docker_client):
+    """A killed deploy's container outlives its deployment (restart policy unless-stopped) until a pass."""
+    from deployer.local import LABEL_INSTANCE, LABEL_PROJECT
+    from slipway.jobs import targets_from_settings
+    from slipway.reconcile import Reconciler
+
+    name = make_project({})
+    ids = {}
+    with session_scope() as s:
+        project = s.query(Project).filter_by(name=name).one()
+        for state in ("live", "cancelled", "failed", "superseded", "deploying"):
+            dep = Deployment(project=project, sha="c" * 40, branch="main", trigger="cli", state=state)
+            s.add(dep)
+            s.flush()
+            ids[state] = dep.id
+
+    def start(dep_id: int, instance: str) -> None:
+        docker_client.containers.run(f"{settings.registry}/base/busybox:latest", ["sleep", "300"], detach=True,
+                                     labels={LABEL_PROJECT: name, LABEL_DEPLOYMENT: str(dep_id),
+                                             LABEL_INSTANCE: instance},
+                                     restart_policy={"Name": "unless-stopped"})
+
+    for dep_id in ids.values():
+        start(dep_id, settings.queue_name)
+    enqueue_deployment(ids["deploying"], settings)  # its job is waiting: it is not over
+    start(ids["failed"], "another-installation")  # same engine, not ours to touch
+
+    outcome = Reconciler(settings, queue, targets_from_settings(settings)).run()
+    assert outcome.removed == sorted([ids["cancelled"], ids["failed"], ids["superseded"]])
+    left = {(c.labels[LABEL_DEPLOYMENT], c.labels[LABEL_INSTANCE])
+            for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={name}"})}
+    assert left == {(str(ids["live"]), settings.queue_name), (str(ids["deploying"]), settings.queue_name),
+                    (str(ids["failed"]), "another-installation")}
