@@ -385,9 +385,12 @@ def run_deployment(deployment_id: int) -> None:
 
 
 def on_job_failure(job, connection, type_, value, traceback) -> None:
-    """rq failure callback: the job died outside the pipeline's own handling (hard time-out)."""
-    from slipway.deployments import fail_deployment
+    """rq failure callback: the job died outside the pipeline's own handling (its work-horse was
+    killed, or the hard time-out); its commit status follows, and the reconciler removes its containers."""
+    from slipway.reconcile import fail_worker_lost
 
     deployment_id = job.args[0] if job.args else None
     if isinstance(deployment_id, int):
-        fail_deployment(deployment_id, "app:worker-lost")
+        settings = get_settings()
+        if fail_worker_lost(settings, connection, deployment_id):
+            report(default_reporters(settings), deployment_id)

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from redis import Redis
 from rq import Queue, Worker
-from rq.job import Job, JobStatus
+from rq.job import JobStatus
 from sqlalchemy import select
 
 from deployer.base import Target
@@ -146,18 +146,7 @@ class Reconciler:
         return now - worker.last_heartbeat > timedelta(seconds=WORKER_DEAD_AFTER_S)
 
     def _fail(self, dep_id: int) -> bool:
-        with session_scope(self.settings) as session:
-            dep = session.get(Deployment, dep_id, with_for_update=True)
-            if dep is None or dep.state_enum.final:
-                return False
-            dep.transition(State.FAILED)
-            dep.error_id = WORKER_LOST
-            dep.error_message = render(WORKER_LOST)
-        # Whoever follows its log sees why, and the live stream ends.
-        writer = BuildLogWriter(dep_id, self.settings, self.redis, SecretMasker(self.settings.secret_values()))
-        writer.write(f"== failed: {render(WORKER_LOST)}")
-        writer.close(State.FAILED.value)
-        return True
+        return fail_worker_lost(self.settings, self.redis, dep_id)
 
     # -- containers --------------------------------------------------------
     def _remove_leftovers(self) -> list[int]:
@@ -187,6 +176,22 @@ class Reconciler:
             log.warning("removed what deployment %s (%s) still ran on the %s target", dep_id,
                         state or "deleted", name)
         return removed
+
+
+def fail_worker_lost(settings: Settings, redis: Redis, dep_id: int) -> bool:
+    """Fail a deployment whose worker stopped; True if it was not final yet. Reporting is the caller's."""
+    with session_scope(settings) as session:
+        dep = session.get(Deployment, dep_id, with_for_update=True)
+        if dep is None or dep.state_enum.final:
+            return False
+        dep.transition(State.FAILED)
+        dep.error_id = WORKER_LOST
+        dep.error_message = render(WORKER_LOST)
+    # Whoever follows its log sees why, and the live stream ends.
+    writer = BuildLogWriter(dep_id, settings, redis, SecretMasker(settings.secret_values()))
+    writer.write(f"== failed: {render(WORKER_LOST)}")
+    writer.close(State.FAILED.value)
+    return True
 
 
 def reconcile(settings: Settings | None = None, wait_s: float = 0) -> Outcome | None:

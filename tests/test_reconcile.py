@@ -71,6 +71,11 @@ class Workers:
                 pass
         proc.wait()
 
+    def kill_horse(self, proc: subprocess.Popen) -> None:
+        """SIGKILL only a worker's work-horse (as the OOM killer would): the one child in a group of its own."""
+        (horse,) = [pid for pid in children(proc.pid) if os.getpgid(pid) != proc.pid]
+        os.killpg(horse, signal.SIGKILL)
+
     def output(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.log_dir.glob("worker-*.log")))
 
@@ -229,6 +234,24 @@ def test_a_worker_killed_mid_deployment_leaves_it_failed_within_a_minute_and_not
     assert "== failed: The worker running this deployment stopped" in log_of(dep_id)
     # The reconciler removes what a killed deploy started, in the same pass.
     assert containers_of(docker_client, dep_id) == []
+
+
+def test_a_work_horse_killed_while_deploying_fails_its_deployment_and_leaves_nothing_running(
+        settings, workers, make_project, docker_client):
+    name = make_project({"Dockerfile": dockerfile(settings.registry, **SLOW_START), "www/index.html": "x"})
+    worker = workers.start()
+    dep_id = request_deployment(name)
+    wait_for(lambda: any(c.status == "running" for c in containers_of(docker_client, dep_id)), 60,
+             "the deploy never started its container", workers)
+
+    workers.kill_horse(worker)
+    killed_at = time.monotonic()
+    wait_for(lambda: state_of(dep_id).state_enum.final and not containers_of(docker_client, dep_id),
+             SETTLED_WITHIN_S - (time.monotonic() - killed_at),
+             f"deployment {dep_id} unfinished, or its container left, a minute after its work-horse died", workers)
+    dep = state_of(dep_id)
+    assert (dep.state, dep.error_id) == ("failed", "app:worker-lost"), dep.error_message
+    assert worker.poll() is None  # the worker itself carries on
 
 
 def test_a_long_build_on_a_live_worker_is_never_taken_for_a_dead_one(settings, workers, make_project, queue):
