@@ -59,3 +59,9 @@ class Target(Protocol):
 
     def remove_all(self, project: str, log: Log) -> None:
         """Stop everything of a project, in every slot (the project is being deleted)."""
+
+    def deployments(self) -> set[int]:
+        """The ids of the deployments this installation runs something for on this target."""
+
+    def remove_deployment(self, deployment_id: int, log: Log) -> None:
+        """Stop whatever one deployment started (it ended without going live, or its worker died)."""

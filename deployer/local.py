@@ -29,6 +29,8 @@ from slipway.errors import AppError, UserError
 LABEL_PROJECT = "slipway.project"
 LABEL_DEPLOYMENT = "slipway.deployment"
 LABEL_SLOT = "slipway.slot"
+# Which installation started a container (its queue name): installations sharing an engine never meet.
+LABEL_INSTANCE = "slipway.instance"
 
 
 # What an app keeps of Docker's default capabilities: enough to drop root and own its files.
@@ -70,8 +72,10 @@ class LocalTarget:
     name = "local"
 
     def __init__(self, docker_host: str, auth: RegistryAuth, host: str = "127.0.0.1",
-                 health_timeout_s: float = 60.0, limits: AppLimits | None = None, public_host: str | None = None):
+                 health_timeout_s: float = 60.0, limits: AppLimits | None = None, public_host: str | None = None,
+                 instance: str = "slipway"):
         self._docker_host = docker_host
+        self._instance = instance
         self._auth = auth
         self._host = host
         self._public_host = public_host or host
@@ -97,7 +101,9 @@ class LocalTarget:
                 network_mode="host",
                 environment={**release.env, "PORT": str(port), "HOST": self._host},
                 labels={LABEL_PROJECT: release.project, LABEL_SLOT: release.slot,
-                        LABEL_DEPLOYMENT: str(release.deployment_id)},
+                        LABEL_DEPLOYMENT: str(release.deployment_id), LABEL_INSTANCE: self._instance},
+                # Back after a reboot while its deployment is live. Once it has ended (failed,
+                # cancelled, replaced), the reconciler removes whatever is left (slipway/reconcile.py).
                 restart_policy={"Name": "unless-stopped"},
                 **self._limits.run_options(),
             )
@@ -157,6 +163,25 @@ class LocalTarget:
         try:
             for container in client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={project}"}):
                 log(f"stopping container {container.short_id} ({container.name})")
+                _remove(container)
+        finally:
+            client.close()
+
+    def deployments(self) -> set[int]:
+        client = docker_client(self._docker_host)
+        try:
+            containers = client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={self._instance}"})
+            return {int(c.labels[LABEL_DEPLOYMENT]) for c in containers
+                    if c.labels.get(LABEL_DEPLOYMENT, "").isdigit()}
+        finally:
+            client.close()
+
+    def remove_deployment(self, deployment_id: int, log: Log) -> None:
+        client = docker_client(self._docker_host)
+        try:
+            labels = [f"{LABEL_INSTANCE}={self._instance}", f"{LABEL_DEPLOYMENT}={deployment_id}"]
+            for container in client.containers.list(all=True, filters={"label": labels}):
+                log(f"removing container {container.short_id} ({container.name})")
                 _remove(container)
         finally:
             client.close()

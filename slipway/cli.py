@@ -358,11 +358,19 @@ def logs(deployment_id: int, follow: bool) -> None:
 
 @main.command()
 def reap() -> None:
-    """Fail deployments left unfinished by a worker that died (run at start-up)."""
-    from slipway.jobs import reap_stale_deployments
+    """Settle deployments a dead worker or an emptied Redis left behind (workers do this every 15 s)."""
+    from slipway.reconcile import reconcile
 
-    ids = reap_stale_deployments()
-    click.echo(f"failed {len(ids)} abandoned deployment(s){': ' + ', '.join(map(str, ids)) if ids else ''}")
+    outcome = reconcile(wait_s=30)
+    if outcome is None:
+        raise click.ClickException("another reconciler pass is still running; try again")
+
+    def line(what: str, found: list[int]) -> str:
+        return what.format(n=len(found)) + (": " + ", ".join(map(str, found)) if found else "")
+
+    click.echo(line("failed {n} abandoned deployment(s)", outcome.failed))
+    click.echo(line("queued again {n} deployment(s) Redis had lost", outcome.requeued))
+    click.echo(line("removed the containers of {n} ended deployment(s)", outcome.removed))
 
 
 @main.group()

@@ -123,25 +123,6 @@ def request_deployment(project_name: str, sha: str | None = None, trigger: str =
     return dep_id
 
 
-def unfinished(session: Session) -> list[Deployment]:
-    return list(session.scalars(select(Deployment).where(Deployment.state.not_in([s.value for s in FINAL_STATES]))))
-
-
-def reap_stale(job_status: "callable") -> list[int]:
-    """Fail deployments whose job no longer exists or has failed (a worker died mid-run).
-
-    ``job_status(deployment_id)`` returns rq's status string for its job, or None.
-    """
-    reaped = []
-    with session_scope() as session:
-        ids = [d.id for d in unfinished(session)]
-    for dep_id in ids:
-        status = job_status(dep_id)
-        if status in (None, "failed", "stopped", "canceled") and fail_deployment(dep_id, "app:worker-lost"):
-            reaped.append(dep_id)
-    return reaped
-
-
 def request_redeploy(source_id: int, trigger: str = "rollback") -> int:
     """Queue a deployment that runs the image ``source_id`` built, without building; returns its id."""
     with session_scope() as session:

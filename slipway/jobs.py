@@ -14,12 +14,11 @@ import logging
 import shutil
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 from redis import Redis
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from builder.git import fetch_commit
 from builder.images import BuildStopped, DockerImageBuilder, RegistryAuth
@@ -128,6 +127,11 @@ class Pipeline:
         if job is None:
             # Cancelled or superseded while queued: the outside world still hears of it.
             self._report(deployment_id)
+            return
+        if not self._claim(deployment_id):
+            # A second delivery of the same job (the reconciler enqueued it again as Redis came back
+            # empty, while the first was already on its way): the first one builds, never both.
+            log.warning("deployment %s was already started by another job; not running it twice", deployment_id)
             return
         writer = BuildLogWriter(deployment_id, self.settings, self.redis, SecretMasker(self.settings.secret_values()))
         say = writer.write
@@ -273,11 +277,7 @@ class Pipeline:
         return values
 
     def _report(self, deployment_id: int) -> None:
-        for reporter in self.reporters:
-            try:
-                reporter.report(deployment_id)
-            except Exception:  # noqa: BLE001 - reporting never fails a deployment
-                log.exception("reporter %s failed for deployment %s", type(reporter).__name__, deployment_id)
+        report(self.reporters, deployment_id)
 
     # -- state -----------------------------------------------------------
     def _load(self, deployment_id: int) -> Job | None:
@@ -290,6 +290,21 @@ class Pipeline:
             ref = f"refs/pull/{dep.pr_number}/head" if dep.pr_number else dep.branch
             return Job(dep.id, p.name, p.repo_url, dep.sha, ref, p.dockerfile, p.build_context,
                        p.target, p.health_path, dep.slot, p.installation_id, p.id, dep.image)
+
+    def _claim(self, deployment_id: int) -> bool:
+        """Mark a queued deployment as started by this job; False if another job did first.
+
+        One conditional UPDATE, so two jobs of the same deployment never both go on (SQLite and
+        PostgreSQL alike).
+        """
+        with session_scope(self.settings) as session:
+            claimed = session.execute(
+                update(Deployment)
+                .where(Deployment.id == deployment_id, Deployment.state == State.QUEUED.value,
+                       Deployment.started_at.is_(None))
+                .values(started_at=utcnow())
+            ).rowcount
+        return claimed == 1
 
     def _advance(self, deployment_id: int, state: State, say: Callable[[str], None]) -> None:
         with session_scope(self.settings) as session:
@@ -359,6 +374,15 @@ class Pipeline:
             return dep.state if dep else State.FAILED.value
 
 
+def report(reporters: Sequence[Reporter], deployment_id: int) -> None:
+    """Tell every reporter about a deployment; a reporter's failure is logged, never raised."""
+    for reporter in reporters:
+        try:
+            reporter.report(deployment_id)
+        except Exception:  # noqa: BLE001 - reporting never fails a deployment
+            log.exception("reporter %s failed for deployment %s", type(reporter).__name__, deployment_id)
+
+
 def _credentials_in(env: dict[str, str]) -> list[str]:
     """The secrets inside a ``git_auth_env`` environment: the header's value and the token in it."""
     found = []
@@ -380,7 +404,7 @@ def targets_from_settings(settings: Settings) -> dict[str, Target]:
     auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
     limits = AppLimits(memory=settings.app_memory, cpus=float(settings.app_cpus), pids=int(settings.app_pids))
     local = LocalTarget(settings.docker_host, auth, host=settings.local_host, health_timeout_s=settings.health_timeout_s,
-                        limits=limits, public_host=settings.local_public_host)
+                        limits=limits, public_host=settings.local_public_host, instance=settings.queue_name)
     return {local.name: local}
 
 
@@ -400,38 +424,12 @@ def run_deployment(deployment_id: int) -> None:
 
 
 def on_job_failure(job, connection, type_, value, traceback) -> None:
-    """rq failure callback: the job died outside the pipeline's own handling (hard time-out)."""
-    from slipway.deployments import fail_deployment
+    """rq failure callback: the job died outside the pipeline's own handling (its work-horse was
+    killed, or the hard time-out); its commit status follows, and the reconciler removes its containers."""
+    from slipway.reconcile import fail_worker_lost
 
     deployment_id = job.args[0] if job.args else None
     if isinstance(deployment_id, int):
-        fail_deployment(deployment_id, "app:worker-lost")
-
-
-STALE_AFTER = timedelta(minutes=2)
-
-
-def reap_stale_deployments(settings: Settings | None = None) -> list[int]:
-    """Fail deployments left unfinished by a worker that died; run by workers and `slipway reap`."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job as RqJob
-
-    from slipway.deployments import reap_stale
-    from slipway.queue import SERIALIZER, job_id_for, redis_connection
-
-    settings = settings or get_settings()
-    conn = redis_connection(settings)
-    cutoff = utcnow() - STALE_AFTER
-
-    def status(dep_id: int) -> str | None:
-        with session_scope(settings) as session:
-            dep = session.get(Deployment, dep_id)
-            updated = dep.updated_at if dep.updated_at.tzinfo else dep.updated_at.replace(tzinfo=cutoff.tzinfo)
-            if updated > cutoff:
-                return "recent"
-        try:
-            return RqJob.fetch(job_id_for(dep_id, settings), connection=conn, serializer=SERIALIZER).get_status(refresh=True).value
-        except NoSuchJobError:
-            return None
-
-    return reap_stale(status)
+        settings = get_settings()
+        if fail_worker_lost(settings, connection, deployment_id):
+            report(default_reporters(settings), deployment_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from redis import Redis
 from rq import Callback, Queue
+from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 
 from slipway.settings import Settings, get_settings
@@ -55,16 +56,25 @@ def deployment_job_timeout_s(settings: Settings) -> int:
 
 
 def enqueue_deployment(deployment_id: int, settings: Settings | None = None) -> str:
-    """Queue the pipeline for one deployment; the job carries only its id."""
+    """Queue the pipeline for one deployment; the job carries only its id.
+
+    A deployment has one job id, and a job that exists is left alone (rq checks and saves in one
+    step), so the reconciler and the road that created the deployment never queue it twice.
+    """
     settings = settings or get_settings()
-    job = get_queue(settings).enqueue_call(
-        JOB_FUNCTION,
-        args=(deployment_id,),
-        job_id=job_id_for(deployment_id, settings),
-        timeout=deployment_job_timeout_s(settings),
-        result_ttl=86400,
-        failure_ttl=7 * 86400,
-        on_failure=Callback(ON_FAILURE),
-        description=f"deployment {deployment_id}",
-    )
-    return job.id
+    job_id = job_id_for(deployment_id, settings)
+    try:
+        get_queue(settings).enqueue_call(
+            JOB_FUNCTION,
+            args=(deployment_id,),
+            job_id=job_id,
+            timeout=deployment_job_timeout_s(settings),
+            result_ttl=86400,
+            failure_ttl=7 * 86400,
+            on_failure=Callback(ON_FAILURE),
+            description=f"deployment {deployment_id}",
+            unique=True,
+        )
+    except DuplicateJobError:
+        pass
+    return job_id

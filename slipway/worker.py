@@ -4,11 +4,17 @@ rq forks a work-horse per job; importing the pipeline here, in the parent, means
 every fork starts with it loaded instead of spending a quarter second importing
 SQLAlchemy, Docker and GitPython again (see bench/README.md). Nothing that holds a
 connection is created before the fork.
+
+Every worker also runs the reconciler (``slipway.reconcile``): when it starts, and every
+``RECONCILE_EVERY_S`` while it waits for jobs. While it runs a job it tells Redis it is
+alive every ``HEARTBEAT_EVERY_S``, however long the build, so only a dead worker's
+deployments are ever failed.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from rq import Worker as RqWorker
 
@@ -16,6 +22,7 @@ import deployer.local  # noqa: F401 - preloaded for every forked job
 import slipway.jobs  # noqa: F401
 from slipway.db import dispose_engines
 from slipway.queue import SERIALIZER
+from slipway.reconcile import HEARTBEAT_EVERY_S, RECONCILE_EVERY_S
 
 log = logging.getLogger(__name__)
 
@@ -28,21 +35,49 @@ class Worker(RqWorker):
         super().__init__(queues, *args, **kwargs)
         for q in self.queues:
             q.serializer = self.serializer
+        # `rq worker` passes its own defaults (30 s): a dead worker must be told from a live one sooner.
+        self.job_monitoring_interval = min(self.job_monitoring_interval, HEARTBEAT_EVERY_S)
+        self._reconciled_at = float("-inf")
+
+    @property
+    def dequeue_timeout(self) -> int:
+        # Wake up from waiting for a job often enough to reconcile on time.
+        return min(super().dequeue_timeout, RECONCILE_EVERY_S)
+
+    @property
+    def _reconcile_due(self) -> bool:
+        return time.monotonic() - self._reconciled_at >= RECONCILE_EVERY_S
+
+    @property
+    def should_run_maintenance_tasks(self) -> bool:
+        return super().should_run_maintenance_tasks or self._reconcile_due
+
+    def run_maintenance_tasks(self) -> None:
+        if super().should_run_maintenance_tasks:
+            super().run_maintenance_tasks()
+        if self._reconcile_due:
+            self.reconcile()
 
     def work(self, *args, **kwargs):
         from slipway.logs import configure
         from slipway.settings import get_settings
 
         configure(get_settings())
-        # A worker that died mid-job left its deployment unfinished: settle those first.
-        from slipway.jobs import reap_stale_deployments
+        # A worker that died mid-job left its deployment unfinished, and Redis may have lost queued
+        # ones: settle those first (waiting for a pass another worker may be running).
+        self.reconcile(wait_s=10)
+        return super().work(*args, **kwargs)
 
+    def reconcile(self, wait_s: float = 0) -> None:
+        from slipway.reconcile import reconcile
+
+        self._reconciled_at = time.monotonic()
         try:
-            reaped = reap_stale_deployments()
-            if reaped:
-                log.warning("failed deployments left behind by a dead worker: %s", reaped)
-        except Exception:  # noqa: BLE001 - a reaping problem must not keep the worker from starting
-            log.exception("could not reap stale deployments")
+            outcome = reconcile(wait_s=wait_s)
+            if outcome:
+                log.warning("reconciled: queued again %s, failed (worker lost) %s, removed containers of %s",
+                            outcome.requeued, outcome.failed, outcome.removed)
+        except Exception:  # noqa: BLE001 - a reconciling problem must not stop the worker
+            log.exception("could not reconcile deployments")
         finally:
             dispose_engines()  # no database connection may be shared with forked jobs
-        return super().work(*args, **kwargs)

@@ -10,11 +10,12 @@ import pytest
 from rq.executions import Execution
 from rq.job import JobStatus
 from rq.registry import StartedJobRegistry
+from rq.utils import utcformat
 
 from slipway.db import session_scope
-from slipway.jobs import Pipeline, reap_stale_deployments
+from slipway.jobs import Pipeline
 from slipway.models import Deployment, Project, utcnow
-from slipway.queue import enqueue_deployment, job_id_for
+from slipway.queue import enqueue_deployment, get_queue, job_id_for
 from slipway.states import State
 
 pytestmark = pytest.mark.both_databases
@@ -87,24 +88,55 @@ def test_an_abandoned_job_fails_its_deployment(settings, redis, queue):
     assert dep.state == "failed" and dep.error_id == "app:worker-lost"
 
 
-def test_reaper_fails_deployments_whose_job_is_gone(settings, redis):
-    stale = make_deployment("building")
-    fresh = make_deployment("queued")
-    with session_scope() as s:
-        s.get(Deployment, stale).updated_at = utcnow() - timedelta(hours=1)
-    assert reap_stale_deployments(settings) == [stale]
-    assert get(stale).state == "failed" and get(fresh).state == "queued"
+def reconcile_once(settings):
+    from slipway.reconcile import Reconciler
+
+    # No targets: these deployments never ran a container (tests/test_reconcile.py covers those).
+    return Reconciler(settings, get_queue(settings), {}).run()
 
 
-def test_reaper_leaves_running_jobs_alone(settings, redis, queue):
-    dep_id = make_deployment("building")
-    enqueue_deployment(dep_id, settings)
+def started_by(queue, dep_id: int, worker) -> None:
+    """What a worker records when it dequeues a deployment's job and starts it."""
     job = queue.fetch_job(job_id_for(dep_id))
-    job.set_status(JobStatus.STARTED)
-    with session_scope() as s:
-        s.get(Deployment, dep_id).updated_at = utcnow() - timedelta(hours=1)
-    assert reap_stale_deployments(settings) == []
-    assert get(dep_id).state == State.BUILDING.value
+    with queue.connection.pipeline() as pipe:
+        job.prepare_for_execution(worker.name, pipe)
+        pipe.execute()
+
+
+def test_reconciler_fails_started_deployments_whose_job_is_gone_and_queues_lost_ones_again(settings, redis, queue):
+    stale = make_deployment("building")
+    lost = make_deployment("queued")
+    outcome = reconcile_once(settings)
+    assert outcome.failed == [stale] and outcome.requeued == [lost]
+    assert get(stale).state == "failed" and get(stale).error_id == "app:worker-lost"
+    assert get(lost).state == "queued" and queue.job_ids == [job_id_for(lost)]
+    # Queued once: a second pass, or the road that created it, never queues it twice.
+    enqueue_deployment(lost, settings)
+    assert reconcile_once(settings).requeued == [] and queue.job_ids == [job_id_for(lost)]
+
+
+def test_reconciler_leaves_jobs_of_live_workers_alone_and_fails_those_of_dead_ones(settings, redis, queue):
+    from rq import Worker
+
+    from slipway.reconcile import WORKER_DEAD_AFTER_S
+
+    alive, silent = Worker([queue], connection=redis), Worker([queue], connection=redis)
+    for w in (alive, silent):
+        w.register_birth()
+    # A killed worker never deregisters: its key stays, with a heartbeat that stops.
+    redis.hset(silent.key, "last_heartbeat", utcformat(utcnow() - timedelta(seconds=WORKER_DEAD_AFTER_S + 5)))
+    running, orphaned, gone = make_deployment("building"), make_deployment("deploying"), make_deployment("cloning")
+    for dep_id in (running, orphaned, gone):
+        enqueue_deployment(dep_id, settings)
+    started_by(queue, running, alive)
+    started_by(queue, orphaned, silent)
+    started_by(queue, gone, Worker([queue], connection=redis))  # never registered: gone
+
+    assert reconcile_once(settings).failed == [orphaned, gone]
+    assert get(running).state == State.BUILDING.value
+    assert get(orphaned).error_id == get(gone).error_id == "app:worker-lost"
+    alive.register_death()
+    silent.register_death()
 
 
 def test_the_worker_class_preloads_the_pipeline_and_reaps_on_start(settings, redis, queue):
@@ -120,7 +152,5 @@ def test_the_worker_class_preloads_the_pipeline_and_reaps_on_start(settings, red
     from slipway.worker import Worker
 
     stale = make_deployment("cloning")
-    with session_scope() as s:
-        s.get(Deployment, stale).updated_at = utcnow() - timedelta(hours=1)
     Worker([queue], connection=redis).work(burst=True)
     assert get(stale).error_id == "app:worker-lost"

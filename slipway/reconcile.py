@@ -1,0 +1,199 @@
+"""The database is the source of truth for deployments; the reconciler makes Redis and Docker agree.
+
+It runs when a worker starts, every ``RECONCILE_EVERY_S`` inside every worker, and as
+``slipway reap``. One pass, under a Redis lock so passes of several workers never overlap:
+
+- a deployment still ``queued`` that never started and whose job is missing from Redis (Redis
+  restarted empty) is enqueued again under its own job id; the pipeline claims a deployment once,
+  so it is never built twice;
+- a deployment that started and whose worker stopped (the worker's rq registration is gone, or its
+  heartbeat is older than ``WORKER_DEAD_AFTER_S``), or whose job is gone or ended, is failed with
+  ``app:worker-lost``;
+- containers of deployments that ended without going live are removed;
+- the reporters (commit statuses, PR comments) hear of every deployment it failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from redis import Redis
+from rq import Queue, Worker
+from rq.job import JobStatus
+from sqlalchemy import select
+
+from deployer.base import Target
+from slipway.buildlog import BuildLogWriter, SecretMasker
+from slipway.db import session_scope
+from slipway.errors import render
+from slipway.jobs import Reporter, default_reporters, report, targets_from_settings
+from slipway.models import Deployment, utcnow
+from slipway.settings import Settings, get_settings
+from slipway.states import FINAL_STATES, State
+
+log = logging.getLogger(__name__)
+
+# How often a worker reconciles (its idle wait for a job is cut to this, too).
+RECONCILE_EVERY_S = 15
+# How often a busy worker tells Redis it is alive (rq's job_monitoring_interval).
+HEARTBEAT_EVERY_S = 5
+# A worker silent for this long is dead: a killed one never deregisters, and rq keeps its key
+# for a minute more. Six missed heartbeats; with RECONCILE_EVERY_S this fails its deployment
+# well within a minute of the kill.
+WORKER_DEAD_AFTER_S = 30
+# No pass may hold the lock forever (a pass takes a second or two).
+LOCK_TIMEOUT_S = 120
+
+WORKER_LOST = "app:worker-lost"
+# A job that ended like this never finished its deployment. (A finished job always did, unless it
+# was a second copy that found the deployment started by the first, which is still running.)
+_ENDED = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+
+
+@dataclass
+class Outcome:
+    """What one pass did, by deployment id."""
+
+    requeued: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.requeued or self.failed or self.removed)
+
+
+class Reconciler:
+    def __init__(self, settings: Settings, queue: Queue, targets: Mapping[str, Target],
+                 reporters: Sequence[Reporter] = ()):
+        self.settings = settings
+        self.queue = queue
+        self.redis: Redis = queue.connection
+        self.targets = targets
+        self.reporters = list(reporters)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> "Reconciler":
+        from slipway.queue import get_queue
+
+        settings = settings or get_settings()
+        return cls(settings, get_queue(settings), targets_from_settings(settings), default_reporters(settings))
+
+    def run(self, wait_s: float = 0) -> Outcome | None:
+        """One pass; None if another pass holds the lock (after waiting up to ``wait_s``)."""
+        lock = self.redis.lock(f"{self.settings.queue_name}:reconciler", timeout=LOCK_TIMEOUT_S,
+                               blocking=wait_s > 0, blocking_timeout=wait_s or None)
+        if not lock.acquire():
+            return None
+        try:
+            outcome = Outcome()
+            now = utcnow()
+            for dep_id, state, started in self._unfinished():
+                self._settle(dep_id, state, started, now, outcome)
+            outcome.removed = self._remove_leftovers()
+        finally:
+            try:
+                lock.release()
+            except Exception:  # noqa: BLE001 - expired or gone with a flushed Redis: nothing to release
+                pass
+        for dep_id in outcome.failed:
+            report(self.reporters, dep_id)
+        return outcome
+
+    # -- deployments -------------------------------------------------------
+    def _unfinished(self) -> list[tuple[int, State, bool]]:
+        with session_scope(self.settings) as session:
+            rows = session.execute(
+                select(Deployment.id, Deployment.state, Deployment.started_at)
+                .where(Deployment.state.not_in([s.value for s in FINAL_STATES]))
+                .order_by(Deployment.id)
+            ).all()
+        return [(dep_id, State(state), started_at is not None) for dep_id, state, started_at in rows]
+
+    def _settle(self, dep_id: int, state: State, started: bool, now: datetime, outcome: Outcome) -> None:
+        from slipway.queue import enqueue_deployment, job_id_for
+
+        job = self.queue.fetch_job(job_id_for(dep_id, self.settings))
+        if job is None and state == State.QUEUED and not started:
+            # Redis lost it (restarted empty): the database still wants it built. Harmless if the
+            # road that created it is about to queue it too: the job id is the same.
+            enqueue_deployment(dep_id, self.settings)
+            outcome.requeued.append(dep_id)
+            log.warning("deployment %s was queued but its job was gone: queued again", dep_id)
+            return
+        if job is None:
+            why = "its job is gone from Redis"
+        else:
+            status = job.get_status(refresh=False)
+            if status in _ENDED:
+                why = f"its job ended ({status.value}) without finishing it"
+            elif status == JobStatus.STARTED and self._worker_dead(job.worker_name, now):
+                why = f"its worker {job.worker_name or '(unknown)'} stopped"
+            else:
+                return  # queued, scheduled, or running on a live worker
+        if self._fail(dep_id):
+            outcome.failed.append(dep_id)
+            log.warning("deployment %s failed: %s", dep_id, why)
+
+    def _worker_dead(self, worker_name: str | None, now: datetime) -> bool:
+        if not worker_name:
+            return True
+        worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + worker_name, connection=self.redis)
+        if worker is None or worker.death_date is not None or worker.last_heartbeat is None:
+            return True
+        return now - worker.last_heartbeat > timedelta(seconds=WORKER_DEAD_AFTER_S)
+
+    def _fail(self, dep_id: int) -> bool:
+        return fail_worker_lost(self.settings, self.redis, dep_id)
+
+    # -- containers --------------------------------------------------------
+    def _remove_leftovers(self) -> list[int]:
+        """Remove what deployments that ended without going live still run (a killed deploy's container)."""
+        removed = []
+        for name, target in self.targets.items():
+            try:
+                removed += self._remove_leftovers_of(name, target)
+            except Exception:  # noqa: BLE001 - a target that cannot be reached now is tried next pass
+                log.exception("could not remove leftovers on the %s target", name)
+        return removed
+
+    def _remove_leftovers_of(self, name: str, target: Target) -> list[int]:
+        running = target.deployments()
+        if not running:
+            return []
+        with session_scope(self.settings) as session:
+            states = dict(session.execute(
+                select(Deployment.id, Deployment.state).where(Deployment.id.in_(running))).all())
+        removed = []
+        for dep_id in sorted(running):
+            state = states.get(dep_id)
+            if state is not None and (state == State.LIVE.value or not State(state).final):
+                continue
+            target.remove_deployment(dep_id, lambda line, d=dep_id: log.info("deployment %s: %s", d, line))
+            removed.append(dep_id)
+            log.warning("removed what deployment %s (%s) still ran on the %s target", dep_id,
+                        state or "deleted", name)
+        return removed
+
+
+def fail_worker_lost(settings: Settings, redis: Redis, dep_id: int) -> bool:
+    """Fail a deployment whose worker stopped; True if it was not final yet. Reporting is the caller's."""
+    with session_scope(settings) as session:
+        dep = session.get(Deployment, dep_id, with_for_update=True)
+        if dep is None or dep.state_enum.final:
+            return False
+        dep.transition(State.FAILED)
+        dep.error_id = WORKER_LOST
+        dep.error_message = render(WORKER_LOST)
+    # Whoever follows its log sees why, and the live stream ends.
+    writer = BuildLogWriter(dep_id, settings, redis, SecretMasker(settings.secret_values()))
+    writer.write(f"== failed: {render(WORKER_LOST)}")
+    writer.close(State.FAILED.value)
+    return True
+
+
+def reconcile(settings: Settings | None = None, wait_s: float = 0) -> Outcome | None:
+    """One reconciler pass with the configured queue, targets and reporters."""
+    return Reconciler.from_settings(settings).run(wait_s=wait_s)
