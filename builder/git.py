@@ -35,7 +35,10 @@ def fetch_commit(repo_url: str, sha: str, dest: Path, log: Log, branch: str | No
                         expected="a valid git branch name")
     dest.mkdir(parents=True, exist_ok=True)
     repo = Repo.init(dest)
-    git_env = {"GIT_TERMINAL_PROMPT": "0", **(env or {})}
+    # git is pinned to this checkout: if the work dir vanished under it (a cancelled copy of the job
+    # removing it), GitPython would run git in the worker's current directory instead.
+    git_env = {"GIT_TERMINAL_PROMPT": "0", **(env or {}),
+               "GIT_DIR": str(dest.resolve() / ".git"), "GIT_WORK_TREE": str(dest.resolve())}
     log(f"$ git fetch --depth 1 {display_url} {sha}")
     try:
         with repo.git.custom_environment(**git_env):
