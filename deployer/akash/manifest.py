@@ -33,8 +33,8 @@ LEASED_IP = 2
 DEC_PRECISION = 18  # cosmossdk.io/math.LegacyDec
 
 _SIZE_PREFIXES = "kmgtpe"
-_SIZE_RE = re.compile(r"^([\d.]+)([a-zA-Z])([a-zA-Z]*)$")
-_CPU_RE = re.compile(r"^([\d.]+)([a-zA-Z]*)$")
+_SIZE_RE = re.compile(r"^([\d.]+)([a-zA-Z])([a-zA-Z]*)\Z")
+_CPU_RE = re.compile(r"^([\d.]+)([a-zA-Z]*)\Z")
 _HTTP_DEFAULTS = (
     ("maxBodySize", "max_body_size", 1048576),
     ("readTimeout", "read_timeout", 60000),

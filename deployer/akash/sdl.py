@@ -38,11 +38,11 @@ class SDLError(ValueError):
 
 # -- reading YAML like js-yaml ---------------------------------------------------------------
 
-_BOOL_RE = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-_INT_RE = re.compile(r"^[-+]?(?:0b[01]+|0x[0-9a-fA-F]+|0o[0-7]+|[0-9]+)$")
+_BOOL_RE = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)\Z")
+_INT_RE = re.compile(r"^[-+]?(?:0b[01]+|0x[0-9a-fA-F]+|0o[0-7]+|[0-9]+)\Z")
 _FLOAT_RE = re.compile(
     r"^(?:[-+]?[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?|\.[0-9]+(?:[eE][-+]?[0-9]+)?"
-    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))\Z"
 )
 
 
@@ -166,7 +166,7 @@ def _js_key(key: Any) -> str:
     return key if isinstance(key, str) else js_string(key)
 
 
-_ARRAY_INDEX_RE = re.compile(r"^(?:0|[1-9][0-9]*)$")
+_ARRAY_INDEX_RE = re.compile(r"^(?:0|[1-9][0-9]*)\Z")
 
 
 def _js_normalize(value: Any) -> Any:
@@ -221,11 +221,11 @@ def locale_key(text: str) -> tuple:
 # -- validation ------------------------------------------------------------------------------
 
 _PORT_MSG = "must be an integer 1-65535"
-_CPU_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[a-zA-Z]*$")
-_CPU_ZERO_RE = re.compile(r"^0+(\.0+)?m?$")
-_SIZE_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[kKmMgGtTpPeE]i?$")
-_AMOUNT_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
-_ENDPOINT_NAME_RE = re.compile(r"^[a-z]+[-_0-9a-z]+$")
+_CPU_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[a-zA-Z]*\Z")
+_CPU_ZERO_RE = re.compile(r"^0+(\.0+)?m?\Z")
+_SIZE_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[kKmMgGtTpPeE]i?\Z")
+_AMOUNT_RE = re.compile(r"^[0-9]+(\.[0-9]+)?\Z")
+_ENDPOINT_NAME_RE = re.compile(r"^[a-z]+[-_0-9a-z]+\Z")
 _HTTP_ERROR_CODES = ("error", "timeout", "500", "502", "503", "504", "403", "404", "429", "off")
 
 

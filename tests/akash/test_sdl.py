@@ -78,6 +78,9 @@ INVALID = {
     "uakt": (broken("web: {denom: uact, amount: 1000}", "web: {denom: uakt, amount: 1000}"),
              "profiles.placement.dcloud.pricing.web.denom: must be \"uact\"", False),
     "bad_size": (broken("size: 1.5Gi", "size: lots"), "profiles.compute.db.resources.memory.size", False),
+    # Go's regexps (and ours) match the whole value: a trailing newline is not ignored.
+    "size_newline": (broken("size: 1.5Gi", 'size: "1.5Gi\\n"'), "profiles.compute.db.resources.memory.size", False),
+    "cpu_newline": (broken('units: "250m"', 'units: "250m\\n"'), "profiles.compute.db.resources.cpu.units", False),
     "gpu_units_without_vendor": (broken('units: "250m", attributes: {arch: amd64}}', 'units: "250m"}\n        gpu: {units: 1}'),
                                  "profiles.compute.db.resources.gpu.attributes: is required", True),
     "to_unknown_service": (broken("to: [{service: web}]", "to: [{service: nope}]"), "services.db.expose[0].to[0].service", False),
