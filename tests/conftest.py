@@ -10,14 +10,17 @@ import hashlib
 import hmac
 import json
 import os
+import threading
 import uuid
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 
+import docker
 import pytest
 from redis import Redis
 from rq import SimpleWorker
 from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
 
 from slipway.db import dispose_engines
 from slipway.migrate import upgrade
@@ -108,6 +111,27 @@ def run_worker(settings, redis, queue):
         SimpleWorker([queue], connection=redis, serializer=SERIALIZER).work(burst=True)
 
     return run
+
+
+@pytest.fixture
+def docker_client(settings):
+    """The test Docker Engine (scripts/test.sh starts it)."""
+    client = docker.DockerClient(base_url=settings.docker_host)
+    try:
+        client.ping()
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"no Docker Engine at {settings.docker_host} ({exc}); run the suite with scripts/test.sh")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def server(app):
+    """The app served over real HTTP on a free loopback port; yields its base URL."""
+    srv = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.server_port}"
+    srv.shutdown()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import uuid
 from dataclasses import replace
 
@@ -12,7 +11,6 @@ import pytest
 import requests
 from click.testing import CliRunner
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from slipway.cli import main
 from slipway.crypto import decrypt
@@ -206,13 +204,6 @@ class Capture(logging.Handler):
         if not record.name.startswith("urllib3"):
             self.lines.append(self.format(record))
 
-
-@pytest.fixture
-def server(app):
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
 
 
 @pytest.mark.docker

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import threading
 import time
 import uuid
 from dataclasses import replace
@@ -16,7 +15,6 @@ import requests
 from click.testing import CliRunner
 from git import Repo
 from sqlalchemy import select
-from werkzeug.serving import make_server
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from slipway.cli import main
@@ -32,14 +30,6 @@ from web.git_remote import asks_for_sideband, pkt_line, with_progress_lines
 
 pytestmark = pytest.mark.both_databases
 
-
-@pytest.fixture
-def server(app):
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
 
 
 def cli(*args: str):

@@ -32,7 +32,7 @@ from tests.conftest import push_payload
 from tests.github.conftest import INSTALLATION_ID, REPO, github_settings, github_standin  # noqa: F401
 from tests.github.standin import GitHubStandIn
 from tests.support.gitrepos import SourceRepo
-from tests.test_pipeline_e2e import docker_client, dockerfile, log_of  # noqa: F401
+from tests.test_pipeline_e2e import dockerfile, log_of  # noqa: F401
 
 pytestmark = pytest.mark.docker
 
@@ -299,7 +299,7 @@ def live_log(redis, dep_id: int, namespace: str) -> str:
 
 
 def test_a_newer_push_stops_a_running_build(github_settings, connected, github_standin, send_webhook,  # noqa: F811
-                                            run_worker, docker_client, redis):  # noqa: F811
+                                            run_worker, redis):  # noqa: F811
     marker = uuid.uuid4().hex  # also keeps the Engine from answering the slow step from its cache
     first, first_sha = push(send_webhook, connected, site_files(
         github_settings.registry, "first\n", run=f"echo slow step started {marker} && sleep 60"))

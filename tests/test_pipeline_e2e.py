@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
-import docker
 import pytest
 import requests
 from sqlalchemy import select
@@ -29,16 +28,6 @@ def dockerfile(registry: str, run: str = "", cmd: str = 'exec busybox httpd -f -
         + f'CMD ["sh", "-c", "{cmd.replace(chr(34), chr(92) + chr(34))}"]\n'
     )
 
-
-@pytest.fixture
-def docker_client(settings):
-    client = docker.DockerClient(base_url=settings.docker_host)
-    try:
-        client.ping()
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"no Docker Engine at {settings.docker_host} ({exc}); run the suite with scripts/test.sh")
-    yield client
-    client.close()
 
 
 @pytest.fixture

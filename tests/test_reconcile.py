@@ -14,7 +14,6 @@ import uuid
 from dataclasses import fields
 from pathlib import Path
 
-import docker
 import pytest
 from sqlalchemy import select
 
@@ -103,12 +102,6 @@ def workers(settings, tmp_path):
     yield w
     w.stop_all()
 
-
-@pytest.fixture
-def docker_client(settings):
-    client = docker.DockerClient(base_url=settings.docker_host)
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -43,16 +43,6 @@ def sha_of(n: int) -> str:
     return f"{n:07d}" + "c" * 33
 
 
-@pytest.fixture
-def docker_client(settings):
-    client = docker.DockerClient(base_url=settings.docker_host)
-    try:
-        client.ping()
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"no Docker Engine at {settings.docker_host} ({exc}); run the suite with scripts/test.sh")
-    yield client
-    client.close()
-
 
 @pytest.fixture
 def push_version(settings, tmp_path, docker_client):

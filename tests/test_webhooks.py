@@ -234,17 +234,6 @@ def test_form_encoded_json_nested_too_deep_is_400(project, send_webhook):
     assert resp.status_code == 400 and "nested more than 64 deep" in resp.json["message"]
 
 
-@pytest.fixture
-def server(app):
-    import threading
-
-    from werkzeug.serving import make_server
-
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
-
 
 def test_a_chunked_body_over_the_limit_is_413_not_401(project, app, settings, server):
     """Transfer-Encoding: chunked has no Content-Length to check: the bytes are counted as they are read."""
