@@ -385,7 +385,8 @@ def test_a_workers_fetch_token_clones_that_project_only_and_never_pushes(setting
     other = f"p-{uuid.uuid4().hex[:8]}"
     assert cli("project", "create", other, "--git-push").exit_code == 0
     for wrong in (fetch_token(settings, other), fetch_token(settings, name, now=time.time() - 3600),
-                  fetch_token(replace(settings, secret_key="another-key"), name), fetch[:-1] + "0"):
+                  fetch_token(replace(settings, secret_key="another-key"), name),
+                  fetch[:-1] + ("1" if fetch.endswith("0") else "0")):  # tampered: last digit changed
         denied = checkout.git("clone", remote(server, name, wrong), str(tmp_path / "denied"), check=False)
         assert denied.returncode != 0 and "Authentication failed" in denied.stderr, wrong[:20]
 
