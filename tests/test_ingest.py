@@ -13,6 +13,7 @@ from slipway import db as _db
 queued_writes = getattr(_db, "queued_writes", None)
 from slipway.models import WebhookDelivery
 from slipway.projects import ProjectSpec, create_project
+from slipway.queue import redis_connection
 from tests.conftest import push_payload
 
 pytestmark = pytest.mark.both_databases
@@ -140,3 +141,11 @@ def test_a_redelivery_still_stops_at_the_delivery_id(project, send_webhook, stat
     assert again.status_code == 200 and "already received" in again.json["message"]
     assert not any("FROM projects" in s for s in statements)  # nothing was dispatched
 
+
+
+def test_the_process_shares_one_redis_client(settings):
+    # Queueing a deployment used to open and authenticate new connections for every webhook.
+    shared = redis_connection(settings)
+    assert redis_connection(settings) is shared
+    assert shared.ping()
+    assert redis_connection(settings, socket_timeout=5) is not shared
