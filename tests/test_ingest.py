@@ -149,3 +149,15 @@ def test_the_process_shares_one_redis_client(settings):
     assert redis_connection(settings) is shared
     assert shared.ping()
     assert redis_connection(settings, socket_timeout=5) is not shared
+
+
+def test_a_request_without_a_cookie_gets_an_empty_session_and_a_signed_one_still_works(app, client):
+    from flask import request
+
+    from web.auth import CookieSessions
+
+    assert isinstance(app.session_interface, CookieSessions)
+    with app.test_request_context("/webhooks/github", method="POST"):
+        opened = app.session_interface.open_session(app, request)
+        assert opened is not None and dict(opened) == {} and not opened.modified
+    assert client.get("/api/projects").status_code == 200  # the signed-in cookie is read as before
