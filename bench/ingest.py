@@ -9,7 +9,8 @@ request, so Slipway records each one instead of answering a replay. The bare end
 (``bench/ingest_bare.py``) checks the signature with the same function and answers 202: what a
 receiver costs with nothing behind it. Rounds alternate between the two (ABBA, after one warm-up
 round each), and the figures are medians over the rounds, for Slipway on SQLite and on PostgreSQL.
-See bench/README.md.
+``--baseline DIR`` adds Slipway from another checkout (say, main) to the same rounds (ABCCBA), so a
+change is measured against its starting point under the same load. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -213,8 +214,7 @@ class Round:
 class Comparison:
     database: str
     rounds: list[Round] = field(default_factory=list)
-    recorded: int = 0  # delivery rows Slipway wrote
-    answered_202: int = 0  # of which wrk saw a 202
+    recorded: dict[str, int] = field(default_factory=dict)  # delivery rows each Slipway wrote
 
 
 class Bench:
@@ -243,13 +243,13 @@ class Bench:
         drop = ("SLIPWAY_", "DATABASE_URL", "REDIS_URL", "DOCKER_HOST", "DOCKER_CONFIG")
         return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
 
-    def _spawn(self, name: str, app: str, env: dict[str, str], extra: list[str] = ()) -> Server:
+    def _spawn(self, name: str, app: str, env: dict[str, str], extra: list[str] = (), root: Path = ROOT) -> Server:
         port = free_port()
         log_path = self.tmp / "logs" / f"{name}.log"
         log = open(log_path, "ab")
         self.stack.callback(log.close)
         argv = [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", *GUNICORN_FLAGS, *extra, app]
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(argv, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         self.stack.callback(stop_process, name, proc)
         url = f"http://127.0.0.1:{port}"
@@ -261,8 +261,8 @@ class Bench:
         env = {**self._clean_env(), "SLIPWAY_GITHUB_WEBHOOK_SECRET": self.secret}
         return self._spawn("bare", "ingest_bare:app", env, ["--pythonpath", str(ROOT / "bench")])
 
-    def start_slipway(self, database: str, database_url: str) -> Server:
-        data_dir = self.tmp / f"data-{database}"
+    def start_slipway(self, database: str, database_url: str, label: str = "slipway", root: Path = ROOT) -> Server:
+        data_dir = self.tmp / f"data-{label}-{database}"
         data_dir.mkdir()
         env = {
             **self._clean_env(),
@@ -274,9 +274,9 @@ class Bench:
             "SLIPWAY_SECRET_KEY": secrets.token_urlsafe(32),
             "SLIPWAY_ADMIN_PASSWORD": secrets.token_urlsafe(24),
             "SLIPWAY_GITHUB_WEBHOOK_SECRET": self.secret,
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": str(root),  # ahead of the venv's own install: the checkout under test
         }
-        subprocess.run([str(VENV_BIN / "slipway"), "db", "upgrade"], env=env, check=True, timeout=120,
+        subprocess.run([str(VENV_BIN / "slipway"), "db", "upgrade"], cwd=root, env=env, check=True, timeout=120,
                        capture_output=True)
         # One project, on the pushed repository but another branch: the receiver looks it up and
         # finds nothing to deploy, as for most pushes to a busy repository.
@@ -288,7 +288,9 @@ class Bench:
             create_project(session, ProjectSpec(name="site", repo_url="https://github.com/acme/site.git",
                                                 github_repo="acme/site", branch="main"))
         dispose_engines()
-        return self._spawn(f"slipway-{database}", "web:create_app()", env)
+        server = self._spawn(f"{label}-{database}", "web:create_app()", env, root=root)
+        server.name = label
+        return server
 
     # -- load ------------------------------------------------------------------------------------
     def load(self, server: Server, seconds: float) -> Round:
@@ -304,26 +306,27 @@ class Bench:
         return Round(server.name, data["requests"], data["duration_us"] / 1e6, data["p50_us"] / 1e3,
                      data["p99_us"] / 1e3, data["max_us"] / 1e3, data["errors"], data["statuses"])
 
-    def compare(self, database: str, bare: Server, slipway: Server, database_url: str) -> Comparison:
+    def compare(self, database: str, bare: Server, slipways: list[tuple[Server, str]]) -> Comparison:
+        """Rounds over every server, forwards then backwards (ABBA, or ABCCBA with a baseline)."""
         result = Comparison(database)
-        for server in (bare, slipway):
+        servers = [bare] + [server for server, _url in slipways]
+        for server in servers:
             self.load(server, self.args.warmup_seconds)
         say(f"{database}: warm-up done; {self.args.rounds} rounds of {self.args.seconds:g} s each")
         for rnd in range(self.args.rounds):
-            order = (bare, slipway) if rnd % 2 == 0 else (slipway, bare)  # ABBA
-            for server in order:
+            for server in servers if rnd % 2 == 0 else servers[::-1]:
                 r = self.load(server, self.args.seconds)
-                r.server = "bare" if server is bare else "slipway"
                 result.rounds.append(r)
-                say(f"{database} round {rnd + 1}/{self.args.rounds} {r.server:7} {r.rps:7.0f} req/s  "
+                say(f"{database} round {rnd + 1}/{self.args.rounds} {r.server:8} {r.rps:7.0f} req/s  "
                     f"p50 {r.p50_ms:6.1f} ms  p99 {r.p99_ms:6.1f} ms  statuses {r.statuses}"
                     + (f"  errors {r.errors}" if any(r.errors.values()) else ""))
-        engine = create_engine(database_url)
-        try:
-            with engine.connect() as conn:
-                result.recorded = conn.scalar(select(func.count()).select_from(text("webhook_deliveries")))
-        finally:
-            engine.dispose()
+        for server, url in slipways:
+            engine = create_engine(url)
+            try:
+                with engine.connect() as conn:
+                    result.recorded[server.name] = conn.scalar(select(func.count()).select_from(text("webhook_deliveries")))
+            finally:
+                engine.dispose()
         return result
 
 
@@ -364,29 +367,34 @@ def postgres_schema(stack: ExitStack, run_id: str) -> str | None:
 def report(comparisons: list[Comparison], args: argparse.Namespace, body_bytes: int) -> str:
     lines = [f"webhook ingestion: signed {body_bytes}-byte push for a branch nobody deploys; gunicorn "
              f"{' '.join(GUNICORN_FLAGS)}; wrk {args.threads} threads x {args.connections} connections; "
-             f"{args.rounds} rounds of {args.seconds:g} s each, ABBA; {os.cpu_count()} CPUs"]
+             f"{args.rounds} rounds of {args.seconds:g} s each, alternating; {os.cpu_count()} CPUs"]
+    if args.baseline:
+        lines.append(f"baseline: Slipway from {args.baseline}")
     for c in comparisons:
-        bare = [r for r in c.rounds if r.server == "bare"]
-        slip = [r for r in c.rounds if r.server == "slipway"]
-        ratios = [s.rps / b.rps for b, s in zip(bare, slip)]
-        lines.append(f"{c.database} ({len(slip)} rounds)")
-        for name, rs in (("bare", bare), ("slipway", slip)):
+        by_server: dict[str, list[Round]] = {}
+        for r in c.rounds:
+            by_server.setdefault(r.server, []).append(r)
+        bare = by_server.pop("bare")
+        lines.append(f"{c.database} ({len(bare)} rounds)")
+        for name, rs in (("bare", bare), *by_server.items()):
             rps = [r.rps for r in rs]
             p99 = [r.p99_ms for r in rs]
             lines.append(f"  {name:8} median {statistics.median(rps):7.0f} req/s (min {min(rps):.0f}, max {max(rps):.0f})"
                          f"   p99 median {statistics.median(p99):6.1f} ms (min {min(p99):.1f}, max {max(p99):.1f})"
                          f"   p50 median {statistics.median(r.p50_ms for r in rs):5.1f} ms")
-        med = statistics.median(ratios)
-        p99 = statistics.median(r.p99_ms for r in slip)
-        lines.append(f"  ratio slipway/bare: median {med:.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})"
-                     f"   target >= 0.5x: {'met' if med >= 0.5 else 'NOT met'};"
-                     f" slipway p99 < 50 ms: {'met' if p99 < 50 else 'NOT met'}")
-        answered = {}
-        for r in slip:
-            for status, n in r.statuses.items():
-                answered[status] = answered.get(status, 0) + n
-        lines.append(f"  slipway answers (warm-up excluded): {answered}; delivery rows recorded (warm-up included):"
-                     f" {c.recorded}")
+        for name, rs in by_server.items():
+            ratios = [s.rps / b.rps for b, s in zip(bare, rs)]
+            med = statistics.median(ratios)
+            p99 = statistics.median(r.p99_ms for r in rs)
+            lines.append(f"  ratio {name}/bare: median {med:.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})"
+                         f"   target >= 0.5x: {'met' if med >= 0.5 else 'NOT met'};"
+                         f" p99 < 50 ms: {'met' if p99 < 50 else 'NOT met'}")
+            answered: dict[str, int] = {}
+            for r in rs:
+                for status, n in r.statuses.items():
+                    answered[status] = answered.get(status, 0) + n
+            lines.append(f"  {name} answers (warm-up excluded): {answered}; delivery rows recorded (warm-up "
+                         f"included): {c.recorded.get(name)}")
     return "\n".join(lines)
 
 
@@ -400,7 +408,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--body-bytes", type=int, default=8192, help="size of the push body (default 8192)")
     parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--json", type=Path, help="also write every round to this file")
+    parser.add_argument("--baseline", type=Path,
+                        help="also run Slipway from this checkout (e.g. `git worktree add --detach /tmp/base main`),"
+                             " in the same rounds, as 'baseline'")
     args = parser.parse_args(argv)
+    if args.baseline and not (args.baseline / "web" / "__init__.py").is_file():
+        parser.error(f"--baseline {args.baseline}: not a Slipway checkout")
     databases = [d.strip() for d in args.databases.split(",") if d.strip()]
     if unknown := set(databases) - {"sqlite", "postgresql"}:
         parser.error(f"unknown database(s) {sorted(unknown)}: use sqlite and/or postgresql")
@@ -415,17 +428,21 @@ def main(argv: list[str] | None = None) -> int:
         say(f"run {bench.run_id}: temp dir {bench.tmp}; body {len(bench.body)} bytes")
         bare = bench.start_bare()
         for database in databases:
-            if database == "sqlite":
-                url = f"sqlite:///{bench.tmp / 'data-sqlite' / 'slipway.db'}"
-            else:
-                url = postgres_schema(stack, bench.run_id)
-                if url is None:
-                    continue
             with ExitStack() as per_db:
-                slipway = bench.start_slipway(database, url)
-                per_db.callback(stop_process, slipway.name, slipway.proc)
-                say(f"{database}: bare {bare.url}, slipway {slipway.url}")
-                comparisons.append(bench.compare(database, bare, slipway, url))
+                slipways = []
+                for label, root in [("slipway", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else []):
+                    if database == "sqlite":
+                        url = f"sqlite:///{bench.tmp / f'data-{label}-sqlite' / 'slipway.db'}"
+                    else:
+                        url = postgres_schema(stack, f"{bench.run_id}_{label}")
+                        if url is None:
+                            break
+                    server = bench.start_slipway(database, url, label, root)
+                    per_db.callback(stop_process, server.name, server.proc)
+                    slipways.append((server, url))
+                else:
+                    say(f"{database}: " + ", ".join(f"{s.name} {s.url}" for s in [bare] + [s for s, _ in slipways]))
+                    comparisons.append(bench.compare(database, bare, slipways))
         print()
         print(report(comparisons, args, len(bench.body)))
         if args.json:
