@@ -23,7 +23,6 @@ import secrets
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -201,8 +200,11 @@ class Bench:
         (dep_id,) = resp.json()["deployments"]
         key = f"rq:job:{job_id_for(dep_id, self.settings)}"
         # Wait for the job to end, so the next delivery finds the worker idle, as a single push does.
-        job = wait_until(f"job of deployment {dep_id} ended",
-                         lambda: (lambda h: h if h.get(b"ended_at") else None)(self.redis.hgetall(key)), 60, 0.005)
+        def ended() -> dict | None:
+            job = self.redis.hgetall(key)
+            return job if job.get(b"ended_at") else None
+
+        job = wait_until(f"job of deployment {dep_id} ended", ended, 60, 0.005)
         return {"post": answered - sent, "enqueued": rq_time(job[b"enqueued_at"]) - answered,
                 "started": rq_time(job[b"started_at"]) - answered,
                 "pickup": rq_time(job[b"started_at"]) - rq_time(job[b"enqueued_at"]),

@@ -122,3 +122,7 @@ def dispose_engines() -> None:
         engine.dispose()
     _engines.clear()
     _factories.clear()
+    for pid, _lock_, fd in _writers.values():
+        if pid == os.getpid():
+            os.close(fd)
+    _writers.clear()

@@ -1,5 +1,6 @@
 """What a webhook delivery costs the database: few statements, no reconnects, no per-request setup."""
 
+import os
 import subprocess
 import sys
 import threading
@@ -8,9 +9,7 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from slipway.crypto import _fernet
-from slipway.db import get_engine, session_factory, session_scope
-from slipway import db as _db
-queued_writes = getattr(_db, "queued_writes", None)
+from slipway.db import dispose_engines, get_engine, queued_writes, session_factory, session_scope
 from slipway.models import WebhookDelivery
 from slipway.projects import ProjectSpec, create_project
 from slipway.queue import redis_connection
@@ -161,3 +160,18 @@ def test_a_request_without_a_cookie_gets_an_empty_session_and_a_signed_one_still
         opened = app.session_interface.open_session(app, request)
         assert opened is not None and dict(opened) == {} and not opened.modified
     assert client.get("/api/projects").status_code == 200  # the signed-in cookie is read as before
+
+
+def test_disposing_the_engines_closes_the_writers_lock_file(settings, db_backend):
+    if db_backend != "sqlite":
+        pytest.skip("SQLite only")
+    path = os.path.realpath(settings.database_url.removeprefix("sqlite:///") + ".writers")
+
+    def open_here() -> bool:
+        return any(os.path.realpath(f"/proc/self/fd/{fd}") == path for fd in os.listdir("/proc/self/fd")
+                   if os.path.exists(f"/proc/self/fd/{fd}"))
+
+    with queued_writes(settings):
+        assert open_here()
+    dispose_engines()  # as each test's teardown does: a suite must not keep one file per database open
+    assert not open_here()
