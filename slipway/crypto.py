@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
@@ -22,6 +23,12 @@ def _fernet(secret_key: str | None = None) -> Fernet:
     key = secret_key if secret_key is not None else get_settings().secret_key
     if not key:
         raise SecretKeyMissing("SLIPWAY_SECRET_KEY is not set; run `slipway init`")
+    return _derived_fernet(key)
+
+
+@lru_cache(maxsize=8)
+def _derived_fernet(key: str) -> Fernet:
+    # Derived once per key, not once per secret read.
     derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"slipway", info=b"secrets-at-rest").derive(key.encode())
     return Fernet(base64.urlsafe_b64encode(derived))
 

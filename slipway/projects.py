@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from slipway.models import Project
@@ -72,11 +72,12 @@ def projects_for_push(session: Session, github_repo: str, branch: str) -> list[P
 
     GitHub's owner/name are case-insensitive, so a project typed as Acme/Site still matches.
     """
-    return list(
-        session.scalars(
-            select(Project).where(func.lower(Project.github_repo) == github_repo.lower(), Project.branch == branch)
-        )
-    )
+    return list(session.scalars(_FOR_PUSH, {"repo": github_repo.lower(), "branch": branch}))
+
+
+# Built once: every push GitHub sends asks it, most of them for branches nobody deploys.
+_FOR_PUSH = select(Project).where(func.lower(Project.github_repo) == bindparam("repo"),
+                                  Project.branch == bindparam("branch"))
 
 
 def get_project_by_name(session: Session, name: str) -> Project | None:

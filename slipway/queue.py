@@ -7,6 +7,8 @@ Jobs are stored as JSON, never pickled: a job that is not plain data does not ru
 
 from __future__ import annotations
 
+import os
+
 from redis import Redis
 from rq import Callback, Queue
 from rq.exceptions import DuplicateJobError
@@ -24,9 +26,20 @@ def redis_connection(settings: Settings | None = None, **kwargs) -> Redis:
 
     The password is passed apart from the URL, so the URL can be shown; a password
     written into ``REDIS_URL`` itself (a managed Redis elsewhere) takes precedence.
+    Without ``kwargs`` the client, and so its connection pool, is shared by the process:
+    a webhook that queues a deployment used to open and authenticate three new connections.
     """
     settings = settings or get_settings()
-    return Redis.from_url(settings.redis_url, password=settings.redis_password or None, **kwargs)
+    if kwargs:
+        return Redis.from_url(settings.redis_url, password=settings.redis_password or None, **kwargs)
+    key = (os.getpid(), settings.redis_url, settings.redis_password)
+    client = _clients.get(key)
+    if client is None:
+        client = _clients[key] = Redis.from_url(settings.redis_url, password=settings.redis_password or None)
+    return client
+
+
+_clients: dict[tuple[int, str, str], Redis] = {}
 
 
 def redis_url_with_password(settings: Settings) -> str:

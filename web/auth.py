@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     Flask,
+    Request,
     current_app,
     g,
     jsonify,
@@ -30,6 +31,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from redis import Redis
 from redis.exceptions import RedisError
 
@@ -134,7 +136,20 @@ def require_sign_in():
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie, without building its signer for a request that carries none.
+
+    Machines (webhooks, the git remote, deploy hooks) never send the cookie, and they are most requests.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def install(app: Flask, settings: Settings) -> None:
+    app.session_interface = CookieSessions()
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",  # Lax, not Strict: GitHub's redirects back must arrive signed in

@@ -56,6 +56,9 @@ def install(app: Flask, settings: Settings) -> Limiter:
         application_limits_exempt_when=lambda: not _offers_password(),
         application_limits_deduct_when=lambda _response: sign_in_failed(),
     )
+    # Every other request skips the limiter's machinery at once: webhooks and the git remote come
+    # in hundreds per second and none of them is ever limited.
+    limiter.request_filter(lambda: not _offers_password())
 
     @app.errorhandler(429)
     def too_many_sign_ins(_exc):

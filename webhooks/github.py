@@ -15,15 +15,15 @@ from typing import Callable
 from urllib.parse import parse_qs
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from slipway.db import session_scope
+from slipway.db import queued_writes, session_scope
 from slipway.deployments import enqueue_committed
 from slipway.github import verify_webhook_signature
 from slipway.github_app import webhook_secrets
-from slipway.models import WebhookDelivery
+from slipway.models import WebhookDelivery, utcnow
 from slipway.settings import Settings
 from web.bodies import BodyTooLarge, read_limited
 from webhooks import installations, pull_requests, push
@@ -44,8 +44,7 @@ def _error(status: int, message: str):
 @bp.post("/webhooks/github")
 def github_webhook():
     settings = _settings()
-    secrets = webhook_secrets(settings)
-    if not secrets:
+    if not settings.github_webhook_secret and not webhook_secrets(settings):
         return _error(503, "SLIPWAY_GITHUB_WEBHOOK_SECRET is not set; run `slipway init` or set it.")
     try:
         body = read_limited(request, settings.webhook_max_bytes_n)
@@ -55,7 +54,7 @@ def github_webhook():
     signature = request.headers.get("X-Hub-Signature-256")
     if not signature:
         return _error(401, "missing X-Hub-Signature-256 header: set the webhook's secret in GitHub")
-    if not any(verify_webhook_signature(secret, body, signature) for secret in secrets):
+    if not _signed_by_us(settings, body, signature):
         return _error(401, "X-Hub-Signature-256 does not match: the webhook secret differs from Slipway's")
 
     event = request.headers.get("X-GitHub-Event", "").strip()
@@ -68,14 +67,17 @@ def github_webhook():
     payload, problem = _parse_payload(body, request.mimetype)
     outcome: Outcome
     try:
-        with session_scope(settings) as session:
-            delivery = WebhookDelivery(delivery_id=delivery_id, event=event)
-            session.add(delivery)
-            session.flush()  # a redelivery stops here, on the unique delivery id
+        with queued_writes(settings), session_scope(settings) as session:
+            # Plain statements, not the unit of work: this runs for every delivery GitHub sends.
+            conn = session.connection()
+            conn.execute(_RECORD, {"new_id": delivery_id, "new_event": event, "new_received_at": utcnow()})
+            # A redelivery stopped there, on the unique delivery id.
             outcome = Outcome(400, problem) if problem else _dispatch(session, event, payload)
-            delivery.outcome = f"{outcome.status} {outcome.message}"[:500]
-            if outcome.deployment_ids:
-                delivery.deployment_id = outcome.deployment_ids[0]
+            session.flush()
+            conn.execute(_RECORD_OUTCOME, {
+                "of_id": delivery_id, "new_outcome": f"{outcome.status} {outcome.message}"[:500],
+                "new_deployment_id": outcome.deployment_ids[0] if outcome.deployment_ids else None,
+            })
     except IntegrityError:
         if not _already_received(settings, delivery_id):
             raise  # some other constraint: a bug of ours, not a replay
@@ -95,6 +97,21 @@ def github_webhook():
         # After the answer is sent: GitHub waits for nobody, and the commit shows "Queued" at once.
         response.call_on_close(lambda ids=tuple(outcome.report_ids): _report(settings, ids))
     return response, status
+
+
+_DELIVERIES = WebhookDelivery.__table__
+_RECORD = insert(_DELIVERIES).values(delivery_id=bindparam("new_id"), event=bindparam("new_event"),
+                                     received_at=bindparam("new_received_at"), outcome="")
+_RECORD_OUTCOME = (update(_DELIVERIES).where(_DELIVERIES.c.delivery_id == bindparam("of_id"))
+                   .values(outcome=bindparam("new_outcome"), deployment_id=bindparam("new_deployment_id")))
+
+
+def _signed_by_us(settings: Settings, body: bytes, signature: str) -> bool:
+    """Signed with the configured secret or the App's; the App's is read only if the first does not match."""
+    if verify_webhook_signature(settings.github_webhook_secret, body, signature):
+        return True
+    return any(verify_webhook_signature(secret, body, signature)
+               for secret in webhook_secrets(settings) if secret != settings.github_webhook_secret)
 
 
 def _already_received(settings: Settings, delivery_id: str) -> bool:

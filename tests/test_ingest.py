@@ -1,0 +1,177 @@
+"""What a webhook delivery costs the database: few statements, no reconnects, no per-request setup."""
+
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+from sqlalchemy import event, func, select, text
+
+from slipway.crypto import _fernet
+from slipway.db import dispose_engines, get_engine, queued_writes, session_factory, session_scope
+from slipway.models import WebhookDelivery
+from slipway.projects import ProjectSpec, create_project
+from slipway.queue import redis_connection
+from tests.conftest import push_payload
+
+pytestmark = pytest.mark.both_databases
+
+
+@pytest.fixture
+def project(settings):
+    with session_scope() as s:
+        create_project(s, ProjectSpec(name="site", repo_url="http://127.0.0.1:1/site.git", github_repo="acme/site"))
+
+
+@pytest.fixture
+def statements(settings):
+    """Every SQL statement sent to the database while the test runs."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, _params, _context, _executemany):
+        seen.append(" ".join(statement.split()))
+
+    engine = get_engine(settings)
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_push_nobody_deploys_costs_three_statements_in_one_transaction(project, send_webhook, statements):
+    resp = send_webhook("push", push_payload("acme/site", "3" * 40, branch="unused"), delivery="d-1")
+    assert resp.status_code == 202, resp.json
+    work = [s for s in statements if s.split()[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK")]
+    # Record the delivery, look for projects on that branch, write down what happened. The App's
+    # secret is not read: the configured secret already matched.
+    assert len(work) == 3, work
+    assert work[0].upper().startswith("INSERT INTO WEBHOOK_DELIVERIES")
+    assert "FROM projects" in work[1]
+    assert work[2].upper().startswith("UPDATE WEBHOOK_DELIVERIES")
+    assert not any("github_apps" in s for s in statements)
+    with session_scope() as s:
+        delivery = s.scalar(select(WebhookDelivery).where(WebhookDelivery.delivery_id == "d-1"))
+        assert delivery.event == "push" and delivery.outcome.startswith("202 no project deploys")
+        assert delivery.received_at is not None
+
+
+def test_a_delivery_signed_with_neither_secret_reads_the_app_and_is_refused(project, send_webhook, statements):
+    resp = send_webhook("push", push_payload("acme/site", "3" * 40), secret="not-ours")
+    assert resp.status_code == 401
+    assert any("github_apps" in s for s in statements)
+    with session_scope() as s:
+        assert s.scalar(select(func.count(WebhookDelivery.id))) == 0
+
+
+def test_sessions_share_one_factory_per_database(settings):
+    assert session_factory(settings) is session_factory(settings)
+
+
+def test_the_pool_keeps_a_connection_for_every_web_thread(settings):
+    # The Procfile runs 8 threads per worker; past pool_size, returned connections were closed.
+    assert get_engine(settings).pool.size() >= 8
+
+
+def test_the_secrets_key_is_derived_once(settings):
+    assert _fernet(settings.secret_key or "k" * 32) is _fernet(settings.secret_key or "k" * 32)
+
+
+def test_sqlite_commits_without_an_fsync_each(settings, db_backend):
+    if db_backend != "sqlite":
+        pytest.skip("SQLite only")
+    with get_engine(settings).connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+
+
+def test_sqlite_writers_queue_across_processes(settings, db_backend):
+    if db_backend != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL needs no queue")
+    path = settings.database_url.removeprefix("sqlite:///") + ".writers"
+    probe = ("import fcntl, sys\n"
+             "fd = open(sys.argv[1], 'a')\n"
+             "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(3)\n")
+    with queued_writes(settings):
+        held = subprocess.run([sys.executable, "-c", probe, path], timeout=60)
+    free = subprocess.run([sys.executable, "-c", probe, path], timeout=60)
+    assert (held.returncode, free.returncode) == (3, 0)
+
+
+def test_sqlite_writers_queue_across_threads(settings, db_backend):
+    if db_backend != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL needs no queue")
+    entered, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def first():
+        with queued_writes(settings):
+            order.append("first in")
+            entered.set()
+            release.wait(60)
+            order.append("first out")
+
+    def second():
+        entered.wait(60)
+        with queued_writes(settings):
+            order.append("second in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    entered.wait(60)
+    release.set()
+    for t in threads:
+        t.join(60)
+    assert order == ["first in", "first out", "second in"]
+
+
+def test_no_queue_on_postgresql(settings, db_backend):
+    if db_backend != "postgresql":
+        pytest.skip("PostgreSQL only")
+    with queued_writes(settings), queued_writes(settings):  # would deadlock if it locked anything
+        pass
+
+
+def test_a_redelivery_still_stops_at_the_delivery_id(project, send_webhook, statements):
+    body = push_payload("acme/site", "3" * 40)
+    assert send_webhook("push", body, delivery="same").status_code == 202
+    statements.clear()
+    again = send_webhook("push", body, delivery="same")
+    assert again.status_code == 200 and "already received" in again.json["message"]
+    assert not any("FROM projects" in s for s in statements)  # nothing was dispatched
+
+
+
+def test_the_process_shares_one_redis_client(settings):
+    # Queueing a deployment used to open and authenticate new connections for every webhook.
+    shared = redis_connection(settings)
+    assert redis_connection(settings) is shared
+    assert shared.ping()
+    assert redis_connection(settings, socket_timeout=5) is not shared
+
+
+def test_a_request_without_a_cookie_gets_an_empty_session_and_a_signed_one_still_works(app, client):
+    from flask import request
+
+    from web.auth import CookieSessions
+
+    assert isinstance(app.session_interface, CookieSessions)
+    with app.test_request_context("/webhooks/github", method="POST"):
+        opened = app.session_interface.open_session(app, request)
+        assert opened is not None and dict(opened) == {} and not opened.modified
+    assert client.get("/api/projects").status_code == 200  # the signed-in cookie is read as before
+
+
+def test_disposing_the_engines_closes_the_writers_lock_file(settings, db_backend):
+    if db_backend != "sqlite":
+        pytest.skip("SQLite only")
+    path = os.path.realpath(settings.database_url.removeprefix("sqlite:///") + ".writers")
+
+    def open_here() -> bool:
+        return any(os.path.realpath(f"/proc/self/fd/{fd}") == path for fd in os.listdir("/proc/self/fd")
+                   if os.path.exists(f"/proc/self/fd/{fd}"))
+
+    with queued_writes(settings):
+        assert open_here()
+    dispose_engines()  # as each test's teardown does: a suite must not keep one file per database open
+    assert not open_here()
