@@ -276,10 +276,11 @@ def env_unset(project_name: str, names: tuple[str, ...]) -> None:
               "project's branch).")
 def deploy(project_name: str, sha: str | None) -> None:
     """Deploy PROJECT_NAME's branch head (or --sha) now."""
-    from slipway.deployments import DeployRequestError, request_deployment
+    from slipway.deployments import BranchHead, DeployRequestError, GivenCommit, request_deployment
 
     try:
-        dep_id = request_deployment(project_name, sha=sha, trigger="cli")
+        dep_id = request_deployment(project_name, GivenCommit(sha) if sha is not None else BranchHead(),
+                                    "cli").deployment_id
     except DeployRequestError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"deployment {dep_id} queued; follow it with: slipway logs {dep_id} --follow")

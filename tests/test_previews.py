@@ -270,8 +270,9 @@ def test_closed_marks_the_preview_closed_cancels_its_builds_and_queues_the_teard
     assert resp.status_code == 202 and "removing the preview of PR #7 for site" in resp.json["message"]
     with session_scope() as s:
         dep = s.get(Deployment, building)
-        assert (dep.state, dep.error_id) == ("cancelled", "app:cancelled")
-        assert "#7 was closed" in dep.error_message
+        # Said as what happened: not "Cancelled", not "superseded by a newer push".
+        assert (dep.state, dep.error_id) == ("cancelled", "app:pr-closed")
+        assert dep.error_message == "Removed because pull request #7 was closed."
         assert s.get(Deployment, other).state == "queued"
     assert preview_row(project, 7).state == "closed"
     assert jobs(queue) == [("slipway.previews.teardown_preview", (project, 7))]

@@ -193,12 +193,14 @@ def test_a_deployment_cancelled_before_it_started_gets_a_status_but_no_github_de
         dep = s.get(Deployment, older)
         newer = Deployment(project=dep.project, sha=NEWER, branch="main", trigger="push", state="queued")
         s.add(newer)
+        s.flush()
+        newer_id = newer.id
         dep.transition(State.CANCELLED)
         dep.error_id = "app:superseded"
-        dep.error_message = "A newer push to the same branch replaced this one."
+        dep.error_message = f"Superseded by deployment {newer_id} ({NEWER[:7]})."
     reporter.report(older)
     (status,) = github_standin.statuses(REPO, SHA)
-    assert (status["state"], status["description"]) == ("error", f"Superseded by {NEWER[:7]}")
+    assert (status["state"], status["description"]) == ("error", f"Superseded by deployment {newer_id} ({NEWER[:7]})")
     assert github_standin.deployments(REPO) == []
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from slipway import envvars
 from slipway.buildlog import follow, stream_key
 from slipway.db import session_scope
-from slipway.deployments import DeployRequestError, request_deployment, request_redeploy
+from slipway.deployments import BranchHead, DeployRequestError, request_deployment, request_redeploy
 from slipway.git_remote import remote_url, uses_git_remote
 from slipway.models import BuildLog, Deployment, Project
 from slipway.queue import redis_connection
@@ -66,7 +66,7 @@ def deploy_now(name: str):
     """The dashboard's "Deploy now": the head of the project's branch."""
     check_csrf()
     try:
-        dep_id = request_deployment(name, trigger="dashboard")
+        dep_id = request_deployment(name, BranchHead(), "dashboard", settings=_settings()).deployment_id
     except DeployRequestError as exc:
         flash(str(exc), "error")
         return redirect(url_for("dashboard.project", name=name))
