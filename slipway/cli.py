@@ -315,6 +315,19 @@ def rollback(project_name: str, deployment_id: int | None) -> None:
 
 
 @main.command()
+@click.argument("deployment_id", type=int)
+def cancel(deployment_id: int) -> None:
+    """Cancel an unfinished deployment: a queued one never starts, a running one stops at its next step."""
+    from slipway.deployments import DeployRequestError, cancel_deployment
+
+    try:
+        dep = cancel_deployment(deployment_id)
+    except DeployRequestError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"deployment {dep.deployment_id} of {dep.project} ({dep.sha[:7]}) cancelled")
+
+
+@main.command()
 @click.argument("project_name", required=False)
 @click.option("-n", "limit", default=20, show_default=True)
 def deployments(project_name: str | None, limit: int) -> None:
