@@ -479,7 +479,10 @@ def test_removal_tears_down_the_slot_and_ends_its_live_deployments(settings, pro
     assert remove_preview(settings, project, 7, {"local": target}, [reporter, others]) is True
     assert target.teardowns == [("site", "pr-7")]
     with session_scope() as s:
-        assert s.get(Deployment, live).state == "superseded"
+        removed = s.get(Deployment, live)
+        # Said as what happened, never "superseded by a newer push": nothing newer replaced it.
+        assert (removed.state, removed.error_id) == ("superseded", "app:pr-closed")
+        assert removed.error_message == "Removed because pull request #7 was closed."
         assert s.get(Deployment, other).state == "live"
     assert others.reported == [live]
     (comment,) = github_standin.comments(REPO, 7)
