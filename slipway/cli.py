@@ -279,11 +279,13 @@ def deploy(project_name: str, sha: str | None) -> None:
     from slipway.deployments import BranchHead, DeployRequestError, GivenCommit, request_deployment
 
     try:
-        dep_id = request_deployment(project_name, GivenCommit(sha) if sha is not None else BranchHead(),
-                                    "cli").deployment_id
+        dep = request_deployment(project_name, GivenCommit(sha) if sha is not None else BranchHead(), "cli")
     except DeployRequestError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"deployment {dep_id} queued; follow it with: slipway logs {dep_id} --follow")
+    click.echo(f"deployment {dep.deployment_id} of {dep.sha[:7]} queued; "
+               f"follow it with: slipway logs {dep.deployment_id} --follow")
+    if dep.replaced:
+        click.echo(f"it supersedes unfinished deployment(s) {', '.join(map(str, dep.replaced))}")
 
 
 @main.command()

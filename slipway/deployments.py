@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from slipway.db import session_scope
 from slipway.errors import render
+from slipway.github import GitHubClient
 from slipway.models import Deployment, Project
 from slipway.projects import get_project_by_name
 from slipway.settings import Settings, get_settings
@@ -107,7 +108,7 @@ def request_deployment(
     *,
     session: Session | None = None,
     settings: Settings | None = None,
-    github: object | None = None,
+    github: GitHubClient | None = None,
 ) -> Requested:
     """Request a deployment of ``project`` (a row, an id or a name) into the slot ``pr_number``.
 
@@ -166,7 +167,7 @@ def _facts(project: Project) -> _ProjectFacts:
     return _ProjectFacts(project.id, project.name, project.repo_url, project.branch, project.installation_id)
 
 
-def _resolve(settings: Settings, facts: _ProjectFacts, source: Source, github: object | None) -> _Commit | None:
+def _resolve(settings: Settings, facts: _ProjectFacts, source: Source, github: GitHubClient | None) -> _Commit | None:
     """The commit ``source`` names (None for an earlier image: its row says)."""
     if isinstance(source, PushedCommit):
         return _Commit(source.sha, source.branch)
@@ -202,7 +203,7 @@ def _record(session: Session, project: Project, commit: _Commit | None, source: 
 class _Refs:
     """Reads a project's repository before anything is recorded, as its GitHub App installation if it has one."""
 
-    def __init__(self, settings: Settings, facts: _ProjectFacts, github: object | None):
+    def __init__(self, settings: Settings, facts: _ProjectFacts, github: GitHubClient | None):
         from builder.git import mask_url_credentials
         from slipway.git_remote import remote_url, uses_git_remote
 

@@ -73,7 +73,8 @@ def test_a_cli_or_dashboard_deploy_queued_after_a_push_supersedes_it(site, send_
     (pushed,) = resp.json["deployments"]
     newer = site.commit({"a.txt": "2"})
     if way == "cli":
-        assert cli("deploy", site.name).exit_code == 0
+        r = cli("deploy", site.name)
+        assert r.exit_code == 0 and f"it supersedes unfinished deployment(s) {pushed}" in r.output, r.output
     else:
         deploy_now(client, site.name)
     _, deployed = ids_of(site.name)
