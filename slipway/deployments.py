@@ -24,7 +24,7 @@ from slipway.models import Deployment, Project
 from slipway.projects import get_project_by_name
 from slipway.settings import Settings, get_settings
 from slipway.states import FINAL_STATES, State
-from slipway.validation import is_commit_sha, ref_name_problem, shown
+from slipway.validation import INT32_MAX, is_commit_sha, is_full_sha, is_int_id, ref_name_problem, shown
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,8 @@ def request_deployment(
     in it and returns; the caller enqueues ``deployment_id`` once its transaction has committed.
     """
     settings = settings or get_settings()
+    if pr_number is not PRODUCTION and not is_int_id(pr_number, INT32_MAX):
+        raise DeployRequestError("deploy:user:bad-slot", 400, value=shown(str(pr_number)))
     if session is not None:
         found = _project(session, project)
         commit = _resolve(settings, _facts(found), source, github)
@@ -170,6 +172,12 @@ def _facts(project: Project) -> _ProjectFacts:
 def _resolve(settings: Settings, facts: _ProjectFacts, source: Source, github: GitHubClient | None) -> _Commit | None:
     """The commit ``source`` names (None for an earlier image: its row says)."""
     if isinstance(source, PushedCommit):
+        # Pushes name a full commit id and a branch; anything else would reach git in the worker.
+        if not is_full_sha(source.sha):
+            raise DeployRequestError("deploy:user:bad-pushed-commit", 400, value=shown(str(source.sha)))
+        problem = ref_name_problem(source.branch)
+        if problem:
+            raise DeployRequestError("deploy:user:bad-branch", 400, value=shown(source.branch), reason=problem)
         return _Commit(source.sha, source.branch)
     if isinstance(source, EarlierImage):
         return None

@@ -13,7 +13,9 @@ from sqlalchemy import select
 from slipway.cli import main
 from slipway.db import session_scope
 from slipway.deployments import (
+    DeployRequestError,
     EarlierImage,
+    GivenCommit,
     PushedCommit,
     enqueue_committed,
     request_deployment,
@@ -132,6 +134,20 @@ def test_a_disconnected_project_is_refused_with_the_reason(site, queue):
     r = cli("deploy", site.name)
     assert r.exit_code == 1 and "disconnected" in r.output and "the App was uninstalled" in r.output
     assert ids_of(site.name) == []
+
+
+@pytest.mark.parametrize("source, pr_number, fragment", [
+    (PushedCommit("abc1234", "main"), None, "not a full commit id"),
+    (PushedCommit("A" * 40, "main"), None, "not a full commit id"),
+    (PushedCommit("a" * 40, "--upload-pack=x"), None, "not a branch name git accepts"),
+    (PushedCommit("a" * 40, "main"), 0, "not a pull request number"),
+    (GivenCommit("--upload-pack=x"), None, "neither a commit sha"),
+])
+def test_a_source_git_could_misread_is_refused_before_anything_is_recorded(site, queue, source, pr_number,
+                                                                             fragment):
+    with pytest.raises(DeployRequestError, match=fragment):
+        request_deployment(site.name, source, "cli", pr_number)
+    assert ids_of(site.name) == [] and queue.job_ids == []
 
 
 # -- a user's cancel ----------------------------------------------------------------

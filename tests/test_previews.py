@@ -192,6 +192,16 @@ def test_malformed_payloads_are_400_with_a_message(project, send_webhook, queue,
     assert deployments() == [] and queue.job_ids == []
 
 
+def test_a_head_ref_git_would_refuse_is_400_and_nothing_is_kept(project, send_webhook, queue):
+    from slipway.models import WebhookDelivery
+
+    resp = send_webhook("pull_request", pr_payload("opened", 7, HEAD, head_ref="-upload-pack=evil"))
+    assert resp.status_code == 400 and "not a branch name git accepts" in resp.json["error"], resp.json
+    assert deployments() == [] and preview_row(project, 7) is None and queue.job_ids == []
+    with session_scope() as s:
+        assert s.scalar(select(func.count(WebhookDelivery.id))) == 0  # a corrected redelivery is processed
+
+
 def test_closed_with_a_malformed_payload_is_400_too(project, send_webhook, queue):
     payload = pr_payload("closed", 7, HEAD)
     payload["pull_request"]["head"] = None
