@@ -92,6 +92,7 @@ class _ProjectFacts:
     repo_url: str
     branch: str
     installation_id: int | None
+    disconnected_reason: str | None
 
 
 @dataclass(frozen=True)
@@ -163,14 +164,17 @@ def _project(session: Session, ref: Project | int | str) -> Project:
 
 
 def _facts(project: Project) -> _ProjectFacts:
-    if project.disconnected_reason:
-        raise DeployRequestError("deploy:user:disconnected", 409, name=project.name,
-                                 reason=project.disconnected_reason)
-    return _ProjectFacts(project.id, project.name, project.repo_url, project.branch, project.installation_id)
+    return _ProjectFacts(project.id, project.name, project.repo_url, project.branch, project.installation_id,
+                         project.disconnected_reason)
 
 
 def _resolve(settings: Settings, facts: _ProjectFacts, source: Source, github: GitHubClient | None) -> _Commit | None:
     """The commit ``source`` names (None for an earlier image: its row says)."""
+    if isinstance(source, EarlierImage):
+        return None  # an image already in the registry: it runs even for a project cut off from GitHub
+    if facts.disconnected_reason:
+        # Its code can no longer be fetched; say so now rather than fail in the worker.
+        raise DeployRequestError("deploy:user:disconnected", 409, name=facts.name, reason=facts.disconnected_reason)
     if isinstance(source, PushedCommit):
         # Pushes name a full commit id and a branch; anything else would reach git in the worker.
         if not is_full_sha(source.sha):
@@ -179,8 +183,6 @@ def _resolve(settings: Settings, facts: _ProjectFacts, source: Source, github: G
         if problem:
             raise DeployRequestError("deploy:user:bad-branch", 400, value=shown(source.branch), reason=problem)
         return _Commit(source.sha, source.branch)
-    if isinstance(source, EarlierImage):
-        return None
     reader = _Refs(settings, facts, github)
     if isinstance(source, BranchHead):
         return _Commit(reader.branch_head(facts.branch), facts.branch)

@@ -131,9 +131,17 @@ def test_a_rolled_back_transaction_leaves_no_deployment(site, queue):
 def test_a_disconnected_project_is_refused_with_the_reason(site, queue):
     with session_scope() as s:
         s.scalar(select(Project).where(Project.name == site.name)).disconnected_reason = "the App was uninstalled"
+        project = s.scalar(select(Project).where(Project.name == site.name))
+        earlier = Deployment(project=project, sha=site.first, branch="main", trigger="push", state="superseded",
+                             image=f"registry/{site.name}:old")
+        s.add(earlier)
+        s.flush()
+        earlier_id = earlier.id
     r = cli("deploy", site.name)
     assert r.exit_code == 1 and "disconnected" in r.output and "the App was uninstalled" in r.output
-    assert ids_of(site.name) == []
+    assert ids_of(site.name) == [earlier_id]
+    # Its image needs nothing of GitHub: a rollback still runs.
+    assert cli("rollback", site.name, "--to", str(earlier_id)).exit_code == 0
 
 
 @pytest.mark.parametrize("source, pr_number, fragment", [
