@@ -129,14 +129,14 @@ def request_deployment(
         commit = _resolve(settings, _facts(found), source, github)
         return _record(session, found, commit, source, trigger, pr_number)
 
-    with session_scope(settings) as s:
-        facts = _facts(_project(s, project))
-    commit = _resolve(settings, facts, source, github)  # outside any transaction: it may read the network
     try:
         with session_scope(settings) as s:
+            facts = _facts(_project(s, project))
+        commit = _resolve(settings, facts, source, github)  # outside any transaction: it may read the network
+        with session_scope(settings) as s:
             requested = _record(s, _project(s, facts.id), commit, source, trigger, pr_number)
-    except SQLAlchemyError as exc:  # the database is down or locked: say so, never a 500
-        log.exception("could not record a %s deployment of %s", trigger, facts.name)
+    except SQLAlchemyError as exc:  # the database is down or locked: say so, never a 500 (nor one mid-push)
+        log.exception("could not record a %s deployment of %s", trigger, project)
         raise DeployRequestError("deploy:app:not-recorded", 503, kind=type(exc).__name__) from None
     if enqueue_committed([requested.deployment_id]):
         raise DeployRequestError("deploy:app:not-queued", 503, id=requested.deployment_id)
