@@ -42,7 +42,7 @@ from rq import SimpleWorker
 from builder.images import RegistryAuth
 from builder.registry import RegistryClient
 from slipway.db import session_scope
-from slipway.deployments import request_deployment
+from slipway.deployments import GivenCommit, request_deployment
 from slipway.migrate import upgrade
 from slipway.models import Deployment
 from slipway.projects import ProjectSpec, create_project, delete_project
@@ -132,7 +132,7 @@ def main() -> int:
             began = time.monotonic()
             sha = commit_version(work, settings, n, int(args.layer_mb * 1e6))
             git("push", "-q", str(bare), "HEAD:refs/heads/main", "--force", cwd=work)
-            dep_id = request_deployment(name, sha=sha, trigger="bench")
+            dep_id = request_deployment(name, GivenCommit(sha), "bench").deployment_id
             run_jobs()
             with session_scope() as s:
                 state = s.get(Deployment, dep_id).state

@@ -88,7 +88,7 @@ def ls_remote(repo_url: str, refs: Sequence[str], env: Mapping[str, str] | None 
 
     patterns = [p for ref in refs for p in (ref, f"{ref}^{{}}")]
     g = Git()
-    with g.custom_environment(GIT_TERMINAL_PROMPT="0", **(env or {})):
+    with g.custom_environment(**{"GIT_TERMINAL_PROMPT": "0", **(env or {})}):
         out = g.ls_remote("--", repo_url, *patterns)
     found: dict[str, str] = {}
     peeled: dict[str, str] = {}
@@ -111,5 +111,5 @@ def has_refs(repo_url: str, env: Mapping[str, str] | None = None) -> bool:
     from git.cmd import Git
 
     g = Git()
-    with g.custom_environment(GIT_TERMINAL_PROMPT="0", **(env or {})):
+    with g.custom_environment(**{"GIT_TERMINAL_PROMPT": "0", **(env or {})}):
         return bool(g.ls_remote("--", repo_url).strip())

@@ -276,13 +276,16 @@ def env_unset(project_name: str, names: tuple[str, ...]) -> None:
               "project's branch).")
 def deploy(project_name: str, sha: str | None) -> None:
     """Deploy PROJECT_NAME's branch head (or --sha) now."""
-    from slipway.deployments import DeployRequestError, request_deployment
+    from slipway.deployments import BranchHead, DeployRequestError, GivenCommit, request_deployment
 
     try:
-        dep_id = request_deployment(project_name, sha=sha, trigger="cli")
+        dep = request_deployment(project_name, GivenCommit(sha) if sha is not None else BranchHead(), "cli")
     except DeployRequestError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"deployment {dep_id} queued; follow it with: slipway logs {dep_id} --follow")
+    click.echo(f"deployment {dep.deployment_id} of {dep.sha[:7]} queued; "
+               f"follow it with: slipway logs {dep.deployment_id} --follow")
+    if dep.replaced:
+        click.echo(f"it supersedes unfinished deployment(s) {', '.join(map(str, dep.replaced))}")
 
 
 @main.command()
@@ -311,6 +314,19 @@ def rollback(project_name: str, deployment_id: int | None) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo(f"deployment {new_id} queued: {sha} again, from deployment {deployment_id}'s image; "
                f"follow it with: slipway logs {new_id} --follow")
+
+
+@main.command()
+@click.argument("deployment_id", type=int)
+def cancel(deployment_id: int) -> None:
+    """Cancel an unfinished deployment: a queued one never starts, a running one stops at its next step."""
+    from slipway.deployments import DeployRequestError, cancel_deployment
+
+    try:
+        dep = cancel_deployment(deployment_id)
+    except DeployRequestError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"deployment {dep.deployment_id} of {dep.project} ({dep.sha[:7]}) cancelled")
 
 
 @main.command()

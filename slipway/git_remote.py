@@ -5,8 +5,8 @@ keeps at ``$SLIPWAY_DATA_DIR/git/<name>.git``; ``web/git_remote.py`` lets git cl
 push there (HTTP Basic, password = the project's deploy token) and, after each push,
 calls :func:`deploy_pushed_refs` to turn the ref updates into deployments.
 
-A deploy hook is a secret URL that deploys the head of a project's branch
-(:func:`deploy_branch_head`); any project has one on request.
+A deploy hook is a secret URL that deploys the head of a project's branch (through
+``slipway.deployments.request_deployment``, as every other way in); any project has one on request.
 
 Workers never read the repository from disk: they may run on other machines. They fetch
 over the remote's URL (``SLIPWAY_INTERNAL_URL``) with a fetch token (:func:`fetch_token`):
@@ -30,7 +30,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -38,10 +38,10 @@ from pathlib import Path, PurePosixPath
 from git import GitCommandError, Repo
 from sqlalchemy.orm import Session
 
-from builder.git import git_reason, mask_url_credentials
+from builder.git import mask_url_credentials
 from slipway.crypto import decrypt, encrypt, new_token, token_hash, token_matches
 from slipway.db import session_scope
-from slipway.deployments import create_deployment, enqueue_committed, supersede_older
+from slipway.deployments import DeployRequestError, PushedCommit, request_deployment
 from slipway.models import Project
 from slipway.settings import Settings
 
@@ -236,108 +236,19 @@ def deploy_pushed_refs(settings: Settings, project_id: int, path: Path) -> list[
     elif head is not None:
         forced = head.old != ZERO_SHA and not _is_fast_forward(path, head.old, head.new)
         try:
-            dep_id, replaced = queue_deployment(settings, project_id, head.new, branch, "git")
-        except QueueError as exc:
+            requested = request_deployment(project_id, PushedCommit(head.new, branch), "git", settings=settings)
+        except DeployRequestError as exc:
             log.error("push to %s: %s", name, exc)
             lines.append(f"Slipway: the push is stored but {exc}. "
                          f"Push again or run `slipway deploy {name}`.")
             return lines  # the record is not advanced: the next push deploys this head
+        dep_id = requested.deployment_id
         lines.append(f"Slipway: deployment {dep_id} of {head.new[:7]} ({branch}"
                      f"{', forced update' if forced else ''}) queued: {settings.deployment_url(dep_id)}")
-        if replaced:
-            lines.append(f"Slipway: it replaces unfinished deployment(s) {', '.join(map(str, replaced))}.")
-        log.info("push to %s: deployment %s of %s queued", name, dep_id, head.new[:7])
+        if requested.replaced:
+            lines.append(f"Slipway: it replaces unfinished deployment(s) {', '.join(map(str, requested.replaced))}.")
     _save_queued_refs(path, refs)
     return lines
-
-
-# -- deployments -------------------------------------------------------------
-
-class QueueError(Exception):
-    """A deployment could not be recorded or queued; the message says why."""
-
-
-def queue_deployment(settings: Settings, project_id: int, sha: str, branch: str, trigger: str) -> tuple[int, list[int]]:
-    """Record a production deployment, cancel the older unfinished ones, then enqueue it.
-
-    Returns (deployment id, ids it replaced).
-    """
-    try:
-        with session_scope(settings) as session:
-            dep = create_deployment(session, session.get(Project, project_id), sha, branch, trigger)
-            replaced = supersede_older(session, dep)
-            dep_id = dep.id
-    except Exception as exc:  # the database is down or locked: say so, never a 500 mid-push
-        log.exception("could not record a %s deployment of project %s", trigger, project_id)
-        raise QueueError(f"no deployment could be recorded ({type(exc).__name__})") from None
-    if enqueue_committed([dep_id]):
-        raise QueueError(f"deployment {dep_id} could not be queued (is Redis running?) and is marked failed")
-    return dep_id, replaced
-
-
-class EmptyRepository(Exception):
-    """The repository has no branches or tags at all: nothing was pushed to it yet."""
-
-
-def branch_head(repo_url: str, branch: str) -> str | None:
-    """The sha at the tip of ``branch``, or None if there is no such branch.
-
-    EmptyRepository if the repository has no refs at all. The one place deploy hooks
-    read a repository: GitHub App projects get their installation token's git
-    environment here.
-    """
-    from builder.git import has_refs, ls_remote_head
-
-    sha = ls_remote_head(repo_url, branch)
-    if sha is None and not has_refs(repo_url):
-        raise EmptyRepository(repo_url)
-    return sha
-
-
-class HookError(Exception):
-    def __init__(self, status: int, message: str):
-        self.status = status
-        super().__init__(message)
-
-
-@dataclass(frozen=True)
-class HookDeployment:
-    deployment_id: int
-    project: str
-    sha: str
-    branch: str
-    replaced: list[int]
-
-
-def deploy_branch_head(settings: Settings, project_id: int, trigger: str = "hook",
-                       resolve_head: Callable[[str, str], str | None] = branch_head) -> HookDeployment:
-    """Deploy the current head of the project's branch; HookError says why not.
-
-    The head is read before anything is recorded, so a repository that cannot be
-    read leaves nothing behind.
-    """
-    with session_scope(settings) as session:
-        project = session.get(Project, project_id)
-        name, repo_url, branch = project.name, project.repo_url, project.branch
-    # A --git-push project's repository is a path on this machine: callers see its remote URL.
-    shown_url = remote_url(settings, name) if uses_git_remote(settings, name, repo_url) \
-        else mask_url_credentials(repo_url)
-    try:
-        sha = resolve_head(repo_url, branch)
-    except EmptyRepository:
-        raise HookError(409, f"the repository {shown_url} has no commits yet: push to {branch} first, "
-                             "then call the hook again") from None
-    except Exception as exc:  # noqa: BLE001 - git's own last line is the useful part
-        reason = git_reason(exc).replace(repo_url, shown_url)
-        raise HookError(502, f"could not read branch {branch!r} of {shown_url}: {reason}") from None
-    if sha is None:
-        raise HookError(422, f"the repository {shown_url} has no branch {branch!r}")
-    try:
-        dep_id, replaced = queue_deployment(settings, project_id, sha, branch, trigger)
-    except QueueError as exc:
-        raise HookError(503, str(exc)) from None
-    log.info("deploy hook of %s: deployment %s of %s queued", name, dep_id, sha[:7])
-    return HookDeployment(dep_id, name, sha, branch, replaced)
 
 
 # -- tokens ------------------------------------------------------------------

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from deployer.base import Target
 from slipway.buildlog import SecretMasker
 from slipway.db import session_scope
+from slipway.errors import render
 from slipway.github import GitHubClient, GitHubError
 from slipway.models import Deployment, Project, PullRequestPreview, utcnow
 from slipway.settings import Settings, get_settings
@@ -334,6 +335,9 @@ def remove_preview(settings: Settings, project_id: int, pr_number: int, targets:
                    if d.state == State.LIVE.value and d.id <= newest]
         for dep in stopped:
             dep.transition(State.SUPERSEDED)
+            # Not replaced by a newer version: its pull request closed (reporting says so).
+            dep.error_id = "app:pr-closed"
+            dep.error_message = render("app:pr-closed", number=pr_number)
         stopped_ids = [d.id for d in stopped]
     comments = [r for r in reporters if isinstance(r, PreviewCommentReporter)]
     for dep_id in stopped_ids:

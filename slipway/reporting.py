@@ -56,7 +56,7 @@ class Snapshot:
     error_id: str | None = None
     error_message: str | None = None
     started: bool = False
-    # The short sha of the deployment that replaced this one, if one did.
+    # The deployment that replaced this one, if one did: "deployment 12 (abc1234)".
     replaced_by: str | None = None
 
     @property
@@ -65,7 +65,8 @@ class Snapshot:
 
     @property
     def superseded(self) -> bool:
-        return self.state == State.SUPERSEDED or (self.state == State.CANCELLED and self.error_id == "app:superseded")
+        return (self.state == State.SUPERSEDED and self.error_id != "app:pr-closed") or \
+            (self.state == State.CANCELLED and self.error_id == "app:superseded")
 
 
 def status_context(snap: Snapshot) -> str:
@@ -83,7 +84,7 @@ def _reason(snap: Snapshot, fallback: str) -> str:
 
 
 def _superseded_text(snap: Snapshot) -> str:
-    return f"Superseded by {snap.replaced_by}" if snap.replaced_by else "Superseded by a newer push"
+    return f"Superseded by {snap.replaced_by}" if snap.replaced_by else "Superseded by a newer deployment"
 
 
 def commit_status(snap: Snapshot) -> tuple[str, str]:
@@ -111,6 +112,8 @@ def deployment_status(snap: Snapshot) -> tuple[str, str]:
         return "success", f"Deployed to {snap.url}" if snap.url else "Deployed"
     if snap.superseded:
         return "inactive", _superseded_text(snap)
+    if snap.state == State.SUPERSEDED:  # not replaced: taken down with its pull request
+        return "inactive", _reason(snap, "Removed")
     if snap.state == State.CANCELLED:
         return "error", _reason(snap, "Cancelled")
     if snap.user_fault:
@@ -293,17 +296,18 @@ class GitHubReporter:
                 return None
             replaced_by = None
             if dep.state_enum in (State.CANCELLED, State.SUPERSEDED):
-                replaced_by = session.scalar(
-                    select(Deployment.sha).where(
+                newer = session.execute(
+                    select(Deployment.id, Deployment.sha).where(
                         Deployment.project_id == dep.project_id, Deployment.id > dep.id,
                         Deployment.pr_number.is_(None) if dep.pr_number is None
                         else Deployment.pr_number == dep.pr_number,
                     ).order_by(Deployment.id).limit(1)
-                )
+                ).first()
+                replaced_by = f"deployment {newer.id} ({newer.sha[:7]})" if newer else None
             snap = Snapshot(
                 id=dep.id, project=project.name, sha=dep.sha, state=dep.state_enum, pr_number=dep.pr_number,
                 url=dep.url, error_id=dep.error_id, error_message=dep.error_message,
-                started=dep.started_at is not None, replaced_by=replaced_by[:7] if replaced_by else None,
+                started=dep.started_at is not None, replaced_by=replaced_by,
             )
             return snap, Target(project.github_repo, int(project.installation_id), dep.github_deployment_id)
 

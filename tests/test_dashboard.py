@@ -130,7 +130,7 @@ def test_deploy_now_of_a_missing_branch_says_so_on_the_page(client, settings, gi
     page = client.get("/projects/nobranch").data.decode()
     token = page.split('name="csrf" value="')[1].split('"')[0]
     resp = client.post("/projects/nobranch/deploy", data={"csrf": token}, follow_redirects=True)
-    assert "the repository has no branch &#39;release&#39;" in resp.data.decode()
+    assert f"the repository {repo.url} has no branch &#39;release&#39;" in resp.data.decode()
     assert queue.job_ids == []
 
 

@@ -23,7 +23,7 @@ from werkzeug.serving import make_server
 from deployer.local import LABEL_PROJECT
 from slipway.buildlog import stream_key
 from slipway.db import session_scope
-from slipway.deployments import create_deployment
+from slipway.deployments import PushedCommit, request_deployment
 from slipway.git_http import GitHttpBackend
 from slipway.jobs import Pipeline
 from slipway.models import Base, Deployment, Installation, InstallationRepository, Project
@@ -254,7 +254,7 @@ def test_a_token_that_expires_mid_run_is_renewed(github_settings, connected, pri
     sha = connected.commit(site_files(github_settings.registry, "renewed\n"))
     with session_scope() as s:
         project = s.scalar(select(Project).where(Project.name == connected.name))
-        dep_id = create_deployment(s, project, sha, "main", "push").id
+        dep_id = request_deployment(project, PushedCommit(sha, "main"), "push", session=s).deployment_id
     pipeline = Pipeline.from_settings(github_settings)
     pipeline.github.installation_token(INSTALLATION_ID)  # a client that already holds a token, as a busy worker's would
     expirer = ExpireTokens(github_standin)
@@ -278,15 +278,16 @@ def test_a_newer_push_cancels_a_queued_one(github_settings, connected, github_st
     assert commit_statuses(github_standin, first_sha) == [("pending", "Queued…")]
     second, second_sha = push(send_webhook, connected, site_files(github_settings.registry, "second\n"))
     # The older one is shown superseded at once too, not when a worker gets to its job.
-    assert commit_statuses(github_standin, first_sha)[-1] == ("error", f"Superseded by {second_sha[:7]}")
+    assert commit_statuses(github_standin, first_sha)[-1] == \
+        ("error", f"Superseded by deployment {second} ({second_sha[:7]})")
     run_worker()
 
     old, new = get(first), get(second)
     assert old.state == "cancelled" and old.error_id == "app:superseded"
     assert new.state == "live", log_of(second)
     assert requests.get(new.url, timeout=5).text == "second\n"
-    assert commit_statuses(github_standin, first_sha) == [("pending", "Queued…"),
-                                                          ("error", f"Superseded by {second_sha[:7]}")]
+    assert commit_statuses(github_standin, first_sha) == [
+        ("pending", "Queued…"), ("error", f"Superseded by deployment {second} ({second_sha[:7]})")]
     assert commit_statuses(github_standin, second_sha)[-1] == ("success", f"Deployed to {new.url}")
     # Only the one that ran became a GitHub Deployment.
     (gh_dep,) = github_standin.deployments(REPO)
@@ -323,9 +324,9 @@ def test_a_newer_push_stops_a_running_build(github_settings, connected, github_s
     old, new = get(first), get(second)
     old_log = log_of(first)
     assert old.state == "cancelled" and old.error_id == "app:superseded", old_log
-    assert "replaced this one" in old.error_message and second_sha[:7] in old.error_message
+    assert old.error_message.startswith(f"Superseded by deployment {second} ({second_sha[:7]})")
     assert "build stopped: the deployment was cancelled" in old_log, old_log
-    assert "== cancelled: A newer push" in old_log
+    assert f"== cancelled: Superseded by deployment {second}" in old_log
     assert old.image is None  # it never reached the registry
     # The running build noticed within seconds, not after its 60 s step: the next job started soon.
     assert (utc(new.started_at) - pushed["at"]).total_seconds() < 10, old_log
@@ -334,7 +335,7 @@ def test_a_newer_push_stops_a_running_build(github_settings, connected, github_s
 
     assert commit_statuses(github_standin, first_sha) == [
         ("pending", "Queued…"), ("pending", "Fetching the code…"), ("pending", "Building…"),
-        ("error", f"Superseded by {second_sha[:7]}"),
+        ("error", f"Superseded by deployment {second} ({second_sha[:7]})"),
     ]
     assert commit_statuses(github_standin, second_sha)[-1] == ("success", f"Deployed to {new.url}")
     by_sha = {d["sha"]: d for d in github_standin.deployments(REPO)}
@@ -349,3 +350,52 @@ def test_a_newer_push_stops_a_running_build(github_settings, connected, github_s
     while sleeping() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert sleeping() == []
+
+
+# -- branch heads are read as the installation too ------------------------------------
+
+def hook_path(name: str) -> str:
+    from click.testing import CliRunner
+
+    from slipway.cli import main
+
+    r = CliRunner().invoke(main, ["project", "hook", name], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return "/hooks/" + r.output.split("/hooks/", 1)[1].split()[0]
+
+
+def test_a_hook_and_a_cli_deploy_read_the_private_branch_head_with_the_installation_token(
+        github_settings, connected, private_git, client, queue):
+    # Before the one road, both read the head without a token: the private repository answered 401.
+    from click.testing import CliRunner
+
+    from slipway.cli import main
+
+    sha = connected.commit({"a.txt": "1"})
+    resp = client.post(hook_path(connected.name))
+    assert resp.status_code == 201, resp.json
+    assert (resp.json["sha"], resp.json["branch"]) == (sha, "main")
+    newer = connected.commit({"a.txt": "2"})
+    r = CliRunner().invoke(main, ["deploy", connected.name], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    with session_scope() as s:
+        deps = list(s.scalars(select(Deployment).join(Project).where(Project.name == connected.name)
+                              .order_by(Deployment.id)))
+    assert [(d.sha, d.trigger, d.state) for d in deps] == [(sha, "hook", "cancelled"), (newer, "cli", "queued")]
+    assert deps[0].error_id == "app:superseded"
+    # Every read of the repository carried a live installation token.
+    assert private_git.verdicts and set(private_git.verdicts) == {"ok"}
+    for d in deps:
+        assert "x-access-token" not in f"{d.error_message} {d.branch}"
+
+
+def test_a_project_whose_installation_the_app_lacks_is_refused_clearly(github_settings, connected, client, queue):
+    with session_scope() as s:
+        s.scalar(select(Project).where(Project.name == connected.name)).installation_id = 424242
+    connected.commit({"a.txt": "1"})
+    resp = client.post(hook_path(connected.name))
+    assert resp.status_code == 502, resp.json
+    assert "Slipway's GitHub App cannot read" in resp.json["error"] and connected.url in resp.json["error"]
+    with session_scope() as s:
+        assert s.scalars(select(Deployment).join(Project).where(Project.name == connected.name)).all() == []
+    assert queue.job_ids == []

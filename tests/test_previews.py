@@ -192,6 +192,16 @@ def test_malformed_payloads_are_400_with_a_message(project, send_webhook, queue,
     assert deployments() == [] and queue.job_ids == []
 
 
+def test_a_head_ref_git_would_refuse_is_400_and_nothing_is_kept(project, send_webhook, queue):
+    from slipway.models import WebhookDelivery
+
+    resp = send_webhook("pull_request", pr_payload("opened", 7, HEAD, head_ref="-upload-pack=evil"))
+    assert resp.status_code == 400 and "not a branch name git accepts" in resp.json["error"], resp.json
+    assert deployments() == [] and preview_row(project, 7) is None and queue.job_ids == []
+    with session_scope() as s:
+        assert s.scalar(select(func.count(WebhookDelivery.id))) == 0  # a corrected redelivery is processed
+
+
 def test_closed_with_a_malformed_payload_is_400_too(project, send_webhook, queue):
     payload = pr_payload("closed", 7, HEAD)
     payload["pull_request"]["head"] = None
@@ -270,8 +280,9 @@ def test_closed_marks_the_preview_closed_cancels_its_builds_and_queues_the_teard
     assert resp.status_code == 202 and "removing the preview of PR #7 for site" in resp.json["message"]
     with session_scope() as s:
         dep = s.get(Deployment, building)
-        assert (dep.state, dep.error_id) == ("cancelled", "app:cancelled")
-        assert "#7 was closed" in dep.error_message
+        # Said as what happened: not "Cancelled", not "superseded by a newer push".
+        assert (dep.state, dep.error_id) == ("cancelled", "app:pr-closed")
+        assert dep.error_message == "Removed because pull request #7 was closed."
         assert s.get(Deployment, other).state == "queued"
     assert preview_row(project, 7).state == "closed"
     assert jobs(queue) == [("slipway.previews.teardown_preview", (project, 7))]
@@ -478,7 +489,10 @@ def test_removal_tears_down_the_slot_and_ends_its_live_deployments(settings, pro
     assert remove_preview(settings, project, 7, {"local": target}, [reporter, others]) is True
     assert target.teardowns == [("site", "pr-7")]
     with session_scope() as s:
-        assert s.get(Deployment, live).state == "superseded"
+        removed = s.get(Deployment, live)
+        # Said as what happened, never "superseded by a newer push": nothing newer replaced it.
+        assert (removed.state, removed.error_id) == ("superseded", "app:pr-closed")
+        assert removed.error_message == "Removed because pull request #7 was closed."
         assert s.get(Deployment, other).state == "live"
     assert others.reported == [live]
     (comment,) = github_standin.comments(REPO, 7)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from deployer.local import LABEL_DEPLOYMENT
 from slipway.db import session_scope
-from slipway.deployments import request_deployment
+from slipway.deployments import BranchHead, GivenCommit, request_deployment
 from slipway.models import BuildLog, Deployment, Project
 from slipway.projects import ProjectSpec, create_project
 from slipway.queue import enqueue_deployment, get_queue, job_id_for
@@ -208,7 +208,7 @@ def test_a_worker_killed_mid_deployment_leaves_it_failed_within_a_minute_and_not
         name = make_project({"Dockerfile": dockerfile(settings.registry, **slow), "www/index.html": "x"})
         sha = None
     worker = workers.start()
-    dep_id = request_deployment(name, sha=sha)
+    dep_id = request_deployment(name, GivenCommit(sha) if sha else BranchHead(), "cli").deployment_id
     wait_for(lambda: state_of(dep_id).state == phase.value, 60, f"deployment never reached {phase}", workers)
     if phase == State.DEPLOYING:
         # Killed while its container runs but does not answer yet.
@@ -234,7 +234,7 @@ def test_a_work_horse_killed_while_deploying_fails_its_deployment_and_leaves_not
         settings, workers, make_project, docker_client):
     name = make_project({"Dockerfile": dockerfile(settings.registry, **SLOW_START), "www/index.html": "x"})
     worker = workers.start()
-    dep_id = request_deployment(name)
+    dep_id = request_deployment(name, BranchHead(), "cli").deployment_id
     wait_for(lambda: any(c.status == "running" for c in containers_of(docker_client, dep_id)), 60,
              "the deploy never started its container", workers)
 
@@ -255,7 +255,7 @@ def test_a_long_build_on_a_live_worker_is_never_taken_for_a_dead_one(settings, w
     name = make_project({"Dockerfile": dockerfile(settings.registry, run=uncached(f"sleep {WORKER_DEAD_AFTER_S + 10}")),
                          "www/index.html": "slow but fine"})
     workers.start()
-    dep_id = request_deployment(name)
+    dep_id = request_deployment(name, BranchHead(), "cli").deployment_id
 
     def settled() -> bool:
         reconcile(settings, wait_s=5)
@@ -269,7 +269,7 @@ def test_a_long_build_on_a_live_worker_is_never_taken_for_a_dead_one(settings, w
 def test_redis_emptied_mid_queue_loses_nothing_and_builds_each_once(settings, redis, workers, make_project):
     names = [make_project({"Dockerfile": dockerfile(settings.registry), "www/index.html": f"site {i}"})
              for i in range(3)]
-    dep_ids = [request_deployment(name) for name in names]
+    dep_ids = [request_deployment(name, BranchHead(), "cli").deployment_id for name in names]
     assert len(get_queue(settings).job_ids) == 3
     redis.flushdb()  # Redis restarted empty before any worker took them
 
@@ -291,7 +291,7 @@ def test_a_second_delivery_of_a_job_never_builds_its_deployment_again(settings, 
     workers.start()
     workers.start()
     wait_for(lambda: Worker.count(queue=queue) == 2, 60, "the workers never came up", workers)
-    dep_id = request_deployment(name)
+    dep_id = request_deployment(name, BranchHead(), "cli").deployment_id
     redis.rpush(queue.key, job_id_for(dep_id))  # a copy behind rq's back, as a lost race would leave
 
     wait_for(lambda: state_of(dep_id).state_enum.final and not queue.job_ids, 120, "the deployment never finished",
@@ -312,7 +312,7 @@ def test_reporters_hear_of_every_deployment_the_reconciler_fails(settings, redis
     from slipway.reconcile import Reconciler
 
     name = make_project({"Dockerfile": dockerfile(settings.registry), "www/index.html": "x"})
-    dep_id = request_deployment(name)
+    dep_id = request_deployment(name, BranchHead(), "cli").deployment_id
     with session_scope() as s:
         s.get(Deployment, dep_id).state = State.BUILDING.value
     queue.empty()  # its job is gone: Redis lost it while it was building

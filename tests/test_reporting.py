@@ -76,6 +76,22 @@ def test_superseded_while_running_is_an_error_naming_the_newer_commit():
     assert deployment_status(cancelled) == ("inactive", f"Superseded by {NEWER[:7]}")
 
 
+def test_a_preview_removed_with_its_pull_request_says_so_not_superseded_by_a_newer_push():
+    removed = snap(State.SUPERSEDED, pr_number=7, url="http://127.0.0.1:1", error_id="app:pr-closed",
+                   error_message="Removed because pull request #7 was closed.")
+    assert not removed.superseded
+    assert deployment_status(removed) == ("inactive", "Removed because pull request #7 was closed.")
+    assert commit_status(removed) == ("success", "Deployed to http://127.0.0.1:1")  # it did deploy this commit
+    cancelled = snap(State.CANCELLED, pr_number=7, error_id="app:pr-closed",
+                     error_message="Removed because pull request #7 was closed.")
+    assert commit_status(cancelled) == ("error", "Removed because pull request #7 was closed.")
+
+
+def test_a_user_cancel_says_so():
+    cancelled = snap(State.CANCELLED, error_id="app:cancelled-by-user", error_message="Cancelled by a user.")
+    assert commit_status(cancelled) == deployment_status(cancelled) == ("error", "Cancelled by a user.")
+
+
 def test_a_plain_cancel_is_an_error_with_its_reason():
     cancelled = snap(State.CANCELLED, error_id="app:cancelled", error_message="Cancelled.")
     assert commit_status(cancelled) == ("error", "Cancelled.")
@@ -193,12 +209,14 @@ def test_a_deployment_cancelled_before_it_started_gets_a_status_but_no_github_de
         dep = s.get(Deployment, older)
         newer = Deployment(project=dep.project, sha=NEWER, branch="main", trigger="push", state="queued")
         s.add(newer)
+        s.flush()
+        newer_id = newer.id
         dep.transition(State.CANCELLED)
         dep.error_id = "app:superseded"
-        dep.error_message = "A newer push to the same branch replaced this one."
+        dep.error_message = f"Superseded by deployment {newer_id} ({NEWER[:7]})."
     reporter.report(older)
     (status,) = github_standin.statuses(REPO, SHA)
-    assert (status["state"], status["description"]) == ("error", f"Superseded by {NEWER[:7]}")
+    assert (status["state"], status["description"]) == ("error", f"Superseded by deployment {newer_id} ({NEWER[:7]})")
     assert github_standin.deployments(REPO) == []
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from slipway import envvars
 from slipway.buildlog import follow, stream_key
 from slipway.db import session_scope
-from slipway.deployments import DeployRequestError, request_deployment, request_redeploy
+from slipway.deployments import BranchHead, DeployRequestError, cancel_deployment, request_deployment, request_redeploy
 from slipway.git_remote import remote_url, uses_git_remote
 from slipway.models import BuildLog, Deployment, Project
 from slipway.queue import redis_connection
@@ -66,7 +66,7 @@ def deploy_now(name: str):
     """The dashboard's "Deploy now": the head of the project's branch."""
     check_csrf()
     try:
-        dep_id = request_deployment(name, trigger="dashboard")
+        dep_id = request_deployment(name, BranchHead(), "dashboard", settings=_settings()).deployment_id
     except DeployRequestError as exc:
         flash(str(exc), "error")
         return redirect(url_for("dashboard.project", name=name))
@@ -97,6 +97,19 @@ def redeploy(deployment_id: int):
         flash(str(exc), "error")
         return redirect(url_for("dashboard.deployment", deployment_id=deployment_id))
     return redirect(url_for("dashboard.deployment", deployment_id=new_id))
+
+
+@bp.post("/deployments/<int:deployment_id>/cancel")
+def cancel(deployment_id: int):
+    """Stop an unfinished deployment; its job reports the cancellation."""
+    check_csrf()
+    try:
+        cancel_deployment(deployment_id, _settings())
+    except DeployRequestError as exc:
+        if exc.status == 404:
+            abort(404)
+        flash(str(exc), "error")
+    return redirect(url_for("dashboard.deployment", deployment_id=deployment_id))
 
 
 @bp.get("/deployments/<int:deployment_id>/log/stream")

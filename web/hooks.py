@@ -16,12 +16,8 @@ import logging
 from flask import Blueprint, current_app, jsonify, request
 
 from slipway.db import session_scope
-from slipway.git_remote import (
-    HookError,
-    deploy_branch_head,
-    project_for_hook_token,
-    redact_tokens,
-)
+from slipway.deployments import BranchHead, DeployRequestError, request_deployment
+from slipway.git_remote import project_for_hook_token, redact_tokens
 from slipway.settings import Settings
 
 bp = Blueprint("hooks", __name__)
@@ -89,8 +85,9 @@ def _trigger(token: str):
     if project_id is None:
         return jsonify({"error": "no deploy hook has this token (was it regenerated?)"}), 404
     try:
-        dep = deploy_branch_head(settings, project_id, trigger="hook")
-    except HookError as exc:
+        # The head is read before anything is recorded: an unreadable repository leaves nothing behind.
+        dep = request_deployment(project_id, BranchHead(), "hook", settings=settings)
+    except DeployRequestError as exc:
         return jsonify({"error": str(exc)}), exc.status
     url = settings.deployment_url(dep.deployment_id)
     return jsonify({

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from slipway.db import queued_writes, session_scope
-from slipway.deployments import enqueue_committed
+from slipway.deployments import DeployRequestError, enqueue_committed
 from slipway.github import verify_webhook_signature
 from slipway.github_app import webhook_secrets
 from slipway.models import WebhookDelivery, utcnow
@@ -78,6 +78,9 @@ def github_webhook():
                 "of_id": delivery_id, "new_outcome": f"{outcome.status} {outcome.message}"[:500],
                 "new_deployment_id": outcome.deployment_ids[0] if outcome.deployment_ids else None,
             })
+    except DeployRequestError as exc:
+        # A payload no check above caught: nothing of it was kept, the delivery included.
+        return _error(exc.status, str(exc))
     except IntegrityError:
         if not _already_received(settings, delivery_id):
             raise  # some other constraint: a bug of ours, not a replay

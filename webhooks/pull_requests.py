@@ -18,12 +18,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from slipway.deployments import create_deployment, supersede_older
-from slipway.errors import render
+from slipway.deployments import PushedCommit, end_early, request_deployment
 from slipway.installations import split_connected
 from slipway.models import Deployment, Project, PullRequestPreview
 from slipway.previews import CLOSED, OPEN, enqueue_report, enqueue_teardown, fork_allowed, get_preview
-from slipway.states import FINAL_STATES, State
+from slipway.states import FINAL_STATES
 from slipway.validation import INT32_MAX, is_int_id
 from webhooks.outcome import Outcome
 from webhooks.push import is_sha
@@ -125,12 +124,10 @@ def _build(session: Session, pr: PullRequestEvent) -> Outcome:
             refused.append(project.name)
             jobs.append(lambda pid=project.id: enqueue_report(pid, pr.number))
             continue
-        dep = create_deployment(session, project, pr.head_sha, pr.head_ref, "pull_request")
-        dep.environment = "preview"
-        dep.pr_number = pr.number
-        session.flush()
-        replaced += supersede_older(session, dep)
-        ids.append(dep.id)
+        requested = request_deployment(project, PushedCommit(pr.head_sha, pr.head_ref), "pull_request", pr.number,
+                                       session=session)
+        replaced += requested.replaced
+        ids.append(requested.deployment_id)
         built.append(project.name)
     parts = []
     if built:
@@ -178,6 +175,4 @@ def _cancel_unfinished(session: Session, project_id: int, pr_number: int) -> Non
         Deployment.project_id == project_id, Deployment.pr_number == pr_number,
         Deployment.state.not_in([s.value for s in FINAL_STATES]))).all()
     for dep in unfinished:
-        dep.transition(State.CANCELLED)
-        dep.error_id = "app:cancelled"
-        dep.error_message = f"{render('app:cancelled')} Pull request #{pr_number} was closed."
+        end_early(dep, "app:pr-closed", number=pr_number)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from slipway.deployments import create_deployment, supersede_older
+from slipway.deployments import PushedCommit, request_deployment
 from slipway.installations import split_connected
 from slipway.projects import projects_for_push
 from webhooks.outcome import Outcome
@@ -38,8 +38,8 @@ def handle(session: Session, payload: dict) -> Outcome:
         return Outcome(202, "not deployed: " + "; ".join(f"{p.name}: {p.disconnected_reason}" for p in disconnected))
     ids, replaced = [], []
     for p in projects:
-        dep = create_deployment(session, p, after, branch, "push")
-        replaced += supersede_older(session, dep)
-        ids.append(dep.id)
+        requested = request_deployment(p, PushedCommit(after, branch), "push", session=session)
+        replaced += requested.replaced
+        ids.append(requested.deployment_id)
     names = ", ".join(p.name for p in projects)
     return Outcome(202, f"queued deployment of {after[:7]} for {names}", ids, report_ids=ids + replaced)
