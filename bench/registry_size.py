@@ -36,7 +36,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from redis import Redis
 from rq import SimpleWorker
 
 from builder.images import RegistryAuth
@@ -46,7 +45,7 @@ from slipway.deployments import GivenCommit, request_deployment
 from slipway.migrate import upgrade
 from slipway.models import Deployment
 from slipway.projects import ProjectSpec, create_project, delete_project
-from slipway.queue import get_queue
+from slipway.queue import SERIALIZER, get_queue, redis_connection
 from slipway.registry_gc import ServicesScript, collect_blobs, disk_usage
 from slipway.settings import Settings, set_settings
 
@@ -94,7 +93,7 @@ def main() -> int:
                        registry_gc_every="0" if args.no_clean_up else every)
     set_settings(settings)
     upgrade(settings)
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_connection(settings)
     queue = get_queue(settings, redis)
     data = settings.data_path / "registry" / "data"
     registry = RegistryClient(RegistryAuth(settings.registry, settings.registry_username, settings.registry_password))
@@ -119,7 +118,7 @@ def main() -> int:
                 pipeline.run(job.args[0])
     else:
         def run_jobs() -> None:
-            SimpleWorker([queue], connection=redis).work(burst=True, logging_level="WARNING")
+            SimpleWorker([queue], connection=redis, serializer=SERIALIZER).work(burst=True, logging_level="WARNING")
 
     start = disk_usage(data)
     print(f"registry {data}; project {name}; {args.layer_mb} MB layer per version; "
