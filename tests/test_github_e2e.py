@@ -300,7 +300,7 @@ def live_log(redis, dep_id: int, namespace: str) -> str:
 
 
 def test_a_newer_push_stops_a_running_build(github_settings, connected, github_standin, send_webhook,  # noqa: F811
-                                            run_worker, redis):  # noqa: F811
+                                            run_worker, redis, docker_client):  # noqa: F811
     marker = uuid.uuid4().hex  # also keeps the Engine from answering the slow step from its cache
     first, first_sha = push(send_webhook, connected, site_files(
         github_settings.registry, "first\n", run=f"echo slow step started {marker} && sleep 60"))

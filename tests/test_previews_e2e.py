@@ -146,7 +146,7 @@ def test_a_pull_request_gets_a_preview_beside_production_one_comment_and_is_remo
 
 @pytest.mark.parametrize("association", ["NONE", "CONTRIBUTOR"])
 def test_a_fork_by_an_outsider_is_not_built_and_the_comment_says_how_to_allow_it(
-        github_settings, site, git_server, send_webhook, run_worker, github_standin,  # noqa: F811
+        github_settings, site, git_server, send_webhook, run_worker, github_standin, docker_client,  # noqa: F811
         association):
     sha = fork_commit(git_server, site, 9, "from a stranger\n", github_settings.registry)
     assert open_pr(send_webhook, "opened", 9, sha, head_ref="patch-1", head_repo="mallory/hello",
