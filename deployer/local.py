@@ -23,7 +23,7 @@ import requests
 from docker.errors import DockerException, NotFound
 
 from builder.images import RegistryAuth, docker_client
-from deployer.base import Log, Release, Running, Stopped, never
+from deployer.base import Health, Log, Release, Running, Stopped, never
 from slipway.errors import AppError, UserError
 
 LABEL_PROJECT = "slipway.project"
@@ -82,7 +82,7 @@ class LocalTarget:
         self._health_timeout_s = health_timeout_s
         self._limits = limits or AppLimits()
 
-    def deploy(self, release: Release, log: Log, should_stop: Callable[[], bool] = never) -> Running:
+    def start(self, release: Release, log: Log) -> dict:
         client = docker_client(self._docker_host)
         container = None
         try:
@@ -108,18 +108,30 @@ class LocalTarget:
                 **self._limits.run_options(),
             )
             url = f"http://{self._public_host}:{port}"
-            log(f"started container {container.short_id} on {url}; waiting for it to answer HTTP")
-            self._wait_healthy(container, url + release.health_path, port, log, should_stop)
-            log(f"{url} answers")
-            return Running(url=url, ref={"container_id": container.id, "name": name, "port": port})
-        except Stopped:
+            log(f"started container {container.short_id} on {url}")
+            return {"container_id": container.id, "name": name, "port": port, "url": url}
+        except DockerException as exc:
             if container is not None:
                 _remove(container)
+            raise AppError("deploy:app:target", detail=str(exc)[:300]) from exc
+        finally:
+            client.close()
+
+    def wait_ready(self, release: Release, ref: dict, log: Log, should_stop: Callable[[], bool] = never) -> Running:
+        client = docker_client(self._docker_host)
+        container = None
+        try:
+            container = client.containers.get(ref["container_id"])
+            log(f"waiting for {ref['url']} to answer HTTP")
+            self._wait_healthy(container, ref["url"] + release.health_path, ref["port"], log, should_stop)
+            log(f"{ref['url']} answers")
+            return Running(url=ref["url"], ref=ref)
+        except Stopped:
+            _remove(container)
             raise
         except UserError:
-            if container is not None:
-                _tail_logs(container, log)
-                _remove(container)
+            _tail_logs(container, log)
+            _remove(container)
             raise
         except DockerException as exc:
             if container is not None:
@@ -128,14 +140,33 @@ class LocalTarget:
         finally:
             client.close()
 
-    def stop(self, ref: dict, log: Log) -> None:
+    def check(self, ref: dict) -> Health:
+        client = docker_client(self._docker_host)
+        try:
+            container = client.containers.get(ref["container_id"])
+            if container.status != "running":
+                return Health(False, f"the container is {container.status}")
+            try:
+                requests.get(ref["url"], timeout=5, allow_redirects=False)
+            except requests.RequestException as exc:
+                return Health(False, f"{ref['url']} does not answer ({type(exc).__name__})")
+            return Health(True)
+        except NotFound:
+            return Health(False, "the container is gone")
+        except DockerException as exc:
+            return Health(False, f"the Docker Engine failed ({str(exc)[:200]})")
+        finally:
+            client.close()
+
+    def stop(self, ref: dict, log: Log) -> bool:
         client = docker_client(self._docker_host)
         try:
             container = client.containers.get(ref["container_id"])
             _remove(container)
             log(f"stopped container {container.short_id}")
+            return True
         except NotFound:
-            pass
+            return False
         finally:
             client.close()
 

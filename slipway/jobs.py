@@ -115,6 +115,7 @@ class Pipeline:
     def from_settings(cls, settings: Settings) -> "Pipeline":
         from slipway.github_app import github_client
         from slipway.queue import redis_connection
+        from slipway.targets import targets_from_settings
 
         auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
         images = DockerImageBuilder(settings.build_docker_host, auth, memory=settings.build_memory)
@@ -157,8 +158,11 @@ class Pipeline:
                 raise AppError("deploy:app:target", detail=f"the {job.target!r} target is not configured")
             release = Release(job.project, deployment_id, image, job.health_path,
                               env=env, slot=job.slot)
+            ref = target.start(release, say)
+            # Stored before waiting: if this job dies now, the reconciler stops the release from here.
+            self._record(deployment_id, target_ref=ref)
             try:
-                running = target.deploy(release, say, should_stop=lambda: self._is_final(deployment_id))
+                running = target.wait_ready(release, ref, say, should_stop=lambda: self._is_final(deployment_id))
             except Stopped:
                 raise Cancelled() from None
             final, replaced = self._go_live(deployment_id, running, target, say)
@@ -395,17 +399,6 @@ def _credentials_in(env: dict[str, str]) -> list[str]:
             except (binascii.Error, UnicodeDecodeError):
                 pass
     return found
-
-
-def targets_from_settings(settings: Settings) -> dict[str, Target]:
-    """The deploy targets this installation offers, by name."""
-    from deployer.local import AppLimits, LocalTarget
-
-    auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
-    limits = AppLimits(memory=settings.app_memory, cpus=float(settings.app_cpus), pids=int(settings.app_pids))
-    local = LocalTarget(settings.docker_host, auth, host=settings.local_host, health_timeout_s=settings.health_timeout_s,
-                        limits=limits, public_host=settings.local_public_host, instance=settings.queue_name)
-    return {local.name: local}
 
 
 def default_reporters(settings: Settings) -> list[Reporter]:

@@ -301,7 +301,8 @@ def report_preview(project_id: int, pr_number: int) -> None:
 
 def teardown_preview(project_id: int, pr_number: int) -> None:
     """rq job: stop a closed pull request's preview containers, then say so in its comment."""
-    from slipway.jobs import default_reporters, targets_from_settings
+    from slipway.jobs import default_reporters
+    from slipway.targets import targets_from_settings
 
     settings = get_settings()
     remove_preview(settings, project_id, pr_number, targets_from_settings(settings), default_reporters(settings))
