@@ -31,7 +31,8 @@ from deployer.base import Target
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.errors import render
-from slipway.jobs import Reporter, default_reporters, report
+from slipway.interfaces import Reporter
+from slipway.jobs import default_reporters, report
 from slipway.models import Deployment, Project, utcnow
 from slipway.settings import Settings, get_settings
 from slipway.states import FINAL_STATES, State

@@ -1,6 +1,6 @@
 """Reporting deployments to GitHub: commit statuses and GitHub Deployments.
 
-``GitHubReporter`` is a ``slipway.jobs.Reporter``: the pipeline calls it after every state
+``GitHubReporter`` is a ``slipway.interfaces.Reporter``: the pipeline calls it after every state
 change and once more when a job ends. Each call reports the deployment's CURRENT state,
 so calling it twice is harmless, and what was last posted is remembered in Redis so the
 same status is not posted again. What is posted is decided by two pure functions,
