@@ -20,7 +20,7 @@ from redis.exceptions import LockError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from deployer.base import Target
+from slipway.interfaces import Target
 from slipway.buildlog import SecretMasker
 from slipway.db import session_scope
 from slipway.github import GitHubClient, GitHubError

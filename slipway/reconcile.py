@@ -27,7 +27,7 @@ from rq import Queue, Worker
 from rq.job import JobStatus
 from sqlalchemy import null, select, update
 
-from deployer.base import Target
+from slipway.interfaces import Target
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.errors import render

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from deployer.base import Target
+from slipway.interfaces import Target
 from slipway.settings import Settings
 
 
