@@ -90,7 +90,7 @@ class LocalTarget:
             try:
                 client.images.pull(release.image, auth_config=self._auth.as_auth_config())
             except NotFound:
-                raise UserError("deploy:user:image-gone", image=release.image) from None
+                raise UserError(UserError.DEPLOY_IMAGE_GONE, image=release.image) from None
             port = free_port(self._host)
             name = f"slipway-{release.project}-{release.slot}-{release.deployment_id}"
             _remove_if_exists(client, name)
@@ -113,7 +113,7 @@ class LocalTarget:
         except DockerException as exc:
             if container is not None:
                 _remove(container)
-            raise AppError("deploy:app:target", detail=str(exc)[:300]) from exc
+            raise AppError(AppError.DEPLOY_TARGET, detail=str(exc)[:300]) from exc
         finally:
             client.close()
 
@@ -136,7 +136,7 @@ class LocalTarget:
         except DockerException as exc:
             if container is not None:
                 _remove(container)
-            raise AppError("deploy:app:target", detail=str(exc)[:300]) from exc
+            raise AppError(AppError.DEPLOY_TARGET, detail=str(exc)[:300]) from exc
         finally:
             client.close()
 
@@ -230,13 +230,13 @@ class LocalTarget:
             # With a restart policy a crashing app shows as "restarting", never "exited".
             if container.status in ("exited", "dead", "restarting") or container.attrs.get("RestartCount", 0) > 0:
                 status = container.attrs.get("State", {}).get("ExitCode")
-                raise UserError("deploy:user:exited", status=status)
+                raise UserError(UserError.DEPLOY_EXITED, status=status)
             try:
                 requests.get(url, timeout=2, allow_redirects=False)
                 return
             except requests.RequestException:
                 time.sleep(0.1)
-        raise UserError("deploy:user:unhealthy", port=port, seconds=int(self._health_timeout_s))
+        raise UserError(UserError.DEPLOY_UNHEALTHY, port=port, seconds=int(self._health_timeout_s))
 
 
 

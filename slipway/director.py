@@ -65,7 +65,7 @@ class Director:
             return self._fetch(source.repo_url, source.sha, dest, self.say, branch=source.branch,
                                env=self._git_env(source), mask=self.masker)
         except UserError as exc:
-            if exc.message_id != "build:user:clone-failed":
+            if exc.message_id != UserError.BUILD_CLONE_FAILED:
                 raise
         # GitHub may drop a token before the expiry we cached (revoked, or clocks differ): renew once.
         self.say("fetching again with a new installation token")
@@ -80,8 +80,8 @@ class Director:
             env = self.credentials.git_env(source.installation_id, source.repo_url)
         except GitHubError as exc:
             if exc.status in (401, 403, 404):
-                raise UserError("build:user:github-access", repo=source.repo_url, detail=exc.message) from None
-            raise AppError("app:github", detail=exc.message) from exc
+                raise UserError(UserError.BUILD_GITHUB_ACCESS, repo=source.repo_url, detail=exc.message) from None
+            raise AppError(AppError.GITHUB, detail=exc.message) from exc
         self.masker.add(*credentials_in(env))
         return env
 

@@ -136,7 +136,7 @@ class Pipeline:
                 self._advance(deployment_id, State.DEPLOYING, say)
             target = self.targets.get(job.target)
             if target is None:
-                raise AppError("deploy:app:target", detail=f"the {job.target!r} target is not configured")
+                raise AppError(AppError.DEPLOY_TARGET, detail=f"the {job.target!r} target is not configured")
             release = Release(job.project, deployment_id, image, job.health_path, env=env, slot=job.slot)
             # The reference is stored before waiting: if this job dies, the reconciler stops the release.
             running = director.deploy(target, release,
@@ -158,7 +158,7 @@ class Pipeline:
         except BaseException as exc:
             ref = uuid.uuid4().hex[:8]
             log.exception("deployment %s failed unexpectedly (ref %s)", deployment_id, ref)
-            self._fail(deployment_id, "app:unexpected", render("app:unexpected", ref=ref), say)
+            self._fail(deployment_id, AppError.UNEXPECTED, render(AppError.UNEXPECTED, ref=ref), say)
             if not isinstance(exc, Exception):
                 raise  # let SystemExit/KeyboardInterrupt through once recorded
         finally:

@@ -117,7 +117,7 @@ def delete_project(settings, name: str, log) -> None:
     from builder.images import DockerImageBuilder, RegistryAuth
     from builder.registry import RegistryClient
     from slipway.db import session_scope
-    from slipway.errors import render
+    from slipway.errors import AppError, render
     from slipway.git_remote import repository_path
     from slipway.models import Deployment
     from slipway.registry_gc import delete_all_images, enqueue_collection
@@ -132,7 +132,7 @@ def delete_project(settings, name: str, log) -> None:
                 Deployment.project_id == project.id,
                 Deployment.state.not_in([s.value for s in FINAL_STATES]))):
             dep.transition(State.CANCELLED)
-            dep.error_id = "app:cancelled"
+            dep.error_id = AppError.CANCELLED
             dep.error_message = f"{render('app:cancelled')} The project was deleted."
     for target in targets_from_settings(settings).values():
         target.remove_all(name, log)

@@ -30,7 +30,7 @@ from sqlalchemy import null, select, update
 from slipway.interfaces import Target
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
-from slipway.errors import render
+from slipway.errors import AppError, render
 from slipway.interfaces import Reporter
 from slipway.jobs import default_reporters, report
 from slipway.models import Deployment, Project, utcnow
@@ -51,7 +51,7 @@ WORKER_DEAD_AFTER_S = 30
 # No pass may hold the lock forever (a pass takes a second or two).
 LOCK_TIMEOUT_S = 120
 
-WORKER_LOST = "app:worker-lost"
+WORKER_LOST = AppError.WORKER_LOST
 # A job that ended like this never finished its deployment. (A finished job always did, unless it
 # was a second copy that found the deployment started by the first, which is still running.)
 _ENDED = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}

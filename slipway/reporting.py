@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from slipway.buildlog import SecretMasker
 from slipway.db import session_scope
+from slipway.errors import AppError
 from slipway.github import AppCredentials, GitHubApp, GitHubClient, GitHubError, redact, truncate
 from slipway.models import Deployment
 from slipway.settings import Settings
@@ -65,7 +66,7 @@ class Snapshot:
 
     @property
     def superseded(self) -> bool:
-        return self.state == State.SUPERSEDED or (self.state == State.CANCELLED and self.error_id == "app:superseded")
+        return self.state == State.SUPERSEDED or (self.state == State.CANCELLED and self.error_id == AppError.SUPERSEDED)
 
 
 def status_context(snap: Snapshot) -> str:
