@@ -28,10 +28,10 @@ def fetch_commit(repo_url: str, sha: str, dest: Path, log: Log, branch: str | No
     """
     display_url = mask(repo_url)
     if not is_commit_sha(sha):
-        raise UserError("build:user:bad-ref", what="commit", value=shown(sha), repo=display_url,
+        raise UserError(UserError.BUILD_BAD_REF, what="commit", value=shown(sha), repo=display_url,
                         expected="a hex commit sha")
     if branch is not None and ref_name_problem(branch.removeprefix("refs/")):
-        raise UserError("build:user:bad-ref", what="branch", value=shown(branch), repo=display_url,
+        raise UserError(UserError.BUILD_BAD_REF, what="branch", value=shown(branch), repo=display_url,
                         expected="a valid git branch name")
     dest.mkdir(parents=True, exist_ok=True)
     repo = Repo.init(dest)
@@ -60,8 +60,8 @@ def fetch_commit(repo_url: str, sha: str, dest: Path, log: Log, branch: str | No
         detail = mask(git_reason(exc))
         if "not our ref" in detail or "did not match" in detail or "reference is not a tree" in detail \
                 or "unable to read tree" in detail or "couldn't find remote ref" in detail:
-            raise UserError("build:user:commit-not-found", sha=sha, repo=display_url) from None
-        raise UserError("build:user:clone-failed", repo=display_url, detail=detail) from None
+            raise UserError(UserError.BUILD_COMMIT_NOT_FOUND, sha=sha, repo=display_url) from None
+        raise UserError(UserError.BUILD_CLONE_FAILED, repo=display_url, detail=detail) from None
     head = repo.head.commit
     log(f"checked out {head.hexsha[:12]}: {head.summary}")
     return dest

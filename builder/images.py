@@ -61,10 +61,10 @@ class DockerImageBuilder:
         """
         context_dir = inside_checkout(checkout, context, sha)
         if not context_dir.is_dir():
-            raise UserError("build:user:bad-context", path=context, sha=sha[:7])
+            raise UserError(UserError.BUILD_BAD_CONTEXT, path=context, sha=sha[:7])
         dockerfile_path = inside_checkout(checkout, dockerfile, sha)
         if not dockerfile_path.is_file():
-            raise UserError("build:user:no-dockerfile", path=dockerfile, sha=sha[:7])
+            raise UserError(UserError.BUILD_NO_DOCKERFILE, path=dockerfile, sha=sha[:7])
         # The Docker SDK reads .dockerignore itself, on this machine.
         inside_checkout(checkout, str(context_dir.relative_to(checkout.resolve()) / ".dockerignore"), sha)
         # The Engine wants the Dockerfile relative to the context when it is inside it; one outside
@@ -103,7 +103,7 @@ class DockerImageBuilder:
                 if remaining <= 0:
                     log(f"build stopped after {timeout_s} s")
                     _hang_up(responses)
-                    raise UserError("build:user:time-out", seconds=timeout_s)
+                    raise UserError(UserError.BUILD_TIME_OUT, seconds=timeout_s)
                 if should_stop is not None and now >= next_stop_check:
                     next_stop_check = now + STOP_CHECK_INTERVAL_S
                     if should_stop():
@@ -128,7 +128,7 @@ class DockerImageBuilder:
                     last_error = item["error"].strip()
                     log(f"ERROR: {last_error}")
             if last_error:
-                raise UserError("build:user:build-failed", detail=_one_line(last_error))
+                raise UserError(UserError.BUILD_FAILED, detail=_one_line(last_error))
             if image_id is None:
                 image_id = client.images.get(tag).id
             return image_id
@@ -138,10 +138,10 @@ class DockerImageBuilder:
             # The Engine rejects some user input with 4xx (bad Dockerfile syntax, ...).
             if exc.status_code and 400 <= exc.status_code < 500:
                 log(f"ERROR: {exc.explanation}")
-                raise UserError("build:user:build-failed", detail=_one_line(str(exc.explanation))) from None
-            raise AppError("build:app:docker", detail=_one_line(str(exc.explanation))) from exc
+                raise UserError(UserError.BUILD_FAILED, detail=_one_line(str(exc.explanation))) from None
+            raise AppError(AppError.BUILD_DOCKER, detail=_one_line(str(exc.explanation))) from exc
         except DockerException as exc:
-            raise AppError("build:app:docker", detail=_one_line(str(exc))) from exc
+            raise AppError(AppError.BUILD_DOCKER, detail=_one_line(str(exc))) from exc
         finally:
             client.close()
 
@@ -181,7 +181,7 @@ class DockerImageBuilder:
             for item in client.api.push(repository, tag=version, stream=True, decode=True,
                                         auth_config=self.auth.as_auth_config()):
                 if "error" in item:
-                    raise AppError("build:app:registry", detail=_one_line(item["error"]))
+                    raise AppError(AppError.BUILD_REGISTRY, detail=_one_line(item["error"]))
                 status = item.get("status")
                 if status and status != last_status and "id" not in item:
                     log(status)
@@ -192,7 +192,7 @@ class DockerImageBuilder:
             log(f"pushed {tag}")
             return f"{repository}@{digest}" if digest else tag
         except DockerException as exc:
-            raise AppError("build:app:registry", detail=_one_line(str(exc))) from exc
+            raise AppError(AppError.BUILD_REGISTRY, detail=_one_line(str(exc))) from exc
         finally:
             client.close()
 
@@ -206,7 +206,7 @@ def inside_checkout(checkout: Path, relative: str, sha: str = "") -> Path:
     root = checkout.resolve()
     path = (checkout / relative).resolve()
     if path != root and root not in path.parents:
-        raise UserError("build:user:outside-checkout", path=relative, sha=sha[:7])
+        raise UserError(UserError.BUILD_OUTSIDE_CHECKOUT, path=relative, sha=sha[:7])
     return path
 
 

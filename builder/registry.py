@@ -7,8 +7,6 @@ it); the layers it used are freed later by the registry's own garbage collection
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import requests
 
 from builder.images import RegistryAuth
@@ -29,20 +27,6 @@ class RegistryError(Exception):
     def __init__(self, message: str, status: int = 0):
         super().__init__(message)
         self.status = status
-
-
-class Registry(Protocol):
-    """What clean-up needs from the registry (``RegistryClient``; tests may pass their own)."""
-
-    def tags(self, repository: str) -> list[str]: ...
-
-    def repositories(self) -> list[str]: ...
-
-    def digest(self, repository: str, reference: str) -> str | None: ...
-
-    def delete(self, repository: str, digest: str) -> bool: ...
-
-    def tag(self, repository: str, digest: str, tag: str) -> None: ...
 
 
 def split_reference(image: str, registry: str) -> tuple[str, str] | None:

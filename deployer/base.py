@@ -1,9 +1,12 @@
-"""What every deploy target offers the pipeline."""
+"""The values deploy targets take and give back; their Protocol is ``slipway.interfaces.Target``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from slipway.interfaces import Target
 
 Log = Callable[[str], None]
 
@@ -37,31 +40,14 @@ def never() -> bool:
     return False
 
 
-class Target(Protocol):
-    name: str
+@dataclass(frozen=True)
+class Health:
+    """What a periodic check found: whether the release answers, and if not, why."""
 
-    def deploy(self, release: Release, log: Log, should_stop: Callable[[], bool] = never) -> Running:
-        """Start ``release`` beside the version already running; return once it answers.
+    ok: bool
+    detail: str = ""
 
-        Raises UserError when the release itself is at fault (it never became
-        healthy), and Stopped when ``should_stop`` says so while waiting; either
-        way the new release is removed and the previous version keeps running.
-        """
 
-    def retire(self, release: Release, keep: Running, log: Log) -> None:
-        """Stop every other version in the release's slot (called once it is live)."""
-
-    def stop(self, ref: dict, log: Log) -> None:
-        """Stop a release started earlier (``Running.ref``)."""
-
-    def teardown(self, project: str, slot: str, log: Log) -> None:
-        """Stop whatever runs in a project's slot (a closed pull request's preview)."""
-
-    def remove_all(self, project: str, log: Log) -> None:
-        """Stop everything of a project, in every slot (the project is being deleted)."""
-
-    def deployments(self) -> set[int]:
-        """The ids of the deployments this installation runs something for on this target."""
-
-    def remove_deployment(self, deployment_id: int, log: Log) -> None:
-        """Stop whatever one deployment started (it ended without going live, or its worker died)."""
+def deploy(target: "Target", release: Release, log: Log, should_stop: Callable[[], bool] = never) -> Running:
+    """Both phases at once, for callers with nowhere to keep the reference (tests, benchmarks)."""
+    return target.wait_ready(release, target.start(release, log), log, should_stop)

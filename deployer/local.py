@@ -23,7 +23,7 @@ import requests
 from docker.errors import DockerException, NotFound
 
 from builder.images import RegistryAuth, docker_client
-from deployer.base import Log, Release, Running, Stopped, never
+from deployer.base import Health, Log, Release, Running, Stopped, never
 from slipway.errors import AppError, UserError
 
 LABEL_PROJECT = "slipway.project"
@@ -82,7 +82,7 @@ class LocalTarget:
         self._health_timeout_s = health_timeout_s
         self._limits = limits or AppLimits()
 
-    def deploy(self, release: Release, log: Log, should_stop: Callable[[], bool] = never) -> Running:
+    def start(self, release: Release, log: Log) -> dict:
         client = docker_client(self._docker_host)
         container = None
         try:
@@ -90,7 +90,7 @@ class LocalTarget:
             try:
                 client.images.pull(release.image, auth_config=self._auth.as_auth_config())
             except NotFound:
-                raise UserError("deploy:user:image-gone", image=release.image) from None
+                raise UserError(UserError.DEPLOY_IMAGE_GONE, image=release.image) from None
             port = free_port(self._host)
             name = f"slipway-{release.project}-{release.slot}-{release.deployment_id}"
             _remove_if_exists(client, name)
@@ -108,34 +108,65 @@ class LocalTarget:
                 **self._limits.run_options(),
             )
             url = f"http://{self._public_host}:{port}"
-            log(f"started container {container.short_id} on {url}; waiting for it to answer HTTP")
-            self._wait_healthy(container, url + release.health_path, port, log, should_stop)
-            log(f"{url} answers")
-            return Running(url=url, ref={"container_id": container.id, "name": name, "port": port})
-        except Stopped:
+            log(f"started container {container.short_id} on {url}")
+            return {"container_id": container.id, "name": name, "port": port, "url": url}
+        except DockerException as exc:
             if container is not None:
                 _remove(container)
+            raise AppError(AppError.DEPLOY_TARGET, detail=str(exc)[:300]) from exc
+        finally:
+            client.close()
+
+    def wait_ready(self, release: Release, ref: dict, log: Log, should_stop: Callable[[], bool] = never) -> Running:
+        client = docker_client(self._docker_host)
+        container = None
+        try:
+            container = client.containers.get(ref["container_id"])
+            log(f"waiting for {ref['url']} to answer HTTP")
+            self._wait_healthy(container, ref["url"] + release.health_path, ref["port"], log, should_stop)
+            log(f"{ref['url']} answers")
+            return Running(url=ref["url"], ref=ref)
+        except Stopped:
+            _remove(container)
             raise
         except UserError:
-            if container is not None:
-                _tail_logs(container, log)
-                _remove(container)
+            _tail_logs(container, log)
+            _remove(container)
             raise
         except DockerException as exc:
             if container is not None:
                 _remove(container)
-            raise AppError("deploy:app:target", detail=str(exc)[:300]) from exc
+            raise AppError(AppError.DEPLOY_TARGET, detail=str(exc)[:300]) from exc
         finally:
             client.close()
 
-    def stop(self, ref: dict, log: Log) -> None:
+    def check(self, ref: dict) -> Health:
+        client = docker_client(self._docker_host)
+        try:
+            container = client.containers.get(ref["container_id"])
+            if container.status != "running":
+                return Health(False, f"the container is {container.status}")
+            try:
+                requests.get(ref["url"], timeout=5, allow_redirects=False)
+            except requests.RequestException as exc:
+                return Health(False, f"{ref['url']} does not answer ({type(exc).__name__})")
+            return Health(True)
+        except NotFound:
+            return Health(False, "the container is gone")
+        except DockerException as exc:
+            return Health(False, f"the Docker Engine failed ({str(exc)[:200]})")
+        finally:
+            client.close()
+
+    def stop(self, ref: dict, log: Log) -> bool:
         client = docker_client(self._docker_host)
         try:
             container = client.containers.get(ref["container_id"])
             _remove(container)
             log(f"stopped container {container.short_id}")
+            return True
         except NotFound:
-            pass
+            return False
         finally:
             client.close()
 
@@ -199,13 +230,13 @@ class LocalTarget:
             # With a restart policy a crashing app shows as "restarting", never "exited".
             if container.status in ("exited", "dead", "restarting") or container.attrs.get("RestartCount", 0) > 0:
                 status = container.attrs.get("State", {}).get("ExitCode")
-                raise UserError("deploy:user:exited", status=status)
+                raise UserError(UserError.DEPLOY_EXITED, status=status)
             try:
                 requests.get(url, timeout=2, allow_redirects=False)
                 return
             except requests.RequestException:
                 time.sleep(0.1)
-        raise UserError("deploy:user:unhealthy", port=port, seconds=int(self._health_timeout_s))
+        raise UserError(UserError.DEPLOY_UNHEALTHY, port=port, seconds=int(self._health_timeout_s))
 
 
 

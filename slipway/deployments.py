@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from slipway.db import session_scope
-from slipway.errors import render
+from slipway.errors import AppError, UserError, render
 from slipway.github import GitHubClient
 from slipway.models import Deployment, Project
 from slipway.projects import get_project_by_name
@@ -123,7 +123,7 @@ def request_deployment(
     """
     settings = settings or get_settings()
     if pr_number is not PRODUCTION and not is_int_id(pr_number, INT32_MAX):
-        raise DeployRequestError("deploy:user:bad-slot", 400, value=shown(str(pr_number)))
+        raise DeployRequestError(UserError.DEPLOY_BAD_SLOT, 400, value=shown(str(pr_number)))
     if session is not None:
         found = _project(session, project)
         commit = _resolve(settings, _facts(found), source, github)
@@ -137,9 +137,9 @@ def request_deployment(
             requested = _record(s, _project(s, facts.id), commit, source, trigger, pr_number)
     except SQLAlchemyError as exc:  # the database is down or locked: say so, never a 500 (nor one mid-push)
         log.exception("could not record a %s deployment of %s", trigger, project)
-        raise DeployRequestError("deploy:app:not-recorded", 503, kind=type(exc).__name__) from None
+        raise DeployRequestError(AppError.DEPLOY_NOT_RECORDED, 503, kind=type(exc).__name__) from None
     if enqueue_committed([requested.deployment_id]):
-        raise DeployRequestError("deploy:app:not-queued", 503, id=requested.deployment_id)
+        raise DeployRequestError(AppError.DEPLOY_NOT_QUEUED, 503, id=requested.deployment_id)
     log.info("%s: deployment %s of %s queued (%s)", facts.name, requested.deployment_id, requested.sha[:7], trigger)
     return requested
 
@@ -149,7 +149,7 @@ def request_redeploy(source_id: int, trigger: str = "rollback") -> int:
     with session_scope() as session:
         earlier = session.get(Deployment, source_id)
         if earlier is None:
-            raise DeployRequestError("deploy:user:no-deployment", 404, id=source_id)
+            raise DeployRequestError(UserError.DEPLOY_NO_DEPLOYMENT, 404, id=source_id)
         project_id, pr_number = earlier.project_id, earlier.pr_number
     return request_deployment(project_id, EarlierImage(source_id), trigger, pr_number).deployment_id
 
@@ -159,7 +159,7 @@ def _project(session: Session, ref: Project | int | str) -> Project:
         return ref
     found = session.get(Project, ref) if isinstance(ref, int) else get_project_by_name(session, ref)
     if found is None:
-        raise DeployRequestError("deploy:user:no-project", 404, name=shown(str(ref)))
+        raise DeployRequestError(UserError.DEPLOY_NO_PROJECT, 404, name=shown(str(ref)))
     return found
 
 
@@ -174,14 +174,14 @@ def _resolve(settings: Settings, facts: _ProjectFacts, source: Source, github: G
         return None  # an image already in the registry: it runs even for a project cut off from GitHub
     if facts.disconnected_reason:
         # Its code can no longer be fetched; say so now rather than fail in the worker.
-        raise DeployRequestError("deploy:user:disconnected", 409, name=facts.name, reason=facts.disconnected_reason)
+        raise DeployRequestError(UserError.DEPLOY_DISCONNECTED, 409, name=facts.name, reason=facts.disconnected_reason)
     if isinstance(source, PushedCommit):
         # Pushes name a full commit id and a branch; anything else would reach git in the worker.
         if not is_full_sha(source.sha):
-            raise DeployRequestError("deploy:user:bad-pushed-commit", 400, value=shown(str(source.sha)))
+            raise DeployRequestError(UserError.DEPLOY_BAD_PUSHED_COMMIT, 400, value=shown(str(source.sha)))
         problem = ref_name_problem(source.branch)
         if problem:
-            raise DeployRequestError("deploy:user:bad-branch", 400, value=shown(source.branch), reason=problem)
+            raise DeployRequestError(UserError.DEPLOY_BAD_BRANCH, 400, value=shown(source.branch), reason=problem)
         return _Commit(source.sha, source.branch)
     reader = _Refs(settings, facts, github)
     if isinstance(source, BranchHead):
@@ -197,9 +197,9 @@ def _record(session: Session, project: Project, commit: _Commit | None, source: 
     if isinstance(source, EarlierImage):
         earlier = session.get(Deployment, source.deployment_id)
         if earlier is None or earlier.project_id != project.id:
-            raise DeployRequestError("deploy:user:no-deployment", 404, id=source.deployment_id)
+            raise DeployRequestError(UserError.DEPLOY_NO_DEPLOYMENT, 404, id=source.deployment_id)
         if not earlier.image:
-            raise DeployRequestError("deploy:user:no-image", 409, id=earlier.id, state=earlier.state)
+            raise DeployRequestError(UserError.DEPLOY_NO_IMAGE, 409, id=earlier.id, state=earlier.state)
         commit, image = _Commit(earlier.sha, earlier.branch), earlier.image
     dep = Deployment(project=project, sha=commit.sha, branch=commit.branch, trigger=trigger,
                      state=State.QUEUED.value, image=image, pr_number=pr_number,
@@ -224,12 +224,12 @@ class _Refs:
 
     def branch_head(self, branch: str) -> str:
         ref = f"refs/heads/{branch}"
-        found = self._read([ref], "deploy:user:unreadable-branch", branch=branch)
+        found = self._read([ref], UserError.DEPLOY_UNREADABLE_BRANCH, branch=branch)
         if ref in found:
             return found[ref]
         if not self._has_refs():
-            raise DeployRequestError("deploy:user:empty-repository", 409, repo=self.shown_url, branch=branch)
-        raise DeployRequestError("deploy:user:no-branch", 422, repo=self.shown_url, branch=branch)
+            raise DeployRequestError(UserError.DEPLOY_EMPTY_REPOSITORY, 409, repo=self.shown_url, branch=branch)
+        raise DeployRequestError(UserError.DEPLOY_NO_BRANCH, 422, repo=self.shown_url, branch=branch)
 
     def commit(self, value: str) -> str:
         """A commit sha as given (lower-cased), or the commit a branch or tag name points at now.
@@ -240,12 +240,12 @@ class _Refs:
             return value.lower()
         problem = ref_name_problem(value.removeprefix("refs/"))
         if problem:
-            raise DeployRequestError("deploy:user:bad-commit", value=shown(value), reason=problem)
+            raise DeployRequestError(UserError.DEPLOY_BAD_COMMIT, value=shown(value), reason=problem)
         candidates = [value] if value.startswith("refs/") else [f"refs/heads/{value}", f"refs/tags/{value}"]
-        found = self._read(candidates, "deploy:user:unreadable-ref", value=shown(value))
+        found = self._read(candidates, UserError.DEPLOY_UNREADABLE_REF, value=shown(value))
         resolved = next((found[ref] for ref in candidates if ref in found), None)
         if resolved is None:
-            raise DeployRequestError("deploy:user:no-such-ref", value=shown(value))
+            raise DeployRequestError(UserError.DEPLOY_NO_SUCH_REF, value=shown(value))
         return resolved
 
     def _read(self, refs: list[str], message_id: str, **params: object) -> dict[str, str]:
@@ -275,14 +275,14 @@ class _Refs:
             return None
         github = self.github or github_client(self.settings)
         if github is None:
-            raise DeployRequestError("deploy:app:no-github-app", 503, name=self.facts.name)
+            raise DeployRequestError(AppError.DEPLOY_NO_GITHUB_APP, 503, name=self.facts.name)
         try:
             return github.git_env(self.facts.installation_id, self.facts.repo_url)
         except GitHubError as exc:
             if exc.status in (401, 403, 404):
-                raise DeployRequestError("build:user:github-access", 502, repo=self.shown_url,
+                raise DeployRequestError(UserError.BUILD_GITHUB_ACCESS, 502, repo=self.shown_url,
                                          detail=exc.message) from None
-            raise DeployRequestError("app:github", 502, detail=exc.message) from None
+            raise DeployRequestError(AppError.GITHUB, 502, detail=exc.message) from None
 
 
 # -- ending early ------------------------------------------------------------
@@ -302,7 +302,7 @@ def supersede_older(session: Session, newer: Deployment) -> list[int]:
         )
     ).all()
     for dep in older:
-        end_early(dep, "app:superseded", id=newer.id, sha=newer.short_sha)
+        end_early(dep, AppError.SUPERSEDED, id=newer.id, sha=newer.short_sha)
     return [dep.id for dep in older]
 
 
@@ -318,10 +318,10 @@ def cancel_deployment(deployment_id: int, settings: Settings | None = None) -> R
     with session_scope(settings or get_settings()) as session:
         dep = session.get(Deployment, deployment_id)
         if dep is None:
-            raise DeployRequestError("deploy:user:no-deployment", 404, id=deployment_id)
+            raise DeployRequestError(UserError.DEPLOY_NO_DEPLOYMENT, 404, id=deployment_id)
         if dep.state_enum in FINAL_STATES:
-            raise DeployRequestError("deploy:user:already-ended", 409, id=deployment_id, state=dep.state)
-        end_early(dep, "app:cancelled-by-user")
+            raise DeployRequestError(UserError.DEPLOY_ALREADY_ENDED, 409, id=deployment_id, state=dep.state)
+        end_early(dep, AppError.CANCELLED_BY_USER)
         return Requested(dep.id, dep.project.name, dep.sha, dep.branch)
 
 
@@ -338,7 +338,7 @@ def enqueue_committed(deployment_ids: list[int]) -> list[int]:
             enqueue_deployment(dep_id)
         except Exception:  # noqa: BLE001 - Redis down: record it on the deployment
             log.exception("could not enqueue deployment %s", dep_id)
-            fail_deployment(dep_id, "app:unexpected", ref=f"queue-{dep_id}")
+            fail_deployment(dep_id, AppError.UNEXPECTED, ref=f"queue-{dep_id}")
             failed.append(dep_id)
     return failed
 

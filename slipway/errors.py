@@ -76,9 +76,56 @@ class SlipwayError(Exception):
 class UserError(SlipwayError):
     """The user's code or settings must change."""
 
+    BUILD_NO_DOCKERFILE = "build:user:no-dockerfile"
+    BUILD_OUTSIDE_CHECKOUT = "build:user:outside-checkout"
+    BUILD_BAD_CONTEXT = "build:user:bad-context"
+    BUILD_FAILED = "build:user:build-failed"
+    BUILD_TIME_OUT = "build:user:time-out"
+    BUILD_COMMIT_NOT_FOUND = "build:user:commit-not-found"
+    BUILD_CLONE_FAILED = "build:user:clone-failed"
+    BUILD_BAD_REF = "build:user:bad-ref"
+    BUILD_GITHUB_ACCESS = "build:user:github-access"
+    DEPLOY_UNHEALTHY = "deploy:user:unhealthy"
+    DEPLOY_IMAGE_GONE = "deploy:user:image-gone"
+    DEPLOY_BAD_COMMIT = "deploy:user:bad-commit"
+    DEPLOY_NO_SUCH_REF = "deploy:user:no-such-ref"
+    DEPLOY_EXITED = "deploy:user:exited"
+    DEPLOY_ALREADY_ENDED = "deploy:user:already-ended"
+    DEPLOY_BAD_BRANCH = "deploy:user:bad-branch"
+    DEPLOY_BAD_PUSHED_COMMIT = "deploy:user:bad-pushed-commit"
+    DEPLOY_BAD_SLOT = "deploy:user:bad-slot"
+    DEPLOY_DISCONNECTED = "deploy:user:disconnected"
+    DEPLOY_EMPTY_REPOSITORY = "deploy:user:empty-repository"
+    DEPLOY_NO_BRANCH = "deploy:user:no-branch"
+    DEPLOY_NO_DEPLOYMENT = "deploy:user:no-deployment"
+    DEPLOY_NO_IMAGE = "deploy:user:no-image"
+    DEPLOY_NO_PROJECT = "deploy:user:no-project"
+    DEPLOY_UNREADABLE_BRANCH = "deploy:user:unreadable-branch"
+    DEPLOY_UNREADABLE_REF = "deploy:user:unreadable-ref"
+    AKASH_SDL = "akash:user:sdl"
+    AUTH_TOO_MANY_SIGN_INS = "auth:user:too-many-sign-ins"
+    SETTINGS_RATE_LIMIT = "settings:user:rate-limit"
+
 
 class AppError(SlipwayError):
     """Slipway or its infrastructure failed; not the user's fault."""
+
+    BUILD_REGISTRY = "build:app:registry"
+    BUILD_DOCKER = "build:app:docker"
+    DEPLOY_TARGET = "deploy:app:target"
+    DEPLOY_NO_GITHUB_APP = "deploy:app:no-github-app"
+    DEPLOY_NOT_QUEUED = "deploy:app:not-queued"
+    DEPLOY_NOT_RECORDED = "deploy:app:not-recorded"
+    GITHUB = "app:github"
+    AKASH_NOT_CONFIGURED = "akash:app:not-configured"
+    AKASH_TX_REFUSED = "akash:app:tx-refused"
+    UNEXPECTED = "app:unexpected"
+    WORKER_LOST = "app:worker-lost"
+    # How Slipway ended a deployment that did not fail: recorded as its reason, never raised.
+    CANCELLED = "app:cancelled"
+    SUPERSEDED = "app:superseded"
+    CANCELLED_BY_USER = "app:cancelled-by-user"
+    PR_CLOSED = "app:pr-closed"
 
 
 def render(message_id: str, **params: object) -> str:
@@ -87,3 +134,26 @@ def render(message_id: str, **params: object) -> str:
         return template.format(**params)
     except (KeyError, IndexError):
         return template
+
+
+def check_families(families: tuple[type[SlipwayError], ...], messages: dict[str, str]) -> None:
+    """Every id on a family has its text in ``messages``, in the family its id names, and every text an id.
+
+    Run at import, so a mistyped id fails when Slipway starts, not when a user hits it.
+    """
+    seen: set[str] = set()
+    for family in families:
+        for name, value in vars(family).items():
+            if not name.isupper():
+                continue
+            if value not in messages:
+                raise ImportError(f"{family.__name__}.{name} = {value!r} has no text in MESSAGES")
+            if (":user:" in value) != issubclass(family, UserError):
+                raise ImportError(f"{family.__name__}.{name} = {value!r} names the other family")
+            seen.add(value)
+    unnamed = sorted(messages.keys() - seen)
+    if unnamed:
+        raise ImportError(f"MESSAGES has ids no error family names: {', '.join(unnamed)}")
+
+
+check_families((UserError, AppError), MESSAGES)

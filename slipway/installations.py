@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from slipway.errors import render
+from slipway.errors import AppError, render
 from slipway.models import Deployment, Installation, InstallationRepository, Project, utcnow
 from slipway.states import FINAL_STATES, State
 from slipway.validation import is_int_id, shown
@@ -220,6 +220,6 @@ def disconnect(session: Session, project: Project, reason: str) -> list[int]:
     ).all()
     for dep in unfinished:
         dep.transition(State.CANCELLED)
-        dep.error_id = "app:cancelled"
+        dep.error_id = AppError.CANCELLED
         dep.error_message = f"{render('app:cancelled')} {reason}"
     return [dep.id for dep in unfinished]

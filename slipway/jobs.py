@@ -2,34 +2,32 @@
 
 ``run_deployment`` is the rq job. It loads everything from the database by id,
 walks the state machine (cloning, building, pushing, deploying, live) and always
-ends in a final state. The steps themselves live in ``builder`` and ``deployer``;
-this module only sequences them and records what happened.
+ends in a final state. It is the only code that writes a deployment's state; the work
+of each step is the director's (``slipway.director``), which touches no database.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Sequence
 
 from redis import Redis
 from sqlalchemy import select, update
 
 from builder.git import fetch_commit
-from builder.images import BuildStopped, DockerImageBuilder, RegistryAuth
-from builder.registry import Registry, RegistryClient
-from deployer.base import Release, Running, Stopped, Target
+from builder.images import DockerImageBuilder, RegistryAuth
+from builder.registry import RegistryClient
 from slipway import envvars
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
-from slipway.errors import AppError, SlipwayError, UserError, render
+from slipway.director import Director, Source, Stopped
+from slipway.errors import AppError, SlipwayError, render
 from slipway.git_remote import internal_fetch, is_git_remote_path
-from slipway.github import GitHubError
+from slipway.interfaces import GitCredentials, ImageBuilder, Registry, Release, Reporter, Running, Target
 from slipway.logs import bound_deployment
 from slipway.models import Deployment, utcnow
 from slipway.queue import deployment_job_timeout_s
@@ -44,36 +42,9 @@ class Cancelled(Exception):
     """The deployment was cancelled or superseded while it ran."""
 
 
-class Reporter(Protocol):
-    """Tells the outside world (GitHub statuses, PR comments ...) about a deployment's state.
-
-    Called after every state change and once more when the job ends; must be idempotent,
-    load what it needs by id, and never raise (a reporter failure never fails a deployment).
-    """
-
-    def report(self, deployment_id: int) -> None: ...
-
-
 # Images kept per project after a deployment goes live, on this machine and in the registry:
 # the running one and a few to roll back to (the registry also keeps every live preview's).
 KEEP_IMAGES = 3
-
-
-class ImageBuilder(Protocol):
-    def build(self, checkout: Path, dockerfile: str, context: str, tag: str, log: Callable[[str], None],
-              timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None) -> str: ...
-
-    def push(self, tag: str, log: Callable[[str], None]) -> str: ...
-
-    def prune(self, repository: str, keep: int, log: Callable[[str], None]) -> int: ...
-
-
-class GitCredentials(Protocol):
-    """Installation tokens for fetching private repositories (``slipway.github.GitHubApp``)."""
-
-    def git_env(self, installation_id: int, clone_url: str) -> dict[str, str]: ...
-
-    def invalidate(self, installation_id: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -115,6 +86,7 @@ class Pipeline:
     def from_settings(cls, settings: Settings) -> "Pipeline":
         from slipway.github_app import github_client
         from slipway.queue import redis_connection
+        from slipway.targets import targets_from_settings
 
         auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
         images = DockerImageBuilder(settings.build_docker_host, auth, memory=settings.build_memory)
@@ -142,6 +114,9 @@ class Pipeline:
             # Every secret is known to the masker before anything runs: a build that prints the
             # app's variables must not store them in clear.
             env = self._env(job.project_id, writer.masker)
+            director = Director(self.images, say, writer.masker, fetch=self.fetch, credentials=self.github,
+                                should_stop=lambda: self._is_final(deployment_id),
+                                build_timeout_s=self.settings.build_timeout_s)
             # Held until the job ends: the registry's blobs are never collected under a push or pull.
             self.registry_use.enter(user, deployment_job_timeout_s(self.settings), say)
             if job.image:
@@ -150,25 +125,30 @@ class Pipeline:
                 self._advance(deployment_id, State.DEPLOYING, say)
                 say(f"redeploying {image} (commit {job.sha[:7]}), built earlier: no new build")
             else:
-                image = self._build(job, workdir, say, writer.masker)
+                self._advance(deployment_id, State.CLONING, say)
+                checkout = director.fetch(self._source(job), workdir / "src")
+                self._advance(deployment_id, State.BUILDING, say)
+                tag = f"{self.settings.registry}/{job.project}:{version_tag(job.sha)}"
+                director.build(checkout, job.dockerfile, job.build_context, tag, job.sha)
+                self._advance(deployment_id, State.PUSHING, say)
+                image = director.push(tag)
+                self._record(deployment_id, image=tag)
                 self._advance(deployment_id, State.DEPLOYING, say)
             target = self.targets.get(job.target)
             if target is None:
-                raise AppError("deploy:app:target", detail=f"the {job.target!r} target is not configured")
-            release = Release(job.project, deployment_id, image, job.health_path,
-                              env=env, slot=job.slot)
-            try:
-                running = target.deploy(release, say, should_stop=lambda: self._is_final(deployment_id))
-            except Stopped:
-                raise Cancelled() from None
+                raise AppError(AppError.DEPLOY_TARGET, detail=f"the {job.target!r} target is not configured")
+            release = Release(job.project, deployment_id, image, job.health_path, env=env, slot=job.slot)
+            # The reference is stored before waiting: if this job dies, the reconciler stops the release.
+            running = director.deploy(target, release,
+                                      started=lambda ref: self._record(deployment_id, target_ref=ref))
             final, replaced = self._go_live(deployment_id, running, target, say)
             # Live first, then retire: users are never left without a version that answers.
-            self._retire(target, release, running, say)
-            self._prune(job.project, say)
+            director.retire(target, release, running)
+            director.prune(f"{self.settings.registry}/{job.project}", KEEP_IMAGES)
             self._clean_registry(job.project, say)
             for older_id in replaced:
                 self._report(older_id)
-        except Cancelled:
+        except (Cancelled, Stopped):
             final = State.CANCELLED
             say(f"== cancelled: {self._reason(deployment_id)}")
         except SlipwayError as exc:
@@ -178,7 +158,7 @@ class Pipeline:
         except BaseException as exc:
             ref = uuid.uuid4().hex[:8]
             log.exception("deployment %s failed unexpectedly (ref %s)", deployment_id, ref)
-            self._fail(deployment_id, "app:unexpected", render("app:unexpected", ref=ref), say)
+            self._fail(deployment_id, AppError.UNEXPECTED, render(AppError.UNEXPECTED, ref=ref), say)
             if not isinstance(exc, Exception):
                 raise  # let SystemExit/KeyboardInterrupt through once recorded
         finally:
@@ -187,71 +167,12 @@ class Pipeline:
             writer.close(final.value if final != State.FAILED else self._state(deployment_id))
             self._report(deployment_id)
 
-    def _build(self, job: Job, workdir: Path, say: Callable[[str], None], masker: SecretMasker) -> str:
-        """Clone, build and push; returns the pushed image's digest reference."""
-        deployment_id = job.deployment_id
-        self._advance(deployment_id, State.CLONING, say)
-        checkout = self._fetch(job, workdir / "src", say, masker)
-
-        self._advance(deployment_id, State.BUILDING, say)
-        tag = f"{self.settings.registry}/{job.project}:{version_tag(job.sha)}"
-        try:
-            self.images.build(checkout, job.dockerfile, job.build_context, tag, say,
-                              self.settings.build_timeout_s, sha=job.sha,
-                              should_stop=lambda: self._is_final(deployment_id))
-        except BuildStopped:
-            raise Cancelled() from None
-
-        self._advance(deployment_id, State.PUSHING, say)
-        image = self.images.push(tag, say)
-        self._record(deployment_id, image=tag)
-        return image
-
-    def _fetch(self, job: Job, dest: Path, say: Callable[[str], None], masker: SecretMasker) -> Path:
-        """Fetch the commit, as the GitHub App's installation when the project has one."""
+    def _source(self, job: Job) -> Source:
         if is_git_remote_path(job.project, job.repo_url):
             # The repository is on the web server's disk, maybe on another machine: go through its remote.
             url, env = internal_fetch(self.settings, job.project)
-            masker.add(*_credentials_in(env))
-            return self.fetch(url, job.sha, dest, say, branch=job.branch, env=env, mask=masker)
-        if job.installation_id is None or self.github is None:
-            return self.fetch(job.repo_url, job.sha, dest, say, branch=job.branch, mask=masker)
-        try:
-            return self.fetch(job.repo_url, job.sha, dest, say, branch=job.branch,
-                              env=self._git_env(job, masker), mask=masker)
-        except UserError as exc:
-            if exc.message_id != "build:user:clone-failed":
-                raise
-        # GitHub may drop a token before the expiry we cached (revoked, or clocks differ): renew once.
-        say("fetching again with a new installation token")
-        self.github.invalidate(job.installation_id)
-        shutil.rmtree(dest, ignore_errors=True)
-        return self.fetch(job.repo_url, job.sha, dest, say, branch=job.branch,
-                          env=self._git_env(job, masker), mask=masker)
-
-    def _git_env(self, job: Job, masker: SecretMasker) -> dict[str, str]:
-        """The installation's git credentials (asked for right before use, so never stale)."""
-        try:
-            env = self.github.git_env(job.installation_id, job.repo_url)
-        except GitHubError as exc:
-            if exc.status in (401, 403, 404):
-                raise UserError("build:user:github-access", repo=job.repo_url, detail=exc.message) from None
-            raise AppError("app:github", detail=exc.message) from exc
-        masker.add(*_credentials_in(env))
-        return env
-
-    def _retire(self, target: Target, release: Release, running: Running, say: Callable[[str], None]) -> None:
-        try:
-            target.retire(release, running, say)
-        except Exception:  # noqa: BLE001 - the new version is live; an old one left running is the operator's
-            log.exception("deployment %s: could not stop the previous version", release.deployment_id)
-            say("warning: the previous version could not be stopped; the operator has been told")
-
-    def _prune(self, project: str, say: Callable[[str], None]) -> None:
-        try:
-            self.images.prune(f"{self.settings.registry}/{project}", KEEP_IMAGES, say)
-        except Exception:  # noqa: BLE001 - disk hygiene never fails a deployment that is live
-            log.warning("could not prune old images of %s", project, exc_info=True)
+            return Source(url, job.sha, job.branch, env=env)
+        return Source(job.repo_url, job.sha, job.branch, installation_id=job.installation_id)
 
     def _clean_registry(self, project: str, say: Callable[[str], None]) -> None:
         """Delete the project's images nothing keeps; every few deployments, collect the blobs."""
@@ -381,31 +302,6 @@ def report(reporters: Sequence[Reporter], deployment_id: int) -> None:
             reporter.report(deployment_id)
         except Exception:  # noqa: BLE001 - reporting never fails a deployment
             log.exception("reporter %s failed for deployment %s", type(reporter).__name__, deployment_id)
-
-
-def _credentials_in(env: dict[str, str]) -> list[str]:
-    """The secrets inside a ``git_auth_env`` environment: the header's value and the token in it."""
-    found = []
-    for key, value in env.items():
-        _, _, encoded = value.partition(": basic ")
-        if key.startswith("GIT_CONFIG_VALUE_") and encoded:
-            found.append(encoded)
-            try:
-                found.append(base64.b64decode(encoded).decode().partition(":")[2])
-            except (binascii.Error, UnicodeDecodeError):
-                pass
-    return found
-
-
-def targets_from_settings(settings: Settings) -> dict[str, Target]:
-    """The deploy targets this installation offers, by name."""
-    from deployer.local import AppLimits, LocalTarget
-
-    auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
-    limits = AppLimits(memory=settings.app_memory, cpus=float(settings.app_cpus), pids=int(settings.app_pids))
-    local = LocalTarget(settings.docker_host, auth, host=settings.local_host, health_timeout_s=settings.health_timeout_s,
-                        limits=limits, public_host=settings.local_public_host, instance=settings.queue_name)
-    return {local.name: local}
 
 
 def default_reporters(settings: Settings) -> list[Reporter]:

@@ -20,11 +20,11 @@ from redis.exceptions import LockError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from deployer.base import Target
 from slipway.buildlog import SecretMasker
 from slipway.db import session_scope
-from slipway.errors import render
+from slipway.errors import AppError, render
 from slipway.github import GitHubClient, GitHubError
+from slipway.interfaces import Target
 from slipway.models import Deployment, Project, PullRequestPreview, utcnow
 from slipway.settings import Settings, get_settings
 from slipway.states import State
@@ -302,7 +302,8 @@ def report_preview(project_id: int, pr_number: int) -> None:
 
 def teardown_preview(project_id: int, pr_number: int) -> None:
     """rq job: stop a closed pull request's preview containers, then say so in its comment."""
-    from slipway.jobs import default_reporters, targets_from_settings
+    from slipway.jobs import default_reporters
+    from slipway.targets import targets_from_settings
 
     settings = get_settings()
     remove_preview(settings, project_id, pr_number, targets_from_settings(settings), default_reporters(settings))
@@ -336,8 +337,8 @@ def remove_preview(settings: Settings, project_id: int, pr_number: int, targets:
         for dep in stopped:
             dep.transition(State.SUPERSEDED)
             # Not replaced by a newer version: its pull request closed (reporting says so).
-            dep.error_id = "app:pr-closed"
-            dep.error_message = render("app:pr-closed", number=pr_number)
+            dep.error_id = AppError.PR_CLOSED
+            dep.error_message = render(AppError.PR_CLOSED, number=pr_number)
         stopped_ids = [d.id for d in stopped]
     comments = [r for r in reporters if isinstance(r, PreviewCommentReporter)]
     for dep_id in stopped_ids:

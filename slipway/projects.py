@@ -8,12 +8,10 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from slipway.models import Project
+from slipway.settings import get_settings
+from slipway.targets import target_problem
 from slipway.validation import branch_problem, is_project_name, repo_url_problem, shown
 
-TARGETS = ("local",)
-# Planned targets: named here so that choosing one says what to do meanwhile.
-NOT_YET = {"akash": "deploying to Akash is not available yet: use the local target, and "
-                    "`slipway sdl export NAME` to run the pushed image through Akash Console"}
 
 
 @dataclass
@@ -39,10 +37,9 @@ class ProjectSpec:
             out.append(url_problem)
         if self.github_repo and self.github_repo.count("/") != 1:
             out.append(f"GitHub repository {self.github_repo!r} must look like owner/name")
-        if self.target in NOT_YET:
-            out.append(NOT_YET[self.target])
-        elif self.target not in TARGETS:
-            out.append(f"target {self.target!r} must be one of {', '.join(TARGETS)}")
+        target = target_problem(self.target, get_settings())
+        if target:
+            out.append(target)
         for label, path in (("Dockerfile path", self.dockerfile), ("build context", self.build_context)):
             if path.startswith("/") or ".." in path.split("/"):
                 out.append(f"{label} {path!r} must be a relative path inside the repository")
@@ -121,11 +118,11 @@ def delete_project(settings, name: str, log) -> None:
     from builder.images import DockerImageBuilder, RegistryAuth
     from builder.registry import RegistryClient
     from slipway.db import session_scope
-    from slipway.errors import render
+    from slipway.errors import AppError, render
     from slipway.git_remote import repository_path
-    from slipway.jobs import targets_from_settings
     from slipway.models import Deployment
     from slipway.registry_gc import delete_all_images, enqueue_collection
+    from slipway.targets import targets_from_settings
     from slipway.states import FINAL_STATES, State
 
     with session_scope(settings) as session:
@@ -136,7 +133,7 @@ def delete_project(settings, name: str, log) -> None:
                 Deployment.project_id == project.id,
                 Deployment.state.not_in([s.value for s in FINAL_STATES]))):
             dep.transition(State.CANCELLED)
-            dep.error_id = "app:cancelled"
+            dep.error_id = AppError.CANCELLED
             dep.error_message = f"{render('app:cancelled')} The project was deleted."
     for target in targets_from_settings(settings).values():
         target.remove_all(name, log)

@@ -9,7 +9,9 @@ It runs when a worker starts, every ``RECONCILE_EVERY_S`` inside every worker, a
 - a deployment that started and whose worker stopped (the worker's rq registration is gone, or its
   heartbeat is older than ``WORKER_DEAD_AFTER_S``), or whose job is gone or ended, is failed with
   ``app:worker-lost``;
-- containers of deployments that ended without going live are removed;
+- what deployments that ended without going live still run is stopped: from the reference
+  stored when it started (``Deployment.target_ref``, through its target's ``stop``), and by
+  label for containers started before a reference was stored;
 - the reporters (commit statuses, PR comments) hear of every deployment it failed.
 """
 
@@ -23,16 +25,18 @@ from datetime import datetime, timedelta
 from redis import Redis
 from rq import Queue, Worker
 from rq.job import JobStatus
-from sqlalchemy import select
+from sqlalchemy import null, select, update
 
-from deployer.base import Target
+from slipway.interfaces import Target
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
-from slipway.errors import render
-from slipway.jobs import Reporter, default_reporters, report, targets_from_settings
-from slipway.models import Deployment, utcnow
+from slipway.errors import AppError, render
+from slipway.interfaces import Reporter
+from slipway.jobs import default_reporters, report
+from slipway.models import Deployment, Project, utcnow
 from slipway.settings import Settings, get_settings
 from slipway.states import FINAL_STATES, State
+from slipway.targets import targets_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +51,12 @@ WORKER_DEAD_AFTER_S = 30
 # No pass may hold the lock forever (a pass takes a second or two).
 LOCK_TIMEOUT_S = 120
 
-WORKER_LOST = "app:worker-lost"
+WORKER_LOST = AppError.WORKER_LOST
 # A job that ended like this never finished its deployment. (A finished job always did, unless it
 # was a second copy that found the deployment started by the first, which is still running.)
 _ENDED = {JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
+# Deployments whose release, if one was started, must not run any more.
+_ENDED_NOT_LIVE = FINAL_STATES - {State.LIVE}
 
 
 @dataclass
@@ -59,10 +65,13 @@ class Outcome:
 
     requeued: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
+    # Whose release was stopped, from its stored reference or found by label.
     removed: list[int] = field(default_factory=list)
+    # Of those, the ones stopped from their stored reference (a deployment that died mid-start).
+    stopped: list[int] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.requeued or self.failed or self.removed)
+        return bool(self.requeued or self.failed or self.removed or self.stopped)
 
 
 class Reconciler:
@@ -92,7 +101,8 @@ class Reconciler:
             now = utcnow()
             for dep_id, state, started in self._unfinished():
                 self._settle(dep_id, state, started, now, outcome)
-            outcome.removed = self._remove_leftovers()
+            outcome.stopped = self._stop_started()
+            outcome.removed = sorted(set(outcome.stopped) | set(self._remove_leftovers()))
         finally:
             try:
                 lock.release()
@@ -149,6 +159,35 @@ class Reconciler:
         return fail_worker_lost(self.settings, self.redis, dep_id)
 
     # -- containers --------------------------------------------------------
+    def _stop_started(self) -> list[int]:
+        """Stop, from their stored references, the releases of deployments that ended without going live.
+
+        A reference is cleared once its target has stopped the release (or found it gone), so each
+        is handled once; one the target cannot reach now is tried again next pass.
+        """
+        with session_scope(self.settings) as session:
+            rows = session.execute(
+                select(Deployment.id, Deployment.target_ref, Project.target).join(Project)
+                .where(Deployment.state.in_([s.value for s in _ENDED_NOT_LIVE]), Deployment.target_ref.is_not(None))
+                .order_by(Deployment.id)
+            ).all()
+        stopped = []
+        for dep_id, ref, target_name in rows:
+            target = self.targets.get(target_name)
+            if ref and target is None:
+                continue  # not offered here (any more): the operator's to clean up
+            try:
+                if ref and target.stop(ref, lambda line, d=dep_id: log.info("deployment %s: %s", d, line)):
+                    stopped.append(dep_id)
+                    log.warning("stopped what deployment %s still ran on the %s target, from its reference",
+                                dep_id, target_name)
+            except Exception:  # noqa: BLE001 - a target that cannot be reached now is tried next pass
+                log.exception("could not stop deployment %s on the %s target", dep_id, target_name)
+                continue
+            with session_scope(self.settings) as session:
+                session.execute(update(Deployment).where(Deployment.id == dep_id).values(target_ref=null()))
+        return stopped
+
     def _remove_leftovers(self) -> list[int]:
         """Remove what deployments that ended without going live still run (a killed deploy's container)."""
         removed = []

@@ -30,7 +30,8 @@ from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from builder.registry import Registry, RegistryError, split_reference
+from builder.registry import RegistryError, split_reference
+from slipway.interfaces import Registry
 from slipway.models import Deployment, Project
 from slipway.settings import Settings
 from slipway.states import FINAL_STATES, State

@@ -1,6 +1,6 @@
 """Reporting deployments to GitHub: commit statuses and GitHub Deployments.
 
-``GitHubReporter`` is a ``slipway.jobs.Reporter``: the pipeline calls it after every state
+``GitHubReporter`` is a ``slipway.interfaces.Reporter``: the pipeline calls it after every state
 change and once more when a job ends. Each call reports the deployment's CURRENT state,
 so calling it twice is harmless, and what was last posted is remembered in Redis so the
 same status is not posted again. What is posted is decided by two pure functions,
@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from slipway.buildlog import SecretMasker
 from slipway.db import session_scope
+from slipway.errors import AppError
 from slipway.github import AppCredentials, GitHubApp, GitHubClient, GitHubError, redact, truncate
 from slipway.models import Deployment
 from slipway.settings import Settings
@@ -65,8 +66,8 @@ class Snapshot:
 
     @property
     def superseded(self) -> bool:
-        return (self.state == State.SUPERSEDED and self.error_id != "app:pr-closed") or \
-            (self.state == State.CANCELLED and self.error_id == "app:superseded")
+        return (self.state == State.SUPERSEDED and self.error_id != AppError.PR_CLOSED) or \
+            (self.state == State.CANCELLED and self.error_id == AppError.SUPERSEDED)
 
 
 def status_context(snap: Snapshot) -> str:

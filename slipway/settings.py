@@ -94,6 +94,8 @@ class Settings:
     build_docker_host: str = _setting("SLIPWAY_BUILD_DOCKER_HOST", doc="Docker Engine that builds images (default: `SLIPWAY_DOCKER_HOST`, which then only runs the local target's apps).")
     local_public_host: str = _setting("SLIPWAY_LOCAL_PUBLIC_HOST", doc="Host name or address in local deployments' URLs, as users and workers reach the apps (default: `SLIPWAY_LOCAL_HOST`).")
     internal_url: str = _setting("SLIPWAY_INTERNAL_URL", doc="Address workers reach the web server at, to fetch `--git-push` projects from its git remote (default: `SLIPWAY_PUBLIC_URL`).")
+    # Deploy targets
+    targets: str = _setting("SLIPWAY_TARGETS", "local", doc="Deploy targets this installation offers, comma-separated, from those Slipway has (local).")
 
     # -- derived values -------------------------------------------------
     @property

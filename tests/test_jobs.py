@@ -154,3 +154,52 @@ def test_the_worker_class_preloads_the_pipeline_and_reaps_on_start(settings, red
     stale = make_deployment("cloning")
     Worker([queue], connection=redis).work(burst=True)
     assert get(stale).error_id == "app:worker-lost"
+
+
+class StandInImages:
+    """An image builder that builds nothing and pushes nothing."""
+
+    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None) -> str:
+        return tag
+
+    def push(self, tag, log) -> str:
+        return tag
+
+    def prune(self, repository, keep, log) -> int:
+        return 0
+
+
+class RefCheckingTarget:
+    """A target that, while its release gets ready, reads what the database holds of it."""
+
+    name = "local"
+
+    def __init__(self, ready: bool):
+        self.ready = ready
+        self.seen_while_waiting: list[dict | None] = []
+
+    def start(self, release, log) -> dict:
+        return {"container_id": f"c-{release.deployment_id}"}
+
+    def wait_ready(self, release, ref, log, should_stop=None):
+        from deployer.base import Running
+        from slipway.errors import UserError
+
+        self.seen_while_waiting.append(get(release.deployment_id).target_ref)
+        if not self.ready:
+            raise UserError("deploy:user:unhealthy", port=1, seconds=1)
+        return Running(url="http://127.0.0.1:1", ref=ref)
+
+    def retire(self, release, keep, log) -> None:
+        pass
+
+
+@pytest.mark.parametrize("ready", [True, False])
+def test_the_target_reference_is_stored_before_the_release_is_waited_for(settings, redis, ready):
+    dep_id = make_deployment()
+    target = RefCheckingTarget(ready)
+    Pipeline(settings, redis, StandInImages(), {"local": target}, fetch=fake_fetch).run(dep_id)
+    assert target.seen_while_waiting == [{"container_id": f"c-{dep_id}"}]
+    dep = get(dep_id)
+    assert dep.state == ("live" if ready else "failed")
+    assert dep.target_ref == {"container_id": f"c-{dep_id}"}

@@ -10,27 +10,65 @@ import pytest
 import requests
 
 from builder.images import DockerImageBuilder, RegistryAuth
-from deployer.base import Release
+from deployer.base import Health, Release, deploy
 from deployer.local import LABEL_PROJECT, LocalTarget, free_port
 from tests.test_pipeline_e2e import dockerfile
 
 
-@pytest.mark.docker
-def test_the_url_names_the_public_host_and_the_app_listens_on_the_local_host(settings, tmp_path):
+def app_image(settings, tmp_path, name: str) -> str:
+    """A pushed image of a web app that answers "hello"."""
     auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
-    name = f"lt-{uuid.uuid4().hex[:8]}"
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "index.html").write_text("hello\n")
     (tmp_path / "Dockerfile").write_text(dockerfile(settings.registry))
     tag = f"{settings.registry}/{name}:v1"
     builder = DockerImageBuilder(settings.build_docker_host, auth)
     builder.build(tmp_path, "Dockerfile", ".", tag, lambda line: None, timeout_s=120)
-    image = builder.push(tag, lambda line: None)
+    return builder.push(tag, lambda line: None)
+
+
+@pytest.mark.docker
+def test_a_release_is_started_then_waited_for_then_checked_and_stopped_from_its_reference(settings, tmp_path):
+    auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
+    name = f"lt-{uuid.uuid4().hex[:8]}"
+    image = app_image(settings, tmp_path, name)
+    target = LocalTarget(settings.docker_host, auth, health_timeout_s=30, instance=settings.queue_name)
+    client = docker.DockerClient(base_url=settings.docker_host)
+    release = Release(name, 7, image)
+    try:
+        ref = target.start(release, lambda line: None)
+        # The reference names the container the moment it exists, before anyone waits for it.
+        container = client.containers.get(ref["container_id"])
+        assert container.labels[LABEL_PROJECT] == name
+        assert ref["url"] == f"http://127.0.0.1:{ref['port']}"
+
+        running = target.wait_ready(release, ref, lambda line: None)
+        assert running.url == ref["url"] and running.ref == ref
+        assert requests.get(running.url, timeout=5).text == "hello\n"
+        assert target.check(ref) == Health(True)
+
+        container.kill()
+        health = target.check(ref)
+        assert not health.ok and "exited" in health.detail
+
+        assert target.stop(ref, lambda line: None) is True
+        assert target.check(ref) == Health(False, "the container is gone")
+        assert target.stop(ref, lambda line: None) is False
+    finally:
+        target.remove_all(name, lambda line: None)
+        client.close()
+
+
+@pytest.mark.docker
+def test_the_url_names_the_public_host_and_the_app_listens_on_the_local_host(settings, tmp_path):
+    auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
+    name = f"lt-{uuid.uuid4().hex[:8]}"
+    image = app_image(settings, tmp_path, name)
 
     target = LocalTarget(settings.docker_host, auth, host="127.0.0.1", public_host="localhost", health_timeout_s=30)
     client = docker.DockerClient(base_url=settings.docker_host)
     try:
-        running = target.deploy(Release(name, 1, image), lambda line: None)
+        running = deploy(target, Release(name, 1, image), lambda line: None)
         port = running.ref["port"]
         assert running.url == f"http://localhost:{port}"
         assert requests.get(running.url, timeout=5).text == "hello\n"

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from deployer.local import LABEL_DEPLOYMENT
 from slipway.db import session_scope
 from slipway.deployments import BranchHead, GivenCommit, request_deployment
-from slipway.models import BuildLog, Deployment, Project
+from slipway.models import BuildLog, Deployment, Project, utcnow
 from slipway.projects import ProjectSpec, create_project
 from slipway.queue import enqueue_deployment, get_queue, job_id_for
 from slipway.settings import Settings
@@ -325,7 +325,7 @@ def test_containers_of_deployments_that_ended_without_going_live_are_removed(set
                                                                              docker_client):
     """A killed deploy's container outlives its deployment (restart policy unless-stopped) until a pass."""
     from deployer.local import LABEL_INSTANCE, LABEL_PROJECT
-    from slipway.jobs import targets_from_settings
+    from slipway.targets import targets_from_settings
     from slipway.reconcile import Reconciler
 
     name = make_project({})
@@ -355,3 +355,37 @@ def test_containers_of_deployments_that_ended_without_going_live_are_removed(set
             for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={name}"})}
     assert left == {(str(ids["live"]), settings.queue_name), (str(ids["deploying"]), settings.queue_name),
                     (str(ids["failed"]), "another-installation")}
+
+
+def test_a_deployment_that_died_while_its_release_started_is_stopped_from_its_stored_reference(
+        settings, queue, make_project, docker_client, tmp_path):
+    """Its worker died between start and ready: the container's reference is on the deployment."""
+    from builder.images import RegistryAuth
+    from deployer.base import Release
+    from deployer.local import LocalTarget
+    from slipway.reconcile import Reconciler
+    from tests.test_local_target import app_image
+
+    name = make_project({})
+    auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
+    target = LocalTarget(settings.docker_host, auth, instance=settings.queue_name)
+    with session_scope() as s:
+        project = s.query(Project).filter_by(name=name).one()
+        dep = Deployment(project=project, sha="c" * 40, branch="main", trigger="cli", state="deploying",
+                         started_at=utcnow())
+        s.add(dep)
+        s.flush()
+        dep_id = dep.id
+    ref = target.start(Release(name, dep_id, app_image(settings, tmp_path, name)), lambda line: None)
+    with session_scope() as s:
+        s.get(Deployment, dep_id).target_ref = ref
+    # No job in Redis for it any more: its worker is gone.
+
+    outcome = Reconciler(settings, queue, {"local": target}).run()
+    assert outcome.failed == [dep_id]
+    assert outcome.stopped == [dep_id] and outcome.removed == [dep_id]
+    assert docker_client.containers.list(all=True, filters={"id": ref["container_id"]}) == []
+    assert state_of(dep_id).target_ref is None
+    # Handled once: the next pass has nothing left to stop.
+    again = Reconciler(settings, queue, {"local": target}).run()
+    assert again is not None and not again

@@ -14,7 +14,7 @@ from rq.registry import ScheduledJobRegistry
 
 from builder.images import DockerImageBuilder, RegistryAuth
 from builder.registry import MANIFEST_TYPES, RegistryClient, RegistryError, split_reference
-from deployer.base import Release, Running
+from deployer.base import Release, Running, deploy
 from deployer.local import LocalTarget
 from slipway.db import session_scope
 from slipway.errors import UserError
@@ -140,7 +140,7 @@ def test_old_versions_go_and_the_live_and_rollback_ones_stay(
     # A deployment whose image went keeps its row; running it again says why it cannot.
     target = LocalTarget(settings.docker_host, auth_of(settings), health_timeout_s=5)
     with pytest.raises(UserError) as err:
-        target.deploy(Release(name, 1, tags[0]), lambda line: None)
+        deploy(target, Release(name, 1, tags[0]), lambda line: None)
     assert err.value.message_id == "deploy:user:image-gone"
 
     # Blob collection frees the deleted versions' layers; what stays is whole, and pushing works.
@@ -265,8 +265,11 @@ class StandInImages:
 class StandInTarget:
     name = "local"
 
-    def deploy(self, release, log, should_stop=None) -> Running:
-        return Running(url="http://127.0.0.1:1", ref={})
+    def start(self, release, log) -> dict:
+        return {}
+
+    def wait_ready(self, release, ref, log, should_stop=None) -> Running:
+        return Running(url="http://127.0.0.1:1", ref=ref)
 
     def retire(self, release, keep, log) -> None:
         pass

@@ -43,7 +43,7 @@ def install(app: Flask, settings: Settings) -> Limiter:
     try:
         limits.parse_many(settings.login_rate_limit)
     except ValueError:
-        raise UserError("settings:user:rate-limit", value=settings.login_rate_limit) from None
+        raise UserError(UserError.SETTINGS_RATE_LIMIT, value=settings.login_rate_limit) from None
     uri, options = limiter_storage(settings)
     limiter = Limiter(
         get_remote_address,
@@ -65,7 +65,7 @@ def install(app: Flask, settings: Settings) -> Limiter:
         breached = limiter.current_limit
         reset_at = breached.window[0] if breached else time.time() + 60  # when the oldest failure leaves it
         seconds = max(1, math.ceil(reset_at - time.time()))
-        message = render("auth:user:too-many-sign-ins", seconds=seconds)
+        message = render(UserError.AUTH_TOO_MANY_SIGN_INS, seconds=seconds)
         if request.path.startswith("/api/"):
             resp = jsonify({"error": message})
         else:

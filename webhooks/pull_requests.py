@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from slipway.deployments import PushedCommit, end_early, request_deployment
+from slipway.errors import AppError
 from slipway.installations import split_connected
 from slipway.models import Deployment, Project, PullRequestPreview
 from slipway.previews import CLOSED, OPEN, enqueue_report, enqueue_teardown, fork_allowed, get_preview
@@ -175,4 +176,4 @@ def _cancel_unfinished(session: Session, project_id: int, pr_number: int) -> Non
         Deployment.project_id == project_id, Deployment.pr_number == pr_number,
         Deployment.state.not_in([s.value for s in FINAL_STATES]))).all()
     for dep in unfinished:
-        end_early(dep, "app:pr-closed", number=pr_number)
+        end_early(dep, AppError.PR_CLOSED, number=pr_number)

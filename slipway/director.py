@@ -1,0 +1,132 @@
+"""The work of one deployment: fetch the commit, build and push its image, start the release and
+wait for it to answer.
+
+The job (``slipway.jobs``) drives the director step by step and records every state in between;
+the director never writes a deployment's state (it touches no database) and talks to the world
+only through ``slipway.interfaces``, so it is unit-tested with stand-ins. Cancellation reaches it
+as ``should_stop`` and leaves it as ``Stopped``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from builder.git import fetch_commit
+from builder.images import BuildStopped
+from deployer.base import Stopped, never
+from slipway.errors import AppError, UserError
+from slipway.github import GitHubError
+from slipway.interfaces import GitCredentials, GitSource, ImageBuilder, Log, Masker, Release, Running, Target
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Director", "Source", "Stopped"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a commit is fetched from, and with which credentials."""
+
+    repo_url: str
+    sha: str
+    branch: str
+    # Fetch as this GitHub App installation (its token is asked for right before use).
+    installation_id: int | None = None
+    # Credentials known up front (the built-in git remote's fetch token), as git environment.
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class Director:
+    def __init__(self, images: ImageBuilder, say: Log, masker: Masker, fetch: GitSource = fetch_commit,
+                 credentials: GitCredentials | None = None, should_stop: Callable[[], bool] = never,
+                 build_timeout_s: int = 900):
+        self.images = images
+        self.say = say
+        self.masker = masker
+        self._fetch = fetch
+        self.credentials = credentials
+        self.should_stop = should_stop
+        self.build_timeout_s = build_timeout_s
+
+    # -- build -----------------------------------------------------------
+    def fetch(self, source: Source, dest: Path) -> Path:
+        """Fetch the commit, as the GitHub App's installation when the project has one."""
+        if source.env or source.installation_id is None or self.credentials is None:
+            self.masker.add(*credentials_in(source.env))
+            return self._fetch(source.repo_url, source.sha, dest, self.say, branch=source.branch,
+                               env=source.env or None, mask=self.masker)
+        try:
+            return self._fetch(source.repo_url, source.sha, dest, self.say, branch=source.branch,
+                               env=self._git_env(source), mask=self.masker)
+        except UserError as exc:
+            if exc.message_id != UserError.BUILD_CLONE_FAILED:
+                raise
+        # GitHub may drop a token before the expiry we cached (revoked, or clocks differ): renew once.
+        self.say("fetching again with a new installation token")
+        self.credentials.invalidate(source.installation_id)
+        shutil.rmtree(dest, ignore_errors=True)
+        return self._fetch(source.repo_url, source.sha, dest, self.say, branch=source.branch,
+                           env=self._git_env(source), mask=self.masker)
+
+    def _git_env(self, source: Source) -> dict[str, str]:
+        """The installation's git credentials (asked for right before use, so never stale)."""
+        try:
+            env = self.credentials.git_env(source.installation_id, source.repo_url)
+        except GitHubError as exc:
+            if exc.status in (401, 403, 404):
+                raise UserError(UserError.BUILD_GITHUB_ACCESS, repo=source.repo_url, detail=exc.message) from None
+            raise AppError(AppError.GITHUB, detail=exc.message) from exc
+        self.masker.add(*credentials_in(env))
+        return env
+
+    def build(self, checkout: Path, dockerfile: str, context: str, tag: str, sha: str) -> None:
+        try:
+            self.images.build(checkout, dockerfile, context, tag, self.say, self.build_timeout_s, sha=sha,
+                              should_stop=self.should_stop)
+        except BuildStopped:
+            raise Stopped() from None
+
+    def push(self, tag: str) -> str:
+        """Push the built image; returns its digest reference."""
+        return self.images.push(tag, self.say)
+
+    # -- deploy ----------------------------------------------------------
+    def deploy(self, target: Target, release: Release, started: Callable[[dict], None]) -> Running:
+        """Start the release, hand its reference to ``started`` (to be stored), then wait until it answers."""
+        ref = target.start(release, self.say)
+        started(ref)
+        return target.wait_ready(release, ref, self.say, should_stop=self.should_stop)
+
+    def retire(self, target: Target, release: Release, running: Running) -> None:
+        """Stop the slot's previous versions; the new one is live, so a failure here only warns."""
+        try:
+            target.retire(release, running, self.say)
+        except Exception:  # noqa: BLE001 - the new version is live; an old one left running is the operator's
+            log.exception("deployment %s: could not stop the previous version", release.deployment_id)
+            self.say("warning: the previous version could not be stopped; the operator has been told")
+
+    def prune(self, repository: str, keep: int) -> None:
+        try:
+            self.images.prune(repository, keep, self.say)
+        except Exception:  # noqa: BLE001 - disk hygiene never fails a deployment that is live
+            log.warning("could not prune old images of %s", repository, exc_info=True)
+
+
+def credentials_in(env: dict[str, str]) -> list[str]:
+    """The secrets inside a ``git_auth_env`` environment: the header's value and the token in it."""
+    found = []
+    for key, value in env.items():
+        _, _, encoded = value.partition(": basic ")
+        if key.startswith("GIT_CONFIG_VALUE_") and encoded:
+            found.append(encoded)
+            try:
+                found.append(base64.b64decode(encoded).decode().partition(":")[2])
+            except (binascii.Error, UnicodeDecodeError):
+                pass
+    return found
