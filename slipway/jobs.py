@@ -30,7 +30,7 @@ from slipway.git_remote import internal_fetch, is_git_remote_path
 from slipway.interfaces import GitCredentials, ImageBuilder, Registry, Release, Reporter, Running, Target
 from slipway.logs import bound_deployment
 from slipway.models import Deployment, utcnow
-from slipway.queue import deployment_job_timeout_s
+from slipway.queue import deployment_job_timeout_s, job_id_for
 from slipway.registry_gc import RegistryUse, delete_old_images, deployment_went_live, version_tag
 from slipway.settings import Settings, get_settings
 from slipway.states import State
@@ -109,7 +109,7 @@ class Pipeline:
         say = writer.write
         workdir = self.settings.workdir(deployment_id)
         final = State.FAILED
-        user = f"{self.settings.queue_name}-deployment-{deployment_id}"
+        user = job_id_for(deployment_id, self.settings)  # its claim on the registry, by job id
         try:
             # Every secret is known to the masker before anything runs: a build that prints the
             # app's variables must not store them in clear.

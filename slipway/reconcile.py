@@ -27,13 +27,14 @@ from rq import Queue, Worker
 from rq.job import JobStatus
 from sqlalchemy import null, select, update
 
-from slipway.interfaces import Target
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.errors import AppError, render
-from slipway.interfaces import Reporter
+from slipway.interfaces import Reporter, Target
 from slipway.jobs import default_reporters, report
 from slipway.models import Deployment, Project, utcnow
+from slipway.queue import job_id_for
+from slipway.registry_gc import RegistryUse
 from slipway.settings import Settings, get_settings
 from slipway.states import FINAL_STATES, State
 from slipway.targets import targets_from_settings
@@ -226,6 +227,8 @@ def fail_worker_lost(settings: Settings, redis: Redis, dep_id: int) -> bool:
         dep.transition(State.FAILED)
         dep.error_id = WORKER_LOST
         dep.error_message = render(WORKER_LOST)
+    # Its claim on the registry goes with it, or blob collection would wait for the job's time limit.
+    RegistryUse(redis, settings.registry).leave(job_id_for(dep_id, settings))
     # Whoever follows its log sees why, and the live stream ends.
     writer = BuildLogWriter(dep_id, settings, redis, SecretMasker(settings.secret_values()))
     writer.write(f"== failed: {render(WORKER_LOST)}")

@@ -16,6 +16,7 @@ from slipway.db import session_scope
 from slipway.jobs import Pipeline
 from slipway.models import Deployment, Project, utcnow
 from slipway.queue import enqueue_deployment, get_queue, job_id_for
+from slipway.registry_gc import RegistryUse
 from slipway.states import State
 
 pytestmark = pytest.mark.both_databases
@@ -106,8 +107,11 @@ def started_by(queue, dep_id: int, worker) -> None:
 def test_reconciler_fails_started_deployments_whose_job_is_gone_and_queues_lost_ones_again(settings, redis, queue):
     stale = make_deployment("building")
     lost = make_deployment("queued")
+    registry = RegistryUse(redis, settings.registry)
+    registry.enter(job_id_for(stale), 3600, print)  # as its job did when it started
     outcome = reconcile_once(settings)
     assert outcome.failed == [stale] and outcome.requeued == [lost]
+    assert job_id_for(stale) not in registry.users()  # blob collection need not wait an hour for it
     assert get(stale).state == "failed" and get(stale).error_id == "app:worker-lost"
     assert get(lost).state == "queued" and queue.job_ids == [job_id_for(lost)]
     # Queued once: a second pass, or the road that created it, never queues it twice.

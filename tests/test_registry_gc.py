@@ -35,6 +35,13 @@ from slipway.settings import Settings
 from slipway.states import State
 
 
+@pytest.fixture(autouse=True)
+def registry_free(settings, redis):
+    """Each test starts with nobody using the registry: an earlier test's worker, killed on purpose,
+    may have left a claim that lapses only at its job's time limit."""
+    redis.delete(RegistryUse(redis, settings.registry).users_key)
+
+
 def auth_of(settings: Settings) -> RegistryAuth:
     return RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
 
