@@ -29,7 +29,6 @@ import requests
 from rq import Queue, Worker
 from rq.job import Job as RqJob
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from deployer.local import LABEL_PROJECT
 from slipway.db import session_scope
@@ -111,11 +110,9 @@ def procfile_worker(queue_name: str) -> list[str]:
 
 
 @pytest.fixture
-def web(app):
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
+def web(server):
+    """The web server the workers fetch from (conftest's ``server``, under this test's name)."""
+    return server
 
 
 @pytest.fixture
