@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import hmac
 import json
 import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
+from bench.common import free_port, run_main, sign  # noqa: E402
 from slipway.settings import Settings  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
@@ -103,16 +102,6 @@ end
 
 def say(text: str) -> None:
     print(f"[ingest] {text}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def push_body(size: int) -> bytes:
@@ -453,8 +442,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt as exc:
-        say(f"interrupted ({exc or 'Ctrl-C'}); everything it started is stopped and removed")
-        sys.exit(130)
+    run_main(main, say)

@@ -21,14 +21,11 @@ shared machine falls on both sides evenly. Every wait is bounded; everything sta
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,7 +35,6 @@ import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +46,7 @@ from redis import Redis  # noqa: E402
 from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
 
 from slipway.git_http import GitHttpBackend  # noqa: E402
+from bench.common import free_port, rq_time, run_main, sign  # noqa: E402
 from slipway.settings import Settings  # noqa: E402
 
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -76,11 +73,6 @@ mark started
 
 # -- small helpers -----------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def wait_until(what: str, check, timeout: float, interval: float = 0.05):
     """Call ``check`` until it returns something truthy; TimeoutError after ``timeout`` seconds."""
@@ -102,16 +94,6 @@ def answers(url: str, expect: str) -> bool:
     if resp.status_code == 200 and expect not in resp.text:
         raise RuntimeError(f"{url} answers with an older page: {resp.text[:80]!r}, expected {expect!r}")
     return resp.status_code == 200
-
-
-def rq_time(value: bytes | None) -> float | None:
-    if not value:
-        return None
-    return datetime.strptime(value.decode(), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
-
-
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 # -- the source repositories -------------------------------------------------------------------
@@ -600,8 +582,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt as exc:
-        say(f"interrupted ({exc or 'Ctrl-C'}); everything it started is stopped and removed")
-        sys.exit(130)
+    run_main(main, say)

@@ -22,14 +22,12 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from contextlib import ExitStack
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 from redis import Redis  # noqa: E402
 
+from bench.common import free_port, rq_time, run_main  # noqa: E402
 from slipway.settings import Settings  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
@@ -46,18 +45,6 @@ REDIS_DB = 12  # its own Redis database: job ids restart with the bench's own de
 
 def say(text: str) -> None:
     print(f"[queue_latency] {text}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rq_time(value: bytes | None) -> float | None:
-    if not value:
-        return None
-    return datetime.strptime(value.decode(), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
 
 
 def stop_process(name: str, proc: subprocess.Popen) -> None:
@@ -253,8 +240,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt as exc:
-        say(f"interrupted ({exc or 'Ctrl-C'}); everything it started is stopped and removed")
-        sys.exit(130)
+    run_main(main, say)
