@@ -15,7 +15,7 @@ from flask import Flask, jsonify, request
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from slipway.github import verify_webhook_signature  # noqa: E402
+from slipway.github.client import verify_webhook_signature  # noqa: E402
 
 SECRET = os.environ["SLIPWAY_GITHUB_WEBHOOK_SECRET"]
 app = Flask(__name__)

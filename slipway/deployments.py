@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from slipway.db import session_scope
 from slipway.errors import AppError, UserError, render
-from slipway.github import GitHubClient
+from slipway.github.client import GitHubClient
 from slipway.models import Deployment, Project
 from slipway.projects import get_project_by_name
 from slipway.settings import Settings, get_settings
@@ -268,8 +268,8 @@ class _Refs:
 
     def _env(self) -> dict[str, str] | None:
         """The installation's git credentials for a GitHub App project (never logged, never stored)."""
-        from slipway.github import GitHubError
-        from slipway.github_app import github_client
+        from slipway.github.client import GitHubError
+        from slipway.github.app import github_client
 
         if self.facts.installation_id is None:
             return None

@@ -21,7 +21,7 @@ from builder.git import fetch_commit
 from builder.images import BuildStopped
 from deployer.base import Stopped, never
 from slipway.errors import AppError, UserError
-from slipway.github import GitHubError
+from slipway.github.client import GitHubError
 from slipway.interfaces import GitCredentials, GitSource, ImageBuilder, Log, Masker, Release, Running, Target
 
 log = logging.getLogger(__name__)

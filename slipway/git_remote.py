@@ -299,7 +299,7 @@ def internal_fetch(settings: Settings, name: str) -> tuple[str, dict[str, str]]:
     The token travels as an ``http.extraheader`` in ``GIT_CONFIG_*`` variables, as GitHub's
     installation tokens do: never in the URL, on a command line or on disk.
     """
-    from slipway.github import git_auth_env
+    from slipway.github.client import git_auth_env
 
     url = internal_remote_url(settings, name)
     return url, git_auth_env(fetch_token(settings, name), url)

@@ -36,7 +36,7 @@ class ImageBuilder(Protocol):
 
 
 class GitCredentials(Protocol):
-    """Installation tokens for fetching private repositories (``slipway.github.GitHubApp``)."""
+    """Installation tokens for fetching private repositories (``slipway.github.client.GitHubApp``)."""
 
     def git_env(self, installation_id: int, clone_url: str) -> dict[str, str]: ...
 

@@ -84,7 +84,7 @@ class Pipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Pipeline":
-        from slipway.github_app import github_client
+        from slipway.github.app import github_client
         from slipway.queue import redis_connection
         from slipway.targets import targets_from_settings
 
@@ -306,8 +306,8 @@ def report(reporters: Sequence[Reporter], deployment_id: int) -> None:
 
 def default_reporters(settings: Settings) -> list[Reporter]:
     """Reporters for the configured integrations (none without a GitHub App)."""
-    from slipway.previews import preview_reporters
-    from slipway.reporting import github_reporters
+    from slipway.github.previews import preview_reporters
+    from slipway.github.reporting import github_reporters
 
     return [*github_reporters(settings), *preview_reporters(settings)]
 

@@ -14,7 +14,7 @@ from deployer.base import Release, Running, Stopped
 from slipway.buildlog import SecretMasker
 from slipway.director import Director, Source, credentials_in
 from slipway.errors import UserError
-from slipway.github import GitHubError, git_auth_env
+from slipway.github.client import GitHubError, git_auth_env
 
 SHA = "a" * 40
 

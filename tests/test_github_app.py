@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from slipway.crypto import decrypt
 from slipway.db import session_scope
-from slipway.github import AppRegistration, GitHubApp
-from slipway.github_app import (
+from slipway.github.client import AppRegistration, GitHubApp
+from slipway.github.app import (
     app_credentials,
     app_state,
     store_registration,

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from slipway.db import session_scope
-from slipway.installations import connected, split_connected
+from slipway.github.installations import connected, split_connected
 from slipway.models import Deployment, Installation, InstallationRepository, Project
 from slipway.projects import ProjectSpec, create_project
 from slipway.settings import set_settings

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from slipway.db import session_scope
 from slipway.models import Deployment, Project, PullRequestPreview
-from slipway.previews import (PreviewCommentReporter, enqueue_teardown, fork_allowed, preview_reporters,
+from slipway.github.previews import (PreviewCommentReporter, enqueue_teardown, fork_allowed, preview_reporters,
                               remove_preview)
 from slipway.queue import job_id_for
 from slipway.states import State
@@ -225,7 +225,7 @@ def test_a_disconnected_project_builds_no_preview_but_still_removes_one(project,
     assert len(deployments()) == 1
     queue.empty()
     send_webhook("pull_request", pr_payload("closed", 7, HEAD2))
-    assert jobs(queue) == [("slipway.previews.teardown_preview", (project, 7))]
+    assert jobs(queue) == [("slipway.github.previews.teardown_preview", (project, 7))]
 
 
 def test_the_repository_name_matches_whatever_its_case(project, send_webhook, queue):
@@ -245,7 +245,7 @@ def test_a_fork_by_an_outsider_is_not_built_and_the_comment_job_is_queued(projec
     assert deployments() == []
     preview = preview_row(project, 7)
     assert (preview.from_fork, preview.head_repo, preview.author_association) == (True, "mallory/hello", association)
-    assert jobs(queue) == [("slipway.previews.report_preview", (project, 7))]
+    assert jobs(queue) == [("slipway.github.previews.report_preview", (project, 7))]
 
 
 @pytest.mark.parametrize("policy, association, head_repo, built", [
@@ -285,7 +285,7 @@ def test_closed_marks_the_preview_closed_cancels_its_builds_and_queues_the_teard
         assert dep.error_message == "Removed because pull request #7 was closed."
         assert s.get(Deployment, other).state == "queued"
     assert preview_row(project, 7).state == "closed"
-    assert jobs(queue) == [("slipway.previews.teardown_preview", (project, 7))]
+    assert jobs(queue) == [("slipway.github.previews.teardown_preview", (project, 7))]
 
 
 def test_closing_a_pull_request_without_a_preview_does_nothing(project, send_webhook, queue):
@@ -509,7 +509,7 @@ def test_removal_skips_a_pull_request_reopened_meanwhile(settings, project):
 def test_the_teardown_job_carries_only_ids(settings, project, queue):
     enqueue_teardown(project, 7)
     (job,) = queue.jobs
-    assert (job.func_name, tuple(job.args), job.kwargs) == ("slipway.previews.teardown_preview", (project, 7), {})
+    assert (job.func_name, tuple(job.args), job.kwargs) == ("slipway.github.previews.teardown_preview", (project, 7), {})
 
 
 
@@ -528,4 +528,4 @@ def test_a_close_that_cannot_queue_its_teardown_is_503_and_its_redelivery_works(
     set_settings(settings)  # Redis is back; GitHub redelivers the same delivery id
     resp = send_webhook("pull_request", pr_payload("closed", 7, HEAD), delivery="close-7")
     assert resp.status_code == 202
-    assert jobs(queue) == [("slipway.previews.teardown_preview", (project, 7))]
+    assert jobs(queue) == [("slipway.github.previews.teardown_preview", (project, 7))]

@@ -9,9 +9,9 @@ from dataclasses import replace
 import pytest
 
 from slipway.db import session_scope
-from slipway.github import MAX_DESCRIPTION
+from slipway.github.client import MAX_DESCRIPTION
 from slipway.models import Deployment, Installation, InstallationRepository, Project
-from slipway.reporting import (
+from slipway.github.reporting import (
     GitHubReporter,
     Snapshot,
     commit_status,
@@ -266,7 +266,7 @@ def test_the_reporting_client_is_shared_so_tokens_are_reused(settings):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from slipway.reporting import reporting_client
+    from slipway.github.reporting import reporting_client
 
     assert reporting_client(settings) is None  # no App configured
     pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(

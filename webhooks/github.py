@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 
 from slipway.db import queued_writes, session_scope
 from slipway.deployments import DeployRequestError, enqueue_committed
-from slipway.github import verify_webhook_signature
-from slipway.github_app import webhook_secrets
+from slipway.github.client import verify_webhook_signature
+from slipway.github.app import webhook_secrets
 from slipway.models import WebhookDelivery, utcnow
 from slipway.settings import Settings
 from web.bodies import BodyTooLarge, read_limited
-from webhooks import installations, pull_requests, push
+from slipway.github.events import installations, pull_requests, push
 from webhooks.outcome import Outcome
 
 bp = Blueprint("webhooks", __name__)

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from slipway.github import GitHubApp
+from slipway.github.client import GitHubApp
 from slipway.settings import set_settings
 from tests.github.standin import GitHubStandIn
 

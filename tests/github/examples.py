@@ -38,7 +38,7 @@ def webhook_example(event: str, action: str | None = None, *, with_installation:
 def webhook_delivery(event: str, payload: dict[str, Any], secret: str) -> tuple[bytes, dict[str, str]]:
     """The raw body and headers GitHub would POST for ``payload``, signed with ``secret``.
 
-    Signed here with hmac directly, independently of slipway.github, so tests of the
+    Signed here with hmac directly, independently of slipway.github.client, so tests of the
     receiver's verification are not circular.
     """
     body = json.dumps(payload).encode()

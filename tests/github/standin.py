@@ -36,7 +36,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from slipway.github import AppCredentials
+from slipway.github.client import AppCredentials
 
 OPENAPI_PATH = Path(__file__).parents[1] / "oracle/node_modules/@octokit/openapi/generated/api.github.com.json"
 DOCS = "https://docs.github.com/rest"

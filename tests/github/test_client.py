@@ -1,4 +1,4 @@
-"""slipway.github against the strict stand-in: auth, token cache, retries, the calls Slipway makes."""
+"""slipway.github.client against the strict stand-in: auth, token cache, retries, the calls Slipway makes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from slipway.github import (
+from slipway.github.client import (
     AppCredentials,
     GitHubApp,
     GitHubError,

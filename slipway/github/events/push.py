@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from slipway.deployments import PushedCommit, request_deployment
-from slipway.installations import split_connected
+from slipway.github.installations import split_connected
 from slipway.projects import projects_for_push
 from webhooks.outcome import Outcome
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from slipway.buildlog import SecretMasker
 from slipway.db import session_scope
 from slipway.errors import AppError
-from slipway.github import AppCredentials, GitHubApp, GitHubClient, GitHubError, redact, truncate
+from slipway.github.client import AppCredentials, GitHubApp, GitHubClient, GitHubError, redact, truncate
 from slipway.models import Deployment
 from slipway.settings import Settings
 from slipway.states import State
@@ -315,7 +315,7 @@ class GitHubReporter:
 
 def reporting_client(settings: Settings) -> GitHubApp | None:
     """The App's client for reporting, with small retry bounds; None without an App."""
-    from slipway.github_app import app_credentials
+    from slipway.github.app import app_credentials
 
     creds = app_credentials(settings)
     if creds is None:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from slipway.crypto import SecretKeyMissing, decrypt, encrypt
 from slipway.db import session_scope
-from slipway.github import AppCredentials, AppRegistration, GitHubApp
+from slipway.github.client import AppCredentials, AppRegistration, GitHubApp
 from slipway.models import GitHubAppRecord
 from slipway.settings import Settings, get_settings
 

@@ -11,7 +11,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from slipway import installations as inst
+from slipway.github import installations as inst
 from webhooks.outcome import Outcome
 
 log = logging.getLogger(__name__)

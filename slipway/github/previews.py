@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from slipway.buildlog import SecretMasker
 from slipway.db import session_scope
 from slipway.errors import AppError, render
-from slipway.github import GitHubClient, GitHubError
+from slipway.github.client import GitHubClient, GitHubError
 from slipway.interfaces import Target
 from slipway.models import Deployment, Project, PullRequestPreview, utcnow
 from slipway.settings import Settings, get_settings
@@ -36,8 +36,8 @@ TRUSTED_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 FORK_POLICIES = ("never", "collaborators", "always")
 OPEN, CLOSED = "open", "closed"
 
-TEARDOWN_JOB = "slipway.previews.teardown_preview"
-REPORT_JOB = "slipway.previews.report_preview"
+TEARDOWN_JOB = "slipway.github.previews.teardown_preview"
+REPORT_JOB = "slipway.github.previews.report_preview"
 
 # Long enough to outlast GitHub's retries; a reporter waits at most BLOCK_S before giving up.
 LOCK_TIMEOUT_S = 180
@@ -256,7 +256,7 @@ class PreviewCommentReporter:
 def preview_reporters(settings: Settings) -> list:
     """The PR comment reporter when a GitHub App is configured; none otherwise."""
     from slipway.queue import redis_connection
-    from slipway.reporting import reporting_client
+    from slipway.github.reporting import reporting_client
 
     # The reporting client: bounded retries (a GitHub outage never stalls a worker), shared tokens.
     client = reporting_client(settings)

@@ -1,0 +1,1 @@
+"""One module per GitHub webhook event: each turns a parsed payload into an ``Outcome``."""
