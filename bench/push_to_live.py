@@ -45,7 +45,7 @@ import requests  # noqa: E402
 from redis import Redis  # noqa: E402
 from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
 
-from slipway.git_http import GitHttpBackend  # noqa: E402
+from slipway.git_remote.smart_http import GitHttpBackend  # noqa: E402
 from bench.common import free_port, rq_time, run_main, sign  # noqa: E402
 from slipway.settings import Settings  # noqa: E402
 

@@ -24,7 +24,7 @@ from deployer.local import LABEL_PROJECT
 from slipway.buildlog import stream_key
 from slipway.db import session_scope
 from slipway.deployments import PushedCommit, request_deployment
-from slipway.git_http import GitHttpBackend
+from slipway.git_remote.smart_http import GitHttpBackend
 from slipway.jobs import Pipeline
 from slipway.models import Base, Deployment, Installation, InstallationRepository, Project
 from slipway.queue import SERIALIZER, job_id_for

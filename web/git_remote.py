@@ -24,7 +24,7 @@ from flask import Blueprint, Response, current_app, request
 
 from slipway.crypto import token_hash
 from slipway.db import session_scope
-from slipway.git_http import BODY_FILE, GitHttpBackend
+from slipway.git_remote.smart_http import BODY_FILE, GitHttpBackend
 from slipway.git_remote import (
     deploy_pushed_refs,
     ensure_repository,

@@ -9,7 +9,7 @@ from pathlib import Path
 from git import Actor, Repo
 from werkzeug.serving import make_server
 
-from slipway.git_http import GitHttpBackend
+from slipway.git_remote.smart_http import GitHttpBackend
 
 AUTHOR = Actor("Test Author", "author@example.com")
 
