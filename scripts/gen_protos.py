@@ -1,7 +1,7 @@
 """Regenerate the Python modules of Slipway's Akash protos (deployer/akash/proto).
 
 Run ``python scripts/gen_protos.py`` after editing a ``.proto`` file and commit the
-output; ``tests/akash/test_protos.py`` checks the committed modules are current.
+output; ``tests/deployer/akash/test_protos.py`` checks the committed modules are current.
 
 Cosmos types (Coin, DecCoin, PageRequest) are not redefined: protoc reads their
 descriptors from cosmpy's generated modules, and the generated code imports

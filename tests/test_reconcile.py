@@ -364,7 +364,7 @@ def test_a_deployment_that_died_while_its_release_started_is_stopped_from_its_st
     from deployer.base import Release
     from deployer.local import LocalTarget
     from slipway.reconcile import Reconciler
-    from tests.test_local_target import app_image
+    from tests.deployer.test_local import app_image
 
     name = make_project({})
     auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)

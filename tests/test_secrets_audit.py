@@ -34,7 +34,7 @@ from slipway.queue import redis_connection
 from slipway.settings import set_settings
 from tests.github.conftest import REPO, github_standin  # noqa: F401 - fixture
 from tests.github.conftest import github_settings as _github_settings  # noqa: F401 - fixture
-from tests.test_github_e2e import connected, everything_stored, private_git, push, site_files  # noqa: F401
+from tests.github.test_e2e import connected, everything_stored, private_git, push, site_files  # noqa: F401
 from tests.test_pipeline_e2e import log_of  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.docker

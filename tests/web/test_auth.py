@@ -158,7 +158,7 @@ def test_every_answer_carries_the_security_headers(client, anonymous):
 
 def test_templates_keep_to_the_content_security_policy(client):
     """No inline script, style or event handler: the policy allows only files from /static."""
-    templates = Path(__file__).resolve().parents[1] / "web" / "templates"
+    templates = Path(__file__).resolve().parents[2] / "web" / "templates"
     for path in templates.glob("*.html"):
         text = path.read_text()
         assert not re.search(r"<script(?![^>]*\ssrc=)", text), f"{path.name}: inline <script>"

@@ -8,7 +8,7 @@ from pathlib import Path
 from deployer.akash.proto.akash.base.deposit.v1 import deposit_pb2
 from deployer.akash.proto.akash.deployment.v1beta4 import resourceunit_pb2
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _gen_module():

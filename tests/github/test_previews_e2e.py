@@ -19,7 +19,7 @@ from tests.conftest import push_payload
 from tests.github.conftest import INSTALLATION_ID, REPO, github_settings, github_standin  # noqa: F401
 from tests.support.gitrepos import GitServer, SourceRepo
 from tests.test_pipeline_e2e import dockerfile, log_of  # noqa: F401
-from tests.test_previews import pr_payload
+from tests.github.test_previews import pr_payload
 
 pytestmark = pytest.mark.docker
 

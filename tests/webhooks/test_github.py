@@ -171,19 +171,19 @@ def test_a_newer_push_cancels_the_older_unfinished_deployment(project, send_webh
 # -- hostile input from a validly signed sender: always a 4xx, never a 500 ----------------
 
 def _installation(installation_id=123, repositories=None):
-    from tests.test_installations import installation_event
+    from tests.github.test_installations import installation_event
 
     return installation_event("created", installation_id=installation_id, repositories=repositories or [])
 
 
 def _repositories_added(repo_id):
-    from tests.test_installations import repo, repositories_event
+    from tests.github.test_installations import repo, repositories_event
 
     return repositories_event("added", added=[repo(repo_id, "acme/site")])
 
 
 def _pull_request(number):
-    from tests.test_previews import pr_payload
+    from tests.github.test_previews import pr_payload
 
     payload = pr_payload("opened", 1, SHA, repo="acme/site")
     payload["number"] = payload["pull_request"]["number"] = number

@@ -13,7 +13,7 @@ import pytest
 from deployer.akash import messages as m
 from deployer.akash.chain import Signer, TxRefused, build_tx
 from deployer.akash.wallet import Wallets
-from tests.akash.chain_standin import StandinChain
+from tests.deployer.akash.chain_standin import StandinChain
 from tests.oracle import oracle_available, run_node
 
 # Published BIP-39 test mnemonics, never funded: keys in tests must not be real ones.

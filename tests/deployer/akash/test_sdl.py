@@ -11,7 +11,7 @@ from deployer.akash.sdl import (
     image_host, inject_credentials, js_number_str, load_yaml, locale_key, parse_sdl, redact_credentials,
     sdl_from_spec,
 )
-from tests.akash.test_manifest import CREDENTIALS, ONE_SERVICE, SEVERAL_SERVICES
+from tests.deployer.akash.test_manifest import CREDENTIALS, ONE_SERVICE, SEVERAL_SERVICES
 from tests.oracle import oracle_available, run_node
 
 
