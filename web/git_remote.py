@@ -24,9 +24,7 @@ from flask import Blueprint, Response, current_app, request
 
 from slipway.crypto import token_hash
 from slipway.db import session_scope
-from slipway.git_remote.smart_http import BODY_FILE, GitHttpBackend
 from slipway.git_remote import (
-    deploy_pushed_refs,
     ensure_repository,
     fetch_token_valid,
     push_token_valid,
@@ -34,6 +32,8 @@ from slipway.git_remote import (
     repository_lock,
     uses_git_remote,
 )
+from slipway.git_remote.pushes import deploy_pushed_refs
+from slipway.git_remote.smart_http import BODY_FILE, GitHttpBackend
 from slipway.projects import get_project_by_name
 from slipway.settings import Settings
 from slipway.validation import is_project_name

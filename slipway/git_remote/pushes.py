@@ -1,0 +1,131 @@
+"""What a push to a project's git remote deploys: the tracked branch's new head, once.
+
+Kept apart from the remote itself (``slipway.git_remote``), which the deployment road reads
+for URLs and tokens: this module is the one that calls back into that road.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from git import GitCommandError, Repo
+
+from slipway.db import session_scope
+from slipway.deployments import DeployRequestError, PushedCommit, request_deployment
+from slipway.models import Project
+from slipway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ZERO_SHA = "0" * 40
+# The refs as of the last push whose deployments were queued; see deploy_pushed_refs.
+QUEUED_REFS_FILE = "slipway-queued-refs.json"
+
+
+def read_refs(path: Path) -> dict[str, str]:
+    repo = Repo(path)
+    try:
+        out = repo.git.for_each_ref("--format=%(objectname) %(refname)", "refs/heads", "refs/tags")
+    finally:
+        repo.close()
+    refs = {}
+    for line in out.splitlines():
+        sha, _, ref = line.partition(" ")
+        refs[ref] = sha
+    return refs
+
+
+@dataclass(frozen=True)
+class RefUpdate:
+    ref: str
+    old: str  # ZERO_SHA when created
+    new: str  # ZERO_SHA when deleted
+
+    @property
+    def deleted(self) -> bool:
+        return self.new == ZERO_SHA
+
+
+def ref_updates(before: dict[str, str], after: dict[str, str]) -> list[RefUpdate]:
+    return [
+        RefUpdate(ref, before.get(ref, ZERO_SHA), after.get(ref, ZERO_SHA))
+        for ref in sorted(set(before) | set(after))
+        if before.get(ref) != after.get(ref)
+    ]
+
+
+def _is_fast_forward(path: Path, old: str, new: str) -> bool:
+    repo = Repo(path)
+    try:
+        repo.git.merge_base("--is-ancestor", old, new)
+        return True
+    except GitCommandError:
+        return False
+    finally:
+        repo.close()
+
+
+def _load_queued_refs(path: Path) -> dict[str, str]:
+    try:
+        return json.loads((path / QUEUED_REFS_FILE).read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def _save_queued_refs(path: Path, refs: dict[str, str]) -> None:
+    tmp = path / f"{QUEUED_REFS_FILE}.tmp"
+    tmp.write_text(json.dumps(refs, sort_keys=True))
+    os.replace(tmp, path / QUEUED_REFS_FILE)
+
+
+def deploy_pushed_refs(settings: Settings, project_id: int, path: Path) -> list[str]:
+    """Queue a deployment if the tracked branch moved; returns lines for the git client.
+
+    Call it with ``slipway.git_remote.repository_lock`` held, right after git has taken a push in.
+    Changes are found by comparing the refs with those recorded after the last push
+    whose deployment was queued (not with a snapshot taken before this push), so a
+    push whose request died after git stored it is still deployed by the next push.
+    The record is written only once the deployment is committed and enqueued.
+    """
+    refs = read_refs(path)
+    updates = ref_updates(_load_queued_refs(path), refs)
+    with session_scope(settings) as session:
+        project = session.get(Project, project_id)
+        name, branch = project.name, project.branch
+    tracked = f"refs/heads/{branch}"
+    lines: list[str] = []
+    for up in updates:
+        if up.ref == tracked:
+            continue
+        kind, short = ("tag", up.ref.removeprefix("refs/tags/")) if up.ref.startswith("refs/tags/") \
+            else ("branch", up.ref.removeprefix("refs/heads/"))
+        if up.deleted:
+            lines.append(f"Slipway: {kind} {short} deleted.")
+        elif kind == "tag":
+            lines.append(f"Slipway: tag {short} stored; tags do not deploy.")
+        else:
+            lines.append(f"Slipway: branch {short} stored; only pushes to {branch} deploy.")
+
+    head = next((up for up in updates if up.ref == tracked), None)
+    if head is not None and head.deleted:
+        lines.append(f"Slipway: branch {branch} deleted; nothing deployed, the live version keeps serving.")
+    elif head is not None:
+        forced = head.old != ZERO_SHA and not _is_fast_forward(path, head.old, head.new)
+        try:
+            requested = request_deployment(project_id, PushedCommit(head.new, branch), "git", settings=settings)
+        except DeployRequestError as exc:
+            log.error("push to %s: %s", name, exc)
+            lines.append(f"Slipway: the push is stored but {exc}. "
+                         f"Push again or run `slipway deploy {name}`.")
+            return lines  # the record is not advanced: the next push deploys this head
+        dep_id = requested.deployment_id
+        lines.append(f"Slipway: deployment {dep_id} of {head.new[:7]} ({branch}"
+                     f"{', forced update' if forced else ''}) queued: {settings.deployment_url(dep_id)}")
+        if requested.replaced:
+            lines.append(f"Slipway: it replaces unfinished deployment(s) {', '.join(map(str, requested.replaced))}.")
+    _save_queued_refs(path, refs)
+    return lines
