@@ -14,7 +14,7 @@ from rq.registry import ScheduledJobRegistry
 
 from builder.images import DockerImageBuilder, RegistryAuth
 from builder.registry import MANIFEST_TYPES, RegistryClient, RegistryError, split_reference
-from deployer.base import Release, Running, deploy
+from deployer.base import Release, Running
 from deployer.local import LocalTarget
 from slipway.db import session_scope
 from slipway.errors import UserError
@@ -33,6 +33,7 @@ from slipway.registry_gc import (
 )
 from slipway.settings import Settings
 from slipway.states import State
+from tests.support.targets import deploy
 
 
 @pytest.fixture(autouse=True)

@@ -10,9 +10,10 @@ import pytest
 import requests
 
 from builder.images import DockerImageBuilder, RegistryAuth
-from deployer.base import Health, Release, deploy
+from deployer.base import Health, Release
 from deployer.local import LABEL_PROJECT, LocalTarget, free_port
 from tests.test_pipeline_e2e import dockerfile
+from tests.support.targets import deploy
 
 
 def app_image(settings, tmp_path, name: str) -> str:
