@@ -32,6 +32,7 @@ from slipway.logs import bound_deployment
 from slipway.models import Deployment, utcnow
 from slipway.queue import deployment_job_timeout_s, job_id_for
 from slipway.registry_gc import RegistryUse, delete_old_images, deployment_went_live, version_tag
+from slipway.reporters import default_reporters, report
 from slipway.settings import Settings, get_settings
 from slipway.states import State
 
@@ -293,23 +294,6 @@ class Pipeline:
         with session_scope(self.settings) as session:
             dep = session.get(Deployment, deployment_id)
             return dep.state if dep else State.FAILED.value
-
-
-def report(reporters: Sequence[Reporter], deployment_id: int) -> None:
-    """Tell every reporter about a deployment; a reporter's failure is logged, never raised."""
-    for reporter in reporters:
-        try:
-            reporter.report(deployment_id)
-        except Exception:  # noqa: BLE001 - reporting never fails a deployment
-            log.exception("reporter %s failed for deployment %s", type(reporter).__name__, deployment_id)
-
-
-def default_reporters(settings: Settings) -> list[Reporter]:
-    """Reporters for the configured integrations (none without a GitHub App)."""
-    from slipway.github.previews import preview_reporters
-    from slipway.github.reporting import github_reporters
-
-    return [*github_reporters(settings), *preview_reporters(settings)]
 
 
 def run_deployment(deployment_id: int) -> None:

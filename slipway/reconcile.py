@@ -31,10 +31,10 @@ from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.errors import AppError, render
 from slipway.interfaces import Reporter, Target
-from slipway.jobs import default_reporters, report
 from slipway.models import Deployment, Project, utcnow
 from slipway.queue import job_id_for
 from slipway.registry_gc import RegistryUse
+from slipway.reporters import default_reporters, report
 from slipway.settings import Settings, get_settings
 from slipway.states import FINAL_STATES, State
 from slipway.targets import targets_from_settings

@@ -123,7 +123,7 @@ def _already_received(settings: Settings, delivery_id: str) -> bool:
 
 
 def _report(settings: Settings, deployment_ids: tuple[int, ...]) -> None:
-    from slipway.jobs import default_reporters
+    from slipway.reporters import default_reporters
 
     try:
         reporters = default_reporters(settings)

@@ -302,11 +302,14 @@ def report_preview(project_id: int, pr_number: int) -> None:
 
 def teardown_preview(project_id: int, pr_number: int) -> None:
     """rq job: stop a closed pull request's preview containers, then say so in its comment."""
-    from slipway.jobs import default_reporters
+    from slipway.github.reporting import github_reporters
     from slipway.targets import targets_from_settings
 
     settings = get_settings()
-    remove_preview(settings, project_id, pr_number, targets_from_settings(settings), default_reporters(settings))
+    # GitHub's own reporters, as slipway.reporters.default_reporters lists them: importing that
+    # list from here would make a circle (it names this module's comment reporter).
+    reporters = [*github_reporters(settings), *preview_reporters(settings)]
+    remove_preview(settings, project_id, pr_number, targets_from_settings(settings), reporters)
 
 
 def remove_preview(settings: Settings, project_id: int, pr_number: int, targets: Mapping[str, Target],
