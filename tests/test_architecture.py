@@ -1,0 +1,91 @@
+"""The rooms hold: the import contracts in pyproject.toml (``lint-imports``) and no import cycles.
+
+import-linter and its engine grimp read the source; nothing is imported or run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("slipway", "builder", "deployer", "web", "webhooks")
+LINT_IMPORTS = str(Path(sys.executable).parent / "lint-imports")
+
+
+def lint_imports(cwd: Path) -> subprocess.CompletedProcess:
+    # PYTHONPATH first: the packages under cwd are the ones read, not the installed ones.
+    return subprocess.run([LINT_IMPORTS, "--no-cache"], cwd=cwd, env={"PYTHONPATH": str(cwd)},
+                          capture_output=True, text=True, timeout=300)
+
+
+def module_cycles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """Groups of modules that import each other in a circle (strongly connected, more than one)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's algorithm; the graph is a few hundred modules deep at most
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in sorted(graph.find_modules_directly_imported_by(module)):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return sorted(cycles)
+
+
+def test_the_import_contracts_hold():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 broken" in result.stdout
+
+
+def test_a_forbidden_import_breaks_a_contract(tmp_path):
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    assert lint_imports(tmp_path).returncode == 0  # the copy is as good as the original
+
+    with open(tmp_path / "builder" / "git.py", "a") as fh:
+        fh.write("\nfrom web import create_app  # noqa: E402,F401 - an adapter reaching for an entry point\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert "The core and the adapters never import the entry points BROKEN" in result.stdout
+    assert "builder.git -> web" in result.stdout
+
+
+def test_no_module_imports_itself_back():
+    graph = grimp.build_graph(*PACKAGES, cache_dir=None)
+    assert module_cycles(graph) == []
+
+
+def test_the_cycle_check_finds_circles():
+    graph = grimp.ImportGraph()
+    for importer, imported in [("app.a", "app.b"), ("app.b", "app.c"), ("app.c", "app.a"), ("app.c", "app.d"),
+                               ("app.e", "app.f"), ("app.f", "app.e")]:
+        graph.add_import(importer=importer, imported=imported)
+    assert module_cycles(graph) == [["app.a", "app.b", "app.c"], ["app.e", "app.f"]]
