@@ -6,8 +6,6 @@ which exports their addresses; every test gets its own database and queue.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import threading
@@ -22,11 +20,15 @@ from rq import SimpleWorker
 from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
-from slipway.db import dispose_engines
+from deployer.local import LABEL_PROJECT
+from slipway.db import dispose_engines, session_scope
 from slipway.migrate import upgrade
+from slipway.projects import ProjectSpec, create_project
 from slipway.queue import SERIALIZER, get_queue, redis_connection
 from slipway.settings import Settings, set_settings
 from tests.support.gitrepos import GitServer
+from tests.support.payloads import sign
+from tests.support.web import sign_in
 
 
 @pytest.fixture(scope="session")
@@ -149,15 +151,6 @@ def anonymous(app):
     return app.test_client()
 
 
-def sign_in(client):
-    """Make a test client a signed-in browser, its session recorded as signing in records it."""
-    from web.auth import SESSION_KEY, sessions
-
-    with client.session_transaction() as session:
-        session[SESSION_KEY] = sessions(client.application).begin()
-    return client
-
-
 @pytest.fixture
 def client(app):
     return sign_in(app.test_client())
@@ -168,10 +161,6 @@ def git_server(tmp_path_factory):
     server = GitServer(tmp_path_factory.mktemp("git"))
     yield server
     server.close()
-
-
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 @pytest.fixture
@@ -197,13 +186,13 @@ def send_webhook(client, settings):
     return send
 
 
-def push_payload(full_name: str, sha: str, branch: str = "main", clone_url: str = "", **extra) -> dict:
-    return {
-        "ref": f"refs/heads/{branch}",
-        "before": "0" * 40,
-        "after": sha,
-        "deleted": False,
-        "repository": {"full_name": full_name, "clone_url": clone_url},
-        "head_commit": {"id": sha, "message": "change"},
-        **extra,
-    }
+@pytest.fixture
+def site(settings, git_server, docker_client):
+    """A project connected to a repository served over smart HTTP; its containers are removed after."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    repo = git_server.create(name)
+    with session_scope() as s:
+        create_project(s, ProjectSpec(name=name, repo_url=repo.url, github_repo=f"acme/{name}"))
+    yield repo
+    for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={name}"}):
+        c.remove(force=True)

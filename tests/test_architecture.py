@@ -1,10 +1,12 @@
-"""The rooms hold: the import contracts in pyproject.toml (``lint-imports``) and no import cycles.
+"""The rooms hold: the import contracts in pyproject.toml (``lint-imports``), no import cycles, and
+tests that share through conftest.py files and tests/support, never by importing each other.
 
 import-linter and its engine grimp read the source; nothing is imported or run.
 """
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -89,3 +91,27 @@ def test_the_cycle_check_finds_circles():
                                ("app.e", "app.f"), ("app.f", "app.e")]:
         graph.add_import(importer=importer, imported=imported)
     assert module_cycles(graph) == [["app.a", "app.b", "app.c"], ["app.e", "app.f"]]
+
+
+def imports_of_test_modules(root: Path) -> list[str]:
+    """``file: module`` for every import, under ``root``, of a test module or a conftest."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                last = name.rsplit(".", 1)[-1]
+                if name.startswith("tests.") and (last.startswith("test_") or last == "conftest"):
+                    found.append(f"{path.relative_to(root.parent)}: {name}")
+    return found
+
+
+def test_tests_share_through_conftest_and_support_only(tmp_path):
+    assert imports_of_test_modules(ROOT / "tests") == []
+
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_b.py").write_text("def test_b():\n    from tests.web.test_a import helper\n")
+    (tmp_path / "tests" / "test_c.py").write_text("from tests.conftest import push_payload\n")
+    assert imports_of_test_modules(tmp_path / "tests") == ["tests/test_b.py: tests.web.test_a",
+                                                          "tests/test_c.py: tests.conftest"]

@@ -23,7 +23,7 @@ from slipway.deployments import (
 from slipway.models import Deployment, Project
 from slipway.projects import ProjectSpec, create_project
 from slipway.queue import job_id_for
-from tests.conftest import push_payload
+from tests.support.payloads import push_payload
 
 pytestmark = pytest.mark.both_databases
 

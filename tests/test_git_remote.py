@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import time
 import uuid
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import requests
@@ -27,9 +25,10 @@ from slipway.queue import job_id_for
 from slipway.settings import set_settings
 from web.bodies import DISCARD_AFTER_ANSWER
 from web.git_remote import asks_for_sideband, pkt_line, with_progress_lines
+from tests.support.gitrepos import Checkout
+from tests.support.pipeline import dockerfile, log_of
 
 pytestmark = pytest.mark.both_databases
-
 
 
 def cli(*args: str):
@@ -46,35 +45,6 @@ def pushed_project(settings):
     assert r.exit_code == 0, r.output
     (token,) = set(re.findall(r"slw_[A-Za-z0-9_-]+", r.output))
     return name, token
-
-
-class Checkout:
-    """A developer's working copy, using the real git client with no ambient configuration."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.env = {
-            "PATH": os.environ["PATH"], "HOME": str(path.parent), "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_TERMINAL_PROMPT": "0", "GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
-            "GIT_COMMITTER_NAME": "Dev", "GIT_COMMITTER_EMAIL": "dev@example.com",
-        }
-        path.mkdir(parents=True)
-        self.git("init", "-q", "-b", "main")
-
-    def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run(["git", *args], cwd=self.path, env=self.env, capture_output=True, text=True, check=False,
-                              timeout=60)
-        if check:
-            assert proc.returncode == 0, f"git {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
-        return proc
-
-    def commit(self, files: dict[str, str], message: str = "change", amend: bool = False) -> str:
-        for rel, content in files.items():
-            (self.path / rel).parent.mkdir(parents=True, exist_ok=True)
-            (self.path / rel).write_text(content)
-        self.git("add", "-A")
-        self.git("commit", "-q", "-m", message, *(["--amend"] if amend else []))
-        return self.git("rev-parse", "HEAD").stdout.strip()
 
 
 @pytest.fixture
@@ -448,7 +418,6 @@ def test_git_push_goes_live(settings, server, pushed_project, checkout, run_work
     import docker
 
     from deployer.local import LABEL_PROJECT
-    from tests.test_pipeline_e2e import dockerfile, log_of
 
     name, token = pushed_project
     # The worker reaches the web server here (not at SLIPWAY_PUBLIC_URL), as one on another machine would.

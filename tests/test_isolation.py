@@ -20,7 +20,7 @@ from slipway import envvars
 from slipway.buildlog import stream_key
 from slipway.db import session_scope
 from slipway.models import Deployment, Project
-from tests.test_pipeline_e2e import deploy, dockerfile, log_of, site  # noqa: F401 - fixtures
+from tests.support.pipeline import deploy, dockerfile, log_of
 
 pytestmark = pytest.mark.docker
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from rq.executions import Execution
@@ -14,21 +13,13 @@ from rq.utils import utcformat
 
 from slipway.db import session_scope
 from slipway.jobs import Pipeline
-from slipway.models import Deployment, Project, utcnow
+from slipway.models import Deployment, utcnow
 from slipway.queue import enqueue_deployment, get_queue, job_id_for
 from slipway.registry_gc import RegistryUse
 from slipway.states import State
+from tests.support.deployments import fake_fetch, make_deployment
 
 pytestmark = pytest.mark.both_databases
-
-
-def make_deployment(state: str = "queued") -> int:
-    with session_scope() as s:
-        p = Project(name=f"jobs-{time.monotonic_ns()}", repo_url="http://127.0.0.1:1/x.git")
-        d = Deployment(project=p, sha="a" * 40, branch="main", trigger="cli", state=state)
-        s.add(d)
-        s.flush()
-        return d.id
 
 
 def get(dep_id: int) -> Deployment:
@@ -47,12 +38,6 @@ class ExplodingImages:
 
     def push(self, tag, log):  # pragma: no cover - never reached
         raise AssertionError
-
-
-def fake_fetch(repo_url, sha, dest: Path, log, **kwargs) -> Path:
-    dest.mkdir(parents=True)
-    (dest / "Dockerfile").write_text("FROM scratch\n")
-    return dest
 
 
 def test_unexpected_error_fails_with_a_reference_and_no_details(settings, redis):

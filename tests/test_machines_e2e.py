@@ -36,8 +36,8 @@ from slipway.git_remote import ensure_repository, issue_push_token, repository_p
 from slipway.models import BuildLog, Deployment, Project
 from slipway.projects import ProjectSpec, create_project
 from slipway.queue import SERIALIZER, job_id_for
-from tests.test_git_remote import Checkout
-from tests.test_pipeline_e2e import dockerfile
+from tests.support.gitrepos import Checkout
+from tests.support.pipeline import dockerfile
 
 pytestmark = pytest.mark.docker
 

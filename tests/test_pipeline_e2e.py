@@ -3,7 +3,6 @@ registry push -> container pulled and run on the local Docker Engine -> answerin
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 
 import pytest
@@ -13,50 +12,10 @@ from sqlalchemy import select
 from deployer.local import LABEL_PROJECT
 from slipway.db import session_scope
 from slipway.models import BuildLog, Deployment
-from slipway.projects import ProjectSpec, create_project
 from slipway.settings import set_settings
-from tests.conftest import push_payload
+from tests.support.pipeline import deploy, dockerfile, log_of
 
 pytestmark = pytest.mark.docker
-
-
-def dockerfile(registry: str, run: str = "", cmd: str = 'exec busybox httpd -f -p "$PORT" -h /www') -> str:
-    return (
-        f"FROM {registry}/base/busybox:latest\n"
-        + (f"RUN {run}\n" if run else "")
-        + "COPY www /www\n"
-        + f'CMD ["sh", "-c", "{cmd.replace(chr(34), chr(92) + chr(34))}"]\n'
-    )
-
-
-
-@pytest.fixture
-def site(settings, git_server, docker_client):
-    """A project connected to a repository served over smart HTTP; its containers are removed after."""
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    repo = git_server.create(name)
-    with session_scope() as s:
-        create_project(s, ProjectSpec(name=name, repo_url=repo.url, github_repo=f"acme/{name}"))
-    yield repo
-    for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={name}"}):
-        c.remove(force=True)
-
-
-def deploy(send_webhook, run_worker, repo, files: dict[str, str], **commit) -> Deployment:
-    sha = repo.commit(files, **commit)
-    resp = send_webhook("push", push_payload(f"acme/{repo.name}", sha, clone_url=repo.url))
-    assert resp.status_code == 202, resp.json
-    (dep_id,) = resp.json["deployments"]
-    run_worker()
-    with session_scope() as s:
-        dep = s.get(Deployment, dep_id)
-        assert dep.state_enum.final, f"deployment left {dep.state}"
-        return dep
-
-
-def log_of(dep_id: int) -> str:
-    with session_scope() as s:
-        return "\n".join(s.scalars(select(BuildLog.line).where(BuildLog.deployment_id == dep_id).order_by(BuildLog.seq)))
 
 
 def registry_tags(settings, repository: str) -> list[str]:

@@ -25,7 +25,8 @@ from slipway.projects import ProjectSpec, create_project
 from slipway.queue import enqueue_deployment, get_queue, job_id_for
 from slipway.settings import Settings
 from slipway.states import State
-from tests.test_pipeline_e2e import dockerfile
+from tests.support.pipeline import dockerfile
+from tests.support.targets import app_image
 
 pytestmark = pytest.mark.docker
 
@@ -364,7 +365,6 @@ def test_a_deployment_that_died_while_its_release_started_is_stopped_from_its_st
     from deployer.base import Release
     from deployer.local import LocalTarget
     from slipway.reconcile import Reconciler
-    from tests.deployer.test_local import app_image
 
     name = make_project({})
     auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)

@@ -34,6 +34,7 @@ from slipway.registry_gc import (
 from slipway.settings import Settings
 from slipway.states import State
 from tests.support.targets import deploy
+from tests.support.deployments import fake_fetch, make_deployment
 
 
 @pytest.fixture(autouse=True)
@@ -297,7 +298,6 @@ class BrokenRegistry:
 
 
 def test_a_registry_failure_never_fails_a_live_deployment(settings, redis):
-    from tests.test_jobs import fake_fetch, make_deployment
 
     dep_id = make_deployment()
     registry = BrokenRegistry()

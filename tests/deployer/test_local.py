@@ -9,23 +9,11 @@ import docker
 import pytest
 import requests
 
-from builder.images import DockerImageBuilder, RegistryAuth
+from builder.images import RegistryAuth
 from deployer.base import Health, Release
 from deployer.local import LABEL_PROJECT, LocalTarget, free_port
-from tests.test_pipeline_e2e import dockerfile
 from tests.support.targets import deploy
-
-
-def app_image(settings, tmp_path, name: str) -> str:
-    """A pushed image of a web app that answers "hello"."""
-    auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
-    (tmp_path / "www").mkdir()
-    (tmp_path / "www" / "index.html").write_text("hello\n")
-    (tmp_path / "Dockerfile").write_text(dockerfile(settings.registry))
-    tag = f"{settings.registry}/{name}:v1"
-    builder = DockerImageBuilder(settings.build_docker_host, auth)
-    builder.build(tmp_path, "Dockerfile", ".", tag, lambda line: None, timeout_s=120)
-    return builder.push(tag, lambda line: None)
+from tests.support.targets import app_image
 
 
 @pytest.mark.docker

@@ -22,9 +22,9 @@ from slipway.github.app import (
 )
 from slipway.models import GitHubAppRecord
 from slipway.settings import set_settings
-from tests.conftest import sign_in
 from tests.github.examples import webhook_delivery
 from tests.github.standin import GitHubStandIn
+from tests.support.web import sign_in
 
 PUBLIC = "https://slipway.example.com"
 GITHUB = "https://github.example"

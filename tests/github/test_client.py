@@ -23,9 +23,9 @@ from slipway.github.client import (
     mint_app_jwt,
     verify_webhook_signature,
 )
-from tests.github.conftest import INSTALLATION_ID, REPO
 from tests.github.examples import webhook_delivery, webhook_example
 from tests.github.standin import GitHubStandIn
+from tests.support.github import INSTALLATION_ID, REPO
 
 pytestmark = pytest.mark.oracle
 

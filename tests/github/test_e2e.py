@@ -15,77 +15,20 @@ from datetime import datetime, timezone
 
 import pytest
 import requests
-from git import Repo
 from rq.job import Job as RqJob
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from deployer.local import LABEL_PROJECT
 from slipway.buildlog import stream_key
 from slipway.db import session_scope
 from slipway.deployments import PushedCommit, request_deployment
-from slipway.git_remote.smart_http import GitHttpBackend
 from slipway.jobs import Pipeline
-from slipway.models import Base, Deployment, Installation, InstallationRepository, Project
+from slipway.models import Deployment, Project
 from slipway.queue import SERIALIZER, job_id_for
-from tests.conftest import push_payload
-from tests.github.conftest import INSTALLATION_ID, REPO, github_settings, github_standin  # noqa: F401
 from tests.github.standin import GitHubStandIn
-from tests.support.gitrepos import SourceRepo
-from tests.test_pipeline_e2e import dockerfile, log_of  # noqa: F401
+from tests.support.github import INSTALLATION_ID, REPO
+from tests.support.pipeline import everything_stored, log_of, push, site_files
 
 pytestmark = pytest.mark.docker
-
-
-class TokenGate:
-    """WSGI middleware: only requests carrying a live installation token of the stand-in get through,
-    sent the way GitHub's git hosting takes it (basic auth as ``x-access-token``)."""
-
-    def __init__(self, app, standin: GitHubStandIn, installation_id: int):
-        self.app = app
-        self.standin = standin
-        self.installation_id = installation_id
-        self.verdicts: list[str] = []
-
-    def verdict(self, header: str) -> str:
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "basic" or not value:
-            return "missing"
-        try:
-            user, _, token = base64.b64decode(value, validate=True).decode().partition(":")
-        except ValueError:
-            return "malformed"
-        issued = self.standin.tokens.get(token)
-        if user != "x-access-token" or issued is None or issued.installation_id != self.installation_id:
-            return "unknown"
-        if issued.expires_at <= self.standin.clock():
-            return "expired"
-        return "ok"
-
-    def __call__(self, environ, start_response):
-        verdict = self.verdict(environ.get("HTTP_AUTHORIZATION", ""))
-        self.verdicts.append(verdict)
-        if verdict != "ok":
-            start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="GitHub"'),
-                                                ("Content-Type", "text/plain")])
-            return [b"Invalid username or token.\n"]
-        return self.app(environ, start_response)
-
-
-@pytest.fixture
-def private_git(tmp_path, github_standin):  # noqa: F811
-    """A git server for the installation's repositories that refuses anyone without its token."""
-    root = tmp_path / "private-git"
-    root.mkdir()
-    gate = TokenGate(GitHttpBackend(root), github_standin, INSTALLATION_ID)
-    server = make_server("127.0.0.1", 0, gate, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    gate.base_url = f"http://127.0.0.1:{server.server_port}"
-    gate.root = root
-    yield gate
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
@@ -95,39 +38,6 @@ def app(github_settings):
     app = create_app(github_settings)
     app.config["TESTING"] = True
     return app
-
-
-@pytest.fixture
-def connected(github_settings, private_git, github_standin, docker_client):  # noqa: F811
-    """A project connected to the installation's private repository (as the dashboard would)."""
-    name = f"gh-{uuid.uuid4().hex[:8]}"
-    bare = private_git.root / "octo-org" / "hello.git"
-    Repo.init(bare, bare=True, initial_branch="main")
-    work = private_git.root / "work" / name
-    repo = Repo.init(work, initial_branch="main")
-    repo.create_remote("origin", str(bare))
-    source = SourceRepo(name=name, url=f"{private_git.base_url}/octo-org/hello.git", work=work, repo=repo)
-    with session_scope() as s:
-        inst = Installation(id=INSTALLATION_ID, account_login="octo-org", account_type="Organization")
-        inst.repositories.append(InstallationRepository(repo_id=github_standin.repo(REPO).id, full_name=REPO,
-                                                        private=True))
-        s.add(inst)
-        s.add(Project(name=name, repo_url=source.url, github_repo=REPO, installation_id=INSTALLATION_ID))
-    yield source
-    for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={name}"}):
-        c.remove(force=True)
-
-
-def site_files(registry: str, text: str, run: str = "") -> dict[str, str]:
-    return {"Dockerfile": dockerfile(registry, run=run), "www/index.html": text}
-
-
-def push(send_webhook, repo: SourceRepo, files: dict[str, str]) -> tuple[int, str]:
-    sha = repo.commit(files)
-    resp = send_webhook("push", push_payload(REPO, sha, clone_url=f"https://github.com/{REPO}.git"))
-    assert resp.status_code == 202, resp.json
-    (dep_id,) = resp.json["deployments"]
-    return dep_id, sha
 
 
 def get(dep_id: int) -> Deployment:
@@ -143,21 +53,12 @@ def commit_statuses(standin: GitHubStandIn, sha: str) -> list[tuple[str, str]]:
     return [(s["state"], s["description"]) for s in standin.statuses(REPO, sha)]
 
 
-def everything_stored() -> str:
-    """Every row of every table, as text."""
-    out = []
-    with session_scope() as s:
-        for table in Base.metadata.sorted_tables:
-            out.extend(repr(tuple(row)) for row in s.execute(select(table)))
-    return "\n".join(out)
-
-
 def utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def test_a_push_is_built_from_the_private_repo_and_reported_on_the_commit(
-        github_settings, connected, private_git, github_standin, send_webhook, run_worker, redis):  # noqa: F811
+        github_settings, connected, private_git, github_standin, send_webhook, run_worker, redis):
     # The git server really refuses a fetch without the installation's token.
     refused = subprocess.run(["git", "ls-remote", connected.url], capture_output=True, text=True,
                              env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin"})
@@ -207,7 +108,7 @@ def test_a_push_is_built_from_the_private_repo_and_reported_on_the_commit(
     assert "$ git fetch --depth 1 " + connected.url in log
 
 
-def test_a_failing_build_is_a_failure_with_its_reason(github_settings, connected, github_standin,  # noqa: F811
+def test_a_failing_build_is_a_failure_with_its_reason(github_settings, connected, github_standin,
                                                       send_webhook, run_worker):
     dep_id, sha = push(send_webhook, connected,
                        site_files(github_settings.registry, "x", run="echo about to break && exit 3"))
@@ -222,7 +123,7 @@ def test_a_failing_build_is_a_failure_with_its_reason(github_settings, connected
     assert github_standin.deployment_statuses(gh_dep["id"])[-1]["state"] == "failure"
 
 
-def test_a_newer_live_version_makes_the_older_environment_inactive(github_settings, connected,  # noqa: F811
+def test_a_newer_live_version_makes_the_older_environment_inactive(github_settings, connected,
                                                                    github_standin, send_webhook, run_worker):
     first, first_sha = push(send_webhook, connected, site_files(github_settings.registry, "v1\n"))
     run_worker()
@@ -250,7 +151,7 @@ class ExpireTokens:
         self.standin.expire_tokens(INSTALLATION_ID)
 
 
-def test_a_token_that_expires_mid_run_is_renewed(github_settings, connected, private_git, github_standin):  # noqa: F811
+def test_a_token_that_expires_mid_run_is_renewed(github_settings, connected, private_git, github_standin):
     sha = connected.commit(site_files(github_settings.registry, "renewed\n"))
     with session_scope() as s:
         project = s.scalar(select(Project).where(Project.name == connected.name))
@@ -271,7 +172,7 @@ def test_a_token_that_expires_mid_run_is_renewed(github_settings, connected, pri
     assert github_standin.tokens_issued(INSTALLATION_ID) >= 6
 
 
-def test_a_newer_push_cancels_a_queued_one(github_settings, connected, github_standin, send_webhook,  # noqa: F811
+def test_a_newer_push_cancels_a_queued_one(github_settings, connected, github_standin, send_webhook,
                                            run_worker):
     first, first_sha = push(send_webhook, connected, site_files(github_settings.registry, "first\n"))
     # Shown on the commit as soon as the webhook is answered, before any worker picks it up.
@@ -299,8 +200,8 @@ def live_log(redis, dep_id: int, namespace: str) -> str:
     return "\n".join(json.loads(fields[b"data"]).get("line", "") for _, fields in entries)
 
 
-def test_a_newer_push_stops_a_running_build(github_settings, connected, github_standin, send_webhook,  # noqa: F811
-                                            run_worker, redis, docker_client):  # noqa: F811
+def test_a_newer_push_stops_a_running_build(github_settings, connected, github_standin, send_webhook,
+                                            run_worker, redis, docker_client):
     marker = uuid.uuid4().hex  # also keeps the Engine from answering the slow step from its cache
     first, first_sha = push(send_webhook, connected, site_files(
         github_settings.registry, "first\n", run=f"echo slow step started {marker} && sleep 60"))

@@ -14,38 +14,11 @@ from slipway.github.installations import connected, split_connected
 from slipway.models import Deployment, Installation, InstallationRepository, Project
 from slipway.projects import ProjectSpec, create_project
 from slipway.settings import set_settings
-from tests.conftest import push_payload, sign_in
 from tests.github.standin import GitHubStandIn
+from tests.support.payloads import installation_event, installation_obj, push_payload, repo, repositories_event
+from tests.support.web import sign_in
 
 SHA = "5" * 40
-
-
-def account(login="acme", type_="Organization"):
-    return {"login": login, "id": 9, "type": type_}
-
-
-def installation_obj(installation_id=123, login="acme", suspended_at=None, selection="selected"):
-    return {"id": installation_id, "account": account(login), "repository_selection": selection,
-            "suspended_at": suspended_at, "app_id": 4242}
-
-
-def repo(repo_id, full_name, private=True):
-    return {"id": repo_id, "node_id": f"R_{repo_id}", "name": full_name.split("/")[1], "full_name": full_name,
-            "private": private}
-
-
-def installation_event(action, installation_id=123, login="acme", repositories=None, **inst):
-    payload = {"action": action, "installation": installation_obj(installation_id, login, **inst),
-               "sender": account("someone", "User")}
-    if repositories is not None:
-        payload["repositories"] = repositories
-    return payload
-
-
-def repositories_event(action, installation_id=123, added=(), removed=()):
-    return {"action": action, "installation": installation_obj(installation_id),
-            "repository_selection": "selected", "repositories_added": list(added),
-            "repositories_removed": list(removed), "requester": None, "sender": account("someone", "User")}
 
 
 def make_project(name, github_repo, installation_id=123, states=()):

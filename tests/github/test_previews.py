@@ -18,41 +18,13 @@ from slipway.github.previews import (PreviewCommentReporter, enqueue_teardown, f
                               remove_preview)
 from slipway.queue import job_id_for
 from slipway.states import State
-from tests.github.conftest import INSTALLATION_ID, REPO, github_app, github_standin, sleeps  # noqa: F401
-from tests.github.examples import webhook_example
+from tests.support.github import INSTALLATION_ID, REPO
+from tests.support.payloads import pr_payload
 
 pytestmark = pytest.mark.both_databases
 
 HEAD = "a" * 40
 HEAD2 = "b" * 40
-
-
-def pr_payload(action: str, number: int, sha: str, *, repo: str = REPO, head_ref: str = "feature",
-               head_repo: str | None = "", association: str = "OWNER", draft: bool = False,
-               merged: bool = False, installation_id: int = INSTALLATION_ID) -> dict:
-    """GitHub's example ``pull_request`` delivery for ``action``, pointed at ``repo``.
-
-    ``head_repo`` "" means the base repository itself; None a deleted fork.
-    """
-    payload = webhook_example("pull_request", action, with_installation=True)
-    owner, name = repo.split("/")
-    pr = payload["pull_request"]
-    payload["number"] = pr["number"] = number
-    payload["repository"].update(full_name=repo, name=name)
-    payload["repository"]["owner"]["login"] = owner
-    payload["installation"]["id"] = installation_id
-    pr["base"]["repo"].update(full_name=repo, name=name)
-    pr["head"].update(sha=sha, ref=head_ref)
-    if head_repo is None:
-        pr["head"]["repo"] = None
-    else:
-        head_full = head_repo or repo
-        pr["head"]["repo"].update(full_name=head_full, name=head_full.split("/")[1], fork=head_full != repo)
-        pr["head"]["label"] = f"{head_full.split('/')[0]}:{head_ref}"
-    pr.update(author_association=association, draft=draft)
-    if action == "closed":
-        pr.update(state="closed", merged=merged)
-    return payload
 
 
 @pytest.fixture
@@ -305,7 +277,7 @@ def test_reopened_opens_the_preview_again_and_builds(project, send_webhook, queu
 # -- the comment --------------------------------------------------------------------------
 
 @pytest.fixture
-def reporter(settings, redis, github_app) -> PreviewCommentReporter:  # noqa: F811
+def reporter(settings, redis, github_app) -> PreviewCommentReporter:
     return PreviewCommentReporter(settings, github_app, redis)
 
 
@@ -332,7 +304,7 @@ def set_state(dep_id: int, state: State, **values) -> None:
             setattr(dep, key, value)
 
 
-def test_one_comment_per_pull_request_edited_on_every_state(settings, project, reporter, github_standin):  # noqa: F811
+def test_one_comment_per_pull_request_edited_on_every_state(settings, project, reporter, github_standin):
     add_preview(project, 7)
     dep_id = add_deployment(project, 7)
     reporter.report(dep_id)
@@ -356,7 +328,7 @@ def test_one_comment_per_pull_request_edited_on_every_state(settings, project, r
     assert [c.method for c in github_standin.calls if "comments" in c.path] == ["POST"] + ["PATCH"] * 5
 
 
-def test_a_failed_newer_build_says_why_and_points_at_the_preview_still_serving(project, reporter, github_standin):  # noqa: F811
+def test_a_failed_newer_build_says_why_and_points_at_the_preview_still_serving(project, reporter, github_standin):
     add_preview(project, 7)
     add_deployment(project, 7, state="live", url="http://127.0.0.1:40001")
     newer = add_deployment(project, 7, sha=HEAD2)
@@ -368,7 +340,7 @@ def test_a_failed_newer_build_says_why_and_points_at_the_preview_still_serving(p
     assert "> The Docker build failed: no \\| pipes." in comment["body"]
 
 
-def test_a_late_report_of_an_older_build_shows_the_newest(project, reporter, github_standin):  # noqa: F811
+def test_a_late_report_of_an_older_build_shows_the_newest(project, reporter, github_standin):
     add_preview(project, 7, head_sha=HEAD2)
     older = add_deployment(project, 7, state="cancelled")
     add_deployment(project, 7, sha=HEAD2, state="building")
@@ -377,7 +349,7 @@ def test_a_late_report_of_an_older_build_shows_the_newest(project, reporter, git
     assert f"`{HEAD2[:7]}`" in comment["body"] and "🔨 Building" in comment["body"]
 
 
-def test_the_comment_never_shows_a_secret(settings, project, redis, github_app, github_standin):  # noqa: F811
+def test_the_comment_never_shows_a_secret(settings, project, redis, github_app, github_standin):
     secret = "s3cret-registry-password-value"
     settings = replace(settings, registry_password=secret)
     add_preview(project, 7)
@@ -388,7 +360,7 @@ def test_the_comment_never_shows_a_secret(settings, project, redis, github_app, 
     assert secret not in comment["body"] and "could not log in with" in comment["body"]
 
 
-def test_two_reports_at_once_make_one_comment(project, reporter, github_standin):  # noqa: F811
+def test_two_reports_at_once_make_one_comment(project, reporter, github_standin):
     add_preview(project, 7)
     dep_id = add_deployment(project, 7)
     start = threading.Barrier(6)
@@ -406,7 +378,7 @@ def test_two_reports_at_once_make_one_comment(project, reporter, github_standin)
     assert [c.method for c in github_standin.calls if "comments" in c.path].count("POST") == 1
 
 
-def test_reports_of_production_deployments_write_no_comment(project, reporter, github_standin):  # noqa: F811
+def test_reports_of_production_deployments_write_no_comment(project, reporter, github_standin):
     with session_scope() as s:
         dep = Deployment(project_id=project, sha=HEAD, branch="main", trigger="push")
         s.add(dep)
@@ -416,7 +388,7 @@ def test_reports_of_production_deployments_write_no_comment(project, reporter, g
     assert github_standin.comments() == []
 
 
-def test_a_refused_fork_gets_a_comment_saying_how_to_allow_it(project, reporter, github_standin):  # noqa: F811
+def test_a_refused_fork_gets_a_comment_saying_how_to_allow_it(project, reporter, github_standin):
     add_preview(project, 7, head_repo="mallory/hello", from_fork=True, author_association="NONE")
     reporter.update(project, 7)
     (comment,) = github_standin.comments(REPO, 7)
@@ -425,7 +397,7 @@ def test_a_refused_fork_gets_a_comment_saying_how_to_allow_it(project, reporter,
     assert "fork previews** to `always`" in body and "reopening this pull request" in body
 
 
-def test_an_allowed_fork_is_named_in_the_comment(project, reporter, github_standin):  # noqa: F811
+def test_an_allowed_fork_is_named_in_the_comment(project, reporter, github_standin):
     add_preview(project, 7, head_repo="carol/hello", from_fork=True, author_association="COLLABORATOR")
     reporter.report(add_deployment(project, 7))
     (comment,) = github_standin.comments(REPO, 7)
@@ -433,7 +405,7 @@ def test_an_allowed_fork_is_named_in_the_comment(project, reporter, github_stand
         in comment["body"]
 
 
-def test_a_closed_preview_is_only_commented_on_by_its_removal(project, reporter, github_standin):  # noqa: F811
+def test_a_closed_preview_is_only_commented_on_by_its_removal(project, reporter, github_standin):
     add_preview(project, 7)
     dep_id = add_deployment(project, 7)
     reporter.report(dep_id)
@@ -448,7 +420,7 @@ def test_a_closed_preview_is_only_commented_on_by_its_removal(project, reporter,
     assert "was removed" in comment["body"] and "|" not in comment["body"]
 
 
-def test_no_app_no_comment_reporter(settings, github_standin):  # noqa: F811
+def test_no_app_no_comment_reporter(settings, github_standin):
     assert preview_reporters(settings) == []
     with_app = replace(settings, github_app_id=str(github_standin.app_id),
                        github_app_private_key=github_standin.private_key_pem, github_api_url=github_standin.url)
@@ -478,7 +450,7 @@ class RecordingReporter:
         self.reported.append(deployment_id)
 
 
-def test_removal_tears_down_the_slot_and_ends_its_live_deployments(settings, project, reporter, github_standin):  # noqa: F811
+def test_removal_tears_down_the_slot_and_ends_its_live_deployments(settings, project, reporter, github_standin):
     add_preview(project, 7)
     live = add_deployment(project, 7, state="live", url="http://127.0.0.1:40001")
     other = add_deployment(project, 8, state="live", url="http://127.0.0.1:40002")
@@ -510,7 +482,6 @@ def test_the_teardown_job_carries_only_ids(settings, project, queue):
     enqueue_teardown(project, 7)
     (job,) = queue.jobs
     assert (job.func_name, tuple(job.args), job.kwargs) == ("slipway.github.previews.teardown_preview", (project, 7), {})
-
 
 
 def test_a_close_that_cannot_queue_its_teardown_is_503_and_its_redelivery_works(

@@ -15,11 +15,10 @@ from sqlalchemy import select
 from deployer.local import LABEL_PROJECT, LABEL_SLOT
 from slipway.db import session_scope
 from slipway.models import Deployment, Installation, InstallationRepository, Project, PullRequestPreview
-from tests.conftest import push_payload
-from tests.github.conftest import INSTALLATION_ID, REPO, github_settings, github_standin  # noqa: F401
 from tests.support.gitrepos import GitServer, SourceRepo
-from tests.test_pipeline_e2e import dockerfile, log_of  # noqa: F401
-from tests.github.test_previews import pr_payload
+from tests.support.github import INSTALLATION_ID, REPO
+from tests.support.payloads import pr_payload, push_payload
+from tests.support.pipeline import dockerfile, log_of
 
 pytestmark = pytest.mark.docker
 
@@ -34,7 +33,7 @@ def app(github_settings):
 
 
 @pytest.fixture
-def site(github_settings, git_server: GitServer, github_standin, docker_client):  # noqa: F811
+def site(github_settings, git_server: GitServer, github_standin, docker_client):
     """A project connected to the installation's repository, its code served by the local git server."""
     name = f"pv-{uuid.uuid4().hex[:8]}"
     repo = git_server.create(name)
@@ -57,7 +56,7 @@ def get(dep_id: int) -> Deployment:
         return s.get(Deployment, dep_id)
 
 
-def containers(docker_client, project: str, slot: str) -> list:  # noqa: F811
+def containers(docker_client, project: str, slot: str) -> list:
     labels = [f"{LABEL_PROJECT}={project}", f"{LABEL_SLOT}={slot}"]
     return docker_client.containers.list(all=True, filters={"label": labels})
 
@@ -85,7 +84,7 @@ def answers(url: str) -> str | None:
 
 
 def test_a_pull_request_gets_a_preview_beside_production_one_comment_and_is_removed_on_close(
-        github_settings, site, send_webhook, run_worker, github_standin, docker_client):  # noqa: F811
+        github_settings, site, send_webhook, run_worker, github_standin, docker_client):
     registry = github_settings.registry
     prod_sha = site.commit(files(registry, "production\n"))
     resp = send_webhook("push", push_payload(REPO, prod_sha))
@@ -146,7 +145,7 @@ def test_a_pull_request_gets_a_preview_beside_production_one_comment_and_is_remo
 
 @pytest.mark.parametrize("association", ["NONE", "CONTRIBUTOR"])
 def test_a_fork_by_an_outsider_is_not_built_and_the_comment_says_how_to_allow_it(
-        github_settings, site, git_server, send_webhook, run_worker, github_standin, docker_client,  # noqa: F811
+        github_settings, site, git_server, send_webhook, run_worker, github_standin, docker_client,
         association):
     sha = fork_commit(git_server, site, 9, "from a stranger\n", github_settings.registry)
     assert open_pr(send_webhook, "opened", 9, sha, head_ref="patch-1", head_repo="mallory/hello",
@@ -167,7 +166,7 @@ def test_a_fork_by_an_outsider_is_not_built_and_the_comment_says_how_to_allow_it
 
 
 def test_a_fork_by_a_collaborator_is_built_from_the_base_repository(
-        github_settings, site, git_server, send_webhook, run_worker, github_standin, docker_client):  # noqa: F811
+        github_settings, site, git_server, send_webhook, run_worker, github_standin, docker_client):
     sha = fork_commit(git_server, site, 11, "from a collaborator's fork\n", github_settings.registry)
     (dep_id,) = open_pr(send_webhook, "opened", 11, sha, head_ref="patch-1", head_repo="carol/hello",
                         association="COLLABORATOR")

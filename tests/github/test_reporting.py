@@ -21,13 +21,7 @@ from slipway.github.reporting import (
     status_context,
 )
 from slipway.states import State
-from tests.github.conftest import (  # noqa: F401
-    INSTALLATION_ID,
-    REPO,
-    github_app,
-    github_standin,
-    sleeps,
-)
+from tests.support.github import INSTALLATION_ID, REPO
 
 SHA = "3f786850e387550fdab836ed7e6dc881de23001b"
 NEWER = "89e6c98d92887913cadf06b2adb97f26cde4849b"
@@ -137,11 +131,11 @@ def move(dep_id: int, *states: State, **values) -> None:
 
 
 @pytest.fixture
-def reporter(settings, redis, github_app):  # noqa: F811
+def reporter(settings, redis, github_app):
     return GitHubReporter(settings, github_app, redis)
 
 
-def test_each_state_is_posted_once_however_often_it_is_reported(settings, reporter, github_standin):  # noqa: F811
+def test_each_state_is_posted_once_however_often_it_is_reported(settings, reporter, github_standin):
     dep_id = connected_deployment()
     move(dep_id, State.CLONING)
     reporter.report(dep_id)
@@ -174,7 +168,7 @@ def test_each_state_is_posted_once_however_often_it_is_reported(settings, report
     assert len(github_standin.deployments(REPO)) == 1
 
 
-def test_a_preview_gets_a_transient_environment_and_its_own_context(reporter, github_standin):  # noqa: F811
+def test_a_preview_gets_a_transient_environment_and_its_own_context(reporter, github_standin):
     dep_id = connected_deployment(pr_number=12)
     move(dep_id, State.CLONING)
     reporter.report(dep_id)
@@ -184,7 +178,7 @@ def test_a_preview_gets_a_transient_environment_and_its_own_context(reporter, gi
     assert github_standin.statuses(REPO, SHA)[0]["context"].endswith("/preview")
 
 
-def test_descriptions_never_carry_a_secret_and_fit_githubs_limit(settings, reporter, github_standin):  # noqa: F811
+def test_descriptions_never_carry_a_secret_and_fit_githubs_limit(settings, reporter, github_standin):
     secret = "s3cr3t-registry-password-value"
     from slipway.settings import set_settings
 
@@ -203,7 +197,7 @@ def test_descriptions_never_carry_a_secret_and_fit_githubs_limit(settings, repor
 
 
 def test_a_deployment_cancelled_before_it_started_gets_a_status_but_no_github_deployment(
-        reporter, github_standin):  # noqa: F811
+        reporter, github_standin):
     older = connected_deployment()
     with session_scope() as s:
         dep = s.get(Deployment, older)
@@ -220,14 +214,14 @@ def test_a_deployment_cancelled_before_it_started_gets_a_status_but_no_github_de
     assert github_standin.deployments(REPO) == []
 
 
-def test_a_project_not_connected_through_the_app_is_not_reported(reporter, github_standin):  # noqa: F811
+def test_a_project_not_connected_through_the_app_is_not_reported(reporter, github_standin):
     dep_id = connected_deployment(installation_id=None)
     move(dep_id, State.CLONING)
     reporter.report(dep_id)
     assert github_standin.requests == []
 
 
-def test_a_failed_post_is_retried_on_the_next_report_and_never_raises(reporter, github_standin):  # noqa: F811
+def test_a_failed_post_is_retried_on_the_next_report_and_never_raises(reporter, github_standin):
     dep_id = connected_deployment()
     move(dep_id, State.CLONING)
     github_standin.fail_next(422, times=1, message="Validation Failed", path_prefix=f"/repos/{REPO}/statuses")
@@ -239,7 +233,7 @@ def test_a_failed_post_is_retried_on_the_next_report_and_never_raises(reporter, 
     assert len(github_standin.deployment_statuses()) == 1
 
 
-def test_github_down_does_not_stall_the_worker(settings, redis, github_standin):  # noqa: F811
+def test_github_down_does_not_stall_the_worker(settings, redis, github_standin):
     from slipway.settings import set_settings
 
     app_settings = replace(settings, github_app_id=str(github_standin.app_id),

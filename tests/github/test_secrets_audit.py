@@ -21,7 +21,6 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
 
-import docker
 import pytest
 from sqlalchemy import select
 
@@ -32,10 +31,7 @@ from slipway.logs import configure
 from slipway.models import Deployment, Project
 from slipway.queue import redis_connection
 from slipway.settings import set_settings
-from tests.github.conftest import REPO, github_standin  # noqa: F401 - fixture
-from tests.github.conftest import github_settings as _github_settings  # noqa: F401 - fixture
-from tests.github.test_e2e import connected, everything_stored, private_git, push, site_files  # noqa: F401
-from tests.test_pipeline_e2e import log_of  # noqa: F401 - fixture
+from tests.support.pipeline import everything_stored, log_of, push, site_files
 
 pytestmark = pytest.mark.docker
 
@@ -44,8 +40,9 @@ MNEMONIC = ("abandon abandon abandon abandon abandon abandon abandon abandon aba
 
 
 @pytest.fixture
-def github_settings(_github_settings):  # noqa: F811 - the stand-in's settings, plus an Akash wallet
-    s = replace(_github_settings, akash_funding_mnemonic=MNEMONIC)
+def github_settings(github_settings):
+    """The stand-in's settings (tests/github/conftest.py), plus an Akash wallet."""
+    s = replace(github_settings, akash_funding_mnemonic=MNEMONIC)
     set_settings(s)
     return s
 
@@ -90,8 +87,8 @@ class CommandLines:
             self._stop.wait(0.02)
 
 
-def test_no_planted_secret_is_found_anywhere(github_settings, connected, github_standin, send_webhook,  # noqa: F811
-                                             client, redis, docker_client):  # noqa: F811
+def test_no_planted_secret_is_found_anywhere(github_settings, connected, github_standin, send_webhook,
+                                             client, redis, docker_client):
     env_secret = f"AppSecret-{uuid.uuid4().hex}"
     with session_scope() as s:
         project = s.scalar(select(Project).where(Project.name == connected.name))

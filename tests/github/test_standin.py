@@ -13,9 +13,9 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.github.conftest import INSTALLATION_ID, REPO
 from tests.github.examples import webhook_delivery, webhook_example, webhook_examples
 from tests.github.standin import GitHubStandIn
+from tests.support.github import INSTALLATION_ID, REPO
 
 pytestmark = pytest.mark.oracle
 

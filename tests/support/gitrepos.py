@@ -1,7 +1,10 @@
-"""Git repositories served over smart HTTP on loopback, standing in for GitHub's git hosting."""
+"""Git repositories served over smart HTTP on loopback, standing in for GitHub's git hosting, and a
+developer's working copy that pushes with the real git client."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,3 +64,32 @@ class SourceRepo:
         commit = self.repo.index.commit(message, author=AUTHOR, committer=AUTHOR)
         self.repo.git.push("origin", f"HEAD:refs/heads/{branch}", "--force")
         return commit.hexsha
+
+
+class Checkout:
+    """A developer's working copy, using the real git client with no ambient configuration."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.env = {
+            "PATH": os.environ["PATH"], "HOME": str(path.parent), "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_TERMINAL_PROMPT": "0", "GIT_AUTHOR_NAME": "Dev", "GIT_AUTHOR_EMAIL": "dev@example.com",
+            "GIT_COMMITTER_NAME": "Dev", "GIT_COMMITTER_EMAIL": "dev@example.com",
+        }
+        path.mkdir(parents=True)
+        self.git("init", "-q", "-b", "main")
+
+    def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run(["git", *args], cwd=self.path, env=self.env, capture_output=True, text=True, check=False,
+                              timeout=60)
+        if check:
+            assert proc.returncode == 0, f"git {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
+        return proc
+
+    def commit(self, files: dict[str, str], message: str = "change", amend: bool = False) -> str:
+        for rel, content in files.items():
+            (self.path / rel).parent.mkdir(parents=True, exist_ok=True)
+            (self.path / rel).write_text(content)
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message, *(["--amend"] if amend else []))
+        return self.git("rev-parse", "HEAD").stdout.strip()

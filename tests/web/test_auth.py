@@ -9,8 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from tests.support.payloads import push_payload
 
-from tests.conftest import push_payload
 
 pytestmark = pytest.mark.both_databases
 

@@ -9,7 +9,7 @@ from slipway.db import session_scope
 from slipway.models import Deployment, WebhookDelivery
 from slipway.projects import ProjectSpec, create_project
 from slipway.queue import job_id_for
-from tests.conftest import push_payload
+from tests.support.payloads import installation_event, pr_payload, push_payload, repo, repositories_event, sign
 
 pytestmark = pytest.mark.both_databases
 
@@ -104,7 +104,6 @@ def test_ping_and_unknown_events(project, send_webhook, queue):
 
 
 def test_missing_event_headers(client, settings):
-    from tests.conftest import sign
 
     body = b"{}"
     resp = client.post("/webhooks/github", data=body, headers={"X-Hub-Signature-256": sign(settings.github_webhook_secret, body)})
@@ -171,19 +170,16 @@ def test_a_newer_push_cancels_the_older_unfinished_deployment(project, send_webh
 # -- hostile input from a validly signed sender: always a 4xx, never a 500 ----------------
 
 def _installation(installation_id=123, repositories=None):
-    from tests.github.test_installations import installation_event
 
     return installation_event("created", installation_id=installation_id, repositories=repositories or [])
 
 
 def _repositories_added(repo_id):
-    from tests.github.test_installations import repo, repositories_event
 
     return repositories_event("added", added=[repo(repo_id, "acme/site")])
 
 
 def _pull_request(number):
-    from tests.github.test_previews import pr_payload
 
     payload = pr_payload("opened", 1, SHA, repo="acme/site")
     payload["number"] = payload["pull_request"]["number"] = number
@@ -241,7 +237,6 @@ def test_a_chunked_body_over_the_limit_is_413_not_401(project, app, settings, se
 
     import requests
 
-    from tests.conftest import sign
 
     app.config["SLIPWAY_SETTINGS"] = replace(settings, webhook_max_bytes="1000")
     body = json.dumps({**push_payload("acme/site", SHA), "pad": "x" * 5000}).encode()

@@ -13,7 +13,7 @@ from slipway.db import dispose_engines, get_engine, queued_writes, session_facto
 from slipway.models import WebhookDelivery
 from slipway.projects import ProjectSpec, create_project
 from slipway.queue import redis_connection
-from tests.conftest import push_payload
+from tests.support.payloads import push_payload
 
 pytestmark = pytest.mark.both_databases
 

@@ -11,8 +11,8 @@ from deployer.akash.sdl import (
     image_host, inject_credentials, js_number_str, load_yaml, locale_key, parse_sdl, redact_credentials,
     sdl_from_spec,
 )
-from tests.deployer.akash.test_manifest import CREDENTIALS, ONE_SERVICE, SEVERAL_SERVICES
 from tests.oracle import oracle_available, run_node
+from tests.support.akash_sdl import CREDENTIALS, ONE_SERVICE, SEVERAL_SERVICES
 
 
 def test_reads_path_text_and_stream(tmp_path) -> None:

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from deployer.akash.manifest import deployment_hash_hex, manifest_sorted_json
 from deployer.akash.sdl import parse_sdl
 from slipway.cli import main
-from tests.deployer.akash.test_manifest import ENV_ESCAPING, SEVERAL_SERVICES
+from tests.support.akash_sdl import ENV_ESCAPING, SEVERAL_SERVICES
 
 BROKEN = SEVERAL_SERVICES.replace("port: 5432", "port: 0").replace("denom: uact, amount: 1000", "denom: uakt, amount: 1000")
 
