@@ -19,12 +19,12 @@ from slipway.cli import main
 from slipway.crypto import token_hash
 from slipway.db import session_scope
 from slipway.git_remote import FETCH_TOKEN_PREFIX, fetch_token, repository_path
+from slipway.git_remote.smart_http import asks_for_sideband, pkt_line, with_progress_lines
 from slipway.models import Deployment, Project
 from slipway.projects import get_project_by_name
 from slipway.queue import job_id_for
 from slipway.settings import set_settings
 from web.bodies import DISCARD_AFTER_ANSWER
-from web.git_remote import asks_for_sideband, pkt_line, with_progress_lines
 from tests.support.gitrepos import Checkout
 from tests.support.pipeline import dockerfile, log_of
 

@@ -16,6 +16,8 @@ from werkzeug.wrappers import Request, Response
 # A caller that has the body in a file already passes it under this environ key (with
 # CONTENT_LENGTH set): git reads it from there, and it is never held in memory here.
 BODY_FILE = "slipway.body_file"
+# Each side-band-64k packet carries at most 65519 bytes; plain side-band at most 999.
+SIDEBAND_MAX = 990
 
 
 class GitHttpBackend:
@@ -65,3 +67,74 @@ class GitHttpBackend:
             return Response(proc.stderr or b"git http-backend failed", status=500)(environ, start_response)
         start_response(status, headers)
         return [payload]
+
+
+# -- pkt-line plumbing (gitprotocol-common, gitprotocol-pack) ----------------
+# What Slipway adds to git's own answers: progress lines after a push, and the refusal of one.
+
+def pkt_line(data: bytes) -> bytes:
+    return f"{len(data) + 4:04x}".encode() + data
+
+
+def asks_for_sideband(receive_pack_request: bytes) -> bool:
+    """True if the push's first command line asks for side-band(-64k) progress."""
+    try:
+        size = int(receive_pack_request[:4], 16)
+    except ValueError:
+        return False
+    first = receive_pack_request[4:size]
+    if b"\0" not in first:
+        return False
+    caps = first.split(b"\0", 1)[1].split()
+    return b"side-band-64k" in caps or b"side-band" in caps
+
+
+def with_progress_lines(payload: bytes, lines: list[str]) -> bytes:
+    """Add band-2 (progress) packets before the final flush of a side-band response.
+
+    Anything that does not parse as a complete pkt-line stream ending in a flush is
+    returned unchanged: a message is never worth breaking the push's answer.
+    """
+    pos, last = 0, -1
+    try:
+        while pos < len(payload):
+            size = int(payload[pos:pos + 4], 16)
+            if 0 < size < 4:
+                return payload
+            last = pos
+            pos += 4 if size == 0 else size
+    except ValueError:
+        return payload
+    if pos != len(payload) or last != len(payload) - 4 or payload[last:] != b"0000":
+        return payload
+    extra = b"".join(pkt_line(b"\x02" + (line[:SIDEBAND_MAX] + "\n").encode()) for line in lines)
+    return payload[:last] + extra + b"0000"
+
+
+def pushed_refs(receive_pack_request: bytes) -> list[str]:
+    """The refs a push updates, from its command pkt-lines (before the flush)."""
+    refs, pos = [], 0
+    while pos + 4 <= len(receive_pack_request):
+        try:
+            size = int(receive_pack_request[pos:pos + 4], 16)
+        except ValueError:
+            break
+        if size < 4 or pos + size > len(receive_pack_request):
+            break
+        line = receive_pack_request[pos + 4:pos + size].split(b"\0", 1)[0].rstrip(b"\n")
+        parts = line.split(b" ")
+        if len(parts) == 3 and not line.startswith(b"shallow "):
+            refs.append(parts[2].decode("utf-8", "replace"))
+        pos += size
+    return refs
+
+
+def refusal_report(receive_pack_request: bytes, message: str, reason: str) -> bytes:
+    """A receive-pack answer that rejects every ref of the push with ``reason``, after ``message``."""
+    report = pkt_line(f"unpack {reason}\n".encode()) + b"".join(
+        pkt_line(f"ng {ref} {reason}\n".encode()) for ref in pushed_refs(receive_pack_request)) + b"0000"
+    if not asks_for_sideband(receive_pack_request):
+        return report
+    chunks = [report[i:i + SIDEBAND_MAX] for i in range(0, len(report), SIDEBAND_MAX)]
+    return (pkt_line(b"\x02" + (message[:SIDEBAND_MAX] + "\n").encode())
+            + b"".join(pkt_line(b"\x01" + chunk) for chunk in chunks) + b"0000")
