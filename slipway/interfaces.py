@@ -1,5 +1,5 @@
 """Every boundary the deployment road crosses, as a Protocol: git sources, image builders, the
-registry, deploy targets, reporters and credentials.
+registry (and its garbage collector), deploy targets, reporters and credentials.
 
 The implementations live beside the systems they talk to (``builder``, ``deployer``,
 ``slipway.github``) and import nothing from here; the job, the director and the reconciler are
@@ -13,8 +13,8 @@ from typing import Callable, Mapping, Protocol
 
 from deployer.base import Health, Log, Release, Running, never
 
-__all__ = ["GitCredentials", "GitSource", "Health", "ImageBuilder", "Log", "Masker", "Registry", "Release",
-           "Reporter", "Running", "Target"]
+__all__ = ["BlobCollector", "GitCredentials", "GitSource", "Health", "ImageBuilder", "Log", "Masker", "Registry",
+           "Release", "Reporter", "Running", "Target"]
 
 
 class GitSource(Protocol):
@@ -63,6 +63,12 @@ class Registry(Protocol):
     def delete(self, repository: str, digest: str) -> bool: ...
 
     def tag(self, repository: str, digest: str, tag: str) -> None: ...
+
+
+class BlobCollector(Protocol):
+    """Frees the layers no manifest uses any more (``slipway.registry_gc.ServicesScript``)."""
+
+    def collect(self, say: Log) -> None: ...
 
 
 class Target(Protocol):

@@ -24,14 +24,14 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable
 
 from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from builder.registry import RegistryError, split_reference
-from slipway.interfaces import Registry
+from slipway.interfaces import BlobCollector, Registry
 from slipway.models import Deployment, Project
 from slipway.settings import Settings
 from slipway.states import FINAL_STATES, State
@@ -183,11 +183,6 @@ class Maintenance:
 
 
 # -- collecting blobs --------------------------------------------------------------------------
-
-class BlobCollector(Protocol):
-    """Frees the layers no manifest uses any more (``ServicesScript``)."""
-
-    def collect(self, say: Log) -> None: ...
 
 
 class ServicesScript:
