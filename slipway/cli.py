@@ -16,6 +16,12 @@ from slipway.models import BuildLog, Deployment, Project
 @click.group()
 def main() -> None:
     """Slipway: git push to deploy."""
+    from slipway.errors import UserError
+
+    try:
+        settings_mod.get_settings()  # settings that cannot work are refused before any command runs
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
