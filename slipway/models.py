@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 from slipway.states import State, check_transition
 from slipway.validation import PROJECT_NAME_RE  # noqa: F401 - its old home; match it whole
@@ -112,15 +112,14 @@ class Deployment(Base):
     def short_sha(self) -> str:
         return self.sha[:7]
 
-    def transition(self, target: State) -> None:
-        """Move to ``target`` or raise InvalidTransition; stamps the timestamps."""
-        check_transition(self.state_enum, target)
-        now = utcnow()
-        if self.state == State.QUEUED.value and self.started_at is None and not target.final:
-            self.started_at = now
-        self.state = target.value
-        if target.final and self.finished_at is None:
-            self.finished_at = now
+    @validates("state")
+    def _refuse_forbidden_state(self, _key: str, value: str) -> str:
+        """Every write of the state is checked against the state machine (``slipway.states.transition``
+        is the one that writes it); a new deployment may start in any state."""
+        current = self.state
+        if current is not None and current != value:
+            check_transition(State(current), State(value))
+        return value
 
 
 class BuildLog(Base):

@@ -36,7 +36,7 @@ from slipway.models import Deployment, Project, utcnow
 from slipway.queue import job_id_for
 from slipway.registry_gc import RegistryUse
 from slipway.settings import Settings, get_settings
-from slipway.states import FINAL_STATES, State
+from slipway.states import FINAL_STATES, State, transition
 from slipway.targets import targets_from_settings
 
 log = logging.getLogger(__name__)
@@ -224,9 +224,7 @@ def fail_worker_lost(settings: Settings, redis: Redis, dep_id: int) -> bool:
         dep = session.get(Deployment, dep_id, with_for_update=True)
         if dep is None or dep.state_enum.final:
             return False
-        dep.transition(State.FAILED)
-        dep.error_id = WORKER_LOST
-        dep.error_message = render(WORKER_LOST)
+        transition(dep, State.FAILED, WORKER_LOST, render(WORKER_LOST))
     # Its claim on the registry goes with it, or blob collection would wait for the job's time limit.
     RegistryUse(redis, settings.registry).leave(job_id_for(dep_id, settings))
     # Whoever follows its log sees why, and the live stream ends.

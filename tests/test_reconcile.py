@@ -24,7 +24,7 @@ from slipway.models import BuildLog, Deployment, Project, utcnow
 from slipway.projects import ProjectSpec, create_project
 from slipway.queue import enqueue_deployment, get_queue, job_id_for
 from slipway.settings import Settings
-from slipway.states import State
+from slipway.states import State, transition
 from tests.test_pipeline_e2e import dockerfile
 
 pytestmark = pytest.mark.docker
@@ -314,7 +314,9 @@ def test_reporters_hear_of_every_deployment_the_reconciler_fails(settings, redis
     name = make_project({"Dockerfile": dockerfile(settings.registry), "www/index.html": "x"})
     dep_id = request_deployment(name, BranchHead(), "cli").deployment_id
     with session_scope() as s:
-        s.get(Deployment, dep_id).state = State.BUILDING.value
+        dep = s.get(Deployment, dep_id)
+        transition(dep, State.CLONING)
+        transition(dep, State.BUILDING)
     queue.empty()  # its job is gone: Redis lost it while it was building
     recorder = Recorder()
     outcome = Reconciler(settings, queue, {}, [recorder]).run()
