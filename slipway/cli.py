@@ -345,9 +345,10 @@ def deployments(project_name: str | None, limit: int) -> None:
         if project_name:
             q = q.where(Project.name == project_name)
         for d in session.scalars(q):
+            down = d.state == "live" and d.health == "down"
             click.echo(
-                f"{d.id:6} {d.project.name:20} {d.short_sha} {d.branch:15} {d.state:10} "
-                f"{d.url or d.error_message or ''}"
+                f"{d.id:6} {d.project.name:20} {d.short_sha} {d.branch:15} {d.state + (' (down)' if down else ''):11} "
+                f"{d.url or d.error_message or ''}{f' down: {d.health_detail}' if down else ''}"
             )
 
 
@@ -393,6 +394,7 @@ def reap() -> None:
     click.echo(line("failed {n} abandoned deployment(s)", outcome.failed))
     click.echo(line("queued again {n} deployment(s) Redis had lost", outcome.requeued))
     click.echo(line("removed the containers of {n} ended deployment(s)", outcome.removed))
+    click.echo(line(f"checked the health of {len(outcome.checked)} live deployment(s); {{n}} down", outcome.down))
 
 
 @main.group()

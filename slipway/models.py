@@ -92,6 +92,12 @@ class Deployment(Base):
     target_ref: Mapped[dict | None] = mapped_column(JSON)
     error_id: Mapped[str | None] = mapped_column(String(80))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # What the periodic health check of a live deployment found (slipway.health): up or down, why,
+    # when it last looked, and since when it has been so.
+    health: Mapped[str | None] = mapped_column(String(10))
+    health_detail: Mapped[str | None] = mapped_column(String(500))
+    health_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    health_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -12,7 +12,9 @@ It runs when a worker starts, every ``RECONCILE_EVERY_S`` inside every worker, a
 - what deployments that ended without going live still run is stopped: from the reference
   stored when it started (``Deployment.target_ref``, through its target's ``stop``), and by
   label for containers started before a reference was stored;
-- the reporters (commit statuses, PR comments) hear of every deployment it failed.
+- the reporters (commit statuses, PR comments) hear of every deployment it failed;
+- live deployments not checked for ``SLIPWAY_HEALTH_CHECK_EVERY`` seconds are checked by their
+  targets, and their health recorded (``slipway.health``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sqlalchemy import null, select, update
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.errors import AppError, render
+from slipway.health import Checked, check_live
 from slipway.interfaces import Reporter, Target
 from slipway.jobs import default_reporters, report
 from slipway.models import Deployment, Project, utcnow
@@ -70,6 +73,12 @@ class Outcome:
     removed: list[int] = field(default_factory=list)
     # Of those, the ones stopped from their stored reference (a deployment that died mid-start).
     stopped: list[int] = field(default_factory=list)
+    # Live deployments whose health was checked (not part of truth: checking is routine).
+    checked: list[Checked] = field(default_factory=list)
+
+    @property
+    def down(self) -> list[int]:
+        return [c.deployment_id for c in self.checked if not c.health.ok]
 
     def __bool__(self) -> bool:
         return bool(self.requeued or self.failed or self.removed or self.stopped)
@@ -104,6 +113,7 @@ class Reconciler:
                 self._settle(dep_id, state, started, now, outcome)
             outcome.stopped = self._stop_started()
             outcome.removed = sorted(set(outcome.stopped) | set(self._remove_leftovers()))
+            outcome.checked = self._check_health(now)
         finally:
             try:
                 lock.release()
@@ -158,6 +168,13 @@ class Reconciler:
 
     def _fail(self, dep_id: int) -> bool:
         return fail_worker_lost(self.settings, self.redis, dep_id)
+
+    def _check_health(self, now: datetime) -> list[Checked]:
+        try:
+            return check_live(self.settings, self.targets, now)
+        except Exception:  # noqa: BLE001 - a database hiccup: the next pass checks again
+            log.exception("could not check the health of live deployments")
+            return []
 
     # -- containers --------------------------------------------------------
     def _stop_started(self) -> list[int]:

@@ -103,6 +103,8 @@ class Settings:
     internal_url: str = _setting("SLIPWAY_INTERNAL_URL", doc="Address workers reach the web server at, to fetch `--git-push` projects from its git remote (default: `SLIPWAY_PUBLIC_URL`).")
     # Deploy targets
     targets: str = _setting("SLIPWAY_TARGETS", "local", doc="Deploy targets this installation offers, comma-separated, from those Slipway has (local); a name it does not have is refused at start.")
+    # Health of live deployments
+    health_check_every: str = _setting("SLIPWAY_HEALTH_CHECK_EVERY", "30", doc="Seconds between health checks of each live deployment by the workers (its target's `check`: for the local target, whether its container runs and its app answers HTTP); 0: never.")
 
     def __post_init__(self) -> None:
         self._check_targets()
@@ -148,6 +150,10 @@ class Settings:
     @property
     def health_timeout_s(self) -> float:
         return float(self.health_timeout)
+
+    @property
+    def health_check_every_s(self) -> float:
+        return float(self.health_check_every)
 
     @property
     def webhook_max_bytes_n(self) -> int:
