@@ -381,7 +381,8 @@ def logs(deployment_id: int, follow: bool) -> None:
 
 @main.command()
 def reap() -> None:
-    """Settle deployments a dead worker or an emptied Redis left behind, and check the health of live ones that are due (workers do this every 15 s)."""
+    """Settle deployments a dead worker or an emptied Redis left behind, and check the health of live ones
+    that are due (workers do this every 15 s)."""
     from slipway.reconcile import reconcile
 
     outcome = reconcile(wait_s=30)

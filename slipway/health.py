@@ -49,7 +49,7 @@ class Checked:
 
 
 def check_live(settings: Settings, targets: Mapping[str, Target], now: datetime | None = None) -> list[Checked]:
-    """Check every live deployment not checked for ``SLIPWAY_HEALTH_CHECK_EVERY`` seconds; record and log what changed."""
+    """Check the live deployments not checked for ``SLIPWAY_HEALTH_CHECK_EVERY`` seconds; record it, log changes."""
     every = settings.health_check_every_s
     if every <= 0:
         return []

@@ -132,7 +132,8 @@ def delete_project(settings, name: str, log) -> None:
         for dep in session.scalars(select(Deployment).where(
                 Deployment.project_id == project.id,
                 Deployment.state.not_in([s.value for s in FINAL_STATES]))):
-            transition(dep, State.CANCELLED, AppError.CANCELLED, f"{render(AppError.CANCELLED)} The project was deleted.")
+            transition(dep, State.CANCELLED, AppError.CANCELLED,
+                       f"{render(AppError.CANCELLED)} The project was deleted.")
     for target in targets_from_settings(settings).values():
         target.remove_all(name, log)
     auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)

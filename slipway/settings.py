@@ -115,8 +115,8 @@ class Settings:
         names = self.target_names
         unknown = [n for n in names if n not in KNOWN_TARGETS]
         if unknown or not names:
-            problem = (f"{', '.join(map(repr, unknown))} {'is not a target' if len(unknown) == 1 else 'are not targets'}"
-                       " Slipway has" if unknown else "it names no target")
+            are = "is not a target" if len(unknown) == 1 else "are not targets"
+            problem = f"{', '.join(map(repr, unknown))} {are} Slipway has" if unknown else "it names no target"
             raise UserError(UserError.SETTINGS_TARGETS, value=self.targets, problem=problem, known=known)
         if self.default_target not in names:
             raise UserError(UserError.SETTINGS_DEFAULT_TARGET, value=self.default_target, targets=", ".join(names))

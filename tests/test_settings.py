@@ -89,8 +89,9 @@ def test_a_default_target_that_is_not_offered_is_refused_saying_what_to_fix(tmp_
     with pytest.raises(UserError) as refused:
         Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path)})
     assert refused.value.message_id == UserError.SETTINGS_DEFAULT_TARGET
-    assert str(refused.value) == ("SLIPWAY_DEFAULT_TARGET is 'akash', which SLIPWAY_TARGETS does not offer (it offers "
-                                  "local). Set SLIPWAY_DEFAULT_TARGET to one of those, or add 'akash' to SLIPWAY_TARGETS.")
+    assert str(refused.value) == (
+        "SLIPWAY_DEFAULT_TARGET is 'akash', which SLIPWAY_TARGETS does not offer (it offers local). "
+        "Set SLIPWAY_DEFAULT_TARGET to one of those, or add 'akash' to SLIPWAY_TARGETS.")
 
 
 def test_every_target_settings_accepts_is_one_slipway_can_build():
