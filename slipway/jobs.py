@@ -27,6 +27,7 @@ from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.director import Director, Source, Stopped
 from slipway.errors import AppError, SlipwayError, render
+from slipway.health import UP
 from slipway.git_remote import internal_fetch, is_git_remote_path
 from slipway.interfaces import GitCredentials, ImageBuilder, Registry, Release, Reporter, Running, Target
 from slipway.logs import bound_deployment
@@ -269,6 +270,9 @@ class Pipeline:
             transition(dep, State.LIVE)
             dep.url = running.url
             dep.target_ref = running.ref
+            # It has just answered: up, until a periodic check (slipway.health) finds otherwise.
+            dep.health, dep.health_detail = UP, None
+            dep.health_since = dep.health_checked_at = dep.finished_at
             replaced = []
             for older in session.scalars(
                 select(Deployment).where(Deployment.project_id == dep.project_id, Deployment.id != dep.id,
