@@ -141,15 +141,25 @@ class LocalTarget:
             client.close()
 
     def check(self, ref: dict) -> Health:
+        """Down when its container stopped (exited, OOM-killed, restarting) or the app does not answer.
+
+        Nothing is restarted here: the restart policy ``unless-stopped`` has Docker restart an app
+        that crashes or is killed for its memory; one stopped through Docker (``docker stop``,
+        ``docker kill``) stays down until its project deploys again.
+        """
         client = docker_client(self._docker_host)
         try:
             container = client.containers.get(ref["container_id"])
+            state = container.attrs.get("State", {})
             if container.status != "running":
-                return Health(False, f"the container is {container.status}")
+                return Health(False, _why_stopped(container.status, state, container.attrs.get("RestartCount", 0)))
             try:
                 requests.get(ref["url"], timeout=5, allow_redirects=False)
             except requests.RequestException as exc:
                 return Health(False, f"{ref['url']} does not answer ({type(exc).__name__})")
+            restarts = container.attrs.get("RestartCount", 0)
+            if restarts:
+                return Health(True, f"answers; Docker has restarted it {_times(restarts)}")
             return Health(True)
         except NotFound:
             return Health(False, "the container is gone")
@@ -238,6 +248,26 @@ class LocalTarget:
                 time.sleep(0.1)
         raise UserError(UserError.DEPLOY_UNHEALTHY, port=port, seconds=int(self._health_timeout_s))
 
+
+
+def _why_stopped(status: str, state: dict, restarts: int) -> str:
+    """Why a container is not running, in the user's words."""
+    code = state.get("ExitCode")
+    how = "was killed for using more than its memory limit" if state.get("OOMKilled") \
+        else f"exited with status {code}{_SIGNALS.get(code, '')}"
+    if status == "restarting":
+        return f"the app {how}; Docker is restarting it (restarted {_times(restarts)} so far)"
+    if status == "exited":
+        return f"the app {how} and is not running"
+    return f"the container is {status}"
+
+
+# Exit statuses of a process ended by a signal (128 + its number).
+_SIGNALS = {137: " (killed)", 143: " (terminated)", 139: " (segmentation fault)", 134: " (aborted)"}
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
 
 
 def _containers(client, project: str, slot: str) -> list:

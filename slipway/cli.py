@@ -16,6 +16,12 @@ from slipway.models import BuildLog, Deployment, Project
 @click.group()
 def main() -> None:
     """Slipway: git push to deploy."""
+    from slipway.errors import UserError
+
+    try:
+        settings_mod.get_settings()  # settings that cannot work are refused before any command runs
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()
@@ -339,9 +345,10 @@ def deployments(project_name: str | None, limit: int) -> None:
         if project_name:
             q = q.where(Project.name == project_name)
         for d in session.scalars(q):
+            down = d.state == "live" and d.health == "down"
             click.echo(
-                f"{d.id:6} {d.project.name:20} {d.short_sha} {d.branch:15} {d.state:10} "
-                f"{d.url or d.error_message or ''}"
+                f"{d.id:6} {d.project.name:20} {d.short_sha} {d.branch:15} {d.state + (' (down)' if down else ''):11} "
+                f"{d.url or d.error_message or ''}{f' down: {d.health_detail}' if down else ''}"
             )
 
 
@@ -374,7 +381,8 @@ def logs(deployment_id: int, follow: bool) -> None:
 
 @main.command()
 def reap() -> None:
-    """Settle deployments a dead worker or an emptied Redis left behind (workers do this every 15 s)."""
+    """Settle deployments a dead worker or an emptied Redis left behind, and check the health of live ones
+    that are due (workers do this every 15 s)."""
     from slipway.reconcile import reconcile
 
     outcome = reconcile(wait_s=30)
@@ -387,6 +395,7 @@ def reap() -> None:
     click.echo(line("failed {n} abandoned deployment(s)", outcome.failed))
     click.echo(line("queued again {n} deployment(s) Redis had lost", outcome.requeued))
     click.echo(line("removed the containers of {n} ended deployment(s)", outcome.removed))
+    click.echo(line(f"checked the health of {len(outcome.checked)} live deployment(s); {{n}} down", outcome.down))
 
 
 @main.group()

@@ -23,7 +23,7 @@ from slipway.github.client import GitHubClient
 from slipway.models import Deployment, Project
 from slipway.projects import get_project_by_name
 from slipway.settings import Settings, get_settings
-from slipway.states import FINAL_STATES, State
+from slipway.states import FINAL_STATES, State, transition
 from slipway.validation import INT32_MAX, is_commit_sha, is_full_sha, is_int_id, ref_name_problem, shown
 
 log = logging.getLogger(__name__)
@@ -308,9 +308,7 @@ def supersede_older(session: Session, newer: Deployment) -> list[int]:
 
 def end_early(dep: Deployment, message_id: str, **params: object) -> None:
     """Cancel an unfinished deployment, saying why (superseded, cancelled by a user, its pull request closed)."""
-    dep.transition(State.CANCELLED)
-    dep.error_id = message_id
-    dep.error_message = render(message_id, **params)
+    transition(dep, State.CANCELLED, message_id, render(message_id, **params))
 
 
 def cancel_deployment(deployment_id: int, settings: Settings | None = None) -> Requested:
@@ -349,9 +347,7 @@ def fail_deployment(deployment_id: int, message_id: str, **params: object) -> bo
         dep = session.get(Deployment, deployment_id)
         if dep is None or dep.state_enum in FINAL_STATES:
             return False
-        dep.transition(State.FAILED)
-        dep.error_id = message_id
-        dep.error_message = render(message_id, **params)
+        transition(dep, State.FAILED, message_id, render(message_id, **params))
         return True
 
 

@@ -57,6 +57,8 @@ MESSAGES: dict[str, str] = {
     # signing in
     "auth:user:too-many-sign-ins": "Too many failed sign-ins from your address. Try again in {seconds} seconds.",
     "settings:user:rate-limit": "SLIPWAY_LOGIN_RATE_LIMIT is {value!r}, which is not a rate limit. Give one like '10 per minute'.",
+    "settings:user:targets": "SLIPWAY_TARGETS is {value!r}: {problem}. Give a comma-separated list of targets from: {known}.",
+    "settings:user:default-target": "SLIPWAY_DEFAULT_TARGET is {value!r}, which SLIPWAY_TARGETS does not offer (it offers {targets}). Set SLIPWAY_DEFAULT_TARGET to one of those, or add {value!r} to SLIPWAY_TARGETS.",
 }
 
 
@@ -105,6 +107,8 @@ class UserError(SlipwayError):
     AKASH_SDL = "akash:user:sdl"
     AUTH_TOO_MANY_SIGN_INS = "auth:user:too-many-sign-ins"
     SETTINGS_RATE_LIMIT = "settings:user:rate-limit"
+    SETTINGS_TARGETS = "settings:user:targets"
+    SETTINGS_DEFAULT_TARGET = "settings:user:default-target"
 
 
 class AppError(SlipwayError):

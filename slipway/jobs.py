@@ -2,8 +2,9 @@
 
 ``run_deployment`` is the rq job. It loads everything from the database by id,
 walks the state machine (cloning, building, pushing, deploying, live) and always
-ends in a final state. It is the only code that writes a deployment's state; the work
-of each step is the director's (``slipway.director``), which touches no database.
+ends in a final state. It is the only code that moves a deployment it runs (through
+``slipway.states.transition``, as the few roads that end deployments no job runs do); the
+work of each step is the director's (``slipway.director``), which touches no database.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.director import Director, Source, Stopped
 from slipway.errors import AppError, SlipwayError, render
+from slipway.health import UP
 from slipway.git_remote import internal_fetch, is_git_remote_path
 from slipway.interfaces import GitCredentials, ImageBuilder, Registry, Release, Reporter, Running, Target
 from slipway.logs import bound_deployment
@@ -34,7 +36,7 @@ from slipway.queue import deployment_job_timeout_s, job_id_for
 from slipway.registry_gc import RegistryUse, delete_old_images, deployment_went_live, version_tag
 from slipway.reporters import default_reporters, report
 from slipway.settings import Settings, get_settings
-from slipway.states import State
+from slipway.states import State, transition
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +235,7 @@ class Pipeline:
             dep = session.get(Deployment, deployment_id, with_for_update=True)
             if dep.state_enum.final:
                 raise Cancelled()
-            dep.transition(state)
+            transition(dep, state)
         say(f"== {state.value}")
         self._report(deployment_id)
 
@@ -266,9 +268,12 @@ class Pipeline:
                 # Cancelled while deploying: do not leave the new version running.
                 target.stop(running.ref, say)
                 raise Cancelled()
-            dep.transition(State.LIVE)
+            transition(dep, State.LIVE)
             dep.url = running.url
             dep.target_ref = running.ref
+            # It has just answered: up, until a periodic check (slipway.health) finds otherwise.
+            dep.health, dep.health_detail = UP, None
+            dep.health_since = dep.health_checked_at = dep.finished_at
             replaced = []
             for older in session.scalars(
                 select(Deployment).where(Deployment.project_id == dep.project_id, Deployment.id != dep.id,
@@ -276,7 +281,7 @@ class Pipeline:
                                          else Deployment.pr_number == dep.pr_number,
                                          Deployment.state == State.LIVE.value)
             ):
-                older.transition(State.SUPERSEDED)
+                transition(older, State.SUPERSEDED)
                 replaced.append(older.id)
         say(f"== live at {running.url}")
         return State.LIVE, replaced
@@ -286,9 +291,7 @@ class Pipeline:
         with session_scope(self.settings) as session:
             dep = session.get(Deployment, deployment_id)
             if dep is not None and not dep.state_enum.final:
-                dep.transition(State.FAILED)
-                dep.error_id = message_id
-                dep.error_message = message
+                transition(dep, State.FAILED, message_id, message)
 
     def _state(self, deployment_id: int) -> str:
         with session_scope(self.settings) as session:

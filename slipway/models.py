@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 from slipway.states import State, check_transition
 from slipway.validation import PROJECT_NAME_RE  # noqa: F401 - its old home; match it whole
@@ -92,6 +92,12 @@ class Deployment(Base):
     target_ref: Mapped[dict | None] = mapped_column(JSON)
     error_id: Mapped[str | None] = mapped_column(String(80))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # What the periodic health check of a live deployment found (slipway.health): up or down, why,
+    # when it last looked, and since when it has been so.
+    health: Mapped[str | None] = mapped_column(String(10))
+    health_detail: Mapped[str | None] = mapped_column(String(500))
+    health_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    health_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -112,15 +118,14 @@ class Deployment(Base):
     def short_sha(self) -> str:
         return self.sha[:7]
 
-    def transition(self, target: State) -> None:
-        """Move to ``target`` or raise InvalidTransition; stamps the timestamps."""
-        check_transition(self.state_enum, target)
-        now = utcnow()
-        if self.state == State.QUEUED.value and self.started_at is None and not target.final:
-            self.started_at = now
-        self.state = target.value
-        if target.final and self.finished_at is None:
-            self.finished_at = now
+    @validates("state")
+    def _refuse_forbidden_state(self, _key: str, value: str) -> str:
+        """Every write of the state is checked against the state machine (``slipway.states.transition``
+        is the one that writes it); a new deployment may start in any state."""
+        current = self.state
+        if current is not None and current != value:
+            check_transition(State(current), State(value))
+        return value
 
 
 class BuildLog(Base):

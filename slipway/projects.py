@@ -123,7 +123,7 @@ def delete_project(settings, name: str, log) -> None:
     from slipway.models import Deployment
     from slipway.registry_gc import delete_all_images, enqueue_collection
     from slipway.targets import targets_from_settings
-    from slipway.states import FINAL_STATES, State
+    from slipway.states import FINAL_STATES, State, transition
 
     with session_scope(settings) as session:
         project = get_project_by_name(session, name)
@@ -132,9 +132,8 @@ def delete_project(settings, name: str, log) -> None:
         for dep in session.scalars(select(Deployment).where(
                 Deployment.project_id == project.id,
                 Deployment.state.not_in([s.value for s in FINAL_STATES]))):
-            dep.transition(State.CANCELLED)
-            dep.error_id = AppError.CANCELLED
-            dep.error_message = f"{render('app:cancelled')} The project was deleted."
+            transition(dep, State.CANCELLED, AppError.CANCELLED,
+                       f"{render(AppError.CANCELLED)} The project was deleted.")
     for target in targets_from_settings(settings).values():
         target.remove_all(name, log)
     auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)

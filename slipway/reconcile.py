@@ -12,7 +12,9 @@ It runs when a worker starts, every ``RECONCILE_EVERY_S`` inside every worker, a
 - what deployments that ended without going live still run is stopped: from the reference
   stored when it started (``Deployment.target_ref``, through its target's ``stop``), and by
   label for containers started before a reference was stored;
-- the reporters (commit statuses, PR comments) hear of every deployment it failed.
+- the reporters (commit statuses, PR comments) hear of every deployment it failed;
+- live deployments not checked for ``SLIPWAY_HEALTH_CHECK_EVERY`` seconds are checked by their
+  targets, and their health recorded (``slipway.health``).
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ from sqlalchemy import null, select, update
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.errors import AppError, render
+from slipway.health import Checked, check_live
 from slipway.interfaces import Reporter, Target
 from slipway.models import Deployment, Project, utcnow
 from slipway.queue import job_id_for
 from slipway.registry_gc import RegistryUse
 from slipway.reporters import default_reporters, report
 from slipway.settings import Settings, get_settings
-from slipway.states import FINAL_STATES, State
+from slipway.states import FINAL_STATES, State, transition
 from slipway.targets import targets_from_settings
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,12 @@ class Outcome:
     removed: list[int] = field(default_factory=list)
     # Of those, the ones stopped from their stored reference (a deployment that died mid-start).
     stopped: list[int] = field(default_factory=list)
+    # Live deployments whose health was checked (not part of truth: checking is routine).
+    checked: list[Checked] = field(default_factory=list)
+
+    @property
+    def down(self) -> list[int]:
+        return [c.deployment_id for c in self.checked if not c.health.ok]
 
     def __bool__(self) -> bool:
         return bool(self.requeued or self.failed or self.removed or self.stopped)
@@ -104,6 +113,7 @@ class Reconciler:
                 self._settle(dep_id, state, started, now, outcome)
             outcome.stopped = self._stop_started()
             outcome.removed = sorted(set(outcome.stopped) | set(self._remove_leftovers()))
+            outcome.checked = self._check_health(now)
         finally:
             try:
                 lock.release()
@@ -158,6 +168,13 @@ class Reconciler:
 
     def _fail(self, dep_id: int) -> bool:
         return fail_worker_lost(self.settings, self.redis, dep_id)
+
+    def _check_health(self, now: datetime) -> list[Checked]:
+        try:
+            return check_live(self.settings, self.targets, now)
+        except Exception:  # noqa: BLE001 - a database hiccup: the next pass checks again
+            log.exception("could not check the health of live deployments")
+            return []
 
     # -- containers --------------------------------------------------------
     def _stop_started(self) -> list[int]:
@@ -224,9 +241,7 @@ def fail_worker_lost(settings: Settings, redis: Redis, dep_id: int) -> bool:
         dep = session.get(Deployment, dep_id, with_for_update=True)
         if dep is None or dep.state_enum.final:
             return False
-        dep.transition(State.FAILED)
-        dep.error_id = WORKER_LOST
-        dep.error_message = render(WORKER_LOST)
+        transition(dep, State.FAILED, WORKER_LOST, render(WORKER_LOST))
     # Its claim on the registry goes with it, or blob collection would wait for the job's time limit.
     RegistryUse(redis, settings.registry).leave(job_id_for(dep_id, settings))
     # Whoever follows its log sees why, and the live stream ends.

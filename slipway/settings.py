@@ -12,6 +12,8 @@ import secrets
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from slipway.errors import UserError
+
 ENV_FILE_NAME = "slipway.env"
 
 # Secrets generated once by `slipway init` and kept in the env file.
@@ -22,6 +24,11 @@ GENERATED_SECRETS = (
     "SLIPWAY_GITHUB_WEBHOOK_SECRET",
     "SLIPWAY_REDIS_PASSWORD",
 )
+
+
+# The deploy targets Slipway has, by the names SLIPWAY_TARGETS uses; slipway/targets.py builds each
+# and refuses at import to differ from this list.
+KNOWN_TARGETS = ("local",)
 
 
 def default_data_dir() -> Path:
@@ -72,7 +79,7 @@ class Settings:
     app_cpus: str = _setting("SLIPWAY_APP_CPUS", "1", doc="CPU limit of each app container, in cores.")
     app_pids: str = _setting("SLIPWAY_APP_PIDS", "512", doc="Most processes and threads an app container may run.")
     build_memory: str = _setting("SLIPWAY_BUILD_MEMORY", "4g", doc="Memory limit of each build step (Docker's units).")
-    default_target: str = _setting("SLIPWAY_DEFAULT_TARGET", "local", doc="Deploy target of new projects (local; akash once its target lands).")
+    default_target: str = _setting("SLIPWAY_DEFAULT_TARGET", "local", doc="Deploy target of new projects (local; akash once its target lands); one of `SLIPWAY_TARGETS`, or Slipway refuses to start.")
     login_rate_limit: str = _setting("SLIPWAY_LOGIN_RATE_LIMIT", "10 per minute", doc="Failed sign-ins allowed per client address, the sign-in form and the API's Bearer password counted together (e.g. `5 per minute`, `100 per day`); past it every sign-in from that address answers 429 until the window has moved on.")
     # GitHub App (or create one from the dashboard, which stores these encrypted in the database).
     github_app_id: str = _setting("SLIPWAY_GITHUB_APP_ID", doc="GitHub App id.")
@@ -95,9 +102,31 @@ class Settings:
     local_public_host: str = _setting("SLIPWAY_LOCAL_PUBLIC_HOST", doc="Host name or address in local deployments' URLs, as users and workers reach the apps (default: `SLIPWAY_LOCAL_HOST`).")
     internal_url: str = _setting("SLIPWAY_INTERNAL_URL", doc="Address workers reach the web server at, to fetch `--git-push` projects from its git remote (default: `SLIPWAY_PUBLIC_URL`).")
     # Deploy targets
-    targets: str = _setting("SLIPWAY_TARGETS", "local", doc="Deploy targets this installation offers, comma-separated, from those Slipway has (local).")
+    targets: str = _setting("SLIPWAY_TARGETS", "local", doc="Deploy targets this installation offers, comma-separated, from those Slipway has (local); a name it does not have is refused at start.")
+    # Health of live deployments
+    health_check_every: str = _setting("SLIPWAY_HEALTH_CHECK_EVERY", "30", doc="Seconds between health checks of each live deployment by the workers (its target's `check`: for the local target, whether its container runs and its app answers HTTP); 0: never.")
+
+    def __post_init__(self) -> None:
+        self._check_targets()
+
+    def _check_targets(self) -> None:
+        """SLIPWAY_TARGETS names only targets Slipway has, and offers SLIPWAY_DEFAULT_TARGET."""
+        known = ", ".join(KNOWN_TARGETS)
+        names = self.target_names
+        unknown = [n for n in names if n not in KNOWN_TARGETS]
+        if unknown or not names:
+            are = "is not a target" if len(unknown) == 1 else "are not targets"
+            problem = f"{', '.join(map(repr, unknown))} {are} Slipway has" if unknown else "it names no target"
+            raise UserError(UserError.SETTINGS_TARGETS, value=self.targets, problem=problem, known=known)
+        if self.default_target not in names:
+            raise UserError(UserError.SETTINGS_DEFAULT_TARGET, value=self.default_target, targets=", ".join(names))
 
     # -- derived values -------------------------------------------------
+    @property
+    def target_names(self) -> list[str]:
+        """The deploy targets this installation offers (SLIPWAY_TARGETS), in order."""
+        return [n.strip() for n in self.targets.split(",") if n.strip()]
+
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
@@ -121,6 +150,10 @@ class Settings:
     @property
     def health_timeout_s(self) -> float:
         return float(self.health_timeout)
+
+    @property
+    def health_check_every_s(self) -> float:
+        return float(self.health_check_every)
 
     @property
     def webhook_max_bytes_n(self) -> int:

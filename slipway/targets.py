@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from slipway.interfaces import Target
-from slipway.settings import Settings
+from slipway.settings import KNOWN_TARGETS, Settings
 
 
 def _local(settings: Settings) -> Target:
@@ -26,14 +26,19 @@ def _local(settings: Settings) -> Target:
 # Every implementation, by the name projects and SLIPWAY_TARGETS use.
 IMPLEMENTATIONS: dict[str, Callable[[Settings], Target]] = {"local": _local}
 
+# Settings checks SLIPWAY_TARGETS against its own list of names (it imports nothing of ours): keep them one.
+if set(IMPLEMENTATIONS) != set(KNOWN_TARGETS):
+    raise ImportError(f"slipway.settings.KNOWN_TARGETS {sorted(KNOWN_TARGETS)} differs from the targets "
+                      f"implemented here {sorted(IMPLEMENTATIONS)}")
+
 # Planned targets: named here so that choosing one says what to do meanwhile.
 PLANNED = {"akash": "deploying to Akash is not available yet: use the local target, and "
                     "`slipway sdl export NAME` to run the pushed image through Akash Console"}
 
 
 def offered(settings: Settings) -> list[str]:
-    """The names in SLIPWAY_TARGETS; ValueError if one is no target Slipway has."""
-    names = [n.strip() for n in settings.targets.split(",") if n.strip()]
+    """The names in SLIPWAY_TARGETS; ValueError if one is no target Slipway has (Settings refuses those too)."""
+    names = settings.target_names
     unknown = [n for n in names if n not in IMPLEMENTATIONS]
     if unknown:
         raise ValueError(f"SLIPWAY_TARGETS names {', '.join(map(repr, unknown))}, which Slipway does not have: "

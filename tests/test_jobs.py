@@ -192,3 +192,11 @@ def test_the_target_reference_is_stored_before_the_release_is_waited_for(setting
     dep = get(dep_id)
     assert dep.state == ("live" if ready else "failed")
     assert dep.target_ref == {"container_id": f"c-{dep_id}"}
+
+
+def test_a_deployment_that_goes_live_answered_so_it_is_up_until_a_check_finds_otherwise(settings, redis):
+    dep_id = make_deployment()
+    Pipeline(settings, redis, StandInImages(), {"local": RefCheckingTarget(True)}, fetch=fake_fetch).run(dep_id)
+    dep = get(dep_id)
+    assert (dep.state, dep.health, dep.health_detail) == ("live", "up", None)
+    assert dep.health_since == dep.health_checked_at == dep.finished_at is not None

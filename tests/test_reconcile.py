@@ -24,7 +24,7 @@ from slipway.models import BuildLog, Deployment, Project, utcnow
 from slipway.projects import ProjectSpec, create_project
 from slipway.queue import enqueue_deployment, get_queue, job_id_for
 from slipway.settings import Settings
-from slipway.states import State
+from slipway.states import State, transition
 from tests.support.pipeline import dockerfile
 from tests.support.targets import app_image
 
@@ -212,9 +212,11 @@ def test_a_worker_killed_mid_deployment_leaves_it_failed_within_a_minute_and_not
     dep_id = request_deployment(name, GivenCommit(sha) if sha else BranchHead(), "cli").deployment_id
     wait_for(lambda: state_of(dep_id).state == phase.value, 60, f"deployment never reached {phase}", workers)
     if phase == State.DEPLOYING:
-        # Killed while its container runs but does not answer yet.
-        wait_for(lambda: any(c.status == "running" for c in containers_of(docker_client, dep_id)), 30,
-                 "the deploy never started its container", workers)
+        # Killed while its container runs but does not answer yet, its reference stored.
+        wait_for(lambda: any(c.status == "running" for c in containers_of(docker_client, dep_id))
+                 and state_of(dep_id).target_ref, 30, "the deploy never started its container", workers)
+        ref = state_of(dep_id).target_ref
+        assert [c.id for c in containers_of(docker_client, dep_id)] == [ref["container_id"]]
 
     workers.kill(worker)
     killed_at = time.monotonic()
@@ -229,6 +231,8 @@ def test_a_worker_killed_mid_deployment_leaves_it_failed_within_a_minute_and_not
     assert (dep.state, dep.error_id) == ("failed", "app:worker-lost"), dep.error_message
     assert "the worker running this deployment stopped" in dep.error_message.lower()
     assert "== failed: The worker running this deployment stopped" in log_of(dep_id)
+    if phase == State.DEPLOYING:
+        stopped_from_reference(dep_id, workers)
 
 
 def test_a_work_horse_killed_while_deploying_fails_its_deployment_and_leaves_nothing_running(
@@ -239,6 +243,7 @@ def test_a_work_horse_killed_while_deploying_fails_its_deployment_and_leaves_not
     wait_for(lambda: any(c.status == "running" for c in containers_of(docker_client, dep_id)), 60,
              "the deploy never started its container", workers)
 
+    wait_for(lambda: state_of(dep_id).target_ref, 30, "the deploy never stored its reference", workers)
     workers.kill_horse(worker)
     killed_at = time.monotonic()
     wait_for(lambda: state_of(dep_id).state_enum.final and not containers_of(docker_client, dep_id),
@@ -247,6 +252,15 @@ def test_a_work_horse_killed_while_deploying_fails_its_deployment_and_leaves_not
     dep = state_of(dep_id)
     assert (dep.state, dep.error_id) == ("failed", "app:worker-lost"), dep.error_message
     assert worker.poll() is None  # the worker itself carries on
+    stopped_from_reference(dep_id, workers)
+
+
+def stopped_from_reference(dep_id: int, workers: Workers) -> None:
+    """A release that died mid-start was stopped from the reference stored when it started (and the
+    reference cleared once it was), not only found by its labels."""
+    assert state_of(dep_id).target_ref is None
+    said = f"stopped what deployment {dep_id} still ran on the local target, from its reference"
+    wait_for(lambda: said in workers.output(), 10, "the reconciler did not stop it from its reference", workers)
 
 
 def test_a_long_build_on_a_live_worker_is_never_taken_for_a_dead_one(settings, workers, make_project, queue):
@@ -315,7 +329,9 @@ def test_reporters_hear_of_every_deployment_the_reconciler_fails(settings, redis
     name = make_project({"Dockerfile": dockerfile(settings.registry), "www/index.html": "x"})
     dep_id = request_deployment(name, BranchHead(), "cli").deployment_id
     with session_scope() as s:
-        s.get(Deployment, dep_id).state = State.BUILDING.value
+        dep = s.get(Deployment, dep_id)
+        transition(dep, State.CLONING)
+        transition(dep, State.BUILDING)
     queue.empty()  # its job is gone: Redis lost it while it was building
     recorder = Recorder()
     outcome = Reconciler(settings, queue, {}, [recorder]).run()

@@ -1,4 +1,11 @@
-from slipway.settings import GENERATED_SECRETS, Settings, init_env_file, read_env_file
+import os
+import subprocess
+import sys
+
+import pytest
+
+from slipway.errors import UserError
+from slipway.settings import GENERATED_SECRETS, KNOWN_TARGETS, Settings, init_env_file, read_env_file
 
 
 def test_defaults_run_on_one_machine(tmp_path):
@@ -52,3 +59,53 @@ def test_builds_apps_and_the_web_server_are_on_one_machine_unless_told(tmp_path)
                                    "SLIPWAY_INTERNAL_URL": "http://10.0.0.2:8000"})
     assert (apart.docker_host, apart.build_docker_host) == ("tcp://runner:2375", "tcp://builder:2375")
     assert apart.local_public_host == "apps.example" and apart.internal_url == "http://10.0.0.2:8000"
+
+
+# -- deploy targets: SLIPWAY_TARGETS names only targets Slipway has, and offers the default -------------------
+
+def test_targets_and_the_default_target_are_local_unless_told(tmp_path):
+    s = Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path)})
+    assert (s.target_names, s.default_target) == (["local"], "local")
+    spaced = Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_TARGETS": " local , "})
+    assert spaced.target_names == ["local"]
+
+
+@pytest.mark.parametrize("targets, says", [
+    ("local,nowhere", "'nowhere' is not a target Slipway has"),
+    ("akash", "'akash' is not a target Slipway has"),
+    ("mars, venus", "'mars', 'venus' are not targets Slipway has"),
+    (" , ", "it names no target"),
+])
+def test_a_target_slipway_does_not_have_is_refused_saying_what_to_give(tmp_path, targets, says):
+    with pytest.raises(UserError) as refused:
+        Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_TARGETS": targets})
+    assert refused.value.message_id == UserError.SETTINGS_TARGETS
+    assert str(refused.value) == (f"SLIPWAY_TARGETS is {targets!r}: {says}. "
+                                  "Give a comma-separated list of targets from: local.")
+
+
+def test_a_default_target_that_is_not_offered_is_refused_saying_what_to_fix(tmp_path):
+    (tmp_path / "slipway.env").write_text("SLIPWAY_DEFAULT_TARGET=akash\n")
+    with pytest.raises(UserError) as refused:
+        Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path)})
+    assert refused.value.message_id == UserError.SETTINGS_DEFAULT_TARGET
+    assert str(refused.value) == (
+        "SLIPWAY_DEFAULT_TARGET is 'akash', which SLIPWAY_TARGETS does not offer (it offers local). "
+        "Set SLIPWAY_DEFAULT_TARGET to one of those, or add 'akash' to SLIPWAY_TARGETS.")
+
+
+def test_every_target_settings_accepts_is_one_slipway_can_build():
+    from slipway.targets import IMPLEMENTATIONS
+
+    assert set(KNOWN_TARGETS) == set(IMPLEMENTATIONS)
+
+
+def test_the_cli_refuses_to_start_with_targets_it_cannot_offer(tmp_path):
+    """Run as an operator runs it: the error says what to fix, without a traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
+    env.update(SLIPWAY_DATA_DIR=str(tmp_path), SLIPWAY_TARGETS="local", SLIPWAY_DEFAULT_TARGET="elsewhere")
+    done = subprocess.run([sys.executable, "-m", "slipway.cli", "settings"], env=env, capture_output=True, text=True)
+    assert done.returncode == 1, done.stdout
+    assert done.stderr == ("Error: SLIPWAY_DEFAULT_TARGET is 'elsewhere', which SLIPWAY_TARGETS does not offer (it "
+                           "offers local). Set SLIPWAY_DEFAULT_TARGET to one of those, or add 'elsewhere' to "
+                           "SLIPWAY_TARGETS.\n")

@@ -20,6 +20,8 @@ def deployment_json(d: Deployment) -> dict:
         "id": d.id, "project": d.project.name, "sha": d.sha, "branch": d.branch, "trigger": d.trigger,
         "state": d.state, "image": d.image, "url": d.url, "error": d.error_message, "error_id": d.error_id,
         "created_at": _iso(d.created_at), "started_at": _iso(d.started_at), "finished_at": _iso(d.finished_at),
+        "health": d.health, "health_detail": d.health_detail, "health_checked_at": _iso(d.health_checked_at),
+        "health_since": _iso(d.health_since),
     }
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from slipway.errors import AppError, render
 from slipway.models import Deployment, Installation, InstallationRepository, Project, utcnow
-from slipway.states import FINAL_STATES, State
+from slipway.states import FINAL_STATES, State, transition
 from slipway.validation import is_int_id, shown
 
 REASON_MAX = 300  # Project.disconnected_reason's column size
@@ -219,7 +219,5 @@ def disconnect(session: Session, project: Project, reason: str) -> list[int]:
         )
     ).all()
     for dep in unfinished:
-        dep.transition(State.CANCELLED)
-        dep.error_id = AppError.CANCELLED
-        dep.error_message = f"{render('app:cancelled')} {reason}"
+        transition(dep, State.CANCELLED, AppError.CANCELLED, f"{render(AppError.CANCELLED)} {reason}")
     return [dep.id for dep in unfinished]

@@ -27,7 +27,7 @@ from slipway.github.client import GitHubClient, GitHubError
 from slipway.interfaces import Target
 from slipway.models import Deployment, Project, PullRequestPreview, utcnow
 from slipway.settings import Settings, get_settings
-from slipway.states import State
+from slipway.states import State, transition
 
 log = logging.getLogger(__name__)
 
@@ -338,10 +338,8 @@ def remove_preview(settings: Settings, project_id: int, pr_number: int, targets:
         stopped = [d for d in preview_deployments(session, project_id, pr_number)
                    if d.state == State.LIVE.value and d.id <= newest]
         for dep in stopped:
-            dep.transition(State.SUPERSEDED)
             # Not replaced by a newer version: its pull request closed (reporting says so).
-            dep.error_id = AppError.PR_CLOSED
-            dep.error_message = render(AppError.PR_CLOSED, number=pr_number)
+            transition(dep, State.SUPERSEDED, AppError.PR_CLOSED, render(AppError.PR_CLOSED, number=pr_number))
         stopped_ids = [d.id for d in stopped]
     comments = [r for r in reporters if isinstance(r, PreviewCommentReporter)]
     for dep_id in stopped_ids:

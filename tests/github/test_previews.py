@@ -17,7 +17,7 @@ from slipway.models import Deployment, Project, PullRequestPreview
 from slipway.github.previews import (PreviewCommentReporter, enqueue_teardown, fork_allowed, preview_reporters,
                               remove_preview)
 from slipway.queue import job_id_for
-from slipway.states import State
+from slipway.states import State, transition
 from tests.support.github import INSTALLATION_ID, REPO
 from tests.support.payloads import pr_payload
 
@@ -299,7 +299,7 @@ def add_preview(project_id: int, number: int, **values) -> None:
 def set_state(dep_id: int, state: State, **values) -> None:
     with session_scope() as s:
         dep = s.get(Deployment, dep_id)
-        dep.transition(state)
+        transition(dep, state)
         for key, value in values.items():
             setattr(dep, key, value)
 

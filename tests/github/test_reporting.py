@@ -20,7 +20,7 @@ from slipway.github.reporting import (
     reporting_client,
     status_context,
 )
-from slipway.states import State
+from slipway.states import State, transition
 from tests.support.github import INSTALLATION_ID, REPO
 
 SHA = "3f786850e387550fdab836ed7e6dc881de23001b"
@@ -125,7 +125,7 @@ def move(dep_id: int, *states: State, **values) -> None:
     with session_scope() as s:
         dep = s.get(Deployment, dep_id)
         for state in states:
-            dep.transition(state)
+            transition(dep, state)
         for k, v in values.items():
             setattr(dep, k, v)
 
@@ -205,7 +205,7 @@ def test_a_deployment_cancelled_before_it_started_gets_a_status_but_no_github_de
         s.add(newer)
         s.flush()
         newer_id = newer.id
-        dep.transition(State.CANCELLED)
+        transition(dep, State.CANCELLED)
         dep.error_id = "app:superseded"
         dep.error_message = f"Superseded by deployment {newer_id} ({NEWER[:7]})."
     reporter.report(older)

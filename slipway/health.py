@@ -1,0 +1,102 @@
+"""Health of live deployments: their targets are asked, every ``SLIPWAY_HEALTH_CHECK_EVERY`` seconds,
+whether what they run still runs and answers (``Target.check``, from the stored reference).
+
+The reconciler runs :func:`check_live` at the end of each pass (every worker, every
+``RECONCILE_EVERY_S``; ``slipway reap``); a deployment checked less than the interval ago is left
+alone. What a check finds is recorded on the deployment (``health``: up or down, ``health_detail``,
+``health_checked_at``, ``health_since``), shown on its page, its project's page, in the API and
+``slipway deployments``; a change is logged.
+
+Health is not a deployment's state: a live deployment that is down stays live (it is still the
+version that should run, and rollback and the next push work as ever). Nothing is restarted here:
+the local target runs apps with Docker's restart policy ``unless-stopped``, so Docker restarts an
+app that crashes or is killed for its memory, and one stopped through Docker stays down, shown
+down with why, until its project deploys again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+
+from slipway.db import session_scope
+from slipway.interfaces import Health, Target
+from slipway.models import Deployment, Project, utcnow
+from slipway.settings import Settings
+from slipway.states import State
+
+log = logging.getLogger(__name__)
+
+UP = "up"
+DOWN = "down"
+# Checks run side by side, so a few apps that take their time to answer do not hold up the rest.
+PARALLEL = 8
+DETAIL_MAX = 500
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One deployment's check: what was found, and whether it differs from what was recorded before."""
+
+    deployment_id: int
+    health: Health
+    changed: bool
+
+
+def check_live(settings: Settings, targets: Mapping[str, Target], now: datetime | None = None) -> list[Checked]:
+    """Check the live deployments not checked for ``SLIPWAY_HEALTH_CHECK_EVERY`` seconds; record it, log changes."""
+    every = settings.health_check_every_s
+    if every <= 0:
+        return []
+    now = now or utcnow()
+    due = _due(settings, now - timedelta(seconds=every))
+    jobs = [(dep_id, targets[name], ref) for dep_id, name, ref in due if name in targets]
+    if not jobs:
+        return []
+    with ThreadPoolExecutor(max_workers=min(PARALLEL, len(jobs))) as pool:
+        found = list(pool.map(lambda job: _check(*job), jobs))
+    return [_record(settings, dep_id, health, now) for (dep_id, _, _), health in zip(jobs, found)]
+
+
+def _due(settings: Settings, checked_before: datetime) -> list[tuple[int, str, dict]]:
+    with session_scope(settings) as session:
+        rows = session.execute(
+            select(Deployment.id, Project.target, Deployment.target_ref).join(Project)
+            .where(Deployment.state == State.LIVE.value, Deployment.target_ref.is_not(None),
+                   or_(Deployment.health_checked_at.is_(None), Deployment.health_checked_at < checked_before))
+            .order_by(Deployment.id)
+        ).all()
+    return [(dep_id, name, ref) for dep_id, name, ref in rows if ref]
+
+
+def _check(dep_id: int, target: Target, ref: dict) -> Health:
+    try:
+        return target.check(ref)
+    except Exception as exc:  # noqa: BLE001 - a target that cannot say is reported as such, never raised
+        log.exception("could not check the health of deployment %s", dep_id)
+        return Health(False, f"its target could not be asked ({type(exc).__name__})")
+
+
+def _record(settings: Settings, dep_id: int, health: Health, now: datetime) -> Checked:
+    value = UP if health.ok else DOWN
+    detail = health.detail[:DETAIL_MAX] or None
+    with session_scope(settings) as session:
+        dep = session.get(Deployment, dep_id, with_for_update=True)
+        if dep is None or dep.state != State.LIVE.value:
+            return Checked(dep_id, health, False)  # replaced while it was checked: its health no longer matters
+        before = dep.health
+        changed = before != value
+        dep.health, dep.health_detail, dep.health_checked_at = value, detail, now
+        if changed:
+            dep.health_since = now
+        project = dep.project.name
+    if changed and not health.ok:
+        log.warning("deployment %s of %s is down: %s", dep_id, project, detail or "no reason given")
+    elif changed and before is not None:
+        log.warning("deployment %s of %s is up again%s", dep_id, project, f" ({detail})" if detail else "")
+    return Checked(dep_id, health, changed)

@@ -1,0 +1,161 @@
+"""Live deployments are checked by their targets every SLIPWAY_HEALTH_CHECK_EVERY seconds: an app whose
+container died is recorded down with why, shown so in the dashboard, the API and the CLI, and the change logged."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from builder.images import RegistryAuth
+from deployer.base import Health, Release, deploy
+from deployer.local import LABEL_PROJECT, LocalTarget
+from slipway.cli import main
+from slipway.db import session_scope
+from slipway.health import Checked, check_live
+from slipway.models import Deployment, Project, utcnow
+from slipway.reconcile import Reconciler
+from tests.support.targets import app_image
+
+
+def local_target(settings) -> LocalTarget:
+    auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
+    return LocalTarget(settings.docker_host, auth, health_timeout_s=30, instance=settings.queue_name)
+
+
+def live_deployment(name: str, ref: dict | None, url: str = "") -> int:
+    with session_scope() as s:
+        dep = Deployment(project=Project(name=name, repo_url="u"), sha="d" * 40, branch="main", trigger="cli",
+                         state="live", url=url, target_ref=ref, started_at=utcnow(), finished_at=utcnow())
+        s.add(dep)
+        s.flush()
+        return dep.id
+
+
+def get(dep_id: int) -> Deployment:
+    with session_scope() as s:
+        return s.get(Deployment, dep_id)
+
+
+def checked_long_ago(dep_id: int, settings) -> None:
+    """As if the last check were one interval ago: the next pass checks it again."""
+    with session_scope() as s:
+        dep = s.get(Deployment, dep_id)
+        dep.health_checked_at = dep.health_checked_at - timedelta(seconds=settings.health_check_every_s + 1)
+
+
+@pytest.fixture
+def app_name(docker_client):
+    name = f"h-{uuid.uuid4().hex[:8]}"
+    yield name
+    for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={name}"}):
+        c.remove(force=True)
+
+
+@pytest.mark.docker
+def test_an_app_whose_container_was_killed_is_reported_down_with_why_and_shown_so(
+        settings, queue, docker_client, app_name, tmp_path, client, caplog):
+    target = local_target(settings)
+    running = deploy(target, Release(app_name, 1, app_image(settings, tmp_path, app_name)), lambda line: None)
+    dep_id = live_deployment(app_name, running.ref, running.url)
+    reconciler = Reconciler(settings, queue, {"local": target})
+
+    outcome = reconciler.run()
+    assert outcome.checked == [Checked(dep_id, Health(True), True)] and not outcome
+    up = get(dep_id)
+    assert (up.health, up.health_detail) == ("up", None) and up.health_since == up.health_checked_at
+    # Checked once per interval, however often the reconciler passes.
+    assert reconciler.run().checked == []
+    assert get(dep_id).health_checked_at == up.health_checked_at
+
+    docker_client.containers.get(running.ref["container_id"]).kill()
+    checked_long_ago(dep_id, settings)
+    with caplog.at_level(logging.WARNING, logger="slipway.health"):
+        outcome = reconciler.run()
+    assert outcome.down == [dep_id]
+    down = get(dep_id)
+    why = "the app exited with status 137 (killed) and is not running"
+    assert (down.state, down.health, down.health_detail) == ("live", "down", why)
+    assert down.health_since == down.health_checked_at > up.health_since
+    assert f"deployment {dep_id} of {app_name} is down: {why}" in caplog.messages
+    # Killed through Docker, it stays down (unless-stopped does not bring it back) until a deploy.
+    assert docker_client.containers.get(running.ref["container_id"]).status == "exited"
+
+    page = client.get(f"/deployments/{dep_id}").get_data(as_text=True)
+    assert 'class="state health-down"' in page and f"down: {why}" in page
+    assert why in client.get(f"/projects/{app_name}").get_data(as_text=True)
+    api = client.get(f"/api/deployments/{dep_id}").get_json()
+    assert (api["state"], api["health"], api["health_detail"]) == ("live", "down", why)
+    listed = CliRunner().invoke(main, ["deployments", app_name], catch_exceptions=False).output
+    assert f"live (down) {running.url} down: {why}" in listed
+
+    # Nothing changed since: checked again, nothing logged, "since" stays.
+    checked_long_ago(dep_id, settings)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="slipway.health"):
+        assert reconciler.run().checked == [Checked(dep_id, Health(False, why), False)]
+    assert caplog.messages == [] and get(dep_id).health_since == down.health_since
+
+
+@pytest.mark.docker
+def test_an_app_killed_for_its_memory_is_reported_so(settings, docker_client, app_name):
+    container = docker_client.containers.run(
+        f"{settings.registry}/base/busybox:latest", ["sh", "-c", "head -c 200m /dev/zero | tail"], detach=True,
+        mem_limit="16m", memswap_limit="16m", labels={LABEL_PROJECT: app_name})
+    container.wait(timeout=120)
+    health = local_target(settings).check({"container_id": container.id, "url": "http://127.0.0.1:1"})
+    assert health == Health(False, "the app was killed for using more than its memory limit and is not running")
+
+
+@pytest.mark.docker
+def test_an_app_that_keeps_crashing_is_down_while_docker_restarts_it(settings, docker_client, app_name):
+    """The local target's restart policy brings a crashed app back; until it answers it is down."""
+    container = docker_client.containers.run(
+        f"{settings.registry}/base/busybox:latest", ["sh", "-c", "exit 3"], detach=True,
+        restart_policy={"Name": "unless-stopped"}, labels={LABEL_PROJECT: app_name})
+    target = local_target(settings)
+    ref = {"container_id": container.id, "url": "http://127.0.0.1:1"}
+    deadline = time.monotonic() + 60
+    health = target.check(ref)
+    while "Docker is restarting it" not in health.detail and time.monotonic() < deadline:
+        time.sleep(0.05)
+        health = target.check(ref)
+    assert not health.ok
+    assert health.detail.startswith("the app exited with status 3; Docker is restarting it (restarted ")
+
+
+class Unreachable:
+    """A target whose network is down: asking it raises."""
+
+    name = "far"
+
+    def check(self, ref: dict) -> Health:
+        raise ConnectionError("no route to the provider")
+
+
+def test_a_target_that_cannot_be_asked_leaves_the_deployment_down_saying_so(settings):
+    dep_id = live_deployment("far-app", {"dseq": 7})
+    with session_scope() as s:
+        s.get(Deployment, dep_id).project.target = "far"
+
+    (checked,) = check_live(settings, {"far": Unreachable()})
+    assert (checked.deployment_id, checked.health.ok, checked.changed) == (dep_id, False, True)
+    dep = get(dep_id)
+    assert (dep.health, dep.health_detail) == ("down", "its target could not be asked (ConnectionError)")
+
+
+def test_only_live_deployments_are_checked_and_never_when_checks_are_off(settings):
+    dep_id = live_deployment("off-app", {"dseq": 7})
+    with session_scope() as s:
+        dep = s.get(Deployment, dep_id)
+        dep.project.target = "far"
+        s.add(Deployment(project=dep.project, sha="e" * 40, branch="main", trigger="cli", state="failed",
+                         target_ref={"dseq": 8}))
+    assert check_live(replace(settings, health_check_every="0"), {"far": Unreachable()}) == []
+    assert get(dep_id).health is None
+    assert [c.deployment_id for c in check_live(settings, {"far": Unreachable()})] == [dep_id]
