@@ -24,6 +24,7 @@ deployment starts queued (``request_deployment``); SQL ``UPDATE`` statements nev
 from __future__ import annotations
 
 import enum
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -83,10 +84,8 @@ def transition(dep: "Deployment", to: State, error_id: str | None = None, error_
     A final state may carry why (``error_id`` and its rendered ``error_message``): failed,
     cancelled by a user, superseded by deployment N, removed because its pull request closed.
     """
-    from slipway.models import utcnow
-
     check_transition(State(dep.state), to)
-    now = utcnow()
+    now = datetime.now(timezone.utc)
     if dep.state == State.QUEUED.value and dep.started_at is None and not to.final:
         dep.started_at = now
     dep.state = to.value

@@ -13,14 +13,14 @@ import pytest
 from click.testing import CliRunner
 
 from builder.images import RegistryAuth
-from deployer.base import Health, Release, deploy
+from deployer.base import Health, Release
 from deployer.local import LABEL_PROJECT, LocalTarget
 from slipway.cli import main
 from slipway.db import session_scope
 from slipway.health import Checked, check_live
 from slipway.models import Deployment, Project, utcnow
 from slipway.reconcile import Reconciler
-from tests.support.targets import app_image
+from tests.support.targets import app_image, deploy
 
 
 def local_target(settings) -> LocalTarget:
