@@ -14,6 +14,10 @@ from pathlib import Path
 
 ENV_FILE_NAME = "slipway.env"
 
+# The local Akash network (devnet/config.py holds its other facts; settings import nothing of Slipway's).
+LOCAL_AKASH_NETWORK = "local"
+DEVNET_CHAIN_ID = "slipway-local-1"
+
 # Secrets generated once by `slipway init` and kept in the env file.
 GENERATED_SECRETS = (
     "SLIPWAY_ADMIN_PASSWORD",
@@ -84,10 +88,15 @@ class Settings:
     # Akash Network
     akash_funding_mnemonic: str = _setting("SLIPWAY_AKASH_FUNDING_MNEMONIC", secret=True, doc="Mnemonic of the funding wallet that pays gas and deposits through grants.")
     akash_deployer_mnemonic: str = _setting("SLIPWAY_AKASH_DEPLOYER_MNEMONIC", secret=True, doc="Mnemonic deployer wallets are derived from, one per project (default: the funding mnemonic, from index 1).")
-    akash_chain_id: str = _setting("SLIPWAY_AKASH_CHAIN_ID", "akashnet-2", doc="Akash chain id.")
+    akash_chain_id: str = _setting("SLIPWAY_AKASH_CHAIN_ID", doc="Akash chain id (default: `slipway-local-1` on the local network, `akashnet-2` otherwise).")
     akash_grpc_url: str = _setting("SLIPWAY_AKASH_GRPC_URL", doc="Akash node gRPC address, e.g. grpc+https://HOST:443.")
     akash_gas_multiplier: str = _setting("SLIPWAY_AKASH_GAS_MULTIPLIER", "1.5", doc="Margin applied to simulated gas.")
     akash_gas_price: str = _setting("SLIPWAY_AKASH_GAS_PRICE", "0.025", doc="Gas price in uakt.")
+    akash_network: str = _setting("SLIPWAY_AKASH_NETWORK", "local", doc="Akash network deployments go to, as shown in Slipway: `local` (the devnet `slipway devnet` runs; a funding mnemonic is generated) or a label of your choice (e.g. `mainnet`) for the network the chain id and node URL point at.")
+    akash_rest_url: str = _setting("SLIPWAY_AKASH_REST_URL", doc="Akash node REST (LCD) address Slipway's chain client uses, e.g. `rest+https://HOST:443` (default on the local network: the devnet's, `rest+http://127.0.0.1:SLIPWAY_DEVNET_PORT`).")
+    # The local Akash network (`slipway devnet`)
+    devnet_port: str = _setting("SLIPWAY_DEVNET_PORT", "1317", doc="Loopback port of the devnet's REST API; its providers listen on the next ports (+11, +12).")
+    devnet_block_time: str = _setting("SLIPWAY_DEVNET_BLOCK_TIME", "1", doc="Seconds between the devnet's blocks.")
     # Registry clean-up
     registry_gc_every: str = _setting("SLIPWAY_REGISTRY_GC_EVERY", "10", doc="Collect the registry's unused layers (`scripts/services.sh gc`) after every N deployments that go live; 0: only after `slipway project delete` and `slipway registry gc`.")
     # Several machines (README: "Web, workers and apps on separate machines")
@@ -113,6 +122,18 @@ class Settings:
     def workdir(self, deployment_id: int) -> Path:
         """A deployment's scratch dir; namespaced like job ids so instances sharing a disk never meet."""
         return self.work_path / f"{self.queue_name}-deployment-{deployment_id}"
+
+    @property
+    def devnet_port_n(self) -> int:
+        return int(self.devnet_port)
+
+    @property
+    def devnet_block_time_s(self) -> float:
+        return float(self.devnet_block_time)
+
+    @property
+    def devnet_path(self) -> Path:
+        return self.data_path / "devnet"
 
     @property
     def build_timeout_s(self) -> int:
@@ -174,6 +195,11 @@ class Settings:
         values["build_docker_host"] = values["build_docker_host"] or values["docker_host"]
         values["local_public_host"] = values["local_public_host"] or values["local_host"]
         values["internal_url"] = values["internal_url"] or values["public_url"]
+        local_akash = values["akash_network"] == LOCAL_AKASH_NETWORK
+        if not values["akash_chain_id"]:
+            values["akash_chain_id"] = DEVNET_CHAIN_ID if local_akash else "akashnet-2"
+        if not values["akash_rest_url"] and local_akash:
+            values["akash_rest_url"] = f"rest+http://127.0.0.1:{values['devnet_port']}"
         return cls(**values)
 
     @staticmethod
