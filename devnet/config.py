@@ -43,6 +43,10 @@ AUDITOR_INDEX = 1
 FUNDING_GENESIS_UAKT = 1_000_000_000_000  # 1,000,000 AKT for the funding wallet
 FUNDING_GENESIS_UACT = 0  # ACT is minted with MsgMintACT, as on mainnet
 PROVIDER_GENESIS_UAKT = 10_000_000_000  # 10,000 AKT each: gas for bids
+PROVIDER_GENESIS_UACT = 1_000_000_000  # 1,000 ACT each: bid deposits
+# A bid carries a deposit (MsgCreateBid.deposit, sources [balance]) of at least this, returned when
+# the bid closes or loses.
+BID_MIN_DEPOSIT_UACT = 500_000
 AUDITOR_GENESIS_UAKT = 1_000_000_000
 
 
