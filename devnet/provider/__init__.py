@@ -1,12 +1,61 @@
 """The devnet's providers (the real provider API over HTTPS, leases run on Docker).
 
 ``serve_all`` is the node's hook: called once the chain and its REST API run, it starts the
-providers and returns what must be stopped when the node stops (objects with ``stop()``).
-This version starts none.
+providers of ``devnet.config.PROVIDERS`` and returns what must be stopped when the node stops
+(objects with ``stop()``). Each provider reads the chain and bids through the node's public REST
+API with Slipway's own chain client, as a real provider uses its node.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 
-def serve_all(node, settings) -> list:
-    return []
+from slipway.settings import Settings
+
+
+def build_providers(rest_url: str, settings: Settings) -> list:
+    """One ``DevnetProvider`` per ``devnet.config.PROVIDERS`` entry, not yet started."""
+    from deployer.akash.chain import CosmpyChain, Signer
+    from deployer.akash.wallet import wallet_from_mnemonic
+    from devnet import config
+    from devnet.provider.bidding import BidEngine, Offer
+    from devnet.provider.chainview import Resources, RestChainView
+    from devnet.provider.cluster import DockerCluster
+    from devnet.provider.control import provider_dir
+    from devnet.provider.service import ChainBidder, DevnetProvider, self_signed_certificate
+
+    auditor = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.AUDITOR.hd_index, "auditor").address
+    signer = Signer(CosmpyChain(config.CHAIN_ID, rest_url), gas_price=Decimal(settings.akash_gas_price))
+    providers = []
+    for spec in config.PROVIDERS:
+        wallet = wallet_from_mnemonic(config.DEVNET_MNEMONIC, spec.hd_index, spec.name)
+        directory = provider_dir(settings.devnet_path, spec.name)
+        chain = RestChainView(rest_url)
+        offer = Offer(
+            address=wallet.address,
+            attributes=tuple(spec.attributes),
+            signed_by=frozenset({auditor} if spec.audited else set()),
+            price=spec.price_per_block_uact,
+            denom=config.DEPOSIT_DENOM,
+            capacity=Resources(spec.cpu_millis, spec.memory_bytes, spec.storage_bytes),
+        )
+        providers.append(DevnetProvider(
+            name=spec.name,
+            address=wallet.address,
+            chain=chain,
+            bid_engine=BidEngine(offer, chain, ChainBidder(signer, wallet)),
+            cluster=DockerCluster(settings.docker_host, spec.name, directory / "leases"),
+            tls=self_signed_certificate(directory, wallet.address),
+            port=settings.devnet_port_n + spec.port_offset,
+            tick_s=settings.devnet_block_time_s,
+        ))
+    return providers
+
+
+def serve_all(node, settings: Settings) -> list:
+    from devnet.provider.control import Supervisor
+
+    rest_url = getattr(node, "rest_url", None) or settings.akash_rest_url
+    supervisor = Supervisor(settings.devnet_path, build_providers(rest_url, settings))
+    supervisor.start()
+    return [supervisor]

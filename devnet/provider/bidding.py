@@ -1,0 +1,128 @@
+"""A devnet provider's bid engine: which open orders it bids on, and at what price.
+
+As akash-network/provider's ``bidengine`` does: a provider bids on an order when it has the
+attributes the group requires, when the group's ``signedBy`` auditors (all of ``all_of``, one of
+``any_of``) have signed its attributes, when its price is not above the group's, and when what is
+left of its capacity (minus its active leases and open bids, its reservations) holds the group.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+from devnet.provider.chainview import ChainView, Group, Order, OrderID, Resources
+
+log = logging.getLogger(__name__)
+
+# A bid sent but not yet seen on chain is kept as a reservation this long.
+PENDING_BID_S = 30.0
+
+
+class BidSender(Protocol):
+    def bid(self, order: OrderID, price: Decimal, denom: str) -> None:
+        """Place a bid (``MsgCreateBid``); raise if the chain refuses it."""
+        ...
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What a provider is and asks."""
+
+    address: str
+    attributes: tuple[tuple[str, str], ...]
+    signed_by: frozenset[str]  # auditors who signed its attributes
+    price: Decimal  # per block, for a group
+    denom: str
+    capacity: Resources
+
+
+def decline_reason(offer: Offer, group: Group, free: Resources) -> str | None:
+    """Why ``offer`` does not bid on ``group`` (None: it bids)."""
+    have = set(offer.attributes)
+    missing = [f"{k}={v}" for k, v in group.attributes if (k, v) not in have]
+    if missing:
+        return f"incompatible provider attributes (missing {', '.join(missing)})"
+    if group.signed_by_all_of and not set(group.signed_by_all_of) <= offer.signed_by:
+        return "attribute signature requirements not met (all_of)"
+    if group.signed_by_any_of and not set(group.signed_by_any_of) & offer.signed_by:
+        return "attribute signature requirements not met (any_of)"
+    if group.denom != offer.denom:
+        return f"unsupported denomination {group.denom!r}"
+    if group.price < offer.price:
+        return f"price too high, not bidding ({offer.price}{offer.denom} > {group.price}{group.denom})"
+    if not group.resources.fits_in(free):
+        return "insufficient capacity"
+    return None
+
+
+@dataclass
+class BidEngine:
+    """One round per block: bid on the orders this provider can take, once each."""
+
+    offer: Offer
+    chain: ChainView
+    sender: BidSender
+    pending: dict[OrderID, tuple[Group, float]] = field(default_factory=dict)
+    refused: set[OrderID] = field(default_factory=set)
+    groups: dict[OrderID, Group] = field(default_factory=dict)  # what each bid or lease of ours holds
+
+    def _group_of(self, order: OrderID) -> Group | None:
+        if order not in self.groups:
+            deployment = self.chain.deployment(order.owner, order.dseq)
+            if deployment is None or order.gseq not in deployment.groups:
+                return None
+            self.groups[order] = deployment.groups[order.gseq]
+        return self.groups[order]
+
+    def reserved(self, held: set[OrderID]) -> Resources:
+        total = Resources()
+        for order in held:
+            group = self._group_of(order)
+            if group is not None:
+                total = total + group.resources
+        return total
+
+    def round(self, now: float | None = None) -> list[OrderID]:
+        """Bid on what fits; returns the orders bid on in this round."""
+        now = time.monotonic() if now is None else now
+        orders = self.chain.open_orders()
+        open_ids = {o.id for o in orders}
+        mine = {b.order_id for b in self.chain.bids(self.offer.address)}
+        leased = {lease.id.order_id for lease in self.chain.leases(self.offer.address)}
+        for order_id, (_, since) in list(self.pending.items()):
+            if order_id in mine or order_id not in open_ids or now - since > PENDING_BID_S:
+                del self.pending[order_id]
+        held = mine | leased | set(self.pending)
+        for order_id in list(self.groups):
+            if order_id not in held:
+                del self.groups[order_id]
+        free = self.offer.capacity.minus(self.reserved(held))
+        placed = []
+        for order in sorted(orders, key=lambda o: o.id):
+            if order.id in held or order.id in self.refused:
+                continue
+            reason = decline_reason(self.offer, order.group, free)
+            if reason:
+                log.debug("not bidding on %s: %s", order.id.path(), reason)
+                continue
+            if not self._bid(order):
+                continue
+            self.pending[order.id] = (order.group, now)
+            self.groups[order.id] = order.group
+            free = free.minus(order.group.resources)
+            placed.append(order.id)
+        return placed
+
+    def _bid(self, order: Order) -> bool:
+        try:
+            self.sender.bid(order.id, self.offer.price, self.offer.denom)
+        except Exception as exc:  # noqa: BLE001 - a refused bid is not retried; the loop goes on
+            log.warning("bid on %s refused: %s", order.id.path(), exc)
+            self.refused.add(order.id)
+            return False
+        log.info("bid on %s at %s%s", order.id.path(), self.offer.price, self.offer.denom)
+        return True

@@ -1,0 +1,228 @@
+"""One devnet provider: its bid engine, its leases' containers and its HTTPS provider API.
+
+``DevnetProvider.start()`` opens its port and resumes bidding and its containers; ``stop()``
+closes the port (it answers nothing), stops bidding and stops its containers, as a provider
+that goes down does. Its leases stay on chain, so a deployer sees a dead provider and can fail over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import ssl
+import threading
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from werkzeug.serving import make_server
+
+from deployer.akash.chain import Signer
+from deployer.akash.manifest import manifest_to_sorted_json
+from deployer.akash.messages import coin, dec_coin
+from deployer.akash.wallet import Wallet
+from devnet.provider.bidding import BidEngine, Offer
+from devnet.provider.chainview import ChainUnavailable, ChainView, LeaseID, OrderID
+from devnet.provider.cluster import DockerCluster
+from devnet.provider.gateway import ManifestRefused, create_gateway
+
+log = logging.getLogger(__name__)
+
+VERSION = "v0.10.0-slipway-devnet"
+BID_DEPOSIT_UAKT = 500_000  # provider-services' default --bid-deposit (market DefaultBidMinDeposit)
+
+
+class ChainBidder:
+    """Bids through Slipway's own signer (simulate, sign, broadcast), as the provider's key."""
+
+    def __init__(self, signer: Signer, wallet: Wallet, deposit_uakt: int = BID_DEPOSIT_UAKT):
+        self.signer, self.wallet, self.deposit_uakt = signer, wallet, deposit_uakt
+
+    def bid(self, order: OrderID, price: Decimal, denom: str) -> None:
+        from deployer.akash.proto.akash.base.deposit.v1.deposit_pb2 import Deposit, Source
+        from deployer.akash.proto.akash.market.v1.bid_pb2 import BidID
+        from deployer.akash.proto.akash.market.v1beta5.bidmsg_pb2 import MsgCreateBid
+
+        msg = MsgCreateBid(
+            id=BidID(owner=order.owner, dseq=order.dseq, gseq=order.gseq, oseq=order.oseq,
+                     provider=self.wallet.address, bseq=0),
+            price=dec_coin(price, denom),
+            deposit=Deposit(amount=coin(self.deposit_uakt, "uakt"), sources=[Source.balance]),
+        )
+        self.signer.submit(self.wallet, [msg])
+
+
+def self_signed_certificate(directory: Path, address: str) -> tuple[Path, Path]:
+    """The provider's TLS certificate (CN = its address, for 127.0.0.1), made once and kept."""
+    cert_path, key_path = directory / "tls.crt", directory / "tls.key"
+    if cert_path.exists() and key_path.exists():
+        return cert_path, key_path
+    directory.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, address)])
+    start = datetime.now(timezone.utc) - timedelta(minutes=5)
+    import ipaddress
+
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                    x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_path.touch(mode=0o600)
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
+class DevnetProvider:
+    def __init__(self, name: str, address: str, chain: ChainView, bid_engine: BidEngine, cluster: DockerCluster,
+                 tls: tuple[Path, Path], port: int, host: str = "127.0.0.1", tick_s: float = 1.0):
+        self.name, self.address = name, address
+        self.chain, self.bid_engine, self.cluster = chain, bid_engine, cluster
+        self.tls, self.host, self.port, self.tick_s = tls, host, port, tick_s
+        self._guard = threading.Lock()
+        self._server = None
+        self._server_thread: threading.Thread | None = None
+        self._loop_stop = threading.Event()
+        self._loop_thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"<DevnetProvider {self.name} {self.address} https://{self.host}:{self.port}>"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        with self._guard:
+            if self._server is not None:
+                return
+            self.cluster.start_all()
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(self.tls[0]), str(self.tls[1]))
+            self._server = make_server(self.host, self.port, create_gateway(self), threaded=True, ssl_context=context)
+            self._server_thread = threading.Thread(target=self._server.serve_forever, name=f"provider-{self.name}",
+                                                   daemon=True)
+            self._server_thread.start()
+            self._loop_stop.clear()
+            self._loop_thread = threading.Thread(target=self._loop, name=f"bids-{self.name}", daemon=True)
+            self._loop_thread.start()
+            log.info("provider %s listening on %s", self.name, self.url)
+
+    def stop(self) -> None:
+        with self._guard:
+            if self._server is None:
+                return
+            self._loop_stop.set()
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+            if self._loop_thread is not None:
+                self._loop_thread.join(timeout=30)
+            self.cluster.stop_all()
+            log.info("provider %s stopped", self.name)
+
+    def _loop(self) -> None:
+        while not self._loop_stop.is_set():
+            try:
+                self.tick()
+            except ChainUnavailable as exc:
+                log.debug("provider %s: chain unavailable (%s)", self.name, exc)
+            except Exception:  # noqa: BLE001 - one bad round never ends the provider
+                log.exception("provider %s: round failed", self.name)
+            self._loop_stop.wait(self.tick_s)
+
+    def tick(self) -> None:
+        """One block's work: bid on what fits, and let go of leases that closed."""
+        self.bid_engine.round()
+        active = {lease.id for lease in self.chain.leases(self.address)}
+        for lease in self.cluster.leases() - active:
+            log.info("provider %s: lease %s closed, removing its services", self.name, lease.path())
+            self.cluster.teardown(lease)
+
+    # -- what the gateway asks -----------------------------------------------------------------
+    def public_key(self, address: str) -> bytes | None:
+        try:
+            return self.chain.public_key(address)
+        except ChainUnavailable:
+            return None
+
+    def version_info(self) -> dict[str, Any]:
+        return {"name": "provider-services", "server_name": "provider-services", "version": VERSION, "commit": "",
+                "build_tags": "", "go": "", "build_deps": [], "cosmos_sdk_version": ""}
+
+    def status(self) -> dict[str, Any]:
+        capacity = self.bid_engine.offer.capacity
+        leases = self.cluster.leases()
+        return {
+            "cluster": {"leases": len(leases), "inventory": {"available": {"nodes": [{
+                "name": self.name,
+                "allocatable": {"cpu": capacity.cpu_millis, "gpu": 0, "memory": capacity.memory_bytes,
+                                "storage_ephemeral": capacity.storage_bytes},
+            }]}}},
+            "bidengine": {"orders": len(self.bid_engine.pending)},
+            "manifest": {"deployments": len({(lease.owner, lease.dseq) for lease in leases})},
+            "cluster_public_hostname": self.host,
+            "address": self.address,
+        }
+
+    def submit_manifest(self, owner: str, dseq: int, manifest: list[Any]) -> None:
+        """Check a manifest as the provider's manifest manager does, then run it for our leases."""
+        if not manifest:
+            raise ManifestRefused(422, "invalid manifest: manifest is empty")
+        for group in manifest:
+            if not isinstance(group, dict) or not isinstance(group.get("services"), list):
+                raise ManifestRefused(422, "json: cannot unmarshal into Go value of type v2beta3.Group")
+            if not group["services"]:
+                raise ManifestRefused(422, f'invalid manifest: group "{group.get("name", "")}" contains no services')
+            for service in group["services"]:
+                if not isinstance(service, dict) or not service.get("name") or not service.get("image"):
+                    raise ManifestRefused(422, f'invalid manifest: group "{group.get("name", "")}": '
+                                               "service name and image are required")
+        try:
+            deployment = self.chain.deployment(owner, dseq)
+        except ChainUnavailable as exc:
+            raise ManifestRefused(500, str(exc)) from None
+        if deployment is None:
+            raise ManifestRefused(500, "rpc error: code = NotFound desc = deployment not found")
+        version = hashlib.sha256(manifest_to_sorted_json(manifest).encode()).digest()
+        if version != deployment.hash:
+            raise ManifestRefused(422, "manifest version validation failed")
+        # chain-sdk's Groups.CheckAgainstGSpecs: these two are not wrapped in a known error,
+        # so the gateway answers them with 500.
+        if len(manifest) != len(deployment.groups):
+            raise ManifestRefused(500, f"invalid manifest: group count mismatch "
+                                       f"({len(manifest)} != {len(deployment.groups)})")
+        by_name = {group["name"]: group for group in manifest}
+        for group in manifest:
+            if group["name"] not in {g.name for g in deployment.groups.values()}:
+                raise ManifestRefused(500, f"invalid manifest: unknown deployment group ('{group['name']}')")
+        leases = [lease for lease in self.chain.leases(self.address)
+                  if lease.id.owner == owner and lease.id.dseq == dseq]
+        if not leases:
+            raise ManifestRefused(404, "no lease for deployment")
+        for lease in leases:
+            spec = deployment.groups.get(lease.id.gseq)
+            if spec is not None and spec.name in by_name:
+                self.cluster.deploy(lease.id, by_name[spec.name])
+
+    def lease_ids(self) -> set[LeaseID]:
+        return self.cluster.leases()

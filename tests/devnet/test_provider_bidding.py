@@ -1,0 +1,90 @@
+"""A devnet provider's bid engine: attributes, signedBy, price, capacity, one bid per order."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from devnet.provider.bidding import BidEngine, Offer
+from devnet.provider.chainview import OrderID, Resources
+from tests.devnet.provider_fakes import GIB, FakeChain, RecordingBidder, group
+
+PROVIDER = "akash1provider"
+AUDITOR = "akash1auditor"
+OWNER = "akash1owner"
+
+
+def engine(chain: FakeChain, *, signed_by: frozenset[str] = frozenset({AUDITOR}), price: str = "100",
+           cpu: int = 4000, refuse: bool = False) -> tuple[BidEngine, RecordingBidder]:
+    offer = Offer(PROVIDER, (("region", "us-west"), ("tier", "community")), signed_by, Decimal(price), "uact",
+                  Resources(cpu, 8 * GIB, 100 * GIB))
+    sender = RecordingBidder(chain, PROVIDER, refuse=refuse)
+    return BidEngine(offer, chain, sender), sender
+
+
+def order(dseq: int) -> OrderID:
+    return OrderID(OWNER, dseq, 1, 1)
+
+
+def test_bids_on_a_matching_order_at_its_own_price_and_only_once() -> None:
+    chain = FakeChain()
+    chain.open_order(order(1), group(attributes={"region": "us-west"}, price="1000"))
+    bids, sender = engine(chain)
+    assert bids.round() == [order(1)]
+    assert sender.sent == [(order(1), Decimal("100"))]
+    assert bids.round() == []  # its bid is on chain: no second bid
+    assert len(sender.sent) == 1
+
+
+def test_declines_orders_whose_attributes_it_lacks() -> None:
+    chain = FakeChain()
+    chain.open_order(order(1), group(attributes={"region": "eu-central"}))
+    chain.open_order(order(2), group(attributes={"region": "us-west", "gpu": "h100"}))
+    bids, sender = engine(chain)
+    assert bids.round() == []
+    assert sender.sent == []
+
+
+def test_honours_signed_by_all_of_and_any_of() -> None:
+    chain = FakeChain()
+    chain.open_order(order(1), group(all_of=(AUDITOR,)))
+    chain.open_order(order(2), group(any_of=("akash1other", AUDITOR)))
+    chain.open_order(order(3), group(all_of=(AUDITOR, "akash1other")))
+    chain.open_order(order(4), group(any_of=("akash1other",)))
+    audited, _ = engine(chain)
+    assert audited.round() == [order(1), order(2)]
+
+    unaudited_chain = FakeChain()
+    unaudited_chain.open_order(order(1), group(all_of=(AUDITOR,)))
+    unaudited_chain.open_order(order(5), group())
+    unaudited, _ = engine(unaudited_chain, signed_by=frozenset())
+    assert unaudited.round() == [order(5)]
+
+
+def test_never_bids_above_the_orders_price() -> None:
+    chain = FakeChain()
+    chain.open_order(order(1), group(price="99"))
+    chain.open_order(order(2), group(price="100"))
+    bids, sender = engine(chain, price="100")
+    assert bids.round() == [order(2)]
+    assert sender.sent == [(order(2), Decimal("100"))]
+
+
+def test_bids_only_within_capacity_and_frees_it_when_a_lease_closes() -> None:
+    chain = FakeChain()
+    chain.open_order(order(1), group(cpu=3000))
+    chain.open_order(order(2), group(cpu=3000))
+    bids, _ = engine(chain, cpu=4000)
+    assert bids.round() == [order(1)]  # the second does not fit beside the first's reservation
+    lease = chain.lease(order(1), PROVIDER)
+    assert bids.round() == []  # the lease holds the capacity now
+    chain.close_lease(lease)
+    assert bids.round() == [order(2)]
+
+
+def test_a_refused_bid_is_not_retried_every_block() -> None:
+    chain = FakeChain()
+    chain.open_order(order(1), group())
+    bids, sender = engine(chain, refuse=True)
+    assert bids.round() == []
+    assert bids.round() == []
+    assert order(1) in bids.refused and sender.sent == []
