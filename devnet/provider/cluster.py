@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +29,8 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from builder.images import docker_client
 from deployer.local import AppLimits, free_port
 from devnet.provider.chainview import LeaseID
+
+log = logging.getLogger(__name__)
 
 LABEL_PROVIDER = "slipway.devnet.provider"
 LABEL_LEASE = "slipway.devnet.lease"
@@ -385,8 +388,8 @@ def _merge(client, streams: list[tuple[str, Any]]) -> Iterator[dict[str, str]]:
                     out.put({"name": name, "message": line.decode(errors="replace")})
             if buffer:
                 out.put({"name": name, "message": buffer.decode(errors="replace")})
-        except Exception:  # noqa: BLE001 - the stream ends when the container goes
-            pass
+        except Exception as exc:  # noqa: BLE001 - the stream ends when the container goes
+            log.debug("log stream of %s ended: %s", name, exc)
         finally:
             out.put(done)
 
@@ -406,8 +409,8 @@ def _merge(client, streams: list[tuple[str, Any]]) -> Iterator[dict[str, str]]:
             for _, stream in streams:
                 try:
                     stream.close()
-                except Exception:  # noqa: BLE001
-                    pass
+                except Exception as exc:  # noqa: BLE001
+                    log.debug("closing a log stream: %s", exc)
             client.close()
 
     return lines()

@@ -71,7 +71,7 @@ class Supervisor:
                     provider.start()
                 elif not wanted_running and provider.running:
                     provider.stop()
-            except Exception:  # noqa: BLE001 - e.g. its port is taken; try again next round
+            except Exception:
                 log.exception("provider %s could not be %s", name, "started" if wanted_running else "stopped")
             current = RUNNING if provider.running else STOPPED
             state_file = directory / "state"

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import ssl
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from deployer.akash.chain import Signer
 from deployer.akash.manifest import manifest_to_sorted_json
 from deployer.akash.messages import coin, dec_coin
 from deployer.akash.wallet import Wallet
-from devnet.provider.bidding import BidEngine, Offer
+from devnet.provider.bidding import BidEngine
 from devnet.provider.chainview import ChainUnavailable, ChainView, LeaseID, OrderID
 from devnet.provider.cluster import DockerCluster
 from devnet.provider.gateway import ManifestRefused, create_gateway
@@ -65,7 +65,7 @@ def self_signed_certificate(directory: Path, address: str) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, address)])
-    start = datetime.now(timezone.utc) - timedelta(minutes=5)
+    start = datetime.now(UTC) - timedelta(minutes=5)
     import ipaddress
 
     cert = (
@@ -146,7 +146,7 @@ class DevnetProvider:
                 self.tick()
             except ChainUnavailable as exc:
                 log.debug("provider %s: chain unavailable (%s)", self.name, exc)
-            except Exception:  # noqa: BLE001 - one bad round never ends the provider
+            except Exception:
                 log.exception("provider %s: round failed", self.name)
             self._loop_stop.wait(self.tick_s)
 

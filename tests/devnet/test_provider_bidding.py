@@ -30,7 +30,7 @@ def test_bids_on_a_matching_order_at_its_own_price_and_only_once() -> None:
     chain.open_order(order(1), group(attributes={"region": "us-west"}, price="1000"))
     bids, sender = engine(chain)
     assert bids.round() == [order(1)]
-    assert sender.sent == [(order(1), Decimal("100"))]
+    assert sender.sent == [(order(1), Decimal(100))]
     assert bids.round() == []  # its bid is on chain: no second bid
     assert len(sender.sent) == 1
 
@@ -66,7 +66,7 @@ def test_never_bids_above_the_orders_price() -> None:
     chain.open_order(order(2), group(price="100"))
     bids, sender = engine(chain, price="100")
     assert bids.round() == [order(2)]
-    assert sender.sent == [(order(2), Decimal("100"))]
+    assert sender.sent == [(order(2), Decimal(100))]
 
 
 def test_bids_only_within_capacity_and_frees_it_when_a_lease_closes() -> None:
