@@ -155,11 +155,10 @@ def _quantity(value: Any) -> int:
 
 
 def _dec(amount: Any) -> Decimal:
-    """A DecCoin amount as the node's JSON writes it: "100.000000000000000000"."""
+    """A DecCoin amount: a node's JSON writes LegacyDec as "100.000000000000000000"; protojson of
+    the bare protobuf field is the wire integer with 18 implied decimals ("100" + 18 zeros)."""
     text = str(amount or "0")
-    if "." not in text and len(text) > 18:  # raw LegacyDec wire integer
-        return from_legacy_dec(text)
-    return Decimal(text)
+    return Decimal(text) if "." in text else from_legacy_dec(text)
 
 
 def parse_group_spec(spec: dict[str, Any]) -> Group:
@@ -229,16 +228,13 @@ class RestChainView:
             raise ChainUnavailable(f"{path}: not JSON") from None
 
     def _list(self, path: str, key: str, **params: Any) -> list[dict[str, Any]]:
+        # Offset paging: every Cosmos gateway honours pagination.offset (a key is optional).
         items: list[dict[str, Any]] = []
-        next_key = ""
         while True:
-            page = dict(params, **{"pagination.limit": self.PAGE})
-            if next_key:
-                page["pagination.key"] = next_key
-            body = self._get(path, **page) or {}
-            items.extend(body.get(key) or [])
-            next_key = ((body.get("pagination") or {}).get("next_key")) or ""
-            if not next_key:
+            body = self._get(path, **params, **{"pagination.limit": self.PAGE, "pagination.offset": len(items)}) or {}
+            page = body.get(key) or []
+            items.extend(page)
+            if not page or not (body.get("pagination") or {}).get("next_key"):
                 return items
 
     def open_orders(self) -> list[Order]:

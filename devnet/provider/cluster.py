@@ -232,7 +232,9 @@ class DockerCluster:
         pod = f"{plan.name}-0"
         self._event(dep, "Pulling", f'Pulling image "{plan.image}"', pod)
         try:
-            client.images.pull(plan.image, auth_config=auth)
+            # Never None: docker-py would then use this machine's own registry logins
+            # (DOCKER_CONFIG), and a lease must pull with its manifest's credentials or none.
+            client.images.pull(plan.image, auth_config=auth or {})
         except (APIError, ImageNotFound, DockerException) as exc:
             # The Engine's explanation (e.g. "unauthorized: authentication required") never
             # carries the password; it is what Kubernetes' kubelet reports too.

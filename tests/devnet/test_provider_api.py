@@ -298,3 +298,13 @@ def _get(url: str) -> str | None:
     except requests.RequestException:
         return None
     return resp.text if resp.status_code == 200 else None
+
+
+def test_without_credentials_a_private_image_fails_to_pull(harness, settings) -> None:
+    """The provider never lends a lease the registry logins of the machine it runs on."""
+    sdl = Sdl.of(ServiceSpec(name="web", image=f"{settings.registry}/base/busybox:latest", port=8080,
+                             command=("sh", "-c"), args=(SERVE,), memory="64Mi"))
+    lease(harness, 22, sdl)
+    assert harness.put_manifest(22, sdl.manifest_json).status_code == 200
+    assert wait_for(lambda: [e for e in events(harness, 22) if e["reason"] == "Failed"])
+    assert harness.status(22).json()["services"]["web"]["available"] == 0
