@@ -22,9 +22,11 @@ from deployer.akash.provider_auth import provider_jwt, sign_adr36
 from deployer.akash.sdl import RegistryCredentials, ServiceSpec
 from deployer.akash.wallet import Wallet, Wallets
 from deployer.local import free_port
+from devnet.provider import control
 from devnet.provider.bidding import BidEngine, Offer
 from devnet.provider.chainview import OrderID, Resources
 from devnet.provider.cluster import LABEL_PROVIDER, DockerCluster
+from devnet.provider.control import Supervisor
 from devnet.provider.service import DevnetProvider, self_signed_certificate
 from tests.devnet.provider_fakes import GIB, FakeChain, RecordingBidder, Sdl
 
@@ -308,3 +310,22 @@ def test_without_credentials_a_private_image_fails_to_pull(harness, settings) ->
     assert harness.put_manifest(22, sdl.manifest_json).status_code == 200
     assert wait_for(lambda: [e for e in events(harness, 22) if e["reason"] == "Failed"])
     assert harness.status(22).json()["services"]["web"]["available"] == 0
+
+
+def test_control_files_stop_and_start_a_running_provider(harness, tmp_path) -> None:
+    """What `slipway devnet provider stop|start NAME` leaves for the devnet, and the devnet's answer."""
+    devnet_path, name = tmp_path / "devnet", harness.provider.name
+    supervisor = Supervisor(devnet_path, [harness.provider])
+    supervisor.apply()
+    assert control.state(devnet_path, name) == control.RUNNING
+
+    control.request(devnet_path, name, running=False)
+    supervisor.apply()
+    assert control.state(devnet_path, name) == control.STOPPED
+    with pytest.raises(requests.ConnectionError):
+        harness.call("GET", "/address")
+
+    control.request(devnet_path, name, running=True)
+    supervisor.apply()
+    assert control.state(devnet_path, name) == control.RUNNING
+    assert harness.call("GET", "/address").status_code == 200
