@@ -37,9 +37,11 @@ DEVNET_MNEMONIC = (
     "crash fatal absent alley inflict scatter notice rival ugly alert basic still "
     "recycle hammer start unusual hire host woman grain betray pole hollow tired"
 )
+FAUCET_INDEX = 0  # pays `slipway devnet fund` (a bank send, as a faucet does)
 AUDITOR_INDEX = 1
 
 # Genesis balances.
+FAUCET_GENESIS_UAKT = 1_000_000_000_000_000
 FUNDING_GENESIS_UAKT = 1_000_000_000_000  # 1,000,000 AKT for the funding wallet
 FUNDING_GENESIS_UACT = 0  # ACT is minted with MsgMintACT, as on mainnet
 PROVIDER_GENESIS_UAKT = 10_000_000_000  # 10,000 AKT each: gas for bids
@@ -77,7 +79,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         hd_index=2,
         port_offset=11,
         attributes=(("region", "us-west"), ("host", "akash"), ("tier", "community"), ("organization", "cedar")),
-        price_per_block_uact=Decimal("100"),
+        price_per_block_uact=Decimal(100),
         cpu_millis=8000,
         memory_bytes=16 * GIB,
         storage_bytes=200 * GIB,
@@ -88,7 +90,7 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
         hd_index=3,
         port_offset=12,
         attributes=(("region", "eu-central"), ("host", "akash"), ("tier", "community"), ("organization", "birch")),
-        price_per_block_uact=Decimal("60"),
+        price_per_block_uact=Decimal(60),
         cpu_millis=4000,
         memory_bytes=8 * GIB,
         storage_bytes=100 * GIB,

@@ -14,7 +14,7 @@ class ChainError(Exception):
         self.log = f"{context}: {message}" if context else message
         super().__init__(self.log)
 
-    def wrap(self, context: str) -> "ChainError":
+    def wrap(self, context: str) -> ChainError:
         return ChainError(self.codespace, self.code, self.log, context)
 
 

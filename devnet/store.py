@@ -89,7 +89,7 @@ class Store:
 class Cache:
     """Writes layered over ``parent``; ``write()`` pushes them down, dropping the cache discards them."""
 
-    def __init__(self, parent: "Store | Cache", gas: GasMeter | None = None):
+    def __init__(self, parent: Store | Cache, gas: GasMeter | None = None):
         self.parent = parent
         self.gas = gas or GasMeter()
         self.writes: dict[str, bytes | None] = {}
@@ -126,14 +126,6 @@ class Cache:
         found = sorted(self._keys(prefix))
         self.gas.consume(ITER_NEXT_COST_FLAT * len(found), "IterNextFlat")
         return found
-
-    def write(self) -> None:
-        if isinstance(self.parent, Cache):
-            self.parent.writes.update(self.writes)
-        self.writes = {} if not isinstance(self.parent, Cache) else {}
-
-    def child(self, gas: GasMeter | None = None) -> "Cache":
-        return Cache(self, gas or self.gas)
 
     # -- typed ----------------------------------------------------------------
     def get_msg(self, key: str, cls: type[M]) -> M | None:
