@@ -59,3 +59,9 @@ def serve_all(node, settings: Settings) -> list:
     supervisor = Supervisor(settings.devnet_path, build_providers(rest_url, settings))
     supervisor.start()
     return [supervisor]
+
+
+# `slipway devnet provider list|stop|start` (devnet/cli.py adds this group under `devnet`).
+from devnet.provider.commands import provider as cli
+
+__all__ = ["build_providers", "cli", "serve_all"]

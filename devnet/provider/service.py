@@ -26,6 +26,7 @@ from deployer.akash.chain import Signer
 from deployer.akash.manifest import manifest_to_sorted_json
 from deployer.akash.messages import coin, dec_coin
 from deployer.akash.wallet import Wallet
+from devnet import config
 from devnet.provider.bidding import BidEngine
 from devnet.provider.chainview import ChainUnavailable, ChainView, LeaseID, OrderID
 from devnet.provider.cluster import DockerCluster
@@ -34,14 +35,17 @@ from devnet.provider.gateway import ManifestRefused, create_gateway
 log = logging.getLogger(__name__)
 
 VERSION = "v0.10.0-slipway-devnet"
-BID_DEPOSIT_UAKT = 500_000  # provider-services' default --bid-deposit (market DefaultBidMinDeposit)
 
 
 class ChainBidder:
     """Bids through Slipway's own signer (simulate, sign, broadcast), as the provider's key."""
 
-    def __init__(self, signer: Signer, wallet: Wallet, deposit_uakt: int = BID_DEPOSIT_UAKT):
-        self.signer, self.wallet, self.deposit_uakt = signer, wallet, deposit_uakt
+    def __init__(self, signer: Signer, wallet: Wallet, deposit: int = config.BID_MIN_DEPOSIT_UACT,
+                 deposit_denom: str = config.DEPOSIT_DENOM):
+        # provider-services bids with --bid-deposit (default: the market's minimum bid deposit)
+        # drawn from its own balance.
+        self.signer, self.wallet = signer, wallet
+        self.deposit, self.deposit_denom = deposit, deposit_denom
 
     def bid(self, order: OrderID, price: Decimal, denom: str) -> None:
         from deployer.akash.proto.akash.base.deposit.v1.deposit_pb2 import Deposit, Source
@@ -52,7 +56,7 @@ class ChainBidder:
             id=BidID(owner=order.owner, dseq=order.dseq, gseq=order.gseq, oseq=order.oseq,
                      provider=self.wallet.address, bseq=0),
             price=dec_coin(price, denom),
-            deposit=Deposit(amount=coin(self.deposit_uakt, "uakt"), sources=[Source.balance]),
+            deposit=Deposit(amount=coin(self.deposit, self.deposit_denom), sources=[Source.balance]),
         )
         self.signer.submit(self.wallet, [msg])
 
