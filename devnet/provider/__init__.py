@@ -56,8 +56,12 @@ def serve_all(node, settings: Settings) -> list:
     from devnet.provider.control import Supervisor
 
     rest_url = getattr(node, "rest_url", None) or settings.akash_rest_url
-    supervisor = Supervisor(settings.devnet_path, build_providers(rest_url, settings))
+    providers = build_providers(rest_url, settings)
+    supervisor = Supervisor(settings.devnet_path, providers)
     supervisor.start()
+    for provider in providers:
+        state = "running" if provider.running else "stopped (slipway devnet provider start NAME)"
+        print(f"devnet: provider {provider.name} {provider.address} on {provider.url}: {state}", flush=True)
     return [supervisor]
 
 

@@ -38,6 +38,7 @@ LABEL_SERVICE = "slipway.devnet.service"
 LABEL_GENERATION = "slipway.devnet.generation"
 
 MIN_MEMORY_BYTES = 6 * 1024 * 1024  # the Engine refuses less
+HEARTBEAT_S = 2.0
 HTTP_PORT = 80
 
 
@@ -117,6 +118,7 @@ class DockerCluster:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._leases: dict[LeaseID, LeaseDeployment] = {}
+        self._deploying: list[threading.Thread] = []
         self._load()
 
     # -- what is known -------------------------------------------------------------------------
@@ -148,7 +150,18 @@ class DockerCluster:
             dep = LeaseDeployment(lease, group, generation, plans)
             self._leases[lease] = dep
             self._save(dep)
-        threading.Thread(target=self._run, args=(dep,), name=f"deploy-{lease.dseq}", daemon=True).start()
+        thread = threading.Thread(target=self._run, args=(dep,), name=f"deploy-{lease.dseq}", daemon=True)
+        with self._lock:
+            self._deploying = [t for t in self._deploying if t.is_alive()] + [thread]
+        thread.start()
+
+    def settle(self, timeout_s: float = 120.0) -> None:
+        """Wait for deployments in progress (pulls, starts) to finish."""
+        with self._lock:
+            threads = list(self._deploying)
+        deadline = time.monotonic() + timeout_s
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def teardown(self, lease: LeaseID) -> None:
         with self._lock:
@@ -157,7 +170,9 @@ class DockerCluster:
         self._remove_containers(lease)
 
     def stop_all(self) -> None:
-        """The provider stops: its containers stop (and come back with ``start_all``)."""
+        """The provider stops: its containers stop (and come back with ``start_all``); a deployment
+        in progress finishes first, so nothing starts behind a stopped provider."""
+        self.settle()
         self._each_container(lambda c: c.stop(timeout=2))
 
     def start_all(self) -> None:
@@ -333,8 +348,10 @@ class DockerCluster:
                 forwarded[plan.name] = plan.forwarded()
         return services, forwarded
 
-    def logs(self, lease: LeaseID, services: list[str], follow: bool, tail: int | None) -> Iterator[dict[str, str]] | None:
-        """Log lines as ``{"name": <replica>, "message": <line>}``; None when nothing runs for the lease."""
+    def logs(self, lease: LeaseID, services: list[str], follow: bool,
+             tail: int | None) -> Iterator[dict[str, str] | None] | None:
+        """Log lines as ``{"name": <replica>, "message": <line>}`` (None: no line for a while); None when
+        nothing runs for the lease."""
         client = docker_client(self.docker_host)
         containers = [c for c in self._containers(client, lease)
                       if not services or c.labels.get(LABEL_SERVICE) in services]
@@ -373,8 +390,9 @@ class DockerCluster:
                 continue
 
 
-def _merge(client, streams: list[tuple[str, Any]]) -> Iterator[dict[str, str]]:
-    """One iterator over several containers' log streams (a thread each, lines as they come)."""
+def _merge(client, streams: list[tuple[str, Any]]) -> Iterator[dict[str, str] | None]:
+    """One iterator over several containers' log streams (a thread each, lines as they come);
+    None every ``HEARTBEAT_S`` without a line."""
     import queue
 
     out: queue.Queue = queue.Queue(maxsize=1000)
@@ -398,11 +416,15 @@ def _merge(client, streams: list[tuple[str, Any]]) -> Iterator[dict[str, str]]:
     for name, stream in streams:
         threading.Thread(target=pump, args=(name, stream), daemon=True).start()
 
-    def lines() -> Iterator[dict[str, str]]:
+    def lines() -> Iterator[dict[str, str] | None]:
         remaining = len(streams)
         try:
             while remaining:
-                item = out.get()
+                try:
+                    item = out.get(timeout=HEARTBEAT_S)
+                except queue.Empty:
+                    yield None  # nothing new: the caller may check its client is still there
+                    continue
                 if item is done:
                     remaining -= 1
                     continue

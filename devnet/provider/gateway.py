@@ -179,7 +179,10 @@ def create_gateway(provider) -> Flask:
             return
         try:
             for line in lines:
-                ws.send(json.dumps(line))
+                if line is not None:
+                    ws.send(json.dumps(line))
+                elif not ws.connected:  # the client left while the service was quiet
+                    return
         finally:
             lines.close()
         ws.close(1000, "")

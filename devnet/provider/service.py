@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from deployer.akash.chain import Signer
 from deployer.akash.manifest import manifest_to_sorted_json
@@ -35,6 +35,13 @@ from devnet.provider.gateway import ManifestRefused, create_gateway
 log = logging.getLogger(__name__)
 
 VERSION = "v0.10.0-slipway-devnet"
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log: deployers poll lease status every few seconds."""
+
+    def log_request(self, *args, **kwargs) -> None:
+        pass
 
 
 class ChainBidder:
@@ -122,7 +129,8 @@ class DevnetProvider:
             self.cluster.start_all()
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(str(self.tls[0]), str(self.tls[1]))
-            self._server = make_server(self.host, self.port, create_gateway(self), threaded=True, ssl_context=context)
+            self._server = make_server(self.host, self.port, create_gateway(self), threaded=True, ssl_context=context,
+                                       request_handler=_QuietHandler)
             self._server_thread = threading.Thread(target=self._server.serve_forever, name=f"provider-{self.name}",
                                                    daemon=True)
             self._server_thread.start()

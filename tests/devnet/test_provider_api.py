@@ -10,6 +10,7 @@ import base64
 import json
 import ssl
 import time
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -104,7 +105,7 @@ class Harness:
 @pytest.fixture
 def harness(settings, docker_client, tmp_path):
     chain = FakeChain(keys={OWNER.address: OWNER.public_key, OTHER.address: OTHER.public_key})
-    name = f"test{tmp_path.name[-12:].replace('_', '')}".lower()
+    name = f"test-{uuid.uuid4().hex[:10]}"
     offer = Offer(PROVIDER_KEY.address, (("region", "us-west"),), frozenset(), Decimal(100), "uact",
                   Resources(8000, 16 * GIB, 100 * GIB))
     provider = DevnetProvider(
@@ -292,6 +293,13 @@ def test_a_stopped_provider_answers_nothing_and_its_containers_stop(harness, set
     assert wait_for(lambda: harness.status(30).json()["services"]["web"]["available"] == 1)
     [uri] = harness.status(30).json()["services"]["web"]["uris"]
     assert wait_for(lambda: _get(f"http://{uri}/")) == "hello from one\n"
+
+    # A devnet restarted later knows its leases' manifests and ports from its data dir.
+    cluster = harness.provider.cluster
+    again = DockerCluster(cluster.docker_host, cluster.provider, cluster.state_dir)
+    assert again.leases() == cluster.leases()
+    services, _ = again.service_status(next(iter(again.leases())))
+    assert services["web"]["available"] == 1 and services["web"]["uris"] == [uri]
 
 
 def _get(url: str) -> str | None:
