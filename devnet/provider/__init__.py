@@ -24,7 +24,6 @@ def build_providers(rest_url: str, settings: Settings) -> list:
     from devnet.provider.control import provider_dir
     from devnet.provider.service import ChainBidder, DevnetProvider, self_signed_certificate
 
-    auditor = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.AUDITOR.hd_index, "auditor").address
     signer = Signer(CosmpyChain(config.CHAIN_ID, rest_url), gas_price=Decimal(settings.akash_gas_price))
     providers = []
     for spec in config.PROVIDERS:
@@ -34,7 +33,6 @@ def build_providers(rest_url: str, settings: Settings) -> list:
         offer = Offer(
             address=wallet.address,
             attributes=tuple(spec.attributes),
-            signed_by=frozenset({auditor} if spec.audited else set()),
             price=spec.price_per_block_uact,
             denom=config.DEPOSIT_DENOM,
             capacity=Resources(spec.cpu_millis, spec.memory_bytes, spec.storage_bytes),

@@ -2,8 +2,9 @@
 
 As akash-network/provider's ``bidengine`` does: a provider bids on an order when it has the
 attributes the group requires, when the group's ``signedBy`` auditors (all of ``all_of``, one of
-``any_of``) have signed its attributes, when its price is not above the group's, and when what is
-left of its capacity (minus its active leases and open bids, its reservations) holds the group.
+``any_of``) have signed, on chain, the attributes the group requires of it, when its price is not
+above the group's, and when what is left of its capacity (minus its active leases and open bids,
+its reservations) holds the group.
 """
 
 from __future__ import annotations
@@ -34,21 +35,23 @@ class Offer:
 
     address: str
     attributes: tuple[tuple[str, str], ...]
-    signed_by: frozenset[str]  # auditors who signed its attributes
     price: Decimal  # per block, for a group
     denom: str
     capacity: Resources
 
 
-def decline_reason(offer: Offer, group: Group, free: Resources) -> str | None:
-    """Why ``offer`` does not bid on ``group`` (None: it bids)."""
+def decline_reason(offer: Offer, group: Group, free: Resources,
+                   audits: dict[str, frozenset[tuple[str, str]]] | None = None) -> str | None:
+    """Why ``offer`` does not bid on ``group`` (None: it bids); ``audits``: auditor -> signed attributes."""
     have = set(offer.attributes)
     missing = [f"{k}={v}" for k, v in group.attributes if (k, v) not in have]
     if missing:
         return f"incompatible provider attributes (missing {', '.join(missing)})"
-    if group.signed_by_all_of and not set(group.signed_by_all_of) <= offer.signed_by:
+    # An auditor vouches for this group when it signed every attribute the group requires.
+    vouching = {auditor for auditor, signed in (audits or {}).items() if set(group.attributes) <= signed}
+    if group.signed_by_all_of and not set(group.signed_by_all_of) <= vouching:
         return "attribute signature requirements not met (all_of)"
-    if group.signed_by_any_of and not set(group.signed_by_any_of) & offer.signed_by:
+    if group.signed_by_any_of and not set(group.signed_by_any_of) & vouching:
         return "attribute signature requirements not met (any_of)"
     if group.denom != offer.denom:
         return f"unsupported denomination {group.denom!r}"
@@ -101,11 +104,13 @@ class BidEngine:
             if order_id not in held:
                 del self.groups[order_id]
         free = self.offer.capacity.minus(self.reserved(held))
+        audits = self.chain.audits(self.offer.address) if any(
+            o.group.signed_by_all_of or o.group.signed_by_any_of for o in orders) else {}
         placed = []
         for order in sorted(orders, key=lambda o: o.id):
             if order.id in held or order.id in self.refused:
                 continue
-            reason = decline_reason(self.offer, order.group, free)
+            reason = decline_reason(self.offer, order.group, free, audits)
             if reason:
                 log.debug("not bidding on %s: %s", order.id.path(), reason)
                 continue

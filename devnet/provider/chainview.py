@@ -128,6 +128,10 @@ class ChainView(Protocol):
         """The account's secp256k1 public key (33 bytes), or None if it has none on chain (yet)."""
         ...
 
+    def audits(self, provider: str) -> dict[str, frozenset[tuple[str, str]]]:
+        """Auditor -> the provider attributes it signed (the audit module's records)."""
+        ...
+
 
 class ChainUnavailable(RuntimeError):
     """The node did not answer (or answered something that is not its API)."""
@@ -279,6 +283,11 @@ class RestChainView:
             for g in body.get("groups") or []
         }
         return Deployment(owner, dseq, _state(dep.get("state")), base64.b64decode(dep.get("hash") or ""), groups)
+
+    def audits(self, provider: str) -> dict[str, frozenset[tuple[str, str]]]:
+        records = self._list(f"/akash/audit/v1/audit/attributes/{provider}/list", "providers")
+        return {r["auditor"]: frozenset((a.get("key", ""), a.get("value", "")) for a in r.get("attributes") or [])
+                for r in records if r.get("owner") == provider and r.get("auditor")}
 
     def public_key(self, address: str) -> bytes | None:
         body = self._get(f"/cosmos/auth/v1beta1/accounts/{address}")

@@ -101,6 +101,7 @@ class FakeChain:
     lease_list: list[Lease] = field(default_factory=list)
     deployments: dict[tuple[str, int], Deployment] = field(default_factory=dict)
     keys: dict[str, bytes] = field(default_factory=dict)
+    audit_records: dict[str, dict[str, frozenset[tuple[str, str]]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -158,6 +159,9 @@ class FakeChain:
 
     def public_key(self, address: str) -> bytes | None:
         return self.keys.get(address)
+
+    def audits(self, provider: str) -> dict[str, frozenset[tuple[str, str]]]:
+        return dict(self.audit_records.get(provider, {}))
 
 
 @dataclass

@@ -106,7 +106,7 @@ class Harness:
 def harness(settings, docker_client, tmp_path):
     chain = FakeChain(keys={OWNER.address: OWNER.public_key, OTHER.address: OTHER.public_key})
     name = f"test-{uuid.uuid4().hex[:10]}"
-    offer = Offer(PROVIDER_KEY.address, (("region", "us-west"),), frozenset(), Decimal(100), "uact",
+    offer = Offer(PROVIDER_KEY.address, (("region", "us-west"),), Decimal(100), "uact",
                   Resources(8000, 16 * GIB, 100 * GIB))
     provider = DevnetProvider(
         name=name, address=PROVIDER_KEY.address, chain=chain,

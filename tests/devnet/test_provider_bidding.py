@@ -13,10 +13,14 @@ AUDITOR = "akash1auditor"
 OWNER = "akash1owner"
 
 
-def engine(chain: FakeChain, *, signed_by: frozenset[str] = frozenset({AUDITOR}), price: str = "100",
+ATTRIBUTES = (("region", "us-west"), ("tier", "community"))
+
+
+def engine(chain: FakeChain, *, audited: bool = True, price: str = "100",
            cpu: int = 4000, refuse: bool = False) -> tuple[BidEngine, RecordingBidder]:
-    offer = Offer(PROVIDER, (("region", "us-west"), ("tier", "community")), signed_by, Decimal(price), "uact",
-                  Resources(cpu, 8 * GIB, 100 * GIB))
+    if audited:  # the auditor's on-chain record: it signed all of the provider's attributes
+        chain.audit_records[PROVIDER] = {AUDITOR: frozenset(ATTRIBUTES)}
+    offer = Offer(PROVIDER, ATTRIBUTES, Decimal(price), "uact", Resources(cpu, 8 * GIB, 100 * GIB))
     sender = RecordingBidder(chain, PROVIDER, refuse=refuse)
     return BidEngine(offer, chain, sender), sender
 
@@ -56,8 +60,17 @@ def test_honours_signed_by_all_of_and_any_of() -> None:
     unaudited_chain = FakeChain()
     unaudited_chain.open_order(order(1), group(all_of=(AUDITOR,)))
     unaudited_chain.open_order(order(5), group())
-    unaudited, _ = engine(unaudited_chain, signed_by=frozenset())
+    unaudited, _ = engine(unaudited_chain, audited=False)
     assert unaudited.round() == [order(5)]
+
+
+def test_an_auditor_vouches_only_for_the_attributes_it_signed() -> None:
+    chain = FakeChain()
+    chain.open_order(order(1), group(attributes={"region": "us-west"}, all_of=(AUDITOR,)))
+    chain.open_order(order(2), group(attributes={"tier": "community"}, all_of=(AUDITOR,)))
+    bids, _ = engine(chain, audited=False)
+    chain.audit_records[PROVIDER] = {AUDITOR: frozenset({("region", "us-west")})}
+    assert bids.round() == [order(1)]
 
 
 def test_never_bids_above_the_orders_price() -> None:
