@@ -812,7 +812,7 @@ class App:
             else:
                 raise errors.ChainError("deposit", 2, "invalid deposit source", f"source {source}")
         if remainder:
-            raise errors.MARKET_INVALID_DEPOSIT("insufficient balance")
+            raise errors.MARKET_INVALID_DEPOSIT().followed_by("insufficient balance")
         return depositors
 
     @staticmethod
