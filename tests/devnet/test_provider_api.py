@@ -156,6 +156,14 @@ def events(h: Harness, dseq: int) -> list[dict]:
         return out
 
 
+def closed_with(ws: simple_websocket.Client) -> tuple[int, str]:
+    try:
+        while True:
+            ws.receive(timeout=10)
+    except simple_websocket.ConnectionClosed as closed:
+        return closed.reason, closed.message
+
+
 # -- public endpoints and auth ---------------------------------------------------------------------
 
 def test_public_endpoints_answer_without_auth(harness) -> None:
@@ -236,6 +244,9 @@ def test_a_wrong_registry_password_ends_with_the_pull_failing(harness, settings)
     services = harness.status(20).json()["services"]
     assert services["web"]["available"] == 0 and services["web"]["total"] == 1
     assert harness.containers() == []
+    # Logs end as the gateway ends them: 4000 "no running pods"; 4001 for a lease it does not know.
+    assert closed_with(harness.ws("/lease/20/1/1/logs?follow=true")) == (4000, "no running pods")
+    assert closed_with(harness.ws("/lease/99/1/1/logs?follow=true"))[0] == 4001
 
 
 def test_the_service_runs_answers_at_its_uri_and_a_new_manifest_replaces_it(harness, settings) -> None:
