@@ -18,6 +18,7 @@ from flask_sock import Sock
 from devnet.provider.auth import AuthError, authenticate, unauthorized
 from devnet.provider.chainview import LeaseID
 
+MAX_MANIFEST_BYTES = 8 * 1024 * 1024
 WS_INTERNAL_ERROR = 4000
 WS_LEASE_NOT_FOUND = 4001
 _UINT64, _UINT32 = 2**64 - 1, 2**32 - 1
@@ -58,6 +59,10 @@ def json_response(value: Any) -> Response:
     return Response(json.dumps(value, separators=(",", ":")), content_type="application/json; charset=UTF-8")
 
 
+def _no_constant(name: str):
+    raise ValueError(f"invalid character '{name[0]}' looking for beginning of value")
+
+
 def _uint(text: str, limit: int, name: str) -> int:
     if not text.isdigit() or int(text) > limit:
         raise ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax' if not text.isdigit()
@@ -68,6 +73,7 @@ def _uint(text: str, limit: int, name: str) -> int:
 def create_gateway(provider) -> Flask:
     """``provider``: a ``devnet.provider.service.DevnetProvider`` (address, chain, cluster, manifests)."""
     app = Flask(f"devnet-provider-{provider.name}")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_MANIFEST_BYTES
     sock = Sock(app)
 
     @app.before_request
@@ -134,9 +140,9 @@ def create_gateway(provider) -> Flask:
     @app.put("/deployment/<dseq>/manifest")
     def manifest(dseq: str):
         try:
-            body = json.loads(request.get_data() or b"null")
-        except ValueError as exc:
-            return go_error(str(exc), 422)
+            body = json.loads(request.get_data() or b"null", parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:  # Go's decoder refuses NaN/Infinity too
+            return go_error(f"invalid character in manifest JSON: {str(exc)[:200]}", 422)
         if not isinstance(body, list):
             return go_error("json: cannot unmarshal into Go value of type v2beta3.Manifest", 422)
         try:

@@ -37,6 +37,69 @@ log = logging.getLogger(__name__)
 VERSION = "v0.10.0-slipway-devnet"
 
 
+_UINT32 = 2**32 - 1
+
+
+def _unmarshal(value: Any, where: str, go_type: str) -> ManifestRefused:
+    kind = {bool: "bool", str: "string", list: "array", dict: "object"}.get(type(value), "number")
+    return ManifestRefused(422, f"json: cannot unmarshal {kind} into Go struct field {where} of type {go_type}")
+
+
+def _check(value: Any, where: str, go_type: str, ok: bool) -> None:
+    if not ok:
+        raise _unmarshal(value, where, go_type)
+
+
+def _is_uint(value: Any, limit: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= limit
+
+
+def _strings(value: Any) -> bool:
+    return value is None or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+def check_manifest(manifest: list[Any]) -> None:
+    """What Go's decoder and ``Manifest.Validate`` refuse before the provider looks at the chain (422)."""
+    if not manifest:
+        raise ManifestRefused(422, "invalid manifest: manifest is empty")
+    for group in manifest:
+        _check(group, "Manifest", "v2beta3.Group", isinstance(group, dict))
+        _check(group.get("name"), "Group.name", "string", isinstance(group.get("name", ""), str))
+        services = group.get("services")
+        _check(services, "Group.services", "v2beta3.Services", services is None or isinstance(services, list))
+        if not services:
+            raise ManifestRefused(422, f'invalid manifest: group "{group.get("name", "")}" contains no services')
+        for svc in services:
+            _check(svc, "Group.services", "v2beta3.Service", isinstance(svc, dict))
+            for key in ("name", "image"):
+                _check(svc.get(key), f"Service.services.{key}", "string", isinstance(svc.get(key, ""), str))
+                if not svc.get(key):
+                    raise ManifestRefused(422, f'invalid manifest: group "{group.get("name", "")}": '
+                                               f"service {key} is empty")
+            for key in ("command", "args", "env"):
+                _check(svc.get(key), f"Service.services.{key}", "[]string", _strings(svc.get(key)))
+            _check(svc.get("count"), "Service.services.count", "uint32", _is_uint(svc.get("count", 0), _UINT32))
+            if not svc.get("count"):
+                raise ManifestRefused(422, f'invalid manifest: service "{svc["name"]}": count must be at least 1')
+            _check(svc.get("resources"), "Service.services.resources", "v1beta4.Resources",
+                   isinstance(svc.get("resources"), dict))
+            exposes = svc.get("expose")
+            _check(exposes, "Service.services.expose", "v2beta3.ServiceExposes",
+                   exposes is None or isinstance(exposes, list))
+            for expose in exposes or []:
+                _check(expose, "Service.services.expose", "v2beta3.ServiceExpose", isinstance(expose, dict))
+                for key, limit in (("port", 65535), ("externalPort", 65535)):
+                    _check(expose.get(key), f"ServiceExpose.expose.{key}", "uint32",
+                           _is_uint(expose.get(key, 0), limit))
+                _check(expose.get("proto"), "ServiceExpose.expose.proto", "string",
+                       isinstance(expose.get("proto", ""), str))
+                _check(expose.get("global"), "ServiceExpose.expose.global", "bool",
+                       isinstance(expose.get("global", False), bool))
+            cred = svc.get("credentials")
+            _check(cred, "Service.services.credentials", "v2beta3.ImageCredentials",
+                   cred is None or (isinstance(cred, dict) and all(isinstance(v, str) for v in cred.values())))
+
+
 class _QuietHandler(WSGIRequestHandler):
     """No access log: deployers poll lease status every few seconds."""
 
@@ -198,17 +261,7 @@ class DevnetProvider:
 
     def submit_manifest(self, owner: str, dseq: int, manifest: list[Any]) -> None:
         """Check a manifest as the provider's manifest manager does, then run it for our leases."""
-        if not manifest:
-            raise ManifestRefused(422, "invalid manifest: manifest is empty")
-        for group in manifest:
-            if not isinstance(group, dict) or not isinstance(group.get("services"), list):
-                raise ManifestRefused(422, "json: cannot unmarshal into Go value of type v2beta3.Group")
-            if not group["services"]:
-                raise ManifestRefused(422, f'invalid manifest: group "{group.get("name", "")}" contains no services')
-            for service in group["services"]:
-                if not isinstance(service, dict) or not service.get("name") or not service.get("image"):
-                    raise ManifestRefused(422, f'invalid manifest: group "{group.get("name", "")}": '
-                                               "service name and image are required")
+        check_manifest(manifest)
         try:
             deployment = self.chain.deployment(owner, dseq)
         except ChainUnavailable as exc:

@@ -348,3 +348,31 @@ def test_control_files_stop_and_start_a_running_provider(harness, tmp_path) -> N
     supervisor.apply()
     assert control.state(devnet_path, name) == control.RUNNING
     assert harness.call("GET", "/address").status_code == 200
+
+
+def test_malformed_manifests_and_claims_get_clear_4xx_answers_never_500(harness, settings) -> None:
+    sdl = web(settings)
+    lease(harness, 40, sdl)
+    good = sdl.manifest
+    service = good[0]["services"][0]
+    bodies = {
+        "not json": "{",
+        "NaN": "[NaN]",
+        "deep": "[" * 100_000 + "]" * 100_000,
+        "an object": "{}",
+        "a group that is not an object": "[1]",
+        "count not a number": json.dumps([{**good[0], "services": [{**service, "count": "many"}]}]),
+        "count negative": json.dumps([{**good[0], "services": [{**service, "count": -1}]}]),
+        "port not a number": json.dumps([{**good[0], "services": [
+            {**service, "expose": [{**service["expose"][0], "port": "eighty"}]}]}]),
+        "env not strings": json.dumps([{**good[0], "services": [{**service, "env": [1, 2]}]}]),
+        "credentials not an object": json.dumps([{**good[0], "services": [{**service, "credentials": "x"}]}]),
+    }
+    for case, body in bodies.items():
+        resp = harness.put_manifest(40, body)
+        assert resp.status_code == 422, (case, resp.status_code, resp.text[:200])
+    granular = jwt(OWNER.address, OWNER, leases={"access": "granular", "permissions": [
+        {"provider": PROVIDER_KEY.address, "access": "granular", "deployments": [{"dseq": "forty", "scope": ["status"]}]}]})
+    resp = harness.put_manifest(40, sdl.manifest_json, granular)
+    assert (resp.status_code, resp.json()) == (400, {"message": "JWT has invalid claims"})
+    assert harness.containers() == []
