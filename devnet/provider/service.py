@@ -189,6 +189,10 @@ class DevnetProvider:
         with self._guard:
             if self._server is not None:
                 return
+            try:  # leases that closed while it was down never come back
+                self._release_closed_leases()
+            except ChainUnavailable:
+                pass
             self.cluster.start_all()
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(str(self.tls[0]), str(self.tls[1]))
@@ -228,6 +232,9 @@ class DevnetProvider:
     def tick(self) -> None:
         """One block's work: bid on what fits, and let go of leases that closed."""
         self.bid_engine.round()
+        self._release_closed_leases()
+
+    def _release_closed_leases(self) -> None:
         active = {lease.id for lease in self.chain.leases(self.address)}
         for lease in self.cluster.leases() - active:
             log.info("provider %s: lease %s closed, removing its services", self.name, lease.path())

@@ -299,7 +299,15 @@ def test_a_stopped_provider_answers_nothing_and_its_containers_stop(harness, set
         harness.call("GET", "/address")
     assert harness.containers() and harness.containers(running_only=True) == []
 
+    # A lease that closes while the provider is down does not come back with it.
+    lease(harness, 31, sdl)
     harness.provider.start()
+    assert harness.put_manifest(31, sdl.manifest_json).status_code == 200
+    assert wait_for(lambda: harness.status(31).json()["services"]["web"]["available"] == 1)
+    harness.provider.stop()
+    harness.chain.close_lease(next(lid for lid in harness.provider.cluster.leases() if lid.dseq == 31))
+    harness.provider.start()
+    assert {lid.dseq for lid in harness.provider.cluster.leases()} == {30}
     assert harness.call("GET", "/address").status_code == 200
     assert wait_for(lambda: harness.status(30).json()["services"]["web"]["available"] == 1)
     [uri] = harness.status(30).json()["services"]["web"]["uris"]
