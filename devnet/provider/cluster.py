@@ -228,14 +228,20 @@ class DockerCluster:
     def _run(self, dep: LeaseDeployment) -> None:
         client = docker_client(self.docker_host)
         try:
-            self._remove_containers(dep.lease, client=client, older_than=dep.generation)
             services = {svc["name"]: svc for svc in dep.group.get("services") or []}
+            # Services the new manifest no longer has stop now.
+            self._remove_containers(dep.lease, client=client, older_than=dep.generation,
+                                    which=lambda service: service not in services)
             for plan in dep.services:
                 if not self._current(dep):
                     return
                 svc = services[plan.name]
                 if not self._pull(client, dep, plan, svc):
+                    # As in a Kubernetes rollout whose new pods cannot pull their image: the
+                    # previous version keeps serving, the new one never becomes available.
                     continue
+                self._remove_containers(dep.lease, client=client, older_than=dep.generation,
+                                        which=lambda service, name=plan.name: service == name)
                 for index, ports in enumerate(plan.replica_ports):
                     self._start(client, dep, plan, svc, index, ports)
         finally:
@@ -303,13 +309,14 @@ class DockerCluster:
         labels = [f"{LABEL_PROVIDER}={self.provider}", f"{LABEL_LEASE}={lease.path()}"]
         return client.containers.list(all=True, filters={"label": labels})
 
-    def _remove_containers(self, lease: LeaseID, client=None, older_than: int | None = None) -> None:
+    def _remove_containers(self, lease: LeaseID, client=None, older_than: int | None = None,
+                           which=lambda service: True) -> None:
         own = client is None
         client = client or docker_client(self.docker_host)
         try:
             for container in self._containers(client, lease):
                 generation = int(container.labels.get(LABEL_GENERATION, "0") or 0)
-                if older_than is None or generation < older_than:
+                if (older_than is None or generation < older_than) and which(container.labels.get(LABEL_SERVICE)):
                     try:
                         container.remove(force=True)
                     except NotFound:

@@ -281,6 +281,14 @@ def test_the_service_runs_answers_at_its_uri_and_a_new_manifest_replaces_it(harn
     assert wait_for(lambda: _get(f"http://{new_uri}/")) == "hello from two\n"
     assert len(harness.containers()) == 1
 
+    # An update whose image cannot be pulled never becomes available; the running version stays.
+    broken = web(settings, password="wrong-password-42", greeting="three")
+    harness.chain.update(OWNER.address, 21, broken)
+    assert harness.put_manifest(21, broken.manifest_json).status_code == 200
+    assert wait_for(lambda: len([e for e in events(harness, 21) if e["reason"] == "Failed"]) > 0)
+    assert harness.status(21).json()["services"]["web"]["available"] == 0
+    assert _get(f"http://{new_uri}/") == "hello from two\n"
+
     # The lease closes on chain: the provider removes its services at its next round.
     harness.chain.close_lease(harness.provider.cluster.leases().pop())
     harness.provider.tick()
