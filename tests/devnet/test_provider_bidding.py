@@ -101,3 +101,25 @@ def test_a_refused_bid_is_not_retried_every_block() -> None:
     assert bids.round() == []
     assert bids.round() == []
     assert order(1) in bids.refused and sender.sent == []
+
+
+def test_group_specs_read_from_a_nodes_json_and_from_protojson() -> None:
+    """A real node writes ResourceValue.val as "500" and LegacyDec as "1000.000000000000000000";
+    protojson of the bare protobuf writes base64 bytes and the wire integer. Both read the same."""
+    from devnet.provider.chainview import parse_group_spec
+
+    def spec(cpu, memory, storage, amount) -> dict:
+        return {"name": "akash", "requirements": {"signed_by": {"all_of": [AUDITOR], "any_of": []},
+                                                   "attributes": [{"key": "region", "value": "us-west"}]},
+                "resources": [{"resource": {"id": 1, "cpu": {"units": {"val": cpu}},
+                                            "memory": {"quantity": {"val": memory}},
+                                            "storage": [{"name": "default", "quantity": {"val": storage}}],
+                                            "gpu": {"units": {"val": "0"}}, "endpoints": []},
+                               "count": 2, "price": {"denom": "uact", "amount": amount}}]}
+
+    node = parse_group_spec(spec("500", "536870912", "1073741824", "1000.000000000000000000"))
+    protojson = parse_group_spec(spec("NTAw", "NTM2ODcwOTEy", "MTA3Mzc0MTgyNA==", "1000" + "0" * 18))
+    assert node == protojson
+    assert node.resources == Resources(1000, 1 << 30, 2 << 30)
+    assert node.price == Decimal(2000) and node.denom == "uact"
+    assert node.attributes == (("region", "us-west"),) and node.signed_by_all_of == (AUDITOR,)
