@@ -12,6 +12,7 @@ GenericAuthorization), deployment, market, escrow, provider and audit (from gene
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ from google.protobuf.any_pb2 import Any as AnyProto
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from deployer.akash.messages import from_legacy_dec, pack, to_legacy_dec
+from deployer.akash.messages import from_legacy_dec, map_legacy_decs, pack, to_legacy_dec
 from deployer.akash.proto.akash.audit.v1.audit_pb2 import AuditedProvider
 from deployer.akash.proto.akash.base.deposit.v1.deposit_pb2 import Source
 from deployer.akash.proto.akash.bme.v1.msgs_pb2 import MsgMintACT, MsgMintACTResponse
@@ -73,6 +74,8 @@ from deployer.akash.proto.akash.provider.v1beta4.provider_pb2 import Provider
 from devnet import config, errors
 from devnet.errors import ChainError
 from devnet.store import Cache, GasMeter
+
+log = logging.getLogger(__name__)
 
 # cosmos-sdk x/auth default params.
 TX_SIZE_COST_PER_BYTE = 10
@@ -179,6 +182,13 @@ def _reject_unknown_fields(msg: Message, where: str) -> None:
         for item in items:
             if isinstance(item, Message):
                 _reject_unknown_fields(item, where)
+
+
+def _wire_legacy_dec(text: str) -> str:
+    """A LegacyDec on the wire is an integer string (18 implied decimals); anything else fails to decode."""
+    if not text.lstrip("-").isdigit():
+        raise errors.TX_DECODE(f"failed to set decimal string with base 10: {text}")
+    return text
 
 
 def _dec(coin: DecCoin) -> Decimal:
@@ -305,6 +315,7 @@ class App:
             msgs.append(self._unpack(any_, MSG_TYPES))
         for msg in msgs:
             self._inner_anys(msg)
+            map_legacy_decs(msg, _wire_legacy_dec)
         return DecodedTx(raw, body, auth_info, msgs, tx_hash(tx_bytes), len(tx_bytes))
 
     def _unpack(self, any_: AnyProto, types: dict[str, type[Message]]) -> Message:
@@ -543,6 +554,13 @@ class App:
 
     def deliver_tx(self, state: Cache, tx_bytes: bytes, block: BlockInfo) -> TxOutcome:
         """Run a transaction in a block; fees and sequence stay even when its messages fail."""
+        try:
+            return self._deliver_tx(state, tx_bytes, block)
+        except Exception as exc:  # noqa: BLE001 - baseapp recovers a panic; the block goes on
+            log.exception("tx %s panicked", tx_hash(tx_bytes))
+            return TxOutcome(111222, "undefined", f"panic: {type(exc).__name__}")
+
+    def _deliver_tx(self, state: Cache, tx_bytes: bytes, block: BlockInfo) -> TxOutcome:
         outcome = TxOutcome()
         try:
             tx = self.decode(tx_bytes)
@@ -560,6 +578,7 @@ class App:
             return outcome
         state.writes.update(ante_cache.writes)
         msg_cache = Cache(state, gas)
+        index = 0
         try:
             for index, msg in enumerate(tx.msgs):
                 self.handle(msg_cache, msg, block)
@@ -573,6 +592,13 @@ class App:
         except ChainError as err:
             outcome.code, outcome.codespace = err.code, err.codespace
             outcome.log = f"failed to execute message; message index: {index}: {err.log}"
+            outcome.events = []
+            outcome.gas_used = gas.consumed
+            return outcome
+        except Exception as exc:  # noqa: BLE001 - baseapp recovers a handler's panic; the block goes on
+            log.exception("message %d of tx %s panicked", index, tx.hash)
+            outcome.code, outcome.codespace = 111222, "undefined"
+            outcome.log = f"panic in message {index}: {type(exc).__name__}"
             outcome.events = []
             outcome.gas_used = gas.consumed
             return outcome

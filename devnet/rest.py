@@ -72,6 +72,7 @@ from deployer.akash.proto.akash.market.v1beta5.query_pb2 import (
 )
 from deployer.akash.proto.akash.provider.v1beta4.provider_pb2 import Provider
 from deployer.akash.proto.akash.provider.v1beta4.query_pb2 import QueryProviderResponse, QueryProvidersResponse
+from deployer.akash.messages import legacy_dec_json, map_legacy_decs
 from devnet import app as appmod
 from devnet import config
 from devnet.chain import Chain
@@ -90,7 +91,11 @@ class GatewayError(Exception):
 
 
 def to_json(msg: Message) -> dict:
-    return json_format.MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    """protojson as the gateway writes it; LegacyDec amounts as decimals, as gogoproto's JSON gives them."""
+    shown = type(msg)()
+    shown.CopyFrom(msg)
+    map_legacy_decs(shown, legacy_dec_json)
+    return json_format.MessageToDict(shown, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
 def _reply(payload: dict, status: int = 200) -> Response:

@@ -21,7 +21,7 @@ from cosmpy.protos.cosmos.tx.signing.v1beta1.signing_pb2 import SignMode
 from cosmpy.protos.cosmos.tx.v1beta1.tx_pb2 import AuthInfo, Fee, ModeInfo, SignDoc, SignerInfo, TxBody, TxRaw
 from google.protobuf.message import Message
 
-from deployer.akash.messages import GAS_DENOM, pack
+from deployer.akash.messages import GAS_DENOM, legacy_dec_wire, map_legacy_decs, pack
 
 # Registered so cosmpy can read, over REST, included transactions that carry these messages.
 from deployer.akash.proto.akash.bme.v1 import msgs_pb2 as _bme_msgs  # noqa: F401
@@ -271,8 +271,11 @@ class CosmpyChain:
                 from cosmpy.common.rest_client import RestClient
 
                 self._rest = RestClient(parsed.rest_url)
-            # A real node's answers may carry fields Slipway's subset of the protos leaves out.
-            return Parse(self._rest.get(rest_path, request), response_type(), ignore_unknown_fields=True)
+            # A real node's answers may carry fields Slipway's subset of the protos leaves out, and
+            # show LegacyDec amounts as decimals: back to the wire form gRPC gives.
+            response = Parse(self._rest.get(rest_path, request), response_type(), ignore_unknown_fields=True)
+            map_legacy_decs(response, legacy_dec_wire)
+            return response
         import grpc
 
         if self._channel is None:

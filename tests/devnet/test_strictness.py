@@ -245,7 +245,7 @@ def test_account_deposit_tops_up_and_close_returns_the_rest_to_the_granter(clien
                               "id": {"scope": "deployment", "xid": f"{owner}/{dseq}"},
                               "deposit": {"amount": {"denom": "uact", "amount": "700000"}, "sources": ["grant"]}}])
     accounts = client.get("/akash/escrow/v1/types/accounts", xid=f"{owner}/{dseq}").json()["accounts"]
-    assert accounts[0]["state"]["funds"] == [{"denom": "uact", "amount": "1200000" + "0" * 18}]
+    assert accounts[0]["state"]["funds"] == [{"denom": "uact", "amount": "1200000.000000000000000000"}]
     before = client.balance(granter, "uact")
     client.submit_ok(index, [{"@type": "/akash.deployment.v1beta4.MsgCloseDeployment", "id": {"owner": owner, "dseq": str(dseq)}}])
     assert client.balance(granter, "uact") == before + 1_200_000  # no lease: nothing was spent
