@@ -556,7 +556,7 @@ class App:
         """Run a transaction in a block; fees and sequence stay even when its messages fail."""
         try:
             return self._deliver_tx(state, tx_bytes, block)
-        except Exception as exc:  # noqa: BLE001 - baseapp recovers a panic; the block goes on
+        except Exception as exc:
             log.exception("tx %s panicked", tx_hash(tx_bytes))
             return TxOutcome(111222, "undefined", f"panic: {type(exc).__name__}")
 
@@ -595,7 +595,7 @@ class App:
             outcome.events = []
             outcome.gas_used = gas.consumed
             return outcome
-        except Exception as exc:  # noqa: BLE001 - baseapp recovers a handler's panic; the block goes on
+        except Exception as exc:
             log.exception("message %d of tx %s panicked", index, tx.hash)
             outcome.code, outcome.codespace = 111222, "undefined"
             outcome.log = f"panic in message {index}: {type(exc).__name__}"

@@ -192,7 +192,7 @@ class Chain:
             try:
                 self.app.end_block(end, block)
                 state.writes.update(end.writes)
-            except Exception:  # noqa: BLE001 - keep the block's transactions; skip its end blocker
+            except Exception:
                 log.exception("end blocker of block %d failed", block.height)
             when = _iso(block.time)
             state.set(appmod.K_HEIGHT, str(block.height).encode())
@@ -260,7 +260,7 @@ class BlockTimer:
         while not self._stop.wait(self.interval):
             try:
                 self.chain.produce_block()
-            except Exception:  # noqa: BLE001 - a node logs a failed block and goes on with the next
+            except Exception:
                 log.exception("block production failed")
 
     def stop(self) -> None:

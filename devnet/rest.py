@@ -32,6 +32,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from deployer.akash.messages import legacy_dec_json, map_legacy_decs
 from deployer.akash.proto.akash.audit.v1.audit_pb2 import AuditedProvider
 from deployer.akash.proto.akash.audit.v1.audit_pb2 import QueryProvidersResponse as QueryAuditResponse
 from deployer.akash.proto.akash.bme.v1.params_pb2 import Params as BmeParams
@@ -72,7 +73,6 @@ from deployer.akash.proto.akash.market.v1beta5.query_pb2 import (
 )
 from deployer.akash.proto.akash.provider.v1beta4.provider_pb2 import Provider
 from deployer.akash.proto.akash.provider.v1beta4.query_pb2 import QueryProviderResponse, QueryProvidersResponse
-from deployer.akash.messages import legacy_dec_json, map_legacy_decs
 from devnet import app as appmod
 from devnet import config
 from devnet.chain import Chain

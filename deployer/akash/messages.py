@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -214,7 +214,7 @@ def _timestamp(moment: datetime) -> Timestamp:
     if moment.tzinfo is None:
         raise ValueError("grant expirations must be timezone-aware")
     stamp = Timestamp()
-    stamp.FromDatetime(moment.astimezone(timezone.utc))
+    stamp.FromDatetime(moment.astimezone(UTC))
     return stamp
 
 

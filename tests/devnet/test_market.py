@@ -6,6 +6,7 @@ chain-sdk decodes the REST answers. The devnet here runs no provider processes: 
 
 from __future__ import annotations
 
+from datetime import UTC
 from decimal import Decimal
 
 from deployer.akash.messages import to_legacy_dec
@@ -166,7 +167,7 @@ def test_chain_sdk_decodes_the_rest_answers(client, act):
 
 def test_slipways_own_chain_client_works_against_the_devnet_over_rest(client, devnet, act):
     """CosmpyChain + Signer (Slipway's real road) over rest+http: grants, deployment, bids and leases."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from deployer.akash import messages
     from deployer.akash.chain import CosmpyChain, Signer
@@ -178,7 +179,7 @@ def test_slipways_own_chain_client_works_against_the_devnet_over_rest(client, de
     signer = Signer(chain)
     wallets = Wallets(MNEMONIC)
     deployer = wallets.deployer(client.new_index())
-    expiration = datetime.now(timezone.utc) + timedelta(days=1)
+    expiration = datetime.now(UTC) + timedelta(days=1)
     grants = signer.submit(wallets.funding, messages.grant_messages(
         wallets.funding.address, deployer.address, gas_limit=5_000_000, deposit_limit=1_000_000, expiration=expiration))
     assert chain.wait_for_tx(grants.txhash).code == 0

@@ -7,6 +7,7 @@ encoded by @akashnetwork/chain-sdk) and broadcast over the REST API; one test pe
 from __future__ import annotations
 
 import time
+from datetime import UTC
 
 from devnet import config
 from tests.devnet.conftest import BLOCK_TIME, expiry, needs_oracle
@@ -126,9 +127,9 @@ def test_an_expired_fee_allowance_is_refused(client):
     index = client.new_index()
     grantee = client.address(index)
     soon = client.block_time().timestamp() + 2
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    expiration = datetime.fromtimestamp(soon, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expiration = datetime.fromtimestamp(soon, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     client.submit_ok(0, [fee_allowance(client.address(0), grantee, 10_000_000, expiration)])
     while client.block_time().timestamp() <= soon + 1:
         time.sleep(BLOCK_TIME)
