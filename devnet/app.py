@@ -11,6 +11,7 @@ GenericAuthorization), deployment, market, escrow, provider and audit (from gene
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -31,6 +32,10 @@ from cosmpy.protos.cosmos.feegrant.v1beta1.feegrant_pb2 import Grant as FeeGrant
 from cosmpy.protos.cosmos.feegrant.v1beta1.tx_pb2 import MsgGrantAllowance, MsgRevokeAllowance
 from cosmpy.protos.cosmos.tx.signing.v1beta1.signing_pb2 import SignMode
 from cosmpy.protos.cosmos.tx.v1beta1.tx_pb2 import AuthInfo, SignDoc, TxBody, TxRaw
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from google.protobuf import unknown_fields
 from google.protobuf.any_pb2 import Any as AnyProto
 from google.protobuf.message import DecodeError, Message
@@ -142,6 +147,7 @@ def tx_hash(tx_bytes: bytes) -> str:
     return hashlib.sha256(tx_bytes).hexdigest().upper()
 
 
+@functools.lru_cache(maxsize=65536)
 def address_of(pubkey: bytes) -> str:
     return str(Address(PublicKey(pubkey), config.BECH32_PREFIX))
 
@@ -1116,10 +1122,24 @@ class App:
         self.settle_mints(s, block)
 
 
+_SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+@functools.lru_cache(maxsize=65536)
 def _verify(pubkey: bytes | None, sign_doc: bytes, signature: bytes) -> bool:
+    """secp256k1 ECDSA over sha256(sign_doc), 64-byte r||s with low S, as the SDK verifies it.
+
+    Cached: CheckTx and the block verify the same bytes (the sign doc holds chain id, account
+    number and sequence), and the answer cannot change.
+    """
     if pubkey is None or len(signature) != 64:
         return False
-    try:
-        return PublicKey(pubkey).verify(sign_doc, signature)
-    except Exception:  # noqa: BLE001 - a malformed key or signature fails verification
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    if not (0 < r < _SECP256K1_ORDER and 0 < s <= _SECP256K1_ORDER // 2):
         return False
+    try:
+        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), pubkey)
+        key.verify(encode_dss_signature(r, s), sign_doc, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
