@@ -178,6 +178,11 @@ class Chain:
                 row = self.store.db.execute("SELECT height, time, hash, num_txs FROM blocks WHERE height = ?", (height,)).fetchone()
         return tuple(row) if row else None
 
+    def block_txs(self, height: int) -> list[bytes]:
+        with self._lock:
+            rows = self.store.db.execute("SELECT tx FROM txs WHERE height = ? ORDER BY idx", (height,)).fetchall()
+        return [row[0] for row in rows]
+
     # -- blocks ------------------------------------------------------------------
     def produce_block(self) -> int:
         with self._lock:

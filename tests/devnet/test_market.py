@@ -199,3 +199,10 @@ def test_slipways_own_chain_client_works_against_the_devnet_over_rest(client, de
     lease = signer.submit(deployer, [messages.create_lease_for_bid(bids[0].bid.id)], fee_granter=wallets.funding.address)
     assert chain.wait_for_tx(lease.txhash).code == 0
     assert [le.lease.state for le in chain.leases(deployer.address, dseq)] == [1]  # active
+    # What a provider reads, through the same client.
+    info = chain.deployment(deployer.address, dseq)
+    assert info.deployment.hash == b"\x01" * 32 and info.escrow_account.id.xid == f"{deployer.address}/{dseq}"
+    cedar_leases = chain.provider_leases(provider_wallet(CEDAR).address, state="active")
+    assert (deployer.address, dseq) in [(le.lease.id.owner, le.lease.id.dseq) for le in cedar_leases]
+    open_orders = chain.orders(state="open")
+    assert (deployer.address, dseq) not in [(o.id.owner, o.id.dseq) for o in open_orders]

@@ -40,6 +40,14 @@ def test_an_unknown_message_type_is_refused(client):
     assert "unable to resolve type URL /akash.deployment.v1beta9.MsgNoSuchThing" in refused["raw_log"]
 
 
+def test_a_message_with_a_field_its_type_does_not_have_is_refused(client):
+    tx = client.sign(0, [send(client, 0, client.address(90), 1)])
+    malformed = client.oracle([{"op": "raw_any", "b64": tx, "append_field": 99}])[0]["b64"]
+    refused = client.broadcast(malformed)
+    assert (refused["codespace"], refused["code"]) == ("sdk", 2)
+    assert "errUnknownField" in refused["raw_log"] and "cosmos.bank.v1beta1.MsgSend" in refused["raw_log"]
+
+
 def test_a_wrong_chain_id_fails_signature_verification(client):
     account = client.account(client.address(0))
     refused = client.broadcast(client.sign(0, [send(client, 0, client.address(90), 1)], sign_chain_id="akashnet-2"))
