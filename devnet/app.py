@@ -518,7 +518,7 @@ class App:
         allowance = self._unpack(grant.allowance, ALLOWANCE_TYPES)
         if allowance.HasField("expiration") and _expired(allowance.expiration, block.time):
             s.delete(k_feegrant(granter, grantee))
-            raise errors.FEE_LIMIT_EXPIRED("absolute limit").wrap(where)
+            raise errors.FEE_LIMIT_EXPIRED("basic allowance").wrap(where)
         if allowance.spend_limit:
             limits = {c.denom: int(c.amount) for c in allowance.spend_limit}
             for coin in fee:
