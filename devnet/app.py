@@ -503,9 +503,10 @@ class App:
                     account_number=account.account_number,
                 ).SerializeToString()
                 if not _verify(pubkey, sign_doc, sigs[index]):
+                    # x/auth's wording for SIGN_MODE_DIRECT (the sequence is in the sign doc, checked above).
                     raise errors.UNAUTHORIZED(
-                        "signature verification failed; please verify account number "
-                        f"({account.account_number}), sequence ({account.sequence}) and chain-id ({self.chain_id})"
+                        f"signature verification failed; please verify account number ({account.account_number})"
+                        f" and chain-id ({self.chain_id}): (unable to verify single signer signature)"
                     )
             account.sequence += 1
             s.set_msg(k_account(signer), account)

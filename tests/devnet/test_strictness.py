@@ -53,8 +53,8 @@ def test_a_wrong_chain_id_fails_signature_verification(client):
     refused = client.broadcast(client.sign(0, [send(client, 0, client.address(90), 1)], sign_chain_id="akashnet-2"))
     assert (refused["codespace"], refused["code"]) == ("sdk", 4)
     assert refused["raw_log"] == (
-        f"signature verification failed; please verify account number ({account['account_number']}), "
-        f"sequence ({account['sequence']}) and chain-id ({config.CHAIN_ID}): unauthorized"
+        f"signature verification failed; please verify account number ({account['account_number']}) and chain-id"
+        f" ({config.CHAIN_ID}): (unable to verify single signer signature): unauthorized"
     )
 
 
