@@ -11,7 +11,9 @@ GenericAuthorization), deployment, market, escrow, provider and audit (from gene
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,12 +32,16 @@ from cosmpy.protos.cosmos.feegrant.v1beta1.feegrant_pb2 import Grant as FeeGrant
 from cosmpy.protos.cosmos.feegrant.v1beta1.tx_pb2 import MsgGrantAllowance, MsgRevokeAllowance
 from cosmpy.protos.cosmos.tx.signing.v1beta1.signing_pb2 import SignMode
 from cosmpy.protos.cosmos.tx.v1beta1.tx_pb2 import AuthInfo, SignDoc, TxBody, TxRaw
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from google.protobuf import unknown_fields
 from google.protobuf.any_pb2 import Any as AnyProto
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from deployer.akash.messages import from_legacy_dec, pack, to_legacy_dec
+from deployer.akash.messages import from_legacy_dec, map_legacy_decs, pack, to_legacy_dec
 from deployer.akash.proto.akash.audit.v1.audit_pb2 import AuditedProvider
 from deployer.akash.proto.akash.base.deposit.v1.deposit_pb2 import Source
 from deployer.akash.proto.akash.bme.v1.msgs_pb2 import MsgMintACT, MsgMintACTResponse
@@ -73,6 +79,8 @@ from deployer.akash.proto.akash.provider.v1beta4.provider_pb2 import Provider
 from devnet import config, errors
 from devnet.errors import ChainError
 from devnet.store import Cache, GasMeter
+
+log = logging.getLogger(__name__)
 
 # cosmos-sdk x/auth default params.
 TX_SIZE_COST_PER_BYTE = 10
@@ -139,6 +147,7 @@ def tx_hash(tx_bytes: bytes) -> str:
     return hashlib.sha256(tx_bytes).hexdigest().upper()
 
 
+@functools.lru_cache(maxsize=65536)
 def address_of(pubkey: bytes) -> str:
     return str(Address(PublicKey(pubkey), config.BECH32_PREFIX))
 
@@ -179,6 +188,13 @@ def _reject_unknown_fields(msg: Message, where: str) -> None:
         for item in items:
             if isinstance(item, Message):
                 _reject_unknown_fields(item, where)
+
+
+def _wire_legacy_dec(text: str) -> str:
+    """A LegacyDec on the wire is an integer string (18 implied decimals); anything else fails to decode."""
+    if not text.lstrip("-").isdigit():
+        raise errors.TX_DECODE(f"failed to set decimal string with base 10: {text}")
+    return text
 
 
 def _dec(coin: DecCoin) -> Decimal:
@@ -305,6 +321,7 @@ class App:
             msgs.append(self._unpack(any_, MSG_TYPES))
         for msg in msgs:
             self._inner_anys(msg)
+            map_legacy_decs(msg, _wire_legacy_dec)
         return DecodedTx(raw, body, auth_info, msgs, tx_hash(tx_bytes), len(tx_bytes))
 
     def _unpack(self, any_: AnyProto, types: dict[str, type[Message]]) -> Message:
@@ -486,9 +503,10 @@ class App:
                     account_number=account.account_number,
                 ).SerializeToString()
                 if not _verify(pubkey, sign_doc, sigs[index]):
+                    # x/auth's wording for SIGN_MODE_DIRECT (the sequence is in the sign doc, checked above).
                     raise errors.UNAUTHORIZED(
-                        "signature verification failed; please verify account number "
-                        f"({account.account_number}), sequence ({account.sequence}) and chain-id ({self.chain_id})"
+                        f"signature verification failed; please verify account number ({account.account_number})"
+                        f" and chain-id ({self.chain_id}): (unable to verify single signer signature)"
                     )
             account.sequence += 1
             s.set_msg(k_account(signer), account)
@@ -501,7 +519,7 @@ class App:
         allowance = self._unpack(grant.allowance, ALLOWANCE_TYPES)
         if allowance.HasField("expiration") and _expired(allowance.expiration, block.time):
             s.delete(k_feegrant(granter, grantee))
-            raise errors.FEE_LIMIT_EXPIRED("absolute limit").wrap(where)
+            raise errors.FEE_LIMIT_EXPIRED("basic allowance").wrap(where)
         if allowance.spend_limit:
             limits = {c.denom: int(c.amount) for c in allowance.spend_limit}
             for coin in fee:
@@ -543,6 +561,13 @@ class App:
 
     def deliver_tx(self, state: Cache, tx_bytes: bytes, block: BlockInfo) -> TxOutcome:
         """Run a transaction in a block; fees and sequence stay even when its messages fail."""
+        try:
+            return self._deliver_tx(state, tx_bytes, block)
+        except Exception as exc:
+            log.exception("tx %s panicked", tx_hash(tx_bytes))
+            return TxOutcome(111222, "undefined", f"panic: {type(exc).__name__}")
+
+    def _deliver_tx(self, state: Cache, tx_bytes: bytes, block: BlockInfo) -> TxOutcome:
         outcome = TxOutcome()
         try:
             tx = self.decode(tx_bytes)
@@ -560,6 +585,7 @@ class App:
             return outcome
         state.writes.update(ante_cache.writes)
         msg_cache = Cache(state, gas)
+        index = 0
         try:
             for index, msg in enumerate(tx.msgs):
                 self.handle(msg_cache, msg, block)
@@ -573,6 +599,13 @@ class App:
         except ChainError as err:
             outcome.code, outcome.codespace = err.code, err.codespace
             outcome.log = f"failed to execute message; message index: {index}: {err.log}"
+            outcome.events = []
+            outcome.gas_used = gas.consumed
+            return outcome
+        except Exception as exc:
+            log.exception("message %d of tx %s panicked", index, tx.hash)
+            outcome.code, outcome.codespace = 111222, "undefined"
+            outcome.log = f"panic in message {index}: {type(exc).__name__}"
             outcome.events = []
             outcome.gas_used = gas.consumed
             return outcome
@@ -1090,10 +1123,24 @@ class App:
         self.settle_mints(s, block)
 
 
+_SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+@functools.lru_cache(maxsize=65536)
 def _verify(pubkey: bytes | None, sign_doc: bytes, signature: bytes) -> bool:
+    """secp256k1 ECDSA over sha256(sign_doc), 64-byte r||s with low S, as the SDK verifies it.
+
+    Cached: CheckTx and the block verify the same bytes (the sign doc holds chain id, account
+    number and sequence), and the answer cannot change.
+    """
     if pubkey is None or len(signature) != 64:
         return False
-    try:
-        return PublicKey(pubkey).verify(sign_doc, signature)
-    except Exception:  # noqa: BLE001 - a malformed key or signature fails verification
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    if not (0 < r < _SECP256K1_ORDER and 0 < s <= _SECP256K1_ORDER // 2):
         return False
+    try:
+        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), pubkey)
+        key.verify(encode_dss_signature(r, s), sign_doc, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError):
+        return False
+    return True

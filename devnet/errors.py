@@ -17,6 +17,12 @@ class ChainError(Exception):
     def wrap(self, context: str) -> ChainError:
         return ChainError(self.codespace, self.code, self.log, context)
 
+    def followed_by(self, detail: str) -> ChainError:
+        """Go's ``fmt.Errorf("%w: detail", err)``: the registered message first."""
+        err = ChainError(self.codespace, self.code, self.message)
+        err.log = f"{self.log}: {detail}"
+        return err
+
 
 def _kind(codespace: str, code: int, message: str):
     def make(context: str = "") -> ChainError:
