@@ -57,8 +57,12 @@ def decline_reason(offer: Offer, group: Group, free: Resources,
         return f"unsupported denomination {group.denom!r}"
     if group.price < offer.price:
         return f"price too high, not bidding ({offer.price}{offer.denom} > {group.price}{group.denom})"
+    if group.leased_ips:
+        return "no leased IPs on this provider"
+    if group.persistent_storage:
+        return "no persistent storage on this provider"
     if not group.resources.fits_in(free):
-        return "insufficient capacity"
+        return "insufficient capacity"  # GPUs included: devnet providers have none
     return None
 
 

@@ -94,6 +94,18 @@ def test_bids_only_within_capacity_and_frees_it_when_a_lease_closes() -> None:
     assert bids.round() == [order(2)]
 
 
+def test_declines_what_a_devnet_provider_cannot_run() -> None:
+    from dataclasses import replace
+
+    chain = FakeChain()
+    chain.open_order(order(1), replace(group(), resources=Resources(500, GIB, GIB, gpus=1)))
+    chain.open_order(order(2), replace(group(), leased_ips=1))
+    chain.open_order(order(3), replace(group(), persistent_storage=True))
+    chain.open_order(order(4), group())
+    bids, _ = engine(chain)
+    assert bids.round() == [order(4)]
+
+
 def test_a_refused_bid_is_not_retried_every_block() -> None:
     chain = FakeChain()
     chain.open_order(order(1), group())
@@ -121,5 +133,12 @@ def test_group_specs_read_from_a_nodes_json_and_from_protojson() -> None:
     protojson = parse_group_spec(spec("NTAw", "NTM2ODcwOTEy", "MTA3Mzc0MTgyNA==", "1000" + "0" * 18))
     assert node == protojson
     assert node.resources == Resources(1000, 1 << 30, 2 << 30)
+    gpu = spec("500", "536870912", "1073741824", "1.0")
+    gpu["resources"][0]["resource"]["gpu"]["units"]["val"] = "1"
+    gpu["resources"][0]["resource"]["endpoints"] = [{"kind": "LEASED_IP", "sequence_number": 1}]
+    gpu["resources"][0]["resource"]["storage"].append(
+        {"name": "data", "quantity": {"val": "1"}, "attributes": [{"key": "persistent", "value": "true"}]})
+    parsed = parse_group_spec(gpu)
+    assert (parsed.resources.gpus, parsed.leased_ips, parsed.persistent_storage) == (2, 2, True)
     assert node.price == Decimal(2000) and node.denom == "uact"
     assert node.attributes == (("region", "us-west"),) and node.signed_by_all_of == (AUDITOR,)
