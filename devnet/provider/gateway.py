@@ -9,6 +9,7 @@ gateway's close codes (4001 lease not found, 4000 "no running pods").
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -19,6 +20,8 @@ from devnet.provider.auth import AuthError, authenticate, unauthorized
 from devnet.provider.chainview import LeaseID
 
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024
+log = logging.getLogger(__name__)
+
 WS_INTERNAL_ERROR = 4000
 WS_LEASE_NOT_FOUND = 4001
 _UINT64, _UINT32 = 2**64 - 1, 2**32 - 1
@@ -75,6 +78,23 @@ def create_gateway(provider) -> Flask:
     app = Flask(f"devnet-provider-{provider.name}")
     app.config["MAX_CONTENT_LENGTH"] = MAX_MANIFEST_BYTES
     sock = Sock(app)
+
+    @app.errorhandler(404)
+    def not_found(_err):
+        return go_error("404 page not found", 404)  # gorilla/mux's answer
+
+    @app.errorhandler(405)
+    def not_allowed(_err):
+        return Response(b"", status=405)
+
+    @app.errorhandler(413)
+    def too_large(_err):
+        return go_error("http: request body too large", 413)
+
+    @app.errorhandler(500)
+    def internal(err):
+        log.error("provider %s: %s", provider.name, getattr(err, "original_exception", err))
+        return go_error("internal error", 500)
 
     @app.before_request
     def authorize():

@@ -172,6 +172,8 @@ def test_public_endpoints_answer_without_auth(harness) -> None:
     status = harness.call("GET", "/status").json()
     assert status["address"] == PROVIDER_KEY.address
     assert status["cluster"]["leases"] == 0 and status["manifest"] == {"deployments": 0}
+    missing = harness.call("GET", "/nowhere")
+    assert (missing.status_code, missing.text) == (404, "404 page not found\n")
 
 
 def test_manifest_needs_a_jwt_of_the_owners_key_still_valid(harness, settings) -> None:
