@@ -453,11 +453,3 @@ def _remove_named(client, name: str) -> None:
     except NotFound:
         pass
 
-
-def wait_until(predicate, timeout_s: float, interval_s: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return predicate()

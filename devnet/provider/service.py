@@ -28,7 +28,7 @@ from deployer.akash.messages import coin, dec_coin
 from deployer.akash.wallet import Wallet
 from devnet import config
 from devnet.provider.bidding import BidEngine
-from devnet.provider.chainview import ChainUnavailable, ChainView, LeaseID, OrderID
+from devnet.provider.chainview import ChainUnavailable, ChainView, OrderID
 from devnet.provider.cluster import DockerCluster
 from devnet.provider.gateway import ManifestRefused, create_gateway
 
@@ -275,7 +275,10 @@ class DevnetProvider:
             raise ManifestRefused(500, str(exc)) from None
         if deployment is None:
             raise ManifestRefused(500, "rpc error: code = NotFound desc = deployment not found")
-        version = hashlib.sha256(manifest_to_sorted_json(manifest).encode()).digest()
+        try:
+            version = hashlib.sha256(manifest_to_sorted_json(manifest).encode()).digest()
+        except (RecursionError, ValueError, TypeError) as exc:
+            raise ManifestRefused(422, f"invalid manifest: {type(exc).__name__}") from None
         if version != deployment.hash:
             raise ManifestRefused(422, "manifest version validation failed")
         # chain-sdk's Groups.CheckAgainstGSpecs: these two are not wrapped in a known error,
@@ -283,10 +286,10 @@ class DevnetProvider:
         if len(manifest) != len(deployment.groups):
             raise ManifestRefused(500, f"invalid manifest: group count mismatch "
                                        f"({len(manifest)} != {len(deployment.groups)})")
-        by_name = {group["name"]: group for group in manifest}
-        for group in manifest:
-            if group["name"] not in {g.name for g in deployment.groups.values()}:
-                raise ManifestRefused(500, f"invalid manifest: unknown deployment group ('{group['name']}')")
+        by_name = {group.get("name", ""): group for group in manifest}
+        for name in by_name:
+            if name not in {g.name for g in deployment.groups.values()}:
+                raise ManifestRefused(500, f"invalid manifest: unknown deployment group ('{name}')")
         leases = [lease for lease in self.chain.leases(self.address)
                   if lease.id.owner == owner and lease.id.dseq == dseq]
         if not leases:
@@ -295,6 +298,3 @@ class DevnetProvider:
             spec = deployment.groups.get(lease.id.gseq)
             if spec is not None and spec.name in by_name:
                 self.cluster.deploy(lease.id, by_name[spec.name])
-
-    def lease_ids(self) -> set[LeaseID]:
-        return self.cluster.leases()
