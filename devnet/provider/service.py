@@ -196,8 +196,12 @@ class DevnetProvider:
             self.cluster.start_all()
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(str(self.tls[0]), str(self.tls[1]))
-            self._server = make_server(self.host, self.port, create_gateway(self), threaded=True, ssl_context=context,
-                                       request_handler=_QuietHandler)
+            try:
+                self._server = make_server(self.host, self.port, create_gateway(self), threaded=True,
+                                           ssl_context=context, request_handler=_QuietHandler)
+            except SystemExit:  # werkzeug exits the process when the port is taken; a provider must not
+                raise OSError(f"provider {self.name}: port {self.port} on {self.host} is in use") from None
+            self.port = self._server.server_port  # port 0: the one the system gave
             self._server_thread = threading.Thread(target=self._server.serve_forever, name=f"provider-{self.name}",
                                                    daemon=True)
             self._server_thread.start()

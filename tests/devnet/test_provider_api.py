@@ -22,7 +22,6 @@ import simple_websocket
 from deployer.akash.provider_auth import provider_jwt, sign_adr36
 from deployer.akash.sdl import RegistryCredentials, ServiceSpec
 from deployer.akash.wallet import Wallet, Wallets
-from deployer.local import free_port
 from devnet.provider import control
 from devnet.provider.bidding import BidEngine, Offer
 from devnet.provider.chainview import OrderID, Resources
@@ -112,7 +111,7 @@ def harness(settings, docker_client, tmp_path):
         name=name, address=PROVIDER_KEY.address, chain=chain,
         bid_engine=BidEngine(offer, chain, RecordingBidder(chain, PROVIDER_KEY.address)),
         cluster=DockerCluster(settings.docker_host, name, tmp_path / "leases"),
-        tls=self_signed_certificate(tmp_path / "tls", PROVIDER_KEY.address), port=free_port("127.0.0.1"),
+        tls=self_signed_certificate(tmp_path / "tls", PROVIDER_KEY.address), port=0,
         tick_s=3600,  # the test drives rounds itself (provider.tick())
     )
     provider.start()
@@ -394,3 +393,12 @@ def test_malformed_manifests_and_claims_get_clear_4xx_answers_never_500(harness,
     resp = harness.put_manifest(40, sdl.manifest_json, granular)
     assert (resp.status_code, resp.json()) == (400, {"message": "JWT has invalid claims"})
     assert harness.containers() == []
+
+
+def test_a_taken_port_is_an_error_of_the_provider_not_the_end_of_the_process(harness) -> None:
+    other = DevnetProvider(name="other", address=PROVIDER_KEY.address, chain=harness.chain,
+                           bid_engine=harness.provider.bid_engine, cluster=harness.provider.cluster,
+                           tls=harness.provider.tls, port=harness.provider.port)
+    with pytest.raises(OSError, match="is in use"):
+        other.start()
+    assert not other.running
