@@ -72,7 +72,7 @@ class Supervisor:
                     provider.start()
                 elif not wanted_running and provider.running:
                     provider.stop()
-            except Exception as exc:  # e.g. its port is taken: try again next round
+            except Exception as exc:  # noqa: BLE001 - e.g. its port is taken: try again next round
                 if self._errors.get(name) != str(exc):  # said once, not every round
                     log.error("provider %s could not be %s: %s", name, "started" if wanted_running else "stopped", exc)
                 self._errors[name] = str(exc)
