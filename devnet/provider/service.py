@@ -130,6 +130,18 @@ class ChainBidder:
         )
         self.signer.submit(self.wallet, [msg])
 
+    def close_bid(self, order: OrderID) -> None:
+        from deployer.akash.proto.akash.market.v1.bid_pb2 import BidID
+        from deployer.akash.proto.akash.market.v1.types_pb2 import LeaseClosedReason
+        from deployer.akash.proto.akash.market.v1beta5.bidmsg_pb2 import MsgCloseBid
+
+        msg = MsgCloseBid(
+            id=BidID(owner=order.owner, dseq=order.dseq, gseq=order.gseq, oseq=order.oseq,
+                     provider=self.wallet.address, bseq=0),
+            reason=LeaseClosedReason.lease_closed_reason_unspecified,
+        )
+        self.signer.submit(self.wallet, [msg])
+
 
 def self_signed_certificate(directory: Path, address: str) -> tuple[Path, Path]:
     """The provider's TLS certificate (CN = its address, for 127.0.0.1), made once and kept."""

@@ -106,6 +106,20 @@ def test_declines_what_a_devnet_provider_cannot_run() -> None:
     assert bids.round() == [order(4)]
 
 
+def test_a_bid_no_lease_took_is_withdrawn_after_the_bid_timeout_and_frees_capacity() -> None:
+    chain = FakeChain()
+    chain.open_order(order(1), group(cpu=3000))
+    bids, sender = engine(chain, cpu=4000)
+    assert bids.round(now=0) == [order(1)]
+    chain.open_order(order(2), group(cpu=3000))
+    assert bids.round(now=1) == []  # no room beside the open bid
+    assert bids.round(now=299) == [] and sender.closed == []
+    assert bids.round(now=302) == [order(2)]  # the first bid timed out: closed, its room taken
+    assert sender.closed == [order(1)]
+    assert bids.round(now=1000) == [] and sender.sent[-1][0] == order(2)  # never bid on order 1 again
+    assert sender.closed == [order(1), order(2)]
+
+
 def test_a_refused_bid_is_not_retried_every_block() -> None:
     chain = FakeChain()
     chain.open_order(order(1), group())

@@ -167,6 +167,13 @@ def test_providers_bid_on_what_matches_them_and_run_the_leased_manifest(network)
     assert cedar.cluster.leases() == set()
     assert _get(f"http://{uri}/") is None
 
+    # A bid no lease takes is withdrawn after the bid timeout (MsgCloseBid), as provider-services does.
+    birch.bid_engine.bid_timeout_s = 0
+    birch.tick()
+    node.chain.produce_block()
+    [withdrawn] = chain.bids(owner.address, 103)
+    assert withdrawn.bid.state == withdrawn.bid.State.Value("closed")
+
 
 def _get(url: str) -> str | None:
     try:
