@@ -183,13 +183,18 @@ class DockerCluster:
         self._each_container(start)
 
     def _each_container(self, action) -> None:
-        client = docker_client(self.docker_host)
+        try:
+            client = docker_client(self.docker_host)
+        except DockerException as exc:  # no Engine: the provider still bids and answers its API
+            log.warning("provider %s: the Docker Engine at %s does not answer (%s)", self.provider,
+                        self.docker_host, str(exc)[:200])
+            return
         try:
             for container in client.containers.list(all=True, filters={"label": f"{LABEL_PROVIDER}={self.provider}"}):
                 try:
                     action(container)
-                except DockerException:
-                    pass
+                except DockerException as exc:
+                    log.warning("provider %s: container %s: %s", self.provider, container.name, str(exc)[:200])
         finally:
             client.close()
 
@@ -226,7 +231,11 @@ class DockerCluster:
             return self._leases.get(dep.lease) is dep
 
     def _run(self, dep: LeaseDeployment) -> None:
-        client = docker_client(self.docker_host)
+        try:
+            client = docker_client(self.docker_host)
+        except DockerException as exc:
+            self._event(dep, "Failed", f"Error: the cluster does not answer ({str(exc)[:200]})", "-", warning=True)
+            return
         try:
             services = {svc["name"]: svc for svc in dep.group.get("services") or []}
             # Services the new manifest no longer has stop now.

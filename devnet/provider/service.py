@@ -236,13 +236,17 @@ class DevnetProvider:
             log.info("provider %s stopped", self.name)
 
     def _loop(self) -> None:
+        last_error = ""
         while not self._loop_stop.is_set():
             try:
                 self.tick()
+                last_error = ""
             except ChainUnavailable as exc:
                 log.debug("provider %s: chain unavailable (%s)", self.name, exc)
-            except Exception:
-                log.exception("provider %s: round failed", self.name)
+            except Exception as exc:  # one bad round never ends the provider
+                if repr(exc) != last_error:  # said once, not every block
+                    log.exception("provider %s: round failed", self.name)
+                last_error = repr(exc)
             self._loop_stop.wait(self.tick_s)
 
     def tick(self) -> None:
