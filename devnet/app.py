@@ -1087,14 +1087,13 @@ class App:
 
     # bme ----------------------------------------------------------------------------
     def _msg_MsgMintACT(self, s: Cache, msg: MsgMintACT, block: BlockInfo) -> Message:
+        """x/bme RequestBurnMint: the uakt goes to the module now; the mint waits for the epoch."""
         amount = int(msg.coins_to_burn.amount or "0")
-        minted = self.mint_amount(amount)
-        if minted < config.MIN_MINT_UACT:
-            raise errors.BME_MINIMUM_MINT(
-                f"{amount}{config.GAS_DENOM} mints {minted}{config.DEPOSIT_DENOM} < {config.MIN_MINT_UACT}{config.DEPOSIT_DENOM}"
-            )
+        if amount <= 0:
+            raise errors.INVALID_COINS(f"invalid coins: {amount}{msg.coins_to_burn.denom}")
         self.send_to_module(s, msg.owner, config.GAS_DENOM, amount, "bme")
-        seq = len(s.keys(f"bme/pending/{_n(block.height)}/"))
+        seq = s.get_int("bme/seq") + 1
+        s.set_int("bme/seq", seq)
         s.set_msg(k_mint(block.height, seq), LedgerPendingRecord(
             owner=msg.owner, to=msg.to, coins_to_burn=msg.coins_to_burn, denom_to_mint=config.DEPOSIT_DENOM))
         return MsgMintACTResponse(
@@ -1104,18 +1103,26 @@ class App:
         )
 
     @staticmethod
-    def mint_amount(uakt: int) -> int:
-        return _floor(Decimal(uakt) * config.MINT_PRICE * (Decimal(10_000 - config.MINT_SPREAD_BPS) / 10_000))
+    def mint_amounts(uakt: int) -> tuple[int, int]:
+        """(minted, spread) for burning ``uakt``: the spread stays in the vault, the rest is the owner's."""
+        minted = _floor(Decimal(uakt) * config.MINT_PRICE)
+        return minted, minted * config.MINT_SPREAD_BPS // 10_000
 
     def settle_mints(self, s: Cache, block: BlockInfo) -> None:
-        """At each mint epoch, pending MsgMintACT records turn the burnt uakt into uact."""
+        """At each mint epoch, pending MsgMintACT records turn the burnt uakt into uact; a mint below
+        the minimum is cancelled and the uakt refunded (x/bme cancelBurnMint, reason minimum_mint)."""
         if block.height % config.MINT_EPOCH_BLOCKS:
             return
         for key, record in list(s.iter_msgs("bme/pending/", LedgerPendingRecord)):
             amount = int(record.coins_to_burn.amount)
-            s.set_int("module/bme/uakt", s.get_int("module/bme/uakt") - amount)
-            self.mint(s, record.to, config.DEPOSIT_DENOM, self.mint_amount(amount))
+            minted, spread = self.mint_amounts(amount)
             s.delete(key)
+            if minted < config.MIN_MINT_UACT:
+                self.send_from_module(s, "bme", record.owner, config.GAS_DENOM, amount)
+                s.set(f"bme/canceled/{key.split('/', 2)[2]}", record.SerializeToString())
+                continue
+            s.set_int("module/bme/uakt", s.get_int("module/bme/uakt") - amount)
+            self.mint(s, record.to, config.DEPOSIT_DENOM, minted - spread)
             s.set(f"bme/executed/{key.split('/', 2)[2]}", record.SerializeToString())
 
     def end_block(self, s: Cache, block: BlockInfo) -> None:
