@@ -712,11 +712,11 @@ class App:
             raise errors.DEPLOYMENT_EXISTS()
         amount = msg.deposit.amount
         minimum = {config.DEPOSIT_DENOM: config.MIN_DEPOSIT_UACT, config.GAS_DENOM: config.MIN_DEPOSIT_UAKT}
-        if amount.denom not in minimum:
-            raise errors.DEPLOYMENT_INVALID_DEPOSIT(f"unsupported deposit denomination {amount.denom}")
+        if amount.denom not in minimum:  # deployment params MinDepositFor
+            raise errors.DEPLOYMENT_INVALID_DEPOSIT().followed_by(f"Invalid deposit denomination {amount.denom}")
         if int(amount.amount or "0") < minimum[amount.denom]:
             raise errors.DEPLOYMENT_INVALID_DEPOSIT(
-                f"Deposit too low - {amount.amount}{amount.denom} < {minimum[amount.denom]}{amount.denom}"
+                f"Deposit too low - {int(amount.amount or '0')} < {minimum[amount.denom]}{amount.denom}"
             )
         if amount.denom == config.GAS_DENOM:
             raise errors.DEPLOYMENT_INVALID_DEPOSIT()

@@ -194,7 +194,7 @@ def test_a_deposit_below_the_minimum_is_refused(client, act):
     client.submit_ok(0, [deposit_grant(client.address(0), owner, 800_000, expiry())])
     refused = client.submit(index, [create_deployment(owner, next_dseq(), deposit=config.MIN_DEPOSIT_UACT - 1, source="grant")])
     assert (refused["codespace"], refused["code"]) == ("deployment", 20)
-    assert "Deposit too low" in refused["raw_log"]
+    assert refused["raw_log"].endswith(f"Deposit too low - {config.MIN_DEPOSIT_UACT - 1} < {config.MIN_DEPOSIT_UACT}uact: Deposit invalid")
 
 
 def test_group_prices_must_be_in_uact(client, act):
