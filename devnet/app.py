@@ -960,30 +960,36 @@ class App:
 
     # market -----------------------------------------------------------------------------
     def _msg_MsgCreateBid(self, s: Cache, msg: MsgCreateBid, block: BlockInfo) -> None:
+        """x/market CreateBid, its checks in the node's order."""
         bid_id = msg.id
-        provider = s.get_msg(k_provider(bid_id.provider), Provider)
-        if provider is None:
-            raise errors.UNKNOWN_PROVIDER()
+        deposit = msg.deposit.amount
+        if deposit.denom != config.DEPOSIT_DENOM:
+            raise errors.MARKET_INVALID_DEPOSIT().followed_by(f"unsupported denom {deposit.denom}")
+        if int(deposit.amount or "0") < config.BID_MIN_DEPOSIT_UACT:
+            raise errors.MARKET_INVALID_DEPOSIT().followed_by(
+                f"minimum:{config.BID_MIN_DEPOSIT_UACT}{config.DEPOSIT_DENOM} received:{deposit.amount}{deposit.denom}"
+            )
+        if bid_id.bseq != 0:
+            raise errors.INVALID_BID()
         oid = OrderID(owner=bid_id.owner, dseq=bid_id.dseq, gseq=bid_id.gseq, oseq=bid_id.oseq)
         order = s.get_msg(k_order(oid), Order)
         if order is None:
             raise errors.ORDER_NOT_FOUND()
+        if order.state == Order.State.active:
+            raise errors.ORDER_ACTIVE()
         if order.state != Order.State.open:
-            raise errors.ORDER_NOT_OPEN()
+            raise errors.ORDER_CLOSED()
         denom, max_price = group_price(order.spec)
-        if msg.price.denom != denom:
-            raise errors.BID_INVALID_PRICE(f"bid price denomination {msg.price.denom} does not match order's {denom}")
-        if _dec(msg.price) > max_price:
-            raise errors.BID_OVER_ORDER(f"bid price {_dec(msg.price)}{denom} > order price {max_price}{denom}")
-        for key in s.keys(f"bid/{bid_id.owner}/{_n(bid_id.dseq)}/{_n(bid_id.gseq)}/{_n(bid_id.oseq)}/{bid_id.provider}/"):
-            raise errors.BID_EXISTS()
+        if msg.price.denom != denom or _dec(msg.price) > max_price:
+            raise errors.BID_INVALID_PRICE()
+        provider = s.get_msg(k_provider(bid_id.provider), Provider)
+        if provider is None:
+            raise errors.UNKNOWN_PROVIDER()
         if not self._provider_matches(s, provider, order.spec):
             raise errors.ATTRIBUTE_MISMATCH()
-        if msg.deposit.amount.denom != config.DEPOSIT_DENOM or int(msg.deposit.amount.amount or "0") < config.BID_MIN_DEPOSIT_UACT:
-            raise errors.MARKET_INVALID_DEPOSIT(
-                f"bid deposit must be at least {config.BID_MIN_DEPOSIT_UACT}{config.DEPOSIT_DENOM}"
-            )
         depositors = self.authorize_deposits(s, bid_id.provider, msg, msg.deposit, Scope.bid, block)
+        if s.get(k_bid(bid_id)) is not None:
+            raise errors.BID_EXISTS()
         bid = Bid(id=bid_id, state=Bid.State.open, price=msg.price, created_at=block.height)
         bid.resources_offer.extend(msg.resources_offer)
         s.set_msg(k_bid(bid_id), bid)
