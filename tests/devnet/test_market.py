@@ -98,6 +98,27 @@ def test_an_order_with_a_lease_takes_no_more_bids(client, act):
     assert (late["codespace"], late["code"]) == ("market", 23)
 
 
+def test_a_provider_closing_its_lease_pauses_the_group_and_an_owner_closing_one_reopens_it(client, act):
+    index, owner, dseq = deployment(client, groups=[group(name="web"), group(name="db")])
+    for gseq in (1, 2):
+        assert provider_submit(client, CEDAR, [bid(owner, dseq, CEDAR, "10", gseq=gseq)])["code"] == 0
+    lease = dict(lease_msg(owner, dseq, CEDAR))
+    client.submit_ok(index, [lease, {**lease, "bid_id": {**lease["bid_id"], "gseq": 2}}])
+    lease_id = {"owner": owner, "dseq": str(dseq), "gseq": 1, "oseq": 1, "provider": provider_wallet(CEDAR).address, "bseq": 0}
+    closed = provider_submit(client, CEDAR, [{"@type": "/akash.market.v1beta5.MsgCloseBid", "id": lease_id,
+                                              "reason": "lease_closed_reason_unstable"}])
+    assert closed["code"] == 0, closed
+    client.submit_ok(index, [{"@type": "/akash.market.v1beta5.MsgCloseLease", "id": {**lease_id, "gseq": 2}}])
+    info = client.get("/akash/deployment/v1beta4/deployments/info", **{"id.owner": owner, "id.dseq": dseq}).json()
+    assert [g["state"] for g in info["groups"]] == ["paused", "open"]
+    leases = client.get("/akash/market/v1beta5/leases/list", **{"filters.owner": owner, "filters.dseq": dseq}).json()
+    assert [(le["lease"]["state"], le["lease"]["reason"]) for le in leases["leases"]] == [
+        ("closed", "lease_closed_reason_unstable"), ("closed", "lease_closed_owner")]
+    orders = client.get("/akash/market/v1beta5/orders/list", **{"filters.owner": owner, "filters.dseq": dseq}).json()
+    assert [(o["id"]["gseq"], o["id"]["oseq"], o["state"]) for o in orders["orders"]] == [
+        (1, 1, "closed"), (2, 1, "closed"), (2, 2, "open")]
+
+
 def test_only_registered_providers_bid(client, act):
     _, owner, dseq = deployment(client)
     stranger = client.funded_deployer()
