@@ -2,7 +2,7 @@
 # Start, stop and inspect the services Slipway needs: Redis, a Docker Engine and a private registry.
 #
 #   scripts/services.sh start|stop|status
-#   scripts/services.sh stop-app          stop the web server and worker started by scripts/up.sh
+#   scripts/services.sh stop-app          stop the web server, worker and devnet started by scripts/up.sh
 #   scripts/services.sh env [--secrets]   print the settings in force as shell assignments
 #   scripts/services.sh gc                free the registry's unused layers (stops it meanwhile)
 #
@@ -380,6 +380,7 @@ registry_gc() {
 app_stop() {
   stop_pid web "$RUN/web.pid" gunicorn 40
   stop_pid worker "$RUN/worker.pid" rq 30
+  stop_pid devnet "$RUN/devnet.pid" "slipway devnet" 20
 }
 
 # --- status --------------------------------------------------------------------------------
@@ -420,6 +421,10 @@ status() {
     printf '%-9s running  pid %-7s %s\n' worker "$wpid" "$(redis_where)"
   else
     printf '%-9s stopped\n' worker
+  fi
+  local dpid
+  if dpid="$(pid_of "$RUN/devnet.pid" "slipway devnet")"; then
+    printf '%-9s running  pid %-7s %s\n' devnet "$dpid" "127.0.0.1:$SLIPWAY_DEVNET_PORT (local Akash network)"
   fi
   echo "data dir: $DATA   logs: $LOGS"
   return $rc

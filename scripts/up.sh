@@ -2,7 +2,8 @@
 # Install and run Slipway on this machine, in one command:   scripts/up.sh
 #
 # 1. scripts/install.sh (system packages, .venv)      3. scripts/services.sh start (Redis, Docker, registry)
-# 2. slipway init (secrets in $DATA/slipway.env, DB)  4. the web server and one worker, as in the Procfile
+# 2. slipway init (secrets in $DATA/slipway.env, DB)  4. the web server, one worker and (while the Akash
+#                                                        network is `local`) the devnet, as in the Procfile
 # Re-running it is harmless and restarts the web server and worker, so it picks up new code after a
 # `git pull`. Data lives in $SLIPWAY_DATA_DIR (default ~/.slipway); stop everything with scripts/down.sh.
 set -euo pipefail
@@ -52,6 +53,12 @@ start web "$(procfile web)"
 web_pid=$!
 start worker "$(procfile worker)"
 worker_pid=$!
+# The local Akash network (the default Akash network, "local"): chain, REST API and providers.
+devnet_pid=""
+if [ "$SLIPWAY_AKASH_NETWORK" = local ]; then
+  start devnet "$(procfile devnet)"
+  devnet_pid=$!
+fi
 
 probe="${SLIPWAY_BIND/#0.0.0.0:/127.0.0.1:}"
 probe="${probe/#\[::\]:/[::1]:}"
@@ -72,6 +79,11 @@ if ! kill -0 "$worker_pid" 2>/dev/null; then
   die "the worker exited; see $LOGS/worker.log"
 fi
 
+if [ -n "$devnet_pid" ] && ! kill -0 "$devnet_pid" 2>/dev/null; then
+  tail -n 30 "$LOGS/devnet.log" >&2
+  die "the devnet exited; see $LOGS/devnet.log"
+fi
+
 prefix=""
 if [ "$SLIPWAY_DATA_DIR" != "$HOME/.slipway" ]; then prefix="SLIPWAY_DATA_DIR=$(printf %q "$SLIPWAY_DATA_DIR") "; fi
 say "Slipway is running."
@@ -79,6 +91,9 @@ echo
 echo "  Dashboard:  $SLIPWAY_PUBLIC_URL   (web server on $SLIPWAY_BIND, HTTP $code)"
 echo "  Sign in:    with SLIPWAY_ADMIN_PASSWORD from $SLIPWAY_DATA_DIR/slipway.env"
 echo "  Settings:   $SLIPWAY_DATA_DIR/slipway.env"
-echo "  Logs:       $LOGS/  (web.log, worker.log, dockerd.log, registry.log, redis.log)"
+if [ -n "$devnet_pid" ]; then
+  echo "  Akash:      local network (slipway devnet), REST on http://127.0.0.1:$SLIPWAY_DEVNET_PORT"
+fi
+echo "  Logs:       $LOGS/  (web.log, worker.log, devnet.log, dockerd.log, registry.log, redis.log)"
 echo "  Status:     ${prefix}$ROOT/scripts/services.sh status"
 echo "  Stop:       ${prefix}$ROOT/scripts/down.sh"

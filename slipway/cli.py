@@ -435,8 +435,10 @@ def registry_gc(delete_orphans: bool) -> None:
 
 def _register_optional() -> None:
     from deployer.akash.cli import sdl
+    from devnet.cli import devnet
 
     main.add_command(sdl)
+    main.add_command(devnet)
 
 
 _register_optional()

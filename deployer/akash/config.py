@@ -21,9 +21,11 @@ def wallets(settings: Settings) -> Wallets:
 
 
 def chain(settings: Settings) -> Chain:
-    if not settings.akash_grpc_url:
-        raise AkashNotConfigured("set SLIPWAY_AKASH_GRPC_URL to an Akash node's gRPC address")
-    return CosmpyChain(settings.akash_chain_id, settings.akash_grpc_url)
+    """The node Slipway talks to: its REST API when set (the local network's by default), else gRPC."""
+    url = settings.akash_rest_url or settings.akash_grpc_url
+    if not url:
+        raise AkashNotConfigured("set SLIPWAY_AKASH_REST_URL (or SLIPWAY_AKASH_GRPC_URL) to an Akash node's address")
+    return CosmpyChain(settings.akash_chain_id, url)
 
 
 def signer(settings: Settings, chain_: Chain | None = None) -> Signer:

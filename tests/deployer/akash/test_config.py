@@ -12,9 +12,34 @@ MNEMONIC = ("abandon abandon abandon abandon abandon abandon abandon abandon aba
 
 def test_missing_settings_name_the_variable(settings):
     with pytest.raises(AkashNotConfigured, match="SLIPWAY_AKASH_FUNDING_MNEMONIC"):
-        wallets(settings)
-    with pytest.raises(AkashNotConfigured, match="SLIPWAY_AKASH_GRPC_URL"):
-        chain(settings)
+        wallets(replace(settings, akash_funding_mnemonic=""))
+    elsewhere = replace(settings, akash_network="mainnet", akash_rest_url="", akash_grpc_url="")
+    with pytest.raises(AkashNotConfigured, match="SLIPWAY_AKASH_REST_URL"):
+        chain(elsewhere)
+
+
+def test_the_local_network_is_the_default_and_its_node_is_the_devnets_rest_api(tmp_path):
+    from slipway.settings import Settings
+
+    local = Settings.load({"SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_DEVNET_PORT": "14317"})
+    assert local.akash_network == "local" and local.akash_chain_id == "slipway-local-1"
+    assert local.akash_rest_url == "rest+http://127.0.0.1:14317"
+    assert chain(local).chain_id == "slipway-local-1"
+    mainnet = Settings.load({"SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_AKASH_NETWORK": "mainnet"})
+    assert mainnet.akash_chain_id == "akashnet-2" and mainnet.akash_rest_url == ""
+
+
+def test_init_generates_a_funding_mnemonic_only_for_the_local_network(tmp_path):
+    from slipway.settings import init_env_file, read_env_file
+
+    path = init_env_file(tmp_path / "local", environ={})
+    words = read_env_file(path)["SLIPWAY_AKASH_FUNDING_MNEMONIC"].split()
+    assert len(words) == 24
+    wallet_from_mnemonic(" ".join(words), 0, "x")  # a valid BIP-39 mnemonic
+    init_env_file(tmp_path / "local", environ={})
+    assert read_env_file(path)["SLIPWAY_AKASH_FUNDING_MNEMONIC"].split() == words  # never replaced
+    other = init_env_file(tmp_path / "mainnet", environ={"SLIPWAY_AKASH_NETWORK": "mainnet"})
+    assert "SLIPWAY_AKASH_FUNDING_MNEMONIC" not in read_env_file(other)
 
 
 def test_wallets_and_signer_follow_settings(settings):

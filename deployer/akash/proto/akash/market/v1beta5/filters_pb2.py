@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"akash/market/v1beta5/filters.proto\x12\x14\x61kash.market.v1beta5\"t\n\nBidFilters\x12\r\n\x05owner\x18\x01 \x01(\t\x12\x0c\n\x04\x64seq\x18\x02 \x01(\x04\x12\x0c\n\x04gseq\x18\x03 \x01(\r\x12\x0c\n\x04oseq\x18\x04 \x01(\r\x12\x10\n\x08provider\x18\x05 \x01(\t\x12\r\n\x05state\x18\x06 \x01(\t\x12\x0c\n\x04\x62seq\x18\x07 \x01(\rb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"akash/market/v1beta5/filters.proto\x12\x14\x61kash.market.v1beta5\"t\n\nBidFilters\x12\r\n\x05owner\x18\x01 \x01(\t\x12\x0c\n\x04\x64seq\x18\x02 \x01(\x04\x12\x0c\n\x04gseq\x18\x03 \x01(\r\x12\x0c\n\x04oseq\x18\x04 \x01(\r\x12\x10\n\x08provider\x18\x05 \x01(\t\x12\r\n\x05state\x18\x06 \x01(\t\x12\x0c\n\x04\x62seq\x18\x07 \x01(\r\"V\n\x0cOrderFilters\x12\r\n\x05owner\x18\x01 \x01(\t\x12\x0c\n\x04\x64seq\x18\x02 \x01(\x04\x12\x0c\n\x04gseq\x18\x03 \x01(\r\x12\x0c\n\x04oseq\x18\x04 \x01(\r\x12\r\n\x05state\x18\x05 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,4 +33,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_BIDFILTERS']._serialized_start=60
   _globals['_BIDFILTERS']._serialized_end=176
+  _globals['_ORDERFILTERS']._serialized_start=178
+  _globals['_ORDERFILTERS']._serialized_end=264
 # @@protoc_insertion_point(module_scope)

@@ -28,31 +28,41 @@ from deployer.akash.proto.akash.escrow.types.v1 import payment_pb2 as akash_dot_
 from deployer.akash.proto.akash.market.v1 import bid_pb2 as akash_dot_market_dot_v1_dot_bid__pb2
 from deployer.akash.proto.akash.market.v1 import lease_pb2 as akash_dot_market_dot_v1_dot_lease__pb2
 from deployer.akash.proto.akash.market.v1 import filters_pb2 as akash_dot_market_dot_v1_dot_filters__pb2
+from deployer.akash.proto.akash.market.v1 import order_pb2 as akash_dot_market_dot_v1_dot_order__pb2
+from deployer.akash.proto.akash.market.v1beta5 import order_pb2 as akash_dot_market_dot_v1beta5_dot_order__pb2
 from deployer.akash.proto.akash.market.v1beta5 import bid_pb2 as akash_dot_market_dot_v1beta5_dot_bid__pb2
 from deployer.akash.proto.akash.market.v1beta5 import filters_pb2 as akash_dot_market_dot_v1beta5_dot_filters__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n akash/market/v1beta5/query.proto\x12\x14\x61kash.market.v1beta5\x1a*cosmos/base/query/v1beta1/pagination.proto\x1a#akash/escrow/types/v1/account.proto\x1a#akash/escrow/types/v1/payment.proto\x1a\x19\x61kash/market/v1/bid.proto\x1a\x1b\x61kash/market/v1/lease.proto\x1a\x1d\x61kash/market/v1/filters.proto\x1a\x1e\x61kash/market/v1beta5/bid.proto\x1a\"akash/market/v1beta5/filters.proto\"\x81\x01\n\x10QueryBidsRequest\x12\x31\n\x07\x66ilters\x18\x01 \x01(\x0b\x32 .akash.market.v1beta5.BidFilters\x12:\n\npagination\x18\x02 \x01(\x0b\x32&.cosmos.base.query.v1beta1.PageRequest\"\x86\x01\n\x11QueryBidsResponse\x12\x34\n\x04\x62ids\x18\x01 \x03(\x0b\x32&.akash.market.v1beta5.QueryBidResponse\x12;\n\npagination\x18\x02 \x01(\x0b\x32\'.cosmos.base.query.v1beta1.PageResponse\"5\n\x0fQueryBidRequest\x12\"\n\x02id\x18\x01 \x01(\x0b\x32\x16.akash.market.v1.BidID\"r\n\x10QueryBidResponse\x12&\n\x03\x62id\x18\x01 \x01(\x0b\x32\x19.akash.market.v1beta5.Bid\x12\x36\n\x0e\x65scrow_account\x18\x02 \x01(\x0b\x32\x1e.akash.escrow.types.v1.Account\"\x80\x01\n\x12QueryLeasesRequest\x12.\n\x07\x66ilters\x18\x01 \x01(\x0b\x32\x1d.akash.market.v1.LeaseFilters\x12:\n\npagination\x18\x02 \x01(\x0b\x32&.cosmos.base.query.v1beta1.PageRequest\"\x8c\x01\n\x13QueryLeasesResponse\x12\x38\n\x06leases\x18\x01 \x03(\x0b\x32(.akash.market.v1beta5.QueryLeaseResponse\x12;\n\npagination\x18\x02 \x01(\x0b\x32\'.cosmos.base.query.v1beta1.PageResponse\"9\n\x11QueryLeaseRequest\x12$\n\x02id\x18\x01 \x01(\x0b\x32\x18.akash.market.v1.LeaseID\"s\n\x12QueryLeaseResponse\x12%\n\x05lease\x18\x01 \x01(\x0b\x32\x16.akash.market.v1.Lease\x12\x36\n\x0e\x65scrow_payment\x18\x02 \x01(\x0b\x32\x1e.akash.escrow.types.v1.Paymentb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n akash/market/v1beta5/query.proto\x12\x14\x61kash.market.v1beta5\x1a*cosmos/base/query/v1beta1/pagination.proto\x1a#akash/escrow/types/v1/account.proto\x1a#akash/escrow/types/v1/payment.proto\x1a\x19\x61kash/market/v1/bid.proto\x1a\x1b\x61kash/market/v1/lease.proto\x1a\x1d\x61kash/market/v1/filters.proto\x1a\x1b\x61kash/market/v1/order.proto\x1a akash/market/v1beta5/order.proto\x1a\x1e\x61kash/market/v1beta5/bid.proto\x1a\"akash/market/v1beta5/filters.proto\"\x81\x01\n\x10QueryBidsRequest\x12\x31\n\x07\x66ilters\x18\x01 \x01(\x0b\x32 .akash.market.v1beta5.BidFilters\x12:\n\npagination\x18\x02 \x01(\x0b\x32&.cosmos.base.query.v1beta1.PageRequest\"\x86\x01\n\x11QueryBidsResponse\x12\x34\n\x04\x62ids\x18\x01 \x03(\x0b\x32&.akash.market.v1beta5.QueryBidResponse\x12;\n\npagination\x18\x02 \x01(\x0b\x32\'.cosmos.base.query.v1beta1.PageResponse\"5\n\x0fQueryBidRequest\x12\"\n\x02id\x18\x01 \x01(\x0b\x32\x16.akash.market.v1.BidID\"r\n\x10QueryBidResponse\x12&\n\x03\x62id\x18\x01 \x01(\x0b\x32\x19.akash.market.v1beta5.Bid\x12\x36\n\x0e\x65scrow_account\x18\x02 \x01(\x0b\x32\x1e.akash.escrow.types.v1.Account\"\x80\x01\n\x12QueryLeasesRequest\x12.\n\x07\x66ilters\x18\x01 \x01(\x0b\x32\x1d.akash.market.v1.LeaseFilters\x12:\n\npagination\x18\x02 \x01(\x0b\x32&.cosmos.base.query.v1beta1.PageRequest\"\x8c\x01\n\x13QueryLeasesResponse\x12\x38\n\x06leases\x18\x01 \x03(\x0b\x32(.akash.market.v1beta5.QueryLeaseResponse\x12;\n\npagination\x18\x02 \x01(\x0b\x32\'.cosmos.base.query.v1beta1.PageResponse\"9\n\x11QueryLeaseRequest\x12$\n\x02id\x18\x01 \x01(\x0b\x32\x18.akash.market.v1.LeaseID\"s\n\x12QueryLeaseResponse\x12%\n\x05lease\x18\x01 \x01(\x0b\x32\x16.akash.market.v1.Lease\x12\x36\n\x0e\x65scrow_payment\x18\x02 \x01(\x0b\x32\x1e.akash.escrow.types.v1.Payment\"\x85\x01\n\x12QueryOrdersRequest\x12\x33\n\x07\x66ilters\x18\x01 \x01(\x0b\x32\".akash.market.v1beta5.OrderFilters\x12:\n\npagination\x18\x02 \x01(\x0b\x32&.cosmos.base.query.v1beta1.PageRequest\"\x7f\n\x13QueryOrdersResponse\x12+\n\x06orders\x18\x01 \x03(\x0b\x32\x1b.akash.market.v1beta5.Order\x12;\n\npagination\x18\x02 \x01(\x0b\x32\'.cosmos.base.query.v1beta1.PageResponse\"9\n\x11QueryOrderRequest\x12$\n\x02id\x18\x01 \x01(\x0b\x32\x18.akash.market.v1.OrderID\"@\n\x12QueryOrderResponse\x12*\n\x05order\x18\x01 \x01(\x0b\x32\x1b.akash.market.v1beta5.Orderb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'akash.market.v1beta5.query_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_QUERYBIDSREQUEST']._serialized_start=332
-  _globals['_QUERYBIDSREQUEST']._serialized_end=461
-  _globals['_QUERYBIDSRESPONSE']._serialized_start=464
-  _globals['_QUERYBIDSRESPONSE']._serialized_end=598
-  _globals['_QUERYBIDREQUEST']._serialized_start=600
-  _globals['_QUERYBIDREQUEST']._serialized_end=653
-  _globals['_QUERYBIDRESPONSE']._serialized_start=655
-  _globals['_QUERYBIDRESPONSE']._serialized_end=769
-  _globals['_QUERYLEASESREQUEST']._serialized_start=772
-  _globals['_QUERYLEASESREQUEST']._serialized_end=900
-  _globals['_QUERYLEASESRESPONSE']._serialized_start=903
-  _globals['_QUERYLEASESRESPONSE']._serialized_end=1043
-  _globals['_QUERYLEASEREQUEST']._serialized_start=1045
-  _globals['_QUERYLEASEREQUEST']._serialized_end=1102
-  _globals['_QUERYLEASERESPONSE']._serialized_start=1104
-  _globals['_QUERYLEASERESPONSE']._serialized_end=1219
+  _globals['_QUERYBIDSREQUEST']._serialized_start=395
+  _globals['_QUERYBIDSREQUEST']._serialized_end=524
+  _globals['_QUERYBIDSRESPONSE']._serialized_start=527
+  _globals['_QUERYBIDSRESPONSE']._serialized_end=661
+  _globals['_QUERYBIDREQUEST']._serialized_start=663
+  _globals['_QUERYBIDREQUEST']._serialized_end=716
+  _globals['_QUERYBIDRESPONSE']._serialized_start=718
+  _globals['_QUERYBIDRESPONSE']._serialized_end=832
+  _globals['_QUERYLEASESREQUEST']._serialized_start=835
+  _globals['_QUERYLEASESREQUEST']._serialized_end=963
+  _globals['_QUERYLEASESRESPONSE']._serialized_start=966
+  _globals['_QUERYLEASESRESPONSE']._serialized_end=1106
+  _globals['_QUERYLEASEREQUEST']._serialized_start=1108
+  _globals['_QUERYLEASEREQUEST']._serialized_end=1165
+  _globals['_QUERYLEASERESPONSE']._serialized_start=1167
+  _globals['_QUERYLEASERESPONSE']._serialized_end=1282
+  _globals['_QUERYORDERSREQUEST']._serialized_start=1285
+  _globals['_QUERYORDERSREQUEST']._serialized_end=1418
+  _globals['_QUERYORDERSRESPONSE']._serialized_start=1420
+  _globals['_QUERYORDERSRESPONSE']._serialized_end=1547
+  _globals['_QUERYORDERREQUEST']._serialized_start=1549
+  _globals['_QUERYORDERREQUEST']._serialized_end=1606
+  _globals['_QUERYORDERRESPONSE']._serialized_start=1608
+  _globals['_QUERYORDERRESPONSE']._serialized_end=1672
 # @@protoc_insertion_point(module_scope)

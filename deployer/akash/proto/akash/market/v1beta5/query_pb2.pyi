@@ -4,6 +4,8 @@ from deployer.akash.proto.akash.escrow.types.v1 import payment_pb2 as _payment_p
 from deployer.akash.proto.akash.market.v1 import bid_pb2 as _bid_pb2
 from deployer.akash.proto.akash.market.v1 import lease_pb2 as _lease_pb2
 from deployer.akash.proto.akash.market.v1 import filters_pb2 as _filters_pb2
+from deployer.akash.proto.akash.market.v1 import order_pb2 as _order_pb2
+from deployer.akash.proto.akash.market.v1beta5 import order_pb2 as _order_pb2_1
 from deployer.akash.proto.akash.market.v1beta5 import bid_pb2 as _bid_pb2_1
 from deployer.akash.proto.akash.market.v1beta5 import filters_pb2 as _filters_pb2_1
 from google.protobuf.internal import containers as _containers
@@ -72,3 +74,31 @@ class QueryLeaseResponse(_message.Message):
     lease: _lease_pb2.Lease
     escrow_payment: _payment_pb2.Payment
     def __init__(self, lease: _Optional[_Union[_lease_pb2.Lease, _Mapping]] = ..., escrow_payment: _Optional[_Union[_payment_pb2.Payment, _Mapping]] = ...) -> None: ...
+
+class QueryOrdersRequest(_message.Message):
+    __slots__ = ("filters", "pagination")
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    PAGINATION_FIELD_NUMBER: _ClassVar[int]
+    filters: _filters_pb2_1.OrderFilters
+    pagination: _pagination_pb2.PageRequest
+    def __init__(self, filters: _Optional[_Union[_filters_pb2_1.OrderFilters, _Mapping]] = ..., pagination: _Optional[_Union[_pagination_pb2.PageRequest, _Mapping]] = ...) -> None: ...
+
+class QueryOrdersResponse(_message.Message):
+    __slots__ = ("orders", "pagination")
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    PAGINATION_FIELD_NUMBER: _ClassVar[int]
+    orders: _containers.RepeatedCompositeFieldContainer[_order_pb2_1.Order]
+    pagination: _pagination_pb2.PageResponse
+    def __init__(self, orders: _Optional[_Iterable[_Union[_order_pb2_1.Order, _Mapping]]] = ..., pagination: _Optional[_Union[_pagination_pb2.PageResponse, _Mapping]] = ...) -> None: ...
+
+class QueryOrderRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: _order_pb2.OrderID
+    def __init__(self, id: _Optional[_Union[_order_pb2.OrderID, _Mapping]] = ...) -> None: ...
+
+class QueryOrderResponse(_message.Message):
+    __slots__ = ("order",)
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    order: _order_pb2_1.Order
+    def __init__(self, order: _Optional[_Union[_order_pb2_1.Order, _Mapping]] = ...) -> None: ...
