@@ -15,7 +15,7 @@ from pathlib import Path
 import grimp
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("slipway", "builder", "deployer", "web", "webhooks")
+PACKAGES = ("slipway", "builder", "deployer", "web", "webhooks", "devnet")
 LINT_IMPORTS = str(Path(sys.executable).parent / "lint-imports")
 
 
