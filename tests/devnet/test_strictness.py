@@ -158,6 +158,9 @@ def test_a_deposit_from_a_grant_is_drawn_from_the_granter_within_the_authorizati
     assert client.balance(owner, "uact") == owner_before
     grants = client.get("/cosmos/authz/v1beta1/grants", granter=granter, grantee=owner).json()["grants"]
     assert grants[0]["authorization"]["spend_limits"] == [{"denom": "uact", "amount": "200000"}]
+    by_grantee = client.get(f"/cosmos/authz/v1beta1/grants/grantee/{owner}").json()["grants"]
+    assert [(g["granter"], g["authorization"]["@type"]) for g in by_grantee] == [
+        (granter, "/akash.escrow.v1.DepositAuthorization")]
     # 200000uact left in the grant, the owner has no ACT: the next deposit is refused.
     over = client.submit(index, [create_deployment(owner, next_dseq(), deposit=600_000, source="grant")])
     assert (over["codespace"], over["code"]) == ("market", 28)
