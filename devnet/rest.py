@@ -9,6 +9,7 @@ are read with either proto or JSON (camelCase) field names, as the gateway reads
 from __future__ import annotations
 
 import base64
+import errno
 import threading
 from collections.abc import Callable
 
@@ -579,7 +580,10 @@ class RestServer:
     """Serves the REST API on loopback from a thread."""
 
     def __init__(self, chain: Chain, host: str = "127.0.0.1", port: int = 1317):
-        self._server = make_server(host, port, create_rest_app(chain), threaded=True, request_handler=_QuietHandler)
+        try:
+            self._server = make_server(host, port, create_rest_app(chain), threaded=True, request_handler=_QuietHandler)
+        except SystemExit:  # werkzeug exits when the port is taken; the caller decides what that means
+            raise OSError(errno.EADDRINUSE, f"port {port} is in use") from None
         self.port = self._server.server_port
         self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="devnet-rest", daemon=True)
