@@ -206,6 +206,54 @@ def _floor(value: Decimal) -> int:
     return int(value.to_integral_value(rounding=ROUND_FLOOR))
 
 
+# chain-sdk go/node/deployment/v1beta4/validation_config.go
+MIB, TIB = 1024**2, 1024**4
+UNIT_LIMITS = {"cpu": (10, 384_000), "gpu": (0, 24), "memory": (MIB, 2 * TIB), "storage": (5 * MIB, 32 * TIB)}
+MAX_UNIT_COUNT, MAX_GROUP_UNITS, MAX_UNIT_PRICE = 50, 20, Decimal(10_000_000)
+
+
+def _value(rv) -> int:
+    try:
+        return int(rv.val.decode() or "0")
+    except ValueError:
+        return -1
+
+
+def group_problem(spec: GroupSpec) -> str:
+    """x/deployment's GroupSpec validation (chain-sdk ``groupspec.go``, ``resourceunit.go``); "" if valid."""
+    if not spec.name:
+        return "empty group spec name denomination"
+    if not spec.resources:
+        return "group has no resource units"
+    if len(spec.resources) > MAX_GROUP_UNITS:
+        return f"too many resource units ({len(spec.resources)} > {MAX_GROUP_UNITS})"
+    for unit in spec.resources:
+        r = unit.resource
+        if r.id == 0:
+            return "error: invalid resources ID (> 0 fails)"
+        if not r.HasField("cpu") or not r.HasField("gpu") or not r.HasField("memory"):
+            missing = next(name for name in ("cpu", "gpu", "memory") if not r.HasField(name))
+            return f"error: invalid unit {missing.upper() if missing != 'memory' else 'memory'}, cannot be nil"
+        checks = [("CPU", "cpu", _value(r.cpu.units)), ("GPU", "gpu", _value(r.gpu.units)),
+                  ("memory", "memory", _value(r.memory.quantity))]
+        if not r.storage:
+            return "error: invalid unit storage, cannot be nil"
+        checks += [("storage", "storage", _value(v.quantity)) for v in r.storage]
+        for label, kind, value in checks:
+            low, high = UNIT_LIMITS[kind]
+            if not low <= value <= high:
+                return f"error: invalid unit {label} ({high} > {value} > {low} fails)"
+        if _value(r.gpu.units) == 0 and len(r.gpu.attributes):
+            return "error: invalid GPU state. attributes cannot be present if units == 0"
+        if not 1 <= unit.count <= MAX_UNIT_COUNT:
+            return f"error: invalid unit count ({MAX_UNIT_COUNT} > {unit.count} > 1 fails)"
+        if not unit.price.denom or _dec(unit.price) < 0:
+            return "error: invalid price object"
+        if _dec(unit.price) > MAX_UNIT_PRICE:
+            return f"error: invalid unit price ({MAX_UNIT_PRICE} > {_dec(unit.price)}{unit.price.denom} fails)"
+    return ""
+
+
 def group_price(spec: GroupSpec) -> tuple[str, Decimal]:
     """The order's price per block: the sum of its resources' prices times their counts."""
     denom, total = "", Decimal(0)
@@ -726,13 +774,11 @@ class App:
         names = set()
         for spec in msg.groups:
             if spec.name in names:
-                raise errors.INVALID_GROUPS(f"duplicate group name {spec.name}")
+                raise errors.DUPLICATE_GROUP_NAME(f"duplicate deployment group name {spec.name}")
             names.add(spec.name)
-            if not spec.resources:
-                raise errors.INVALID_GROUPS("group has no resources")
-            for unit in spec.resources:
-                if unit.count == 0:
-                    raise errors.INVALID_GROUPS("resource count cannot be zero")
+            problem = group_problem(spec)
+            if problem:
+                raise errors.INVALID_GROUPS(problem)
         denoms = {unit.price.denom for spec in msg.groups for unit in spec.resources}
         if msg.groups[0].resources[0].price.denom != config.DEPOSIT_DENOM or denoms != {config.DEPOSIT_DENOM}:
             bad = sorted(denoms - {config.DEPOSIT_DENOM}) or [msg.groups[0].resources[0].price.denom]

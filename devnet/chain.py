@@ -47,6 +47,10 @@ INSERT_TX = (
 )
 
 
+class DevnetDataMismatch(RuntimeError):
+    """The data dir holds another chain than the settings name."""
+
+
 @dataclass
 class Genesis:
     """The state at height 0: balances, the provider registry and audit records."""
@@ -92,9 +96,10 @@ class Chain:
         self.new_block = threading.Condition(self._lock)
         if self.store.get(appmod.K_HEIGHT) is None:
             self._init_genesis(genesis)
-        stored_chain_id = self.store.db.execute("SELECT value FROM kv WHERE key = 'chain/id'").fetchone()
-        if stored_chain_id and stored_chain_id[0].decode() != genesis.chain_id:
-            raise ValueError(f"the devnet's data holds chain {stored_chain_id[0].decode()!r}, not {genesis.chain_id!r}")
+        stored_chain_id = (self.store.get("chain/id") or b"").decode()
+        if stored_chain_id != genesis.chain_id:
+            self.store.close()
+            raise DevnetDataMismatch(f"the devnet's data holds chain {stored_chain_id!r}, not {genesis.chain_id!r}")
         self._mempool: list[tuple[str, bytes]] = []
         self._check_state = Cache(self.store)
 

@@ -26,6 +26,7 @@ def devnet(ctx: click.Context) -> None:
     """The local Akash network: without a subcommand, run it (chain, REST API, providers)."""
     if ctx.invoked_subcommand is not None:
         return
+    from devnet.chain import DevnetDataMismatch
     from devnet.node import DevnetBusy, run
 
     s = _settings()
@@ -37,6 +38,13 @@ def devnet(ctx: click.Context) -> None:
         run(s)
     except DevnetBusy as exc:
         raise click.ClickException(str(exc)) from None
+    except DevnetDataMismatch as exc:
+        raise click.ClickException(f"{exc}; `slipway devnet reset` starts a new chain") from None
+    except OSError as exc:  # the REST port is taken
+        raise click.ClickException(
+            f"cannot serve the devnet's REST API on 127.0.0.1:{s.devnet_port}: {exc.strerror or exc}"
+            " (set SLIPWAY_DEVNET_PORT to a free port)"
+        ) from None
 
 
 @devnet.command("status")

@@ -72,6 +72,7 @@ EMPTY_HASH = _kind("deployment", 9, "Invalid: empty hash")
 INVALID_HASH = _kind("deployment", 10, "Invalid: deployment hash")
 DEPLOYMENT_INVALID_DEPOSIT = _kind("deployment", 20, "Deposit invalid")
 INVALID_PRICE = _kind("deployment", 24, "invalid price")
+DUPLICATE_GROUP_NAME = _kind("deployment", 25, "duplicate group name")
 
 # akash escrow (go/node/escrow/module/error.go)
 ESCROW_ACCOUNT_CLOSED = _kind("escrow", 2, "account closed")

@@ -116,8 +116,17 @@ def is_running(settings: Settings) -> bool:
 def start(settings: Settings, *, port: int | None = None, block_time: float | None = None, blocks: bool = True) -> Node:
     """Open (or create) the chain under the data dir and serve it; blocks start unless ``blocks`` is False."""
     lock = _take_lock(settings)
-    chain = Chain(db_path(settings), genesis(settings))
-    rest = RestServer(chain, "127.0.0.1", settings.devnet_port_n if port is None else port).start()
+    try:
+        chain = Chain(db_path(settings), genesis(settings))
+    except BaseException:
+        lock.close()
+        raise
+    try:
+        rest = RestServer(chain, "127.0.0.1", settings.devnet_port_n if port is None else port).start()
+    except BaseException:
+        chain.close()
+        lock.close()
+        raise
     interval = settings.devnet_block_time_s if block_time is None else block_time
     timer = BlockTimer(chain, interval).start() if blocks else None
     return Node(settings, chain, rest, timer, lock)

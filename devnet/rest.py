@@ -9,12 +9,13 @@ are read with either proto or JSON (camelCase) field names, as the gateway reads
 from __future__ import annotations
 
 import base64
+import errno
 import threading
 from collections.abc import Callable
 
 from cosmpy.protos.cosmos.auth.v1beta1.auth_pb2 import BaseAccount
 from cosmpy.protos.cosmos.auth.v1beta1.query_pb2 import QueryAccountResponse
-from cosmpy.protos.cosmos.authz.v1beta1.authz_pb2 import Grant
+from cosmpy.protos.cosmos.authz.v1beta1.authz_pb2 import Grant, GrantAuthorization
 from cosmpy.protos.cosmos.bank.v1beta1.query_pb2 import QueryAllBalancesResponse, QueryBalanceResponse
 from cosmpy.protos.cosmos.base.abci.v1beta1.abci_pb2 import TxResponse
 from cosmpy.protos.cosmos.base.v1beta1.coin_pb2 import Coin
@@ -252,6 +253,40 @@ def create_rest_app(chain: Chain) -> Flask:
             raise GatewayError(NOT_FOUND, f"authorization not found for {msg_type} type")
         page, info = _page(found, _query_request_lenient())
         return _reply({"grants": [to_json(g) for g in page], "pagination": info})
+
+    def _grant_authorizations(match) -> list[dict]:
+        def collect(s: Cache):
+            found = []
+            for key, g in s.iter_msgs("authz/", Grant):
+                _, granter, grantee, _msg_type = key.split("/", 3)
+                if match(granter, grantee):
+                    found.append(GrantAuthorization(granter=granter, grantee=grantee,
+                                                    authorization=g.authorization, expiration=g.expiration))
+            return found
+
+        found = read(collect)
+        page, info = _page(found, _query_request_lenient())
+        return {"grants": [to_json(g) for g in page], "pagination": info}
+
+    @api.get("/cosmos/authz/v1beta1/grants/granter/<granter>")
+    def granter_grants(granter: str):
+        return _reply(_grant_authorizations(lambda gr, _ge: gr == granter))
+
+    @api.get("/cosmos/authz/v1beta1/grants/grantee/<grantee>")
+    def grantee_grants(grantee: str):
+        return _reply(_grant_authorizations(lambda _gr, ge: ge == grantee))
+
+    @api.get("/cosmos/feegrant/v1beta1/issued/<granter>")
+    def allowances_by_granter(granter: str):
+        grants = read(lambda s: [g for _, g in s.iter_msgs("feegrant/", FeeGrant) if g.granter == granter])
+        page, info = _page(grants, _query_request_lenient())
+        return _reply({"allowances": [to_json(g) for g in page], "pagination": info})
+
+    @api.get("/cosmos/bank/v1beta1/spendable_balances/<address>")
+    def spendable_balances(address: str):
+        coins = read(lambda s: chain.app.balances(s, address))
+        page, info = _page(coins, _query_request_lenient())
+        return _reply(_with_page(to_json(QueryAllBalancesResponse(balances=page)), info))
 
     # -- cosmos: blocks, node --------------------------------------------------------
     @api.get("/cosmos/base/tendermint/v1beta1/blocks/latest")
@@ -545,7 +580,10 @@ class RestServer:
     """Serves the REST API on loopback from a thread."""
 
     def __init__(self, chain: Chain, host: str = "127.0.0.1", port: int = 1317):
-        self._server = make_server(host, port, create_rest_app(chain), threaded=True, request_handler=_QuietHandler)
+        try:
+            self._server = make_server(host, port, create_rest_app(chain), threaded=True, request_handler=_QuietHandler)
+        except SystemExit:  # werkzeug exits when the port is taken; the caller decides what that means
+            raise OSError(errno.EADDRINUSE, f"port {port} is in use") from None
         self.port = self._server.server_port
         self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="devnet-rest", daemon=True)

@@ -238,3 +238,61 @@ def test_slipways_own_chain_client_works_against_the_devnet_over_rest(client, de
     assert (deployer.address, dseq) in [(le.lease.id.owner, le.lease.id.dseq) for le in cedar_leases]
     open_orders = chain.orders(state="open")
     assert (deployer.address, dseq) not in [(o.id.owner, o.id.dseq) for o in open_orders]
+
+
+def test_slipways_signer_recovers_from_a_sequence_used_elsewhere_through_the_nodes_error(client, devnet):
+    """The devnet's simulate error (HTTP 500, the gateway's body) carries "expected N" as a node's does."""
+    from cosmpy.protos.cosmos.bank.v1beta1.tx_pb2 import MsgSend
+    from cosmpy.protos.cosmos.base.v1beta1.coin_pb2 import Coin
+
+    from deployer.akash.chain import CosmpyChain, Signer
+    from deployer.akash.wallet import wallet_from_mnemonic
+    from tests.devnet.conftest import MNEMONIC
+
+    index = client.funded_deployer()
+    wallet = wallet_from_mnemonic(MNEMONIC, index)
+    chain = CosmpyChain(devnet.chain.chain_id, devnet.rest_url)
+    signer = Signer(chain)
+    send = MsgSend(from_address=wallet.address, to_address=client.address(0), amount=[Coin(denom="uakt", amount="1")])
+    assert chain.wait_for_tx(signer.submit(wallet, [send]).txhash).code == 0
+    # Another client spends the next sequence: the signer's count is stale now.
+    client.submit_ok(index, [{"@type": "/cosmos.bank.v1beta1.MsgSend", "from_address": wallet.address,
+                              "to_address": client.address(0), "amount": [{"denom": "uakt", "amount": "1"}]}])
+    again = signer.submit(wallet, [send])
+    assert chain.wait_for_tx(again.txhash).code == 0
+    assert client.account(wallet.address)["sequence"] == "3"
+
+
+def test_slipways_grant_top_up_and_revoke_messages_are_accepted(client, devnet):
+    """The funding wallet's grant lifecycle as Slipway sends it: grant, top up (revoke + grant), revoke."""
+    from datetime import datetime, timedelta
+
+    from deployer.akash import messages
+    from deployer.akash.chain import CosmpyChain, Signer
+    from deployer.akash.wallet import Wallets
+    from tests.devnet.conftest import MNEMONIC
+
+    chain = CosmpyChain(devnet.chain.chain_id, devnet.rest_url)
+    signer = Signer(chain)
+    wallets = Wallets(MNEMONIC)
+    funding, grantee = wallets.funding, wallets.deployer(client.new_index()).address
+    expiration = datetime.now(UTC) + timedelta(days=1)
+
+    def run(msgs) -> int:
+        return chain.wait_for_tx(signer.submit(funding, msgs).txhash).code
+
+    grant = {"gas_limit": 1_000_000, "deposit_limit": 700_000, "expiration": expiration}
+    assert run(messages.grant_messages(funding.address, grantee, **grant)) == 0
+    import pytest
+
+    from deployer.akash.chain import TxRefused
+
+    with pytest.raises(TxRefused, match="fee allowance already exists"):  # refused at simulate, as by a node
+        run(messages.grant_messages(funding.address, grantee, **grant))
+    assert run(messages.grant_messages(funding.address, grantee, **{**grant, "gas_limit": 2_000_000},
+                                       replace_fee_allowance=True)) == 0
+    allowance = client.get(f"/cosmos/feegrant/v1beta1/allowance/{funding.address}/{grantee}").json()["allowance"]
+    assert allowance["allowance"]["spend_limit"] == [{"denom": "uakt", "amount": "2000000"}]
+    assert run(messages.revoke_messages(funding.address, grantee)) == 0
+    assert client.get(f"/cosmos/feegrant/v1beta1/allowance/{funding.address}/{grantee}").status_code == 404
+    assert client.get("/cosmos/authz/v1beta1/grants", granter=funding.address, grantee=grantee).json()["grants"] == []

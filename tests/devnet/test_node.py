@@ -103,6 +103,25 @@ def test_one_devnet_per_data_dir(manual):
         devnet_node.start(manual.settings, port=0, blocks=False)
 
 
+def test_a_data_dir_holding_another_chain_is_refused_and_the_port_taken_is_said(tmp_path, manual):
+    from dataclasses import replace
+
+    from devnet.chain import DevnetDataMismatch
+    from devnet.cli import devnet as devnet_cli
+
+    settings = devnet_settings(tmp_path / "other")
+    devnet_node.start(settings, port=0, blocks=False).stop()
+    with pytest.raises(DevnetDataMismatch):
+        devnet_node.start(replace(settings, akash_chain_id="another-1"), port=0, blocks=False)
+    devnet_node.start(settings, port=0, blocks=False).stop()  # the lock was let go
+    settings_mod.set_settings(replace(settings, devnet_port=str(manual.rest.port)))
+    try:
+        taken = CliRunner().invoke(devnet_cli, [])
+    finally:
+        settings_mod.set_settings(None)
+    assert taken.exit_code != 0 and "set SLIPWAY_DEVNET_PORT to a free port" in taken.output
+
+
 def test_genesis_funds_the_funding_wallet_and_registers_the_providers(manual):
     client = Client(manual.rest.url, manual.chain.chain_id)
     assert client.balance(client.address(0), "uakt") == config.FUNDING_GENESIS_UAKT

@@ -10,7 +10,7 @@ import time
 from datetime import UTC
 
 from devnet import config
-from tests.devnet.conftest import BLOCK_TIME, expiry, needs_oracle
+from tests.devnet.conftest import BLOCK_TIME, b64, expiry, needs_oracle
 from tests.devnet.helpers import create_deployment, deposit_grant, fee_allowance, group, next_dseq
 
 pytestmark = needs_oracle
@@ -158,6 +158,9 @@ def test_a_deposit_from_a_grant_is_drawn_from_the_granter_within_the_authorizati
     assert client.balance(owner, "uact") == owner_before
     grants = client.get("/cosmos/authz/v1beta1/grants", granter=granter, grantee=owner).json()["grants"]
     assert grants[0]["authorization"]["spend_limits"] == [{"denom": "uact", "amount": "200000"}]
+    by_grantee = client.get(f"/cosmos/authz/v1beta1/grants/grantee/{owner}").json()["grants"]
+    assert [(g["granter"], g["authorization"]["@type"]) for g in by_grantee] == [
+        (granter, "/akash.escrow.v1.DepositAuthorization")]
     # 200000uact left in the grant, the owner has no ACT: the next deposit is refused.
     over = client.submit(index, [create_deployment(owner, next_dseq(), deposit=600_000, source="grant")])
     assert (over["codespace"], over["code"]) == ("market", 28)
@@ -206,19 +209,33 @@ def test_group_prices_must_be_in_uact(client, act):
     assert "unsupported denomination uakt" in refused["raw_log"]
 
 
+def test_groups_are_validated_as_x_deployment_validates_them(client, act):
+    index = client.funded_deployer()
+    owner = client.address(index)
+    client.submit_ok(0, [deposit_grant(client.address(0), owner, 800_000, expiry())])
+    tiny = group()
+    tiny["resources"][0]["resource"]["cpu"]["units"]["val"] = b64(b"5")  # 5 millicores < 10
+    refused = client.submit(index, [create_deployment(owner, next_dseq(), source="grant", groups=[tiny])])
+    assert (refused["codespace"], refused["code"]) == ("deployment", 7)
+    assert "invalid unit CPU" in refused["raw_log"]
+    twins = client.submit(index, [create_deployment(owner, next_dseq(), source="grant", groups=[group(), group()])])
+    assert (twins["codespace"], twins["code"]) == ("deployment", 25)
+
+
 def test_mint_act_settles_at_the_epoch_and_a_mint_below_the_minimum_is_refunded(client):
     index = client.funded_deployer(uakt=100_000_000)
     owner = client.address(index)
-    burn, small = 20_000_000, 1_000_000
+    burn, small, fee = 20_000_000, 1_000_000, 1001
     mint = {"@type": "/akash.bme.v1.MsgMintACT", "owner": owner, "to": owner}
-    client.submit_ok(index, [{**mint, "coins_to_burn": {"denom": "uakt", "amount": str(burn)}},
-                             {**mint, "coins_to_burn": {"denom": "uakt", "amount": str(small)}}])
-    uakt_after_tx = client.balance(owner, "uakt")
-    height = client.height()
-    client.wait_height(height - height % config.MINT_EPOCH_BLOCKS + config.MINT_EPOCH_BLOCKS)
+    uakt_before = client.balance(owner, "uakt")
+    included = client.submit_ok(index, [{**mint, "coins_to_burn": {"denom": "uakt", "amount": str(burn)}},
+                                        {**mint, "coins_to_burn": {"denom": "uakt", "amount": str(small)}}],
+                                fee=[{"denom": "uakt", "amount": str(fee)}])
+    height = int(included["height"])
+    client.wait_height(-(-height // config.MINT_EPOCH_BLOCKS) * config.MINT_EPOCH_BLOCKS)  # the epoch at or after it
     minted = int(burn * config.MINT_PRICE)
     assert client.balance(owner, "uact") == minted - minted * config.MINT_SPREAD_BPS // 10_000
-    assert client.balance(owner, "uakt") == uakt_after_tx + small  # 1.25 ACT < 10 ACT minimum: refunded
+    assert client.balance(owner, "uakt") == uakt_before - fee - burn  # 1.25 ACT < 10 ACT minimum: refunded
     other = client.broadcast(client.sign(index, [{**mint, "to": client.address(0),
                                                   "coins_to_burn": {"denom": "uakt", "amount": str(burn)}}]))
     assert (other["codespace"], other["code"]) == ("bme", 11)
