@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 import click
 
+from devnet.provider.commands import provider as provider_commands
 from slipway import settings as settings_mod
 
 
@@ -108,13 +109,5 @@ def reset(yes: bool) -> None:
     click.echo("devnet state deleted; `slipway devnet` starts a new chain from genesis")
 
 
-def _register_provider_commands() -> None:
-    # devnet/provider may offer its own commands (`slipway devnet provider stop|start NAME`).
-    from devnet import provider
-
-    group = getattr(provider, "cli", None)
-    if isinstance(group, click.Command):
-        devnet.add_command(group, "provider")
-
-
-_register_provider_commands()
+# `slipway devnet provider list|stop|start NAME`
+devnet.add_command(provider_commands, "provider")

@@ -7,7 +7,7 @@ from cosmpy.protos.cosmos.base.v1beta1.coin_pb2 import Coin
 
 from deployer.akash.chain import CosmpyChain, Signer, TxRefused
 from devnet import config
-from devnet.node import devnet_wallet
+from devnet.keys import devnet_wallet
 from slipway.settings import Settings
 
 

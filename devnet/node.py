@@ -20,6 +20,7 @@ from deployer.akash.proto.akash.provider.v1beta4.provider_pb2 import Info, Provi
 from deployer.akash.wallet import wallet_from_mnemonic
 from devnet import config
 from devnet.chain import BlockTimer, Chain, Genesis
+from devnet.keys import devnet_wallet, provider_wallet
 from devnet.rest import RestServer
 from slipway.settings import Settings
 
@@ -29,14 +30,6 @@ LOCK_NAME = "node.lock"
 
 class DevnetBusy(RuntimeError):
     pass
-
-
-def devnet_wallet(index: int, label: str):
-    return wallet_from_mnemonic(config.DEVNET_MNEMONIC, index, label)
-
-
-def provider_wallet(spec: config.ProviderSpec):
-    return devnet_wallet(spec.hd_index, f"provider-{spec.name}")
 
 
 def genesis(settings: Settings) -> Genesis:

@@ -9,7 +9,8 @@ from deployer.akash.proto.akash.market.v1.lease_pb2 import Lease
 from deployer.akash.proto.akash.provider.v1beta4.provider_pb2 import Provider
 from devnet import app as appmod
 from devnet import config
-from devnet.node import db_path, is_running, provider_wallet
+from devnet.keys import provider_wallet
+from devnet.node import db_path, is_running
 from devnet.store import Cache, GasMeter, Store
 from slipway.settings import Settings
 

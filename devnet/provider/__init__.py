@@ -20,7 +20,7 @@ def build_providers(rest_url: str, settings: Settings) -> list:
     """One ``DevnetProvider`` per ``devnet.config.PROVIDERS`` entry, not yet started."""
     from deployer.akash.chain import CosmpyChain, Signer
     from devnet import config
-    from devnet.node import provider_wallet
+    from devnet.keys import provider_wallet
     from devnet.provider.bidding import BidEngine, Offer
     from devnet.provider.chainview import Resources, RestChainView
     from devnet.provider.cluster import DockerCluster
@@ -66,7 +66,4 @@ def serve_all(node, settings: Settings) -> list:
     return [supervisor]
 
 
-# `slipway devnet provider list|stop|start` (devnet/cli.py adds this group under `devnet`).
-from devnet.provider.commands import provider as cli
-
-__all__ = ["build_providers", "cli", "serve_all"]
+__all__ = ["build_providers", "serve_all"]

@@ -11,9 +11,9 @@ from decimal import Decimal
 
 from deployer.akash.messages import to_legacy_dec
 from devnet import config
-from devnet.node import devnet_wallet, provider_wallet
-from tests.devnet.conftest import expiry, needs_oracle
-from tests.devnet.helpers import create_deployment, dec18, deposit_grant, group, next_dseq
+from devnet.keys import devnet_wallet, provider_wallet
+from tests.support.devnet import expiry, needs_oracle
+from tests.support.devnet_messages import create_deployment, dec18, deposit_grant, group, next_dseq
 
 pytestmark = needs_oracle
 
@@ -204,8 +204,8 @@ def test_slipways_own_chain_client_works_against_the_devnet_over_rest(client, de
     from deployer.akash import messages
     from deployer.akash.chain import CosmpyChain, Signer
     from deployer.akash.wallet import Wallets
-    from tests.devnet.conftest import MNEMONIC
-    from tests.devnet.helpers import group as group_json
+    from tests.support.devnet import MNEMONIC
+    from tests.support.devnet_messages import group as group_json
 
     chain = CosmpyChain(devnet.chain.chain_id, devnet.rest_url)
     signer = Signer(chain)
@@ -247,7 +247,7 @@ def test_slipways_signer_recovers_from_a_sequence_used_elsewhere_through_the_nod
 
     from deployer.akash.chain import CosmpyChain, Signer
     from deployer.akash.wallet import wallet_from_mnemonic
-    from tests.devnet.conftest import MNEMONIC
+    from tests.support.devnet import MNEMONIC
 
     index = client.funded_deployer()
     wallet = wallet_from_mnemonic(MNEMONIC, index)
@@ -270,7 +270,7 @@ def test_slipways_grant_top_up_and_revoke_messages_are_accepted(client, devnet):
     from deployer.akash import messages
     from deployer.akash.chain import CosmpyChain, Signer
     from deployer.akash.wallet import Wallets
-    from tests.devnet.conftest import MNEMONIC
+    from tests.support.devnet import MNEMONIC
 
     chain = CosmpyChain(devnet.chain.chain_id, devnet.rest_url)
     signer = Signer(chain)

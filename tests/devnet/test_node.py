@@ -11,8 +11,9 @@ from click.testing import CliRunner
 
 from devnet import config
 from devnet import node as devnet_node
+from devnet.keys import provider_wallet
 from slipway import settings as settings_mod
-from tests.devnet.conftest import Client, devnet_settings, needs_oracle
+from tests.support.devnet import Client, devnet_settings, needs_oracle
 
 pytestmark = needs_oracle
 
@@ -128,13 +129,13 @@ def test_genesis_funds_the_funding_wallet_and_registers_the_providers(manual):
     providers = client.get("/akash/provider/v1beta4/providers").json()["providers"]
     by_owner = {p["owner"]: p for p in providers}
     for spec in config.PROVIDERS:
-        owner = devnet_node.provider_wallet(spec).address
+        owner = provider_wallet(spec).address
         assert by_owner[owner]["host_uri"] == config.host_uri(spec, manual.settings.devnet_port_n)
         assert {a["key"]: a["value"] for a in by_owner[owner]["attributes"]}["region"] == dict(spec.attributes)["region"]
         one = client.get(f"/akash/provider/v1beta4/providers/{owner}").json()["provider"]
         assert one == by_owner[owner]
     audited = client.get("/akash/audit/v1/audit/attributes/list").json()["providers"]
-    assert {a["owner"] for a in audited} == {devnet_node.provider_wallet(s).address for s in config.PROVIDERS if s.audited}
+    assert {a["owner"] for a in audited} == {provider_wallet(s).address for s in config.PROVIDERS if s.audited}
     missing = client.get("/akash/provider/v1beta4/providers/akash1nothere")
     assert missing.status_code == 404 and missing.json()["code"] == 5
 

@@ -28,7 +28,7 @@ from devnet.provider.chainview import OrderID, Resources
 from devnet.provider.cluster import LABEL_PROVIDER, DockerCluster
 from devnet.provider.control import Supervisor
 from devnet.provider.service import DevnetProvider, self_signed_certificate
-from tests.devnet.provider_fakes import GIB, FakeChain, RecordingBidder, Sdl
+from tests.support.devnet_provider import GIB, FakeChain, RecordingBidder, Sdl
 
 pytestmark = pytest.mark.docker
 

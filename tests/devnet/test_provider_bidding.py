@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from devnet.provider.bidding import BidEngine, Offer
 from devnet.provider.chainview import OrderID, Resources
-from tests.devnet.provider_fakes import GIB, FakeChain, RecordingBidder, group
+from tests.support.devnet_provider import GIB, FakeChain, RecordingBidder, group
 
 PROVIDER = "akash1provider"
 AUDITOR = "akash1auditor"

@@ -14,7 +14,7 @@ from devnet.provider import build_providers, control
 from devnet.provider.control import Supervisor
 from slipway.cli import main
 from slipway.settings import set_settings
-from tests.devnet.test_provider_devnet import MNEMONIC, devnet_port
+from tests.support.devnet import MNEMONIC, devnet_port
 
 
 def slipway(*args: str):

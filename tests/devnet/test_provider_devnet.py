@@ -10,7 +10,6 @@ test (``produce_block``) so nothing depends on timing.
 
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import replace
 
@@ -24,38 +23,20 @@ from deployer.akash.proto.akash.bme.v1.msgs_pb2 import MsgMintACT
 from deployer.akash.provider_auth import provider_jwt
 from deployer.akash.sdl import RegistryCredentials, ServiceSpec
 from deployer.akash.wallet import wallet_from_mnemonic
-from deployer.local import free_port
 from devnet import config
 from devnet.node import start
 from devnet.provider import build_providers
 from devnet.provider.cluster import LABEL_PROVIDER
 from devnet.provider.control import Supervisor, provider_dir
-from tests.devnet.provider_fakes import Sdl
+from tests.support.devnet import MNEMONIC, devnet_port
+from tests.support.devnet_provider import Sdl
 
 pytestmark = pytest.mark.docker
 
-MNEMONIC = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
 SERVE = 'mkdir -p /tmp/www && echo "hello from the devnet" > /tmp/www/index.html && exec httpd -f -p "$PORT" -h /tmp/www'
 AUDITOR = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.AUDITOR.hd_index).address
 ADDRESS = {spec.name: wallet_from_mnemonic(config.DEVNET_MNEMONIC, spec.hd_index).address for spec in config.PROVIDERS}
 
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def devnet_port() -> int:
-    """A free port whose provider ports (+11, +12) are free too."""
-    for _ in range(100):
-        port = free_port("127.0.0.1")
-        if port < 65000 and all(_port_free(port + spec.port_offset) for spec in config.PROVIDERS):
-            return port
-    raise RuntimeError("no free port range for the devnet")
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import time
 from datetime import UTC
 
 from devnet import config
-from tests.devnet.conftest import BLOCK_TIME, b64, expiry, needs_oracle
-from tests.devnet.helpers import create_deployment, deposit_grant, fee_allowance, group, next_dseq
+from tests.support.devnet import BLOCK_TIME, b64, expiry, needs_oracle
+from tests.support.devnet_messages import create_deployment, deposit_grant, fee_allowance, group, next_dseq
 
 pytestmark = needs_oracle
 
@@ -253,7 +253,7 @@ def test_update_deployment_only_by_its_owner_and_with_a_new_hash(client, act):
     client.submit_ok(0, [deposit_grant(client.address(0), owner, 800_000, expiry())])
     client.submit_ok(index, [create_deployment(owner, dseq, source="grant", hash_text="v1")])
     update = {"@type": "/akash.deployment.v1beta4.MsgUpdateDeployment", "id": {"owner": owner, "dseq": str(dseq)}}
-    from tests.devnet.helpers import manifest_hash
+    from tests.support.devnet_messages import manifest_hash
 
     same = client.submit(index, [{**update, "hash": manifest_hash("v1")}])
     assert (same["codespace"], same["code"]) == ("deployment", 10)

@@ -28,7 +28,7 @@ class GitServer:
     def close(self) -> None:
         self._server.shutdown()
 
-    def create(self, name: str) -> "SourceRepo":
+    def create(self, name: str) -> SourceRepo:
         bare = self.root / f"{name}.git"
         Repo.init(bare, bare=True, initial_branch="main")
         work = self.root / "work" / name

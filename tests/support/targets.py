@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from builder.images import DockerImageBuilder, RegistryAuth
 from deployer.base import Log, Release, Running, never
