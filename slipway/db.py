@@ -5,17 +5,20 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from slipway.settings import Settings, get_settings
 
 _engines: dict[str, Engine] = {}
+_autocommit: dict[str, Engine] = {}
 # One sessionmaker per engine: building one makes a Session subclass and sets up its events,
 # which cost more than the rest of a short request's session.
 _factories: dict[str, sessionmaker[Session]] = {}
@@ -44,7 +47,32 @@ def _create_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30}, **_POOL)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **_POOL)
+    engine = create_engine(url, **_POOL)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A connection that sat unused in the pool may have been closed by the server (a restart, an idle
+# timeout), so it is pinged before use, as pool_pre_ping does. One that was in use a moment ago is
+# not: under load pool_pre_ping cost a round trip per request. Should the server go away all the
+# same, the first disconnect error invalidates the whole pool, and later checkouts connect anew.
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _idle_from_now(_dbapi_conn, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn, record, _proxy) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # noqa: BLE001 - any failure: the pool replaces the connection
+            raise DisconnectionError(f"connection idle for {time.monotonic() - idle_since:.0f} s is gone") from exc
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -66,6 +94,19 @@ def session_factory(settings: Settings | None = None) -> sessionmaker[Session]:
     if factory is None:
         factory = _factories[url] = sessionmaker(get_engine(settings), expire_on_commit=False)
     return factory
+
+
+def autocommit_connection(settings: Settings | None = None) -> Connection:
+    """A connection (use it in ``with``) on which each statement commits on its own.
+
+    No BEGIN or COMMIT around it: one round trip for a statement that is a transaction by itself.
+    """
+    url = (settings or get_settings()).database_url
+    engine = _autocommit.get(url)
+    if engine is None:
+        # The same pool; the isolation level is set at checkout and reset when it goes back.
+        engine = _autocommit[url] = get_engine(settings).execution_options(isolation_level="AUTOCOMMIT")
+    return engine.connect()
 
 
 @contextmanager
@@ -121,6 +162,7 @@ def dispose_engines() -> None:
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
+    _autocommit.clear()
     _factories.clear()
     for pid, _lock_, fd in _writers.values():
         if pid == os.getpid():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from slipway.models import Project
@@ -72,9 +73,15 @@ def projects_for_push(session: Session, github_repo: str, branch: str) -> list[P
     return list(session.scalars(_FOR_PUSH, {"repo": github_repo.lower(), "branch": branch}))
 
 
+def push_targets(conn: Connection, github_repo: str, branch: str) -> list[Row]:
+    """``projects_for_push`` as plain rows of ``name`` and ``disconnected_reason``, without the ORM."""
+    return list(conn.execute(_TARGETS_OF_PUSH, {"repo": github_repo.lower(), "branch": branch}))
+
+
 # Built once: every push GitHub sends asks it, most of them for branches nobody deploys.
-_FOR_PUSH = select(Project).where(func.lower(Project.github_repo) == bindparam("repo"),
-                                  Project.branch == bindparam("branch"))
+_PUSHED = (func.lower(Project.github_repo) == bindparam("repo"), Project.branch == bindparam("branch"))
+_FOR_PUSH = select(Project).where(*_PUSHED)
+_TARGETS_OF_PUSH = select(Project.name, Project.disconnected_reason).where(*_PUSHED)
 
 
 def get_project_by_name(session: Session, name: str) -> Project | None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from slipway.deployments import PushedCommit, request_deployment
 from slipway.installations import split_connected
-from slipway.projects import projects_for_push
+from slipway.projects import projects_for_push, push_targets
 from webhooks.outcome import Outcome
 
 ZERO_SHA = "0" * 40
@@ -17,6 +18,40 @@ def is_sha(value: object) -> bool:
 
 
 def handle(session: Session, payload: dict) -> Outcome:
+    checked = _checked(payload)
+    if isinstance(checked, Outcome):
+        return checked
+    full_name, branch, after = checked
+    projects, disconnected = split_connected(projects_for_push(session, full_name, branch))
+    if not projects:
+        return _builds_nothing(full_name, branch, disconnected)
+    ids, replaced = [], []
+    for p in projects:
+        requested = request_deployment(p, PushedCommit(after, branch), "push", session=session)
+        replaced += requested.replaced
+        ids.append(requested.deployment_id)
+    names = ", ".join(p.name for p in projects)
+    return Outcome(202, f"queued deployment of {after[:7]} for {names}", ids, report_ids=ids + replaced)
+
+
+def builds_nothing(conn: Connection, payload: dict) -> Outcome | None:
+    """The answer to a push that builds nothing, found by reading alone; None if it builds.
+
+    Most pushes GitHub sends are to branches nobody deploys: the receiver records those without
+    a transaction (``webhooks/github.py``).
+    """
+    checked = _checked(payload)
+    if isinstance(checked, Outcome):
+        return checked
+    full_name, branch, _after = checked
+    found = push_targets(conn, full_name, branch)
+    if any(p.disconnected_reason is None for p in found):
+        return None
+    return _builds_nothing(full_name, branch, found)
+
+
+def _checked(payload: dict) -> Outcome | tuple[str, str, str]:
+    """``(repository, branch, sha)`` of a push that may build, or the outcome of one that cannot."""
     ref = payload.get("ref")
     repo = payload.get("repository") if isinstance(payload.get("repository"), dict) else {}
     full_name = repo.get("full_name")
@@ -30,16 +65,10 @@ def handle(session: Session, payload: dict) -> Outcome:
         return Outcome(200, f"branch {branch} was deleted; nothing to build")
     if not is_sha(after):
         return Outcome(400, "push payload 'after' must be a 40-character commit sha")
-    projects = projects_for_push(session, full_name, branch)
-    if not projects:
+    return full_name, branch, after
+
+
+def _builds_nothing(full_name: str, branch: str, disconnected: list) -> Outcome:
+    if not disconnected:
         return Outcome(202, f"no project deploys {full_name} branch {branch}")
-    projects, disconnected = split_connected(projects)
-    if not projects:
-        return Outcome(202, "not deployed: " + "; ".join(f"{p.name}: {p.disconnected_reason}" for p in disconnected))
-    ids, replaced = [], []
-    for p in projects:
-        requested = request_deployment(p, PushedCommit(after, branch), "push", session=session)
-        replaced += requested.replaced
-        ids.append(requested.deployment_id)
-    names = ", ".join(p.name for p in projects)
-    return Outcome(202, f"queued deployment of {after[:7]} for {names}", ids, report_ids=ids + replaced)
+    return Outcome(202, "not deployed: " + "; ".join(f"{p.name}: {p.disconnected_reason}" for p in disconnected))
