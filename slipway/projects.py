@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Row, bindparam, func, select
+from typing import NamedTuple
+
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from slipway.db import Prepared
 from slipway.models import Project
 from slipway.settings import get_settings
 from slipway.targets import target_problem
@@ -73,15 +76,20 @@ def projects_for_push(session: Session, github_repo: str, branch: str) -> list[P
     return list(session.scalars(_FOR_PUSH, {"repo": github_repo.lower(), "branch": branch}))
 
 
-def push_targets(conn: Connection, github_repo: str, branch: str) -> list[Row]:
-    """``projects_for_push`` as plain rows of ``name`` and ``disconnected_reason``, without the ORM."""
-    return list(conn.execute(_TARGETS_OF_PUSH, {"repo": github_repo.lower(), "branch": branch}))
+class PushTarget(NamedTuple):
+    name: str
+    disconnected_reason: str | None
+
+
+def push_targets(conn: Connection, github_repo: str, branch: str) -> list[PushTarget]:
+    """What ``projects_for_push`` finds, without the ORM: asked by every push GitHub sends."""
+    return [PushTarget(*row) for row in _TARGETS_OF_PUSH.run(conn, {"repo": github_repo.lower(), "branch": branch})]
 
 
 # Built once: every push GitHub sends asks it, most of them for branches nobody deploys.
 _PUSHED = (func.lower(Project.github_repo) == bindparam("repo"), Project.branch == bindparam("branch"))
 _FOR_PUSH = select(Project).where(*_PUSHED)
-_TARGETS_OF_PUSH = select(Project.name, Project.disconnected_reason).where(*_PUSHED)
+_TARGETS_OF_PUSH = Prepared(select(Project.name, Project.disconnected_reason).where(*_PUSHED))
 
 
 def get_project_by_name(session: Session, name: str) -> Project | None:

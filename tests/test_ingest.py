@@ -5,11 +5,13 @@ import subprocess
 import sys
 import threading
 
+import psycopg
+import psycopg.sql
 import pytest
 from sqlalchemy import event, func, select, text
 
 from slipway.crypto import _fernet
-from slipway.db import dispose_engines, get_engine, queued_writes, session_factory, session_scope
+from slipway.db import autocommit_engine, dispose_engines, get_engine, queued_writes, session_factory, session_scope
 from slipway.models import WebhookDelivery
 from slipway.projects import ProjectSpec, create_project
 from slipway.queue import redis_connection
@@ -25,17 +27,39 @@ def project(settings):
 
 
 @pytest.fixture
-def statements(settings):
-    """Every SQL statement sent to the database while the test runs."""
+def statements(settings, db_backend):
+    """Every SQL statement the driver is given while the test runs, through SQLAlchemy or not.
+
+    SQLite's trace shows the transactions sqlite3 opens itself (``BEGIN``); on PostgreSQL a
+    ``BEGIN`` is written down where psycopg is about to open one.
+    """
     seen: list[str] = []
 
-    def record(_conn, _cursor, statement, _params, _context, _executemany):
-        seen.append(" ".join(statement.split()))
+    def record(sql) -> None:
+        seen.append(" ".join(str(sql).split()))
 
-    engine = get_engine(settings)
-    event.listen(engine, "before_cursor_execute", record)
+    class RecordingCursor(psycopg.Cursor):
+        def execute(self, query, params=None, **kwargs):
+            conn = self.connection
+            if not conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                record("BEGIN")
+            record(query.as_string(conn) if isinstance(query, psycopg.sql.Composable) else query)
+            return super().execute(query, params, **kwargs)
+
+    def observe(dbapi_conn, _record) -> None:
+        if db_backend == "sqlite":
+            dbapi_conn.set_trace_callback(record)
+        else:
+            dbapi_conn.cursor_factory = RecordingCursor
+
+    engines = (get_engine(settings), autocommit_engine(settings))
+    for engine in engines:
+        engine.dispose()  # every connection from here on is observed
+        event.listen(engine, "connect", observe)
     yield seen
-    event.remove(engine, "before_cursor_execute", record)
+    for engine in engines:
+        event.remove(engine, "connect", observe)
+        engine.dispose()
 
 
 def test_a_push_nobody_deploys_costs_two_statements_and_no_transaction(project, send_webhook, statements):
@@ -43,7 +67,7 @@ def test_a_push_nobody_deploys_costs_two_statements_and_no_transaction(project, 
     assert resp.status_code == 202, resp.json
     # Look for projects on that branch, then record the delivery with what happened, in a statement
     # that commits on its own. The App's secret is not read: the configured secret already matched.
-    assert len(statements) == 2, statements
+    assert len(statements) == 2 and "BEGIN" not in statements, statements
     assert "FROM projects" in statements[0]
     assert statements[1].upper().startswith("INSERT INTO WEBHOOK_DELIVERIES")
     with session_scope() as s:
