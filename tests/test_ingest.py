@@ -206,3 +206,18 @@ def test_disposing_the_engines_closes_the_writers_lock_file(settings, db_backend
         assert open_here()
     dispose_engines()  # as each test's teardown does: a suite must not keep one file per database open
     assert not open_here()
+
+
+def test_a_webhook_never_enters_the_rate_limiter(app, project, send_webhook):
+    # Flask-Limiter keeps per-request state on the request context once any of its hooks runs;
+    # only requests that offer the admin password may pay for that.
+    from flask.globals import request_ctx
+
+    entered = []
+
+    @app.teardown_request
+    def look(_exc):  # runs before the limiter's own teardown (Flask runs them last-registered first)
+        entered.append(hasattr(request_ctx._get_current_object(), "_limiter_request_context"))
+
+    assert send_webhook("push", push_payload("acme/site", "3" * 40, branch="unused")).status_code == 202
+    assert entered == [False]
