@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -14,7 +16,10 @@ ZERO_SHA = "0" * 40
 
 
 def is_sha(value: object) -> bool:
-    return isinstance(value, str) and len(value) == 40 and all(c in "0123456789abcdef" for c in value)
+    return isinstance(value, str) and _SHA.fullmatch(value) is not None
+
+
+_SHA = re.compile(r"[0-9a-f]{40}")  # a regex: checking each character in Python showed in every push's cost
 
 
 def handle(session: Session, payload: dict) -> Outcome:
