@@ -126,11 +126,11 @@ def session_factory(settings: Settings | None = None) -> sessionmaker[Session]:
 class Prepared:
     """A Core statement compiled once per database and run on the driver's cursor itself.
 
-    For the statements every webhook runs (``webhooks/github.py``): SQLAlchemy's work around each
+    For the statement every webhook runs (``webhooks/github.py``): SQLAlchemy's work around each
     execution (execution context, events, result set-up) took more CPU than the statement itself,
-    twice as much on PostgreSQL. Parameters still go through the column types' bind processors and
-    driver errors come out as SQLAlchemy's (a unique key as ``IntegrityError``), but rows come back
-    as the driver's tuples: select only columns the driver returns as they are (strings, integers).
+    twice as much on PostgreSQL. Parameters still go through the column types' bind processors,
+    and driver errors come out as SQLAlchemy's (a unique key as ``IntegrityError``). Only for
+    statements that return no rows.
     """
 
     def __init__(self, statement: Executable):
@@ -149,8 +149,8 @@ class Prepared:
             compiled = self._by_dialect[dialect.name] = (c, c.string, c.positiontup, processors)
         return compiled
 
-    def run(self, conn: Connection, params: dict[str, object]) -> list[tuple]:
-        """Execute on ``conn``'s driver connection; the rows, if the statement returns any."""
+    def execute(self, conn: Connection, params: dict[str, object]) -> int:
+        """Run on ``conn``'s driver connection; how many rows it changed."""
         compiled, sql, positions, processors = self._compiled(conn.dialect)
         values = compiled.construct_params(params)
         for name, processor in processors.items():
@@ -160,7 +160,7 @@ class Prepared:
         cursor = dbapi_conn.cursor()
         try:
             cursor.execute(sql, args)
-            return cursor.fetchall() if cursor.description else []
+            return cursor.rowcount
         except conn.dialect.loaded_dbapi.Error as exc:
             gone = conn.dialect.is_disconnect(exc, dbapi_conn, cursor)
             if gone:

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from typing import NamedTuple
-
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
-from slipway.db import Prepared
 from slipway.models import Project
 from slipway.settings import get_settings
 from slipway.targets import target_problem
@@ -76,20 +72,11 @@ def projects_for_push(session: Session, github_repo: str, branch: str) -> list[P
     return list(session.scalars(_FOR_PUSH, {"repo": github_repo.lower(), "branch": branch}))
 
 
-class PushTarget(NamedTuple):
-    name: str
-    disconnected_reason: str | None
-
-
-def push_targets(conn: Connection, github_repo: str, branch: str) -> list[PushTarget]:
-    """What ``projects_for_push`` finds, without the ORM: asked by every push GitHub sends."""
-    return [PushTarget(*row) for row in _TARGETS_OF_PUSH.run(conn, {"repo": github_repo.lower(), "branch": branch})]
-
-
 # Built once: every push GitHub sends asks it, most of them for branches nobody deploys.
 _PUSHED = (func.lower(Project.github_repo) == bindparam("repo"), Project.branch == bindparam("branch"))
 _FOR_PUSH = select(Project).where(*_PUSHED)
-_TARGETS_OF_PUSH = Prepared(select(Project.name, Project.disconnected_reason).where(*_PUSHED))
+# Whether some project, connected or not, deploys the branch ``repo`` (lower case) ``branch``.
+PUSH_DEPLOYED = exists().where(*_PUSHED)
 
 
 def get_project_by_name(session: Session, name: str) -> Project | None:

@@ -62,18 +62,27 @@ def statements(settings, db_backend):
         engine.dispose()
 
 
-def test_a_push_nobody_deploys_costs_two_statements_and_no_transaction(project, send_webhook, statements):
+def test_a_push_nobody_deploys_costs_one_statement_and_no_transaction(project, send_webhook, statements):
     resp = send_webhook("push", push_payload("acme/site", "3" * 40, branch="unused"), delivery="d-1")
     assert resp.status_code == 202, resp.json
-    # Look for projects on that branch, then record the delivery with what happened, in a statement
-    # that commits on its own. The App's secret is not read: the configured secret already matched.
-    assert len(statements) == 2 and "BEGIN" not in statements, statements
-    assert "FROM projects" in statements[0]
-    assert statements[1].upper().startswith("INSERT INTO WEBHOOK_DELIVERIES")
+    # The delivery is recorded with what happened by the statement that checks that no project
+    # deploys the branch, and commits on its own. The App's secret is not read: the configured
+    # secret already matched.
+    assert len(statements) == 1 and "BEGIN" not in statements, statements
+    assert statements[0].upper().startswith("INSERT INTO WEBHOOK_DELIVERIES") and "FROM projects" in statements[0]
     with session_scope() as s:
         delivery = s.scalar(select(WebhookDelivery).where(WebhookDelivery.delivery_id == "d-1"))
         assert delivery.event == "push" and delivery.outcome.startswith("202 no project deploys")
         assert delivery.received_at is not None and delivery.deployment_id is None
+
+
+def test_a_push_to_a_deployed_branch_still_records_its_delivery_with_its_deployment(project, send_webhook):
+    resp = send_webhook("push", push_payload("acme/site", "3" * 40), delivery="d-2")
+    assert resp.status_code == 202, resp.json
+    with session_scope() as s:
+        (delivery,) = s.scalars(select(WebhookDelivery)).all()
+        assert delivery.delivery_id == "d-2" and delivery.outcome.startswith("202 queued deployment")
+        assert delivery.deployment_id == resp.json["deployments"][0]
 
 
 def test_a_redelivery_of_a_push_nobody_deploys_is_answered_as_one(project, send_webhook, statements):
@@ -168,7 +177,7 @@ def test_a_redelivery_still_stops_at_the_delivery_id(project, send_webhook, stat
     statements.clear()
     again = send_webhook("push", body, delivery="same")
     assert again.status_code == 200 and "already received" in again.json["message"]
-    # Its project was looked up, but the handler never ran: no deployment was read or written.
+    # Its presumption was checked, but the handler never ran: no deployment was read or written.
     assert not any(" deployments" in s for s in statements), statements
 
 

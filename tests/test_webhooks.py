@@ -96,6 +96,19 @@ def test_pushes_that_build_nothing_say_why(project, send_webhook, queue, payload
     assert deployment_count() == 0 and queue.count == 0
 
 
+def test_a_push_for_a_disconnected_project_builds_nothing_says_why_and_is_recorded(project, send_webhook, queue):
+    from slipway.models import Project
+
+    with session_scope() as s:
+        s.scalar(select(Project)).disconnected_reason = "The GitHub App was uninstalled."
+    resp = send_webhook("push", push_payload("acme/site", SHA), delivery="to-a-disconnected-project")
+    assert resp.status_code == 202 and resp.json["message"] == "not deployed: site: The GitHub App was uninstalled."
+    assert deployment_count() == 0 and queue.count == 0
+    with session_scope() as s:
+        (delivery,) = s.scalars(select(WebhookDelivery)).all()
+        assert delivery.delivery_id == "to-a-disconnected-project" and delivery.outcome.startswith("202 not deployed")
+
+
 def test_ping_and_unknown_events(project, send_webhook, queue):
     assert send_webhook("ping", {"zen": "Keep it logically awesome."}).json["message"].startswith("pong")
     resp = send_webhook("star", {"action": "created"})

@@ -6,9 +6,9 @@ deployments it creates, so a redelivery never builds twice. Jobs are enqueued on
 transaction commits. ``web/webhooks.py`` turns the outcome into the HTTP answer.
 
 Most deliveries change nothing: a push to a branch no project deploys, a ping, an event Slipway
-does not use. Their outcome is found by reading alone (``SETTLED_BY_READING``), and the delivery
-is recorded with that outcome in one statement that commits on its own; on SQLite the write
-queue is joined only for that statement. Everything else runs its handler in one transaction.
+does not use. Their outcome is presumed from the payload (``PRESUMED``), and the delivery is
+recorded with it in one statement that commits on its own and also checks the presumption (for a
+push: that no project deploys the branch). Everything else runs its handler in one transaction.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import re
 from typing import Callable, Mapping
 from urllib.parse import parse_qs
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -31,7 +31,7 @@ from slipway.github_app import webhook_secrets
 from slipway.models import WebhookDelivery, utcnow
 from slipway.settings import Settings
 from webhooks import installations, pull_requests, push
-from webhooks.outcome import Outcome
+from webhooks.outcome import Outcome, Presumed
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,11 @@ HANDLERS: dict[str, Callable[[Session, dict], Outcome]] = {
     "installation_repositories": installations.handle_installation_repositories,
 }
 
-# Events whose outcome may be found without writing anything: each returns that outcome, or None
-# when the delivery changes something (then its handler above runs).
-SETTLED_BY_READING: dict[str, Callable[[Connection, dict], Outcome | None]] = {
-    "ping": lambda _conn, payload: Outcome(200, f"pong: {payload.get('zen', 'hello')}"),
-    "push": push.builds_nothing,
+# What an event's deliveries come to when they change nothing, from the payload alone; None when
+# they may change something (then the handler above runs).
+PRESUMED: dict[str, Callable[[dict], Presumed | None]] = {
+    "ping": lambda payload: Presumed(Outcome(200, f"pong: {payload.get('zen', 'hello')}")),
+    "push": push.presumed,
 }
 
 
@@ -69,37 +69,43 @@ def receive(settings: Settings, body: bytes, headers: Mapping[str, str]) -> Outc
         return Outcome.refuse(400, "X-GitHub-Delivery is too long")
 
     payload, problem = parse_payload(body, _mimetype(headers.get("Content-Type")))
-    with autocommit_connection(settings) as conn:
-        settled = Outcome(400, problem) if problem else _settled_by_reading(conn, event, payload)
-        if settled is not None:
-            return _record_alone(conn, delivery_id, event, settled)
+    presumed = Presumed(Outcome(400, problem)) if problem else _presumed(event, payload)
+    if presumed is not None:
+        with autocommit_connection(settings) as conn:
+            recorded = _record_presumed(conn, delivery_id, event, presumed)
+        if recorded is not None:
+            return recorded
     return _record_and_handle(settings, delivery_id, event, payload)
 
 
-def _settled_by_reading(conn: Connection, event: str, payload: dict) -> Outcome | None:
-    settle = SETTLED_BY_READING.get(event)
-    if settle is not None:
-        return settle(conn, payload)
+def _presumed(event: str, payload: dict) -> Presumed | None:
+    presume = PRESUMED.get(event)
+    if presume is not None:
+        return presume(payload)
     if event not in HANDLERS:
-        return Outcome(202, f"event {event!r} is not used by Slipway; ignored")
+        return Presumed(Outcome(202, f"event {event!r} is not used by Slipway; ignored"))
     return None
 
 
-def _record_alone(conn: Connection, delivery_id: str, event: str, outcome: Outcome) -> Outcome:
-    """Record a delivery that changes nothing else: one INSERT, committed when it returns.
+def _record_presumed(conn: Connection, delivery_id: str, event: str, presumed: Presumed) -> Outcome | None:
+    """Record a delivery with its presumed outcome in one statement, committed when it returns.
 
-    Not in SQLite's write queue (``queued_writes``): a statement that is its own transaction holds
-    SQLite's write lock only inside the driver's C code, for far less time than the queue's own
-    lock file took, and the rare writer that finds it busy waits in SQLite's busy handler.
+    None if the presumption did not hold (nothing was recorded). Not in SQLite's write queue
+    (``queued_writes``): a statement that is its own transaction holds SQLite's write lock only
+    inside the driver's C code, for less time than the queue's lock file took, and the rare writer
+    that finds it busy waits in SQLite's busy handler.
     """
+    statement = _RECORD_UNLESS.get(presumed.unless)
+    if statement is None:
+        statement = _RECORD_UNLESS[presumed.unless] = _record_unless(presumed.unless)
     try:
-        _RECORD_ALONE.run(conn, {"new_id": delivery_id, "new_event": event, "new_received_at": utcnow(),
-                                 "new_outcome": _outcome_text(outcome), "new_deployment_id": None})
+        recorded = statement.execute(conn, {**presumed.params, "new_id": delivery_id, "new_event": event,
+                                            "new_received_at": utcnow(), "new_outcome": _outcome_text(presumed.outcome)})
     except IntegrityError:
         if conn.scalar(_RECEIVED, {"of_id": delivery_id}) is None:
             raise  # some other constraint: a bug of ours, not a replay
         return _replay(delivery_id)
-    return outcome
+    return presumed.outcome if recorded else None
 
 
 def _record_and_handle(settings: Settings, delivery_id: str, event: str, payload: dict) -> Outcome:
@@ -150,10 +156,23 @@ _DELIVERIES = WebhookDelivery.__table__
 _RECORD = insert(_DELIVERIES).values(delivery_id=bindparam("new_id"), event=bindparam("new_event"),
                                      received_at=bindparam("new_received_at"), outcome=bindparam("new_outcome"),
                                      deployment_id=bindparam("new_deployment_id"))
-_RECORD_ALONE = Prepared(_RECORD.inline())  # inline: no RETURNING of the new row's id
 _RECORD_OUTCOME = (update(_DELIVERIES).where(_DELIVERIES.c.delivery_id == bindparam("of_id"))
                    .values(outcome=bindparam("new_outcome"), deployment_id=bindparam("new_deployment_id")))
 _RECEIVED = select(_DELIVERIES.c.id).where(_DELIVERIES.c.delivery_id == bindparam("of_id"))
+
+
+def _record_unless(unless: ColumnElement[bool] | None) -> Prepared:
+    """INSERT of a delivery and its outcome, of no row when ``unless`` holds."""
+    columns = ("delivery_id", "event", "received_at", "outcome")
+    values = select(*(bindparam(name, type_=_DELIVERIES.c[column].type) for name, column in
+                      zip(("new_id", "new_event", "new_received_at", "new_outcome"), columns)))
+    if unless is not None:
+        values = values.where(~unless)
+    return Prepared(insert(_DELIVERIES).from_select(columns, values))
+
+
+# One statement per presumption's condition, built and compiled once.
+_RECORD_UNLESS: dict[ColumnElement[bool] | None, Prepared] = {}
 
 
 def _signed_by_us(settings: Settings, body: bytes, signature: str) -> bool:

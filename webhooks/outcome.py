@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
+
+from sqlalchemy import ColumnElement
 
 
 @dataclass
@@ -31,3 +33,18 @@ class Outcome:
         if self.deployment_ids:
             body["deployments"] = self.deployment_ids
         return body
+
+
+@dataclass(frozen=True)
+class Presumed:
+    """An outcome found from the payload alone, that holds unless ``unless`` is true.
+
+    ``unless`` is an SQL condition (with ``params`` for its bind parameters), checked by the
+    statement that records the delivery: most deliveries change nothing (a push to a branch no
+    project deploys), and are recorded in one statement. When the condition holds, nothing is
+    recorded and the event's handler runs instead.
+    """
+
+    outcome: Outcome
+    unless: ColumnElement[bool] | None = None
+    params: dict[str, Any] = field(default_factory=dict)

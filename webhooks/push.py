@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from slipway.deployments import PushedCommit, request_deployment
 from slipway.installations import split_connected
-from slipway.projects import projects_for_push, push_targets
-from webhooks.outcome import Outcome
+from slipway.projects import PUSH_DEPLOYED, projects_for_push
+from webhooks.outcome import Outcome, Presumed
 
 ZERO_SHA = "0" * 40
 
@@ -39,20 +38,18 @@ def handle(session: Session, payload: dict) -> Outcome:
     return Outcome(202, f"queued deployment of {after[:7]} for {names}", ids, report_ids=ids + replaced)
 
 
-def builds_nothing(conn: Connection, payload: dict) -> Outcome | None:
-    """The answer to a push that builds nothing, found by reading alone; None if it builds.
+def presumed(payload: dict) -> Presumed:
+    """What a push comes to unless some project deploys its branch: most pushes build nothing.
 
-    Most pushes GitHub sends are to branches nobody deploys: the receiver records those without
-    a transaction (``webhooks/github.py``).
+    The receiver records it in the statement that checks the proviso (``webhooks/github.py``);
+    a push to a deployed branch, even one whose projects are all disconnected, goes to ``handle``.
     """
     checked = _checked(payload)
     if isinstance(checked, Outcome):
-        return checked
+        return Presumed(checked)
     full_name, branch, _after = checked
-    found = push_targets(conn, full_name, branch)
-    if any(p.disconnected_reason is None for p in found):
-        return None
-    return _builds_nothing(full_name, branch, found)
+    return Presumed(_builds_nothing(full_name, branch, []), unless=PUSH_DEPLOYED,
+                    params={"repo": full_name.lower(), "branch": branch})
 
 
 def _checked(payload: dict) -> Outcome | tuple[str, str, str]:
