@@ -75,7 +75,7 @@ def _create_engine(url: str, **options: object) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_engine(url, **_POOL, **options)
-    _ping_when_idle(engine)
+    ping_when_idle(engine)
     return engine
 
 
@@ -86,7 +86,9 @@ def _create_engine(url: str, **options: object) -> Engine:
 PING_AFTER_IDLE_SECONDS = 5.0
 
 
-def _ping_when_idle(engine: Engine) -> None:
+def ping_when_idle(engine: Engine, idle_seconds: float = PING_AFTER_IDLE_SECONDS) -> None:
+    """Ping a pooled connection before use if it sat unused for ``idle_seconds``; replace it if dead."""
+
     @event.listens_for(engine, "checkin")
     def _idle_from_now(_dbapi_conn, record) -> None:
         record.info["idle_since"] = time.monotonic()
@@ -94,7 +96,7 @@ def _ping_when_idle(engine: Engine) -> None:
     @event.listens_for(engine, "checkout")
     def _ping_if_idle(dbapi_conn, record, _proxy) -> None:
         idle_since = record.info.pop("idle_since", None)
-        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+        if idle_since is None or time.monotonic() - idle_since < idle_seconds:
             return
         try:
             engine.dialect.do_ping(dbapi_conn)

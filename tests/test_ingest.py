@@ -237,3 +237,31 @@ def test_the_web_app_keeps_what_it_loaded_out_of_full_garbage_collections(app):
 
     # Frozen once per process, when the first app is built: full collections no longer walk it.
     assert gc.get_freeze_count() > 10_000
+
+
+def test_a_connection_used_a_moment_ago_is_not_pinged_again(project, send_webhook, statements):
+    assert send_webhook("push", push_payload("acme/site", "3" * 40, branch="unused")).status_code == 202
+    statements.clear()
+    # The same pooled connection: pool_pre_ping sent ";" before each use, a round trip per webhook.
+    assert send_webhook("push", push_payload("acme/site", "4" * 40, branch="unused")).status_code == 202
+    assert len(statements) == 1 and statements[0].upper().startswith("INSERT"), statements
+
+
+def test_a_connection_idle_too_long_is_pinged_and_replaced_when_the_server_closed_it(settings, db_backend):
+    if db_backend != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no server to close a connection")
+    from sqlalchemy import create_engine
+
+    from slipway.db import ping_when_idle
+
+    engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
+    ping_when_idle(engine, idle_seconds=0)
+    try:
+        with engine.connect() as conn:
+            pid = conn.scalar(text("SELECT pg_backend_pid()"))
+        with get_engine(settings).begin() as admin:  # as a server restart or an idle timeout would
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with engine.connect() as conn:
+            assert conn.scalar(text("SELECT pg_backend_pid()")) != pid
+    finally:
+        engine.dispose()
