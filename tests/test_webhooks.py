@@ -271,3 +271,25 @@ def test_a_chunked_body_over_the_limit_is_413_not_401(project, app, settings, se
     headers.update({"X-GitHub-Delivery": "chunked-2", "X-Hub-Signature-256": sign(settings.github_webhook_secret, small)})
     resp = requests.post(f"{server}/webhooks/github", data=iter([small[:100], small[100:]]), headers=headers, timeout=30)
     assert resp.status_code == 202, resp.text
+
+
+def test_the_receiving_pipeline_needs_no_web_framework(project, settings, queue):
+    """``webhooks.github.receive`` takes bytes, headers and settings; web/webhooks.py only serves it."""
+    import subprocess
+    import sys
+
+    from tests.conftest import sign
+    from webhooks.github import receive
+
+    body = json.dumps(push_payload("acme/site", SHA, branch="unused")).encode()
+    headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": "without-flask", "Content-Type": "application/json",
+               "X-Hub-Signature-256": sign(settings.github_webhook_secret, body)}
+    outcome = receive(settings, body, headers)
+    assert (outcome.status, outcome.body()) == (202, {"message": "no project deploys acme/site branch unused"})
+    again = receive(settings, body, headers)
+    assert again.status == 200 and "already received" in again.message
+    refused = receive(settings, body, {**headers, "X-Hub-Signature-256": "sha256=" + "0" * 64})
+    assert refused.status == 401 and "does not match" in refused.body()["error"]
+    assert deployment_count() == 0 and queue.count == 0
+    probe = "import sys, webhooks.github; sys.exit(3 if {'flask', 'werkzeug'} & set(sys.modules) else 0)"
+    assert subprocess.run([sys.executable, "-c", probe], timeout=60).returncode == 0
