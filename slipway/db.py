@@ -13,8 +13,8 @@ from typing import Iterator
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
-from sqlalchemy.sql import Executable
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import Executable
 
 from slipway.settings import Settings, get_settings
 

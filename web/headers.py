@@ -37,6 +37,6 @@ def install(app: Flask, settings: Settings) -> None:
     def add_security_headers(response: Response) -> Response:
         # What setdefault would do, with one look at the answer's headers instead of one per name
         # (each a scan of them all): it showed in the cost of every webhook.
-        present = {name.lower() for name in response.headers.keys()}
+        present = {name.lower() for name, _value in response.headers}
         response.headers.extend([(name, value) for name, value in headers if name.lower() not in present])
         return response

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import limits
 from flask import Flask, Response, jsonify, render_template, request

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import parse_qs
 
 from sqlalchemy import ColumnElement, bindparam, delete, insert, select, update
