@@ -40,15 +40,17 @@ def autocommit_engine(settings: Settings | None = None) -> Engine:
     """The engine of ``autocommit_connection``: the same database, a pool of its own.
 
     Its connections never switch isolation level, which took a statement of its own on SQLite
-    each time a connection went back to a shared pool.
+    each time a connection went back to a shared pool. On PostgreSQL they are pinged only after
+    sitting unused (``ping_when_idle``), so after a server restart the first use of each fails
+    with ``connection_invalidated`` set: try once more, the pool has started afresh.
     """
     url = (settings or get_settings()).database_url
     engine = _autocommit.get(url)
     if engine is None:
         with _lock:
             # Nothing to roll back when a connection goes back to the pool: psycopg's no-op rollback
-            # cost a third of the two statements' CPU.
-            engine = _autocommit.get(url) or _create_engine(url, isolation_level="AUTOCOMMIT",
+            # cost a third of a webhook's statement in CPU.
+            engine = _autocommit.get(url) or _create_engine(url, pre_ping=False, isolation_level="AUTOCOMMIT",
                                                             pool_reset_on_return=None)
             _autocommit[url] = engine
     return engine
@@ -68,12 +70,14 @@ def autocommit_connection(settings: Settings | None = None) -> Connection:
 _POOL = {"pool_size": 16, "max_overflow": 16}
 
 
-def _create_engine(url: str, **options: object) -> Engine:
+def _create_engine(url: str, pre_ping: bool = True, **options: object) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, **_POOL, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    if pre_ping:
+        return create_engine(url, pool_pre_ping=True, **_POOL, **options)
     engine = create_engine(url, **_POOL, **options)
     ping_when_idle(engine)
     return engine
@@ -81,8 +85,9 @@ def _create_engine(url: str, **options: object) -> Engine:
 
 # A connection that sat unused in the pool may have been closed by the server (a restart, an idle
 # timeout), so it is pinged before use, as pool_pre_ping does. One that was in use a moment ago is
-# not: under load pool_pre_ping cost a round trip per request. Should the server go away all the
-# same, the first disconnect error invalidates the whole pool, and later checkouts connect anew.
+# not: under load pool_pre_ping cost a round trip per webhook. Should the server go away all the
+# same, the first use of each pooled connection fails: for the autocommit engine only, whose one
+# user (webhooks/github.py) tries once more on a new connection.
 PING_AFTER_IDLE_SECONDS = 5.0
 
 
@@ -166,7 +171,10 @@ class Prepared:
         except conn.dialect.loaded_dbapi.Error as exc:
             gone = conn.dialect.is_disconnect(exc, dbapi_conn, cursor)
             if gone:
-                conn.invalidate(exc)  # as SQLAlchemy does: the pool starts afresh
+                # As SQLAlchemy does on a lost connection: the pool's other connections are most
+                # likely gone too (a server restart), so the pool starts afresh.
+                conn.invalidate(exc)
+                conn.engine.dispose()
             raise DBAPIError.instance(sql, args, exc, conn.dialect.loaded_dbapi.Error, hide_parameters=True,
                                       connection_invalidated=gone, dialect=conn.dialect) from exc
         finally:

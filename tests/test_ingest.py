@@ -265,3 +265,31 @@ def test_a_connection_idle_too_long_is_pinged_and_replaced_when_the_server_close
             assert conn.scalar(text("SELECT pg_backend_pid()")) != pid
     finally:
         engine.dispose()
+
+
+def test_deliveries_are_recorded_after_the_server_dropped_the_receivers_connections(project, settings, db_backend):
+    if db_backend != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no server to drop a connection")
+    import json
+
+    from tests.conftest import sign
+    from webhooks.github import receive
+
+    engine = autocommit_engine(settings)
+    with engine.connect() as first, engine.connect() as second:  # two connections in the pool
+        pids = [c.scalar(text("SELECT pg_backend_pid()")) for c in (first, second)]
+    with get_engine(settings).begin() as admin:  # as a server restart would
+        for pid in pids:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+    def deliver(delivery_id: str):
+        body = json.dumps(push_payload("acme/site", "3" * 40, branch="unused")).encode()
+        return receive(settings, body, {"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery_id,
+                                        "X-Hub-Signature-256": sign(settings.github_webhook_secret, body)})
+
+    # The first finds its connection dead and tries once more, on a new one: the pool has started
+    # afresh, so the second try does not get the other dead connection.
+    assert deliver("while-the-server-restarted").status == 202
+    assert deliver("after-the-restart").status == 202
+    with session_scope() as s:
+        assert s.scalar(select(func.count(WebhookDelivery.id))) == 2

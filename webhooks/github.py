@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 
 from sqlalchemy import ColumnElement, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from slipway.db import Prepared, autocommit_connection, queued_writes, session_scope
@@ -71,8 +71,7 @@ def receive(settings: Settings, body: bytes, headers: Mapping[str, str]) -> Outc
     payload, problem = parse_payload(body, _mimetype(headers.get("Content-Type")))
     presumed = Presumed(Outcome(400, problem)) if problem else _presumed(event, payload)
     if presumed is not None:
-        with autocommit_connection(settings) as conn:
-            recorded = _record_presumed(conn, delivery_id, event, presumed)
+        recorded = _record(settings, delivery_id, event, presumed)
         if recorded is not None:
             return recorded
     return _record_and_handle(settings, delivery_id, event, payload)
@@ -85,6 +84,24 @@ def _presumed(event: str, payload: dict) -> Presumed | None:
     if event not in HANDLERS:
         return Presumed(Outcome(202, f"event {event!r} is not used by Slipway; ignored"))
     return None
+
+
+def _record(settings: Settings, delivery_id: str, event: str, presumed: Presumed) -> Outcome | None:
+    """``_record_presumed`` on a pooled connection, and on a new one if the server had dropped that one.
+
+    Pooled connections are not pinged before each use (``db.ping_when_idle``): after a database
+    restart the first use of each fails. The statement is a transaction of its own, so it either
+    never happened or committed before the answer was lost; then the second try finds the delivery
+    id taken and answers as for a replay.
+    """
+    try:
+        with autocommit_connection(settings) as conn:
+            return _record_presumed(conn, delivery_id, event, presumed)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    with autocommit_connection(settings) as conn:
+        return _record_presumed(conn, delivery_id, event, presumed)
 
 
 def _record_presumed(conn: Connection, delivery_id: str, event: str, presumed: Presumed) -> Outcome | None:
