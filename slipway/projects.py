@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
 from slipway.models import Project
@@ -73,8 +73,10 @@ def projects_for_push(session: Session, github_repo: str, branch: str) -> list[P
 
 
 # Built once: every push GitHub sends asks it, most of them for branches nobody deploys.
-_FOR_PUSH = select(Project).where(func.lower(Project.github_repo) == bindparam("repo"),
-                                  Project.branch == bindparam("branch"))
+_PUSHED = (func.lower(Project.github_repo) == bindparam("repo"), Project.branch == bindparam("branch"))
+_FOR_PUSH = select(Project).where(*_PUSHED)
+# Whether some project, connected or not, deploys the branch ``repo`` (lower case) ``branch``.
+PUSH_DEPLOYED = exists().where(*_PUSHED)
 
 
 def get_project_by_name(session: Session, name: str) -> Project | None:

@@ -33,8 +33,13 @@ from slipway.git_remote import (
     uses_git_remote,
 )
 from slipway.git_remote.pushes import deploy_pushed_refs
-from slipway.git_remote.smart_http import (BODY_FILE, GitHttpBackend, asks_for_sideband, refusal_report,
-                                          with_progress_lines)
+from slipway.git_remote.smart_http import (
+    BODY_FILE,
+    GitHttpBackend,
+    asks_for_sideband,
+    refusal_report,
+    with_progress_lines,
+)
 from slipway.projects import get_project_by_name
 from slipway.settings import Settings
 from slipway.validation import is_project_name

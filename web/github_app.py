@@ -14,15 +14,32 @@ import re
 import secrets
 from urllib.parse import urlsplit
 
-from flask import (Blueprint, abort, current_app, flash, get_flashed_messages, make_response, redirect, render_template, request,
-                   session, url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    get_flashed_messages,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from sqlalchemy import select
 
-from slipway.github import installations as inst
 from slipway.crypto import SecretKeyMissing
 from slipway.db import session_scope
+from slipway.github import installations as inst
+from slipway.github.app import (
+    APP_NAME_MAX,
+    app_manifest,
+    app_state,
+    github_client,
+    manifest_post_url,
+    register_from_manifest,
+)
 from slipway.github.client import GitHubError
-from slipway.github.app import APP_NAME_MAX, app_manifest, app_state, github_client, manifest_post_url, register_from_manifest
 from slipway.models import Installation, InstallationRepository, Project
 from slipway.projects import ProjectSpec, create_project
 from slipway.settings import Settings

@@ -9,11 +9,13 @@ is answered 429 until the window has moved on. Nothing else is limited: the mach
 
 from __future__ import annotations
 
+import functools
 import math
 import time
+from collections.abc import Callable
 
 import limits
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -38,6 +40,18 @@ def _offers_password() -> bool:
     return request.blueprint == "api" and "Authorization" in request.headers
 
 
+def _before(hook: Callable[[], object]) -> Callable[[], object]:
+    return functools.wraps(hook)(lambda: hook() if _offers_password() else None)
+
+
+def _after(hook: Callable[[Response], Response]) -> Callable[[Response], Response]:
+    return functools.wraps(hook)(lambda response: hook(response) if _offers_password() else response)
+
+
+def _teardown(hook: Callable[[BaseException | None], None]) -> Callable[[BaseException | None], None]:
+    return functools.wraps(hook)(lambda exc: hook(exc) if _offers_password() else None)
+
+
 def install(app: Flask, settings: Settings) -> Limiter:
     """Before ``auth.install``: the limit must be checked before the password is."""
     try:
@@ -45,6 +59,9 @@ def install(app: Flask, settings: Settings) -> Limiter:
     except ValueError:
         raise UserError(UserError.SETTINGS_RATE_LIMIT, value=settings.login_rate_limit) from None
     uri, options = limiter_storage(settings)
+    hooks = ((app.before_request_funcs, _before), (app.after_request_funcs, _after),
+             (app.teardown_request_funcs, _teardown))
+    already = [list(funcs.get(None, ())) for funcs, _guard in hooks]
     limiter = Limiter(
         get_remote_address,
         app=app,
@@ -56,9 +73,11 @@ def install(app: Flask, settings: Settings) -> Limiter:
         application_limits_exempt_when=lambda: not _offers_password(),
         application_limits_deduct_when=lambda _response: sign_in_failed(),
     )
-    # Every other request skips the limiter's machinery at once: webhooks and the git remote come
-    # in hundreds per second and none of them is ever limited.
-    limiter.request_filter(lambda: not _offers_password())
+    # Every other request skips the limiter's machinery, its hooks included (they cost a webhook
+    # more than recording it): webhooks and the git remote come in hundreds per second and none of
+    # them is ever limited. The hooks keep their places, so the limit is still checked first.
+    for (funcs, guard), before in zip(hooks, already):
+        funcs[None] = [f if f in before else guard(f) for f in funcs.get(None, ())]
 
     @app.errorhandler(429)
     def too_many_sign_ins(_exc):

@@ -1,9 +1,14 @@
-"""``POST /webhooks/github``: GitHub events in.
+"""GitHub deliveries in: ``receive(settings, body, headers) -> Outcome``, with no web framework.
 
 The signature is checked over the raw body before anything is parsed. Each
-``X-GitHub-Delivery`` is recorded once, in the same transaction as the
-deployments it creates, so a redelivery never builds twice. Jobs are enqueued
-only after that transaction commits, and the answer goes back in milliseconds.
+``X-GitHub-Delivery`` is recorded once (its id is unique), in the same transaction as the
+deployments it creates, so a redelivery never builds twice. Jobs are enqueued only after that
+transaction commits. ``web/webhooks.py`` turns the outcome into the HTTP answer.
+
+Most deliveries change nothing: a push to a branch no project deploys, a ping, an event Slipway
+does not use. Their outcome is presumed from the payload (``PRESUMED``), and the delivery is
+recorded with it in one statement that commits on its own and also checks the presumption (for a
+push: that no project deploys the branch). Everything else runs its handler in one transaction.
 """
 
 from __future__ import annotations
@@ -11,80 +16,137 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import parse_qs
 
-from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, bindparam, delete, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from slipway.db import queued_writes, session_scope
+from slipway.db import Prepared, autocommit_connection, queued_writes, session_scope
 from slipway.deployments import DeployRequestError, enqueue_committed
-from slipway.github.client import verify_webhook_signature
 from slipway.github.app import webhook_secrets
+from slipway.github.client import verify_webhook_signature
+from slipway.github.events import installations, pull_requests, push
 from slipway.models import WebhookDelivery, utcnow
 from slipway.settings import Settings
-from web.bodies import BodyTooLarge, read_limited
-from slipway.github.events import installations, pull_requests, push
-from webhooks.outcome import Outcome
+from webhooks.outcome import Outcome, Presumed
 
-bp = Blueprint("webhooks", __name__)
 log = logging.getLogger(__name__)
 
+# One module per event; each handler takes the open session and the parsed payload.
+HANDLERS: dict[str, Callable[[Session, dict], Outcome]] = {
+    "push": push.handle,
+    "pull_request": pull_requests.handle,
+    "installation": installations.handle_installation,
+    "installation_repositories": installations.handle_installation_repositories,
+}
 
-def _settings() -> Settings:
-    return current_app.config["SLIPWAY_SETTINGS"]
+# What an event's deliveries come to when they change nothing, from the payload alone; None when
+# they may change something (then the handler above runs).
+PRESUMED: dict[str, Callable[[dict], Presumed | None]] = {
+    "ping": lambda payload: Presumed(Outcome(200, f"pong: {payload.get('zen', 'hello')}")),
+    "push": push.presumed,
+}
 
 
-def _error(status: int, message: str):
-    return jsonify({"error": message}), status
-
-
-@bp.post("/webhooks/github")
-def github_webhook():
-    settings = _settings()
+def receive(settings: Settings, body: bytes, headers: Mapping[str, str]) -> Outcome:
+    """Check, record and act on one delivery. ``headers`` is looked up by GitHub's header names."""
     if not settings.github_webhook_secret and not webhook_secrets(settings):
-        return _error(503, "SLIPWAY_GITHUB_WEBHOOK_SECRET is not set; run `slipway init` or set it.")
-    try:
-        body = read_limited(request, settings.webhook_max_bytes_n)
-    except BodyTooLarge:
-        return _error(413, f"payload larger than {settings.webhook_max_bytes_n} bytes")
-
-    signature = request.headers.get("X-Hub-Signature-256")
+        return Outcome.refuse(503, "SLIPWAY_GITHUB_WEBHOOK_SECRET is not set; run `slipway init` or set it.")
+    signature = headers.get("X-Hub-Signature-256")
     if not signature:
-        return _error(401, "missing X-Hub-Signature-256 header: set the webhook's secret in GitHub")
+        return Outcome.refuse(401, "missing X-Hub-Signature-256 header: set the webhook's secret in GitHub")
     if not _signed_by_us(settings, body, signature):
-        return _error(401, "X-Hub-Signature-256 does not match: the webhook secret differs from Slipway's")
+        return Outcome.refuse(401, "X-Hub-Signature-256 does not match: the webhook secret differs from Slipway's")
 
-    event = request.headers.get("X-GitHub-Event", "").strip()
-    delivery_id = request.headers.get("X-GitHub-Delivery", "").strip()
+    event = (headers.get("X-GitHub-Event") or "").strip()
+    delivery_id = (headers.get("X-GitHub-Delivery") or "").strip()
     if not event or not delivery_id:
-        return _error(400, "missing X-GitHub-Event or X-GitHub-Delivery header")
+        return Outcome.refuse(400, "missing X-GitHub-Event or X-GitHub-Delivery header")
     if len(delivery_id) > 100:
-        return _error(400, "X-GitHub-Delivery is too long")
+        return Outcome.refuse(400, "X-GitHub-Delivery is too long")
 
-    payload, problem = _parse_payload(body, request.mimetype)
-    outcome: Outcome
+    payload, problem = parse_payload(body, _mimetype(headers.get("Content-Type")))
+    presumed = Presumed(Outcome(400, problem)) if problem else _presumed(event, payload)
+    if presumed is not None:
+        recorded = _record(settings, delivery_id, event, presumed)
+        if recorded is not None:
+            return recorded
+    return _record_and_handle(settings, delivery_id, event, payload)
+
+
+def _presumed(event: str, payload: dict) -> Presumed | None:
+    presume = PRESUMED.get(event)
+    if presume is not None:
+        return presume(payload)
+    if event not in HANDLERS:
+        return Presumed(Outcome(202, f"event {event!r} is not used by Slipway; ignored"))
+    return None
+
+
+def _record(settings: Settings, delivery_id: str, event: str, presumed: Presumed) -> Outcome | None:
+    """``_record_presumed`` on a pooled connection, and on a new one if the server had dropped that one.
+
+    Pooled connections are not pinged before each use (``db.ping_when_idle``): after a database
+    restart the first use of each fails. The statement is a transaction of its own, so it either
+    never happened or committed before the answer was lost; then the second try finds the delivery
+    id taken and answers as for a replay.
+    """
+    try:
+        with autocommit_connection(settings) as conn:
+            return _record_presumed(conn, delivery_id, event, presumed)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    with autocommit_connection(settings) as conn:
+        return _record_presumed(conn, delivery_id, event, presumed)
+
+
+def _record_presumed(conn: Connection, delivery_id: str, event: str, presumed: Presumed) -> Outcome | None:
+    """Record a delivery with its presumed outcome in one statement, committed when it returns.
+
+    None if the presumption did not hold (nothing was recorded). Not in SQLite's write queue
+    (``queued_writes``): a statement that is its own transaction holds SQLite's write lock only
+    inside the driver's C code, for less time than the queue's lock file took, and the rare writer
+    that finds it busy waits in SQLite's busy handler.
+    """
+    statement = _RECORD_UNLESS.get(presumed.unless)
+    if statement is None:
+        statement = _RECORD_UNLESS[presumed.unless] = _record_unless(presumed.unless)
+    try:
+        recorded = statement.execute(conn, {**presumed.params, "new_id": delivery_id, "new_event": event,
+                                            "new_received_at": utcnow(), "new_outcome": _outcome_text(presumed.outcome)})
+    except IntegrityError:
+        if conn.scalar(_RECEIVED, {"of_id": delivery_id}) is None:
+            raise  # some other constraint: a bug of ours, not a replay
+        return _replay(delivery_id)
+    return presumed.outcome if recorded else None
+
+
+def _record_and_handle(settings: Settings, delivery_id: str, event: str, payload: dict) -> Outcome:
     try:
         with queued_writes(settings), session_scope(settings) as session:
-            # Plain statements, not the unit of work: this runs for every delivery GitHub sends.
+            # Plain statements, not the unit of work: the record comes first, so a redelivery
+            # stops at the unique delivery id before its handler changes anything.
             conn = session.connection()
-            conn.execute(_RECORD, {"new_id": delivery_id, "new_event": event, "new_received_at": utcnow()})
-            # A redelivery stopped there, on the unique delivery id.
-            outcome = Outcome(400, problem) if problem else _dispatch(session, event, payload)
+            conn.execute(_RECORD, {"new_id": delivery_id, "new_event": event, "new_received_at": utcnow(),
+                                   "new_outcome": "", "new_deployment_id": None})
+            outcome = HANDLERS[event](session, payload)
             session.flush()
             conn.execute(_RECORD_OUTCOME, {
-                "of_id": delivery_id, "new_outcome": f"{outcome.status} {outcome.message}"[:500],
+                "of_id": delivery_id, "new_outcome": _outcome_text(outcome),
                 "new_deployment_id": outcome.deployment_ids[0] if outcome.deployment_ids else None,
             })
     except DeployRequestError as exc:
         # A payload no check above caught: nothing of it was kept, the delivery included.
-        return _error(exc.status, str(exc))
+        return Outcome.refuse(exc.status, str(exc))
     except IntegrityError:
-        if not _already_received(settings, delivery_id):
-            raise  # some other constraint: a bug of ours, not a replay
-        return jsonify({"message": f"delivery {delivery_id} was already received; nothing to do"}), 200
+        with session_scope(settings) as session:
+            if session.scalar(_RECEIVED, {"of_id": delivery_id}) is None:
+                raise  # some other constraint: a bug of ours, not a replay
+        return _replay(delivery_id)
 
     # Only now that the transaction is committed may workers see its rows.
     failed = enqueue_committed(outcome.deployment_ids)
@@ -94,19 +156,40 @@ def github_webhook():
         with session_scope(settings) as session:
             session.execute(delete(WebhookDelivery).where(WebhookDelivery.delivery_id == delivery_id))
         detail = f"deployments {failed} were marked failed; " if failed else ""
-        return _error(503, f"could not queue work (is Redis running?): {detail}redeliver this webhook once it is back")
-    response, status = outcome.response()
-    if outcome.report_ids:
-        # After the answer is sent: GitHub waits for nobody, and the commit shows "Queued" at once.
-        response.call_on_close(lambda ids=tuple(outcome.report_ids): _report(settings, ids))
-    return response, status
+        return Outcome.refuse(503, f"could not queue work (is Redis running?): {detail}"
+                                   "redeliver this webhook once it is back")
+    return outcome
+
+
+def _replay(delivery_id: str) -> Outcome:
+    return Outcome(200, f"delivery {delivery_id} was already received; nothing to do")
+
+
+def _outcome_text(outcome: Outcome) -> str:
+    return f"{outcome.status} {outcome.message}"[:500]
 
 
 _DELIVERIES = WebhookDelivery.__table__
 _RECORD = insert(_DELIVERIES).values(delivery_id=bindparam("new_id"), event=bindparam("new_event"),
-                                     received_at=bindparam("new_received_at"), outcome="")
+                                     received_at=bindparam("new_received_at"), outcome=bindparam("new_outcome"),
+                                     deployment_id=bindparam("new_deployment_id"))
 _RECORD_OUTCOME = (update(_DELIVERIES).where(_DELIVERIES.c.delivery_id == bindparam("of_id"))
                    .values(outcome=bindparam("new_outcome"), deployment_id=bindparam("new_deployment_id")))
+_RECEIVED = select(_DELIVERIES.c.id).where(_DELIVERIES.c.delivery_id == bindparam("of_id"))
+
+
+def _record_unless(unless: ColumnElement[bool] | None) -> Prepared:
+    """INSERT of a delivery and its outcome, of no row when ``unless`` holds."""
+    columns = ("delivery_id", "event", "received_at", "outcome")
+    values = select(*(bindparam(name, type_=_DELIVERIES.c[column].type) for name, column in
+                      zip(("new_id", "new_event", "new_received_at", "new_outcome"), columns)))
+    if unless is not None:
+        values = values.where(~unless)
+    return Prepared(insert(_DELIVERIES).from_select(columns, values))
+
+
+# One statement per presumption's condition, built and compiled once.
+_RECORD_UNLESS: dict[ColumnElement[bool] | None, Prepared] = {}
 
 
 def _signed_by_us(settings: Settings, body: bytes, signature: str) -> bool:
@@ -117,17 +200,13 @@ def _signed_by_us(settings: Settings, body: bytes, signature: str) -> bool:
                for secret in webhook_secrets(settings) if secret != settings.github_webhook_secret)
 
 
-def _already_received(settings: Settings, delivery_id: str) -> bool:
-    with session_scope(settings) as session:
-        return session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.delivery_id == delivery_id)) is not None
-
-
-def _report(settings: Settings, deployment_ids: tuple[int, ...]) -> None:
+def report_queued(settings: Settings, deployment_ids: tuple[int, ...]) -> None:
+    """Tell GitHub about deployments a delivery queued or superseded; run once the answer is sent."""
     from slipway.reporters import default_reporters
 
     try:
         reporters = default_reporters(settings)
-    except Exception:  # noqa: BLE001 - the job reports again when it runs
+    except Exception:
         log.exception("could not set up reporters for deployments %s", deployment_ids)
         return
     for dep_id in deployment_ids:
@@ -140,7 +219,7 @@ def _run_jobs(jobs) -> int:
     for job in jobs:
         try:
             job()
-        except Exception:  # noqa: BLE001 - counted and answered with 503
+        except Exception:
             log.exception("could not queue a job for a webhook delivery")
             failures += 1
     return failures
@@ -157,6 +236,8 @@ def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
 
     Checked before ``json.loads``, which would raise RecursionError some thousand levels down.
     """
+    if text.count("[") + text.count("{") <= limit:
+        return False  # too few openings to nest that deep: most payloads, and no regex over them
     depth = 0
     for ch in _NOT_BRACKETS_RE.sub("", _JSON_STRING_RE.sub('""', text)):
         depth += 1 if ch in "[{" else -1
@@ -165,8 +246,12 @@ def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
-def _parse_payload(body: bytes, mimetype: str) -> tuple[dict | None, str | None]:
-    """GitHub sends JSON, or a form with a ``payload`` field when so configured."""
+def _mimetype(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def parse_payload(body: bytes, mimetype: str) -> tuple[dict | None, str | None]:
+    """``(payload, None)`` or ``(None, problem)``. GitHub sends JSON, or a form with a ``payload`` field."""
     try:
         if mimetype == "application/x-www-form-urlencoded":
             values = parse_qs(body.decode("utf-8"), strict_parsing=True).get("payload")
@@ -183,20 +268,3 @@ def _parse_payload(body: bytes, mimetype: str) -> tuple[dict | None, str | None]
     if not isinstance(data, dict):
         return None, "payload must be a JSON object"
     return data, None
-
-
-# One module per event; each handler takes the open session and the parsed payload.
-HANDLERS: dict[str, Callable[[Session, dict], Outcome]] = {
-    "ping": lambda _session, payload: Outcome(200, f"pong: {payload.get('zen', 'hello')}"),
-    "push": push.handle,
-    "pull_request": pull_requests.handle,
-    "installation": installations.handle_installation,
-    "installation_repositories": installations.handle_installation_repositories,
-}
-
-
-def _dispatch(session: Session, event: str, payload: dict) -> Outcome:
-    handler = HANDLERS.get(event)
-    if handler is None:
-        return Outcome(202, f"event {event!r} is not used by Slipway; ignored")
-    return handler(session, payload)

@@ -255,8 +255,8 @@ class PreviewCommentReporter:
 
 def preview_reporters(settings: Settings) -> list:
     """The PR comment reporter when a GitHub App is configured; none otherwise."""
-    from slipway.queue import redis_connection
     from slipway.github.reporting import reporting_client
+    from slipway.queue import redis_connection
 
     # The reporting client: bounded retries (a GitHub outage never stalls a worker), shared tokens.
     client = reporting_client(settings)
@@ -348,7 +348,7 @@ def remove_preview(settings: Settings, project_id: int, pr_number: int, targets:
                 continue  # the removal notice below is the comment's last word
             try:
                 reporter.report(dep_id)
-            except Exception:  # noqa: BLE001 - as in the pipeline, reporting never fails the job
+            except Exception:
                 log.exception("reporter %s failed for deployment %s", type(reporter).__name__, dep_id)
     for reporter in comments:
         reporter.update(project_id, pr_number, removed=True)

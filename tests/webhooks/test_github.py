@@ -96,6 +96,19 @@ def test_pushes_that_build_nothing_say_why(project, send_webhook, queue, payload
     assert deployment_count() == 0 and queue.count == 0
 
 
+def test_a_push_for_a_disconnected_project_builds_nothing_says_why_and_is_recorded(project, send_webhook, queue):
+    from slipway.models import Project
+
+    with session_scope() as s:
+        s.scalar(select(Project)).disconnected_reason = "The GitHub App was uninstalled."
+    resp = send_webhook("push", push_payload("acme/site", SHA), delivery="to-a-disconnected-project")
+    assert resp.status_code == 202 and resp.json["message"] == "not deployed: site: The GitHub App was uninstalled."
+    assert deployment_count() == 0 and queue.count == 0
+    with session_scope() as s:
+        (delivery,) = s.scalars(select(WebhookDelivery)).all()
+        assert delivery.delivery_id == "to-a-disconnected-project" and delivery.outcome.startswith("202 not deployed")
+
+
 def test_ping_and_unknown_events(project, send_webhook, queue):
     assert send_webhook("ping", {"zen": "Keep it logically awesome."}).json["message"].startswith("pong")
     resp = send_webhook("star", {"action": "created"})
@@ -253,3 +266,25 @@ def test_a_chunked_body_over_the_limit_is_413_not_401(project, app, settings, se
     headers.update({"X-GitHub-Delivery": "chunked-2", "X-Hub-Signature-256": sign(settings.github_webhook_secret, small)})
     resp = requests.post(f"{server}/webhooks/github", data=iter([small[:100], small[100:]]), headers=headers, timeout=30)
     assert resp.status_code == 202, resp.text
+
+
+def test_the_receiving_pipeline_needs_no_web_framework(project, settings, queue):
+    """``webhooks.github.receive`` takes bytes, headers and settings; web/webhooks.py only serves it."""
+    import subprocess
+    import sys
+
+    from tests.support.payloads import sign
+    from webhooks.github import receive
+
+    body = json.dumps(push_payload("acme/site", SHA, branch="unused")).encode()
+    headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": "without-flask", "Content-Type": "application/json",
+               "X-Hub-Signature-256": sign(settings.github_webhook_secret, body)}
+    outcome = receive(settings, body, headers)
+    assert (outcome.status, outcome.body()) == (202, {"message": "no project deploys acme/site branch unused"})
+    again = receive(settings, body, headers)
+    assert again.status == 200 and "already received" in again.message
+    refused = receive(settings, body, {**headers, "X-Hub-Signature-256": "sha256=" + "0" * 64})
+    assert refused.status == 401 and "does not match" in refused.body()["error"]
+    assert deployment_count() == 0 and queue.count == 0
+    probe = "import sys, webhooks.github; sys.exit(3 if {'flask', 'werkzeug'} & set(sys.modules) else 0)"
+    assert subprocess.run([sys.executable, "-c", probe], timeout=60).returncode == 0
