@@ -11,8 +11,7 @@ from functools import partial
 from flask import Blueprint, current_app, jsonify, request
 
 from web.bodies import BodyTooLarge, read_limited
-from webhooks.github import receive, report_queued
-from webhooks.outcome import Outcome
+from webhooks.github import Outcome, receive, report_queued
 
 bp = Blueprint("webhooks", __name__)
 

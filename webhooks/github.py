@@ -29,11 +29,13 @@ from slipway.deployments import DeployRequestError, enqueue_committed
 from slipway.github.app import webhook_secrets
 from slipway.github.client import verify_webhook_signature
 from slipway.github.events import installations, pull_requests, push
+from slipway.github.events.outcome import Outcome, Presumed
 from slipway.models import WebhookDelivery, utcnow
 from slipway.settings import Settings
-from webhooks.outcome import Outcome, Presumed
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Outcome", "receive", "report_queued"]
 
 # One module per event; each handler takes the open session and the parsed payload.
 HANDLERS: dict[str, Callable[[Session, dict], Outcome]] = {

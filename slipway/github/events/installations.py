@@ -12,7 +12,7 @@ import logging
 from sqlalchemy.orm import Session
 
 from slipway.github import installations as inst
-from webhooks.outcome import Outcome
+from slipway.github.events.outcome import Outcome
 
 log = logging.getLogger(__name__)
 

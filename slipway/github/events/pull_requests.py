@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 
 from slipway.deployments import PushedCommit, end_early, request_deployment
 from slipway.errors import AppError
+from slipway.github.events.outcome import Outcome
 from slipway.github.events.push import is_sha
 from slipway.github.installations import split_connected
 from slipway.github.previews import CLOSED, OPEN, enqueue_report, enqueue_teardown, fork_allowed, get_preview
 from slipway.models import Deployment, Project, PullRequestPreview
 from slipway.states import FINAL_STATES
 from slipway.validation import INT32_MAX, is_int_id
-from webhooks.outcome import Outcome
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import re
 from sqlalchemy.orm import Session
 
 from slipway.deployments import PushedCommit, request_deployment
+from slipway.github.events.outcome import Outcome, Presumed
 from slipway.github.installations import split_connected
 from slipway.projects import PUSH_DEPLOYED, projects_for_push
-from webhooks.outcome import Outcome, Presumed
 
 ZERO_SHA = "0" * 40
 
