@@ -170,7 +170,8 @@ def wait_for(condition, within_s: float, what: str, workers: Workers):
 
 
 def containers_of(docker_client, dep_id: int) -> list:
-    return docker_client.containers.list(all=True, filters={"label": f"{LABEL_DEPLOYMENT}={dep_id}"})
+    # sparse: no inspect per container, which a container removed meanwhile (by the reconciler) would fail with 404
+    return docker_client.containers.list(all=True, sparse=True, filters={"label": f"{LABEL_DEPLOYMENT}={dep_id}"})
 
 
 def log_of(dep_id: int) -> str:
