@@ -523,9 +523,9 @@ def create_rest_app(chain: Chain) -> Flask:
             for state in states:
                 prefix = certmod.key(state, wanted.owner) if wanted.owner else f"cert/{state}/"
                 for key, item in s.iter_msgs(prefix, CertificateRecord):
-                    number = int(key.rsplit("/", 1)[1])
-                    if serial is None or number == serial:
-                        found.append(CertificateResponse(certificate=item, serial=str(number)))
+                    number = certmod.serial_from_key(key)
+                    if serial is None or int(number) == serial:
+                        found.append(CertificateResponse(certificate=item, serial=number))
             return found
 
         page, info = _page(read(collect), req)
