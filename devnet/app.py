@@ -6,7 +6,7 @@ runs a transaction in a block (ante, then every message, all or nothing) and ``A
 settles escrow and mints. Every handler reads and writes through a ``Cache`` that charges gas.
 
 Modules: auth, bank (uact not transferable), feegrant (BasicAllowance), authz (Deposit- and
-GenericAuthorization), deployment, market, escrow, provider and audit (from genesis) and bme.
+GenericAuthorization), deployment, market, escrow, provider and audit (from genesis), bme and cert.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from deployer.akash.proto.akash.audit.v1.audit_pb2 import AuditedProvider
 from deployer.akash.proto.akash.base.deposit.v1.deposit_pb2 import Source
 from deployer.akash.proto.akash.bme.v1.msgs_pb2 import MsgMintACT, MsgMintACTResponse
 from deployer.akash.proto.akash.bme.v1.types_pb2 import LedgerPendingRecord, LedgerRecordID, LedgerRecordStatus
-from deployer.akash.proto.akash.cert.v1.msg_pb2 import MsgCreateCertificate
+from deployer.akash.proto.akash.cert.v1.msg_pb2 import MsgCreateCertificate, MsgRevokeCertificate
 from deployer.akash.proto.akash.deployment.v1.deployment_pb2 import Deployment
 from deployer.akash.proto.akash.deployment.v1.group_pb2 import GroupID
 from deployer.akash.proto.akash.deployment.v1beta4.deploymentmsg_pb2 import (
@@ -76,7 +76,7 @@ from deployer.akash.proto.akash.market.v1beta5.bidmsg_pb2 import MsgCloseBid, Ms
 from deployer.akash.proto.akash.market.v1beta5.leasemsg_pb2 import MsgCloseLease, MsgCreateLease
 from deployer.akash.proto.akash.market.v1beta5.order_pb2 import Order
 from deployer.akash.proto.akash.provider.v1beta4.provider_pb2 import Provider
-from devnet import config, errors
+from devnet import cert, config, errors
 from devnet.errors import ChainError
 from devnet.store import Cache, GasMeter
 
@@ -106,6 +106,7 @@ MSG_TYPES: dict[str, type[Message]] = {
         MsgCloseLease,
         MsgMintACT,
         MsgCreateCertificate,
+        MsgRevokeCertificate,
     )
 }
 # Interfaces inside messages (the SDK's interface registry): what an Any may hold.
@@ -411,6 +412,8 @@ class App:
             return msg.id.owner
         if isinstance(msg, (MsgMintACT, MsgCreateCertificate)):
             return msg.owner
+        if isinstance(msg, MsgRevokeCertificate):
+            return msg.id.owner
         raise errors.UNKNOWN_REQUEST(f"unrecognized message type {type(msg).__name__}")
 
     def signers(self, tx: DecodedTx) -> list[str]:
@@ -457,6 +460,18 @@ class App:
                 raise errors.BME_INVALID_SENDER("owner and to must be the same account")
             if msg.coins_to_burn.denom != config.GAS_DENOM:
                 raise errors.BME_INVALID_DENOM(f"can only mint ACT from {config.GAS_DENOM}")
+        elif isinstance(msg, MsgCreateCertificate):
+            try:
+                _valid_address(msg.owner)
+            except errors.ChainError:
+                raise errors.INVALID_ADDRESS("MsgCreateCertificate: Invalid Owner Address") from None
+            cert.parse_and_validate(msg.owner, msg.cert, msg.pubkey, _valid_address)
+        elif isinstance(msg, MsgRevokeCertificate):
+            try:
+                _valid_address(msg.id.owner)
+            except errors.ChainError:
+                raise errors.INVALID_ADDRESS("MsgRevoke: Invalid Owner Address") from None
+            cert.serial_of(msg.id.serial)
         elif isinstance(msg, MsgCreateBid):
             if msg.id.owner == msg.id.provider:
                 raise errors.SAME_ACCOUNT()
@@ -754,7 +769,30 @@ class App:
         s.delete(key)
 
     def _msg_MsgCreateCertificate(self, s: Cache, msg: MsgCreateCertificate, block: BlockInfo) -> None:
-        s.set(f"cert/{msg.owner}/{hashlib.sha256(msg.cert).hexdigest()}", msg.SerializeToString())
+        parsed = cert.parse_and_validate(msg.owner, msg.cert, msg.pubkey, _valid_address)
+        if self.find_certificate(s, msg.owner, parsed.serial_number) is not None:
+            raise errors.CERTIFICATE_EXISTS()
+        s.set_msg(cert.key(cert.State.valid, msg.owner, parsed.serial_number),
+                  cert.Certificate(state=cert.State.valid, cert=msg.cert, pubkey=msg.pubkey))
+
+    def _msg_MsgRevokeCertificate(self, s: Cache, msg: MsgRevokeCertificate, block: BlockInfo) -> None:
+        serial = cert.serial_of(msg.id.serial)
+        found = self.find_certificate(s, msg.id.owner, serial)
+        if found is None:
+            raise errors.CERTIFICATE_NOT_FOUND()
+        if found.state == cert.State.revoked:
+            raise errors.CERTIFICATE_ALREADY_REVOKED()
+        s.delete(cert.key(cert.State.valid, msg.id.owner, serial))
+        found.state = cert.State.revoked
+        s.set_msg(cert.key(cert.State.revoked, msg.id.owner, serial), found)
+
+    @staticmethod
+    def find_certificate(s: Cache, owner: str, serial: int) -> cert.Certificate | None:
+        for state in cert.STATES:
+            found = s.get_msg(cert.key(state, owner, serial), cert.Certificate)
+            if found is not None:
+                return found
+        return None
 
     # deployment ---------------------------------------------------------------------
     def _msg_MsgCreateDeployment(self, s: Cache, msg: MsgCreateDeployment, block: BlockInfo) -> None:

@@ -107,3 +107,15 @@ UNKNOWN_PROVIDER = _kind("market", 30, "unknown provider")
 # akash bme (go/node/bme/v1/errors.go)
 BME_INVALID_DENOM = _kind("bme", 9, "invalid denomination")
 BME_INVALID_SENDER = _kind("bme", 11, "invalid sender")
+
+# akash cert (go/node/cert/v1/errors.go)
+CERTIFICATE_NOT_FOUND = _kind("cert", 1, "certificate not found")
+CERTIFICATE_EXISTS = _kind("cert", 3, "certificate exists")
+CERTIFICATE_ALREADY_REVOKED = _kind("cert", 4, "certificate already revoked")
+INVALID_SERIAL_NUMBER = _kind("cert", 5, "invalid serial number")
+INVALID_CERTIFICATE_VALUE = _kind("cert", 6, "invalid certificate value")
+INVALID_PUBKEY_VALUE = _kind("cert", 7, "invalid pubkey value")
+
+def undefined(text: str) -> ChainError:
+    """An error no module registered: cosmos-sdk reports codespace "undefined", code 1, and its text."""
+    return ChainError("undefined", 1, text)

@@ -40,6 +40,10 @@ from deployer.akash.proto.akash.bme.v1.params_pb2 import Params as BmeParams
 from deployer.akash.proto.akash.bme.v1.query_pb2 import QueryParamsResponse as BmeParamsResponse
 from deployer.akash.proto.akash.bme.v1.query_pb2 import QueryStatusResponse
 from deployer.akash.proto.akash.bme.v1.types_pb2 import MintStatus
+from deployer.akash.proto.akash.cert.v1.cert_pb2 import Certificate as CertificateRecord
+from deployer.akash.proto.akash.cert.v1.cert_pb2 import State as CertState
+from deployer.akash.proto.akash.cert.v1.query_pb2 import CertificateResponse, QueryCertificatesResponse
+from deployer.akash.proto.akash.cert.v1.query_pb2 import QueryCertificatesRequest
 from deployer.akash.proto.akash.deployment.v1.deployment_pb2 import Deployment
 from deployer.akash.proto.akash.deployment.v1beta4.group_pb2 import Group
 from deployer.akash.proto.akash.deployment.v1beta4.query_pb2 import (
@@ -75,13 +79,14 @@ from deployer.akash.proto.akash.market.v1beta5.query_pb2 import (
 from deployer.akash.proto.akash.provider.v1beta4.provider_pb2 import Provider
 from deployer.akash.proto.akash.provider.v1beta4.query_pb2 import QueryProviderResponse, QueryProvidersResponse
 from devnet import app as appmod
+from devnet import cert as certmod
 from devnet import config
 from devnet.chain import Chain
 from devnet.errors import ChainError
 from devnet.store import Cache
 
 # gRPC status codes and the gateway's HTTP status for each.
-INVALID_ARGUMENT, NOT_FOUND, UNKNOWN = 3, 5, 2
+INVALID_ARGUMENT, NOT_FOUND, UNKNOWN, INTERNAL = 3, 5, 2, 13
 HTTP_STATUS = {2: 500, 3: 400, 5: 404, 12: 501, 13: 500}
 
 
@@ -491,6 +496,40 @@ def create_rest_app(chain: Chain) -> Flask:
     def audits_of(owner: str):
         found = read(lambda s: [a for _, a in s.iter_msgs(appmod.k_audit(owner), AuditedProvider)])
         return _reply(_with_page(to_json(QueryAuditResponse(providers=found)), _page(found, None)[1]))
+
+    # -- akash: cert ------------------------------------------------------------------------
+    @api.get("/akash/cert/v1/certificates/list")
+    def certificates():
+        req = _query_request(QueryCertificatesRequest)
+        wanted = req.filter
+        if req.pagination.offset and not wanted.state:
+            raise GatewayError(INVALID_ARGUMENT,
+                               "invalid request parameters. if offset is set, filter.state must be provided")
+        if wanted.state:
+            if wanted.state not in ("valid", "revoked"):
+                raise GatewayError(INVALID_ARGUMENT, "invalid state value")
+            states = [CertState.Value(wanted.state)]
+        else:
+            states = list(certmod.STATES)
+        if wanted.owner:
+            try:
+                appmod._valid_address(wanted.owner)
+            except ChainError:
+                raise GatewayError(INTERNAL, "decoding bech32 failed: invalid bech32 string") from None
+        serial = int(wanted.serial) if wanted.owner and wanted.serial.isdigit() else None
+
+        def collect(s: Cache):
+            found = []
+            for state in states:
+                prefix = certmod.key(state, wanted.owner) if wanted.owner else f"cert/{state}/"
+                for key, item in s.iter_msgs(prefix, CertificateRecord):
+                    number = certmod.serial_from_key(key)
+                    if serial is None or int(number) == serial:
+                        found.append(CertificateResponse(certificate=item, serial=number))
+            return found
+
+        page, info = _page(read(collect), req)
+        return _reply(_with_page(to_json(QueryCertificatesResponse(certificates=page)), info))
 
     # -- akash: bme --------------------------------------------------------------------------
     @api.get("/akash/bme/v1/params")

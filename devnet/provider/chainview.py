@@ -139,6 +139,10 @@ class ChainView(Protocol):
         """Auditor -> the provider attributes it signed (the audit module's records)."""
         ...
 
+    def certificate(self, owner: str, serial: int) -> tuple[bytes, bytes] | None:
+        """The owner's *valid* (not revoked) certificate with that serial: (cert PEM, pubkey PEM)."""
+        ...
+
 
 class ChainUnavailable(RuntimeError):
     """The node did not answer (or answered something that is not its API)."""
@@ -303,6 +307,16 @@ class RestChainView:
         records = self._list(f"/akash/audit/v1/audit/attributes/{provider}/list", "providers")
         return {r["auditor"]: frozenset((a.get("key", ""), a.get("value", "")) for a in r.get("attributes") or [])
                 for r in records if r.get("owner") == provider and r.get("auditor")}
+
+    def certificate(self, owner: str, serial: int) -> tuple[bytes, bytes] | None:
+        # As the provider's CertificateQuerier asks: owner, serial and state valid.
+        body = self._get("/akash/cert/v1/certificates/list",
+                         **{"filter.owner": owner, "filter.serial": str(serial), "filter.state": "valid"})
+        found = (body or {}).get("certificates") or []
+        if not found:
+            return None
+        record = found[0].get("certificate") or {}
+        return base64.b64decode(record.get("cert") or ""), base64.b64decode(record.get("pubkey") or "")
 
     def public_key(self, address: str) -> bytes | None:
         body = self._get(f"/cosmos/auth/v1beta1/accounts/{address}")

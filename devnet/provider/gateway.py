@@ -16,8 +16,9 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask_sock import Sock
 
-from devnet.provider.auth import AuthError, authenticate, unauthorized
+from devnet.provider.auth import AuthError, unauthorized
 from devnet.provider.chainview import LeaseID
+from devnet.provider.mtls import authenticate_request
 
 MAX_MANIFEST_BYTES = 8 * 1024 * 1024
 log = logging.getLogger(__name__)
@@ -99,7 +100,8 @@ def create_gateway(provider) -> Flask:
     @app.before_request
     def authorize():
         try:
-            g.claims = authenticate(request.headers.get("Authorization"), provider.public_key)
+            g.claims = authenticate_request(request.headers.get("Authorization"),
+                                            request.environ.get("SSL_CLIENT_CERT"), provider.public_key)
         except AuthError as err:
             return auth_error(err)
         endpoint = request.endpoint or ""

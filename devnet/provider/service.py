@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import ssl
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -31,6 +30,7 @@ from devnet.provider.bidding import BidEngine
 from devnet.provider.chainview import ChainUnavailable, ChainView, OrderID
 from devnet.provider.cluster import DockerCluster
 from devnet.provider.gateway import ManifestRefused, create_gateway
+from devnet.provider.mtls import TLSServerContext
 
 log = logging.getLogger(__name__)
 
@@ -206,8 +206,7 @@ class DevnetProvider:
             except ChainUnavailable:
                 pass
             self.cluster.start_all()
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(str(self.tls[0]), str(self.tls[1]))
+            context = TLSServerContext(self.tls[0], self.tls[1], self.chain.certificate, self.name)
             try:
                 self._server = make_server(self.host, self.port, create_gateway(self), threaded=True,
                                            ssl_context=context, request_handler=_QuietHandler)

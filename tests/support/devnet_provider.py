@@ -102,6 +102,8 @@ class FakeChain:
     deployments: dict[tuple[str, int], Deployment] = field(default_factory=dict)
     keys: dict[str, bytes] = field(default_factory=dict)
     audit_records: dict[str, dict[str, frozenset[tuple[str, str]]]] = field(default_factory=dict)
+    # (owner, serial) -> (cert PEM, pubkey PEM) of valid certificates
+    certificates: dict[tuple[str, int], tuple[bytes, bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -162,6 +164,9 @@ class FakeChain:
 
     def audits(self, provider: str) -> dict[str, frozenset[tuple[str, str]]]:
         return dict(self.audit_records.get(provider, {}))
+
+    def certificate(self, owner: str, serial: int) -> tuple[bytes, bytes] | None:
+        return self.certificates.get((owner, serial))
 
 
 @dataclass

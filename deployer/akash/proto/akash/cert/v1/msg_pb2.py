@@ -22,17 +22,22 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from deployer.akash.proto.akash.cert.v1 import cert_pb2 as akash_dot_cert_dot_v1_dot_cert__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61kash/cert/v1/msg.proto\x12\rakash.cert.v1\"C\n\x14MsgCreateCertificate\x12\r\n\x05owner\x18\x01 \x01(\t\x12\x0c\n\x04\x63\x65rt\x18\x02 \x01(\x0c\x12\x0e\n\x06pubkey\x18\x03 \x01(\x0c\"\x1e\n\x1cMsgCreateCertificateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61kash/cert/v1/msg.proto\x12\rakash.cert.v1\x1a\x18\x61kash/cert/v1/cert.proto\"C\n\x14MsgCreateCertificate\x12\r\n\x05owner\x18\x01 \x01(\t\x12\x0c\n\x04\x63\x65rt\x18\x02 \x01(\x0c\x12\x0e\n\x06pubkey\x18\x03 \x01(\x0c\"\x1e\n\x1cMsgCreateCertificateResponse\"5\n\x14MsgRevokeCertificate\x12\x1d\n\x02id\x18\x01 \x01(\x0b\x32\x11.akash.cert.v1.ID\"\x1e\n\x1cMsgRevokeCertificateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'akash.cert.v1.msg_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MSGCREATECERTIFICATE']._serialized_start=42
-  _globals['_MSGCREATECERTIFICATE']._serialized_end=109
-  _globals['_MSGCREATECERTIFICATERESPONSE']._serialized_start=111
-  _globals['_MSGCREATECERTIFICATERESPONSE']._serialized_end=141
+  _globals['_MSGCREATECERTIFICATE']._serialized_start=68
+  _globals['_MSGCREATECERTIFICATE']._serialized_end=135
+  _globals['_MSGCREATECERTIFICATERESPONSE']._serialized_start=137
+  _globals['_MSGCREATECERTIFICATERESPONSE']._serialized_end=167
+  _globals['_MSGREVOKECERTIFICATE']._serialized_start=169
+  _globals['_MSGREVOKECERTIFICATE']._serialized_end=222
+  _globals['_MSGREVOKECERTIFICATERESPONSE']._serialized_start=224
+  _globals['_MSGREVOKECERTIFICATERESPONSE']._serialized_end=254
 # @@protoc_insertion_point(module_scope)
