@@ -23,12 +23,17 @@ def _local(settings: Settings) -> Target:
                        limits=limits, public_host=settings.local_public_host, instance=settings.queue_name)
 
 
+def _akash(settings: Settings) -> Target:
+    from deployer.akash.factory import akash_target
+
+    return akash_target(settings)
+
+
 # Every implementation, by the name projects and SLIPWAY_TARGETS use.
-IMPLEMENTATIONS: dict[str, Callable[[Settings], Target]] = {"local": _local}
+IMPLEMENTATIONS: dict[str, Callable[[Settings], Target]] = {"local": _local, "akash": _akash}
 
 # Planned targets: named here so that choosing one says what to do meanwhile.
-PLANNED = {"akash": "deploying to Akash is not available yet: use the local target, and "
-                    "`slipway sdl export NAME` to run the pushed image through Akash Console"}
+PLANNED: dict[str, str] = {}
 
 
 def offered(settings: Settings) -> list[str]:

@@ -1,0 +1,199 @@
+"""The Akash target end to end on the local network: a devnet chain with short blocks, its two
+providers running leases on the real Docker Engine and pulling from the real registry.
+
+Through the real pipeline: push -> build -> registry -> grants from the funding wallet ->
+MsgCreateDeployment (sources: grant) -> bids -> lease -> manifest over HTTPS -> the app answers at
+the provider's URI; a second push with the same resources updates the deployment in place (one
+deployer transaction, same lease). Failures close what they created. Transactions are counted
+from the chain (an account's sequence is the number of transactions it signed).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from deployer.akash.lcd import Lcd
+from deployer.akash.target import AkashTarget, deployer_index
+from deployer.akash.wallet import wallet_from_mnemonic
+from deployer.base import Release, deploy
+from devnet import config
+from devnet.node import start
+from devnet.provider import build_providers
+from devnet.provider.cluster import LABEL_PROVIDER
+from devnet.provider.control import Supervisor
+from slipway.db import session_scope
+from slipway.errors import AppError, UserError
+from slipway.models import BuildLog, Deployment
+from slipway.projects import ProjectSpec, create_project
+from slipway.settings import set_settings
+from slipway.targets import targets_from_settings
+from tests.conftest import push_payload
+from tests.devnet.test_provider_devnet import devnet_port
+
+pytestmark = pytest.mark.docker
+
+MNEMONIC = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
+FUNDING = wallet_from_mnemonic(MNEMONIC, 0).address
+BLOCK_TIME = "0.2"
+
+
+def dockerfile(registry: str) -> str:
+    return (f"FROM {registry}/base/busybox:latest\nCOPY www /www\n"
+            'CMD ["sh", "-c", "exec busybox httpd -f -p \\"$PORT\\" -h /www"]\n')
+
+
+@pytest.fixture
+def akash(settings, app, docker_client):
+    """Settings whose akash target is the devnet's; the devnet runs with its providers for the test."""
+    port = devnet_port()
+    s = replace(settings, devnet_port=str(port), devnet_block_time=BLOCK_TIME, akash_network="local",
+                akash_chain_id=config.CHAIN_ID, akash_funding_mnemonic=MNEMONIC,
+                akash_rest_url=f"rest+http://127.0.0.1:{port}", akash_gas_price="0.0025",
+                targets="local,akash", akash_bid_timeout="20", akash_ready_timeout="60")
+    set_settings(s)
+    node = start(s)
+    providers = build_providers(node.rest_url, s)
+    supervisor = Supervisor(s.devnet_path, providers)
+    supervisor.apply()
+    yield s
+    supervisor.stop()
+    node.stop()
+    for provider in providers:
+        for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL_PROVIDER}={provider.name}"}):
+            c.remove(force=True)
+
+
+def target_of(s) -> AkashTarget:
+    return targets_from_settings(s)["akash"]
+
+
+def sequence(lcd: Lcd, address: str) -> int:
+    found = lcd.get(f"/cosmos/auth/v1beta1/accounts/{address}")
+    return int(found["account"].get("sequence") or 0) if found else 0
+
+
+def log_of(dep_id: int) -> str:
+    with session_scope() as s:
+        return "\n".join(s.scalars(select(BuildLog.line).where(BuildLog.deployment_id == dep_id).order_by(BuildLog.seq)))
+
+
+def push(send_webhook, run_worker, repo, text: str) -> Deployment:
+    sha = repo.commit({"Dockerfile": dockerfile_for[repo.name], "www/index.html": text})
+    resp = send_webhook("push", push_payload(f"acme/{repo.name}", sha, clone_url=repo.url))
+    assert resp.status_code == 202, resp.json
+    (dep_id,) = resp.json["deployments"]
+    run_worker()
+    with session_scope() as s:
+        dep = s.get(Deployment, dep_id)
+        s.expunge(dep)
+        return dep
+
+
+dockerfile_for: dict[str, str] = {}
+
+
+def test_push_goes_live_on_a_devnet_provider_then_updates_the_same_lease(akash, git_server, send_webhook,
+                                                                          run_worker):
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    repo = git_server.create(name)
+    dockerfile_for[name] = dockerfile(akash.registry)
+    with session_scope() as s:
+        create_project(s, ProjectSpec(name=name, repo_url=repo.url, github_repo=f"acme/{name}", target="akash"))
+    lcd = Lcd(akash.akash_rest_url)
+    owner = wallet_from_mnemonic(MNEMONIC, deployer_index(name)).address
+    funding_txs = sequence(lcd, FUNDING)
+
+    first = push(send_webhook, run_worker, repo, "hello from v1\n")
+    log = log_of(first.id)
+    assert first.state == "live", f"{first.error_message}\n{log}"
+    assert requests.get(first.url, timeout=5).text == "hello from v1\n"
+    ref = first.target_ref
+    assert (ref["kind"], ref["owner"], ref["provider"]) == ("create", owner, ref["provider"])
+    assert ref["provider"] == wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("birch").hd_index).address
+    # Two deployer transactions (deployment, lease), one of the funding wallet (mint + both grants).
+    assert sequence(lcd, owner) == 2
+    assert sequence(lcd, FUNDING) - funding_txs == 1
+    for line in ("granting the project's wallet", "creating Akash deployment", "bid(s)", "leasing from provider",
+                 "the provider accepted the manifest", "answers"):
+        assert line in log, line
+    assert akash.registry_password not in log and MNEMONIC not in log
+
+    second = push(send_webhook, run_worker, repo, "hello from v2\n")
+    log2 = log_of(second.id)
+    assert second.state == "live", f"{second.error_message}\n{log2}"
+    assert requests.get(second.url, timeout=5).text == "hello from v2\n"
+    ref2 = second.target_ref
+    assert (ref2["kind"], ref2["dseq"], ref2["provider"], ref2["adopts"]) == ("update", ref["dseq"], ref["provider"], first.id)
+    assert sequence(lcd, owner) == 3  # exactly one more deployer transaction: MsgUpdateDeployment
+    assert sequence(lcd, FUNDING) - funding_txs == 1  # grants still live: no funding transaction
+    assert lcd.active_deployments(owner) == [ref["dseq"]]
+    assert len(lcd.leases(owner, ref["dseq"])) == 1
+    with session_scope() as s:
+        older = s.get(Deployment, first.id)
+        # Superseded by its own update: its reference went to the new release, so nothing closes the lease.
+        assert (older.state, older.target_ref) == ("superseded", None)
+
+    # The project is deleted: its deployment closes.
+    target_of(akash).remove_all(name, lambda line: None)
+    assert lcd.active_deployments(owner) == []
+
+
+def release(s, project: str, deployment_id: int = 1, **kw) -> Release:
+    return Release(project, deployment_id, f"{s.registry}/base/busybox:latest", **kw)
+
+
+def test_no_bids_in_time_closes_the_deployment_and_names_the_step(akash):
+    s = replace(akash, akash_attributes="region=mars", akash_bid_timeout="3")
+    target = target_of(s)
+    project = f"t-{uuid.uuid4().hex[:8]}"
+    lines: list[str] = []
+    with pytest.raises(UserError) as failed:
+        deploy(target, release(s, project), lines.append)
+    assert failed.value.message_id == UserError.AKASH_NO_BIDS
+    owner = target.wallet(project).address
+    assert target.lcd.active_deployments(owner) == []
+    assert any("closing deployment" in line for line in lines), lines
+    # The deposit went back to the funding wallet: no escrow holds it any more.
+    escrow = target.lcd.get("/akash/escrow/v1/types/accounts", xid=f"{owner}/")
+    assert all(a["state"]["state"] != "open" for a in (escrow or {}).get("accounts") or []), escrow
+
+
+def test_an_app_that_never_answers_closes_its_deployment(akash):
+    s = replace(akash, akash_ready_timeout="5")
+    target = target_of(s)
+    project = f"t-{uuid.uuid4().hex[:8]}"
+    # The bare base image has no command that serves HTTP: it is leased, but never answers.
+    with pytest.raises(UserError) as failed:
+        deploy(target, release(s, project), lambda line: None)
+    assert failed.value.message_id == UserError.AKASH_NEVER_AVAILABLE
+    assert target.lcd.active_deployments(target.wallet(project).address) == []
+
+
+def test_a_loopback_registry_is_refused_on_a_real_network_before_any_transaction(akash):
+    s = replace(akash, akash_network="sandbox")
+    target = target_of(s)
+    project = f"t-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(UserError) as refused:
+        target.start(release(s, project), lambda line: None)
+    assert refused.value.message_id == UserError.AKASH_LOOPBACK_REGISTRY
+    assert "SLIPWAY_REGISTRY" in str(refused.value)
+    assert sequence(target.lcd, target.wallet(project).address) == 0
+    assert sequence(target.lcd, FUNDING) == 0
+
+
+def test_a_refused_transaction_fails_with_its_step(akash):
+    # A deposit below the chain's minimum (500000 uact) is refused by the chain.
+    s = replace(akash, akash_deposit="1000")
+    target = target_of(s)
+    project = f"t-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(AppError) as refused:
+        deploy(target, release(s, project), lambda line: None)
+    assert refused.value.message_id == AppError.AKASH_STEP
+    assert "creating the deployment" in str(refused.value) and "deposit" in str(refused.value).lower(), str(refused.value)
+    assert "txBytes" not in str(refused.value)  # the node's reason, not the signed transaction
+    assert target.lcd.active_deployments(target.wallet(project).address) == []
