@@ -10,6 +10,7 @@ from the chain (an account's sequence is the number of transactions it signed).
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import replace
 
@@ -138,9 +139,13 @@ def test_push_goes_live_on_a_devnet_provider_then_updates_the_same_lease(akash, 
         # Superseded by its own update: its reference went to the new release, so nothing closes the lease.
         assert (older.state, older.target_ref) == ("superseded", None)
 
-    # The project is deleted: its deployment closes.
-    target_of(akash).remove_all(name, lambda line: None)
+    target = target_of(akash)
+    assert target.check(ref2).ok
+    # The project is deleted: its deployment closes, and the periodic check says so.
+    target.remove_all(name, lambda line: None)
     assert lcd.active_deployments(owner) == []
+    health = target.check(ref2)
+    assert not health.ok and "closed" in health.detail
 
 
 def release(s, project: str, deployment_id: int = 1, **kw) -> Release:
@@ -197,3 +202,36 @@ def test_a_refused_transaction_fails_with_its_step(akash):
     assert "creating the deployment" in str(refused.value) and "deposit" in str(refused.value).lower(), str(refused.value)
     assert "txBytes" not in str(refused.value)  # the node's reason, not the signed transaction
     assert target.lcd.active_deployments(target.wallet(project).address) == []
+
+
+def test_a_worker_killed_after_the_deployment_was_created_leaves_nothing_open(akash, git_server, tmp_path):
+    from slipway.deployments import BranchHead, request_deployment
+    from tests.test_reconcile import SETTLED_WITHIN_S, Workers, state_of, wait_for
+
+    # Only an unknown provider is trusted: the deploy waits for bids long enough to be killed in.
+    s = replace(akash, akash_providers="akash1nobodybidsforthis", akash_bid_timeout="600")
+    set_settings(s)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    repo = git_server.create(name)
+    repo.commit({"Dockerfile": dockerfile(s.registry), "www/index.html": "x"})
+    with session_scope() as session:
+        create_project(session, ProjectSpec(name=name, repo_url=repo.url, github_repo=f"acme/{name}", target="akash"))
+    workers = Workers(s, tmp_path)
+    try:
+        worker = workers.start()
+        dep_id = request_deployment(name, BranchHead(), "cli").deployment_id
+        ref = wait_for(lambda: state_of(dep_id).target_ref, 120, "the deployment was never created", workers)
+        lcd = Lcd(s.akash_rest_url)
+        wait_for(lambda: lcd.deployment_active(ref["owner"], ref["dseq"]), 30, "not on chain", workers)
+
+        workers.kill(worker)
+        killed_at = time.monotonic()
+        assert state_of(dep_id).state == "deploying"
+        workers.start()  # restarted, as a process manager does: its reconciler closes the deployment
+        wait_for(lambda: state_of(dep_id).state_enum.final and not lcd.deployment_active(ref["owner"], ref["dseq"]),
+                 SETTLED_WITHIN_S - (time.monotonic() - killed_at),
+                 "the deployment is still open a minute after its worker was killed", workers)
+        assert state_of(dep_id).error_id == "app:worker-lost"
+        assert lcd.active_deployments(ref["owner"]) == []
+    finally:
+        workers.stop_all()
