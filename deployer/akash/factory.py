@@ -43,6 +43,19 @@ def slot_refs(settings: Settings):
     return lookup
 
 
+def funding_lock(settings: Settings):
+    """A Redis lock every worker of this installation takes around the funding wallet's transactions."""
+
+    def lock():
+        from slipway.queue import redis_connection
+
+        # Long enough for a mint to settle; a worker that dies holding it frees it when it expires.
+        return redis_connection(settings).lock(f"{settings.queue_name}:akash-funding", timeout=300,
+                                               blocking_timeout=600)
+
+    return lock
+
+
 def akash_target(settings: Settings) -> AkashTarget:
     if not (settings.akash_rest_url or "").strip():
         raise config.AkashNotConfigured("set SLIPWAY_AKASH_REST_URL to an Akash node's REST address")
@@ -52,7 +65,7 @@ def akash_target(settings: Settings) -> AkashTarget:
     policy = GrantPolicy(gas_allowance_uakt=int(settings.akash_gas_allowance),
                          deposit_limit_uact=int(settings.akash_budget),
                          akt_reserve_uakt=int(settings.akash_akt_reserve), mint_uakt=int(settings.akash_mint))
-    funding = Funding(wallets.funding, signer, lcd, policy)
+    funding = Funding(wallets.funding, signer, lcd, policy, lock=funding_lock(settings))
     registry = RegistryCredentials(host=settings.registry, username=settings.registry_username,
                                    password=settings.registry_password)
     return AkashTarget(

@@ -9,11 +9,12 @@ keeping an AKT reserve for gas. Minting settles at a later block: we wait for th
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import Callable, ContextManager
 
 from google.protobuf.message import Message
 
@@ -58,23 +59,30 @@ class Funding:
     """The funding wallet: grants to deployers, and ACT for their deposits."""
 
     def __init__(self, wallet: Wallet, signer: Signer, lcd: Lcd, policy: GrantPolicy | None = None,
-                 tx_timeout_s: float = 60.0):
+                 tx_timeout_s: float = 60.0, lock: Callable[[], ContextManager] | None = None):
         self.wallet = wallet
         self.signer = signer
         self.lcd = lcd
         self.policy = policy or GrantPolicy()
         self.tx_timeout_s = tx_timeout_s
-        # One grant decision at a time in this process: two deploys never both top up.
+        # One grant decision at a time in this process, and (``lock``, e.g. a Redis lock) across the
+        # workers sharing the funding wallet: two deploys never both top up, and the funding wallet's
+        # transactions never race for a sequence number (each is included before the next is signed).
         self._lock = threading.Lock()
+        self._shared_lock = lock or contextlib.nullcontext
         self.transactions = 0  # funding-wallet transactions sent (the benchmark counts them)
 
     def grants_of(self, deployer: str) -> Grants:
         return self.lcd.grants(self.wallet.address, deployer)
 
-    def ensure(self, deployer: str, deposit_uact: int, log: Log) -> None:
-        """Make sure ``deployer`` can pay gas and a deposit of ``deposit_uact``; one transaction at most."""
+    def ensure(self, deployer: str, deposit_uact: int, log: Log, *, mint: bool = False) -> None:
+        """Make sure ``deployer`` can pay gas and a deposit of ``deposit_uact``; one transaction at most.
+
+        ``mint``: mint ACT even though the balance looked enough (a deposit was just refused for want of
+        it: deposits of other deploys in flight had not reached the balance yet).
+        """
         p = self.policy
-        with self._lock:
+        with self._lock, self._shared_lock():
             now = datetime.now(timezone.utc)
             renew_at = now + timedelta(days=p.renew_before_days)
             grants = self.grants_of(deployer)
@@ -83,7 +91,7 @@ class Funding:
             deposit_ok = (grants.deposit_left is not None and grants.deposit_left >= deposit_uact
                           and (grants.deposit_expires is None or grants.deposit_expires > renew_at))
             msgs: list[Message] = []
-            mint = self._mint_message(deposit_uact, log)
+            mint = self._mint_message(deposit_uact, log, force=mint)
             if mint is not None:
                 msgs.append(mint)
             if not (fee_ok and deposit_ok):
@@ -106,10 +114,10 @@ class Funding:
             if mint is not None:
                 self._wait_for_act(before, deposit_uact, log)
 
-    def _mint_message(self, deposit_uact: int, log: Log) -> MsgMintACT | None:
+    def _mint_message(self, deposit_uact: int, log: Log, force: bool = False) -> MsgMintACT | None:
         p = self.policy
         uact = self.lcd.balance(self.wallet.address, messages.DEPOSIT_DENOM)
-        if uact >= deposit_uact:
+        if uact >= deposit_uact and not force:
             return None
         uakt = self.lcd.balance(self.wallet.address, messages.GAS_DENOM)
         burn = min(p.mint_uakt, uakt - p.akt_reserve_uakt)
@@ -117,7 +125,8 @@ class Funding:
             raise FundingError(f"the funding wallet {self.wallet.address} has {uact} uact, less than the "
                                f"{deposit_uact} uact deposit, and {uakt} uakt, no more than its reserve of "
                                f"{p.akt_reserve_uakt} uakt: send it AKT")
-        log(f"the funding wallet has {uact} uact, less than the deposit: minting ACT from {burn} uakt")
+        why = "deposits in flight need more" if uact >= deposit_uact else "less than the deposit"
+        log(f"the funding wallet has {uact} uact, {why}: minting ACT from {burn} uakt")
         return MsgMintACT(owner=self.wallet.address, to=self.wallet.address,
                           coins_to_burn=messages.coin(burn, messages.GAS_DENOM))
 
@@ -125,7 +134,7 @@ class Funding:
         deadline = time.monotonic() + self.policy.mint_wait_s
         while time.monotonic() < deadline:
             now = self.lcd.balance(self.wallet.address, messages.DEPOSIT_DENOM)
-            if now > before and now >= wanted:
+            if now > before:
                 log(f"minted: the funding wallet has {now} uact")
                 return
             time.sleep(0.5)

@@ -28,6 +28,7 @@ from typing import Callable
 
 import requests
 from google.protobuf.message import Message
+from urllib3.exceptions import InsecureRequestWarning
 
 from deployer.akash import messages
 from deployer.akash.chain import Signer, TxRefused, TxResult
@@ -48,6 +49,11 @@ LOCAL_NETWORK = "local"
 BID_GRACE_S = 2.0
 POLL_S = 0.5
 NO_LEASE = "no lease for deployment"
+
+# Providers serve self-signed certificates: Akash clients do not check them against a CA (see
+# ``AkashTarget._provider``); the warning would repeat on every status poll. Only Slipway's own
+# unverified requests are these.
+warnings.filterwarnings("ignore", message="Unverified HTTPS request", category=InsecureRequestWarning)
 
 
 @dataclass(frozen=True)
@@ -146,12 +152,7 @@ class AkashTarget:
         base = {"network": self.network, "owner": wallet.address, "project": release.project, "slot": release.slot,
                 "resources": resources_key, "hash": manifest_hash.hex()}
         previous = self._updatable(release, base)
-        try:
-            self.funding.ensure(wallet.address, 0 if previous else self.deposit_uact, log_)
-        except FundingError as exc:
-            raise AppError(AppError.AKASH_STEP, step="granting the project's wallet", detail=str(exc)) from None
-        except (TxRefused, LcdError) as exc:
-            raise AppError(AppError.AKASH_STEP, step="granting the project's wallet", detail=str(exc)[:300]) from None
+        self._ensure_grants(wallet, 0 if previous else self.deposit_uact, log_)
         if previous is not None:
             dseq = int(previous["dseq"])
             log_(f"same resources as the live release: updating Akash deployment {dseq} in place "
@@ -165,8 +166,24 @@ class AkashTarget:
         log_(f"creating Akash deployment {dseq} of {wallet.address} with a {self.deposit_uact} uact deposit "
              f"from the funding wallet's grant")
         msg = messages.create_deployment(wallet.address, dseq, groups, manifest_hash, self.deposit_uact, from_grant=True)
-        result = self._send(wallet, [msg], "creating the deployment")
+        try:
+            result = self._send(wallet, [msg], "creating the deployment", raw=True)
+        except TxRefused as exc:
+            if "insufficient funds" not in exc.log:
+                raise AppError(AppError.AKASH_STEP, step="creating the deployment", detail=str(exc)[:300]) from None
+            # Other deploys' deposits drew the funding wallet's ACT after our check: mint, then once more.
+            log_("the funding wallet's ACT went to other deployments meanwhile")
+            self._ensure_grants(wallet, self.deposit_uact, log_, mint=True)
+            result = self._send(wallet, [msg], "creating the deployment")
         return {**base, "kind": "create", "dseq": dseq, "txhash": result.txhash}
+
+    def _ensure_grants(self, wallet: Wallet, deposit_uact: int, log_: Log, mint: bool = False) -> None:
+        try:
+            self.funding.ensure(wallet.address, deposit_uact, log_, mint=mint)
+        except FundingError as exc:
+            raise AppError(AppError.AKASH_STEP, step="granting the project's wallet", detail=str(exc)) from None
+        except (TxRefused, LcdError) as exc:
+            raise AppError(AppError.AKASH_STEP, step="granting the project's wallet", detail=str(exc)[:300]) from None
 
     def _new_dseq(self, release: Release) -> int:
         # Console uses the block height; the deployment id keeps two deploys in one block apart.
@@ -261,10 +278,7 @@ class AkashTarget:
 
     def _provider(self, method: str, wallet: Wallet, url: str, **kw) -> requests.Response:
         # Providers serve self-signed certificates (Akash clients do not check them against a CA).
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return requests.request(method, url, headers=self._provider_headers(wallet), verify=False,
-                                    timeout=30, **kw)
+        return requests.request(method, url, headers=self._provider_headers(wallet), verify=False, timeout=30, **kw)
 
     def _send_manifest(self, wallet: Wallet, ref: dict, release: Release, log_: Log,
                        should_stop: Callable[[], bool]) -> None:
@@ -319,11 +333,16 @@ class AkashTarget:
                         url=url or "its address")
 
     # -- transactions ----------------------------------------------------------------
-    def _send(self, wallet: Wallet, msgs: list[Message], step: str) -> TxResult:
-        """Sign and broadcast as the deployer, gas paid through the funding wallet's allowance."""
+    def _send(self, wallet: Wallet, msgs: list[Message], step: str, raw: bool = False) -> TxResult:
+        """Sign and broadcast as the deployer, gas paid through the funding wallet's allowance.
+
+        ``raw``: a refusal is raised as TxRefused, for the caller to look at.
+        """
         try:
             result = self.signer.submit(wallet, msgs, fee_granter=self.funding.wallet.address)
         except TxRefused as exc:
+            if raw:
+                raise
             raise AppError(AppError.AKASH_STEP, step=step, detail=str(exc)[:300]) from None
         except (LcdError, requests.RequestException, RuntimeError) as exc:
             raise AppError(AppError.AKASH_STEP, step=step, detail=str(exc)[:300]) from None

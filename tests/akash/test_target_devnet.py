@@ -235,3 +235,44 @@ def test_a_worker_killed_after_the_deployment_was_created_leaves_nothing_open(ak
         assert lcd.active_deployments(ref["owner"]) == []
     finally:
         workers.stop_all()
+
+
+@pytest.fixture
+def web_image(akash, docker_client) -> str:
+    """An image that serves HTTP on $PORT, in the test registry (built once per test, offline)."""
+    import io
+
+    tag = f"{akash.registry}/akash-test-web:latest"
+    dockerfile_text = (f"FROM {akash.registry}/base/busybox:latest\n"
+                       'CMD ["sh", "-c", "mkdir -p /tmp/www && echo hello > /tmp/www/index.html && '
+                       'exec busybox httpd -f -p \\"$PORT\\" -h /tmp/www"]\n')
+    docker_client.images.build(fileobj=io.BytesIO(dockerfile_text.encode()), tag=tag, network_mode="host", rm=True)
+    docker_client.images.push(tag, auth_config={"username": akash.registry_username,
+                                                 "password": akash.registry_password})
+    return tag
+
+
+def test_parallel_first_deploys_from_one_funding_wallet_never_race_for_its_sequence(akash, web_image):
+    from concurrent.futures import ThreadPoolExecutor
+
+    count = 6
+    lcd = Lcd(akash.akash_rest_url)
+    funding_before = sequence(lcd, FUNDING)
+    projects = [f"t-{uuid.uuid4().hex[:8]}" for _ in range(count)]
+
+    def first_deploy(i: int):
+        # Each with a target of its own, as separate workers have: only the shared lock orders them.
+        target = target_of(akash)
+        return deploy(target, Release(projects[i], 100 + i, web_image), lambda line: None)
+
+    with ThreadPoolExecutor(count) as pool:
+        running = list(pool.map(first_deploy, range(count)))
+    assert all(requests.get(r.url, timeout=5).text == "hello\n" for r in running)
+    # One funding transaction per new project (the first one mints ACT too; another mint when deposits
+    # in flight drew more ACT than the first check saw), two per deployer.
+    assert count <= sequence(lcd, FUNDING) - funding_before <= count + 2
+    for project in projects:
+        assert sequence(lcd, wallet_from_mnemonic(MNEMONIC, deployer_index(project)).address) == 2
+    target = target_of(akash)
+    for project in projects:
+        target.remove_all(project, lambda line: None)
