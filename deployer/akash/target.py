@@ -33,7 +33,7 @@ from urllib3.exceptions import InsecureRequestWarning
 from deployer.akash import messages
 from deployer.akash.chain import Signer, TxRefused, TxResult
 from deployer.akash.export import AKASH_APP_PORT
-from deployer.akash.grants import Funding, FundingError, _included
+from deployer.akash.grants import Funding, FundingError
 from deployer.akash.lcd import Bid, Lcd, LcdError
 from deployer.akash.manifest import deployment_hash, group_specs, manifest_sorted_json
 from deployer.akash.provider_auth import provider_jwt
