@@ -114,7 +114,7 @@ class Settings:
     akash_cpu: str = _setting("SLIPWAY_AKASH_CPU", "0.5", doc="CPU units an app asks of an Akash provider.")
     akash_memory: str = _setting("SLIPWAY_AKASH_MEMORY", "512Mi", doc="Memory an app asks of an Akash provider (SDL units: 512Mi, 1Gi).")
     akash_storage: str = _setting("SLIPWAY_AKASH_STORAGE", "1Gi", doc="Ephemeral storage an app asks of an Akash provider.")
-    akash_max_price: str = _setting("SLIPWAY_AKASH_MAX_PRICE", "1000", doc="Most an app may cost on Akash, in uact per block (about 6 s): bids above it are never made.")
+    akash_max_price: str = _setting("SLIPWAY_AKASH_MAX_PRICE", "100", doc="Most an app may cost on Akash, in uact per block (about 6 s; 100 uact per block is about 43 ACT, i.e. USD, a month): bids above it are never made.")
     akash_deposit: str = _setting("SLIPWAY_AKASH_DEPOSIT", "5000000", doc="Escrow deposit of each new Akash deployment, in uact (at least 500000), drawn from the funding wallet's grant; what is left returns when it closes.")
     akash_budget: str = _setting("SLIPWAY_AKASH_BUDGET", "50000000", doc="Deposits a project's deployer wallet may draw from the funding wallet per grant, in uact.")
     akash_gas_allowance: str = _setting("SLIPWAY_AKASH_GAS_ALLOWANCE", "5000000", doc="Gas a project's deployer wallet may spend from the funding wallet per grant, in uakt.")

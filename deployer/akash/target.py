@@ -61,7 +61,7 @@ class Resources:
     cpu: str = "0.5"
     memory: str = "512Mi"
     storage: str = "1Gi"
-    max_price_uact: int = 1000  # per block, per group
+    max_price_uact: int = 100  # per block, per group
 
 
 @dataclass(frozen=True)

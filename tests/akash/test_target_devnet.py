@@ -276,3 +276,27 @@ def test_parallel_first_deploys_from_one_funding_wallet_never_race_for_its_seque
     target = target_of(akash)
     for project in projects:
         target.remove_all(project, lambda line: None)
+
+
+def test_akash_status_and_close_commands(akash, web_image):
+    from click.testing import CliRunner
+
+    from slipway.cli import main
+
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    with session_scope() as session:
+        create_project(session, ProjectSpec(name=name, repo_url="https://x/y.git", target="akash"))
+    running = deploy(target_of(akash), Release(name, 1, web_image), lambda line: None)
+    birch = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("birch").hd_index).address
+
+    status = CliRunner().invoke(main, ["akash", "status"])
+    assert status.exit_code == 0, status.output
+    assert f"funding wallet {FUNDING}" in status.output
+    assert f"deployment {running.ref['dseq']}: provider {birch}, 60 uact per block (~25920000 uact per month)" \
+        in status.output, status.output
+    assert "deposit grant" in status.output and MNEMONIC not in status.output
+
+    closed = CliRunner().invoke(main, ["akash", "close", name])
+    assert closed.exit_code == 0, closed.output
+    assert f"closed Akash deployment {running.ref['dseq']}" in closed.output
+    assert Lcd(akash.akash_rest_url).active_deployments(running.ref["owner"]) == []
