@@ -31,6 +31,7 @@ from slipway.db import session_scope
 from slipway.errors import AppError, UserError
 from slipway.models import BuildLog, Deployment
 from slipway.projects import ProjectSpec, create_project
+from slipway.queue import redis_connection
 from slipway.settings import set_settings
 from slipway.targets import targets_from_settings
 from tests.conftest import push_payload
@@ -105,6 +106,12 @@ def test_push_goes_live_on_a_devnet_provider_then_updates_the_same_lease(akash, 
     dockerfile_for[name] = dockerfile(akash.registry)
     with session_scope() as s:
         create_project(s, ProjectSpec(name=name, repo_url=repo.url, github_repo=f"acme/{name}", target="akash"))
+    env_secret = f"AppSecret-{uuid.uuid4().hex}"
+    with session_scope() as s:
+        from slipway import envvars
+        from slipway.models import Project
+
+        envvars.set_vars(s, s.scalar(select(Project).where(Project.name == name)), {"API_KEY": env_secret})
     lcd = Lcd(akash.akash_rest_url)
     owner = wallet_from_mnemonic(MNEMONIC, deployer_index(name)).address
     funding_txs = sequence(lcd, FUNDING)
@@ -138,6 +145,19 @@ def test_push_goes_live_on_a_devnet_provider_then_updates_the_same_lease(akash, 
         older = s.get(Deployment, first.id)
         # Superseded by its own update: its reference went to the new release, so nothing closes the lease.
         assert (older.state, older.target_ref) == ("superseded", None)
+
+    # No key, mnemonic, JWT, registry password or app secret in the database, the logs or Redis.
+    from tests.test_github_e2e import everything_stored
+    from tests.test_secrets_audit import forms
+
+    redis = redis_connection(akash)
+    stored = "\n".join([everything_stored(), log + log2] + [
+        repr(redis.hgetall(k) if redis.type(k) == b"hash" else k) for k in redis.scan_iter()
+        if akash.queue_name.encode() in k])
+    key_hex = wallet_from_mnemonic(MNEMONIC, deployer_index(name))._key.private_key_hex
+    for secret in (MNEMONIC, akash.registry_password, env_secret, key_hex, "eyJhbGciOi"):
+        for form in forms(secret):
+            assert form.lower() not in stored.lower(), secret[:6]
 
     target = target_of(akash)
     assert target.check(ref2).ok
@@ -300,3 +320,24 @@ def test_akash_status_and_close_commands(akash, web_image):
     assert closed.exit_code == 0, closed.output
     assert f"closed Akash deployment {running.ref['dseq']}" in closed.output
     assert Lcd(akash.akash_rest_url).active_deployments(running.ref["owner"]) == []
+
+
+def test_a_change_of_resources_makes_a_new_deployment_and_closes_the_old_once_live(akash, git_server, send_webhook,
+                                                                                    run_worker):
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    repo = git_server.create(name)
+    dockerfile_for[name] = dockerfile(akash.registry)
+    with session_scope() as s:
+        create_project(s, ProjectSpec(name=name, repo_url=repo.url, github_repo=f"acme/{name}", target="akash"))
+    lcd = Lcd(akash.akash_rest_url)
+    first = push(send_webhook, run_worker, repo, "small\n")
+    assert first.state == "live", f"{first.error_message}\n{log_of(first.id)}"
+
+    set_settings(replace(akash, akash_memory="256Mi"))
+    second = push(send_webhook, run_worker, repo, "bigger\n")
+    assert second.state == "live", f"{second.error_message}\n{log_of(second.id)}"
+    assert requests.get(second.url, timeout=5).text == "bigger\n"
+    old, new = first.target_ref, second.target_ref
+    assert new["kind"] == "create" and new["dseq"] != old["dseq"]
+    assert lcd.active_deployments(new["owner"]) == [new["dseq"]]  # the old one closed after the new went live
+    assert f"closed the previous Akash deployment {old['dseq']}" in log_of(second.id)
