@@ -150,7 +150,7 @@ class AkashTarget:
         resources_key = hashlib.sha256(b"".join(g.SerializeToString(deterministic=True) for g in groups)).hexdigest()
         manifest_hash = deployment_hash(data)
         base = {"network": self.network, "owner": wallet.address, "project": release.project, "slot": release.slot,
-                "resources": resources_key, "hash": manifest_hash.hex()}
+                "resources": resources_key, "hash": manifest_hash.hex(), "image": release.image}
         previous = self._updatable(release, base)
         self._ensure_grants(wallet, 0 if previous else self.deposit_uact, log_)
         if previous is not None:
@@ -228,21 +228,21 @@ class AkashTarget:
             url = self._wait_available(wallet, ref, release, log_, should_stop)
             return Running(url=url, ref={**ref, "url": url})
         except Stopped:
-            self._after_failure(wallet, ref, log_, "cancelled")
+            self._after_failure(wallet, ref, release, log_)
             raise
         except (UserError, AppError) as exc:
-            self._after_failure(wallet, ref, log_, str(exc))
+            self._after_failure(wallet, ref, release, log_)
             raise
         except TxRefused as exc:
-            self._after_failure(wallet, ref, log_, str(exc))
+            self._after_failure(wallet, ref, release, log_)
             raise AppError(AppError.AKASH_STEP, step=step, detail=str(exc)[:300]) from None
         except (LcdError, requests.RequestException) as exc:
-            self._after_failure(wallet, ref, log_, str(exc))
+            self._after_failure(wallet, ref, release, log_)
             raise AppError(AppError.AKASH_STEP, step=step, detail=str(exc)[:300]) from None
 
-    def _after_failure(self, wallet: Wallet, ref: dict, log_: Log, why: str) -> None:
+    def _after_failure(self, wallet: Wallet, ref: dict, release: Release, log_: Log) -> None:
         if ref.get("kind") == "update":
-            log_("the update did not go live; the lease stays with the live release")
+            self._restore(wallet, ref, release, log_)
             return
         log_(f"closing deployment {ref['dseq']} so its deposit returns to the funding wallet")
         try:
@@ -250,6 +250,29 @@ class AkashTarget:
         except Exception:  # noqa: BLE001 - the reconciler closes it from the stored reference later
             log.exception("could not close Akash deployment %s after a failure", ref.get("dseq"))
             log_("warning: the deployment could not be closed now; it will be closed later")
+
+    def _restore(self, wallet: Wallet, ref: dict, release: Release, log_: Log) -> None:
+        """An update that did not go live: put the live release's image back on the same lease.
+
+        The lease stays with the live release. If the new manifest reached the provider, the lease
+        runs the new version, so the previous image is sent again (one more transaction).
+        """
+        image = (release.previous_ref or {}).get("image")
+        if not image or "host_uri" not in ref:
+            log_("the update did not go live; the lease stays with the live release")
+            return
+        previous = Release(release.project, release.deployment_id, image, release.health_path, env=release.env,
+                           slot=release.slot)
+        log_(f"the update did not go live: putting {image} back on the lease")
+        try:
+            data = self.sdl(previous)
+            result = self._send(wallet, [messages.update_deployment(wallet.address, int(ref["dseq"]),
+                                                                     deployment_hash(data))], "restoring the live release")
+            self._wait_included(result.txhash, "restoring the live release", never)
+            self._send_manifest(wallet, ref, previous, log_, never)
+        except Exception:  # noqa: BLE001 - the original failure is what the user must hear of
+            log.exception("could not restore the live release of Akash deployment %s", ref.get("dseq"))
+            log_("warning: the previous version could not be put back; the operator has been told")
 
     def _choose_bid(self, owner: str, dseq: int, log_: Log, should_stop: Callable[[], bool]) -> Bid:
         deadline = time.monotonic() + self.timeouts.bids_s

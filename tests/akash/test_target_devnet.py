@@ -99,6 +99,24 @@ def push(send_webhook, run_worker, repo, text: str) -> Deployment:
 dockerfile_for: dict[str, str] = {}
 
 
+def wait_for_value(get, timeout_s: float = 60.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = get()
+        if value:
+            return value
+        time.sleep(0.2)
+    return get()
+
+
+def _text(url: str) -> str | None:
+    try:
+        resp = requests.get(url, timeout=2)
+    except requests.RequestException:
+        return None
+    return resp.text if resp.status_code == 200 else None
+
+
 def test_push_goes_live_on_a_devnet_provider_then_updates_the_same_lease(akash, git_server, send_webhook,
                                                                           run_worker):
     name = f"t-{uuid.uuid4().hex[:8]}"
@@ -159,7 +177,22 @@ def test_push_goes_live_on_a_devnet_provider_then_updates_the_same_lease(akash, 
         for form in forms(secret):
             assert form.lower() not in stored.lower(), secret[:6]
 
+    # A third version never answers: it fails, and the live (second) version is put back on the lease.
+    set_settings(replace(akash, akash_ready_timeout="8"))
+    dockerfile_for[name] = f"FROM {akash.registry}/base/busybox:latest\nCMD [\"sh\", \"-c\", \"exit 3\"]\n"
+    third = push(send_webhook, run_worker, repo, "never\n")
+    assert (third.state, third.error_id) == ("failed", "akash:user:never-available"), third.error_message
+    assert "putting " in log_of(third.id) and sequence(lcd, owner) == 5  # the update, and the restoring one
+    set_settings(akash)
     target = target_of(akash)
+    wallet = target.wallet(name)
+    status = wait_for_value(lambda: target._status(wallet, ref2))
+    [uri] = status["services"][name]["uris"]
+    assert wait_for_value(lambda: _text(f"http://{uri}/")) == "hello from v2\n"
+    assert lcd.active_deployments(owner) == [ref["dseq"]]
+    with session_scope() as s:
+        assert s.get(Deployment, second.id).state == "live"
+
     assert target.check(ref2).ok
     # The project is deleted: its deployment closes, and the periodic check says so.
     target.remove_all(name, lambda line: None)
