@@ -155,6 +155,7 @@ def test_push_goes_live_on_a_devnet_provider_then_updates_the_same_lease(akash, 
     assert requests.get(second.url, timeout=5).text == "hello from v2\n"
     ref2 = second.target_ref
     assert (ref2["kind"], ref2["dseq"], ref2["provider"], ref2["adopts"]) == ("update", ref["dseq"], ref["provider"], first.id)
+    assert second.url == first.url  # the lease keeps its address, as a provider's ingress does
     assert sequence(lcd, owner) == 3  # exactly one more deployer transaction: MsgUpdateDeployment
     assert sequence(lcd, FUNDING) - funding_txs == 1  # grants still live: no funding transaction
     assert lcd.active_deployments(owner) == [ref["dseq"]]
@@ -187,8 +188,8 @@ def test_push_goes_live_on_a_devnet_provider_then_updates_the_same_lease(akash, 
     target = target_of(akash)
     wallet = target.wallet(name)
     status = wait_for_value(lambda: target._status(wallet, ref2))
-    [uri] = status["services"][name]["uris"]
-    assert wait_for_value(lambda: _text(f"http://{uri}/")) == "hello from v2\n"
+    assert status["services"][name]["uris"] == [second.url.removeprefix("http://")]
+    assert wait_for_value(lambda: _text(second.url)) == "hello from v2\n"
     assert lcd.active_deployments(owner) == [ref["dseq"]]
     with session_scope() as s:
         assert s.get(Deployment, second.id).state == "live"
