@@ -11,7 +11,9 @@ GenericAuthorization), deployment, market, escrow, provider and audit (from gene
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,12 +32,16 @@ from cosmpy.protos.cosmos.feegrant.v1beta1.feegrant_pb2 import Grant as FeeGrant
 from cosmpy.protos.cosmos.feegrant.v1beta1.tx_pb2 import MsgGrantAllowance, MsgRevokeAllowance
 from cosmpy.protos.cosmos.tx.signing.v1beta1.signing_pb2 import SignMode
 from cosmpy.protos.cosmos.tx.v1beta1.tx_pb2 import AuthInfo, SignDoc, TxBody, TxRaw
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from google.protobuf import unknown_fields
 from google.protobuf.any_pb2 import Any as AnyProto
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from deployer.akash.messages import from_legacy_dec, pack, to_legacy_dec
+from deployer.akash.messages import from_legacy_dec, map_legacy_decs, pack, to_legacy_dec
 from deployer.akash.proto.akash.audit.v1.audit_pb2 import AuditedProvider
 from deployer.akash.proto.akash.base.deposit.v1.deposit_pb2 import Source
 from deployer.akash.proto.akash.bme.v1.msgs_pb2 import MsgMintACT, MsgMintACTResponse
@@ -67,12 +73,14 @@ from deployer.akash.proto.akash.market.v1.order_pb2 import OrderID
 from deployer.akash.proto.akash.market.v1.types_pb2 import LeaseClosedReason
 from deployer.akash.proto.akash.market.v1beta5.bid_pb2 import Bid
 from deployer.akash.proto.akash.market.v1beta5.bidmsg_pb2 import MsgCloseBid, MsgCreateBid
-from deployer.akash.proto.akash.market.v1beta5.leasemsg_pb2 import MsgCreateLease
+from deployer.akash.proto.akash.market.v1beta5.leasemsg_pb2 import MsgCloseLease, MsgCreateLease
 from deployer.akash.proto.akash.market.v1beta5.order_pb2 import Order
 from deployer.akash.proto.akash.provider.v1beta4.provider_pb2 import Provider
 from devnet import config, errors
 from devnet.errors import ChainError
 from devnet.store import Cache, GasMeter
+
+log = logging.getLogger(__name__)
 
 # cosmos-sdk x/auth default params.
 TX_SIZE_COST_PER_BYTE = 10
@@ -95,6 +103,7 @@ MSG_TYPES: dict[str, type[Message]] = {
         MsgCreateBid,
         MsgCloseBid,
         MsgCreateLease,
+        MsgCloseLease,
         MsgMintACT,
         MsgCreateCertificate,
     )
@@ -139,6 +148,7 @@ def tx_hash(tx_bytes: bytes) -> str:
     return hashlib.sha256(tx_bytes).hexdigest().upper()
 
 
+@functools.lru_cache(maxsize=65536)
 def address_of(pubkey: bytes) -> str:
     return str(Address(PublicKey(pubkey), config.BECH32_PREFIX))
 
@@ -179,6 +189,13 @@ def _reject_unknown_fields(msg: Message, where: str) -> None:
         for item in items:
             if isinstance(item, Message):
                 _reject_unknown_fields(item, where)
+
+
+def _wire_legacy_dec(text: str) -> str:
+    """A LegacyDec on the wire is an integer string (18 implied decimals); anything else fails to decode."""
+    if not text.lstrip("-").isdigit():
+        raise errors.TX_DECODE(f"failed to set decimal string with base 10: {text}")
+    return text
 
 
 def _dec(coin: DecCoin) -> Decimal:
@@ -305,6 +322,7 @@ class App:
             msgs.append(self._unpack(any_, MSG_TYPES))
         for msg in msgs:
             self._inner_anys(msg)
+            map_legacy_decs(msg, _wire_legacy_dec)
         return DecodedTx(raw, body, auth_info, msgs, tx_hash(tx_bytes), len(tx_bytes))
 
     def _unpack(self, any_: AnyProto, types: dict[str, type[Message]]) -> Message:
@@ -341,6 +359,8 @@ class App:
             return msg.id.provider
         if isinstance(msg, MsgCreateLease):
             return msg.bid_id.owner
+        if isinstance(msg, MsgCloseLease):
+            return msg.id.owner
         if isinstance(msg, (MsgMintACT, MsgCreateCertificate)):
             return msg.owner
         raise errors.UNKNOWN_REQUEST(f"unrecognized message type {type(msg).__name__}")
@@ -486,9 +506,10 @@ class App:
                     account_number=account.account_number,
                 ).SerializeToString()
                 if not _verify(pubkey, sign_doc, sigs[index]):
+                    # x/auth's wording for SIGN_MODE_DIRECT (the sequence is in the sign doc, checked above).
                     raise errors.UNAUTHORIZED(
-                        "signature verification failed; please verify account number "
-                        f"({account.account_number}), sequence ({account.sequence}) and chain-id ({self.chain_id})"
+                        f"signature verification failed; please verify account number ({account.account_number})"
+                        f" and chain-id ({self.chain_id}): (unable to verify single signer signature)"
                     )
             account.sequence += 1
             s.set_msg(k_account(signer), account)
@@ -501,7 +522,7 @@ class App:
         allowance = self._unpack(grant.allowance, ALLOWANCE_TYPES)
         if allowance.HasField("expiration") and _expired(allowance.expiration, block.time):
             s.delete(k_feegrant(granter, grantee))
-            raise errors.FEE_LIMIT_EXPIRED("absolute limit").wrap(where)
+            raise errors.FEE_LIMIT_EXPIRED("basic allowance").wrap(where)
         if allowance.spend_limit:
             limits = {c.denom: int(c.amount) for c in allowance.spend_limit}
             for coin in fee:
@@ -543,6 +564,13 @@ class App:
 
     def deliver_tx(self, state: Cache, tx_bytes: bytes, block: BlockInfo) -> TxOutcome:
         """Run a transaction in a block; fees and sequence stay even when its messages fail."""
+        try:
+            return self._deliver_tx(state, tx_bytes, block)
+        except Exception as exc:
+            log.exception("tx %s panicked", tx_hash(tx_bytes))
+            return TxOutcome(111222, "undefined", f"panic: {type(exc).__name__}")
+
+    def _deliver_tx(self, state: Cache, tx_bytes: bytes, block: BlockInfo) -> TxOutcome:
         outcome = TxOutcome()
         try:
             tx = self.decode(tx_bytes)
@@ -560,6 +588,7 @@ class App:
             return outcome
         state.writes.update(ante_cache.writes)
         msg_cache = Cache(state, gas)
+        index = 0
         try:
             for index, msg in enumerate(tx.msgs):
                 self.handle(msg_cache, msg, block)
@@ -573,6 +602,13 @@ class App:
         except ChainError as err:
             outcome.code, outcome.codespace = err.code, err.codespace
             outcome.log = f"failed to execute message; message index: {index}: {err.log}"
+            outcome.events = []
+            outcome.gas_used = gas.consumed
+            return outcome
+        except Exception as exc:
+            log.exception("message %d of tx %s panicked", index, tx.hash)
+            outcome.code, outcome.codespace = 111222, "undefined"
+            outcome.log = f"panic in message {index}: {type(exc).__name__}"
             outcome.events = []
             outcome.gas_used = gas.consumed
             return outcome
@@ -679,11 +715,11 @@ class App:
             raise errors.DEPLOYMENT_EXISTS()
         amount = msg.deposit.amount
         minimum = {config.DEPOSIT_DENOM: config.MIN_DEPOSIT_UACT, config.GAS_DENOM: config.MIN_DEPOSIT_UAKT}
-        if amount.denom not in minimum:
-            raise errors.DEPLOYMENT_INVALID_DEPOSIT(f"unsupported deposit denomination {amount.denom}")
+        if amount.denom not in minimum:  # deployment params MinDepositFor
+            raise errors.DEPLOYMENT_INVALID_DEPOSIT().followed_by(f"Invalid deposit denomination {amount.denom}")
         if int(amount.amount or "0") < minimum[amount.denom]:
             raise errors.DEPLOYMENT_INVALID_DEPOSIT(
-                f"Deposit too low - {amount.amount}{amount.denom} < {minimum[amount.denom]}{amount.denom}"
+                f"Deposit too low - {int(amount.amount or '0')} < {minimum[amount.denom]}{amount.denom}"
             )
         if amount.denom == config.GAS_DENOM:
             raise errors.DEPLOYMENT_INVALID_DEPOSIT()
@@ -737,7 +773,12 @@ class App:
 
     def close_deployment(self, s: Cache, owner: str, dseq: int, block: BlockInfo, *, insufficient_funds: bool) -> None:
         """Close a deployment with its groups, orders, bids and leases; return what is left of its escrow."""
+        if not insufficient_funds:
+            # Pay the providers up to this block first (x/escrow AccountClose settles the account).
+            self.settle_escrow(s, block, only=deployment_xid(owner, dseq))
         deployment = s.get_msg(k_deployment(owner, dseq), Deployment)
+        if deployment.state == Deployment.State.closed:  # the settlement ran the account dry and closed it
+            return
         deployment.state = Deployment.State.closed
         s.set_msg(k_deployment(owner, dseq), deployment)
         for key, group in list(s.iter_msgs(k_group(owner, dseq), Group)):
@@ -873,10 +914,10 @@ class App:
         account.state.settled_at = block.height
         s.set_msg(key, account)
 
-    def settle_escrow(self, s: Cache, block: BlockInfo) -> None:
+    def settle_escrow(self, s: Cache, block: BlockInfo, only: str = "") -> None:
         """Each block, every open deployment account pays its leases' providers at their prices."""
         for key, account in list(s.iter_msgs(f"escrow/acc/{Scope.deployment}/", EscrowAccount)):
-            if account.state.state != EscrowState.open:
+            if account.state.state != EscrowState.open or (only and account.id.xid != only):
                 continue
             payments = [
                 (pkey, p) for pkey, p in s.iter_msgs(k_escrow_payment(Scope.deployment, account.id.xid), Payment)
@@ -927,30 +968,36 @@ class App:
 
     # market -----------------------------------------------------------------------------
     def _msg_MsgCreateBid(self, s: Cache, msg: MsgCreateBid, block: BlockInfo) -> None:
+        """x/market CreateBid, its checks in the node's order."""
         bid_id = msg.id
-        provider = s.get_msg(k_provider(bid_id.provider), Provider)
-        if provider is None:
-            raise errors.UNKNOWN_PROVIDER()
+        deposit = msg.deposit.amount
+        if deposit.denom != config.DEPOSIT_DENOM:
+            raise errors.MARKET_INVALID_DEPOSIT().followed_by(f"unsupported denom {deposit.denom}")
+        if int(deposit.amount or "0") < config.BID_MIN_DEPOSIT_UACT:
+            raise errors.MARKET_INVALID_DEPOSIT().followed_by(
+                f"minimum:{config.BID_MIN_DEPOSIT_UACT}{config.DEPOSIT_DENOM} received:{deposit.amount}{deposit.denom}"
+            )
+        if bid_id.bseq != 0:
+            raise errors.INVALID_BID()
         oid = OrderID(owner=bid_id.owner, dseq=bid_id.dseq, gseq=bid_id.gseq, oseq=bid_id.oseq)
         order = s.get_msg(k_order(oid), Order)
         if order is None:
             raise errors.ORDER_NOT_FOUND()
+        if order.state == Order.State.active:
+            raise errors.ORDER_ACTIVE()
         if order.state != Order.State.open:
-            raise errors.ORDER_NOT_OPEN()
+            raise errors.ORDER_CLOSED()
         denom, max_price = group_price(order.spec)
-        if msg.price.denom != denom:
-            raise errors.BID_INVALID_PRICE(f"bid price denomination {msg.price.denom} does not match order's {denom}")
-        if _dec(msg.price) > max_price:
-            raise errors.BID_OVER_ORDER(f"bid price {_dec(msg.price)}{denom} > order price {max_price}{denom}")
-        for key in s.keys(f"bid/{bid_id.owner}/{_n(bid_id.dseq)}/{_n(bid_id.gseq)}/{_n(bid_id.oseq)}/{bid_id.provider}/"):
-            raise errors.BID_EXISTS()
+        if msg.price.denom != denom or _dec(msg.price) > max_price:
+            raise errors.BID_INVALID_PRICE()
+        provider = s.get_msg(k_provider(bid_id.provider), Provider)
+        if provider is None:
+            raise errors.UNKNOWN_PROVIDER()
         if not self._provider_matches(s, provider, order.spec):
             raise errors.ATTRIBUTE_MISMATCH()
-        if msg.deposit.amount.denom != config.DEPOSIT_DENOM or int(msg.deposit.amount.amount or "0") < config.BID_MIN_DEPOSIT_UACT:
-            raise errors.MARKET_INVALID_DEPOSIT(
-                f"bid deposit must be at least {config.BID_MIN_DEPOSIT_UACT}{config.DEPOSIT_DENOM}"
-            )
         depositors = self.authorize_deposits(s, bid_id.provider, msg, msg.deposit, Scope.bid, block)
+        if s.get(k_bid(bid_id)) is not None:
+            raise errors.BID_EXISTS()
         bid = Bid(id=bid_id, state=Bid.State.open, price=msg.price, created_at=block.height)
         bid.resources_offer.extend(msg.resources_offer)
         s.set_msg(k_bid(bid_id), bid)
@@ -974,37 +1021,72 @@ class App:
         return not signed.any_of or any(a in audited for a in signed.any_of)
 
     def _msg_MsgCloseBid(self, s: Cache, msg: MsgCloseBid, block: BlockInfo) -> None:
+        """x/market CloseBid: an open bid just closes; a provider closing its active lease pauses the group."""
         bid = s.get_msg(k_bid(msg.id), Bid)
         if bid is None:
-            raise errors.BID_NOT_FOUND()
+            raise errors.UNKNOWN_BID()
+        oid = OrderID(owner=msg.id.owner, dseq=msg.id.dseq, gseq=msg.id.gseq, oseq=msg.id.oseq)
+        order = s.get_msg(k_order(oid), Order)
+        if order is None:
+            raise errors.UNKNOWN_ORDER_FOR_BID()
         if bid.state == Bid.State.open:
             bid.state = Bid.State.closed
             s.set_msg(k_bid(msg.id), bid)
             self._escrow_close(s, Scope.bid, bid_xid(msg.id), block)
             return
-        if bid.state != Bid.State.active:
-            raise errors.BID_NOT_OPEN()
         lease = s.get_msg(k_lease(msg.id), Lease)
+        if lease is None:
+            raise errors.UNKNOWN_LEASE_FOR_BID()
+        if lease.state != Lease.State.active:
+            raise errors.LEASE_NOT_ACTIVE()
+        if bid.state != Bid.State.active:
+            raise errors.BID_NOT_ACTIVE()
+        group = s.get_msg(k_group(msg.id.owner, msg.id.dseq, msg.id.gseq), Group)
+        if group.state == Group.State.open:
+            group.state = Group.State.paused
+            s.set_msg(k_group(msg.id.owner, msg.id.dseq, msg.id.gseq), group)
+        self._close_lease(s, lease, bid, order, msg.reason or LeaseClosedReason.lease_closed_reason_unspecified, block)
+
+    def _msg_MsgCloseLease(self, s: Cache, msg: MsgCloseLease, block: BlockInfo) -> None:
+        """x/market CloseLease by the owner: the group stays open and a new order goes out."""
+        oid = OrderID(owner=msg.id.owner, dseq=msg.id.dseq, gseq=msg.id.gseq, oseq=msg.id.oseq)
+        order = s.get_msg(k_order(oid), Order)
+        if order is None:
+            raise errors.ORDER_NOT_FOUND()
+        if order.state != Order.State.active:
+            raise errors.ORDER_CLOSED()
+        bid = s.get_msg(k_bid(msg.id), Bid)
+        if bid is None:
+            raise errors.BID_NOT_FOUND()
+        if bid.state != Bid.State.active:
+            raise errors.BID_NOT_ACTIVE()
+        lease = s.get_msg(k_lease(msg.id), Lease)
+        if lease is None:
+            raise errors.LEASE_NOT_FOUND()
+        if lease.state != Lease.State.active:
+            raise errors.ORDER_CLOSED()
+        self._close_lease(s, lease, bid, order, LeaseClosedReason.lease_closed_owner, block)
+        group = s.get_msg(k_group(msg.id.owner, msg.id.dseq, msg.id.gseq), Group)
+        if group is not None and group.state == Group.State.open:
+            self._create_order(s, group.id, group.group_spec, msg.id.oseq + 1, block)
+
+    def _close_lease(self, s: Cache, lease: Lease, bid: Bid, order: Order, reason: int, block: BlockInfo) -> None:
+        # Pay what the lease owes up to this block before its payment closes.
+        self.settle_escrow(s, block, only=deployment_xid(lease.id.owner, lease.id.dseq))
         lease.state = Lease.State.closed
         lease.closed_on = block.height
-        lease.reason = msg.reason or LeaseClosedReason.lease_closed_reason_unspecified
-        s.set_msg(k_lease(msg.id), lease)
+        lease.reason = reason
+        s.set_msg(k_lease(lease.id), lease)
         bid.state = Bid.State.closed
-        s.set_msg(k_bid(msg.id), bid)
-        self._escrow_close(s, Scope.bid, bid_xid(msg.id), block)
-        pkey = k_escrow_payment(Scope.deployment, deployment_xid(msg.id.owner, msg.id.dseq), payment_xid(msg.id))
+        s.set_msg(k_bid(bid.id), bid)
+        self._escrow_close(s, Scope.bid, bid_xid(bid.id), block)
+        order.state = Order.State.closed
+        s.set_msg(k_order(order.id), order)
+        pkey = k_escrow_payment(Scope.deployment, deployment_xid(lease.id.owner, lease.id.dseq), payment_xid(lease.id))
         payment = s.get_msg(pkey, Payment)
         if payment is not None:
             payment.state.state = EscrowState.closed
             s.set_msg(pkey, payment)
-        oid = OrderID(owner=msg.id.owner, dseq=msg.id.dseq, gseq=msg.id.gseq, oseq=msg.id.oseq)
-        order = s.get_msg(k_order(oid), Order)
-        order.state = Order.State.closed
-        s.set_msg(k_order(oid), order)
-        # The group stays open and a new order goes out, so another provider can take it over.
-        group = s.get_msg(k_group(msg.id.owner, msg.id.dseq, msg.id.gseq), Group)
-        if group is not None and group.state == Group.State.open:
-            self._create_order(s, group.id, group.group_spec, msg.id.oseq + 1, block)
 
     def _msg_MsgCreateLease(self, s: Cache, msg: MsgCreateLease, block: BlockInfo) -> None:
         bid_id = msg.bid_id
@@ -1019,6 +1101,9 @@ class App:
             raise errors.ORDER_NOT_FOUND()
         if order.state != Order.State.open:
             raise errors.ORDER_NOT_OPEN()
+        group = s.get_msg(k_group(bid_id.owner, bid_id.dseq, bid_id.gseq), Group)
+        if group is None or group.state != Group.State.open:
+            raise errors.GROUP_NOT_OPEN()
         account = s.get_msg(k_escrow_account(Scope.deployment, deployment_xid(bid_id.owner, bid_id.dseq)), EscrowAccount)
         if account is None or account.state.state != EscrowState.open:
             raise errors.ESCROW_ACCOUNT_CLOSED()
@@ -1054,14 +1139,13 @@ class App:
 
     # bme ----------------------------------------------------------------------------
     def _msg_MsgMintACT(self, s: Cache, msg: MsgMintACT, block: BlockInfo) -> Message:
+        """x/bme RequestBurnMint: the uakt goes to the module now; the mint waits for the epoch."""
         amount = int(msg.coins_to_burn.amount or "0")
-        minted = self.mint_amount(amount)
-        if minted < config.MIN_MINT_UACT:
-            raise errors.BME_MINIMUM_MINT(
-                f"{amount}{config.GAS_DENOM} mints {minted}{config.DEPOSIT_DENOM} < {config.MIN_MINT_UACT}{config.DEPOSIT_DENOM}"
-            )
+        if amount <= 0:
+            raise errors.INVALID_COINS(f"invalid coins: {amount}{msg.coins_to_burn.denom}")
         self.send_to_module(s, msg.owner, config.GAS_DENOM, amount, "bme")
-        seq = len(s.keys(f"bme/pending/{_n(block.height)}/"))
+        seq = s.get_int("bme/seq") + 1
+        s.set_int("bme/seq", seq)
         s.set_msg(k_mint(block.height, seq), LedgerPendingRecord(
             owner=msg.owner, to=msg.to, coins_to_burn=msg.coins_to_burn, denom_to_mint=config.DEPOSIT_DENOM))
         return MsgMintACTResponse(
@@ -1071,18 +1155,26 @@ class App:
         )
 
     @staticmethod
-    def mint_amount(uakt: int) -> int:
-        return _floor(Decimal(uakt) * config.MINT_PRICE * (Decimal(10_000 - config.MINT_SPREAD_BPS) / 10_000))
+    def mint_amounts(uakt: int) -> tuple[int, int]:
+        """(minted, spread) for burning ``uakt``: the spread stays in the vault, the rest is the owner's."""
+        minted = _floor(Decimal(uakt) * config.MINT_PRICE)
+        return minted, minted * config.MINT_SPREAD_BPS // 10_000
 
     def settle_mints(self, s: Cache, block: BlockInfo) -> None:
-        """At each mint epoch, pending MsgMintACT records turn the burnt uakt into uact."""
+        """At each mint epoch, pending MsgMintACT records turn the burnt uakt into uact; a mint below
+        the minimum is cancelled and the uakt refunded (x/bme cancelBurnMint, reason minimum_mint)."""
         if block.height % config.MINT_EPOCH_BLOCKS:
             return
         for key, record in list(s.iter_msgs("bme/pending/", LedgerPendingRecord)):
             amount = int(record.coins_to_burn.amount)
-            s.set_int("module/bme/uakt", s.get_int("module/bme/uakt") - amount)
-            self.mint(s, record.to, config.DEPOSIT_DENOM, self.mint_amount(amount))
+            minted, spread = self.mint_amounts(amount)
             s.delete(key)
+            if minted < config.MIN_MINT_UACT:
+                self.send_from_module(s, "bme", record.owner, config.GAS_DENOM, amount)
+                s.set(f"bme/canceled/{key.split('/', 2)[2]}", record.SerializeToString())
+                continue
+            s.set_int("module/bme/uakt", s.get_int("module/bme/uakt") - amount)
+            self.mint(s, record.to, config.DEPOSIT_DENOM, minted - spread)
             s.set(f"bme/executed/{key.split('/', 2)[2]}", record.SerializeToString())
 
     def end_block(self, s: Cache, block: BlockInfo) -> None:
@@ -1090,10 +1182,24 @@ class App:
         self.settle_mints(s, block)
 
 
+_SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+@functools.lru_cache(maxsize=65536)
 def _verify(pubkey: bytes | None, sign_doc: bytes, signature: bytes) -> bool:
+    """secp256k1 ECDSA over sha256(sign_doc), 64-byte r||s with low S, as the SDK verifies it.
+
+    Cached: CheckTx and the block verify the same bytes (the sign doc holds chain id, account
+    number and sequence), and the answer cannot change.
+    """
     if pubkey is None or len(signature) != 64:
         return False
-    try:
-        return PublicKey(pubkey).verify(sign_doc, signature)
-    except Exception:  # noqa: BLE001 - a malformed key or signature fails verification
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    if not (0 < r < _SECP256K1_ORDER and 0 < s <= _SECP256K1_ORDER // 2):
         return False
+    try:
+        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), pubkey)
+        key.verify(encode_dss_signature(r, s), sign_doc, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError):
+        return False
+    return True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ from devnet import app as appmod
 from devnet.app import App, BlockInfo, TxOutcome
 from devnet.errors import ChainError
 from devnet.store import Cache, GasMeter, Store
+
+log = logging.getLogger(__name__)
 
 MAX_TXS_PER_BLOCK = 10_000
 
@@ -175,6 +178,11 @@ class Chain:
                 row = self.store.db.execute("SELECT height, time, hash, num_txs FROM blocks WHERE height = ?", (height,)).fetchone()
         return tuple(row) if row else None
 
+    def block_txs(self, height: int) -> list[bytes]:
+        with self._lock:
+            rows = self.store.db.execute("SELECT tx FROM txs WHERE height = ? ORDER BY idx", (height,)).fetchall()
+        return [row[0] for row in rows]
+
     # -- blocks ------------------------------------------------------------------
     def produce_block(self) -> int:
         with self._lock:
@@ -186,8 +194,11 @@ class Chain:
                 outcome = self.app.deliver_tx(state, tx_bytes, block)
                 results.append((txhash, index, tx_bytes, outcome))
             end = Cache(state, GasMeter(None))
-            self.app.end_block(end, block)
-            state.writes.update(end.writes)
+            try:
+                self.app.end_block(end, block)
+                state.writes.update(end.writes)
+            except Exception:
+                log.exception("end blocker of block %d failed", block.height)
             when = _iso(block.time)
             state.set(appmod.K_HEIGHT, str(block.height).encode())
             state.set(appmod.K_TIME, when.encode())
@@ -252,7 +263,10 @@ class BlockTimer:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.chain.produce_block()
+            try:
+                self.chain.produce_block()
+            except Exception:
+                log.exception("block production failed")
 
     def stop(self) -> None:
         self._stop.set()

@@ -17,6 +17,12 @@ class ChainError(Exception):
     def wrap(self, context: str) -> ChainError:
         return ChainError(self.codespace, self.code, self.log, context)
 
+    def followed_by(self, detail: str) -> ChainError:
+        """Go's ``fmt.Errorf("%w: detail", err)``: the registered message first."""
+        err = ChainError(self.codespace, self.code, self.message)
+        err.log = f"{self.log}: {detail}"
+        return err
+
 
 def _kind(codespace: str, code: int, message: str):
     def make(context: str = "") -> ChainError:
@@ -76,19 +82,27 @@ INVALID_AUTHZ_SCOPE = _kind("escrow", 17, "invalid authz scope")
 
 # akash market (go/node/market/v1/errors.go)
 SAME_ACCOUNT = _kind("market", 2, "owner and provider are the same account")
-BID_OVER_ORDER = _kind("market", 4, "bid price above max order price")
 ATTRIBUTE_MISMATCH = _kind("market", 5, "attribute mismatch")
+UNKNOWN_BID = _kind("market", 6, "unknown bid")
+UNKNOWN_LEASE_FOR_BID = _kind("market", 8, "unknown lease for bid")
+UNKNOWN_ORDER_FOR_BID = _kind("market", 9, "unknown order for bid")
+LEASE_NOT_ACTIVE = _kind("market", 10, "lease not active")
+BID_NOT_ACTIVE = _kind("market", 11, "bid not active")
 BID_NOT_OPEN = _kind("market", 12, "bid not open")
 ORDER_NOT_OPEN = _kind("market", 13, "bid: order not open")
 ORDER_NOT_FOUND = _kind("market", 15, "invalid order: order not found")
 BID_NOT_FOUND = _kind("market", 18, "invalid bid: bid not found")
+GROUP_NOT_OPEN = _kind("market", 17, "group not open")
 BID_ZERO_PRICE = _kind("market", 19, "invalid bid: zero price")
+LEASE_NOT_FOUND = _kind("market", 20, "invalid lease: lease not found")
 BID_EXISTS = _kind("market", 21, "invalid bid: bid exists from provider")
 BID_INVALID_PRICE = _kind("market", 22, "bid price is invalid")
+ORDER_ACTIVE = _kind("market", 23, "order active")
+ORDER_CLOSED = _kind("market", 24, "order closed")
+INVALID_BID = _kind("market", 31, "invalid bid")
 MARKET_INVALID_DEPOSIT = _kind("market", 28, "deposit invalid")
 UNKNOWN_PROVIDER = _kind("market", 30, "unknown provider")
 
 # akash bme (go/node/bme/v1/errors.go)
 BME_INVALID_DENOM = _kind("bme", 9, "invalid denomination")
 BME_INVALID_SENDER = _kind("bme", 11, "invalid sender")
-BME_MINIMUM_MINT = _kind("bme", 17, "minimum mint amount is not met")

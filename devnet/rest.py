@@ -32,6 +32,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from deployer.akash.messages import legacy_dec_json, map_legacy_decs
 from deployer.akash.proto.akash.audit.v1.audit_pb2 import AuditedProvider
 from deployer.akash.proto.akash.audit.v1.audit_pb2 import QueryProvidersResponse as QueryAuditResponse
 from deployer.akash.proto.akash.bme.v1.params_pb2 import Params as BmeParams
@@ -90,7 +91,11 @@ class GatewayError(Exception):
 
 
 def to_json(msg: Message) -> dict:
-    return json_format.MessageToDict(msg, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    """protojson as the gateway writes it; LegacyDec amounts as decimals, as gogoproto's JSON gives them."""
+    shown = type(msg)()
+    shown.CopyFrom(msg)
+    map_legacy_decs(shown, legacy_dec_json)
+    return json_format.MessageToDict(shown, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
 
 
 def _reply(payload: dict, status: int = 200) -> Response:
@@ -404,7 +409,8 @@ def create_rest_app(chain: Chain) -> Flask:
             for scope in (Scope.deployment, Scope.bid):
                 for _, item in s.iter_msgs(f"escrow/{kind}/{scope}/", cls):
                     xid = item.id.xid if kind == "acc" else item.id.aid.xid
-                    if req.xid and not xid.startswith(req.xid) and item.id.xid != req.xid:
+                    # xid selects by whole path segments: "owner" or "owner/dseq"
+                    if req.xid and xid != req.xid and not xid.startswith(req.xid + "/"):
                         continue
                     from deployer.akash.proto.akash.escrow.types.v1.state_pb2 import State
 
@@ -518,7 +524,8 @@ def block_json(chain: Chain, block) -> dict:
         "last_block_id": {"hash": "", "part_set_header": {"total": 0, "hash": ""}},
         "proposer_address": "",
     }
-    body = {"header": header, "data": {"txs": []}, "evidence": {"evidence": []}, "last_commit": None}
+    txs = [base64.b64encode(tx).decode() for tx in chain.block_txs(height)] if height else []
+    body = {"header": header, "data": {"txs": txs}, "evidence": {"evidence": []}, "last_commit": None}
     hash_b64 = base64.b64encode(bytes.fromhex(block_hash)).decode() if block_hash else ""
     return {
         "block_id": {"hash": hash_b64, "part_set_header": {"total": 1, "hash": hash_b64}},

@@ -21,13 +21,16 @@ from cosmpy.protos.cosmos.tx.signing.v1beta1.signing_pb2 import SignMode
 from cosmpy.protos.cosmos.tx.v1beta1.tx_pb2 import AuthInfo, Fee, ModeInfo, SignDoc, SignerInfo, TxBody, TxRaw
 from google.protobuf.message import Message
 
-from deployer.akash.messages import GAS_DENOM, pack
+from deployer.akash.messages import GAS_DENOM, legacy_dec_wire, map_legacy_decs, pack
 
 # Registered so cosmpy can read, over REST, included transactions that carry these messages.
 from deployer.akash.proto.akash.bme.v1 import msgs_pb2 as _bme_msgs  # noqa: F401
 from deployer.akash.proto.akash.market.v1.filters_pb2 import LeaseFilters
 from deployer.akash.proto.akash.market.v1beta5 import bidmsg_pb2 as _bid_msgs  # noqa: F401
-from deployer.akash.proto.akash.market.v1beta5.filters_pb2 import BidFilters
+from deployer.akash.proto.akash.deployment.v1.deployment_pb2 import DeploymentID
+from deployer.akash.proto.akash.deployment.v1beta4.query_pb2 import QueryDeploymentRequest, QueryDeploymentResponse
+from deployer.akash.proto.akash.market.v1beta5.filters_pb2 import BidFilters, OrderFilters
+from deployer.akash.proto.akash.market.v1beta5.order_pb2 import Order
 from deployer.akash.proto.akash.market.v1beta5.query_pb2 import (
     QueryBidResponse,
     QueryBidsRequest,
@@ -35,12 +38,16 @@ from deployer.akash.proto.akash.market.v1beta5.query_pb2 import (
     QueryLeaseResponse,
     QueryLeasesRequest,
     QueryLeasesResponse,
+    QueryOrdersRequest,
+    QueryOrdersResponse,
 )
 from deployer.akash.wallet import Wallet
 
 # (gRPC method, REST gateway path) of the Akash queries Slipway makes.
 BIDS = ("/akash.market.v1beta5.Query/Bids", "/akash/market/v1beta5/bids/list")
 LEASES = ("/akash.market.v1beta5.Query/Leases", "/akash/market/v1beta5/leases/list")
+ORDERS = ("/akash.market.v1beta5.Query/Orders", "/akash/market/v1beta5/orders/list")
+DEPLOYMENT = ("/akash.deployment.v1beta4.Query/Deployment", "/akash/deployment/v1beta4/deployments/info")
 
 # Cosmos SDK's ErrWrongSequence (codespace "sdk").
 CODE_WRONG_SEQUENCE = 32
@@ -257,6 +264,19 @@ class CosmpyChain:
         request = QueryLeasesRequest(filters=LeaseFilters(owner=owner, dseq=dseq))
         return list(self._query(LEASES, request, QueryLeasesResponse).leases)
 
+    # What a provider reads (the devnet's providers use these): not part of ``Chain``.
+    def orders(self, *, state: str = "open", owner: str = "", dseq: int = 0) -> list[Order]:
+        request = QueryOrdersRequest(filters=OrderFilters(owner=owner, dseq=dseq, state=state))
+        return list(self._query(ORDERS, request, QueryOrdersResponse).orders)
+
+    def provider_leases(self, provider: str, *, state: str = "") -> list[QueryLeaseResponse]:
+        request = QueryLeasesRequest(filters=LeaseFilters(provider=provider, state=state))
+        return list(self._query(LEASES, request, QueryLeasesResponse).leases)
+
+    def deployment(self, owner: str, dseq: int) -> QueryDeploymentResponse:
+        request = QueryDeploymentRequest(id=DeploymentID(owner=owner, dseq=dseq))
+        return self._query(DEPLOYMENT, request, QueryDeploymentResponse)
+
     def _query(self, route: tuple[str, str], request: Message, response_type: type[Message]) -> Message:
         """An Akash query: over REST (the gateway's path) or gRPC (by method path); cosmpy has no Akash stubs."""
         from cosmpy.aerial.urls import Protocol as UrlProtocol
@@ -271,8 +291,11 @@ class CosmpyChain:
                 from cosmpy.common.rest_client import RestClient
 
                 self._rest = RestClient(parsed.rest_url)
-            # A real node's answers may carry fields Slipway's subset of the protos leaves out.
-            return Parse(self._rest.get(rest_path, request), response_type(), ignore_unknown_fields=True)
+            # A real node's answers may carry fields Slipway's subset of the protos leaves out, and
+            # show LegacyDec amounts as decimals: back to the wire form gRPC gives.
+            response = Parse(self._rest.get(rest_path, request), response_type(), ignore_unknown_fields=True)
+            map_legacy_decs(response, legacy_dec_wire)
+            return response
         import grpc
 
         if self._channel is None:

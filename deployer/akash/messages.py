@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -84,6 +84,44 @@ def to_legacy_dec(value: str | int | Decimal) -> str:
 def from_legacy_dec(wire: str) -> Decimal:
     """The decimal value of a LegacyDec wire string."""
     return Decimal(int(wire or "0")).scaleb(-LEGACY_DEC_PRECISION)
+
+
+# Fields holding a LegacyDec (gogoproto customtype): an integer string on the wire, a decimal with 18
+# places in a node's REST JSON ("60.000000000000000000").
+LEGACY_DEC_FIELDS = {"cosmos.base.v1beta1.DecCoin": "amount", "akash.escrow.types.v1.Balance": "amount"}
+
+
+def legacy_dec_json(wire: str) -> str:
+    """The REST (JSON) form of a LegacyDec wire string."""
+    return f"{from_legacy_dec(wire):.{LEGACY_DEC_PRECISION}f}"
+
+
+def legacy_dec_wire(text: str) -> str:
+    """The wire form of a LegacyDec given in either form."""
+    return to_legacy_dec(Decimal(text)) if "." in text else text
+
+
+def map_legacy_decs(msg: Message, convert) -> None:
+    """Rewrite every LegacyDec field in ``msg`` (nested, and inside Any) with ``convert``, in place."""
+    from google.protobuf import symbol_database
+
+    name = LEGACY_DEC_FIELDS.get(msg.DESCRIPTOR.full_name)
+    if name and getattr(msg, name):
+        setattr(msg, name, convert(getattr(msg, name)))
+    for fd, value in msg.ListFields():
+        if fd.message_type is None or fd.message_type.GetOptions().map_entry:
+            continue
+        for item in value if fd.label == fd.LABEL_REPEATED else [value]:
+            if item.DESCRIPTOR.full_name == "google.protobuf.Any":
+                try:
+                    cls = symbol_database.Default().GetSymbol(item.type_url.rsplit("/", 1)[-1])
+                except KeyError:
+                    continue
+                inner = cls.FromString(item.value)
+                map_legacy_decs(inner, convert)
+                item.value = inner.SerializeToString()
+            else:
+                map_legacy_decs(item, convert)
 
 
 def coin(amount: int, denom: str) -> Coin:
@@ -176,7 +214,7 @@ def _timestamp(moment: datetime) -> Timestamp:
     if moment.tzinfo is None:
         raise ValueError("grant expirations must be timezone-aware")
     stamp = Timestamp()
-    stamp.FromDatetime(moment.astimezone(timezone.utc))
+    stamp.FromDatetime(moment.astimezone(UTC))
     return stamp
 
 

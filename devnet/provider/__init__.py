@@ -1,9 +1,12 @@
 """The devnet's providers (the real provider API over HTTPS, leases run on Docker).
 
-``serve_all`` is the node's hook: called once the chain and its REST API run, it starts the
-providers of ``devnet.config.PROVIDERS`` and returns what must be stopped when the node stops
-(objects with ``stop()``). Each provider reads the chain and bids through the node's public REST
-API with Slipway's own chain client, as a real provider uses its node.
+Hooks the rest of the devnet calls:
+- ``serve_all(node, settings)``: called by ``devnet.node.run`` once the chain and its REST API
+  answer; starts the providers of ``devnet.config.PROVIDERS`` and returns what must be stopped
+  when the node stops (objects with ``stop()``). Each provider reads the chain and bids through
+  the node's public REST API (``node.rest_url``) with Slipway's own chain client, as a real
+  provider uses its node.
+- ``cli``: the click group ``devnet.cli`` adds as ``slipway devnet provider``.
 """
 
 from __future__ import annotations
@@ -16,18 +19,18 @@ from slipway.settings import Settings
 def build_providers(rest_url: str, settings: Settings) -> list:
     """One ``DevnetProvider`` per ``devnet.config.PROVIDERS`` entry, not yet started."""
     from deployer.akash.chain import CosmpyChain, Signer
-    from deployer.akash.wallet import wallet_from_mnemonic
     from devnet import config
+    from devnet.node import provider_wallet
     from devnet.provider.bidding import BidEngine, Offer
     from devnet.provider.chainview import Resources, RestChainView
     from devnet.provider.cluster import DockerCluster
     from devnet.provider.control import provider_dir
     from devnet.provider.service import ChainBidder, DevnetProvider, self_signed_certificate
 
-    signer = Signer(CosmpyChain(config.CHAIN_ID, rest_url), gas_price=Decimal(settings.akash_gas_price))
+    signer = Signer(CosmpyChain(settings.akash_chain_id, rest_url), gas_price=Decimal(settings.akash_gas_price))
     providers = []
     for spec in config.PROVIDERS:
-        wallet = wallet_from_mnemonic(config.DEVNET_MNEMONIC, spec.hd_index, spec.name)
+        wallet = provider_wallet(spec)
         directory = provider_dir(settings.devnet_path, spec.name)
         chain = RestChainView(rest_url)
         offer = Offer(

@@ -239,7 +239,11 @@ def authenticate(header: str | None, public_key: Callable[[str], bytes | None], 
     if iat is None or nbf is None or exp is None or claims.get("version") != "v1":
         raise jwt_invalid_claims()
     leases = claims.get("leases")
-    if not _leases_valid(leases):
+    try:
+        valid = _leases_valid(leases)
+    except (ValueError, TypeError, AttributeError):  # e.g. a dseq that is not a number
+        valid = False
+    if not valid:
         raise jwt_invalid_claims()
     return Claims(
         issuer=issuer,

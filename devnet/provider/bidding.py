@@ -21,11 +21,17 @@ log = logging.getLogger(__name__)
 
 # A bid sent but not yet seen on chain is kept as a reservation this long.
 PENDING_BID_S = 30.0
+# provider-services' --bid-timeout: an open bid no lease took is closed (MsgCloseBid) after this.
+BID_TIMEOUT_S = 300.0
 
 
 class BidSender(Protocol):
     def bid(self, order: OrderID, price: Decimal, denom: str) -> None:
         """Place a bid (``MsgCreateBid``); raise if the chain refuses it."""
+        ...
+
+    def close_bid(self, order: OrderID) -> None:
+        """Withdraw the bid on ``order`` (``MsgCloseBid``); raise if the chain refuses it."""
         ...
 
 
@@ -57,20 +63,27 @@ def decline_reason(offer: Offer, group: Group, free: Resources,
         return f"unsupported denomination {group.denom!r}"
     if group.price < offer.price:
         return f"price too high, not bidding ({offer.price}{offer.denom} > {group.price}{group.denom})"
+    if group.leased_ips:
+        return "no leased IPs on this provider"
+    if group.persistent_storage:
+        return "no persistent storage on this provider"
     if not group.resources.fits_in(free):
-        return "insufficient capacity"
+        return "insufficient capacity"  # GPUs included: devnet providers have none
     return None
 
 
 @dataclass
 class BidEngine:
-    """One round per block: bid on the orders this provider can take, once each."""
+    """One round per block: bid on the orders this provider can take, once each; withdraw a bid
+    no lease took within ``bid_timeout_s`` and do not bid on that order again."""
 
     offer: Offer
     chain: ChainView
     sender: BidSender
+    bid_timeout_s: float = BID_TIMEOUT_S
     pending: dict[OrderID, tuple[Group, float]] = field(default_factory=dict)
-    refused: set[OrderID] = field(default_factory=set)
+    refused: set[OrderID] = field(default_factory=set)  # refused or timed out: never bid on again
+    open_since: dict[OrderID, float] = field(default_factory=dict)
     groups: dict[OrderID, Group] = field(default_factory=dict)  # what each bid or lease of ours holds
 
     def _group_of(self, order: OrderID) -> Group | None:
@@ -94,7 +107,9 @@ class BidEngine:
         now = time.monotonic() if now is None else now
         orders = self.chain.open_orders()
         open_ids = {o.id for o in orders}
-        mine = {b.order_id for b in self.chain.bids(self.offer.address)}
+        bids = self.chain.bids(self.offer.address)
+        mine = {b.order_id for b in bids}
+        mine -= self._withdraw_stale({b.order_id for b in bids if b.state == "open"}, now)
         leased = {lease.id.order_id for lease in self.chain.leases(self.offer.address)}
         for order_id, (_, since) in list(self.pending.items()):
             if order_id in mine or order_id not in open_ids or now - since > PENDING_BID_S:
@@ -117,10 +132,32 @@ class BidEngine:
             if not self._bid(order):
                 continue
             self.pending[order.id] = (order.group, now)
+            self.open_since[order.id] = now  # the bid timeout runs from the bid
             self.groups[order.id] = order.group
             free = free.minus(order.group.resources)
             placed.append(order.id)
         return placed
+
+    def _withdraw_stale(self, open_bids: set[OrderID], now: float) -> set[OrderID]:
+        """Close the open bids that waited ``bid_timeout_s``; returns those withdrawn."""
+        for order_id in list(self.open_since):
+            if order_id not in open_bids and order_id not in self.pending:
+                del self.open_since[order_id]
+        withdrawn = set()
+        for order_id in sorted(open_bids):
+            since = self.open_since.setdefault(order_id, now)
+            if now - since < self.bid_timeout_s:
+                continue
+            try:
+                self.sender.close_bid(order_id)
+            except Exception as exc:  # noqa: BLE001 - e.g. a lease took it meanwhile; next round sees
+                log.warning("closing the bid on %s failed: %s", order_id.path(), exc)
+                continue
+            log.info("bid on %s timed out: closed", order_id.path())
+            self.refused.add(order_id)
+            del self.open_since[order_id]
+            withdrawn.add(order_id)
+        return withdrawn
 
     def _bid(self, order: Order) -> bool:
         try:

@@ -52,18 +52,23 @@ class Resources:
     cpu_millis: int = 0
     memory_bytes: int = 0
     storage_bytes: int = 0
+    gpus: int = 0
 
     def __add__(self, other: Resources) -> Resources:
         return Resources(self.cpu_millis + other.cpu_millis, self.memory_bytes + other.memory_bytes,
-                         self.storage_bytes + other.storage_bytes)
+                         self.storage_bytes + other.storage_bytes, self.gpus + other.gpus)
+
+    def times(self, count: int) -> Resources:
+        return Resources(self.cpu_millis * count, self.memory_bytes * count, self.storage_bytes * count,
+                         self.gpus * count)
 
     def fits_in(self, other: Resources) -> bool:
         return (self.cpu_millis <= other.cpu_millis and self.memory_bytes <= other.memory_bytes
-                and self.storage_bytes <= other.storage_bytes)
+                and self.storage_bytes <= other.storage_bytes and self.gpus <= other.gpus)
 
     def minus(self, other: Resources) -> Resources:
         return Resources(self.cpu_millis - other.cpu_millis, self.memory_bytes - other.memory_bytes,
-                         self.storage_bytes - other.storage_bytes)
+                         self.storage_bytes - other.storage_bytes, self.gpus - other.gpus)
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,8 @@ class Group:
     resources: Resources
     price: Decimal  # per block, for the whole group (GroupSpec.Price(): unit price times count, summed)
     denom: str
+    leased_ips: int = 0  # LEASED_IP endpoints (needs the provider's IP operator)
+    persistent_storage: bool = False  # a volume with attribute persistent=true
 
 
 @dataclass(frozen=True)
@@ -171,13 +178,19 @@ def parse_group_spec(spec: dict[str, Any]) -> Group:
     total = Resources()
     price = Decimal(0)
     denom = ""
+    leased_ips, persistent = 0, False
     for unit in spec.get("resources") or []:
         count = _int(unit.get("count"))
         res = unit.get("resource") or {}
-        storage = sum(_quantity(vol.get("quantity")) for vol in res.get("storage") or [])
+        volumes = res.get("storage") or []
+        storage = sum(_quantity(vol.get("quantity")) for vol in volumes)
+        persistent = persistent or any((a.get("key"), a.get("value")) == ("persistent", "true")
+                                       for vol in volumes for a in vol.get("attributes") or [])
+        leased_ips += count * sum(1 for ep in res.get("endpoints") or [] if ep.get("kind") in ("LEASED_IP", 2))
         one = Resources(_quantity((res.get("cpu") or {}).get("units")),
-                        _quantity((res.get("memory") or {}).get("quantity")), storage)
-        total = total + Resources(one.cpu_millis * count, one.memory_bytes * count, one.storage_bytes * count)
+                        _quantity((res.get("memory") or {}).get("quantity")), storage,
+                        _quantity((res.get("gpu") or {}).get("units")))
+        total = total + one.times(count)
         unit_price = unit.get("price") or {}
         denom = denom or unit_price.get("denom", "")
         price += _dec(unit_price.get("amount")) * count
@@ -189,6 +202,8 @@ def parse_group_spec(spec: dict[str, Any]) -> Group:
         resources=total,
         price=price,
         denom=denom,
+        leased_ips=leased_ips,
+        persistent_storage=persistent,
     )
 
 

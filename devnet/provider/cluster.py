@@ -199,13 +199,18 @@ class DockerCluster:
         self._each_container(start)
 
     def _each_container(self, action) -> None:
-        client = docker_client(self.docker_host)
+        try:
+            client = docker_client(self.docker_host)
+        except DockerException as exc:  # no Engine: the provider still bids and answers its API
+            log.warning("provider %s: the Docker Engine at %s does not answer (%s)", self.provider,
+                        self.docker_host, str(exc)[:200])
+            return
         try:
             for container in client.containers.list(all=True, filters={"label": f"{LABEL_PROVIDER}={self.provider}"}):
                 try:
                     action(container)
-                except DockerException:
-                    pass
+                except DockerException as exc:
+                    log.warning("provider %s: container %s: %s", self.provider, container.name, str(exc)[:200])
         finally:
             client.close()
 
@@ -242,16 +247,26 @@ class DockerCluster:
             return self._leases.get(dep.lease) is dep
 
     def _run(self, dep: LeaseDeployment) -> None:
-        client = docker_client(self.docker_host)
         try:
-            self._remove_containers(dep.lease, client=client, older_than=dep.generation)
+            client = docker_client(self.docker_host)
+        except DockerException as exc:
+            self._event(dep, "Failed", f"Error: the cluster does not answer ({str(exc)[:200]})", "-", warning=True)
+            return
+        try:
             services = {svc["name"]: svc for svc in dep.group.get("services") or []}
+            # Services the new manifest no longer has stop now.
+            self._remove_containers(dep.lease, client=client, older_than=dep.generation,
+                                    which=lambda service: service not in services)
             for plan in dep.services:
                 if not self._current(dep):
                     return
                 svc = services[plan.name]
                 if not self._pull(client, dep, plan, svc):
+                    # As in a Kubernetes rollout whose new pods cannot pull their image: the
+                    # previous version keeps serving, the new one never becomes available.
                     continue
+                self._remove_containers(dep.lease, client=client, older_than=dep.generation,
+                                        which=lambda service, name=plan.name: service == name)
                 for index, ports in enumerate(plan.replica_ports):
                     self._start(client, dep, plan, svc, index, ports)
         finally:
@@ -319,13 +334,14 @@ class DockerCluster:
         labels = [f"{LABEL_PROVIDER}={self.provider}", f"{LABEL_LEASE}={lease.path()}"]
         return client.containers.list(all=True, filters={"label": labels})
 
-    def _remove_containers(self, lease: LeaseID, client=None, older_than: int | None = None) -> None:
+    def _remove_containers(self, lease: LeaseID, client=None, older_than: int | None = None,
+                           which=lambda service: True) -> None:
         own = client is None
         client = client or docker_client(self.docker_host)
         try:
             for container in self._containers(client, lease):
                 generation = int(container.labels.get(LABEL_GENERATION, "0") or 0)
-                if older_than is None or generation < older_than:
+                if (older_than is None or generation < older_than) and which(container.labels.get(LABEL_SERVICE)):
                     try:
                         container.remove(force=True)
                     except NotFound:
@@ -462,11 +478,3 @@ def _remove_named(client, name: str) -> None:
     except NotFound:
         pass
 
-
-def wait_until(predicate, timeout_s: float, interval_s: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return predicate()

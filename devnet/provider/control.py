@@ -60,6 +60,7 @@ class Supervisor:
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._errors: dict[str, str] = {}
 
     def apply(self) -> None:
         for name, provider in self.providers.items():
@@ -71,8 +72,12 @@ class Supervisor:
                     provider.start()
                 elif not wanted_running and provider.running:
                     provider.stop()
-            except Exception:
-                log.exception("provider %s could not be %s", name, "started" if wanted_running else "stopped")
+            except Exception as exc:  # noqa: BLE001 - e.g. its port is taken: try again next round
+                if self._errors.get(name) != str(exc):  # said once, not every round
+                    log.error("provider %s could not be %s: %s", name, "started" if wanted_running else "stopped", exc)
+                self._errors[name] = str(exc)
+            else:
+                self._errors.pop(name, None)
             current = RUNNING if provider.running else STOPPED
             state_file = directory / "state"
             if state(self.devnet_path, name) != current:

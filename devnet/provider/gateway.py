@@ -9,6 +9,7 @@ gateway's close codes (4001 lease not found, 4000 "no running pods").
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -17,6 +18,9 @@ from flask_sock import Sock
 
 from devnet.provider.auth import AuthError, authenticate, unauthorized
 from devnet.provider.chainview import LeaseID
+
+MAX_MANIFEST_BYTES = 8 * 1024 * 1024
+log = logging.getLogger(__name__)
 
 WS_INTERNAL_ERROR = 4000
 WS_LEASE_NOT_FOUND = 4001
@@ -58,6 +62,10 @@ def json_response(value: Any) -> Response:
     return Response(json.dumps(value, separators=(",", ":")), content_type="application/json; charset=UTF-8")
 
 
+def _no_constant(name: str):
+    raise ValueError(f"invalid character '{name[0]}' looking for beginning of value")
+
+
 def _uint(text: str, limit: int, name: str) -> int:
     if not text.isdigit() or int(text) > limit:
         raise ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax' if not text.isdigit()
@@ -68,7 +76,25 @@ def _uint(text: str, limit: int, name: str) -> int:
 def create_gateway(provider) -> Flask:
     """``provider``: a ``devnet.provider.service.DevnetProvider`` (address, chain, cluster, manifests)."""
     app = Flask(f"devnet-provider-{provider.name}")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_MANIFEST_BYTES
     sock = Sock(app)
+
+    @app.errorhandler(404)
+    def not_found(_err):
+        return go_error("404 page not found", 404)  # gorilla/mux's answer
+
+    @app.errorhandler(405)
+    def not_allowed(_err):
+        return Response(b"", status=405)
+
+    @app.errorhandler(413)
+    def too_large(_err):
+        return go_error("http: request body too large", 413)
+
+    @app.errorhandler(500)
+    def internal(err):
+        log.error("provider %s: %s", provider.name, getattr(err, "original_exception", err))
+        return go_error("internal error", 500)
 
     @app.before_request
     def authorize():
@@ -134,9 +160,9 @@ def create_gateway(provider) -> Flask:
     @app.put("/deployment/<dseq>/manifest")
     def manifest(dseq: str):
         try:
-            body = json.loads(request.get_data() or b"null")
-        except ValueError as exc:
-            return go_error(str(exc), 422)
+            body = json.loads(request.get_data() or b"null", parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:  # Go's decoder refuses NaN/Infinity too
+            return go_error(f"invalid character in manifest JSON: {str(exc)[:200]}", 422)
         if not isinstance(body, list):
             return go_error("json: cannot unmarshal into Go value of type v2beta3.Manifest", 422)
         try:

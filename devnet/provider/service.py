@@ -28,13 +28,76 @@ from deployer.akash.messages import coin, dec_coin
 from deployer.akash.wallet import Wallet
 from devnet import config
 from devnet.provider.bidding import BidEngine
-from devnet.provider.chainview import ChainUnavailable, ChainView, LeaseID, OrderID
+from devnet.provider.chainview import ChainUnavailable, ChainView, OrderID
 from devnet.provider.cluster import DockerCluster
 from devnet.provider.gateway import ManifestRefused, create_gateway
 
 log = logging.getLogger(__name__)
 
 VERSION = "v0.10.0-slipway-devnet"
+
+
+_UINT32 = 2**32 - 1
+
+
+def _unmarshal(value: Any, where: str, go_type: str) -> ManifestRefused:
+    kind = {bool: "bool", str: "string", list: "array", dict: "object"}.get(type(value), "number")
+    return ManifestRefused(422, f"json: cannot unmarshal {kind} into Go struct field {where} of type {go_type}")
+
+
+def _check(value: Any, where: str, go_type: str, ok: bool) -> None:
+    if not ok:
+        raise _unmarshal(value, where, go_type)
+
+
+def _is_uint(value: Any, limit: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= limit
+
+
+def _strings(value: Any) -> bool:
+    return value is None or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+def check_manifest(manifest: list[Any]) -> None:
+    """What Go's decoder and ``Manifest.Validate`` refuse before the provider looks at the chain (422)."""
+    if not manifest:
+        raise ManifestRefused(422, "invalid manifest: manifest is empty")
+    for group in manifest:
+        _check(group, "Manifest", "v2beta3.Group", isinstance(group, dict))
+        _check(group.get("name"), "Group.name", "string", isinstance(group.get("name", ""), str))
+        services = group.get("services")
+        _check(services, "Group.services", "v2beta3.Services", services is None or isinstance(services, list))
+        if not services:
+            raise ManifestRefused(422, f'invalid manifest: group "{group.get("name", "")}" contains no services')
+        for svc in services:
+            _check(svc, "Group.services", "v2beta3.Service", isinstance(svc, dict))
+            for key in ("name", "image"):
+                _check(svc.get(key), f"Service.services.{key}", "string", isinstance(svc.get(key, ""), str))
+                if not svc.get(key):
+                    raise ManifestRefused(422, f'invalid manifest: group "{group.get("name", "")}": '
+                                               f"service {key} is empty")
+            for key in ("command", "args", "env"):
+                _check(svc.get(key), f"Service.services.{key}", "[]string", _strings(svc.get(key)))
+            _check(svc.get("count"), "Service.services.count", "uint32", _is_uint(svc.get("count", 0), _UINT32))
+            if not svc.get("count"):
+                raise ManifestRefused(422, f'invalid manifest: service "{svc["name"]}": count must be at least 1')
+            _check(svc.get("resources"), "Service.services.resources", "v1beta4.Resources",
+                   isinstance(svc.get("resources"), dict))
+            exposes = svc.get("expose")
+            _check(exposes, "Service.services.expose", "v2beta3.ServiceExposes",
+                   exposes is None or isinstance(exposes, list))
+            for expose in exposes or []:
+                _check(expose, "Service.services.expose", "v2beta3.ServiceExpose", isinstance(expose, dict))
+                for key, limit in (("port", 65535), ("externalPort", 65535)):
+                    _check(expose.get(key), f"ServiceExpose.expose.{key}", "uint32",
+                           _is_uint(expose.get(key, 0), limit))
+                _check(expose.get("proto"), "ServiceExpose.expose.proto", "string",
+                       isinstance(expose.get("proto", ""), str))
+                _check(expose.get("global"), "ServiceExpose.expose.global", "bool",
+                       isinstance(expose.get("global", False), bool))
+            cred = svc.get("credentials")
+            _check(cred, "Service.services.credentials", "v2beta3.ImageCredentials",
+                   cred is None or (isinstance(cred, dict) and all(isinstance(v, str) for v in cred.values())))
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -64,6 +127,18 @@ class ChainBidder:
                      provider=self.wallet.address, bseq=0),
             price=dec_coin(price, denom),
             deposit=Deposit(amount=coin(self.deposit, self.deposit_denom), sources=[Source.balance]),
+        )
+        self.signer.submit(self.wallet, [msg])
+
+    def close_bid(self, order: OrderID) -> None:
+        from deployer.akash.proto.akash.market.v1.bid_pb2 import BidID
+        from deployer.akash.proto.akash.market.v1.types_pb2 import LeaseClosedReason
+        from deployer.akash.proto.akash.market.v1beta5.bidmsg_pb2 import MsgCloseBid
+
+        msg = MsgCloseBid(
+            id=BidID(owner=order.owner, dseq=order.dseq, gseq=order.gseq, oseq=order.oseq,
+                     provider=self.wallet.address, bseq=0),
+            reason=LeaseClosedReason.lease_closed_reason_unspecified,
         )
         self.signer.submit(self.wallet, [msg])
 
@@ -126,11 +201,19 @@ class DevnetProvider:
         with self._guard:
             if self._server is not None:
                 return
+            try:  # leases that closed while it was down never come back
+                self._release_closed_leases()
+            except ChainUnavailable:
+                pass
             self.cluster.start_all()
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(str(self.tls[0]), str(self.tls[1]))
-            self._server = make_server(self.host, self.port, create_gateway(self), threaded=True, ssl_context=context,
-                                       request_handler=_QuietHandler)
+            try:
+                self._server = make_server(self.host, self.port, create_gateway(self), threaded=True,
+                                           ssl_context=context, request_handler=_QuietHandler)
+            except SystemExit:  # werkzeug exits the process when the port is taken; a provider must not
+                raise OSError(f"provider {self.name}: port {self.port} on {self.host} is in use") from None
+            self.port = self._server.server_port  # port 0: the one the system gave
             self._server_thread = threading.Thread(target=self._server.serve_forever, name=f"provider-{self.name}",
                                                    daemon=True)
             self._server_thread.start()
@@ -153,18 +236,25 @@ class DevnetProvider:
             log.info("provider %s stopped", self.name)
 
     def _loop(self) -> None:
+        last_error = ""
         while not self._loop_stop.is_set():
             try:
                 self.tick()
+                last_error = ""
             except ChainUnavailable as exc:
                 log.debug("provider %s: chain unavailable (%s)", self.name, exc)
-            except Exception:
-                log.exception("provider %s: round failed", self.name)
+            except Exception as exc:  # one bad round never ends the provider
+                if repr(exc) != last_error:  # said once, not every block
+                    log.exception("provider %s: round failed", self.name)
+                last_error = repr(exc)
             self._loop_stop.wait(self.tick_s)
 
     def tick(self) -> None:
         """One block's work: bid on what fits, and let go of leases that closed."""
         self.bid_engine.round()
+        self._release_closed_leases()
+
+    def _release_closed_leases(self) -> None:
         active = {lease.id for lease in self.chain.leases(self.address)}
         for lease in self.cluster.leases() - active:
             log.info("provider %s: lease %s closed, removing its services", self.name, lease.path())
@@ -198,24 +288,17 @@ class DevnetProvider:
 
     def submit_manifest(self, owner: str, dseq: int, manifest: list[Any]) -> None:
         """Check a manifest as the provider's manifest manager does, then run it for our leases."""
-        if not manifest:
-            raise ManifestRefused(422, "invalid manifest: manifest is empty")
-        for group in manifest:
-            if not isinstance(group, dict) or not isinstance(group.get("services"), list):
-                raise ManifestRefused(422, "json: cannot unmarshal into Go value of type v2beta3.Group")
-            if not group["services"]:
-                raise ManifestRefused(422, f'invalid manifest: group "{group.get("name", "")}" contains no services')
-            for service in group["services"]:
-                if not isinstance(service, dict) or not service.get("name") or not service.get("image"):
-                    raise ManifestRefused(422, f'invalid manifest: group "{group.get("name", "")}": '
-                                               "service name and image are required")
+        check_manifest(manifest)
         try:
             deployment = self.chain.deployment(owner, dseq)
         except ChainUnavailable as exc:
             raise ManifestRefused(500, str(exc)) from None
         if deployment is None:
             raise ManifestRefused(500, "rpc error: code = NotFound desc = deployment not found")
-        version = hashlib.sha256(manifest_to_sorted_json(manifest).encode()).digest()
+        try:
+            version = hashlib.sha256(manifest_to_sorted_json(manifest).encode()).digest()
+        except (RecursionError, ValueError, TypeError) as exc:
+            raise ManifestRefused(422, f"invalid manifest: {type(exc).__name__}") from None
         if version != deployment.hash:
             raise ManifestRefused(422, "manifest version validation failed")
         # chain-sdk's Groups.CheckAgainstGSpecs: these two are not wrapped in a known error,
@@ -223,10 +306,10 @@ class DevnetProvider:
         if len(manifest) != len(deployment.groups):
             raise ManifestRefused(500, f"invalid manifest: group count mismatch "
                                        f"({len(manifest)} != {len(deployment.groups)})")
-        by_name = {group["name"]: group for group in manifest}
-        for group in manifest:
-            if group["name"] not in {g.name for g in deployment.groups.values()}:
-                raise ManifestRefused(500, f"invalid manifest: unknown deployment group ('{group['name']}')")
+        by_name = {group.get("name", ""): group for group in manifest}
+        for name in by_name:
+            if name not in {g.name for g in deployment.groups.values()}:
+                raise ManifestRefused(500, f"invalid manifest: unknown deployment group ('{name}')")
         leases = [lease for lease in self.chain.leases(self.address)
                   if lease.id.owner == owner and lease.id.dseq == dseq]
         if not leases:
@@ -235,6 +318,3 @@ class DevnetProvider:
             spec = deployment.groups.get(lease.id.gseq)
             if spec is not None and spec.name in by_name:
                 self.cluster.deploy(lease.id, by_name[spec.name])
-
-    def lease_ids(self) -> set[LeaseID]:
-        return self.cluster.leases()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import itertools
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -58,7 +58,7 @@ class Client:
 
     def block_time(self) -> datetime:
         when = self.get("/cosmos/base/tendermint/v1beta1/blocks/latest").json()["block"]["header"]["time"]
-        return datetime.fromisoformat(when.replace("Z", "+00:00"))
+        return datetime.fromisoformat(when)
 
     def wait_height(self, height: int, timeout: float = 60) -> int:
         deadline = time.monotonic() + timeout
@@ -140,7 +140,7 @@ class Client:
 
 
 def expiry(days: float = 1) -> str:
-    return (datetime.now(timezone.utc) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def b64(data: bytes) -> str:

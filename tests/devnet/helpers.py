@@ -38,7 +38,17 @@ def group(price_uact: str = "1000", *, attributes: dict[str, str] | None = None,
             "price": {"denom": denom, "amount": price_uact},
         }],
     })
-    return MessageToDict(spec, preserving_proto_field_name=True)
+    shown = MessageToDict(spec, preserving_proto_field_name=True)
+    # chain-sdk's JSON carries a LegacyDec as a decimal; its encoder writes the wire form.
+    shown["resources"][0]["price"]["amount"] = dec18(price_uact)
+    return shown
+
+
+def dec18(value) -> str:
+    """A LegacyDec as REST JSON shows it: "60" -> "60.000000000000000000"."""
+    from decimal import Decimal
+
+    return f"{Decimal(str(value)):.18f}"
 
 
 def manifest_hash(text: str) -> str:

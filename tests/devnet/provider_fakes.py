@@ -172,9 +172,14 @@ class RecordingBidder:
     provider: str
     refuse: bool = False
     sent: list[tuple[OrderID, Decimal]] = field(default_factory=list)
+    closed: list[OrderID] = field(default_factory=list)
 
     def bid(self, order: OrderID, price: Decimal, denom: str) -> None:
         if self.refuse:
             raise RuntimeError("chain refused the transaction (market code 21): invalid bid: bid exists from provider")
         self.sent.append((order, price))
         self.chain.bid_list.append(Bid(order, self.provider, "open", price))
+
+    def close_bid(self, order: OrderID) -> None:
+        self.closed.append(order)
+        self.chain.bid_list = [b for b in self.chain.bid_list if (b.order_id, b.provider) != (order, self.provider)]

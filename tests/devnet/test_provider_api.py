@@ -22,7 +22,6 @@ import simple_websocket
 from deployer.akash.provider_auth import provider_jwt, sign_adr36
 from deployer.akash.sdl import RegistryCredentials, ServiceSpec
 from deployer.akash.wallet import Wallet, Wallets
-from deployer.local import free_port
 from devnet.provider import control
 from devnet.provider.bidding import BidEngine, Offer
 from devnet.provider.chainview import OrderID, Resources
@@ -112,7 +111,7 @@ def harness(settings, docker_client, tmp_path):
         name=name, address=PROVIDER_KEY.address, chain=chain,
         bid_engine=BidEngine(offer, chain, RecordingBidder(chain, PROVIDER_KEY.address)),
         cluster=DockerCluster(settings.docker_host, name, tmp_path / "leases"),
-        tls=self_signed_certificate(tmp_path / "tls", PROVIDER_KEY.address), port=free_port("127.0.0.1"),
+        tls=self_signed_certificate(tmp_path / "tls", PROVIDER_KEY.address), port=0,
         tick_s=3600,  # the test drives rounds itself (provider.tick())
     )
     provider.start()
@@ -156,6 +155,14 @@ def events(h: Harness, dseq: int) -> list[dict]:
         return out
 
 
+def closed_with(ws: simple_websocket.Client) -> tuple[int, str]:
+    try:
+        while True:
+            ws.receive(timeout=10)
+    except simple_websocket.ConnectionClosed as closed:
+        return closed.reason, closed.message
+
+
 # -- public endpoints and auth ---------------------------------------------------------------------
 
 def test_public_endpoints_answer_without_auth(harness) -> None:
@@ -164,6 +171,8 @@ def test_public_endpoints_answer_without_auth(harness) -> None:
     status = harness.call("GET", "/status").json()
     assert status["address"] == PROVIDER_KEY.address
     assert status["cluster"]["leases"] == 0 and status["manifest"] == {"deployments": 0}
+    missing = harness.call("GET", "/nowhere")
+    assert (missing.status_code, missing.text) == (404, "404 page not found\n")
 
 
 def test_manifest_needs_a_jwt_of_the_owners_key_still_valid(harness, settings) -> None:
@@ -236,6 +245,9 @@ def test_a_wrong_registry_password_ends_with_the_pull_failing(harness, settings)
     services = harness.status(20).json()["services"]
     assert services["web"]["available"] == 0 and services["web"]["total"] == 1
     assert harness.containers() == []
+    # Logs end as the gateway ends them: 4000 "no running pods"; 4001 for a lease it does not know.
+    assert closed_with(harness.ws("/lease/20/1/1/logs?follow=true")) == (4000, "no running pods")
+    assert closed_with(harness.ws("/lease/99/1/1/logs?follow=true"))[0] == 4001
 
 
 def test_the_service_runs_answers_at_its_uri_and_a_new_manifest_replaces_it(harness, settings) -> None:
@@ -270,6 +282,14 @@ def test_the_service_runs_answers_at_its_uri_and_a_new_manifest_replaces_it(harn
     assert wait_for(lambda: _get(f"http://{new_uri}/")) == "hello from two\n"
     assert len(harness.containers()) == 1
 
+    # An update whose image cannot be pulled never becomes available; the running version stays.
+    broken = web(settings, password="wrong-password-42", greeting="three")
+    harness.chain.update(OWNER.address, 21, broken)
+    assert harness.put_manifest(21, broken.manifest_json).status_code == 200
+    assert wait_for(lambda: len([e for e in events(harness, 21) if e["reason"] == "Failed"]) > 0)
+    assert harness.status(21).json()["services"]["web"]["available"] == 0
+    assert _get(f"http://{new_uri}/") == "hello from two\n"
+
     # The lease closes on chain: the provider removes its services at its next round.
     harness.chain.close_lease(harness.provider.cluster.leases().pop())
     harness.provider.tick()
@@ -288,7 +308,15 @@ def test_a_stopped_provider_answers_nothing_and_its_containers_stop(harness, set
         harness.call("GET", "/address")
     assert harness.containers() and harness.containers(running_only=True) == []
 
+    # A lease that closes while the provider is down does not come back with it.
+    lease(harness, 31, sdl)
     harness.provider.start()
+    assert harness.put_manifest(31, sdl.manifest_json).status_code == 200
+    assert wait_for(lambda: harness.status(31).json()["services"]["web"]["available"] == 1)
+    harness.provider.stop()
+    harness.chain.close_lease(next(lid for lid in harness.provider.cluster.leases() if lid.dseq == 31))
+    harness.provider.start()
+    assert {lid.dseq for lid in harness.provider.cluster.leases()} == {30}
     assert harness.call("GET", "/address").status_code == 200
     assert wait_for(lambda: harness.status(30).json()["services"]["web"]["available"] == 1)
     [uri] = harness.status(30).json()["services"]["web"]["uris"]
@@ -337,3 +365,40 @@ def test_control_files_stop_and_start_a_running_provider(harness, tmp_path) -> N
     supervisor.apply()
     assert control.state(devnet_path, name) == control.RUNNING
     assert harness.call("GET", "/address").status_code == 200
+
+
+def test_malformed_manifests_and_claims_get_clear_4xx_answers_never_500(harness, settings) -> None:
+    sdl = web(settings)
+    lease(harness, 40, sdl)
+    good = sdl.manifest
+    service = good[0]["services"][0]
+    bodies = {
+        "not json": "{",
+        "NaN": "[NaN]",
+        "deep": "[" * 100_000 + "]" * 100_000,
+        "an object": "{}",
+        "a group that is not an object": "[1]",
+        "count not a number": json.dumps([{**good[0], "services": [{**service, "count": "many"}]}]),
+        "count negative": json.dumps([{**good[0], "services": [{**service, "count": -1}]}]),
+        "port not a number": json.dumps([{**good[0], "services": [
+            {**service, "expose": [{**service["expose"][0], "port": "eighty"}]}]}]),
+        "env not strings": json.dumps([{**good[0], "services": [{**service, "env": [1, 2]}]}]),
+        "credentials not an object": json.dumps([{**good[0], "services": [{**service, "credentials": "x"}]}]),
+    }
+    for case, body in bodies.items():
+        resp = harness.put_manifest(40, body)
+        assert resp.status_code == 422, (case, resp.status_code, resp.text[:200])
+    granular = jwt(OWNER.address, OWNER, leases={"access": "granular", "permissions": [
+        {"provider": PROVIDER_KEY.address, "access": "granular", "deployments": [{"dseq": "forty", "scope": ["status"]}]}]})
+    resp = harness.put_manifest(40, sdl.manifest_json, granular)
+    assert (resp.status_code, resp.json()) == (400, {"message": "JWT has invalid claims"})
+    assert harness.containers() == []
+
+
+def test_a_taken_port_is_an_error_of_the_provider_not_the_end_of_the_process(harness) -> None:
+    other = DevnetProvider(name="other", address=PROVIDER_KEY.address, chain=harness.chain,
+                           bid_engine=harness.provider.bid_engine, cluster=harness.provider.cluster,
+                           tls=harness.provider.tls, port=harness.provider.port)
+    with pytest.raises(OSError, match="is in use"):
+        other.start()
+    assert not other.running

@@ -94,6 +94,32 @@ def test_bids_only_within_capacity_and_frees_it_when_a_lease_closes() -> None:
     assert bids.round() == [order(2)]
 
 
+def test_declines_what_a_devnet_provider_cannot_run() -> None:
+    from dataclasses import replace
+
+    chain = FakeChain()
+    chain.open_order(order(1), replace(group(), resources=Resources(500, GIB, GIB, gpus=1)))
+    chain.open_order(order(2), replace(group(), leased_ips=1))
+    chain.open_order(order(3), replace(group(), persistent_storage=True))
+    chain.open_order(order(4), group())
+    bids, _ = engine(chain)
+    assert bids.round() == [order(4)]
+
+
+def test_a_bid_no_lease_took_is_withdrawn_after_the_bid_timeout_and_frees_capacity() -> None:
+    chain = FakeChain()
+    chain.open_order(order(1), group(cpu=3000))
+    bids, sender = engine(chain, cpu=4000)
+    assert bids.round(now=0) == [order(1)]
+    chain.open_order(order(2), group(cpu=3000))
+    assert bids.round(now=1) == []  # no room beside the open bid
+    assert bids.round(now=299) == [] and sender.closed == []
+    assert bids.round(now=302) == [order(2)]  # the first bid timed out: closed, its room taken
+    assert sender.closed == [order(1)]
+    assert bids.round(now=1000) == [] and sender.sent[-1][0] == order(2)  # never bid on order 1 again
+    assert sender.closed == [order(1), order(2)]
+
+
 def test_a_refused_bid_is_not_retried_every_block() -> None:
     chain = FakeChain()
     chain.open_order(order(1), group())
@@ -101,3 +127,32 @@ def test_a_refused_bid_is_not_retried_every_block() -> None:
     assert bids.round() == []
     assert bids.round() == []
     assert order(1) in bids.refused and sender.sent == []
+
+
+def test_group_specs_read_from_a_nodes_json_and_from_protojson() -> None:
+    """A real node writes ResourceValue.val as "500" and LegacyDec as "1000.000000000000000000";
+    protojson of the bare protobuf writes base64 bytes and the wire integer. Both read the same."""
+    from devnet.provider.chainview import parse_group_spec
+
+    def spec(cpu, memory, storage, amount) -> dict:
+        return {"name": "akash", "requirements": {"signed_by": {"all_of": [AUDITOR], "any_of": []},
+                                                   "attributes": [{"key": "region", "value": "us-west"}]},
+                "resources": [{"resource": {"id": 1, "cpu": {"units": {"val": cpu}},
+                                            "memory": {"quantity": {"val": memory}},
+                                            "storage": [{"name": "default", "quantity": {"val": storage}}],
+                                            "gpu": {"units": {"val": "0"}}, "endpoints": []},
+                               "count": 2, "price": {"denom": "uact", "amount": amount}}]}
+
+    node = parse_group_spec(spec("500", "536870912", "1073741824", "1000.000000000000000000"))
+    protojson = parse_group_spec(spec("NTAw", "NTM2ODcwOTEy", "MTA3Mzc0MTgyNA==", "1000" + "0" * 18))
+    assert node == protojson
+    assert node.resources == Resources(1000, 1 << 30, 2 << 30)
+    gpu = spec("500", "536870912", "1073741824", "1.0")
+    gpu["resources"][0]["resource"]["gpu"]["units"]["val"] = "1"
+    gpu["resources"][0]["resource"]["endpoints"] = [{"kind": "LEASED_IP", "sequence_number": 1}]
+    gpu["resources"][0]["resource"]["storage"].append(
+        {"name": "data", "quantity": {"val": "1"}, "attributes": [{"key": "persistent", "value": "true"}]})
+    parsed = parse_group_spec(gpu)
+    assert (parsed.resources.gpus, parsed.leased_ips, parsed.persistent_storage) == (2, 2, True)
+    assert node.price == Decimal(2000) and node.denom == "uact"
+    assert node.attributes == (("region", "us-west"),) and node.signed_by_all_of == (AUDITOR,)

@@ -59,7 +59,7 @@ def devnet_port() -> int:
 
 
 @pytest.fixture
-def devnet(settings, docker_client):
+def network(settings, docker_client):
     s = replace(settings, devnet_port=str(devnet_port()), akash_network="local", akash_chain_id=config.CHAIN_ID,
                 akash_funding_mnemonic=MNEMONIC)
     node = start(s, blocks=False)
@@ -95,8 +95,8 @@ def wait_for(predicate, timeout_s: float = 60.0):
     return predicate()
 
 
-def test_providers_bid_on_what_matches_them_and_run_the_leased_manifest(devnet) -> None:
-    s, node, providers = devnet
+def test_providers_bid_on_what_matches_them_and_run_the_leased_manifest(network) -> None:
+    s, node, providers = network
     chain = CosmpyChain(config.CHAIN_ID, node.rest_url)
     signer = Signer(chain)
     owner = wallet_from_mnemonic(MNEMONIC, 0, "funding")
@@ -166,6 +166,13 @@ def test_providers_bid_on_what_matches_them_and_run_the_leased_manifest(devnet) 
     cedar.tick()
     assert cedar.cluster.leases() == set()
     assert _get(f"http://{uri}/") is None
+
+    # A bid no lease takes is withdrawn after the bid timeout (MsgCloseBid), as provider-services does.
+    birch.bid_engine.bid_timeout_s = 0
+    birch.tick()
+    node.chain.produce_block()
+    [withdrawn] = chain.bids(owner.address, 103)
+    assert withdrawn.bid.state == withdrawn.bid.State.Value("closed")
 
 
 def _get(url: str) -> str | None:

@@ -8,8 +8,9 @@
 //        -> {"b64": TxRaw, "address"}; an Any anywhere in a message is written {"@type", ...fields};
 //           "/akash.escrow.v1.DepositAuthorization" may carry "spend_limits", which chain-sdk
 //           1.0.0-alpha.25 lacks: field 3 is appended to its encoding here.
-//   {"op": "raw_any", "b64": TxRaw, "replace_type_url": {"from", "to"}} -> {"b64"} (a TxRaw whose
-//        message type URL is rewritten, signature untouched: an unknown message type)
+//   {"op": "raw_any", "b64": TxRaw, "replace_type_url": {"from", "to"}, "append_field"?: n} -> {"b64"}
+//        (a TxRaw whose message type URL is rewritten, or whose first message gets a varint field
+//        number n its type does not have; the signature is left as it was)
 //   {"op": "get", "url", "type": "<full name>"} -> {"json": toJSON(fromJSON(GET url))}
 import protoSigning from "@cosmjs/proto-signing";
 import amino from "@cosmjs/amino";
@@ -116,9 +117,15 @@ async function run(item) {
     case "raw_any": {
       const raw = TxRaw.decode(fromB64(item.b64));
       const body = TxBody.decode(raw.bodyBytes);
-      body.messages = body.messages.map((m) =>
-        m.typeUrl === item.replace_type_url.from ? { ...m, typeUrl: item.replace_type_url.to } : m,
-      );
+      if (item.replace_type_url) {
+        body.messages = body.messages.map((m) =>
+          m.typeUrl === item.replace_type_url.from ? { ...m, typeUrl: item.replace_type_url.to } : m,
+        );
+      }
+      if (item.append_field) {
+        const first = body.messages[0];
+        body.messages[0] = { ...first, value: new Uint8Array([...first.value, ...varint(item.append_field << 3), 1]) };
+      }
       raw.bodyBytes = TxBody.encode(body).finish();
       return { b64: toB64(TxRaw.encode(raw).finish()) };
     }

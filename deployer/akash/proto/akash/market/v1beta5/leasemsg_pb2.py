@@ -23,17 +23,22 @@ _sym_db = _symbol_database.Default()
 
 
 from deployer.akash.proto.akash.market.v1 import bid_pb2 as akash_dot_market_dot_v1_dot_bid__pb2
+from deployer.akash.proto.akash.market.v1 import lease_pb2 as akash_dot_market_dot_v1_dot_lease__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#akash/market/v1beta5/leasemsg.proto\x12\x14\x61kash.market.v1beta5\x1a\x19\x61kash/market/v1/bid.proto\"8\n\x0eMsgCreateLease\x12&\n\x06\x62id_id\x18\x01 \x01(\x0b\x32\x16.akash.market.v1.BidID\"\x18\n\x16MsgCreateLeaseResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#akash/market/v1beta5/leasemsg.proto\x12\x14\x61kash.market.v1beta5\x1a\x19\x61kash/market/v1/bid.proto\x1a\x1b\x61kash/market/v1/lease.proto\"8\n\x0eMsgCreateLease\x12&\n\x06\x62id_id\x18\x01 \x01(\x0b\x32\x16.akash.market.v1.BidID\"\x18\n\x16MsgCreateLeaseResponse\"5\n\rMsgCloseLease\x12$\n\x02id\x18\x01 \x01(\x0b\x32\x18.akash.market.v1.LeaseID\"\x17\n\x15MsgCloseLeaseResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'akash.market.v1beta5.leasemsg_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MSGCREATELEASE']._serialized_start=88
-  _globals['_MSGCREATELEASE']._serialized_end=144
-  _globals['_MSGCREATELEASERESPONSE']._serialized_start=146
-  _globals['_MSGCREATELEASERESPONSE']._serialized_end=170
+  _globals['_MSGCREATELEASE']._serialized_start=117
+  _globals['_MSGCREATELEASE']._serialized_end=173
+  _globals['_MSGCREATELEASERESPONSE']._serialized_start=175
+  _globals['_MSGCREATELEASERESPONSE']._serialized_end=199
+  _globals['_MSGCLOSELEASE']._serialized_start=201
+  _globals['_MSGCLOSELEASE']._serialized_end=254
+  _globals['_MSGCLOSELEASERESPONSE']._serialized_start=256
+  _globals['_MSGCLOSELEASERESPONSE']._serialized_end=279
 # @@protoc_insertion_point(module_scope)
