@@ -94,17 +94,21 @@ class Funding:
             mint = self._mint_message(deposit_uact, log, force=mint)
             if mint is not None:
                 msgs.append(mint)
-            if not (fee_ok and deposit_ok):
+            expiration = now + timedelta(days=p.valid_days)
+            if not fee_ok:
+                if grants.fee_left is not None:  # the feegrant module keeps one allowance per pair
+                    msgs.append(messages.revoke_fee_allowance(self.wallet.address, deployer))
+                msgs.append(messages.grant_fee_allowance(self.wallet.address, deployer, p.gas_allowance_uakt, expiration))
+                log(f"{'renewing' if grants.fee_left is not None else 'granting'} the project's wallet "
+                    f"{p.gas_allowance_uakt} uakt of gas from the funding wallet, until {expiration:%Y-%m-%d}")
+            if not deposit_ok:
                 if deposit_uact > p.deposit_limit_uact:
                     raise FundingError(f"a deposit of {deposit_uact} uact is above the grant limit of "
                                        f"{p.deposit_limit_uact} uact (SLIPWAY_AKASH_BUDGET)")
-                expiration = now + timedelta(days=p.valid_days)
-                msgs += messages.grant_messages(
-                    self.wallet.address, deployer, gas_limit=p.gas_allowance_uakt, deposit_limit=p.deposit_limit_uact,
-                    expiration=expiration, replace_fee_allowance=grants.fee_left is not None)
-                what = "granting" if grants.fee_left is None and grants.deposit_left is None else "renewing"
-                log(f"{what} the project's wallet {p.gas_allowance_uakt} uakt of gas and up to "
-                    f"{p.deposit_limit_uact} uact of deposits from the funding wallet, until {expiration:%Y-%m-%d}")
+                msgs.append(messages.grant_deposit_authorization(self.wallet.address, deployer, p.deposit_limit_uact,
+                                                                 expiration))
+                log(f"{'renewing' if grants.deposit_left is not None else 'granting'} the project's wallet "
+                    f"up to {p.deposit_limit_uact} uact of deposits from the funding wallet, until {expiration:%Y-%m-%d}")
             if not msgs:
                 log("the project's wallet already has live grants for gas and deposits")
                 return

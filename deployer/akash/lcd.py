@@ -126,6 +126,13 @@ class Lcd:
         """``{"deployment": {..., "state": "active"|"closed", "hash"}, "groups": [...], "escrow_account": ...}``."""
         return self.get("/akash/deployment/v1beta4/deployments/info", **{"id.owner": owner, "id.dseq": dseq})
 
+    def escrow_left(self, owner: str, dseq: int) -> Decimal | None:
+        """uact left in the deployment's escrow account; None if it has none."""
+        found = self.deployment(owner, dseq)
+        state = ((found or {}).get("escrow_account") or {}).get("state") or {}
+        funds = [f for f in state.get("funds") or [] if f.get("denom") == "uact"]
+        return sum((price_value(f["amount"]) for f in funds), Decimal(0)) if found and state else None
+
     def deployment_active(self, owner: str, dseq: int) -> bool:
         found = self.deployment(owner, dseq)
         return bool(found) and found["deployment"].get("state") == "active"

@@ -34,7 +34,7 @@ from deployer.akash import messages
 from deployer.akash.chain import Signer, TxRefused, TxResult
 from deployer.akash.export import AKASH_APP_PORT
 from deployer.akash.grants import Funding, FundingError
-from deployer.akash.lcd import Bid, Lcd, LcdError
+from deployer.akash.lcd import Bid, Lcd, LcdError, price_value
 from deployer.akash.manifest import deployment_hash, group_specs, manifest_sorted_json
 from deployer.akash.provider_auth import provider_jwt
 from deployer.akash.sdl import DeploymentSpec, RegistryCredentials, ServiceSpec, image_host, sdl_from_spec
@@ -110,7 +110,8 @@ class AkashTarget:
     def __init__(self, *, network: str, wallets: Wallets, signer: Signer, lcd: Lcd, funding: Funding,
                  registry: RegistryCredentials, resources: Resources | None = None, policy: Policy | None = None,
                  deposit_uact: int = 5_000_000, timeouts: Timeouts | None = None,
-                 slot_refs: Callable[[str, str | None], list[dict]] | None = None):
+                 slot_refs: Callable[[str, str | None], list[dict]] | None = None,
+                 top_up_below_blocks: int = 14_400):
         self.network = network
         self.wallets = wallets
         self.signer = signer
@@ -124,6 +125,8 @@ class AkashTarget:
         # The references stored for a project's slot (None: every slot) by deployments that ended:
         # how retire and teardown find dseqs the chain cannot tell apart.
         self.slot_refs = slot_refs or (lambda project, slot: [])
+        # About a day of 6 s blocks: a periodic check tops the escrow up before it runs that low.
+        self.top_up_below_blocks = top_up_below_blocks
         self.deployer_transactions = 0  # sent by deployer wallets (the benchmark counts them)
 
     # -- the SDL -------------------------------------------------------------------
@@ -400,8 +403,13 @@ class AkashTarget:
             leases = self.lcd.leases(ref["owner"], int(ref["dseq"]))
         except LcdError as exc:
             return Health(False, f"the Akash node cannot be read ({exc})")
-        if not any(le["id"]["provider"] == ref.get("provider") for le in leases):
+        lease = next((le for le in leases if le["id"]["provider"] == ref.get("provider")), None)
+        if lease is None:
             return Health(False, f"the lease of deployment {ref['dseq']} is closed")
+        try:
+            self.top_up(ref, lease, lambda line: log.info("akash deployment %s: %s", ref["dseq"], line))
+        except (AppError, LcdError, TxRefused) as exc:
+            return Health(False, f"the escrow of deployment {ref['dseq']} could not be topped up ({exc})")
         try:
             status = self._status(wallet, ref)
         except requests.RequestException as exc:
@@ -412,6 +420,24 @@ class AkashTarget:
         if down:
             return Health(False, f"not available on provider {ref.get('provider')}: {', '.join(down)}")
         return Health(True)
+
+    def top_up(self, ref: dict, lease: dict, log_: Log) -> bool:
+        """Deposit into the deployment's escrow (from the grant) when it would run dry within
+        ``top_up_below_blocks`` blocks at the lease's price; True if it did. Without top-ups the
+        chain closes a lease whose escrow is spent (a 5 ACT deposit lasts days, not months)."""
+        price = price_value((lease.get("price") or {}).get("amount", "0"))
+        left = self.lcd.escrow_left(ref["owner"], int(ref["dseq"]))
+        if left is None or price <= 0 or left >= price * self.top_up_below_blocks:
+            return False
+        wallet = self.wallet(ref["project"])
+        self._ensure_grants(wallet, self.deposit_uact, log_)
+        msg = messages.account_deposit(wallet.address, wallet.address, int(ref["dseq"]), self.deposit_uact,
+                                       from_grant=True)
+        result = self._send(wallet, [msg], "topping up the escrow")
+        self._wait_included(result.txhash, "topping up the escrow", never)
+        log_(f"topped up the escrow of deployment {ref['dseq']} with {self.deposit_uact} uact "
+             f"({left.normalize():f} uact were left, {int(left / price)} blocks at {price.normalize():f} uact)")
+        return True
 
     def stop(self, ref: dict, log_: Log) -> bool:
         if ref.get("kind") == "update":

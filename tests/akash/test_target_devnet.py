@@ -375,3 +375,23 @@ def test_a_change_of_resources_makes_a_new_deployment_and_closes_the_old_once_li
     assert new["kind"] == "create" and new["dseq"] != old["dseq"]
     assert lcd.active_deployments(new["owner"]) == [new["dseq"]]  # the old one closed after the new went live
     assert f"closed the previous Akash deployment {old['dseq']}" in log_of(second.id)
+
+
+def test_the_periodic_check_tops_up_an_escrow_about_to_run_dry(akash, web_image):
+    target = target_of(akash)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    running = deploy(target, Release(name, 1, web_image), lambda line: None)
+    owner, dseq = running.ref["owner"], running.ref["dseq"]
+    before = target.lcd.escrow_left(owner, dseq)
+    txs = sequence(target.lcd, owner)
+    assert 0 < before <= int(akash.akash_deposit)
+
+    assert target.check(running.ref).ok  # a day's worth is left: nothing to do
+    assert sequence(target.lcd, owner) == txs
+
+    # More than the escrow holds is "about to run dry": the check deposits from the grant.
+    target.top_up_below_blocks = 10**9
+    assert target.check(running.ref).ok
+    assert sequence(target.lcd, owner) == txs + 1
+    assert target.lcd.escrow_left(owner, dseq) > before + int(akash.akash_deposit) // 2
+    target.remove_all(name, lambda line: None)
