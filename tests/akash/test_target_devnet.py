@@ -395,3 +395,40 @@ def test_the_periodic_check_tops_up_an_escrow_about_to_run_dry(akash, web_image)
     assert sequence(target.lcd, owner) == txs + 1
     assert target.lcd.escrow_left(owner, dseq) > before + int(akash.akash_deposit) // 2
     target.remove_all(name, lambda line: None)
+
+
+def test_only_a_trusted_provider_is_leased_even_when_another_bids_lower(akash, web_image):
+    cedar = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("cedar").hd_index).address
+    target = target_of(replace(akash, akash_providers=cedar))
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    lines: list[str] = []
+    running = deploy(target, Release(name, 1, web_image), lines.append)
+    assert running.ref["provider"] == cedar and running.ref["price_uact"] == "100"
+    assert any("2 bid(s)" in line for line in lines), lines  # birch bid 60, and was passed over
+    target.remove_all(name, lambda line: None)
+
+
+def test_closing_a_preview_closes_its_deployment_and_nothing_else(akash, web_image):
+    from slipway.models import Project
+
+    target = target_of(akash)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    with session_scope() as session:
+        create_project(session, ProjectSpec(name=name, repo_url="https://x/y.git", target="akash"))
+    runs = {}
+    for dep_id, slot, pr in ((1, "production", None), (2, "pr-7", 7)):
+        running = deploy(target, Release(name, dep_id, web_image, slot=slot), lambda line: None)
+        runs[slot] = running.ref
+        with session_scope() as session:
+            project = session.scalar(select(Project).where(Project.name == name))
+            session.add(Deployment(project_id=project.id, sha="a" * 40, branch="main", trigger="push", pr_number=pr,
+                                   state="live", url=running.url, target_ref=running.ref))
+    owner = runs["production"]["owner"]
+    assert target.lcd.active_deployments(owner) == sorted(r["dseq"] for r in runs.values())
+
+    lines: list[str] = []
+    target.teardown(name, "pr-7", lines.append)
+    assert target.lcd.active_deployments(owner) == [runs["production"]["dseq"]]
+    assert lines == [f"closed Akash deployment {runs['pr-7']['dseq']}"]
+    target.remove_all(name, lambda line: None)
+    assert target.lcd.active_deployments(owner) == []
