@@ -432,3 +432,17 @@ def test_closing_a_preview_closes_its_deployment_and_nothing_else(akash, web_ima
     assert lines == [f"closed Akash deployment {runs['pr-7']['dseq']}"]
     target.remove_all(name, lambda line: None)
     assert target.lcd.active_deployments(owner) == []
+
+
+def test_an_unfunded_funding_wallet_fails_at_the_grant_step_and_says_what_to_do(akash):
+    from cosmpy.mnemonic import generate_mnemonic
+
+    s = replace(akash, akash_funding_mnemonic=generate_mnemonic())  # not in the devnet's genesis
+    target = target_of(s)
+    project = f"t-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(AppError) as failed:
+        target.start(release(s, project), lambda line: None)
+    assert failed.value.message_id == AppError.AKASH_STEP
+    assert "granting the project's wallet" in str(failed.value) and "send it AKT" in str(failed.value)
+    assert s.akash_funding_mnemonic not in str(failed.value)
+    assert sequence(target.lcd, target.wallet(project).address) == 0
