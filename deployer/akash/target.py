@@ -23,7 +23,7 @@ import ipaddress
 import logging
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import requests
@@ -72,9 +72,10 @@ class Policy:
     attributes: dict[str, str] = field(default_factory=dict)
     auditors: tuple[str, ...] = ()
 
-    def choose(self, bids: list[Bid]) -> Bid | None:
+    def choose(self, bids: list[Bid], avoid: frozenset[str] = frozenset()) -> Bid | None:
         """The cheapest acceptable bid (ties: the provider's address, for a stable choice)."""
-        ok = [b for b in bids if b.denom == messages.DEPOSIT_DENOM and (not self.providers or b.provider in self.providers)]
+        ok = [b for b in bids if b.denom == messages.DEPOSIT_DENOM and b.provider not in avoid
+              and (not self.providers or b.provider in self.providers)]
         return min(ok, key=lambda b: (b.price, b.provider)) if ok else None
 
 
@@ -206,7 +207,8 @@ class AkashTarget:
         return prev if any(le["id"]["provider"] == prev["provider"] for le in leases) else None
 
     # -- phase two -----------------------------------------------------------------
-    def wait_ready(self, release: Release, ref: dict, log_: Log, should_stop: Callable[[], bool] = never) -> Running:
+    def wait_ready(self, release: Release, ref: dict, log_: Log, should_stop: Callable[[], bool] = never,
+                   *, avoid: frozenset[str] = frozenset()) -> Running:
         wallet = self.wallet(release.project)
         step = "creating the deployment" if ref["kind"] == "create" else "updating the deployment"
         try:
@@ -214,7 +216,7 @@ class AkashTarget:
             if ref["kind"] == "create":
                 log_(f"deployment {ref['dseq']} is on chain; waiting up to {int(self.timeouts.bids_s)} s for bids")
                 step = "waiting for bids"
-                bid = self._choose_bid(wallet.address, ref["dseq"], log_, should_stop)
+                bid = self._choose_bid(wallet.address, ref["dseq"], log_, should_stop, avoid)
                 step = "creating the lease"
                 log_(f"leasing from provider {bid.provider} at {bid.price.normalize():f} uact per block")
                 lease = messages.create_lease(wallet.address, ref["dseq"], bid.gseq, bid.oseq, bid.provider, bid.bseq)
@@ -277,7 +279,8 @@ class AkashTarget:
             log.exception("could not restore the live release of Akash deployment %s", ref.get("dseq"))
             log_("warning: the previous version could not be put back; the operator has been told")
 
-    def _choose_bid(self, owner: str, dseq: int, log_: Log, should_stop: Callable[[], bool]) -> Bid:
+    def _choose_bid(self, owner: str, dseq: int, log_: Log, should_stop: Callable[[], bool],
+                    avoid: frozenset[str] = frozenset()) -> Bid:
         deadline = time.monotonic() + self.timeouts.bids_s
         first_seen = None
         seen: list[Bid] = []
@@ -285,7 +288,7 @@ class AkashTarget:
             if should_stop():
                 raise Stopped()
             seen = self.lcd.bids(owner, dseq)
-            chosen = self.policy.choose(seen)
+            chosen = self.policy.choose(seen, avoid)
             now = time.monotonic()
             if chosen is not None:
                 first_seen = first_seen or now
@@ -438,6 +441,22 @@ class AkashTarget:
         log_(f"topped up the escrow of deployment {ref['dseq']} with {self.deposit_uact} uact "
              f"({left.normalize():f} uact were left, {int(left / price)} blocks at {price.normalize():f} uact)")
         return True
+
+    def failover(self, release: Release, ref: dict, log_: Log) -> Running:
+        """Run ``release`` on another provider, by the same policy, then close the deployment at ``ref``.
+
+        For a live release whose provider stopped answering or whose lease closed under it (the
+        periodic check says so). The old deployment closes only once the new one answers.
+        """
+        log_(f"moving deployment {ref['dseq']} away from provider {ref.get('provider')}")
+        fresh = replace(release, previous_id=None, previous_ref=None)
+        new_ref = self.start(fresh, log_)
+        running = self.wait_ready(fresh, new_ref, log_, avoid=frozenset({ref.get("provider", "")}))
+        wallet = self.wallet(release.project)
+        for dseq in self._close(wallet, [int(ref["dseq"])]):
+            log_(f"closed deployment {dseq} on provider {ref.get('provider')}")
+        log_(f"moved to provider {running.ref['provider']}: {running.url}")
+        return running
 
     def stop(self, ref: dict, log_: Log) -> bool:
         if ref.get("kind") == "update":

@@ -49,6 +49,10 @@ def dockerfile(registry: str) -> str:
             'CMD ["sh", "-c", "exec busybox httpd -f -p \\"$PORT\\" -h /www"]\n')
 
 
+# The providers' supervisor of each running devnet, by its data dir (to stop a provider).
+SUPERVISORS: dict = {}
+
+
 @pytest.fixture
 def akash(settings, app, docker_client):
     """Settings whose akash target is the devnet's; the devnet runs with its providers for the test."""
@@ -62,7 +66,9 @@ def akash(settings, app, docker_client):
     providers = build_providers(node.rest_url, s)
     supervisor = Supervisor(s.devnet_path, providers)
     supervisor.apply()
+    SUPERVISORS[s.devnet_path] = supervisor
     yield s
+    SUPERVISORS.pop(s.devnet_path, None)
     supervisor.stop()
     node.stop()
     for provider in providers:
@@ -446,3 +452,27 @@ def test_an_unfunded_funding_wallet_fails_at_the_grant_step_and_says_what_to_do(
     assert "granting the project's wallet" in str(failed.value) and "send it AKT" in str(failed.value)
     assert s.akash_funding_mnemonic not in str(failed.value)
     assert sequence(target.lcd, target.wallet(project).address) == 0
+
+
+def test_a_provider_that_stops_answering_is_left_for_another_by_the_same_policy(akash, web_image):
+    from devnet.provider.control import request
+
+    target = target_of(akash)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    release_ = Release(name, 1, web_image)
+    running = deploy(target, release_, lambda line: None)
+    birch = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("birch").hd_index).address
+    assert running.ref["provider"] == birch  # the cheaper one
+
+    request(akash.devnet_path, "birch", running=False)  # `slipway devnet provider stop birch`
+    SUPERVISORS[akash.devnet_path].apply()
+    health = target.check(running.ref)
+    assert not health.ok and "does not answer" in health.detail, health
+
+    lines: list[str] = []
+    moved = target.failover(release_, running.ref, lines.append)
+    assert moved.ref["provider"] != birch and moved.ref["dseq"] != running.ref["dseq"]
+    assert requests.get(moved.url, timeout=5).text == "hello\n"
+    assert target.lcd.active_deployments(running.ref["owner"]) == [moved.ref["dseq"]]
+    assert any(line.startswith("moved to provider") for line in lines), lines
+    target.remove_all(name, lambda line: None)
