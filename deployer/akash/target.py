@@ -232,10 +232,7 @@ class AkashTarget:
             step = "waiting for the app"
             url = self._wait_available(wallet, ref, release, log_, should_stop)
             return Running(url=url, ref={**ref, "url": url})
-        except Stopped:
-            self._after_failure(wallet, ref, release, log_)
-            raise
-        except (UserError, AppError) as exc:
+        except (Stopped, UserError, AppError):
             self._after_failure(wallet, ref, release, log_)
             raise
         except TxRefused as exc:

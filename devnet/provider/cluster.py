@@ -115,7 +115,7 @@ def _keep_ports(plans: list[ServicePlan], previous: list[ServicePlan]) -> None:
         old = before.get(plan.name)
         if old is None:
             continue
-        for ports, old_ports in zip(plan.replica_ports, old.replica_ports):
+        for ports, old_ports in zip(plan.replica_ports, old.replica_ports, strict=False):
             kept = {(p.container_port, p.proto): p.host_port for p in old_ports}
             for port in ports:
                 port.host_port = kept.get((port.container_port, port.proto), port.host_port)
