@@ -24,9 +24,9 @@ def _local(settings: Settings) -> Target:
 
 
 def _akash(settings: Settings) -> Target:
-    from deployer.akash.factory import akash_target
+    from deployer.akash.factory import target_from_settings
 
-    return akash_target(settings)
+    return target_from_settings(settings)
 
 
 # Every implementation, by the name projects and SLIPWAY_TARGETS use.

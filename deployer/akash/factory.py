@@ -56,6 +56,42 @@ def funding_lock(settings: Settings):
     return lock
 
 
+class Unconfigured:
+    """Stands in for the Akash target while its settings are missing: every use says what to set,
+    and the other targets (and every job that uses them) work meanwhile."""
+
+    name = "akash"
+
+    def __init__(self, why: str):
+        self.why = why
+
+    def _refuse(self, *args, **kwargs):
+        from slipway.errors import AppError
+
+        raise AppError(AppError.AKASH_NOT_CONFIGURED, detail=self.why)
+
+    start = wait_ready = stop = retire = teardown = remove_all = _refuse
+
+    def check(self, ref: dict):
+        from deployer.base import Health
+
+        return Health(False, f"the Akash target is not configured: {self.why}")
+
+    def deployments(self) -> set[int]:
+        return set()
+
+    def remove_deployment(self, deployment_id: int, log) -> None:
+        return None
+
+
+def target_from_settings(settings: Settings):
+    """The Akash target, or a stand-in that says which setting is missing."""
+    try:
+        return akash_target(settings)
+    except config.AkashNotConfigured as exc:
+        return Unconfigured(str(exc))
+
+
 def akash_target(settings: Settings) -> AkashTarget:
     if not (settings.akash_rest_url or "").strip():
         raise config.AkashNotConfigured("set SLIPWAY_AKASH_REST_URL to an Akash node's REST address")

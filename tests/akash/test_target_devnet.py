@@ -476,3 +476,14 @@ def test_a_provider_that_stops_answering_is_left_for_another_by_the_same_policy(
     assert target.lcd.active_deployments(running.ref["owner"]) == [moved.ref["dseq"]]
     assert any(line.startswith("moved to provider") for line in lines), lines
     target.remove_all(name, lambda line: None)
+
+
+def test_an_unconfigured_akash_target_refuses_with_what_to_set_and_leaves_the_local_target_working(settings):
+    s = replace(settings, targets="local,akash", akash_funding_mnemonic="")
+    targets = targets_from_settings(s)  # no exception: local deployments go on
+    assert set(targets) == {"local", "akash"}
+    with pytest.raises(AppError) as refused:
+        targets["akash"].start(release(s, "t-x"), lambda line: None)
+    assert refused.value.message_id == AppError.AKASH_NOT_CONFIGURED
+    assert "SLIPWAY_AKASH_FUNDING_MNEMONIC" in str(refused.value)
+    assert not targets["akash"].check({}).ok
