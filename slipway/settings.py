@@ -116,7 +116,7 @@ class Settings:
     akash_storage: str = _setting("SLIPWAY_AKASH_STORAGE", "1Gi", doc="Ephemeral storage an app asks of an Akash provider.")
     akash_max_price: str = _setting("SLIPWAY_AKASH_MAX_PRICE", "100", doc="Most an app may cost on Akash, in uact per block (about 6 s; 100 uact per block is about 43 ACT, i.e. USD, a month): bids above it are never made.")
     akash_deposit: str = _setting("SLIPWAY_AKASH_DEPOSIT", "5000000", doc="Escrow deposit of each new Akash deployment, in uact (at least 500000), drawn from the funding wallet's grant; what is left returns when it closes.")
-    akash_budget: str = _setting("SLIPWAY_AKASH_BUDGET", "50000000", doc="Deposits a project's deployer wallet may draw from the funding wallet per grant, in uact.")
+    akash_budget: str = _setting("SLIPWAY_AKASH_BUDGET", "50000000", doc="A project's budget: uact its deployer wallet may draw from the funding wallet for deposits and escrow top-ups per grant period (30 days); what closed deployments return counts back. At the budget no deployment starts and a live one closes instead of being topped up.")
     akash_gas_allowance: str = _setting("SLIPWAY_AKASH_GAS_ALLOWANCE", "5000000", doc="Gas a project's deployer wallet may spend from the funding wallet per grant, in uakt.")
     akash_akt_reserve: str = _setting("SLIPWAY_AKASH_AKT_RESERVE", "10000000", doc="uakt the funding wallet never burns for ACT (gas for grants and deployers).")
     akash_mint: str = _setting("SLIPWAY_AKASH_MINT", "20000000", doc="uakt the funding wallet burns per mint of ACT, when its uact cannot cover a deposit.")

@@ -31,6 +31,10 @@ class FundingError(RuntimeError):
     """The funding wallet cannot pay: says what is short and what to do."""
 
 
+class BudgetSpent(FundingError):
+    """The project's deposit grant for this period is used up (its budget)."""
+
+
 @dataclass(frozen=True)
 class GrantPolicy:
     gas_allowance_uakt: int = 5_000_000  # 5 AKT of gas per grant
@@ -88,8 +92,14 @@ class Funding:
             grants = self.grants_of(deployer)
             fee_ok = (grants.fee_left is not None and grants.fee_left >= p.gas_allowance_uakt // 10
                       and (grants.fee_expires is None or grants.fee_expires > renew_at))
-            deposit_ok = (grants.deposit_left is not None and grants.deposit_left >= deposit_uact
-                          and (grants.deposit_expires is None or grants.deposit_expires > renew_at))
+            deposit_live = (grants.deposit_left is not None
+                            and (grants.deposit_expires is None or grants.deposit_expires > renew_at))
+            deposit_ok = deposit_live and grants.deposit_left >= deposit_uact
+            if deposit_live and not deposit_ok:
+                # The budget of this grant period is spent: no new grant before the period ends.
+                raise BudgetSpent(f"the project has drawn its budget of {p.deposit_limit_uact} uact "
+                                  f"(SLIPWAY_AKASH_BUDGET) for deposits until {grants.deposit_expires:%Y-%m-%d}: "
+                                  f"{grants.deposit_left} uact are left, {deposit_uact} are needed")
             msgs: list[Message] = []
             mint = self._mint_message(deposit_uact, log, force=mint)
             if mint is not None:
@@ -117,6 +127,23 @@ class Funding:
             self.transactions += 1
             if mint is not None:
                 self._wait_for_act(before, deposit_uact, log)
+
+    def refund(self, deployer: str, uact: int, log: Log) -> None:
+        """Give back to the project's budget what a closed deployment returned to the funding wallet
+        (the chain refunds the granter, not the grant): the grant is rewritten, same expiry."""
+        if uact <= 0:
+            return
+        with self._lock, self._shared_lock():
+            grants = self.grants_of(deployer)
+            if grants.deposit_left is None or grants.deposit_expires is None:
+                return
+            limit = min(self.policy.deposit_limit_uact, grants.deposit_left + uact)
+            if limit <= grants.deposit_left:
+                return
+            msg = messages.grant_deposit_authorization(self.wallet.address, deployer, limit, grants.deposit_expires)
+            _included(self.signer, self.lcd, self.wallet, [msg], self.tx_timeout_s)
+            self.transactions += 1
+            log(f"{limit - grants.deposit_left} uact returned to the project's budget ({limit} uact left)")
 
     def _mint_message(self, deposit_uact: int, log: Log, force: bool = False) -> MsgMintACT | None:
         p = self.policy

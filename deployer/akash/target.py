@@ -33,7 +33,7 @@ from urllib3.exceptions import InsecureRequestWarning
 from deployer.akash import messages
 from deployer.akash.chain import Signer, TxRefused, TxResult
 from deployer.akash.export import AKASH_APP_PORT
-from deployer.akash.grants import Funding, FundingError
+from deployer.akash.grants import BudgetSpent, Funding, FundingError
 from deployer.akash.lcd import Bid, Lcd, LcdError, price_value
 from deployer.akash.manifest import deployment_hash, group_specs, manifest_sorted_json
 from deployer.akash.provider_auth import provider_jwt
@@ -49,6 +49,8 @@ LOCAL_NETWORK = "local"
 BID_GRACE_S = 2.0
 POLL_S = 0.5
 NO_LEASE = "no lease for deployment"
+# The chain's smallest deposit (uact), for a deployment and for a top-up of its escrow.
+MIN_DEPOSIT_UACT = 500_000
 
 # Providers serve self-signed certificates: Akash clients do not check them against a CA (see
 # ``AkashTarget._provider``); the warning would repeat on every status poll. Only Slipway's own
@@ -184,6 +186,8 @@ class AkashTarget:
     def _ensure_grants(self, wallet: Wallet, deposit_uact: int, log_: Log, mint: bool = False) -> None:
         try:
             self.funding.ensure(wallet.address, deposit_uact, log_, mint=mint)
+        except BudgetSpent as exc:
+            raise UserError(UserError.AKASH_BUDGET_SPENT, detail=str(exc), what="Nothing was started.") from None
         except FundingError as exc:
             raise AppError(AppError.AKASH_STEP, step="granting the project's wallet", detail=str(exc)) from None
         except (TxRefused, LcdError) as exc:
@@ -391,9 +395,14 @@ class AkashTarget:
         open_ = [d for d in dict.fromkeys(dseqs) if self.lcd.deployment_active(wallet.address, d)]
         if not open_:
             return []
+        left = sum((self.lcd.escrow_left(wallet.address, d) or 0) for d in open_)
         result = self._send(wallet, [messages.close_deployment(wallet.address, d) for d in open_],
                             "closing the deployment")
         self._wait_included(result.txhash, "closing the deployment", never)
+        try:
+            self.funding.refund(wallet.address, int(left), lambda line: log.info("%s: %s", wallet.address, line))
+        except Exception:  # noqa: BLE001 - closed is what matters; the budget is only lower than it should be
+            log.exception("could not return %s uact to the budget of %s", left, wallet.address)
         return open_
 
     # -- the rest of the contract ----------------------------------------------------------
@@ -408,6 +417,8 @@ class AkashTarget:
             return Health(False, f"the lease of deployment {ref['dseq']} is closed")
         try:
             self.top_up(ref, lease, lambda line: log.info("akash deployment %s: %s", ref["dseq"], line))
+        except UserError as exc:
+            return Health(False, str(exc))
         except (AppError, LcdError, TxRefused) as exc:
             return Health(False, f"the escrow of deployment {ref['dseq']} could not be topped up ({exc})")
         try:
@@ -430,12 +441,22 @@ class AkashTarget:
         if left is None or price <= 0 or left >= price * self.top_up_below_blocks:
             return False
         wallet = self.wallet(ref["project"])
-        self._ensure_grants(wallet, self.deposit_uact, log_)
-        msg = messages.account_deposit(wallet.address, wallet.address, int(ref["dseq"]), self.deposit_uact,
-                                       from_grant=True)
+        try:
+            self.funding.ensure(wallet.address, MIN_DEPOSIT_UACT, log_)
+        except BudgetSpent as exc:
+            # At the budget: close now, so what is left returns to the funding wallet.
+            self._close(wallet, [int(ref["dseq"])])
+            raise UserError(UserError.AKASH_BUDGET_SPENT, detail=str(exc),
+                            what=f"Deployment {ref['dseq']} was closed, and what was left of its deposit "
+                                 "returned to the funding wallet.") from None
+        except (FundingError, TxRefused, LcdError) as exc:
+            raise AppError(AppError.AKASH_STEP, step="topping up the escrow", detail=str(exc)[:300]) from None
+        # What the budget still allows, up to a full deposit (near the budget, a smaller last one).
+        amount = min(self.deposit_uact, self.funding.grants_of(wallet.address).deposit_left or 0)
+        msg = messages.account_deposit(wallet.address, wallet.address, int(ref["dseq"]), amount, from_grant=True)
         result = self._send(wallet, [msg], "topping up the escrow")
         self._wait_included(result.txhash, "topping up the escrow", never)
-        log_(f"topped up the escrow of deployment {ref['dseq']} with {self.deposit_uact} uact "
+        log_(f"topped up the escrow of deployment {ref['dseq']} with {amount} uact "
              f"({left.normalize():f} uact were left, {int(left / price)} blocks at {price.normalize():f} uact)")
         return True
 

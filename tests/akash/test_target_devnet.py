@@ -487,3 +487,25 @@ def test_an_unconfigured_akash_target_refuses_with_what_to_set_and_leaves_the_lo
     assert refused.value.message_id == AppError.AKASH_NOT_CONFIGURED
     assert "SLIPWAY_AKASH_FUNDING_MNEMONIC" in str(refused.value)
     assert not targets["akash"].check({}).ok
+
+
+def test_a_budget_caps_what_a_project_draws_and_closes_its_deployment_at_the_cap(akash, web_image):
+    # Room for a deposit and a bit over half: closing gives back what was left; top-ups stop at the cap.
+    s = replace(akash, akash_deposit="1000000", akash_budget="1600000")
+    target = target_of(s)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    first = deploy(target, Release(name, 1, web_image), lambda line: None)
+    owner = first.ref["owner"]
+    assert target.funding.grants_of(owner).deposit_left == 600_000
+    target.remove_all(name, lambda line: None)
+    assert target.funding.grants_of(owner).deposit_left > 1_500_000  # the deposit came back to the budget
+
+    second = deploy(target, Release(name, 2, web_image), lambda line: None)
+    target.top_up_below_blocks = 10**9  # the escrow counts as about to run dry: top it up
+    escrow = target.lcd.escrow_left(owner, second.ref["dseq"])
+    assert target.check(second.ref).ok  # the last (over 500000) uact the budget allows
+    assert target.lcd.escrow_left(owner, second.ref["dseq"]) > escrow + 500_000
+    assert target.funding.grants_of(owner).deposit_left == 0
+    health = target.check(second.ref)  # nothing left to top up with: closed at the budget
+    assert not health.ok and "budget is spent" in health.detail and "was closed" in health.detail, health
+    assert target.lcd.active_deployments(owner) == []
