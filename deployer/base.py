@@ -19,6 +19,12 @@ class Release:
     env: dict[str, str] = field(default_factory=dict)
     # Which running copy this release replaces: "production", or "pr-<n>" for a preview.
     slot: str = "production"
+    # The slot's live release when this one starts (its deployment id and stored target reference):
+    # a target may update it in place instead of starting beside it (Akash keeps the lease). The
+    # reference it then returns names the deployment it takes over as ``adopts``; the job clears that
+    # deployment's reference as it supersedes it, so nothing stops the shared release from there.
+    previous_id: int | None = None
+    previous_ref: dict | None = None
 
 
 @dataclass(frozen=True)

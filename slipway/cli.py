@@ -72,7 +72,7 @@ def project() -> None:
 @click.option("--branch", default="main", show_default=True, help="Branch whose pushes deploy.")
 @click.option("--dockerfile", default="Dockerfile", show_default=True, help="Dockerfile path in the repo.")
 @click.option("--context", "build_context", default=".", show_default=True, help="Build context dir in the repo.")
-@click.option("--target", default=None, help="Where it runs: local (akash is not available yet).")
+@click.option("--target", default=None, help="Where it runs: local or akash (of those SLIPWAY_TARGETS offers).")
 @click.option("--health-path", default="/", show_default=True, help="HTTP path that must answer before going live.")
 def project_create(name, repo_url, git_push, github_repo, branch, dockerfile, build_context, target,
                    health_path) -> None:
@@ -434,11 +434,12 @@ def registry_gc(delete_orphans: bool) -> None:
 
 
 def _register_optional() -> None:
-    from deployer.akash.cli import sdl
+    from deployer.akash.cli import akash, sdl
     from devnet.cli import devnet
 
     main.add_command(sdl)
     main.add_command(devnet)
+    main.add_command(akash)
 
 
 _register_optional()

@@ -32,6 +32,12 @@ MESSAGES: dict[str, str] = {
     "akash:app:not-configured": "The Akash target is not configured: {detail}.",
     "akash:app:tx-refused": "The Akash network refused a transaction (code {code}: {log}).",
     "akash:user:sdl": "The SDL is not valid: {detail}",
+    "akash:user:no-bids": "No Akash provider took the deployment ({detail}), so it was closed and its deposit returned. Ask for less CPU, memory or storage, raise SLIPWAY_AKASH_MAX_PRICE, or relax the provider requirements (SLIPWAY_AKASH_PROVIDERS, SLIPWAY_AKASH_ATTRIBUTES, SLIPWAY_AKASH_AUDITORS).",
+    "akash:user:never-available": "The app did not become available on provider {provider} within {seconds} seconds, so the deployment was closed and the previous version keeps serving. Does the app listen on $PORT? The log shows the last step reached.",
+    "akash:user:budget-spent": "The project's Akash budget is spent: {detail}. {what} A higher SLIPWAY_AKASH_BUDGET takes effect with the next grant period.",
+    "akash:user:loopback-registry": "The image is in the registry at {registry}, which only this machine can reach, so no provider on the {network} Akash network could pull it. Publish the registry over TLS at a public address and set SLIPWAY_REGISTRY to it (README: \"Deploying to a real Akash network\").",
+    "akash:app:step": "Deploying on Akash failed while {step}: {detail}. Any deployment created on the way is closed, so no deposit stays locked.",
+    "akash:app:manifest-refused": "Provider {provider} refused the deployment's manifest ({detail}), so the deployment was closed.",
     "app:unexpected": "Slipway hit an unexpected error (reference {ref}). This is not a problem in your code; the operator has been told.",
     "app:worker-lost": "The worker running this deployment stopped before it finished. Push again or redeploy.",
     "app:cancelled": "Cancelled.",
@@ -105,6 +111,10 @@ class UserError(SlipwayError):
     DEPLOY_UNREADABLE_BRANCH = "deploy:user:unreadable-branch"
     DEPLOY_UNREADABLE_REF = "deploy:user:unreadable-ref"
     AKASH_SDL = "akash:user:sdl"
+    AKASH_NO_BIDS = "akash:user:no-bids"
+    AKASH_NEVER_AVAILABLE = "akash:user:never-available"
+    AKASH_LOOPBACK_REGISTRY = "akash:user:loopback-registry"
+    AKASH_BUDGET_SPENT = "akash:user:budget-spent"
     AUTH_TOO_MANY_SIGN_INS = "auth:user:too-many-sign-ins"
     SETTINGS_RATE_LIMIT = "settings:user:rate-limit"
     SETTINGS_TARGETS = "settings:user:targets"
@@ -123,6 +133,8 @@ class AppError(SlipwayError):
     GITHUB = "app:github"
     AKASH_NOT_CONFIGURED = "akash:app:not-configured"
     AKASH_TX_REFUSED = "akash:app:tx-refused"
+    AKASH_STEP = "akash:app:step"
+    AKASH_MANIFEST_REFUSED = "akash:app:manifest-refused"
     UNEXPECTED = "app:unexpected"
     WORKER_LOST = "app:worker-lost"
     # How Slipway ended a deployment that did not fail: recorded as its reason, never raised.

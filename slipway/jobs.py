@@ -140,7 +140,9 @@ class Pipeline:
             target = self.targets.get(job.target)
             if target is None:
                 raise AppError(AppError.DEPLOY_TARGET, detail=f"the {job.target!r} target is not configured")
-            release = Release(job.project, deployment_id, image, job.health_path, env=env, slot=job.slot)
+            previous_id, previous_ref = self._live_in_slot(job)
+            release = Release(job.project, deployment_id, image, job.health_path, env=env, slot=job.slot,
+                              previous_id=previous_id, previous_ref=previous_ref)
             # The reference is stored before waiting: if this job dies, the reconciler stops the release.
             running = director.deploy(target, release,
                                       started=lambda ref: self._record(deployment_id, target_ref=ref))
@@ -254,6 +256,18 @@ class Pipeline:
             dep = session.get(Deployment, deployment_id)
             return (dep.error_message if dep else None) or "cancelled"
 
+    def _live_in_slot(self, job: Job) -> tuple[int | None, dict | None]:
+        """The id and stored reference of the release live in the job's slot, if any."""
+        with session_scope(self.settings) as session:
+            pr = None if job.slot == "production" else int(job.slot.removeprefix("pr-"))
+            live = session.scalars(
+                select(Deployment).where(Deployment.project_id == job.project_id, Deployment.id != job.deployment_id,
+                                         Deployment.pr_number.is_(None) if pr is None else Deployment.pr_number == pr,
+                                         Deployment.state == State.LIVE.value)
+                .order_by(Deployment.id.desc())
+            ).first()
+            return (live.id, live.target_ref) if live is not None else (None, None)
+
     def _record(self, deployment_id: int, **values) -> None:
         with session_scope(self.settings) as session:
             dep = session.get(Deployment, deployment_id)
@@ -282,6 +296,8 @@ class Pipeline:
                                          Deployment.state == State.LIVE.value)
             ):
                 transition(older, State.SUPERSEDED)
+                if running.ref.get("adopts") == older.id:
+                    older.target_ref = None  # updated in place: its release is the new one now
                 replaced.append(older.id)
         say(f"== live at {running.url}")
         return State.LIVE, replaced

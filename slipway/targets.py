@@ -23,8 +23,14 @@ def _local(settings: Settings) -> Target:
                        limits=limits, public_host=settings.local_public_host, instance=settings.queue_name)
 
 
+def _akash(settings: Settings) -> Target:
+    from deployer.akash.factory import target_from_settings
+
+    return target_from_settings(settings)
+
+
 # Every implementation, by the name projects and SLIPWAY_TARGETS use.
-IMPLEMENTATIONS: dict[str, Callable[[Settings], Target]] = {"local": _local}
+IMPLEMENTATIONS: dict[str, Callable[[Settings], Target]] = {"local": _local, "akash": _akash}
 
 # Settings checks SLIPWAY_TARGETS against its own list of names (it imports nothing of ours): keep them one.
 if set(IMPLEMENTATIONS) != set(KNOWN_TARGETS):
@@ -32,8 +38,7 @@ if set(IMPLEMENTATIONS) != set(KNOWN_TARGETS):
                       f"implemented here {sorted(IMPLEMENTATIONS)}")
 
 # Planned targets: named here so that choosing one says what to do meanwhile.
-PLANNED = {"akash": "deploying to Akash is not available yet: use the local target, and "
-                    "`slipway sdl export NAME` to run the pushed image through Akash Console"}
+PLANNED: dict[str, str] = {}
 
 
 def offered(settings: Settings) -> list[str]:

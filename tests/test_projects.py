@@ -28,7 +28,7 @@ def test_create_and_find_for_push(settings):
     (dict(name="ok", dockerfile="../etc/passwd"), "relative path"),
     (dict(name="ok", build_context="/abs"), "relative path"),
     (dict(name="ok", target="mars"), "target"),
-    (dict(name="ok", target="akash"), "not available yet"),
+    (dict(name="ok", target="akash"), "must be one of local"),
     (dict(name="ok", health_path="health"), "start with /"),
     (dict(name="ok", branch="refs/heads/main"), "branch name"),
 ])

@@ -312,6 +312,23 @@ class CosmpyChain:
         return call(request, timeout=30)
 
 
+_REST_ERROR = re.compile(r"Response: \d+, b?['\"](.*)['\"]\)?$", re.S)
+
+
 def _error_text(exc: Exception) -> str:
+    """The node's own message: a gRPC error's details, or the ``message`` of cosmpy's REST error
+    (whose text also carries the whole request, i.e. the signed transaction: never passed on)."""
     details = getattr(exc, "details", None)
-    return str(details() if callable(details) else exc)
+    if callable(details):
+        return str(details())
+    text = str(exc)
+    match = _REST_ERROR.search(text)
+    if match is None:
+        return text.split("\n Request:", 1)[0]
+    body = match.group(1)
+    try:
+        import json
+
+        return str(json.loads(body.encode().decode("unicode_escape")).get("message") or body)
+    except (ValueError, AttributeError):
+        return body

@@ -86,3 +86,87 @@ def export(project_name: str, image: str | None, reveal: bool) -> None:
     if loopback:
         click.echo(f"warning: the registry {settings.registry} is on loopback; Akash providers cannot pull from it. "
                    "Set SLIPWAY_REGISTRY to a public address.", err=True)
+
+
+# -- `slipway akash ...`: the funding wallet, grants and open deployments ----------------------
+
+# Akash makes a block about every 6 seconds: the chain's prices are per block.
+BLOCKS_PER_MONTH = 30 * 24 * 3600 // 6
+
+
+@click.group()
+def akash() -> None:
+    """The Akash target: funding wallet, grants and open deployments."""
+
+
+def _target():
+    from deployer.akash.config import AkashNotConfigured
+    from deployer.akash.factory import akash_target
+    from slipway.settings import get_settings
+
+    try:
+        return akash_target(get_settings())
+    except (AkashNotConfigured, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _escrow_left(info: dict) -> str:
+    state = (info.get("escrow_account") or {}).get("state") or {}
+    funds = [f for f in state.get("funds") or [] if f.get("denom") == "uact"]
+    if not funds:
+        return "?"
+    from deployer.akash.lcd import price_value
+
+    return f"{int(sum(price_value(f['amount']) for f in funds))} uact"
+
+
+@akash.command("status")
+def akash_status() -> None:
+    """Funding wallet balances, each Akash project's grants and its open deployments with their cost."""
+    from sqlalchemy import select
+
+    from deployer.akash.lcd import LcdError, price_value
+    from slipway.db import session_scope
+    from slipway.models import Project
+    from slipway.settings import get_settings
+
+    target = _target()
+    settings = get_settings()
+    lcd = target.lcd
+    funding = target.funding.wallet.address
+    try:
+        click.echo(f"network {settings.akash_network} ({settings.akash_chain_id}), node {lcd.url}")
+        click.echo(f"funding wallet {funding}: {lcd.balance(funding, 'uakt')} uakt, {lcd.balance(funding, 'uact')} uact")
+        with session_scope(settings) as session:
+            names = list(session.scalars(select(Project.name).where(Project.target == "akash").order_by(Project.name)))
+        if not names:
+            click.echo("no project deploys to Akash")
+        for name in names:
+            owner = target.wallet(name).address
+            grants = target.funding.grants_of(owner)
+            fee = "none" if grants.fee_left is None else f"{grants.fee_left} uakt until {grants.fee_expires:%Y-%m-%d}"
+            dep = "none" if grants.deposit_left is None else f"{grants.deposit_left} uact until {grants.deposit_expires:%Y-%m-%d}"
+            click.echo(f"{name}: wallet {owner}; gas grant {fee}; deposit grant {dep}")
+            for dseq in lcd.active_deployments(owner):
+                info = lcd.deployment(owner, dseq) or {}
+                for lease in lcd.leases(owner, dseq) or [{}]:
+                    provider = (lease.get("id") or {}).get("provider", "no lease")
+                    price = price_value((lease.get("price") or {}).get("amount", "0"))
+                    click.echo(f"  deployment {dseq}: provider {provider}, {price.normalize():f} uact per block "
+                               f"(~{int(price * BLOCKS_PER_MONTH)} uact per month), escrow left {_escrow_left(info)}")
+    except LcdError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@akash.command("close")
+@click.argument("name")
+def akash_close(name: str) -> None:
+    """Close every open Akash deployment of project NAME (their deposits return to the funding wallet)."""
+    from slipway.errors import SlipwayError
+
+    target = _target()
+    try:
+        target.remove_all(name, click.echo)
+    except SlipwayError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{name}: no Akash deployment open")

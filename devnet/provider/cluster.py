@@ -107,6 +107,20 @@ class LeaseDeployment:
                 "ports": {s.name: [[p.__dict__ for p in ports] for ports in s.replica_ports] for s in self.services}}
 
 
+def _keep_ports(plans: list[ServicePlan], previous: list[ServicePlan]) -> None:
+    """A new manifest for a lease keeps its services' ports, as a provider's ingress keeps the lease's
+    host names: the URI the lease status reported stays valid (the old containers go first)."""
+    before = {plan.name: plan for plan in previous}
+    for plan in plans:
+        old = before.get(plan.name)
+        if old is None:
+            continue
+        for ports, old_ports in zip(plan.replica_ports, old.replica_ports, strict=False):
+            kept = {(p.container_port, p.proto): p.host_port for p in old_ports}
+            for port in ports:
+                port.host_port = kept.get((port.container_port, port.proto), port.host_port)
+
+
 class DockerCluster:
     """The containers of one devnet provider's leases."""
 
@@ -147,6 +161,8 @@ class DockerCluster:
             previous = self._leases.get(lease)
             generation = (previous.generation + 1) if previous else 1
             plans = [self._plan(svc) for svc in group.get("services") or []]
+            if previous is not None:
+                _keep_ports(plans, previous.services)
             dep = LeaseDeployment(lease, group, generation, plans)
             self._leases[lease] = dep
             self._save(dep)

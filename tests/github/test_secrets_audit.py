@@ -32,6 +32,7 @@ from slipway.models import Deployment, Project
 from slipway.queue import redis_connection
 from slipway.settings import set_settings
 from tests.support.pipeline import everything_stored, log_of, push, site_files
+from tests.support.secrets import forms
 
 pytestmark = pytest.mark.docker
 
@@ -54,11 +55,6 @@ def app(github_settings):
     app = create_app(github_settings)
     app.config["TESTING"] = True
     return app
-
-
-def forms(secret: str) -> list[str]:
-    """What the audit looks for: the secret as is, base64 (alone) and URL-encoded."""
-    return [secret, base64.b64encode(secret.encode()).decode().rstrip("="), quote(secret, safe="")]
 
 
 class CommandLines:

@@ -26,7 +26,15 @@ def test_the_local_network_is_the_default_and_its_node_is_the_devnets_rest_api(t
     assert local.akash_rest_url == "rest+http://127.0.0.1:14317"
     assert chain(local).chain_id == "slipway-local-1"
     mainnet = Settings.load({"SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_AKASH_NETWORK": "mainnet"})
-    assert mainnet.akash_chain_id == "akashnet-2" and mainnet.akash_rest_url == ""
+    assert mainnet.akash_chain_id == "akashnet-2" and mainnet.akash_rest_url == "rest+https://api.akashnet.net:443"
+    sandbox = Settings.load({"SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_AKASH_NETWORK": "sandbox"})
+    assert sandbox.akash_chain_id == "sandbox-2" and sandbox.akash_rest_url.startswith("rest+https://")
+    # Each default is overridable; a network Slipway does not know needs its node named.
+    own = Settings.load({"SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_AKASH_NETWORK": "sandbox",
+                         "SLIPWAY_AKASH_CHAIN_ID": "sandbox-3", "SLIPWAY_AKASH_REST_URL": "rest+https://node.example:443"})
+    assert (own.akash_chain_id, own.akash_rest_url) == ("sandbox-3", "rest+https://node.example:443")
+    other = Settings.load({"SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_AKASH_NETWORK": "testnet-x"})
+    assert other.akash_rest_url == ""
 
 
 def test_init_generates_a_funding_mnemonic_only_for_the_local_network(tmp_path):

@@ -1,0 +1,511 @@
+"""The Akash target: a release runs as an Akash deployment leased from a provider.
+
+``start`` makes sure the project's deployer wallet has its grants (one funding-wallet
+transaction at most), then sends ``MsgCreateDeployment`` with ``sources: [grant]`` and returns
+the deployment's reference (owner/dseq) at once, so the job stores it before anything else can
+go wrong. ``wait_ready`` waits for bids, chooses one by the policy, creates the lease, sends the
+manifest to the provider and waits until every service is available and answers HTTP.
+
+A release whose resources are those of the slot's live release keeps that lease: ``start``
+sends ``MsgUpdateDeployment`` (the new manifest hash) and ``wait_ready`` re-sends the manifest to
+the same provider. Such a reference says ``kind: update`` and names the deployment it adopts
+(``adopts``): stopping it never closes the lease, which belongs to whichever release is live.
+
+Every failure of a first deploy (no bids in time, a refused transaction, a refused manifest,
+never available, cancelled) closes the deployment, so no escrow stays locked; the error names
+the step and the cause. Wallet keys, JWTs and the registry password are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import requests
+from google.protobuf.message import Message
+from urllib3.exceptions import InsecureRequestWarning
+
+from deployer.akash import messages
+from deployer.akash.chain import Signer, TxRefused, TxResult
+from deployer.akash.export import AKASH_APP_PORT
+from deployer.akash.grants import BudgetSpent, Funding, FundingError
+from deployer.akash.lcd import Bid, Lcd, LcdError, price_value
+from deployer.akash.manifest import deployment_hash, group_specs, manifest_sorted_json
+from deployer.akash.provider_auth import provider_jwt
+from deployer.akash.sdl import DeploymentSpec, RegistryCredentials, ServiceSpec, image_host, sdl_from_spec
+from deployer.akash.wallet import Wallet, Wallets
+from deployer.base import Health, Log, Release, Running, Stopped, never
+from slipway.errors import AppError, UserError
+
+log = logging.getLogger(__name__)
+
+LOCAL_NETWORK = "local"
+# After the first acceptable bid, how long other providers get to bid too.
+BID_GRACE_S = 2.0
+POLL_S = 0.5
+NO_LEASE = "no lease for deployment"
+# The chain's smallest deposit (uact), for a deployment and for a top-up of its escrow.
+MIN_DEPOSIT_UACT = 500_000
+
+# Providers serve self-signed certificates: Akash clients do not check them against a CA (see
+# ``AkashTarget._provider``); the warning would repeat on every status poll. Only Slipway's own
+# unverified requests are these.
+warnings.filterwarnings("ignore", message="Unverified HTTPS request", category=InsecureRequestWarning)
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: str = "0.5"
+    memory: str = "512Mi"
+    storage: str = "1Gi"
+    max_price_uact: int = 100  # per block, per group
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Which bids may be taken: the trusted providers (all when empty), placement and auditors."""
+
+    providers: tuple[str, ...] = ()
+    attributes: dict[str, str] = field(default_factory=dict)
+    auditors: tuple[str, ...] = ()
+
+    def choose(self, bids: list[Bid], avoid: frozenset[str] = frozenset()) -> Bid | None:
+        """The cheapest acceptable bid (ties: the provider's address, for a stable choice)."""
+        ok = [b for b in bids if b.denom == messages.DEPOSIT_DENOM and b.provider not in avoid
+              and (not self.providers or b.provider in self.providers)]
+        return min(ok, key=lambda b: (b.price, b.provider)) if ok else None
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    tx_s: float = 60.0
+    bids_s: float = 120.0
+    ready_s: float = 300.0
+    manifest_s: float = 60.0
+
+
+def deployer_index(project: str) -> int:
+    """The project's HD index: derived from its name, so no table of keys is ever needed (1 .. 2^31-1)."""
+    digest = hashlib.sha256(f"slipway-project:{project}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % (2**31 - 1) + 1
+
+
+def is_loopback_host(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified
+
+
+class AkashTarget:
+    name = "akash"
+
+    def __init__(self, *, network: str, wallets: Wallets, signer: Signer, lcd: Lcd, funding: Funding,
+                 registry: RegistryCredentials, resources: Resources | None = None, policy: Policy | None = None,
+                 deposit_uact: int = 5_000_000, timeouts: Timeouts | None = None,
+                 slot_refs: Callable[[str, str | None], list[dict]] | None = None,
+                 top_up_below_blocks: int = 14_400):
+        self.network = network
+        self.wallets = wallets
+        self.signer = signer
+        self.lcd = lcd
+        self.funding = funding
+        self.registry = registry
+        self.resources = resources or Resources()
+        self.policy = policy or Policy()
+        self.deposit_uact = deposit_uact
+        self.timeouts = timeouts or Timeouts()
+        # The references stored for a project's slot (None: every slot) by deployments that ended:
+        # how retire and teardown find dseqs the chain cannot tell apart.
+        self.slot_refs = slot_refs or (lambda project, slot: [])
+        # About a day of 6 s blocks: a periodic check tops the escrow up before it runs that low.
+        self.top_up_below_blocks = top_up_below_blocks
+        self.deployer_transactions = 0  # sent by deployer wallets (the benchmark counts them)
+
+    # -- the SDL -------------------------------------------------------------------
+    def wallet(self, project: str) -> Wallet:
+        return self.wallets.deployer(deployer_index(project))
+
+    def sdl(self, release: Release) -> dict:
+        r = self.resources
+        spec = ServiceSpec(
+            name=release.project, image=release.image, port=AKASH_APP_PORT,
+            env={**release.env, "PORT": str(AKASH_APP_PORT)}, cpu=r.cpu, memory=r.memory, storage=r.storage,
+            credentials=self.registry, price_uact=r.max_price_uact)
+        return sdl_from_spec(DeploymentSpec(services=(spec,), attributes=dict(self.policy.attributes),
+                                            signed_by_any_of=tuple(self.policy.auditors)))
+
+    # -- phase one -----------------------------------------------------------------
+    def start(self, release: Release, log_: Log) -> dict:
+        host = image_host(release.image)
+        if self.network != LOCAL_NETWORK and is_loopback_host(host):
+            raise UserError(UserError.AKASH_LOOPBACK_REGISTRY, registry=host, network=self.network)
+        wallet = self.wallet(release.project)
+        data = self.sdl(release)
+        groups = [messages.group_spec_from_dict(g) for g in group_specs(data)]
+        resources_key = hashlib.sha256(b"".join(g.SerializeToString(deterministic=True) for g in groups)).hexdigest()
+        manifest_hash = deployment_hash(data)
+        base = {"network": self.network, "owner": wallet.address, "project": release.project, "slot": release.slot,
+                "resources": resources_key, "hash": manifest_hash.hex(), "image": release.image}
+        previous = self._updatable(release, base)
+        self._ensure_grants(wallet, 0 if previous else self.deposit_uact, log_)
+        if previous is not None:
+            dseq = int(previous["dseq"])
+            log_(f"same resources as the live release: updating Akash deployment {dseq} in place "
+                 f"on provider {previous['provider']}")
+            result = self._send(wallet, [messages.update_deployment(wallet.address, dseq, manifest_hash)],
+                                "updating the deployment")
+            return {**base, "kind": "update", "dseq": dseq, "txhash": result.txhash,
+                    "adopts": release.previous_id, "provider": previous["provider"],
+                    "gseq": previous["gseq"], "oseq": previous["oseq"]}
+        dseq = self._new_dseq(release)
+        log_(f"creating Akash deployment {dseq} of {wallet.address} with a {self.deposit_uact} uact deposit "
+             f"from the funding wallet's grant")
+        msg = messages.create_deployment(wallet.address, dseq, groups, manifest_hash, self.deposit_uact, from_grant=True)
+        try:
+            result = self._send(wallet, [msg], "creating the deployment", raw=True)
+        except TxRefused as exc:
+            if "insufficient funds" not in exc.log:
+                raise AppError(AppError.AKASH_STEP, step="creating the deployment", detail=str(exc)[:300]) from None
+            # Other deploys' deposits drew the funding wallet's ACT after our check: mint, then once more.
+            log_("the funding wallet's ACT went to other deployments meanwhile")
+            self._ensure_grants(wallet, self.deposit_uact, log_, mint=True)
+            result = self._send(wallet, [msg], "creating the deployment")
+        return {**base, "kind": "create", "dseq": dseq, "txhash": result.txhash}
+
+    def _ensure_grants(self, wallet: Wallet, deposit_uact: int, log_: Log, mint: bool = False) -> None:
+        try:
+            self.funding.ensure(wallet.address, deposit_uact, log_, mint=mint)
+        except BudgetSpent as exc:
+            raise UserError(UserError.AKASH_BUDGET_SPENT, detail=str(exc), what="Nothing was started.") from None
+        except FundingError as exc:
+            raise AppError(AppError.AKASH_STEP, step="granting the project's wallet", detail=str(exc)) from None
+        except (TxRefused, LcdError) as exc:
+            raise AppError(AppError.AKASH_STEP, step="granting the project's wallet", detail=str(exc)[:300]) from None
+
+    def _new_dseq(self, release: Release) -> int:
+        # Console uses the block height; the deployment id keeps two deploys in one block apart.
+        return self.lcd.height() * 1000 + release.deployment_id % 1000
+
+    def _updatable(self, release: Release, base: dict) -> dict | None:
+        """The live release's reference when this one can update its lease in place."""
+        prev = release.previous_ref
+        if not prev or prev.get("network") != self.network or prev.get("owner") != base["owner"]:
+            return None
+        if prev.get("resources") != base["resources"] or not prev.get("provider"):
+            return None
+        try:
+            leases = self.lcd.leases(prev["owner"], int(prev["dseq"]))
+        except LcdError:
+            return None
+        return prev if any(le["id"]["provider"] == prev["provider"] for le in leases) else None
+
+    # -- phase two -----------------------------------------------------------------
+    def wait_ready(self, release: Release, ref: dict, log_: Log, should_stop: Callable[[], bool] = never,
+                   *, avoid: frozenset[str] = frozenset()) -> Running:
+        wallet = self.wallet(release.project)
+        step = "creating the deployment" if ref["kind"] == "create" else "updating the deployment"
+        try:
+            self._wait_included(ref["txhash"], step, should_stop)
+            if ref["kind"] == "create":
+                log_(f"deployment {ref['dseq']} is on chain; waiting up to {int(self.timeouts.bids_s)} s for bids")
+                step = "waiting for bids"
+                bid = self._choose_bid(wallet.address, ref["dseq"], log_, should_stop, avoid)
+                step = "creating the lease"
+                log_(f"leasing from provider {bid.provider} at {bid.price.normalize():f} uact per block")
+                lease = messages.create_lease(wallet.address, ref["dseq"], bid.gseq, bid.oseq, bid.provider, bid.bseq)
+                self._wait_included(self._send(wallet, [lease], step).txhash, step, should_stop)
+                ref = {**ref, "provider": bid.provider, "gseq": bid.gseq, "oseq": bid.oseq,
+                       "price_uact": f"{bid.price.normalize():f}"}
+            step = "sending the manifest"
+            host_uri = self.lcd.provider_host_uri(ref["provider"])
+            if not host_uri:
+                raise AppError(AppError.AKASH_STEP, step=step, detail=f"provider {ref['provider']} has no address on chain")
+            ref = {**ref, "host_uri": host_uri}
+            self._send_manifest(wallet, ref, release, log_, should_stop)
+            step = "waiting for the app"
+            url = self._wait_available(wallet, ref, release, log_, should_stop)
+            return Running(url=url, ref={**ref, "url": url})
+        except (Stopped, UserError, AppError):
+            self._after_failure(wallet, ref, release, log_)
+            raise
+        except TxRefused as exc:
+            self._after_failure(wallet, ref, release, log_)
+            raise AppError(AppError.AKASH_STEP, step=step, detail=str(exc)[:300]) from None
+        except (LcdError, requests.RequestException) as exc:
+            self._after_failure(wallet, ref, release, log_)
+            raise AppError(AppError.AKASH_STEP, step=step, detail=str(exc)[:300]) from None
+
+    def _after_failure(self, wallet: Wallet, ref: dict, release: Release, log_: Log) -> None:
+        if ref.get("kind") == "update":
+            self._restore(wallet, ref, release, log_)
+            return
+        log_(f"closing deployment {ref['dseq']} so its deposit returns to the funding wallet")
+        try:
+            self._close(wallet, [int(ref["dseq"])])
+        except Exception:  # noqa: BLE001 - the reconciler closes it from the stored reference later
+            log.exception("could not close Akash deployment %s after a failure", ref.get("dseq"))
+            log_("warning: the deployment could not be closed now; it will be closed later")
+
+    def _restore(self, wallet: Wallet, ref: dict, release: Release, log_: Log) -> None:
+        """An update that did not go live: put the live release's image back on the same lease.
+
+        The lease stays with the live release. If the new manifest reached the provider, the lease
+        runs the new version, so the previous image is sent again (one more transaction).
+        """
+        image = (release.previous_ref or {}).get("image")
+        if not image or "host_uri" not in ref:
+            log_("the update did not go live; the lease stays with the live release")
+            return
+        previous = Release(release.project, release.deployment_id, image, release.health_path, env=release.env,
+                           slot=release.slot)
+        log_(f"the update did not go live: putting {image} back on the lease")
+        try:
+            data = self.sdl(previous)
+            result = self._send(wallet, [messages.update_deployment(wallet.address, int(ref["dseq"]),
+                                                                     deployment_hash(data))], "restoring the live release")
+            self._wait_included(result.txhash, "restoring the live release", never)
+            self._send_manifest(wallet, ref, previous, log_, never)
+        except Exception:  # noqa: BLE001 - the original failure is what the user must hear of
+            log.exception("could not restore the live release of Akash deployment %s", ref.get("dseq"))
+            log_("warning: the previous version could not be put back; the operator has been told")
+
+    def _choose_bid(self, owner: str, dseq: int, log_: Log, should_stop: Callable[[], bool],
+                    avoid: frozenset[str] = frozenset()) -> Bid:
+        deadline = time.monotonic() + self.timeouts.bids_s
+        first_seen = None
+        seen: list[Bid] = []
+        while True:
+            if should_stop():
+                raise Stopped()
+            seen = self.lcd.bids(owner, dseq)
+            chosen = self.policy.choose(seen, avoid)
+            now = time.monotonic()
+            if chosen is not None:
+                first_seen = first_seen or now
+                if now - first_seen >= BID_GRACE_S or now >= deadline:
+                    log_(f"{len(seen)} bid(s): " + ", ".join(f"{b.provider} at {b.price.normalize():f} uact"
+                                                             for b in sorted(seen, key=lambda b: b.price)))
+                    return chosen
+            elif now >= deadline:
+                detail = (f"{len(seen)} bid(s), none from a trusted provider" if seen
+                          else f"no provider bid within {int(self.timeouts.bids_s)} s")
+                raise UserError(UserError.AKASH_NO_BIDS, detail=detail, seconds=int(self.timeouts.bids_s))
+            time.sleep(POLL_S)
+
+    def _provider_headers(self, wallet: Wallet) -> dict:
+        return {"Authorization": f"Bearer {provider_jwt(wallet)}"}
+
+    def _provider(self, method: str, wallet: Wallet, url: str, **kw) -> requests.Response:
+        # Providers serve self-signed certificates (Akash clients do not check them against a CA).
+        return requests.request(method, url, headers=self._provider_headers(wallet), verify=False, timeout=30, **kw)
+
+    def _send_manifest(self, wallet: Wallet, ref: dict, release: Release, log_: Log,
+                       should_stop: Callable[[], bool]) -> None:
+        body = manifest_sorted_json(self.sdl(release))
+        url = f"{ref['host_uri']}/deployment/{ref['dseq']}/manifest"
+        log_(f"sending the manifest to provider {ref['provider']} ({ref['host_uri']})")
+        deadline = time.monotonic() + self.timeouts.manifest_s
+        while True:
+            if should_stop():
+                raise Stopped()
+            resp = self._provider("PUT", wallet, url, data=body)
+            if resp.status_code == 200:
+                log_("the provider accepted the manifest")
+                return
+            text = resp.text.strip()[:300]
+            if NO_LEASE in text and time.monotonic() < deadline:
+                time.sleep(POLL_S)  # the provider has not seen the lease's block yet
+                continue
+            raise AppError(AppError.AKASH_MANIFEST_REFUSED, provider=ref["provider"],
+                            detail=f"{resp.status_code} {text}")
+
+    def _status(self, wallet: Wallet, ref: dict) -> dict | None:
+        url = f"{ref['host_uri']}/lease/{ref['dseq']}/{ref['gseq']}/{ref['oseq']}/status"
+        resp = self._provider("GET", wallet, url)
+        return resp.json() if resp.status_code == 200 else None
+
+    def _wait_available(self, wallet: Wallet, ref: dict, release: Release, log_: Log,
+                        should_stop: Callable[[], bool]) -> str:
+        log_(f"waiting up to {int(self.timeouts.ready_s)} s for every service to be available")
+        deadline = time.monotonic() + self.timeouts.ready_s
+        url = None
+        while time.monotonic() < deadline:
+            if should_stop():
+                raise Stopped()
+            try:
+                status = self._status(wallet, ref) or {}
+            except requests.RequestException:
+                status = {}
+            services = status.get("services") or {}
+            if services and all(s.get("total") and s.get("available", 0) >= s["total"] for s in services.values()):
+                uris = [u for s in services.values() for u in (s.get("uris") or [])]
+                if uris:
+                    url = uris[0] if "://" in uris[0] else f"http://{uris[0]}"
+                    try:
+                        requests.get(url + release.health_path, timeout=2, allow_redirects=False)
+                        log_(f"every service is available and {url} answers")
+                        return url
+                    except requests.RequestException:
+                        pass
+            time.sleep(POLL_S)
+        raise UserError(UserError.AKASH_NEVER_AVAILABLE, provider=ref["provider"], seconds=int(self.timeouts.ready_s),
+                        url=url or "its address")
+
+    # -- transactions ----------------------------------------------------------------
+    def _send(self, wallet: Wallet, msgs: list[Message], step: str, raw: bool = False) -> TxResult:
+        """Sign and broadcast as the deployer, gas paid through the funding wallet's allowance.
+
+        ``raw``: a refusal is raised as TxRefused, for the caller to look at.
+        """
+        try:
+            result = self.signer.submit(wallet, msgs, fee_granter=self.funding.wallet.address)
+        except TxRefused as exc:
+            if raw:
+                raise
+            raise AppError(AppError.AKASH_STEP, step=step, detail=str(exc)[:300]) from None
+        except (LcdError, requests.RequestException, RuntimeError) as exc:
+            raise AppError(AppError.AKASH_STEP, step=step, detail=str(exc)[:300]) from None
+        self.deployer_transactions += 1
+        return result
+
+    def _wait_included(self, txhash: str, step: str, should_stop: Callable[[], bool]) -> None:
+        result = self.lcd.wait_tx(txhash, self.timeouts.tx_s, should_stop=should_stop)
+        if result is None:
+            if should_stop():
+                raise Stopped()
+            raise AppError(AppError.AKASH_STEP, step=step,
+                           detail=f"transaction {txhash} was not included within {int(self.timeouts.tx_s)} s")
+        if result.code != 0:
+            raise AppError(AppError.AKASH_STEP, step=step,
+                           detail=f"the chain refused it (code {result.code}: {result.log[:200]})")
+
+    def _close(self, wallet: Wallet, dseqs: list[int]) -> list[int]:
+        """Close the deployments among ``dseqs`` still open, in one transaction; which were closed."""
+        open_ = [d for d in dict.fromkeys(dseqs) if self.lcd.deployment_active(wallet.address, d)]
+        if not open_:
+            return []
+        left = sum((self.lcd.escrow_left(wallet.address, d) or 0) for d in open_)
+        result = self._send(wallet, [messages.close_deployment(wallet.address, d) for d in open_],
+                            "closing the deployment")
+        self._wait_included(result.txhash, "closing the deployment", never)
+        try:
+            self.funding.refund(wallet.address, int(left), lambda line: log.info("%s: %s", wallet.address, line))
+        except Exception:  # noqa: BLE001 - closed is what matters; the budget is only lower than it should be
+            log.exception("could not return %s uact to the budget of %s", left, wallet.address)
+        return open_
+
+    # -- the rest of the contract ----------------------------------------------------------
+    def check(self, ref: dict) -> Health:
+        wallet = self.wallet(ref["project"])
+        try:
+            leases = self.lcd.leases(ref["owner"], int(ref["dseq"]))
+        except LcdError as exc:
+            return Health(False, f"the Akash node cannot be read ({exc})")
+        lease = next((le for le in leases if le["id"]["provider"] == ref.get("provider")), None)
+        if lease is None:
+            return Health(False, f"the lease of deployment {ref['dseq']} is closed")
+        try:
+            self.top_up(ref, lease, lambda line: log.info("akash deployment %s: %s", ref["dseq"], line))
+        except UserError as exc:
+            return Health(False, str(exc))
+        except (AppError, LcdError, TxRefused) as exc:
+            return Health(False, f"the escrow of deployment {ref['dseq']} could not be topped up ({exc})")
+        try:
+            status = self._status(wallet, ref)
+        except requests.RequestException as exc:
+            return Health(False, f"provider {ref.get('provider')} does not answer ({type(exc).__name__})")
+        if not status:
+            return Health(False, f"provider {ref.get('provider')} does not know the lease")
+        down = [name for name, s in (status.get("services") or {}).items() if s.get("available", 0) < s.get("total", 1)]
+        if down:
+            return Health(False, f"not available on provider {ref.get('provider')}: {', '.join(down)}")
+        return Health(True)
+
+    def top_up(self, ref: dict, lease: dict, log_: Log) -> bool:
+        """Deposit into the deployment's escrow (from the grant) when it would run dry within
+        ``top_up_below_blocks`` blocks at the lease's price; True if it did. Without top-ups the
+        chain closes a lease whose escrow is spent (a 5 ACT deposit lasts days, not months)."""
+        price = price_value((lease.get("price") or {}).get("amount", "0"))
+        left = self.lcd.escrow_left(ref["owner"], int(ref["dseq"]))
+        if left is None or price <= 0 or left >= price * self.top_up_below_blocks:
+            return False
+        wallet = self.wallet(ref["project"])
+        try:
+            self.funding.ensure(wallet.address, MIN_DEPOSIT_UACT, log_)
+        except BudgetSpent as exc:
+            # At the budget: close now, so what is left returns to the funding wallet.
+            self._close(wallet, [int(ref["dseq"])])
+            raise UserError(UserError.AKASH_BUDGET_SPENT, detail=str(exc),
+                            what=f"Deployment {ref['dseq']} was closed, and what was left of its deposit "
+                                 "returned to the funding wallet.") from None
+        except (FundingError, TxRefused, LcdError) as exc:
+            raise AppError(AppError.AKASH_STEP, step="topping up the escrow", detail=str(exc)[:300]) from None
+        # What the budget still allows, up to a full deposit (near the budget, a smaller last one).
+        amount = min(self.deposit_uact, self.funding.grants_of(wallet.address).deposit_left or 0)
+        msg = messages.account_deposit(wallet.address, wallet.address, int(ref["dseq"]), amount, from_grant=True)
+        result = self._send(wallet, [msg], "topping up the escrow")
+        self._wait_included(result.txhash, "topping up the escrow", never)
+        log_(f"topped up the escrow of deployment {ref['dseq']} with {amount} uact "
+             f"({left.normalize():f} uact were left, {int(left / price)} blocks at {price.normalize():f} uact)")
+        return True
+
+    def failover(self, release: Release, ref: dict, log_: Log) -> Running:
+        """Run ``release`` on another provider, by the same policy, then close the deployment at ``ref``.
+
+        For a live release whose provider stopped answering or whose lease closed under it (the
+        periodic check says so). The old deployment closes only once the new one answers.
+        """
+        log_(f"moving deployment {ref['dseq']} away from provider {ref.get('provider')}")
+        fresh = replace(release, previous_id=None, previous_ref=None)
+        new_ref = self.start(fresh, log_)
+        running = self.wait_ready(fresh, new_ref, log_, avoid=frozenset({ref.get("provider", "")}))
+        wallet = self.wallet(release.project)
+        for dseq in self._close(wallet, [int(ref["dseq"])]):
+            log_(f"closed deployment {dseq} on provider {ref.get('provider')}")
+        log_(f"moved to provider {running.ref['provider']}: {running.url}")
+        return running
+
+    def stop(self, ref: dict, log_: Log) -> bool:
+        if ref.get("kind") == "update":
+            return False  # the lease belongs to the live release it updated (or was adopted by)
+        wallet = self.wallet(ref["project"])
+        closed = self._close(wallet, [int(ref["dseq"])])
+        if closed:
+            log_(f"closed Akash deployment {ref['dseq']}")
+        return bool(closed)
+
+    def retire(self, release: Release, keep: Running, log_: Log) -> None:
+        wallet = self.wallet(release.project)
+        others = [int(r["dseq"]) for r in self.slot_refs(release.project, release.slot)
+                  if r.get("owner") == wallet.address and int(r["dseq"]) != int(keep.ref["dseq"])]
+        for dseq in self._close(wallet, others):
+            log_(f"closed the previous Akash deployment {dseq}")
+
+    def teardown(self, project: str, slot: str, log_: Log) -> None:
+        wallet = self.wallet(project)
+        dseqs = [int(r["dseq"]) for r in self.slot_refs(project, slot) if r.get("owner") == wallet.address]
+        for dseq in self._close(wallet, dseqs):
+            log_(f"closed Akash deployment {dseq}")
+
+    def remove_all(self, project: str, log_: Log) -> None:
+        wallet = self.wallet(project)
+        for dseq in self._close(wallet, self.lcd.active_deployments(wallet.address)):
+            log_(f"closed Akash deployment {dseq}")
+
+    def deployments(self) -> set[int]:
+        # Akash deployments are found from their stored references (stored right after broadcast).
+        return set()
+
+    def remove_deployment(self, deployment_id: int, log_: Log) -> None:
+        return None

@@ -1,0 +1,511 @@
+"""The Akash target end to end on the local network: a devnet chain with short blocks, its two
+providers running leases on the real Docker Engine and pulling from the real registry.
+
+Through the real pipeline: push -> build -> registry -> grants from the funding wallet ->
+MsgCreateDeployment (sources: grant) -> bids -> lease -> manifest over HTTPS -> the app answers at
+the provider's URI; a second push with the same resources updates the deployment in place (one
+deployer transaction, same lease). Failures close what they created. Transactions are counted
+from the chain (an account's sequence is the number of transactions it signed).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import replace
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from deployer.akash.lcd import Lcd
+from deployer.akash.target import AkashTarget, deployer_index
+from deployer.akash.wallet import wallet_from_mnemonic
+from deployer.base import Release, deploy
+from devnet import config
+from devnet.node import start
+from devnet.provider import build_providers
+from devnet.provider.cluster import LABEL_PROVIDER
+from devnet.provider.control import Supervisor
+from slipway.db import session_scope
+from slipway.errors import AppError, UserError
+from slipway.models import BuildLog, Deployment
+from slipway.projects import ProjectSpec, create_project
+from slipway.queue import redis_connection
+from slipway.settings import set_settings
+from slipway.targets import targets_from_settings
+from tests.support.devnet import devnet_port
+from tests.support.payloads import push_payload
+
+pytestmark = pytest.mark.docker
+
+MNEMONIC = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
+FUNDING = wallet_from_mnemonic(MNEMONIC, 0).address
+BLOCK_TIME = "0.2"
+
+
+def dockerfile(registry: str) -> str:
+    return (f"FROM {registry}/base/busybox:latest\nCOPY www /www\n"
+            'CMD ["sh", "-c", "exec busybox httpd -f -p \\"$PORT\\" -h /www"]\n')
+
+
+# The providers' supervisor of each running devnet, by its data dir (to stop a provider).
+SUPERVISORS: dict = {}
+
+
+@pytest.fixture
+def akash(settings, app, docker_client):
+    """Settings whose akash target is the devnet's; the devnet runs with its providers for the test."""
+    port = devnet_port()
+    s = replace(settings, devnet_port=str(port), devnet_block_time=BLOCK_TIME, akash_network="local",
+                akash_chain_id=config.CHAIN_ID, akash_funding_mnemonic=MNEMONIC,
+                akash_rest_url=f"rest+http://127.0.0.1:{port}", akash_gas_price="0.0025",
+                targets="local,akash", akash_bid_timeout="20", akash_ready_timeout="60")
+    set_settings(s)
+    node = start(s)
+    providers = build_providers(node.rest_url, s)
+    supervisor = Supervisor(s.devnet_path, providers)
+    supervisor.apply()
+    SUPERVISORS[s.devnet_path] = supervisor
+    yield s
+    SUPERVISORS.pop(s.devnet_path, None)
+    supervisor.stop()
+    node.stop()
+    for provider in providers:
+        for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL_PROVIDER}={provider.name}"}):
+            c.remove(force=True)
+
+
+def target_of(s) -> AkashTarget:
+    return targets_from_settings(s)["akash"]
+
+
+def sequence(lcd: Lcd, address: str) -> int:
+    found = lcd.get(f"/cosmos/auth/v1beta1/accounts/{address}")
+    return int(found["account"].get("sequence") or 0) if found else 0
+
+
+def log_of(dep_id: int) -> str:
+    with session_scope() as s:
+        return "\n".join(s.scalars(select(BuildLog.line).where(BuildLog.deployment_id == dep_id).order_by(BuildLog.seq)))
+
+
+def push(send_webhook, run_worker, repo, text: str) -> Deployment:
+    sha = repo.commit({"Dockerfile": dockerfile_for[repo.name], "www/index.html": text})
+    resp = send_webhook("push", push_payload(f"acme/{repo.name}", sha, clone_url=repo.url))
+    assert resp.status_code == 202, resp.json
+    (dep_id,) = resp.json["deployments"]
+    run_worker()
+    with session_scope() as s:
+        dep = s.get(Deployment, dep_id)
+        s.expunge(dep)
+        return dep
+
+
+dockerfile_for: dict[str, str] = {}
+
+
+def wait_for_value(get, timeout_s: float = 60.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = get()
+        if value:
+            return value
+        time.sleep(0.2)
+    return get()
+
+
+def _text(url: str) -> str | None:
+    try:
+        resp = requests.get(url, timeout=2)
+    except requests.RequestException:
+        return None
+    return resp.text if resp.status_code == 200 else None
+
+
+def test_push_goes_live_on_a_devnet_provider_then_updates_the_same_lease(akash, git_server, send_webhook,
+                                                                          run_worker):
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    repo = git_server.create(name)
+    dockerfile_for[name] = dockerfile(akash.registry)
+    with session_scope() as s:
+        create_project(s, ProjectSpec(name=name, repo_url=repo.url, github_repo=f"acme/{name}", target="akash"))
+    env_secret = f"AppSecret-{uuid.uuid4().hex}"
+    with session_scope() as s:
+        from slipway import envvars
+        from slipway.models import Project
+
+        envvars.set_vars(s, s.scalar(select(Project).where(Project.name == name)), {"API_KEY": env_secret})
+    lcd = Lcd(akash.akash_rest_url)
+    owner = wallet_from_mnemonic(MNEMONIC, deployer_index(name)).address
+    funding_txs = sequence(lcd, FUNDING)
+
+    first = push(send_webhook, run_worker, repo, "hello from v1\n")
+    log = log_of(first.id)
+    assert first.state == "live", f"{first.error_message}\n{log}"
+    assert requests.get(first.url, timeout=5).text == "hello from v1\n"
+    ref = first.target_ref
+    assert (ref["kind"], ref["owner"], ref["provider"]) == ("create", owner, ref["provider"])
+    assert ref["provider"] == wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("birch").hd_index).address
+    # Two deployer transactions (deployment, lease), one of the funding wallet (mint + both grants).
+    assert sequence(lcd, owner) == 2
+    assert sequence(lcd, FUNDING) - funding_txs == 1
+    for line in ("granting the project's wallet", "creating Akash deployment", "bid(s)", "leasing from provider",
+                 "the provider accepted the manifest", "answers"):
+        assert line in log, line
+    assert akash.registry_password not in log and MNEMONIC not in log
+
+    second = push(send_webhook, run_worker, repo, "hello from v2\n")
+    log2 = log_of(second.id)
+    assert second.state == "live", f"{second.error_message}\n{log2}"
+    assert requests.get(second.url, timeout=5).text == "hello from v2\n"
+    ref2 = second.target_ref
+    assert (ref2["kind"], ref2["dseq"], ref2["provider"], ref2["adopts"]) == ("update", ref["dseq"], ref["provider"], first.id)
+    assert second.url == first.url  # the lease keeps its address, as a provider's ingress does
+    assert sequence(lcd, owner) == 3  # exactly one more deployer transaction: MsgUpdateDeployment
+    assert sequence(lcd, FUNDING) - funding_txs == 1  # grants still live: no funding transaction
+    assert lcd.active_deployments(owner) == [ref["dseq"]]
+    assert len(lcd.leases(owner, ref["dseq"])) == 1
+    with session_scope() as s:
+        older = s.get(Deployment, first.id)
+        # Superseded by its own update: its reference went to the new release, so nothing closes the lease.
+        assert (older.state, older.target_ref) == ("superseded", None)
+
+    # No key, mnemonic, JWT, registry password or app secret in the database, the logs or Redis.
+    from tests.support.pipeline import everything_stored
+    from tests.support.secrets import forms
+
+    redis = redis_connection(akash)
+    stored = "\n".join([everything_stored(), log + log2] + [
+        repr(redis.hgetall(k) if redis.type(k) == b"hash" else k) for k in redis.scan_iter()
+        if akash.queue_name.encode() in k])
+    key_hex = wallet_from_mnemonic(MNEMONIC, deployer_index(name))._key.private_key_hex
+    for secret in (MNEMONIC, akash.registry_password, env_secret, key_hex, "eyJhbGciOi"):
+        for form in forms(secret):
+            assert form.lower() not in stored.lower(), secret[:6]
+
+    # A third version never answers: it fails, and the live (second) version is put back on the lease.
+    set_settings(replace(akash, akash_ready_timeout="8"))
+    dockerfile_for[name] = f"FROM {akash.registry}/base/busybox:latest\nCMD [\"sh\", \"-c\", \"exit 3\"]\n"
+    third = push(send_webhook, run_worker, repo, "never\n")
+    assert (third.state, third.error_id) == ("failed", "akash:user:never-available"), third.error_message
+    assert "putting " in log_of(third.id) and sequence(lcd, owner) == 5  # the update, and the restoring one
+    set_settings(akash)
+    target = target_of(akash)
+    wallet = target.wallet(name)
+    status = wait_for_value(lambda: target._status(wallet, ref2))
+    assert status["services"][name]["uris"] == [second.url.removeprefix("http://")]
+    assert wait_for_value(lambda: _text(second.url)) == "hello from v2\n"
+    assert lcd.active_deployments(owner) == [ref["dseq"]]
+    with session_scope() as s:
+        assert s.get(Deployment, second.id).state == "live"
+
+    assert target.check(ref2).ok
+    # The project is deleted: its deployment closes, and the periodic check says so.
+    target.remove_all(name, lambda line: None)
+    assert lcd.active_deployments(owner) == []
+    health = target.check(ref2)
+    assert not health.ok and "closed" in health.detail
+
+
+def release(s, project: str, deployment_id: int = 1, **kw) -> Release:
+    return Release(project, deployment_id, f"{s.registry}/base/busybox:latest", **kw)
+
+
+def test_no_bids_in_time_closes_the_deployment_and_names_the_step(akash):
+    s = replace(akash, akash_attributes="region=mars", akash_bid_timeout="3")
+    target = target_of(s)
+    project = f"t-{uuid.uuid4().hex[:8]}"
+    lines: list[str] = []
+    with pytest.raises(UserError) as failed:
+        deploy(target, release(s, project), lines.append)
+    assert failed.value.message_id == UserError.AKASH_NO_BIDS
+    owner = target.wallet(project).address
+    assert target.lcd.active_deployments(owner) == []
+    assert any("closing deployment" in line for line in lines), lines
+    # The deposit went back to the funding wallet: no escrow holds it any more.
+    escrow = target.lcd.get("/akash/escrow/v1/types/accounts", xid=f"{owner}/")
+    assert all(a["state"]["state"] != "open" for a in (escrow or {}).get("accounts") or []), escrow
+
+
+def test_an_app_that_never_answers_closes_its_deployment(akash):
+    s = replace(akash, akash_ready_timeout="5")
+    target = target_of(s)
+    project = f"t-{uuid.uuid4().hex[:8]}"
+    # The bare base image has no command that serves HTTP: it is leased, but never answers.
+    with pytest.raises(UserError) as failed:
+        deploy(target, release(s, project), lambda line: None)
+    assert failed.value.message_id == UserError.AKASH_NEVER_AVAILABLE
+    assert target.lcd.active_deployments(target.wallet(project).address) == []
+
+
+def test_a_loopback_registry_is_refused_on_a_real_network_before_any_transaction(akash):
+    s = replace(akash, akash_network="sandbox")
+    target = target_of(s)
+    project = f"t-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(UserError) as refused:
+        target.start(release(s, project), lambda line: None)
+    assert refused.value.message_id == UserError.AKASH_LOOPBACK_REGISTRY
+    assert "SLIPWAY_REGISTRY" in str(refused.value)
+    assert sequence(target.lcd, target.wallet(project).address) == 0
+    assert sequence(target.lcd, FUNDING) == 0
+
+
+def test_a_refused_transaction_fails_with_its_step(akash):
+    # A deposit below the chain's minimum (500000 uact) is refused by the chain.
+    s = replace(akash, akash_deposit="1000")
+    target = target_of(s)
+    project = f"t-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(AppError) as refused:
+        deploy(target, release(s, project), lambda line: None)
+    assert refused.value.message_id == AppError.AKASH_STEP
+    assert "creating the deployment" in str(refused.value) and "deposit" in str(refused.value).lower(), str(refused.value)
+    assert "txBytes" not in str(refused.value)  # the node's reason, not the signed transaction
+    assert target.lcd.active_deployments(target.wallet(project).address) == []
+
+
+def test_a_worker_killed_after_the_deployment_was_created_leaves_nothing_open(akash, git_server, tmp_path):
+    from slipway.deployments import BranchHead, request_deployment
+    from tests.support.workers import SETTLED_WITHIN_S, Workers, state_of, wait_for
+
+    # Only an unknown provider is trusted: the deploy waits for bids long enough to be killed in.
+    s = replace(akash, akash_providers="akash1nobodybidsforthis", akash_bid_timeout="600")
+    set_settings(s)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    repo = git_server.create(name)
+    repo.commit({"Dockerfile": dockerfile(s.registry), "www/index.html": "x"})
+    with session_scope() as session:
+        create_project(session, ProjectSpec(name=name, repo_url=repo.url, github_repo=f"acme/{name}", target="akash"))
+    workers = Workers(s, tmp_path)
+    try:
+        worker = workers.start()
+        dep_id = request_deployment(name, BranchHead(), "cli").deployment_id
+        ref = wait_for(lambda: state_of(dep_id).target_ref, 120, "the deployment was never created", workers)
+        lcd = Lcd(s.akash_rest_url)
+        wait_for(lambda: lcd.deployment_active(ref["owner"], ref["dseq"]), 30, "not on chain", workers)
+
+        workers.kill(worker)
+        killed_at = time.monotonic()
+        assert state_of(dep_id).state == "deploying"
+        workers.start()  # restarted, as a process manager does: its reconciler closes the deployment
+        wait_for(lambda: state_of(dep_id).state_enum.final and not lcd.deployment_active(ref["owner"], ref["dseq"]),
+                 SETTLED_WITHIN_S - (time.monotonic() - killed_at),
+                 "the deployment is still open a minute after its worker was killed", workers)
+        assert state_of(dep_id).error_id == "app:worker-lost"
+        assert lcd.active_deployments(ref["owner"]) == []
+    finally:
+        workers.stop_all()
+
+
+@pytest.fixture
+def web_image(akash, docker_client) -> str:
+    """An image that serves HTTP on $PORT, in the test registry (built once per test, offline)."""
+    import io
+
+    tag = f"{akash.registry}/akash-test-web:latest"
+    dockerfile_text = (f"FROM {akash.registry}/base/busybox:latest\n"
+                       'CMD ["sh", "-c", "mkdir -p /tmp/www && echo hello > /tmp/www/index.html && '
+                       'exec busybox httpd -f -p \\"$PORT\\" -h /tmp/www"]\n')
+    docker_client.images.build(fileobj=io.BytesIO(dockerfile_text.encode()), tag=tag, network_mode="host", rm=True)
+    docker_client.images.push(tag, auth_config={"username": akash.registry_username,
+                                                 "password": akash.registry_password})
+    return tag
+
+
+def test_parallel_first_deploys_from_one_funding_wallet_never_race_for_its_sequence(akash, web_image):
+    from concurrent.futures import ThreadPoolExecutor
+
+    count = 6
+    lcd = Lcd(akash.akash_rest_url)
+    funding_before = sequence(lcd, FUNDING)
+    projects = [f"t-{uuid.uuid4().hex[:8]}" for _ in range(count)]
+
+    def first_deploy(i: int):
+        # Each with a target of its own, as separate workers have: only the shared lock orders them.
+        target = target_of(akash)
+        return deploy(target, Release(projects[i], 100 + i, web_image), lambda line: None)
+
+    with ThreadPoolExecutor(count) as pool:
+        running = list(pool.map(first_deploy, range(count)))
+    assert all(requests.get(r.url, timeout=5).text == "hello\n" for r in running)
+    # One funding transaction per new project (the first one mints ACT too; another mint when deposits
+    # in flight drew more ACT than the first check saw), two per deployer.
+    assert count <= sequence(lcd, FUNDING) - funding_before <= count + 2
+    for project in projects:
+        assert sequence(lcd, wallet_from_mnemonic(MNEMONIC, deployer_index(project)).address) == 2
+    target = target_of(akash)
+    for project in projects:
+        target.remove_all(project, lambda line: None)
+
+
+def test_akash_status_and_close_commands(akash, web_image):
+    from click.testing import CliRunner
+
+    from slipway.cli import main
+
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    with session_scope() as session:
+        create_project(session, ProjectSpec(name=name, repo_url="https://x/y.git", target="akash"))
+    running = deploy(target_of(akash), Release(name, 1, web_image), lambda line: None)
+    birch = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("birch").hd_index).address
+
+    status = CliRunner().invoke(main, ["akash", "status"])
+    assert status.exit_code == 0, status.output
+    assert f"funding wallet {FUNDING}" in status.output
+    assert f"deployment {running.ref['dseq']}: provider {birch}, 60 uact per block (~25920000 uact per month)" \
+        in status.output, status.output
+    assert "deposit grant" in status.output and MNEMONIC not in status.output
+
+    closed = CliRunner().invoke(main, ["akash", "close", name])
+    assert closed.exit_code == 0, closed.output
+    assert f"closed Akash deployment {running.ref['dseq']}" in closed.output
+    assert Lcd(akash.akash_rest_url).active_deployments(running.ref["owner"]) == []
+
+
+def test_a_change_of_resources_makes_a_new_deployment_and_closes_the_old_once_live(akash, git_server, send_webhook,
+                                                                                    run_worker):
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    repo = git_server.create(name)
+    dockerfile_for[name] = dockerfile(akash.registry)
+    with session_scope() as s:
+        create_project(s, ProjectSpec(name=name, repo_url=repo.url, github_repo=f"acme/{name}", target="akash"))
+    lcd = Lcd(akash.akash_rest_url)
+    first = push(send_webhook, run_worker, repo, "small\n")
+    assert first.state == "live", f"{first.error_message}\n{log_of(first.id)}"
+
+    set_settings(replace(akash, akash_memory="256Mi"))
+    second = push(send_webhook, run_worker, repo, "bigger\n")
+    assert second.state == "live", f"{second.error_message}\n{log_of(second.id)}"
+    assert requests.get(second.url, timeout=5).text == "bigger\n"
+    old, new = first.target_ref, second.target_ref
+    assert new["kind"] == "create" and new["dseq"] != old["dseq"]
+    assert lcd.active_deployments(new["owner"]) == [new["dseq"]]  # the old one closed after the new went live
+    assert f"closed the previous Akash deployment {old['dseq']}" in log_of(second.id)
+
+
+def test_the_periodic_check_tops_up_an_escrow_about_to_run_dry(akash, web_image):
+    target = target_of(akash)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    running = deploy(target, Release(name, 1, web_image), lambda line: None)
+    owner, dseq = running.ref["owner"], running.ref["dseq"]
+    before = target.lcd.escrow_left(owner, dseq)
+    txs = sequence(target.lcd, owner)
+    assert 0 < before <= int(akash.akash_deposit)
+
+    assert target.check(running.ref).ok  # a day's worth is left: nothing to do
+    assert sequence(target.lcd, owner) == txs
+
+    # More than the escrow holds is "about to run dry": the check deposits from the grant.
+    target.top_up_below_blocks = 10**9
+    assert target.check(running.ref).ok
+    assert sequence(target.lcd, owner) == txs + 1
+    assert target.lcd.escrow_left(owner, dseq) > before + int(akash.akash_deposit) // 2
+    target.remove_all(name, lambda line: None)
+
+
+def test_only_a_trusted_provider_is_leased_even_when_another_bids_lower(akash, web_image):
+    cedar = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("cedar").hd_index).address
+    target = target_of(replace(akash, akash_providers=cedar))
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    lines: list[str] = []
+    running = deploy(target, Release(name, 1, web_image), lines.append)
+    assert running.ref["provider"] == cedar and running.ref["price_uact"] == "100"
+    assert any("2 bid(s)" in line for line in lines), lines  # birch bid 60, and was passed over
+    target.remove_all(name, lambda line: None)
+
+
+def test_closing_a_preview_closes_its_deployment_and_nothing_else(akash, web_image):
+    from slipway.models import Project
+
+    target = target_of(akash)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    with session_scope() as session:
+        create_project(session, ProjectSpec(name=name, repo_url="https://x/y.git", target="akash"))
+    runs = {}
+    for dep_id, slot, pr in ((1, "production", None), (2, "pr-7", 7)):
+        running = deploy(target, Release(name, dep_id, web_image, slot=slot), lambda line: None)
+        runs[slot] = running.ref
+        with session_scope() as session:
+            project = session.scalar(select(Project).where(Project.name == name))
+            session.add(Deployment(project_id=project.id, sha="a" * 40, branch="main", trigger="push", pr_number=pr,
+                                   state="live", url=running.url, target_ref=running.ref))
+    owner = runs["production"]["owner"]
+    assert target.lcd.active_deployments(owner) == sorted(r["dseq"] for r in runs.values())
+
+    lines: list[str] = []
+    target.teardown(name, "pr-7", lines.append)
+    assert target.lcd.active_deployments(owner) == [runs["production"]["dseq"]]
+    assert lines == [f"closed Akash deployment {runs['pr-7']['dseq']}"]
+    target.remove_all(name, lambda line: None)
+    assert target.lcd.active_deployments(owner) == []
+
+
+def test_an_unfunded_funding_wallet_fails_at_the_grant_step_and_says_what_to_do(akash):
+    from cosmpy.mnemonic import generate_mnemonic
+
+    s = replace(akash, akash_funding_mnemonic=generate_mnemonic())  # not in the devnet's genesis
+    target = target_of(s)
+    project = f"t-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(AppError) as failed:
+        target.start(release(s, project), lambda line: None)
+    assert failed.value.message_id == AppError.AKASH_STEP
+    assert "granting the project's wallet" in str(failed.value) and "send it AKT" in str(failed.value)
+    assert s.akash_funding_mnemonic not in str(failed.value)
+    assert sequence(target.lcd, target.wallet(project).address) == 0
+
+
+def test_a_provider_that_stops_answering_is_left_for_another_by_the_same_policy(akash, web_image):
+    from devnet.provider.control import request
+
+    target = target_of(akash)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    release_ = Release(name, 1, web_image)
+    running = deploy(target, release_, lambda line: None)
+    birch = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("birch").hd_index).address
+    assert running.ref["provider"] == birch  # the cheaper one
+
+    request(akash.devnet_path, "birch", running=False)  # `slipway devnet provider stop birch`
+    SUPERVISORS[akash.devnet_path].apply()
+    health = target.check(running.ref)
+    assert not health.ok and "does not answer" in health.detail, health
+
+    lines: list[str] = []
+    moved = target.failover(release_, running.ref, lines.append)
+    assert moved.ref["provider"] != birch and moved.ref["dseq"] != running.ref["dseq"]
+    assert requests.get(moved.url, timeout=5).text == "hello\n"
+    assert target.lcd.active_deployments(running.ref["owner"]) == [moved.ref["dseq"]]
+    assert any(line.startswith("moved to provider") for line in lines), lines
+    target.remove_all(name, lambda line: None)
+
+
+def test_an_unconfigured_akash_target_refuses_with_what_to_set_and_leaves_the_local_target_working(settings):
+    s = replace(settings, targets="local,akash", akash_funding_mnemonic="")
+    targets = targets_from_settings(s)  # no exception: local deployments go on
+    assert set(targets) == {"local", "akash"}
+    with pytest.raises(AppError) as refused:
+        targets["akash"].start(release(s, "t-x"), lambda line: None)
+    assert refused.value.message_id == AppError.AKASH_NOT_CONFIGURED
+    assert "SLIPWAY_AKASH_FUNDING_MNEMONIC" in str(refused.value)
+    assert not targets["akash"].check({}).ok
+
+
+def test_a_budget_caps_what_a_project_draws_and_closes_its_deployment_at_the_cap(akash, web_image):
+    # Room for a deposit and a bit over half: closing gives back what was left; top-ups stop at the cap.
+    s = replace(akash, akash_deposit="1000000", akash_budget="1600000")
+    target = target_of(s)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    first = deploy(target, Release(name, 1, web_image), lambda line: None)
+    owner = first.ref["owner"]
+    assert target.funding.grants_of(owner).deposit_left == 600_000
+    target.remove_all(name, lambda line: None)
+    assert target.funding.grants_of(owner).deposit_left > 1_500_000  # the deposit came back to the budget
+
+    second = deploy(target, Release(name, 2, web_image), lambda line: None)
+    target.top_up_below_blocks = 10**9  # the escrow counts as about to run dry: top it up
+    escrow = target.lcd.escrow_left(owner, second.ref["dseq"])
+    assert target.check(second.ref).ok  # the last (over 500000) uact the budget allows
+    assert target.lcd.escrow_left(owner, second.ref["dseq"]) > escrow + 500_000
+    assert target.funding.grants_of(owner).deposit_left == 0
+    health = target.check(second.ref)  # nothing left to top up with: closed at the budget
+    assert not health.ok and "budget is spent" in health.detail and "was closed" in health.detail, health
+    assert target.lcd.active_deployments(owner) == []
