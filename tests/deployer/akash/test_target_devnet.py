@@ -21,7 +21,7 @@ from sqlalchemy import select
 from deployer.akash.lcd import Lcd
 from deployer.akash.target import AkashTarget, deployer_index
 from deployer.akash.wallet import wallet_from_mnemonic
-from deployer.base import Release, deploy
+from deployer.base import Release
 from devnet import config
 from devnet.node import start
 from devnet.provider import build_providers
@@ -36,6 +36,7 @@ from slipway.settings import set_settings
 from slipway.targets import targets_from_settings
 from tests.support.devnet import devnet_port
 from tests.support.payloads import push_payload
+from tests.support.targets import deploy
 
 pytestmark = pytest.mark.docker
 
