@@ -72,7 +72,7 @@ def test_targets_and_the_default_target_are_local_unless_told(tmp_path):
 
 @pytest.mark.parametrize("targets, says", [
     ("local,nowhere", "'nowhere' is not a target Slipway has"),
-    ("akash", "'akash' is not a target Slipway has"),
+    ("local,fly", "'fly' is not a target Slipway has"),
     ("mars, venus", "'mars', 'venus' are not targets Slipway has"),
     (" , ", "it names no target"),
 ])
@@ -81,7 +81,7 @@ def test_a_target_slipway_does_not_have_is_refused_saying_what_to_give(tmp_path,
         Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_TARGETS": targets})
     assert refused.value.message_id == UserError.SETTINGS_TARGETS
     assert str(refused.value) == (f"SLIPWAY_TARGETS is {targets!r}: {says}. "
-                                  "Give a comma-separated list of targets from: local.")
+                                  "Give a comma-separated list of targets from: local, akash.")
 
 
 def test_a_default_target_that_is_not_offered_is_refused_saying_what_to_fix(tmp_path):
