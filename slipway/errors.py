@@ -65,6 +65,10 @@ MESSAGES: dict[str, str] = {
     "settings:user:rate-limit": "SLIPWAY_LOGIN_RATE_LIMIT is {value!r}, which is not a rate limit. Give one like '10 per minute'.",
     "settings:user:targets": "SLIPWAY_TARGETS is {value!r}: {problem}. Give a comma-separated list of targets from: {known}.",
     "settings:user:default-target": "SLIPWAY_DEFAULT_TARGET is {value!r}, which SLIPWAY_TARGETS does not offer (it offers {targets}). Set SLIPWAY_DEFAULT_TARGET to one of those, or add {value!r} to SLIPWAY_TARGETS.",
+    # a project's own Akash settings and SDL
+    "project:user:akash-settings": "The project's Akash settings are not valid: {detail}.",
+    "akash:user:repository-sdl": "{path} in commit {sha} is not a valid Akash SDL: {detail}. Fix it, or remove it to let Slipway write the SDL from the project's settings.",
+    "akash:user:sdl-no-service": "{path} in commit {sha} names no service for the image Slipway builds: give exactly one service `image: slipway` (services: {services}). Slipway puts the built image and its registry login there.",
 }
 
 
@@ -119,6 +123,9 @@ class UserError(SlipwayError):
     SETTINGS_RATE_LIMIT = "settings:user:rate-limit"
     SETTINGS_TARGETS = "settings:user:targets"
     SETTINGS_DEFAULT_TARGET = "settings:user:default-target"
+    PROJECT_AKASH_SETTINGS = "project:user:akash-settings"
+    AKASH_REPOSITORY_SDL = "akash:user:repository-sdl"
+    AKASH_SDL_NO_SERVICE = "akash:user:sdl-no-service"
 
 
 class AppError(SlipwayError):
