@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from slipway.interfaces import Target
 
 Log = Callable[[str], None]
 
@@ -56,3 +59,8 @@ class Health:
 
     ok: bool
     detail: str = ""
+
+
+def deploy(target: "Target", release: Release, log: Log, should_stop: Callable[[], bool] = never) -> Running:
+    """Both phases at once, for callers with nowhere to keep the reference (tests, benchmarks)."""
+    return target.wait_ready(release, target.start(release, log), log, should_stop)
