@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
-
-if TYPE_CHECKING:
-    from slipway.interfaces import Target
+from typing import Callable
 
 Log = Callable[[str], None]
 
@@ -61,6 +58,7 @@ class Health:
     detail: str = ""
 
 
-def deploy(target: "Target", release: Release, log: Log, should_stop: Callable[[], bool] = never) -> Running:
-    """Both phases at once, for callers with nowhere to keep the reference (tests, benchmarks)."""
+def deploy(target, release: Release, log: Log, should_stop: Callable[[], bool] = never) -> Running:
+    """Both phases at once, for callers with nowhere to keep the reference (tests, benchmarks);
+    ``target`` is a ``slipway.interfaces.Target``."""
     return target.wait_ready(release, target.start(release, log), log, should_stop)
