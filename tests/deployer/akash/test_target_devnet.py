@@ -37,6 +37,7 @@ from slipway.settings import set_settings
 from slipway.targets import targets_from_settings
 from tests.support.devnet import devnet_port
 from tests.support.payloads import push_payload
+from tests.support.repository_sdl import REPOSITORY_SDL
 
 pytestmark = pytest.mark.docker
 
@@ -546,43 +547,6 @@ def test_a_projects_own_settings_shape_its_lease_and_its_budget_caps_what_it_sta
     # Closing gives what was left back to the project's budget, never above it.
     target.stop(ref, lambda line: None)
     assert 1_500_000 < target.funding.grants_of(ref["owner"]).deposit_left <= 1_600_000
-
-
-REPOSITORY_SDL = """\
-version: "2.0"
-services:
-  web:
-    image: slipway
-    env:
-      - PORT=8080
-      - GREETING=from the repository
-    expose:
-      - port: 8080
-        as: 80
-        to:
-          - global: true
-profiles:
-  compute:
-    web:
-      resources:
-        cpu:
-          units: 0.3
-        memory:
-          size: 300Mi
-        storage:
-          size: 1Gi
-  placement:
-    akash:
-      pricing:
-        web:
-          denom: uact
-          amount: 120
-deployment:
-  web:
-    akash:
-      profile: web
-      count: 1
-"""
 
 
 def test_a_repositorys_own_sdl_runs_with_the_built_image_and_registry_login_injected(akash, git_server, send_webhook,
