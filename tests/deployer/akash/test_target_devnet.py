@@ -544,8 +544,14 @@ def test_a_projects_own_settings_shape_its_lease_and_its_budget_caps_what_it_sta
     assert "budget of 1600000 uact (the project's Akash budget)" in str(refused.value)
     assert "Nothing was started" in str(refused.value)
     assert target.lcd.active_deployments(ref["owner"]) == [ref["dseq"]]
-    # Closing gives what was left back to the project's budget, never above it.
-    target.stop(ref, lambda line: None)
+    # Top-ups draw on the project's budget too (it travels in the reference): the last 600000
+    # uact, then, at the budget, the deployment is closed.
+    target.top_up_below_blocks = 10**9
+    assert target.check(ref).ok and target.funding.grants_of(ref["owner"]).deposit_left == 0
+    health = target.check(ref)
+    assert not health.ok and "the project's Akash budget" in health.detail and "was closed" in health.detail, health
+    assert target.lcd.active_deployments(ref["owner"]) == []
+    # What it had left went back to the project's budget, never above it.
     assert 1_500_000 < target.funding.grants_of(ref["owner"]).deposit_left <= 1_600_000
 
 
