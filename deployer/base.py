@@ -25,6 +25,13 @@ class Release:
     # deployment's reference as it supersedes it, so nothing stops the shared release from there.
     previous_id: int | None = None
     previous_ref: dict | None = None
+    # The project's own Akash settings (``slipway.akash_settings``: cpu, memory, storage, gpu,
+    # gpu_model, max_price_uact, budget_uact, budget_monthly, providers, attributes, auditors), plain
+    # values; what is missing is the installation's setting. Other targets ignore it.
+    akash: dict = field(default_factory=dict)
+    # The repository's own SDL (its deploy.yaml, as text) when it has one: the Akash target runs it,
+    # with the built image and the registry login in its ``image: slipway`` service.
+    sdl: str = ""
 
 
 @dataclass(frozen=True)
@@ -49,3 +56,9 @@ class Health:
 
     ok: bool
     detail: str = ""
+
+
+def deploy(target, release: Release, log: Log, should_stop: Callable[[], bool] = never) -> Running:
+    """Both phases at once, for callers with nowhere to keep the reference (tests, benchmarks);
+    ``target`` is a ``slipway.interfaces.Target``."""
+    return target.wait_ready(release, target.start(release, log), log, should_stop)

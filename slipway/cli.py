@@ -64,6 +64,48 @@ def project() -> None:
     """Create and list projects."""
 
 
+AKASH_WARNING = ("Note: on Akash the provider that runs the app can read its environment variables "
+                 "(`slipway env set`); keep only what that provider may see in them.")
+
+
+def akash_options(func):
+    """The options of a project's own Akash settings (left out: the installation's SLIPWAY_AKASH_*)."""
+    options = [
+        click.option("--cpu", help="Akash: CPUs for the app, like 0.5 or 500m."),
+        click.option("--memory", help="Akash: memory, like 512Mi or 1Gi."),
+        click.option("--storage", help="Akash: disk, like 1Gi."),
+        click.option("--gpu", help="Akash: number of GPUs (0: none)."),
+        click.option("--gpu-model", help="Akash: nvidia GPU model, like rtx4090 (any model when not given)."),
+        click.option("--max-price", "max_price_uact", help="Akash: most the app may cost, in uact per block."),
+        click.option("--budget", "budget_uact", help="Akash: uact the project may draw for deposits, in total "
+                                                     "(or per 30 days with --budget-monthly)."),
+        click.option("--budget-monthly/--budget-total", "budget_monthly", default=None,
+                     help="Akash: whether --budget renews every 30 days."),
+        click.option("--providers", help="Akash: trusted provider addresses, comma-separated (\"\": any)."),
+        click.option("--attributes", help="Akash: provider attributes the lease needs, key=value,... "),
+        click.option("--auditors", help="Akash: auditor addresses that must have signed the provider's attributes."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _akash_raw(values: dict) -> dict[str, str | None]:
+    from slipway.akash_settings import FIELDS
+
+    raw = {key: values.pop(key, None) for key in FIELDS}
+    if raw["budget_monthly"] is not None:
+        raw["budget_monthly"] = "monthly" if raw["budget_monthly"] else "total"
+    return raw
+
+
+def _akash_summary(values: dict | None) -> str:
+    from slipway.akash_settings import as_text
+
+    shown = {k: v for k, v in as_text(values or {}).items() if v}
+    return ", ".join(f"{k} {v}" for k, v in shown.items()) or "the installation's (SLIPWAY_AKASH_*)"
+
+
 @project.command("create")
 @click.argument("name")
 @click.option("--repo", "repo_url", help="git URL to clone (https://..., a path, ...).")
@@ -74,9 +116,12 @@ def project() -> None:
 @click.option("--context", "build_context", default=".", show_default=True, help="Build context dir in the repo.")
 @click.option("--target", default=None, help="Where it runs: local or akash (of those SLIPWAY_TARGETS offers).")
 @click.option("--health-path", default="/", show_default=True, help="HTTP path that must answer before going live.")
+@akash_options
 def project_create(name, repo_url, git_push, github_repo, branch, dockerfile, build_context, target,
-                   health_path) -> None:
+                   health_path, **akash) -> None:
     """Create project NAME (lowercase letters, digits and dashes)."""
+    from slipway.akash_settings import parse_akash_settings
+    from slipway.errors import UserError
     from slipway.git_remote import ensure_repository, repository_path
     from slipway.projects import ProjectSpec, create_project
 
@@ -88,10 +133,14 @@ def project_create(name, repo_url, git_push, github_repo, branch, dockerfile, bu
         raise click.ClickException("give --repo URL, or --git-push to deploy with `git push` to Slipway")
     if git_push:
         repo_url = str(repository_path(settings, name))
+    try:
+        own = parse_akash_settings(_akash_raw(akash))
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
     spec = ProjectSpec(
         name=name, repo_url=repo_url, github_repo=github_repo, branch=branch, dockerfile=dockerfile,
         build_context=build_context, target=target or settings_mod.get_settings().default_target,
-        health_path=health_path,
+        health_path=health_path, akash_settings=own or None,
     )
     with session_scope() as session:
         try:
@@ -99,6 +148,9 @@ def project_create(name, repo_url, git_push, github_repo, branch, dockerfile, bu
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"created project {p.name} (id {p.id})")
+        if p.target == "akash":
+            click.echo(f"Akash settings: {_akash_summary(p.akash_settings)}")
+            click.echo(AKASH_WARNING)
         if git_push:
             ensure_repository(settings, p.name, p.branch)
             click.echo(f"push to deploy: run `slipway project token {p.name}` for its git remote and token")
@@ -170,14 +222,21 @@ def project_hook(name: str, regenerate: bool) -> None:
 @click.option("--previews/--no-previews", "previews_enabled", default=None, help="Build pull-request previews.")
 @click.option("--fork-previews", type=click.Choice(["never", "collaborators", "always"]),
               help="Which pull requests from forks are built: by nobody, owners/members/collaborators, anyone.")
+@akash_options
 def project_set(name, **changes) -> None:
-    """Change project NAME's settings."""
-    from slipway.projects import update_project
+    """Change project NAME's settings ("" gives an Akash setting back to the installation's)."""
+    from slipway.errors import UserError
+    from slipway.projects import set_akash_settings, update_project
 
+    akash = _akash_raw(changes)
     with session_scope() as session:
         try:
             p = update_project(session, name, **changes)
-        except ValueError as exc:
+            if any(v is not None for v in akash.values()):
+                p = set_akash_settings(session, name, akash)
+                click.echo(f"Akash settings: {_akash_summary(p.akash_settings)}")
+                click.echo(AKASH_WARNING)
+        except (ValueError, UserError) as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"{p.name}: branch {p.branch}, Dockerfile {p.dockerfile} (context {p.build_context}), "
                    f"health {p.health_path}, previews {'on' if p.previews_enabled else 'off'}, "

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from builder.git import fetch_commit
-from builder.images import BuildStopped
+from builder.images import BuildStopped, inside_checkout
 from deployer.base import Stopped, never
 from slipway.errors import AppError, UserError
 from slipway.github.client import GitHubError
@@ -27,6 +27,10 @@ from slipway.interfaces import GitCredentials, GitSource, ImageBuilder, Log, Mas
 log = logging.getLogger(__name__)
 
 __all__ = ["Director", "Source", "Stopped"]
+
+# A repository's own Akash SDL, at its root: the first of these names found is used.
+SDL_FILES = ("deploy.yaml", "deploy.yml", "sdl.yaml")
+SDL_MAX_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,41 @@ class Director:
                               should_stop=self.should_stop)
         except BuildStopped:
             raise Stopped() from None
+
+    def repository_sdl(self, checkout: Path, sha: str) -> str:
+        """The text of the repository's own SDL (``deploy.yaml``, ``deploy.yml`` or ``sdl.yaml`` at its
+        root), checked: valid, and with exactly one ``image: slipway`` service; "" when it has none."""
+        import yaml
+
+        from deployer.akash.sdl import SDLError, built_service, load_yaml, validate_sdl
+
+        for name in SDL_FILES:
+            if not (checkout / name).is_file():
+                continue
+            path = inside_checkout(checkout, name, sha)
+            raw = path.read_bytes()[:SDL_MAX_BYTES + 1]
+            try:
+                if len(raw) > SDL_MAX_BYTES:
+                    raise SDLError([f"larger than {SDL_MAX_BYTES // 1024} KiB"])
+                text = raw.decode()
+                # An untrusted file: aliases could make a small file expand without bound.
+                if any(isinstance(token, yaml.AliasToken) for token in yaml.scan(text)):
+                    raise SDLError(["YAML aliases (*name) are not allowed"])
+                data = validate_sdl(load_yaml(text))
+            except UnicodeDecodeError:
+                raise UserError(UserError.AKASH_REPOSITORY_SDL, path=name, sha=sha[:7], detail="not UTF-8 text") from None
+            except (SDLError, yaml.YAMLError) as exc:
+                problems = exc.problems if isinstance(exc, SDLError) else [f"not valid YAML: {exc}"]
+                raise UserError(UserError.AKASH_REPOSITORY_SDL, path=name, sha=sha[:7],
+                                detail="; ".join(problems)[:1000]) from None
+            try:
+                service = built_service(data)
+            except SDLError:
+                raise UserError(UserError.AKASH_SDL_NO_SERVICE, path=name, sha=sha[:7],
+                                services=", ".join(data.get("services") or {}) or "none") from None
+            self.say(f"using the repository's {name}: Slipway's image runs as its service {service!r}")
+            return text
+        return ""
 
     def push(self, tag: str) -> str:
         """Push the built image; returns its digest reference."""

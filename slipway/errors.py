@@ -32,9 +32,9 @@ MESSAGES: dict[str, str] = {
     "akash:app:not-configured": "The Akash target is not configured: {detail}.",
     "akash:app:tx-refused": "The Akash network refused a transaction (code {code}: {log}).",
     "akash:user:sdl": "The SDL is not valid: {detail}",
-    "akash:user:no-bids": "No Akash provider took the deployment ({detail}), so it was closed and its deposit returned. Ask for less CPU, memory or storage, raise SLIPWAY_AKASH_MAX_PRICE, or relax the provider requirements (SLIPWAY_AKASH_PROVIDERS, SLIPWAY_AKASH_ATTRIBUTES, SLIPWAY_AKASH_AUDITORS).",
+    "akash:user:no-bids": "No Akash provider took the deployment ({detail}), so it was closed and its deposit returned. Ask for less CPU, memory or storage, raise the max price, or relax the provider requirements (trusted providers, attributes, auditors): in the project's Akash settings, or the installation's SLIPWAY_AKASH_MAX_PRICE, SLIPWAY_AKASH_PROVIDERS, SLIPWAY_AKASH_ATTRIBUTES, SLIPWAY_AKASH_AUDITORS.",
     "akash:user:never-available": "The app did not become available on provider {provider} within {seconds} seconds, so the deployment was closed and the previous version keeps serving. Does the app listen on $PORT? The log shows the last step reached.",
-    "akash:user:budget-spent": "The project's Akash budget is spent: {detail}. {what} A higher SLIPWAY_AKASH_BUDGET takes effect with the next grant period.",
+    "akash:user:budget-spent": "The project's Akash budget is spent: {detail}. {what} A higher budget (the project's Akash settings, or SLIPWAY_AKASH_BUDGET) takes effect with the next grant period.",
     "akash:user:loopback-registry": "The image is in the registry at {registry}, which only this machine can reach, so no provider on the {network} Akash network could pull it. Publish the registry over TLS at a public address and set SLIPWAY_REGISTRY to it (README: \"Deploying to a real Akash network\").",
     "akash:app:step": "Deploying on Akash failed while {step}: {detail}. Any deployment created on the way is closed, so no deposit stays locked.",
     "akash:app:manifest-refused": "Provider {provider} refused the deployment's manifest ({detail}), so the deployment was closed.",
@@ -65,6 +65,10 @@ MESSAGES: dict[str, str] = {
     "settings:user:rate-limit": "SLIPWAY_LOGIN_RATE_LIMIT is {value!r}, which is not a rate limit. Give one like '10 per minute'.",
     "settings:user:targets": "SLIPWAY_TARGETS is {value!r}: {problem}. Give a comma-separated list of targets from: {known}.",
     "settings:user:default-target": "SLIPWAY_DEFAULT_TARGET is {value!r}, which SLIPWAY_TARGETS does not offer (it offers {targets}). Set SLIPWAY_DEFAULT_TARGET to one of those, or add {value!r} to SLIPWAY_TARGETS.",
+    # a project's own Akash settings and SDL
+    "project:user:akash-settings": "The project's Akash settings are not valid: {detail}.",
+    "akash:user:repository-sdl": "{path} in commit {sha} is not a valid Akash SDL: {detail}. Fix it, or remove it to let Slipway write the SDL from the project's settings.",
+    "akash:user:sdl-no-service": "{path} in commit {sha} names no service for the image Slipway builds: give exactly one service `image: slipway` (services: {services}). Slipway puts the built image and its registry login there.",
 }
 
 
@@ -119,6 +123,9 @@ class UserError(SlipwayError):
     SETTINGS_RATE_LIMIT = "settings:user:rate-limit"
     SETTINGS_TARGETS = "settings:user:targets"
     SETTINGS_DEFAULT_TARGET = "settings:user:default-target"
+    PROJECT_AKASH_SETTINGS = "project:user:akash-settings"
+    AKASH_REPOSITORY_SDL = "akash:user:repository-sdl"
+    AKASH_SDL_NO_SERVICE = "akash:user:sdl-no-service"
 
 
 class AppError(SlipwayError):

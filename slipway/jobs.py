@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -68,6 +68,8 @@ class Job:
     project_id: int = 0
     # Set for a redeploy: the image an earlier deployment built.
     image: str | None = None
+    # The project's own Akash settings (slipway.akash_settings), plain values.
+    akash: dict = field(default_factory=dict)
 
 
 class Pipeline:
@@ -122,6 +124,7 @@ class Pipeline:
                                 build_timeout_s=self.settings.build_timeout_s)
             # Held until the job ends: the registry's blobs are never collected under a push or pull.
             self.registry_use.enter(user, deployment_job_timeout_s(self.settings), say)
+            sdl = ""
             if job.image:
                 # A redeploy: the image was built and pushed by an earlier deployment of this commit.
                 image = job.image
@@ -130,6 +133,9 @@ class Pipeline:
             else:
                 self._advance(deployment_id, State.CLONING, say)
                 checkout = director.fetch(self._source(job), workdir / "src")
+                if job.target == "akash":
+                    # Checked before the build: a broken deploy.yaml fails fast, with what to fix.
+                    sdl = director.repository_sdl(checkout, job.sha)
                 self._advance(deployment_id, State.BUILDING, say)
                 tag = f"{self.settings.registry}/{job.project}:{version_tag(job.sha)}"
                 director.build(checkout, job.dockerfile, job.build_context, tag, job.sha)
@@ -142,7 +148,7 @@ class Pipeline:
                 raise AppError(AppError.DEPLOY_TARGET, detail=f"the {job.target!r} target is not configured")
             previous_id, previous_ref = self._live_in_slot(job)
             release = Release(job.project, deployment_id, image, job.health_path, env=env, slot=job.slot,
-                              previous_id=previous_id, previous_ref=previous_ref)
+                              previous_id=previous_id, previous_ref=previous_ref, akash=job.akash, sdl=sdl)
             # The reference is stored before waiting: if this job dies, the reconciler stops the release.
             running = director.deploy(target, release,
                                       started=lambda ref: self._record(deployment_id, target_ref=ref))
@@ -215,7 +221,8 @@ class Pipeline:
             # A pull request's head (a fork's commit too) is reachable in the base repository under refs/pull.
             ref = f"refs/pull/{dep.pr_number}/head" if dep.pr_number else dep.branch
             return Job(dep.id, p.name, p.repo_url, dep.sha, ref, p.dockerfile, p.build_context,
-                       p.target, p.health_path, dep.slot, p.installation_id, p.id, dep.image)
+                       p.target, p.health_path, dep.slot, p.installation_id, p.id, dep.image,
+                       dict(p.akash_settings or {}))
 
     def _claim(self, deployment_id: int) -> bool:
         """Mark a queued deployment as started by this job; False if another job did first.

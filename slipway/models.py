@@ -45,6 +45,8 @@ class Project(Base):
     # `git push` remote and deploy hook: the push token only as a hash, the hook encrypted (it is shown).
     deploy_token_hash: Mapped[str | None] = mapped_column(String(64))
     deploy_hook_enc: Mapped[str | None] = mapped_column(Text)
+    # The project's own Akash settings (slipway.akash_settings): plain values, none of them secret.
+    akash_settings: Mapped[dict | None] = mapped_column(JSON)
 
     deployments: Mapped[list["Deployment"]] = relationship(
         back_populates="project", order_by="Deployment.id.desc()", cascade="all, delete-orphan"

@@ -24,6 +24,8 @@ class ProjectSpec:
     build_context: str = "."
     target: str = "local"
     health_path: str = "/"
+    # Its own Akash settings, already checked (slipway.akash_settings.parse_akash_settings).
+    akash_settings: dict | None = None
 
     def problems(self) -> list[str]:
         out = []
@@ -95,7 +97,7 @@ def update_project(session: Session, name: str, **changes: object) -> Project:
     policy = changes.get("fork_previews")
     if policy is not None and policy not in FORK_PREVIEW_POLICIES:
         raise ValueError(f"fork previews must be one of {', '.join(FORK_PREVIEW_POLICIES)}")
-    spec_fields = {f for f in ProjectSpec.__dataclass_fields__}
+    spec_fields = {f for f in ProjectSpec.__dataclass_fields__} - {"akash_settings"}
     spec = ProjectSpec(**{f: getattr(project, f) for f in spec_fields})
     for key in spec_fields & changes.keys():
         setattr(spec, key, changes[key])
@@ -104,6 +106,20 @@ def update_project(session: Session, name: str, **changes: object) -> Project:
         raise ValueError("; ".join(problems))
     for key, value in changes.items():
         setattr(project, key, value)
+    return project
+
+
+def set_akash_settings(session: Session, name: str, raw: dict[str, str | None]) -> Project:
+    """Change a project's own Akash settings from text (None: leave alone, "": back to the installation's).
+
+    UserError (project:user:akash-settings) lists every value to fix; ValueError if there is no such project.
+    """
+    from slipway.akash_settings import parse_akash_settings
+
+    project = get_project_by_name(session, name)
+    if project is None:
+        raise ValueError(f"no project named {name!r}")
+    project.akash_settings = parse_akash_settings(raw, project.akash_settings or {})
     return project
 
 

@@ -18,11 +18,14 @@ from flask import (
 from sqlalchemy import select
 
 from slipway import envvars
+from slipway.akash_settings import FIELDS, as_text
 from slipway.buildlog import follow, stream_key
 from slipway.db import session_scope
 from slipway.deployments import BranchHead, DeployRequestError, cancel_deployment, request_deployment, request_redeploy
+from slipway.errors import UserError
 from slipway.git_remote import remote_url, uses_git_remote
 from slipway.models import BuildLog, Deployment, Project
+from slipway.projects import set_akash_settings
 from slipway.queue import redis_connection
 from slipway.states import State
 from web.csrf import check_csrf
@@ -56,6 +59,10 @@ def _newest(session, project_id: int, *conditions) -> Deployment | None:
 
 @bp.get("/projects/<name>")
 def project(name: str):
+    return _project_page(name)
+
+
+def _project_page(name: str, akash_form: dict | None = None, akash_error: str | None = None, status: int = 200):
     settings = _settings()
     with session_scope(settings) as session:
         p = session.scalar(select(Project).where(Project.name == name))
@@ -68,7 +75,43 @@ def project(name: str):
         git_remote = remote_url(settings, p.name) if uses_git_remote(settings, p.name, p.repo_url) else None
         return render_template("project.html", project=p, deployments=deployments, live=live,
                                git_remote=git_remote, has_hook=bool(p.deploy_hook_enc),
-                               env_names=envvars.names(session, p.id))
+                               env_names=envvars.names(session, p.id), akash_fields=AKASH_FIELDS,
+                               akash_form=akash_form or as_text(p.akash_settings or {}),
+                               akash_error=akash_error), status
+
+
+# The project's own Akash settings, as the form labels them (slipway.akash_settings).
+AKASH_FIELDS = (
+    ("cpu", "CPU", "0.5 or 500m"), ("memory", "Memory", "512Mi"), ("storage", "Storage", "1Gi"),
+    ("gpu", "GPUs", "0"), ("gpu_model", "GPU model (nvidia)", "rtx4090"),
+    ("max_price_uact", "Max price, uact per block", "100"), ("budget_uact", "Budget, uact", "50000000"),
+    ("budget_monthly", "Budget period", "total or monthly"),
+    ("providers", "Trusted providers", "akash1..., akash1..."), ("attributes", "Required attributes", "region=eu"),
+    ("auditors", "Auditors (signedBy)", "akash1..."),
+)
+
+
+@bp.post("/projects/<name>/akash")
+def akash_settings(name: str):
+    """Change the project's own Akash settings; a bad value shows the form again with what to fix (400)."""
+    from flask import request
+
+    check_csrf()
+    raw = {key: request.form.get(key, "") for key in FIELDS}
+    with session_scope(_settings()) as session:
+        try:
+            set_akash_settings(session, name, raw)
+        except ValueError:
+            abort(404)
+        except UserError as exc:
+            session.rollback()
+            error = str(exc)
+        else:
+            error = None
+    if error:
+        return _project_page(name, akash_form=raw, akash_error=error, status=400)
+    flash("Akash settings saved; they apply from the next deployment.", "notice")
+    return redirect(url_for("dashboard.project", name=name))
 
 
 @bp.post("/projects/<name>/deploy")

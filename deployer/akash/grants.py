@@ -35,6 +35,26 @@ class BudgetSpent(FundingError):
     """The project's deposit grant for this period is used up (its budget)."""
 
 
+# How long the deposit grant of a project with a total (not monthly) budget lasts: its whole life.
+TOTAL_VALID_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A project's own budget: ``uact`` per 30-day grant period, or in total (``total``)."""
+
+    uact: int
+    total: bool = True
+
+    @classmethod
+    def of(cls, values: dict | None) -> "Budget | None":
+        """From a release's Akash settings or a stored reference; None when the project has none."""
+        values = values or {}
+        if not values.get("budget_uact"):
+            return None
+        return cls(int(values["budget_uact"]), total=not values.get("budget_monthly"))
+
+
 @dataclass(frozen=True)
 class GrantPolicy:
     gas_allowance_uakt: int = 5_000_000  # 5 AKT of gas per grant
@@ -79,13 +99,17 @@ class Funding:
     def grants_of(self, deployer: str) -> Grants:
         return self.lcd.grants(self.wallet.address, deployer)
 
-    def ensure(self, deployer: str, deposit_uact: int, log: Log, *, mint: bool = False) -> None:
+    def ensure(self, deployer: str, deposit_uact: int, log: Log, *, mint: bool = False,
+               budget: Budget | None = None) -> None:
         """Make sure ``deployer`` can pay gas and a deposit of ``deposit_uact``; one transaction at most.
 
         ``mint``: mint ACT even though the balance looked enough (a deposit was just refused for want of
         it: deposits of other deploys in flight had not reached the balance yet).
+        ``budget``: the project's own budget instead of the installation's (``policy.deposit_limit_uact``).
         """
         p = self.policy
+        limit = budget.uact if budget else p.deposit_limit_uact
+        named = "the project's Akash budget" if budget else "SLIPWAY_AKASH_BUDGET"
         with self._lock, self._shared_lock():
             now = datetime.now(timezone.utc)
             renew_at = now + timedelta(days=p.renew_before_days)
@@ -97,14 +121,16 @@ class Funding:
             deposit_ok = deposit_live and grants.deposit_left >= deposit_uact
             if deposit_live and not deposit_ok:
                 # The budget of this grant period is spent: no new grant before the period ends.
-                raise BudgetSpent(f"the project has drawn its budget of {p.deposit_limit_uact} uact "
-                                  f"(SLIPWAY_AKASH_BUDGET) for deposits until {grants.deposit_expires:%Y-%m-%d}: "
+                raise BudgetSpent(f"the project has drawn its budget of {limit} uact "
+                                  f"({named}) for deposits until {grants.deposit_expires:%Y-%m-%d}: "
                                   f"{grants.deposit_left} uact are left, {deposit_uact} are needed")
             msgs: list[Message] = []
             mint = self._mint_message(deposit_uact, log, force=mint)
             if mint is not None:
                 msgs.append(mint)
             expiration = now + timedelta(days=p.valid_days)
+            # A total budget is one grant for the project's life; a monthly one is renewed every period.
+            deposit_expiration = now + timedelta(days=TOTAL_VALID_DAYS) if budget and budget.total else expiration
             if not fee_ok:
                 if grants.fee_left is not None:  # the feegrant module keeps one allowance per pair
                     msgs.append(messages.revoke_fee_allowance(self.wallet.address, deployer))
@@ -112,13 +138,13 @@ class Funding:
                 log(f"{'renewing' if grants.fee_left is not None else 'granting'} the project's wallet "
                     f"{p.gas_allowance_uakt} uakt of gas from the funding wallet, until {expiration:%Y-%m-%d}")
             if not deposit_ok:
-                if deposit_uact > p.deposit_limit_uact:
-                    raise FundingError(f"a deposit of {deposit_uact} uact is above the grant limit of "
-                                       f"{p.deposit_limit_uact} uact (SLIPWAY_AKASH_BUDGET)")
-                msgs.append(messages.grant_deposit_authorization(self.wallet.address, deployer, p.deposit_limit_uact,
-                                                                 expiration))
+                if deposit_uact > limit:
+                    raise BudgetSpent(f"a deposit of {deposit_uact} uact is above the budget of "
+                                      f"{limit} uact ({named})")
+                msgs.append(messages.grant_deposit_authorization(self.wallet.address, deployer, limit,
+                                                                 deposit_expiration))
                 log(f"{'renewing' if grants.deposit_left is not None else 'granting'} the project's wallet "
-                    f"up to {p.deposit_limit_uact} uact of deposits from the funding wallet, until {expiration:%Y-%m-%d}")
+                    f"up to {limit} uact of deposits from the funding wallet, until {deposit_expiration:%Y-%m-%d}")
             if not msgs:
                 log("the project's wallet already has live grants for gas and deposits")
                 return
@@ -128,16 +154,17 @@ class Funding:
             if mint is not None:
                 self._wait_for_act(before, deposit_uact, log)
 
-    def refund(self, deployer: str, uact: int, log: Log) -> None:
+    def refund(self, deployer: str, uact: int, log: Log, budget: Budget | None = None) -> None:
         """Give back to the project's budget what a closed deployment returned to the funding wallet
-        (the chain refunds the granter, not the grant): the grant is rewritten, same expiry."""
+        (the chain refunds the granter, not the grant): the grant is rewritten, same expiry, never
+        above the budget (``budget``, else the installation's)."""
         if uact <= 0:
             return
         with self._lock, self._shared_lock():
             grants = self.grants_of(deployer)
             if grants.deposit_left is None or grants.deposit_expires is None:
                 return
-            limit = min(self.policy.deposit_limit_uact, grants.deposit_left + uact)
+            limit = min(budget.uact if budget else self.policy.deposit_limit_uact, grants.deposit_left + uact)
             if limit <= grants.deposit_left:
                 return
             msg = messages.grant_deposit_authorization(self.wallet.address, deployer, limit, grants.deposit_expires)

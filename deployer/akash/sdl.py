@@ -866,3 +866,34 @@ def redact_credentials(data: Mapping[str, Any]) -> dict[str, Any]:
 def dump_sdl(data: Mapping[str, Any], *, reveal: bool = False) -> str:
     """SDL data as YAML; registry passwords are redacted unless ``reveal=True``."""
     return dump_yaml(dict(data) if reveal else redact_credentials(data))
+
+
+# -- a repository's own SDL ------------------------------------------------------------------
+
+# What a repository's SDL names as its image for the service Slipway builds.
+SLIPWAY_IMAGE_PLACEHOLDER = "slipway"
+
+
+def built_service(data: Mapping[str, Any]) -> str:
+    """The one service whose image is the placeholder ``slipway``; SDLError if there is none or several."""
+    names = [name for name, svc in (data.get("services") or {}).items()
+             if isinstance(svc, Mapping) and svc.get("image") == SLIPWAY_IMAGE_PLACEHOLDER]
+    if len(names) != 1:
+        found = "none" if not names else f"{len(names)} ({', '.join(names)})"
+        raise SDLError([f'services: exactly one service must have "image: {SLIPWAY_IMAGE_PLACEHOLDER}", found {found}'])
+    return names[0]
+
+
+def inject_release(data: Mapping[str, Any], image: str, credentials: RegistryCredentials,
+                   env: Mapping[str, str]) -> dict[str, Any]:
+    """A copy of a repository's SDL running ``image`` (pulled with ``credentials``) in its
+    ``image: slipway`` service, with the app's variables added to that service's ``env``
+    (a variable the SDL sets too takes the project's value)."""
+    result = copy.deepcopy(dict(data))
+    svc = result["services"][built_service(result)]
+    svc["image"] = image
+    svc["credentials"] = _credentials_block(credentials)
+    if env:
+        kept = [line for line in (svc.get("env") or []) if str(line).partition("=")[0] not in env]
+        svc["env"] = kept + [f"{k}={v}" for k, v in env.items()]
+    return validate_sdl(result)

@@ -33,11 +33,12 @@ from urllib3.exceptions import InsecureRequestWarning
 from deployer.akash import messages
 from deployer.akash.chain import Signer, TxRefused, TxResult
 from deployer.akash.export import AKASH_APP_PORT
-from deployer.akash.grants import BudgetSpent, Funding, FundingError
+from deployer.akash.grants import Budget, BudgetSpent, Funding, FundingError
 from deployer.akash.lcd import Bid, Lcd, LcdError, price_value
 from deployer.akash.manifest import deployment_hash, group_specs, manifest_sorted_json
 from deployer.akash.provider_auth import provider_jwt
-from deployer.akash.sdl import DeploymentSpec, RegistryCredentials, ServiceSpec, image_host, sdl_from_spec
+from deployer.akash.sdl import (DeploymentSpec, GpuSpec, RegistryCredentials, SDLError, ServiceSpec, image_host,
+                                inject_release, load_yaml, sdl_from_spec, validate_sdl)
 from deployer.akash.wallet import Wallet, Wallets
 from deployer.base import Health, Log, Release, Running, Stopped, never
 from slipway.errors import AppError, UserError
@@ -136,14 +137,42 @@ class AkashTarget:
     def wallet(self, project: str) -> Wallet:
         return self.wallets.deployer(deployer_index(project))
 
-    def sdl(self, release: Release) -> dict:
+    def resources_of(self, release: Release) -> Resources:
+        """The installation's resources, with what the project sets for itself instead."""
+        own = release.akash
         r = self.resources
+        return Resources(cpu=str(own.get("cpu") or r.cpu), memory=str(own.get("memory") or r.memory),
+                         storage=str(own.get("storage") or r.storage),
+                         max_price_uact=int(own.get("max_price_uact") or r.max_price_uact))
+
+    def policy_of(self, release: Release) -> Policy:
+        """The installation's provider policy, each part replaced by the project's own when it sets one."""
+        own = release.akash
+        p = self.policy
+        return Policy(providers=tuple(own["providers"]) if own.get("providers") else p.providers,
+                      attributes=dict(own["attributes"]) if own.get("attributes") else dict(p.attributes),
+                      auditors=tuple(own["auditors"]) if own.get("auditors") else p.auditors)
+
+    def sdl(self, release: Release) -> dict:
+        policy = self.policy_of(release)
+        if release.sdl:
+            # The repository's own SDL (checked by the job when it read it): its resources and prices
+            # are the repository's; the built image and the registry login go into its slipway service.
+            try:
+                return inject_release(validate_sdl(load_yaml(release.sdl)), release.image, self.registry,
+                                      release.env)
+            except SDLError as exc:
+                raise UserError(UserError.AKASH_SDL, detail="; ".join(exc.problems)) from None
+        r = self.resources_of(release)
+        gpu = None
+        if release.akash.get("gpu"):
+            gpu = GpuSpec(units=int(release.akash["gpu"]), model=release.akash.get("gpu_model") or None)
         spec = ServiceSpec(
             name=release.project, image=release.image, port=AKASH_APP_PORT,
             env={**release.env, "PORT": str(AKASH_APP_PORT)}, cpu=r.cpu, memory=r.memory, storage=r.storage,
-            credentials=self.registry, price_uact=r.max_price_uact)
-        return sdl_from_spec(DeploymentSpec(services=(spec,), attributes=dict(self.policy.attributes),
-                                            signed_by_any_of=tuple(self.policy.auditors)))
+            gpu=gpu, credentials=self.registry, price_uact=r.max_price_uact)
+        return sdl_from_spec(DeploymentSpec(services=(spec,), attributes=dict(policy.attributes),
+                                            signed_by_any_of=tuple(policy.auditors)))
 
     # -- phase one -----------------------------------------------------------------
     def start(self, release: Release, log_: Log) -> dict:
@@ -157,8 +186,11 @@ class AkashTarget:
         manifest_hash = deployment_hash(data)
         base = {"network": self.network, "owner": wallet.address, "project": release.project, "slot": release.slot,
                 "resources": resources_key, "hash": manifest_hash.hex(), "image": release.image}
+        budget = Budget.of(release.akash)
+        if budget:  # the periodic check tops up (and closes at) the project's budget from the reference
+            base["budget"] = {"budget_uact": budget.uact, "budget_monthly": not budget.total}
         previous = self._updatable(release, base)
-        self._ensure_grants(wallet, 0 if previous else self.deposit_uact, log_)
+        self._ensure_grants(wallet, 0 if previous else self.deposit_uact, log_, budget=budget)
         if previous is not None:
             dseq = int(previous["dseq"])
             log_(f"same resources as the live release: updating Akash deployment {dseq} in place "
@@ -179,13 +211,14 @@ class AkashTarget:
                 raise AppError(AppError.AKASH_STEP, step="creating the deployment", detail=str(exc)[:300]) from None
             # Other deploys' deposits drew the funding wallet's ACT after our check: mint, then once more.
             log_("the funding wallet's ACT went to other deployments meanwhile")
-            self._ensure_grants(wallet, self.deposit_uact, log_, mint=True)
+            self._ensure_grants(wallet, self.deposit_uact, log_, mint=True, budget=budget)
             result = self._send(wallet, [msg], "creating the deployment")
         return {**base, "kind": "create", "dseq": dseq, "txhash": result.txhash}
 
-    def _ensure_grants(self, wallet: Wallet, deposit_uact: int, log_: Log, mint: bool = False) -> None:
+    def _ensure_grants(self, wallet: Wallet, deposit_uact: int, log_: Log, mint: bool = False,
+                       budget: Budget | None = None) -> None:
         try:
-            self.funding.ensure(wallet.address, deposit_uact, log_, mint=mint)
+            self.funding.ensure(wallet.address, deposit_uact, log_, mint=mint, budget=budget)
         except BudgetSpent as exc:
             raise UserError(UserError.AKASH_BUDGET_SPENT, detail=str(exc), what="Nothing was started.") from None
         except FundingError as exc:
@@ -220,7 +253,8 @@ class AkashTarget:
             if ref["kind"] == "create":
                 log_(f"deployment {ref['dseq']} is on chain; waiting up to {int(self.timeouts.bids_s)} s for bids")
                 step = "waiting for bids"
-                bid = self._choose_bid(wallet.address, ref["dseq"], log_, should_stop, avoid)
+                bid = self._choose_bid(wallet.address, ref["dseq"], log_, should_stop, avoid,
+                                       policy=self.policy_of(release))
                 step = "creating the lease"
                 log_(f"leasing from provider {bid.provider} at {bid.price.normalize():f} uact per block")
                 lease = messages.create_lease(wallet.address, ref["dseq"], bid.gseq, bid.oseq, bid.provider, bid.bseq)
@@ -252,7 +286,7 @@ class AkashTarget:
             return
         log_(f"closing deployment {ref['dseq']} so its deposit returns to the funding wallet")
         try:
-            self._close(wallet, [int(ref["dseq"])])
+            self._close(wallet, [int(ref["dseq"])], Budget.of(ref.get("budget")))
         except Exception:  # noqa: BLE001 - the reconciler closes it from the stored reference later
             log.exception("could not close Akash deployment %s after a failure", ref.get("dseq"))
             log_("warning: the deployment could not be closed now; it will be closed later")
@@ -267,8 +301,7 @@ class AkashTarget:
         if not image or "host_uri" not in ref:
             log_("the update did not go live; the lease stays with the live release")
             return
-        previous = Release(release.project, release.deployment_id, image, release.health_path, env=release.env,
-                           slot=release.slot)
+        previous = replace(release, image=image, previous_id=None, previous_ref=None)
         log_(f"the update did not go live: putting {image} back on the lease")
         try:
             data = self.sdl(previous)
@@ -281,7 +314,8 @@ class AkashTarget:
             log_("warning: the previous version could not be put back; the operator has been told")
 
     def _choose_bid(self, owner: str, dseq: int, log_: Log, should_stop: Callable[[], bool],
-                    avoid: frozenset[str] = frozenset()) -> Bid:
+                    avoid: frozenset[str] = frozenset(), policy: Policy | None = None) -> Bid:
+        policy = policy or self.policy
         deadline = time.monotonic() + self.timeouts.bids_s
         first_seen = None
         seen: list[Bid] = []
@@ -289,7 +323,7 @@ class AkashTarget:
             if should_stop():
                 raise Stopped()
             seen = self.lcd.bids(owner, dseq)
-            chosen = self.policy.choose(seen, avoid)
+            chosen = policy.choose(seen, avoid)
             now = time.monotonic()
             if chosen is not None:
                 first_seen = first_seen or now
@@ -390,8 +424,10 @@ class AkashTarget:
             raise AppError(AppError.AKASH_STEP, step=step,
                            detail=f"the chain refused it (code {result.code}: {result.log[:200]})")
 
-    def _close(self, wallet: Wallet, dseqs: list[int]) -> list[int]:
-        """Close the deployments among ``dseqs`` still open, in one transaction; which were closed."""
+    def _close(self, wallet: Wallet, dseqs: list[int], budget: Budget | None = None) -> list[int]:
+        """Close the deployments among ``dseqs`` still open, in one transaction; which were closed.
+
+        What they had left returns to the project's budget (``budget``, else the installation's)."""
         open_ = [d for d in dict.fromkeys(dseqs) if self.lcd.deployment_active(wallet.address, d)]
         if not open_:
             return []
@@ -400,7 +436,8 @@ class AkashTarget:
                             "closing the deployment")
         self._wait_included(result.txhash, "closing the deployment", never)
         try:
-            self.funding.refund(wallet.address, int(left), lambda line: log.info("%s: %s", wallet.address, line))
+            self.funding.refund(wallet.address, int(left), lambda line: log.info("%s: %s", wallet.address, line),
+                                budget=budget)
         except Exception:  # noqa: BLE001 - closed is what matters; the budget is only lower than it should be
             log.exception("could not return %s uact to the budget of %s", left, wallet.address)
         return open_
@@ -441,11 +478,12 @@ class AkashTarget:
         if left is None or price <= 0 or left >= price * self.top_up_below_blocks:
             return False
         wallet = self.wallet(ref["project"])
+        budget = Budget.of(ref.get("budget"))
         try:
-            self.funding.ensure(wallet.address, MIN_DEPOSIT_UACT, log_)
+            self.funding.ensure(wallet.address, MIN_DEPOSIT_UACT, log_, budget=budget)
         except BudgetSpent as exc:
             # At the budget: close now, so what is left returns to the funding wallet.
-            self._close(wallet, [int(ref["dseq"])])
+            self._close(wallet, [int(ref["dseq"])], budget)
             raise UserError(UserError.AKASH_BUDGET_SPENT, detail=str(exc),
                             what=f"Deployment {ref['dseq']} was closed, and what was left of its deposit "
                                  "returned to the funding wallet.") from None
@@ -471,7 +509,7 @@ class AkashTarget:
         new_ref = self.start(fresh, log_)
         running = self.wait_ready(fresh, new_ref, log_, avoid=frozenset({ref.get("provider", "")}))
         wallet = self.wallet(release.project)
-        for dseq in self._close(wallet, [int(ref["dseq"])]):
+        for dseq in self._close(wallet, [int(ref["dseq"])], Budget.of(ref.get("budget"))):
             log_(f"closed deployment {dseq} on provider {ref.get('provider')}")
         log_(f"moved to provider {running.ref['provider']}: {running.url}")
         return running
@@ -480,7 +518,7 @@ class AkashTarget:
         if ref.get("kind") == "update":
             return False  # the lease belongs to the live release it updated (or was adopted by)
         wallet = self.wallet(ref["project"])
-        closed = self._close(wallet, [int(ref["dseq"])])
+        closed = self._close(wallet, [int(ref["dseq"])], Budget.of(ref.get("budget")))
         if closed:
             log_(f"closed Akash deployment {ref['dseq']}")
         return bool(closed)
@@ -489,7 +527,7 @@ class AkashTarget:
         wallet = self.wallet(release.project)
         others = [int(r["dseq"]) for r in self.slot_refs(release.project, release.slot)
                   if r.get("owner") == wallet.address and int(r["dseq"]) != int(keep.ref["dseq"])]
-        for dseq in self._close(wallet, others):
+        for dseq in self._close(wallet, others, Budget.of(release.akash)):
             log_(f"closed the previous Akash deployment {dseq}")
 
     def teardown(self, project: str, slot: str, log_: Log) -> None:

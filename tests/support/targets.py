@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from builder.images import DockerImageBuilder, RegistryAuth
-from deployer.base import Log, Release, Running, never
-from slipway.interfaces import Target
+from deployer.base import deploy  # noqa: F401 - both phases at once, for tests with nowhere to keep the reference
 from tests.support.pipeline import dockerfile
-
-
-def deploy(target: Target, release: Release, log: Log, should_stop: Callable[[], bool] = never) -> Running:
-    """Both phases at once, for tests with nowhere to keep the reference."""
-    return target.wait_ready(release, target.start(release, log), log, should_stop)
 
 
 def app_image(settings, tmp_path, name: str) -> str:

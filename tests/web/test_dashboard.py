@@ -155,3 +155,34 @@ def test_redeploy_button_queues_the_same_image(client, settings, queue):
         assert (new.image, new.sha, new.state) == ("127.0.0.1:5000/rbdash:aaaaaaa", "a" * 40, "queued")
     assert queue.job_ids == [job_id_for(new.id)]
     assert client.post(f"/deployments/{old_id}/redeploy", data={"csrf": "forged"}).status_code == 400
+
+
+def test_an_akash_projects_page_sets_its_own_akash_settings_and_refuses_bad_values_with_what_to_fix(client, settings):
+    with session_scope() as s:
+        s.add(Project(name="onakash", repo_url="https://x/onakash.git", target="akash",
+                      akash_settings={"cpu": "0.25"}))
+    page = client.get("/projects/onakash").data.decode()
+    assert "the provider that runs the app can read its environment variables" in page
+    assert 'name="cpu" value="0.25"' in page
+    token = page.split('name="csrf" value="')[1].split('"')[0]
+    form = {"cpu": "1", "memory": "1Gi", "storage": "", "gpu": "", "gpu_model": "", "max_price_uact": "70",
+            "budget_uact": "9000000", "budget_monthly": "monthly", "providers": "", "attributes": "region=eu",
+            "auditors": ""}
+
+    assert client.post("/projects/onakash/akash", data={**form, "csrf": "forged"}).status_code == 400
+    resp = client.post("/projects/onakash/akash", data={**form, "csrf": token})
+    assert resp.status_code == 302
+    with session_scope() as s:
+        assert s.query(Project).filter_by(name="onakash").one().akash_settings == {
+            "cpu": "1", "memory": "1Gi", "max_price_uact": 70, "budget_uact": 9_000_000, "budget_monthly": True,
+            "attributes": {"region": "eu"}}
+
+    bad = client.post("/projects/onakash/akash", data={**form, "cpu": "<b>all</b>", "providers": "cedar",
+                                                       "csrf": token})
+    page = bad.data.decode()
+    assert bad.status_code == 400
+    assert "The project&#39;s Akash settings are not valid" in page and "providers must be Akash addresses" in page
+    assert "<b>all</b>" not in page  # shown escaped, kept in the form to fix
+    with session_scope() as s:
+        assert s.query(Project).filter_by(name="onakash").one().akash_settings["cpu"] == "1"
+    assert client.post("/projects/nosuch/akash", data={**form, "csrf": token}).status_code == 404

@@ -10,6 +10,7 @@ from the chain (an account's sequence is the number of transactions it signed).
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from dataclasses import replace
@@ -36,6 +37,7 @@ from slipway.settings import set_settings
 from slipway.targets import targets_from_settings
 from tests.support.devnet import devnet_port
 from tests.support.payloads import push_payload
+from tests.support.repository_sdl import REPOSITORY_SDL
 from tests.support.targets import deploy
 
 pytestmark = pytest.mark.docker
@@ -510,3 +512,97 @@ def test_a_budget_caps_what_a_project_draws_and_closes_its_deployment_at_the_cap
     health = target.check(second.ref)  # nothing left to top up with: closed at the budget
     assert not health.ok and "budget is spent" in health.detail and "was closed" in health.detail, health
     assert target.lcd.active_deployments(owner) == []
+
+
+def test_a_projects_own_settings_shape_its_lease_and_its_budget_caps_what_it_starts(akash, web_image):
+    """Resources, price ceiling and trusted providers of the project, not the installation's; its own
+    total budget: a deploy beyond it starts nothing and says why."""
+    cedar = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("cedar").hd_index).address
+    target = target_of(replace(akash, akash_deposit="1000000"))
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    own = {"cpu": "0.25", "memory": "256Mi", "max_price_uact": 150, "providers": [cedar], "budget_uact": 1_600_000}
+    lines: list[str] = []
+    running = deploy(target, Release(name, 1, web_image, akash=own), lines.append)
+    ref = running.ref
+    # Cedar bids 100, birch 60: only the project's trusted provider is leased, under its ceiling.
+    assert (ref["provider"], ref["price_uact"]) == (cedar, "100") and any("2 bid(s)" in line for line in lines)
+    assert _text(running.url) == "hello\n"
+    (group,) = target.lcd.deployment(ref["owner"], ref["dseq"])["groups"]
+    (unit,) = group["group_spec"]["resources"]
+    value = lambda quantity: base64.b64decode(quantity["val"]).decode()  # noqa: E731 - bytes, as the LCD gives them
+    assert value(unit["resource"]["cpu"]["units"]) == "250"
+    assert value(unit["resource"]["memory"]["quantity"]) == str(256 * 2**20)
+    assert unit["price"] == {"denom": "uact", "amount": "150.000000000000000000"}
+    # The project's total budget is its grant, for the project's life (not a 30-day period).
+    grants = target.funding.grants_of(ref["owner"])
+    assert grants.deposit_left == 600_000 and grants.deposit_expires.year >= time.gmtime().tm_year + 5
+    assert ref["budget"] == {"budget_uact": 1_600_000, "budget_monthly": False}
+
+    # A preview would need another 1000000 uact deposit: beyond the budget, nothing starts.
+    with pytest.raises(UserError) as refused:
+        deploy(target, Release(name, 2, web_image, akash=own, slot="pr-1"), lambda line: None)
+    assert refused.value.message_id == UserError.AKASH_BUDGET_SPENT
+    assert "budget of 1600000 uact (the project's Akash budget)" in str(refused.value)
+    assert "Nothing was started" in str(refused.value)
+    assert target.lcd.active_deployments(ref["owner"]) == [ref["dseq"]]
+    # Top-ups draw on the project's budget too (it travels in the reference): the last 600000
+    # uact, then, at the budget, the deployment is closed.
+    target.top_up_below_blocks = 10**9
+    assert target.check(ref).ok and target.funding.grants_of(ref["owner"]).deposit_left == 0
+    health = target.check(ref)
+    assert not health.ok and "the project's Akash budget" in health.detail and "was closed" in health.detail, health
+    assert target.lcd.active_deployments(ref["owner"]) == []
+    # What it had left went back to the project's budget, never above it.
+    assert 1_500_000 < target.funding.grants_of(ref["owner"]).deposit_left <= 1_600_000
+
+
+def test_a_repositorys_own_sdl_runs_with_the_built_image_and_registry_login_injected(akash, git_server, send_webhook,
+                                                                                       run_worker):
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    repo = git_server.create(name)
+    # The app shows the variable the project sets (the SDL's own value is overridden) at /greeting.
+    dockerfile_for[name] = (f"FROM {akash.registry}/base/busybox:latest\nCOPY www /www\n"
+                            'CMD ["sh", "-c", "echo \\"$GREETING\\" > /www/greeting && '
+                            'exec busybox httpd -f -p \\"$PORT\\" -h /www"]\n')
+    with session_scope() as s:
+        from slipway import envvars
+        from slipway.models import Project
+
+        create_project(s, ProjectSpec(name=name, repo_url=repo.url, github_repo=f"acme/{name}", target="akash"))
+        envvars.set_vars(s, s.scalar(select(Project).where(Project.name == name)), {"GREETING": "from the project"})
+    sha = repo.commit({"Dockerfile": dockerfile_for[name], "www/index.html": "sdl\n", "deploy.yaml": REPOSITORY_SDL})
+    resp = send_webhook("push", push_payload(f"acme/{name}", sha, clone_url=repo.url))
+    (dep_id,) = resp.json["deployments"]
+    run_worker()
+    with session_scope() as s:
+        dep = s.get(Deployment, dep_id)
+        state, url, ref, error = dep.state, dep.url, dict(dep.target_ref or {}), dep.error_message
+    log = log_of(dep_id)
+    assert state == "live", f"{error}\n{log}"
+    assert "using the repository's deploy.yaml: Slipway's image runs as its service 'web'" in log
+    # The provider pulled the built image from the private registry: the login was injected.
+    assert _text(url) == "sdl\n" and _text(url + "/greeting") == "from the project\n"
+    assert akash.registry_password not in log
+    target = target_of(akash)
+    (group,) = target.lcd.deployment(ref["owner"], ref["dseq"])["groups"]
+    (unit,) = group["group_spec"]["resources"]
+    assert base64.b64decode(unit["resource"]["cpu"]["units"]["val"]).decode() == "300"  # the repository's resources
+    status = target._status(target.wallet(name), ref)
+    assert list(status["services"]) == ["web"]
+
+    # An SDL with no `image: slipway` service, or none valid, fails before the build with what to fix.
+    for text, error_id, says in (
+            (REPOSITORY_SDL.replace("image: slipway", "image: nginx"), UserError.AKASH_SDL_NO_SERVICE,
+             "names no service for the image Slipway builds: give exactly one service `image: slipway` (services: web)"),
+            (REPOSITORY_SDL.replace("amount: 120", "amount: lots"), UserError.AKASH_REPOSITORY_SDL,
+             "deploy.yaml in commit")):
+        sha = repo.commit({"deploy.yaml": text})
+        resp = send_webhook("push", push_payload(f"acme/{name}", sha, clone_url=repo.url))
+        (dep_id,) = resp.json["deployments"]
+        run_worker()
+        with session_scope() as s:
+            dep = s.get(Deployment, dep_id)
+            assert (dep.state, dep.error_id) == ("failed", error_id), dep.error_message
+            assert says in dep.error_message, dep.error_message
+        assert "== building" not in log_of(dep_id)
+    target.remove_all(name, lambda line: None)
