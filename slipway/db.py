@@ -37,7 +37,7 @@ def get_engine(settings: Settings | None = None) -> Engine:
 
 
 def autocommit_engine(settings: Settings | None = None) -> Engine:
-    """The engine of ``autocommit_connection``: the same database, a pool of its own.
+    """The engine of ``held_connection``: the same database, a pool of its own.
 
     Its connections never switch isolation level, which took a statement of its own on SQLite
     each time a connection went back to a shared pool. On PostgreSQL they are pinged only after
@@ -56,12 +56,41 @@ def autocommit_engine(settings: Settings | None = None) -> Engine:
     return engine
 
 
-def autocommit_connection(settings: Settings | None = None) -> Connection:
-    """A connection (use it in ``with``) on which each statement commits on its own.
+# Per (thread, engine): (pid, the pool it came from, connection, when last used). A thread that
+# ends leaves its connection to the next thread given its ident; dispose_engines closes them all.
+_held: dict[tuple[int, Engine], tuple[int, object, Connection, float]] = {}
 
-    No BEGIN or COMMIT around it: one round trip for a statement that is a transaction by itself.
+
+def held_connection(settings: Settings | None = None) -> Connection:
+    """This thread's own autocommit connection (``autocommit_engine``), kept out of the pool.
+
+    For the statement every webhook runs: checking a connection out of the pool and back in
+    (SQLAlchemy's ``Connection``, the pool's lock, its events) took half as much CPU as the
+    statement. A web thread holds one for as long as it lives (the pool has room for all of
+    them). As with ``ping_when_idle``, it is pinged after sitting unused and replaced if the server
+    has closed it; one dropped while in use fails once with ``connection_invalidated`` set, and the
+    next call here brings a new one. Do not close it.
     """
-    return autocommit_engine(settings).connect()
+    engine = autocommit_engine(settings)
+    key = (threading.get_ident(), engine)
+    pid, pool, conn, used_at = _held.get(key) or (0, None, None, 0.0)
+    now = time.monotonic()
+    if conn is not None and (pid != os.getpid() or pool is not engine.pool or conn.invalidated or conn.closed):
+        if pid == os.getpid():
+            conn.invalidate()  # its pool was disposed, or the server dropped it: closed for good
+        conn = None
+    elif conn is not None and now - used_at >= PING_AFTER_IDLE_SECONDS:
+        try:
+            engine.dialect.do_ping(conn.connection.dbapi_connection)
+        except Exception:  # noqa: BLE001 - any failure: replace it
+            conn.invalidate()
+            conn = None
+    if conn is None:
+        conn = engine.connect()
+    elif conn.in_transaction():
+        conn.rollback()  # SQLAlchemy's autobegin after a plain execute; on the server, nothing is open
+    _held[key] = (os.getpid(), engine.pool, conn, now)
+    return conn
 
 
 # Room for every thread of a web worker (the Procfile runs 8) and then some. Past pool_size a
@@ -231,6 +260,10 @@ def queued_writes(settings: Settings | None = None) -> Iterator[None]:
 
 
 def dispose_engines() -> None:
+    for pid, _pool, conn, _used_at in _held.values():
+        if pid == os.getpid():
+            conn.invalidate()
+    _held.clear()
     for engine in (*_engines.values(), *_autocommit.values()):
         engine.dispose()
     _engines.clear()

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from slipway.db import Prepared, autocommit_connection, queued_writes, session_scope
+from slipway.db import Prepared, held_connection, queued_writes, session_scope
 from slipway.deployments import DeployRequestError, enqueue_committed
 from slipway.github.app import webhook_secrets
 from slipway.github.client import verify_webhook_signature
@@ -89,21 +89,19 @@ def _presumed(event: str, payload: dict) -> Presumed | None:
 
 
 def _record(settings: Settings, delivery_id: str, event: str, presumed: Presumed) -> Outcome | None:
-    """``_record_presumed`` on a pooled connection, and on a new one if the server had dropped that one.
+    """``_record_presumed`` on this thread's connection, and on a new one if the server had dropped that one.
 
-    Pooled connections are not pinged before each use (``db.ping_when_idle``): after a database
-    restart the first use of each fails. The statement is a transaction of its own, so it either
+    The thread's connection is not pinged before each use (``db.held_connection``): after a
+    database restart its first use fails. The statement is a transaction of its own, so it either
     never happened or committed before the answer was lost; then the second try finds the delivery
     id taken and answers as for a replay.
     """
     try:
-        with autocommit_connection(settings) as conn:
-            return _record_presumed(conn, delivery_id, event, presumed)
+        return _record_presumed(held_connection(settings), delivery_id, event, presumed)
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
-    with autocommit_connection(settings) as conn:
-        return _record_presumed(conn, delivery_id, event, presumed)
+    return _record_presumed(held_connection(settings), delivery_id, event, presumed)
 
 
 def _record_presumed(conn: Connection, delivery_id: str, event: str, presumed: Presumed) -> Outcome | None:
