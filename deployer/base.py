@@ -33,6 +33,9 @@ class Running:
 
     url: str
     ref: dict
+    # What happened to the lease on the way, for its history (``slipway.lease_events``): dicts with
+    # a ``kind`` (created, leased, updated, moved, topped-up, closed) and plain values.
+    events: tuple[dict, ...] = ()
 
 
 class Stopped(Exception):
@@ -49,3 +52,7 @@ class Health:
 
     ok: bool
     detail: str = ""
+    # What a target holds for this release is gone for good (an Akash lease closed under it):
+    # waiting will not bring it back, only a failover can.
+    gone: bool = False
+    events: tuple[dict, ...] = ()

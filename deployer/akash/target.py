@@ -89,6 +89,12 @@ class Timeouts:
     manifest_s: float = 60.0
 
 
+def lease_event(kind: str, ref: dict, **values) -> dict:
+    """One entry of a lease's history, returned to the caller (the target has no database)."""
+    return {"kind": kind, "network": ref.get("network"), "dseq": int(ref["dseq"]) if ref.get("dseq") else None,
+            "provider": ref.get("provider"), **values}
+
+
 def deployer_index(project: str) -> int:
     """The project's HD index: derived from its name, so no table of keys is ever needed (1 .. 2^31-1)."""
     digest = hashlib.sha256(f"slipway-project:{project}".encode()).digest()
@@ -215,6 +221,7 @@ class AkashTarget:
                    *, avoid: frozenset[str] = frozenset()) -> Running:
         wallet = self.wallet(release.project)
         step = "creating the deployment" if ref["kind"] == "create" else "updating the deployment"
+        events: list[dict] = []
         try:
             self._wait_included(ref["txhash"], step, should_stop)
             if ref["kind"] == "create":
@@ -227,6 +234,11 @@ class AkashTarget:
                 self._wait_included(self._send(wallet, [lease], step).txhash, step, should_stop)
                 ref = {**ref, "provider": bid.provider, "gseq": bid.gseq, "oseq": bid.oseq,
                        "price_uact": f"{bid.price.normalize():f}"}
+                events += [lease_event("created", {**ref, "provider": None}, amount_uact=self.deposit_uact),
+                           lease_event("leased", ref, price_uact=ref["price_uact"])]
+            else:
+                events.append(lease_event("updated", ref, price_uact=ref.get("price_uact"),
+                                          detail=f"image {release.image}"))
             step = "sending the manifest"
             host_uri = self.lcd.provider_host_uri(ref["provider"])
             if not host_uri:
@@ -235,7 +247,7 @@ class AkashTarget:
             self._send_manifest(wallet, ref, release, log_, should_stop)
             step = "waiting for the app"
             url = self._wait_available(wallet, ref, release, log_, should_stop)
-            return Running(url=url, ref={**ref, "url": url})
+            return Running(url=url, ref={**ref, "url": url}, events=tuple(events))
         except (Stopped, UserError, AppError):
             self._after_failure(wallet, ref, release, log_)
             raise
@@ -414,32 +426,36 @@ class AkashTarget:
             return Health(False, f"the Akash node cannot be read ({exc})")
         lease = next((le for le in leases if le["id"]["provider"] == ref.get("provider")), None)
         if lease is None:
-            return Health(False, f"the lease of deployment {ref['dseq']} is closed")
+            return Health(False, f"the lease of deployment {ref['dseq']} is closed", gone=True,
+                          events=(lease_event("closed", ref, detail="closed on chain, not by Slipway"),))
+        events: tuple[dict, ...] = ()
         try:
-            self.top_up(ref, lease, lambda line: log.info("akash deployment %s: %s", ref["dseq"], line))
+            amount = self.top_up(ref, lease, lambda line: log.info("akash deployment %s: %s", ref["dseq"], line))
+            if amount:
+                events = (lease_event("topped-up", ref, amount_uact=amount),)
         except UserError as exc:
-            return Health(False, str(exc))
+            return Health(False, str(exc), events=(lease_event("closed", ref, detail="the project's budget is spent"),))
         except (AppError, LcdError, TxRefused) as exc:
             return Health(False, f"the escrow of deployment {ref['dseq']} could not be topped up ({exc})")
         try:
             status = self._status(wallet, ref)
         except requests.RequestException as exc:
-            return Health(False, f"provider {ref.get('provider')} does not answer ({type(exc).__name__})")
+            return Health(False, f"provider {ref.get('provider')} does not answer ({type(exc).__name__})", events=events)
         if not status:
-            return Health(False, f"provider {ref.get('provider')} does not know the lease")
+            return Health(False, f"provider {ref.get('provider')} does not know the lease", events=events)
         down = [name for name, s in (status.get("services") or {}).items() if s.get("available", 0) < s.get("total", 1)]
         if down:
-            return Health(False, f"not available on provider {ref.get('provider')}: {', '.join(down)}")
-        return Health(True)
+            return Health(False, f"not available on provider {ref.get('provider')}: {', '.join(down)}", events=events)
+        return Health(True, events=events)
 
-    def top_up(self, ref: dict, lease: dict, log_: Log) -> bool:
+    def top_up(self, ref: dict, lease: dict, log_: Log) -> int:
         """Deposit into the deployment's escrow (from the grant) when it would run dry within
-        ``top_up_below_blocks`` blocks at the lease's price; True if it did. Without top-ups the
+        ``top_up_below_blocks`` blocks at the lease's price; the uact deposited (0: none). Without top-ups the
         chain closes a lease whose escrow is spent (a 5 ACT deposit lasts days, not months)."""
         price = price_value((lease.get("price") or {}).get("amount", "0"))
         left = self.lcd.escrow_left(ref["owner"], int(ref["dseq"]))
         if left is None or price <= 0 or left >= price * self.top_up_below_blocks:
-            return False
+            return 0
         wallet = self.wallet(ref["project"])
         try:
             self.funding.ensure(wallet.address, MIN_DEPOSIT_UACT, log_)
@@ -458,9 +474,9 @@ class AkashTarget:
         self._wait_included(result.txhash, "topping up the escrow", never)
         log_(f"topped up the escrow of deployment {ref['dseq']} with {amount} uact "
              f"({left.normalize():f} uact were left, {int(left / price)} blocks at {price.normalize():f} uact)")
-        return True
+        return int(amount)
 
-    def failover(self, release: Release, ref: dict, log_: Log) -> Running:
+    def failover(self, release: Release, ref: dict, log_: Log, why: str = "") -> Running:
         """Run ``release`` on another provider, by the same policy, then close the deployment at ``ref``.
 
         For a live release whose provider stopped answering or whose lease closed under it (the
@@ -471,10 +487,14 @@ class AkashTarget:
         new_ref = self.start(fresh, log_)
         running = self.wait_ready(fresh, new_ref, log_, avoid=frozenset({ref.get("provider", "")}))
         wallet = self.wallet(release.project)
+        to = running.ref["provider"]
+        events = [*running.events, lease_event("moved", running.ref, detail=(
+            f"from provider {ref.get('provider')} (deployment {ref['dseq']}) to {to}" + (f": {why}" if why else "")))]
         for dseq in self._close(wallet, [int(ref["dseq"])]):
             log_(f"closed deployment {dseq} on provider {ref.get('provider')}")
-        log_(f"moved to provider {running.ref['provider']}: {running.url}")
-        return running
+            events.append(lease_event("closed", ref, detail=f"moved to provider {to}"))
+        log_(f"moved to provider {to}: {running.url}")
+        return replace(running, events=tuple(events))
 
     def stop(self, ref: dict, log_: Log) -> bool:
         if ref.get("kind") == "update":
