@@ -46,6 +46,11 @@ def never() -> bool:
     return False
 
 
+# The detail of a "closed" lease event when Slipway closed it at the project's budget: such a
+# release is not moved elsewhere by a failover (it would spend what the budget forbids).
+CLOSED_AT_BUDGET = "the project's budget is spent"
+
+
 @dataclass(frozen=True)
 class Health:
     """What a periodic check found: whether the release answers, and if not, why."""

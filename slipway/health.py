@@ -27,10 +27,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 
+from deployer.base import CLOSED_AT_BUDGET
+
 from slipway import lease_events
 from slipway.db import session_scope
 from slipway.interfaces import Health, Target
-from slipway.models import Deployment, Project, utcnow
+from slipway.models import Deployment, LeaseEvent, Project, utcnow
 from slipway.settings import Settings
 from slipway.states import State
 
@@ -104,8 +106,14 @@ def _record(settings: Settings, dep_id: int, health: Health, now: datetime, can_
     detail = health.detail[:DETAIL_MAX] or None
     with session_scope(settings) as session:
         dep = session.get(Deployment, dep_id, with_for_update=True)
+        closed_before: dict = {}
         if dep is not None:
-            lease_events.record(session, dep_id, health.events)
+            closed_before = dict(session.execute(
+                select(LeaseEvent.dseq, LeaseEvent.detail).where(LeaseEvent.deployment_id == dep_id,
+                                                                 LeaseEvent.kind == "closed")).all())
+            # A lease found closed again and again is one event, not one per check.
+            lease_events.record(session, dep_id, [e for e in health.events
+                                                  if not (e.get("kind") == "closed" and e.get("dseq") in closed_before)])
         if dep is None or dep.state != State.LIVE.value:
             return Checked(dep_id, health, False)  # replaced while it was checked: its health no longer matters
         before = dep.health
@@ -117,7 +125,11 @@ def _record(settings: Settings, dep_id: int, health: Health, now: datetime, can_
         if since is not None and since.tzinfo is None:  # SQLite gives back naive UTC times
             since = since.replace(tzinfo=now.tzinfo)
         down_for = (now - since).total_seconds() if since else 0.0
-        move = can_move and not health.ok and (health.gone or down_for >= settings.akash_failover_after_s)
+        dseq = (dep.target_ref or {}).get("dseq")
+        at_budget = closed_before.get(dseq) == CLOSED_AT_BUDGET or any(
+            e.get("kind") == "closed" and e.get("detail") == CLOSED_AT_BUDGET for e in health.events)
+        move = (can_move and not health.ok and not at_budget
+                and (health.gone or down_for >= settings.akash_failover_after_s))
         project = dep.project.name
     if changed and not health.ok:
         log.warning("deployment %s of %s is down: %s", dep_id, project, detail or "no reason given")

@@ -39,7 +39,7 @@ from deployer.akash.manifest import deployment_hash, group_specs, manifest_sorte
 from deployer.akash.provider_auth import provider_jwt
 from deployer.akash.sdl import DeploymentSpec, RegistryCredentials, ServiceSpec, image_host, sdl_from_spec
 from deployer.akash.wallet import Wallet, Wallets
-from deployer.base import Health, Log, Release, Running, Stopped, never
+from deployer.base import CLOSED_AT_BUDGET, Health, Log, Release, Running, Stopped, never
 from slipway.errors import AppError, UserError
 
 log = logging.getLogger(__name__)
@@ -434,7 +434,7 @@ class AkashTarget:
             if amount:
                 events = (lease_event("topped-up", ref, amount_uact=amount),)
         except UserError as exc:
-            return Health(False, str(exc), events=(lease_event("closed", ref, detail="the project's budget is spent"),))
+            return Health(False, str(exc), events=(lease_event("closed", ref, detail=CLOSED_AT_BUDGET),))
         except (AppError, LcdError, TxRefused) as exc:
             return Health(False, f"the escrow of deployment {ref['dseq']} could not be topped up ({exc})")
         try:
