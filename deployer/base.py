@@ -40,6 +40,9 @@ class Running:
 
     url: str
     ref: dict
+    # What happened to the lease on the way, for its history (``slipway.lease_events``): dicts with
+    # a ``kind`` (created, leased, updated, moved, topped-up, closed) and plain values.
+    events: tuple[dict, ...] = ()
 
 
 class Stopped(Exception):
@@ -50,12 +53,21 @@ def never() -> bool:
     return False
 
 
+# The detail of a "closed" lease event when Slipway closed it at the project's budget: such a
+# release is not moved elsewhere by a failover (it would spend what the budget forbids).
+CLOSED_AT_BUDGET = "the project's budget is spent"
+
+
 @dataclass(frozen=True)
 class Health:
     """What a periodic check found: whether the release answers, and if not, why."""
 
     ok: bool
     detail: str = ""
+    # What a target holds for this release is gone for good (an Akash lease closed under it):
+    # waiting will not bring it back, only a failover can.
+    gone: bool = False
+    events: tuple[dict, ...] = ()
 
 
 def deploy(target, release: Release, log: Log, should_stop: Callable[[], bool] = never) -> Running:

@@ -11,22 +11,28 @@ Health is not a deployment's state: a live deployment that is down stays live (i
 version that should run, and rollback and the next push work as ever). Nothing is restarted here:
 the local target runs apps with Docker's restart policy ``unless-stopped``, so Docker restarts an
 app that crashes or is killed for its memory, and one stopped through Docker stays down, shown
-down with why, until its project deploys again.
+down with why, until its project deploys again. A target that can move a release elsewhere (Akash:
+``failover``) is asked to, through a job (``slipway.failover``), once its release has been down for
+``SLIPWAY_AKASH_FAILOVER_AFTER`` seconds, or at once when what it ran is gone (a closed lease).
+What a check did to a lease (a top-up, a close) is written to its events (``slipway.lease_events``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 
+from deployer.base import CLOSED_AT_BUDGET
+
+from slipway import lease_events
 from slipway.db import session_scope
 from slipway.interfaces import Health, Target
-from slipway.models import Deployment, Project, utcnow
+from slipway.models import Deployment, LeaseEvent, Project, utcnow
 from slipway.settings import Settings
 from slipway.states import State
 
@@ -46,10 +52,16 @@ class Checked:
     deployment_id: int
     health: Health
     changed: bool
+    failover: bool = False
 
 
-def check_live(settings: Settings, targets: Mapping[str, Target], now: datetime | None = None) -> list[Checked]:
-    """Check the live deployments not checked for ``SLIPWAY_HEALTH_CHECK_EVERY`` seconds; record it, log changes."""
+def check_live(settings: Settings, targets: Mapping[str, Target], now: datetime | None = None,
+               failover: Callable[[int], None] | None = None) -> list[Checked]:
+    """Check the live deployments not checked for ``SLIPWAY_HEALTH_CHECK_EVERY`` seconds; record it, log changes.
+
+    ``failover(deployment_id)`` is called for each one due to move (its target can, and it has been
+    down long enough or is gone); without it nothing moves.
+    """
     every = settings.health_check_every_s
     if every <= 0:
         return []
@@ -60,7 +72,14 @@ def check_live(settings: Settings, targets: Mapping[str, Target], now: datetime 
         return []
     with ThreadPoolExecutor(max_workers=min(PARALLEL, len(jobs))) as pool:
         found = list(pool.map(lambda job: _check(*job), jobs))
-    return [_record(settings, dep_id, health, now) for (dep_id, _, _), health in zip(jobs, found)]
+    checked = []
+    for (dep_id, target, _), health in zip(jobs, found):
+        done = _record(settings, dep_id, health, now, can_move=failover is not None and hasattr(target, "failover"))
+        if done.failover:
+            log.warning("deployment %s: moving it to another provider (%s)", dep_id, health.detail)
+            failover(dep_id)
+        checked.append(done)
+    return checked
 
 
 def _due(settings: Settings, checked_before: datetime) -> list[tuple[int, str, dict]]:
@@ -82,11 +101,19 @@ def _check(dep_id: int, target: Target, ref: dict) -> Health:
         return Health(False, f"its target could not be asked ({type(exc).__name__})")
 
 
-def _record(settings: Settings, dep_id: int, health: Health, now: datetime) -> Checked:
+def _record(settings: Settings, dep_id: int, health: Health, now: datetime, can_move: bool = False) -> Checked:
     value = UP if health.ok else DOWN
     detail = health.detail[:DETAIL_MAX] or None
     with session_scope(settings) as session:
         dep = session.get(Deployment, dep_id, with_for_update=True)
+        closed_before: dict = {}
+        if dep is not None:
+            closed_before = dict(session.execute(
+                select(LeaseEvent.dseq, LeaseEvent.detail).where(LeaseEvent.deployment_id == dep_id,
+                                                                 LeaseEvent.kind == "closed")).all())
+            # A lease found closed again and again is one event, not one per check.
+            lease_events.record(session, dep_id, [e for e in health.events
+                                                  if not (e.get("kind") == "closed" and e.get("dseq") in closed_before)])
         if dep is None or dep.state != State.LIVE.value:
             return Checked(dep_id, health, False)  # replaced while it was checked: its health no longer matters
         before = dep.health
@@ -94,9 +121,18 @@ def _record(settings: Settings, dep_id: int, health: Health, now: datetime) -> C
         dep.health, dep.health_detail, dep.health_checked_at = value, detail, now
         if changed:
             dep.health_since = now
+        since = dep.health_since
+        if since is not None and since.tzinfo is None:  # SQLite gives back naive UTC times
+            since = since.replace(tzinfo=now.tzinfo)
+        down_for = (now - since).total_seconds() if since else 0.0
+        dseq = (dep.target_ref or {}).get("dseq")
+        at_budget = closed_before.get(dseq) == CLOSED_AT_BUDGET or any(
+            e.get("kind") == "closed" and e.get("detail") == CLOSED_AT_BUDGET for e in health.events)
+        move = (can_move and not health.ok and not at_budget
+                and (health.gone or down_for >= settings.akash_failover_after_s))
         project = dep.project.name
     if changed and not health.ok:
         log.warning("deployment %s of %s is down: %s", dep_id, project, detail or "no reason given")
     elif changed and before is not None:
         log.warning("deployment %s of %s is up again%s", dep_id, project, f" ({detail})" if detail else "")
-    return Checked(dep_id, health, changed)
+    return Checked(dep_id, health, changed, move)

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from builder.git import fetch_commit
 from builder.images import DockerImageBuilder, RegistryAuth
 from builder.registry import RegistryClient
-from slipway import envvars
+from slipway import envvars, lease_events
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.director import Director, Source, Stopped
@@ -295,6 +295,7 @@ class Pipeline:
             # It has just answered: up, until a periodic check (slipway.health) finds otherwise.
             dep.health, dep.health_detail = UP, None
             dep.health_since = dep.health_checked_at = dep.finished_at
+            lease_events.record(session, dep.id, running.events)
             replaced = []
             for older in session.scalars(
                 select(Deployment).where(Deployment.project_id == dep.project_id, Deployment.id != dep.id,

@@ -218,3 +218,23 @@ class PullRequestPreview(Base):
 
 
 Index("ix_deployments_project_state", Deployment.project_id, Deployment.state)
+
+
+class LeaseEvent(Base):
+    """One thing that happened to a deployment's lease on a network (Akash): created, leased,
+    updated in place, moved to another provider, topped up, closed. Written by the jobs and the
+    periodic check from what the target returned (``slipway.lease_events``)."""
+
+    __tablename__ = "lease_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(20))
+    network: Mapped[str | None] = mapped_column(String(40))
+    dseq: Mapped[int | None] = mapped_column(BigInteger)
+    provider: Mapped[str | None] = mapped_column(String(200))
+    # Per block, in uact (a decimal, as the chain says it).
+    price_uact: Mapped[str | None] = mapped_column(String(40))
+    amount_uact: Mapped[int | None] = mapped_column(BigInteger)
+    detail: Mapped[str | None] = mapped_column(String(500))

@@ -32,6 +32,7 @@ from sqlalchemy import null, select, update
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.errors import AppError, render
+from slipway.failover import enqueue_failover
 from slipway.health import Checked, check_live
 from slipway.interfaces import Reporter, Target
 from slipway.models import Deployment, Project, utcnow
@@ -171,7 +172,8 @@ class Reconciler:
 
     def _check_health(self, now: datetime) -> list[Checked]:
         try:
-            return check_live(self.settings, self.targets, now)
+            return check_live(self.settings, self.targets, now,
+                              failover=lambda dep_id: enqueue_failover(dep_id, self.settings, self.queue))
         except Exception:  # noqa: BLE001 - a database hiccup: the next pass checks again
             log.exception("could not check the health of live deployments")
             return []

@@ -135,6 +135,7 @@ class Settings:
     akash_auditors: str = _setting("SLIPWAY_AKASH_AUDITORS", doc="Auditor addresses, comma-separated: only providers one of them signed may bid.")
     akash_bid_timeout: str = _setting("SLIPWAY_AKASH_BID_TIMEOUT", "120", doc="Seconds a new Akash deployment waits for an acceptable bid before it is closed.")
     akash_ready_timeout: str = _setting("SLIPWAY_AKASH_READY_TIMEOUT", "300", doc="Seconds a leased app has to be available and answer HTTP before its deployment is closed.")
+    akash_failover_after: str = _setting("SLIPWAY_AKASH_FAILOVER_AFTER", "120", doc="Seconds a live Akash deployment's provider may not answer (by the periodic health checks) before Slipway moves the app to another provider by the same policy; a lease closed under it moves at once.")
 
     def __post_init__(self) -> None:
         self._check_targets()
@@ -196,6 +197,10 @@ class Settings:
     @property
     def health_check_every_s(self) -> float:
         return float(self.health_check_every)
+
+    @property
+    def akash_failover_after_s(self) -> float:
+        return float(self.akash_failover_after)
 
     @property
     def webhook_max_bytes_n(self) -> int:

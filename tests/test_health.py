@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from builder.images import RegistryAuth
 from deployer.base import Health, Release
@@ -159,3 +160,64 @@ def test_only_live_deployments_are_checked_and_never_when_checks_are_off(setting
     assert check_live(replace(settings, health_check_every="0"), {"far": Unreachable()}) == []
     assert get(dep_id).health is None
     assert [c.deployment_id for c in check_live(settings, {"far": Unreachable()})] == [dep_id]
+
+
+class Leases:
+    """A target that can move its releases (as Akash can), whose checks say what ``found`` holds."""
+
+    name = "moving"
+
+    def __init__(self, found: Health):
+        self.found = found
+
+    def check(self, ref: dict) -> Health:
+        return self.found
+
+    def failover(self, release, ref, log, why=""):
+        raise AssertionError("the check only asks for a failover job; it never moves anything itself")
+
+
+def test_a_release_is_moved_when_its_lease_closes_or_its_provider_stays_down_but_not_at_its_budget(settings):
+    from deployer.base import CLOSED_AT_BUDGET
+    from slipway.models import LeaseEvent
+
+    dep_id = live_deployment(f"m-{uuid.uuid4().hex[:6]}", {"dseq": 7, "network": "local"})
+    with session_scope() as s:
+        s.get(Deployment, dep_id).project.target = "moving"
+    s_ = replace(settings, akash_failover_after="3600")
+    moved: list[int] = []
+    closed = {"kind": "closed", "network": "local", "dseq": 7, "provider": "p1", "detail": "closed on chain"}
+
+    # Down for less than SLIPWAY_AKASH_FAILOVER_AFTER: not yet.
+    (checked,) = check_live(s_, {"moving": Leases(Health(False, "provider p1 does not answer"))}, failover=moved.append)
+    assert (checked.failover, moved) == (False, [])
+    # Its lease closed under it: at once, and the closing is one event however often it is found.
+    for _ in range(2):
+        checked_long_ago(dep_id, s_)
+        (checked,) = check_live(s_, {"moving": Leases(Health(False, "closed", gone=True, events=(closed,)))},
+                                failover=moved.append)
+    assert moved == [dep_id, dep_id]
+    # Down long enough: moved.
+    checked_long_ago(dep_id, s_)
+    (checked,) = check_live(replace(s_, akash_failover_after="0"), {"moving": Leases(Health(False, "no answer"))},
+                            failover=moved.append)
+    assert checked.failover and len(moved) == 3
+    # Without a way to enqueue (or a target that cannot move), nothing moves.
+    checked_long_ago(dep_id, s_)
+    assert not check_live(s_, {"moving": Leases(Health(False, "closed", gone=True))})[0].failover
+    with session_scope() as s:
+        assert [e.kind for e in s.scalars(select(LeaseEvent).where(LeaseEvent.deployment_id == dep_id))] == ["closed"]
+
+    # Closed by Slipway at the project's budget: never moved (that would spend what the budget forbids).
+    other = live_deployment(f"b-{uuid.uuid4().hex[:6]}", {"dseq": 9, "network": "local"})
+    with session_scope() as s:
+        s.get(Deployment, other).project.target = "moving"
+        s.get(Deployment, dep_id).state = "superseded"
+    at_budget = {"kind": "closed", "network": "local", "dseq": 9, "detail": CLOSED_AT_BUDGET}
+    moved.clear()
+    check_live(replace(s_, akash_failover_after="0"),
+               {"moving": Leases(Health(False, "budget spent", events=(at_budget,)))}, failover=moved.append)
+    checked_long_ago(other, s_)
+    check_live(replace(s_, akash_failover_after="0"), {"moving": Leases(Health(False, "closed", gone=True))},
+               failover=moved.append)
+    assert moved == []

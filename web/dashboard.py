@@ -77,7 +77,7 @@ def _project_page(name: str, akash_form: dict | None = None, akash_error: str | 
                                git_remote=git_remote, has_hook=bool(p.deploy_hook_enc),
                                env_names=envvars.names(session, p.id), akash_fields=AKASH_FIELDS,
                                akash_form=akash_form or as_text(p.akash_settings or {}),
-                               akash_error=akash_error), status
+                               akash_error=akash_error, **_leases(settings, session, p.id)), status
 
 
 # The project's own Akash settings, as the form labels them (slipway.akash_settings).
@@ -211,3 +211,34 @@ def _db_lines(settings, deployment_id: int, after: int):
         ).all()
         for row in rows:
             yield f"id: {row.seq}\ndata: {json.dumps({'seq': row.seq, 'line': row.line})}\n\n"
+
+
+def _leases(settings, session, project_id: int) -> dict:
+    """The project's open leases (live deployments with an Akash reference) and their events."""
+    from slipway.lease_events import per_month
+    from slipway.models import LeaseEvent
+
+    live = session.scalars(select(Deployment).where(Deployment.project_id == project_id,
+                                                    Deployment.state == State.LIVE.value,
+                                                    Deployment.target_ref.is_not(None))).all()
+    refs = [(d.id, d.target_ref) for d in live if (d.target_ref or {}).get("dseq")]
+    lcd = None
+    if refs:
+        from slipway.targets import targets_from_settings
+
+        lcd = getattr(targets_from_settings(settings).get("akash"), "lcd", None)
+    leases = []
+    for dep_id, ref in refs:
+        escrow = None
+        if lcd is not None:
+            try:
+                left = lcd.escrow_left(ref["owner"], int(ref["dseq"]))
+                escrow = int(left) if left is not None else None
+            except Exception:  # noqa: BLE001 - the node may be away: the page shows "?"
+                escrow = None
+        leases.append({"deployment_id": dep_id, "network": ref.get("network"), "provider": ref.get("provider"),
+                       "dseq": ref["dseq"], "price_uact": ref.get("price_uact"),
+                       "per_month": per_month(ref.get("price_uact")), "escrow_left": escrow})
+    history = session.scalars(select(LeaseEvent).join(Deployment).where(Deployment.project_id == project_id)
+                              .order_by(LeaseEvent.id.desc()).limit(50)).all()
+    return {"leases": leases, "lease_history": history}

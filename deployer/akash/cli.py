@@ -120,6 +120,30 @@ def _escrow_left(info: dict) -> str:
     return f"{int(sum(price_value(f['amount']) for f in funds))} uact"
 
 
+# Of each project, the newest lease events `slipway akash status` lists.
+EVENTS_SHOWN = 10
+
+
+def _events(settings, project: str) -> list[str]:
+    """The project's newest lease events, oldest first, one line each."""
+    from sqlalchemy import select
+
+    from slipway.db import session_scope
+    from slipway.models import Deployment, LeaseEvent, Project
+
+    with session_scope(settings) as session:
+        rows = session.scalars(select(LeaseEvent).join(Deployment).join(Project).where(Project.name == project)
+                               .order_by(LeaseEvent.id.desc()).limit(EVENTS_SHOWN)).all()
+        lines = []
+        for e in reversed(rows):
+            parts = [f"{e.at:%Y-%m-%d %H:%M:%S}", e.kind, f"deployment {e.dseq}" if e.dseq else "",
+                     f"on {e.network}" if e.network else "", f"provider {e.provider}" if e.provider else "",
+                     f"{e.price_uact} uact per block" if e.price_uact else "",
+                     f"{e.amount_uact} uact" if e.amount_uact else "", f"({e.detail})" if e.detail else ""]
+            lines.append("event " + " ".join(p for p in parts if p))
+        return lines
+
+
 @akash.command("status")
 def akash_status() -> None:
     """Funding wallet balances, each Akash project's grants and its open deployments with their cost."""
@@ -154,6 +178,8 @@ def akash_status() -> None:
                     price = price_value((lease.get("price") or {}).get("amount", "0"))
                     click.echo(f"  deployment {dseq}: provider {provider}, {price.normalize():f} uact per block "
                                f"(~{int(price * BLOCKS_PER_MONTH)} uact per month), escrow left {_escrow_left(info)}")
+            for line in _events(settings, name):
+                click.echo(f"  {line}")
     except LcdError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -40,7 +40,7 @@ from deployer.akash.provider_auth import provider_jwt
 from deployer.akash.sdl import (DeploymentSpec, GpuSpec, RegistryCredentials, SDLError, ServiceSpec, image_host,
                                 inject_release, load_yaml, sdl_from_spec, validate_sdl)
 from deployer.akash.wallet import Wallet, Wallets
-from deployer.base import Health, Log, Release, Running, Stopped, never
+from deployer.base import CLOSED_AT_BUDGET, Health, Log, Release, Running, Stopped, never
 from slipway.errors import AppError, UserError
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,12 @@ class Timeouts:
     bids_s: float = 120.0
     ready_s: float = 300.0
     manifest_s: float = 60.0
+
+
+def lease_event(kind: str, ref: dict, **values) -> dict:
+    """One entry of a lease's history, returned to the caller (the target has no database)."""
+    return {"kind": kind, "network": ref.get("network"), "dseq": int(ref["dseq"]) if ref.get("dseq") else None,
+            "provider": ref.get("provider"), **values}
 
 
 def deployer_index(project: str) -> int:
@@ -248,6 +254,7 @@ class AkashTarget:
                    *, avoid: frozenset[str] = frozenset()) -> Running:
         wallet = self.wallet(release.project)
         step = "creating the deployment" if ref["kind"] == "create" else "updating the deployment"
+        events: list[dict] = []
         try:
             self._wait_included(ref["txhash"], step, should_stop)
             if ref["kind"] == "create":
@@ -261,6 +268,11 @@ class AkashTarget:
                 self._wait_included(self._send(wallet, [lease], step).txhash, step, should_stop)
                 ref = {**ref, "provider": bid.provider, "gseq": bid.gseq, "oseq": bid.oseq,
                        "price_uact": f"{bid.price.normalize():f}"}
+                events += [lease_event("created", {**ref, "provider": None}, amount_uact=self.deposit_uact),
+                           lease_event("leased", ref, price_uact=ref["price_uact"])]
+            else:
+                events.append(lease_event("updated", ref, price_uact=ref.get("price_uact"),
+                                          detail=f"image {release.image}"))
             step = "sending the manifest"
             host_uri = self.lcd.provider_host_uri(ref["provider"])
             if not host_uri:
@@ -269,7 +281,7 @@ class AkashTarget:
             self._send_manifest(wallet, ref, release, log_, should_stop)
             step = "waiting for the app"
             url = self._wait_available(wallet, ref, release, log_, should_stop)
-            return Running(url=url, ref={**ref, "url": url})
+            return Running(url=url, ref={**ref, "url": url}, events=tuple(events))
         except (Stopped, UserError, AppError):
             self._after_failure(wallet, ref, release, log_)
             raise
@@ -451,32 +463,36 @@ class AkashTarget:
             return Health(False, f"the Akash node cannot be read ({exc})")
         lease = next((le for le in leases if le["id"]["provider"] == ref.get("provider")), None)
         if lease is None:
-            return Health(False, f"the lease of deployment {ref['dseq']} is closed")
+            return Health(False, f"the lease of deployment {ref['dseq']} is closed", gone=True,
+                          events=(lease_event("closed", ref, detail="closed on chain, not by Slipway"),))
+        events: tuple[dict, ...] = ()
         try:
-            self.top_up(ref, lease, lambda line: log.info("akash deployment %s: %s", ref["dseq"], line))
+            amount = self.top_up(ref, lease, lambda line: log.info("akash deployment %s: %s", ref["dseq"], line))
+            if amount:
+                events = (lease_event("topped-up", ref, amount_uact=amount),)
         except UserError as exc:
-            return Health(False, str(exc))
+            return Health(False, str(exc), events=(lease_event("closed", ref, detail=CLOSED_AT_BUDGET),))
         except (AppError, LcdError, TxRefused) as exc:
             return Health(False, f"the escrow of deployment {ref['dseq']} could not be topped up ({exc})")
         try:
             status = self._status(wallet, ref)
         except requests.RequestException as exc:
-            return Health(False, f"provider {ref.get('provider')} does not answer ({type(exc).__name__})")
+            return Health(False, f"provider {ref.get('provider')} does not answer ({type(exc).__name__})", events=events)
         if not status:
-            return Health(False, f"provider {ref.get('provider')} does not know the lease")
+            return Health(False, f"provider {ref.get('provider')} does not know the lease", events=events)
         down = [name for name, s in (status.get("services") or {}).items() if s.get("available", 0) < s.get("total", 1)]
         if down:
-            return Health(False, f"not available on provider {ref.get('provider')}: {', '.join(down)}")
-        return Health(True)
+            return Health(False, f"not available on provider {ref.get('provider')}: {', '.join(down)}", events=events)
+        return Health(True, events=events)
 
-    def top_up(self, ref: dict, lease: dict, log_: Log) -> bool:
+    def top_up(self, ref: dict, lease: dict, log_: Log) -> int:
         """Deposit into the deployment's escrow (from the grant) when it would run dry within
-        ``top_up_below_blocks`` blocks at the lease's price; True if it did. Without top-ups the
+        ``top_up_below_blocks`` blocks at the lease's price; the uact deposited (0: none). Without top-ups the
         chain closes a lease whose escrow is spent (a 5 ACT deposit lasts days, not months)."""
         price = price_value((lease.get("price") or {}).get("amount", "0"))
         left = self.lcd.escrow_left(ref["owner"], int(ref["dseq"]))
         if left is None or price <= 0 or left >= price * self.top_up_below_blocks:
-            return False
+            return 0
         wallet = self.wallet(ref["project"])
         budget = Budget.of(ref.get("budget"))
         try:
@@ -496,9 +512,9 @@ class AkashTarget:
         self._wait_included(result.txhash, "topping up the escrow", never)
         log_(f"topped up the escrow of deployment {ref['dseq']} with {amount} uact "
              f"({left.normalize():f} uact were left, {int(left / price)} blocks at {price.normalize():f} uact)")
-        return True
+        return int(amount)
 
-    def failover(self, release: Release, ref: dict, log_: Log) -> Running:
+    def failover(self, release: Release, ref: dict, log_: Log, why: str = "") -> Running:
         """Run ``release`` on another provider, by the same policy, then close the deployment at ``ref``.
 
         For a live release whose provider stopped answering or whose lease closed under it (the
@@ -509,10 +525,14 @@ class AkashTarget:
         new_ref = self.start(fresh, log_)
         running = self.wait_ready(fresh, new_ref, log_, avoid=frozenset({ref.get("provider", "")}))
         wallet = self.wallet(release.project)
+        to = running.ref["provider"]
+        events = [*running.events, lease_event("moved", running.ref, detail=(
+            f"from provider {ref.get('provider')} (deployment {ref['dseq']}) to {to}" + (f": {why}" if why else "")))]
         for dseq in self._close(wallet, [int(ref["dseq"])], Budget.of(ref.get("budget"))):
             log_(f"closed deployment {dseq} on provider {ref.get('provider')}")
-        log_(f"moved to provider {running.ref['provider']}: {running.url}")
-        return running
+            events.append(lease_event("closed", ref, detail=f"moved to provider {to}"))
+        log_(f"moved to provider {to}: {running.url}")
+        return replace(running, events=tuple(events))
 
     def stop(self, ref: dict, log_: Log) -> bool:
         if ref.get("kind") == "update":

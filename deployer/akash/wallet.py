@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from cosmpy.crypto.address import Address
 from cosmpy.crypto.keypairs import PrivateKey, PublicKey
-from cosmpy.mnemonic import derive_child_key_from_mnemonic
+from cosmpy.mnemonic import derive_child_key_from_index, derive_master_key, derive_seed_from_mnemonic
 
 PREFIX = "akash"
 
@@ -45,8 +45,27 @@ class Wallet:
         raise TypeError("wallets hold private keys and are never serialized")
 
 
+HARDENED = 1 << 31
+
+
+def derive_key(mnemonic: str, index: int) -> bytes:
+    """The private key at ``hd_path(index)``, by cosmpy's BIP-32 steps.
+
+    Not cosmpy's ``derive_child_key_from_mnemonic``: its path parser reads at most three digits of
+    each index (``m/44'/118'/0'/0/847823040`` is index 847), so project wallets whose indexes share
+    their first digits would be one and the same wallet.
+    """
+    if not 0 <= index < HARDENED:
+        raise ValueError("HD index must be >= 0 and < 2^31")
+    key, chain_code = derive_master_key(derive_seed_from_mnemonic(mnemonic))
+    for step in (44 | HARDENED, 118 | HARDENED, 0 | HARDENED, 0, index):
+        key, chain_code = derive_child_key_from_index(key, chain_code, step)
+    return key
+
+
 def wallet_from_mnemonic(mnemonic: str, index: int = 0, label: str = "wallet") -> Wallet:
-    return Wallet(PrivateKey(derive_child_key_from_mnemonic(mnemonic, path=hd_path(index))), label)
+    hd_path(index)
+    return Wallet(PrivateKey(derive_key(mnemonic, index)), label)
 
 
 class Wallets:

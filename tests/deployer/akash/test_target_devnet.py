@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import replace
 
+import docker
 import pytest
 import requests
 from sqlalchemy import select
@@ -72,11 +73,21 @@ def akash(settings, app, docker_client):
     SUPERVISORS[s.devnet_path] = supervisor
     yield s
     SUPERVISORS.pop(s.devnet_path, None)
+
+    def remove_leases() -> None:
+        for provider in providers:
+            for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL_PROVIDER}={provider.name}"}):
+                try:
+                    c.remove(force=True)
+                except docker.errors.APIError:  # removed by its provider meanwhile
+                    pass
+
+    # Killed first: a stopping provider stops each container it still runs with a grace period, one
+    # after the other (20 leases closed at the end of a test took 40 s).
+    remove_leases()
     supervisor.stop()
     node.stop()
-    for provider in providers:
-        for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL_PROVIDER}={provider.name}"}):
-            c.remove(force=True)
+    remove_leases()
 
 
 def target_of(s) -> AkashTarget:
@@ -86,6 +97,14 @@ def target_of(s) -> AkashTarget:
 def sequence(lcd: Lcd, address: str) -> int:
     found = lcd.get(f"/cosmos/auth/v1beta1/accounts/{address}")
     return int(found["account"].get("sequence") or 0) if found else 0
+
+
+def events_of(dep_id: int) -> list[tuple]:
+    from slipway.models import LeaseEvent
+
+    with session_scope() as s:
+        return [(e.kind, e.dseq, e.provider) for e in
+                s.scalars(select(LeaseEvent).where(LeaseEvent.deployment_id == dep_id).order_by(LeaseEvent.id))]
 
 
 def log_of(dep_id: int) -> str:
@@ -173,6 +192,8 @@ def test_push_goes_live_on_a_devnet_provider_then_updates_the_same_lease(akash, 
         older = s.get(Deployment, first.id)
         # Superseded by its own update: its reference went to the new release, so nothing closes the lease.
         assert (older.state, older.target_ref) == ("superseded", None)
+    assert events_of(first.id) == [("created", ref["dseq"], None), ("leased", ref["dseq"], ref["provider"])]
+    assert events_of(second.id) == [("updated", ref["dseq"], ref["provider"])]
 
     # No key, mnemonic, JWT, registry password or app secret in the database, the logs or Redis.
     from tests.support.pipeline import everything_stored
@@ -208,7 +229,8 @@ def test_push_goes_live_on_a_devnet_provider_then_updates_the_same_lease(akash, 
     target.remove_all(name, lambda line: None)
     assert lcd.active_deployments(owner) == []
     health = target.check(ref2)
-    assert not health.ok and "closed" in health.detail
+    assert not health.ok and "closed" in health.detail and health.gone
+    assert [e["kind"] for e in health.events] == ["closed"]
 
 
 def release(s, project: str, deployment_id: int = 1, **kw) -> Release:
@@ -318,7 +340,7 @@ def web_image(akash, docker_client) -> str:
 def test_parallel_first_deploys_from_one_funding_wallet_never_race_for_its_sequence(akash, web_image):
     from concurrent.futures import ThreadPoolExecutor
 
-    count = 6
+    count = 20
     lcd = Lcd(akash.akash_rest_url)
     funding_before = sequence(lcd, FUNDING)
     projects = [f"t-{uuid.uuid4().hex[:8]}" for _ in range(count)]
@@ -326,16 +348,20 @@ def test_parallel_first_deploys_from_one_funding_wallet_never_race_for_its_seque
     def first_deploy(i: int):
         # Each with a target of its own, as separate workers have: only the shared lock orders them.
         target = target_of(akash)
-        return deploy(target, Release(projects[i], 100 + i, web_image), lambda line: None)
+        return deploy(target, Release(projects[i], 100 + i, web_image), logs[i].append)
+
+    logs: list[list[str]] = [[] for _ in range(count)]
 
     with ThreadPoolExecutor(count) as pool:
         running = list(pool.map(first_deploy, range(count)))
     assert all(requests.get(r.url, timeout=5).text == "hello\n" for r in running)
-    # One funding transaction per new project (the first one mints ACT too; another mint when deposits
-    # in flight drew more ACT than the first check saw), two per deployer.
-    assert count <= sequence(lcd, FUNDING) - funding_before <= count + 2
-    for project in projects:
-        assert sequence(lcd, wallet_from_mnemonic(MNEMONIC, deployer_index(project)).address) == 2
+    # One funding transaction per new project (the first one mints ACT too), and at most one more per
+    # deploy: a mint when deposits in flight drew more ACT than its check saw. Two per deployer: no
+    # transaction was refused for its sequence and sent again.
+    assert count <= sequence(lcd, FUNDING) - funding_before <= 2 * count
+    for project, lines in zip(projects, logs):
+        address = wallet_from_mnemonic(MNEMONIC, deployer_index(project)).address
+        assert sequence(lcd, address) == 2, "\n\n".join("\n".join(ls) for ls in logs if address in "\n".join(ls))
     target = target_of(akash)
     for project in projects:
         target.remove_all(project, lambda line: None)
@@ -606,3 +632,63 @@ def test_a_repositorys_own_sdl_runs_with_the_built_image_and_registry_login_inje
             assert says in dep.error_message, dep.error_message
         assert "== building" not in log_of(dep_id)
     target.remove_all(name, lambda line: None)
+
+
+def test_the_periodic_check_moves_an_app_whose_provider_stopped_to_the_other_and_records_it(
+        akash, git_server, send_webhook, run_worker, queue, app, client):
+    from click.testing import CliRunner
+
+    from devnet.provider.control import request
+    from slipway.cli import main
+    from slipway.reconcile import Reconciler
+
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    repo = git_server.create(name)
+    dockerfile_for[name] = dockerfile(akash.registry)
+    with session_scope() as s:
+        create_project(s, ProjectSpec(name=name, repo_url=repo.url, github_repo=f"acme/{name}", target="akash"))
+    live = push(send_webhook, run_worker, repo, "still here\n")
+    assert live.state == "live", f"{live.error_message}\n{log_of(live.id)}"
+    old = live.target_ref
+    birch = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("birch").hd_index).address
+    cedar = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("cedar").hd_index).address
+    assert old["provider"] == birch
+
+    request(akash.devnet_path, "birch", running=False)  # `slipway devnet provider stop birch`
+    SUPERVISORS[akash.devnet_path].apply()
+    s = replace(akash, akash_failover_after="0", health_check_every="0.001")
+    set_settings(s)
+    checked = Reconciler(s, queue, targets_from_settings(s)).run().checked
+    assert [(c.deployment_id, c.health.ok, c.failover) for c in checked] == [(live.id, False, True)]
+    run_worker()  # the failover job
+
+    with session_scope() as session:
+        dep = session.get(Deployment, live.id)
+        assert (dep.state, dep.health) == ("live", "up")
+        new = dep.target_ref
+        url = dep.url
+    assert new["provider"] == cedar and new["dseq"] != old["dseq"]
+    assert requests.get(url, timeout=5).text == "still here\n"
+    lcd = Lcd(akash.akash_rest_url)
+    assert lcd.active_deployments(old["owner"]) == [new["dseq"]]
+    log = log_of(live.id)
+    assert "== failover: provider" in log and f"moved to provider {cedar}" in log, log
+    assert events_of(live.id) == [
+        ("created", old["dseq"], None), ("leased", old["dseq"], birch),
+        ("created", new["dseq"], None), ("leased", new["dseq"], cedar), ("moved", new["dseq"], cedar),
+        ("closed", old["dseq"], birch)]
+
+    # The next check finds it up on cedar: nothing moves again.
+    checked = Reconciler(s, queue, targets_from_settings(s)).run().checked
+    assert [(c.health.ok, c.failover) for c in checked] == [(True, False)]
+
+    status = CliRunner().invoke(main, ["akash", "status"])
+    assert status.exit_code == 0, status.output
+    assert f"moved deployment {new['dseq']} on local provider {cedar}" in status.output, status.output
+    assert f"closed deployment {old['dseq']} on local provider {birch}" in status.output
+    app.config["SLIPWAY_SETTINGS"] = s
+    page = client.get(f"/projects/{name}").get_data(as_text=True)
+    assert "<h2>Leases</h2>" in page and cedar in page and str(new["dseq"]) in page
+    assert "~25920000 uact" not in page  # cedar bids 100 uact per block
+    assert "~43200000 uact" in page and " uact</td>" in page
+    target_of(s).remove_all(name, lambda line: None)

@@ -45,6 +45,13 @@ def test_wallets_derive_like_cosmjs(wallets: Wallets) -> None:
     ]
     ours, theirs = run_node("sign_oracle.mjs", {"items": items})["results"]
     expected = [wallets.funding, wallets.deployer(1), wallets.deployer(7)]
+    # Project indexes are large (deployer_index); two that share their first three digits are two
+    # wallets (cosmpy's path parser reads three digits: both were the wallet of index 847).
+    items = [{"op": "derive", "mnemonic": MNEMONIC, "prefix": "akash", "indexes": [847, 847823040, 847256965]}]
+    (large,) = run_node("sign_oracle.mjs", {"items": items})["results"]
+    mine = [wallets.deployer(i) for i in (847, 847823040, 847256965)]
+    assert large["accounts"] == [{"address": w.address, "pubkey": b64(w.public_key)} for w in mine]
+    assert len({w.address for w in mine}) == 3
     assert ours["accounts"] == [{"address": w.address, "pubkey": b64(w.public_key)} for w in expected]
     expected = [separate.deployer(0), separate.deployer(2)]
     assert theirs["accounts"] == [{"address": w.address, "pubkey": b64(w.public_key)} for w in expected]
