@@ -16,29 +16,9 @@ import protoSigning from "@cosmjs/proto-signing";
 import amino from "@cosmjs/amino";
 import { TxBody, TxRaw } from "cosmjs-types/cosmos/tx/v1beta1/tx";
 import { answerEach } from "./batch.mjs";
+import { codec, fromB64, toB64 } from "./codecs.mjs";
 
 const { DirectSecp256k1HdWallet, makeCosmoshubPath, makeSignDoc, makeAuthInfoBytes, encodePubkey } = protoSigning;
-
-const modules = await Promise.all(
-  ["akash.v1", "akash.v1beta4", "akash.v1beta5", "cosmos.v1beta1"].map(
-    (name) => import(`@akashnetwork/chain-sdk/private-types/${name}`),
-  ),
-);
-const registry = {};
-for (const mod of modules) {
-  for (const value of Object.values(mod)) {
-    if (value && typeof value === "object" && typeof value.$type === "string" && value.encode) {
-      registry[value.$type] ??= value;
-    }
-  }
-}
-function codec(type) {
-  const c = registry[type];
-  if (!c) throw new Error(`chain-sdk has no codec for ${type}`);
-  return c;
-}
-const toB64 = (bytes) => Buffer.from(bytes).toString("base64");
-const fromB64 = (b64) => new Uint8Array(Buffer.from(b64, "base64"));
 
 function varint(n) {
   const out = [];
