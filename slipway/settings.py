@@ -137,6 +137,11 @@ class Settings:
     akash_ready_timeout: str = _setting("SLIPWAY_AKASH_READY_TIMEOUT", "300", doc="Seconds a leased app has to be available and answer HTTP before its deployment is closed.")
     akash_failover_after: str = _setting("SLIPWAY_AKASH_FAILOVER_AFTER", "120", doc="Seconds a live Akash deployment's provider may not answer (by the periodic health checks) before Slipway moves the app to another provider by the same policy; a lease closed under it moves at once.")
 
+    # Accounts (slipway/accounts): GitHub sign-in, API tokens, the CLI's remote login
+    github_access_ttl: str = _setting("SLIPWAY_GITHUB_ACCESS_TTL", "60", doc="Seconds Slipway remembers which repositories a signed-in user reaches on GitHub (asked with their own token) before asking again.")
+    api_token_days: str = _setting("SLIPWAY_API_TOKEN_DAYS", "90", doc="Days a new API token lives unless its creator says otherwise (at most 366).")
+    cli_login_file: str = _setting("SLIPWAY_CLI_LOGIN_FILE", doc="Where `slipway login URL` keeps the remote Slipway's address and API token (mode 0600; default `~/.config/slipway/login.json`).")
+
     def __post_init__(self) -> None:
         self._check_targets()
 
@@ -201,6 +206,19 @@ class Settings:
     @property
     def akash_failover_after_s(self) -> float:
         return float(self.akash_failover_after)
+
+    @property
+    def github_access_ttl_s(self) -> int:
+        return int(self.github_access_ttl)
+
+    @property
+    def api_token_days_n(self) -> int:
+        return int(self.api_token_days)
+
+    @property
+    def cli_login_path(self) -> Path:
+        return Path(self.cli_login_file).expanduser() if self.cli_login_file else \
+            Path.home() / ".config" / "slipway" / "login.json"
 
     @property
     def webhook_max_bytes_n(self) -> int:

@@ -51,7 +51,8 @@ FETCH_TOKEN_TTL_S = 15 * 60
 _FETCH_TOKEN_RE = re.compile(rf"{FETCH_TOKEN_PREFIX}_(\d{{1,12}})_([0-9a-f]{{64}})")
 _HOOK_TOKEN_RE = re.compile(rf"{HOOK_TOKEN_PREFIX}_(\d{{1,9}})_[A-Za-z0-9_-]{{20,}}")
 # Anything shaped like one of our tokens, for scrubbing log lines.
-TOKEN_PATTERN = re.compile(rf"\b({PUSH_TOKEN_PREFIX}|{HOOK_TOKEN_PREFIX}_\d+|{FETCH_TOKEN_PREFIX})_[A-Za-z0-9_-]{{20,}}")
+# API tokens (slipway.accounts.tokens, "slp_") too: they travel in headers, but a header can be logged.
+TOKEN_PATTERN = re.compile(rf"\b({PUSH_TOKEN_PREFIX}|{HOOK_TOKEN_PREFIX}_\d+|{FETCH_TOKEN_PREFIX}|slp)_[A-Za-z0-9_-]{{20,}}")
 
 
 def redact_tokens(text: str) -> str:

@@ -3,6 +3,7 @@ from sqlalchemy import pool
 
 from slipway.db import get_engine
 from slipway.models import Base
+import slipway.accounts.models  # noqa: F401,E402 - its tables are part of the schema too
 
 config = context.config
 

@@ -1,0 +1,81 @@
+"""Per-user API tokens: ``slp_...``, shown once, kept as a SHA-256 hash, with an expiry and a scope.
+
+A token acts as its user (or the local admin), narrowed to its scope: ``read`` sees, ``deploy``
+also deploys, rolls back and cancels, ``admin`` does whatever the user's role allows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from slipway.accounts.access import Scope
+from slipway.accounts.models import ApiToken
+from slipway.crypto import new_token, token_hash
+
+PREFIX = "slp"
+MAX_DAYS = 366
+NAME_MAX = 100
+
+
+class TokenError(ValueError):
+    """A token request that cannot be granted; the message says what to change."""
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; they were stored in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def create(session: Session, user_id: int | None, name: str, scope: str, days: int,
+           now: datetime | None = None) -> tuple[ApiToken, str]:
+    """A new token; the text is returned here once and never stored."""
+    name = (name or "").strip()
+    if not name or len(name) > NAME_MAX:
+        raise TokenError(f"give the token a name of 1 to {NAME_MAX} characters (what it is for)")
+    try:
+        scope = Scope(scope)
+    except ValueError:
+        raise TokenError(f"the scope must be one of {', '.join(s.value for s in Scope)}, not {scope!r}") from None
+    if not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        raise TokenError(f"a token lives 1 to {MAX_DAYS} days; {days!r} is not that")
+    now = now or datetime.now(UTC)
+    text = new_token(PREFIX)
+    token = ApiToken(user_id=user_id, name=name, token_hash=token_hash(text), prefix=text[:10], scope=scope.value,
+                     created_at=now, expires_at=now + timedelta(days=days))
+    session.add(token)
+    session.flush()
+    return token, text
+
+
+def authenticate(session: Session, text: str, now: datetime | None = None) -> ApiToken | None:
+    """The live token with this text (not revoked, not expired), its last use noted; else None."""
+    if not text.startswith(f"{PREFIX}_"):
+        return None
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(text)))
+    now = now or datetime.now(UTC)
+    if token is None or token.revoked_at is not None or _aware(token.expires_at) <= now:
+        return None
+    token.last_used_at = now
+    return token
+
+
+def owned(session: Session, user_id: int | None) -> list[ApiToken]:
+    """A user's tokens (the admin's: ``user_id`` None), newest first, revoked ones left out."""
+    condition = ApiToken.user_id.is_(None) if user_id is None else ApiToken.user_id == user_id
+    return list(session.scalars(select(ApiToken).where(condition, ApiToken.revoked_at.is_(None))
+                                .order_by(ApiToken.id.desc())))
+
+
+def revoke(session: Session, user_id: int | None, token_id: int, now: datetime | None = None) -> ApiToken | None:
+    """Revoke one of the user's own tokens; None when they have no such token."""
+    token = next((t for t in owned(session, user_id) if t.id == token_id), None)
+    if token is not None:
+        token.revoked_at = now or datetime.now(UTC)
+    return token
+
+
+def expired(token: ApiToken, now: datetime | None = None) -> bool:
+    return _aware(token.expires_at) <= (now or datetime.now(UTC))
