@@ -18,15 +18,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(SECRET_KEY=settings.secret_key or None, SLIPWAY_SETTINGS=settings)
     configure_logging(settings)
 
-    from web.api import bp as api_bp
+    from web import api
     from web.dashboard import bp as dashboard_bp
     from web.git_remote import bp as git_remote_bp
     from web.github_app import bp as github_app_bp
     from web.hooks import bp as hooks_bp
     from web.webhooks import bp as webhooks_bp
 
-    for bp in (webhooks_bp, dashboard_bp, api_bp, github_app_bp, git_remote_bp, hooks_bp):
+    for bp in (webhooks_bp, dashboard_bp, github_app_bp, git_remote_bp, hooks_bp):
         app.register_blueprint(bp)
+    api.install(app)
     from web import auth, headers, limits
     from web.csrf import csrf_token
 
@@ -48,6 +49,21 @@ def create_app(settings: Settings | None = None) -> Flask:
             return jsonify({"error": "not found"}), 404
         return render_template("error.html", title="Not found", message="There is nothing at this address."), 404
 
+    @app.errorhandler(403)
+    def forbidden(exc):
+        message = getattr(exc, "description", None) or "your role does not allow this"
+        if _wants_json():
+            return jsonify({"error": message}), 403
+        return render_template("error.html", title="Not allowed", message=f"Not allowed: {message}."), 403
+
+    @app.errorhandler(422)
+    def unprocessable(exc):
+        # flask-smorest (webargs) refuses input that does not fit a route's schema: say which fields.
+        messages = (getattr(exc, "data", None) or {}).get("messages")
+        if _wants_json():
+            return jsonify({"error": "the request does not fit: see errors", "errors": messages or {}}), 422
+        return render_template("error.html", title="Bad request", message="The request does not fit."), 422
+
     @app.errorhandler(500)
     def server_error(_exc):
         # Never the exception text: it may hold a secret. The operator's log has the details.
@@ -56,6 +72,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         return render_template("error.html", title="Something broke",
                                message="Slipway hit an internal error. The operator's log has the details."), 500
 
+    from web.access import check_every_route
+
+    check_every_route(app)  # a route nobody checks stops the app from starting
     _freeze_once()
     return app
 

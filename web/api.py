@@ -1,19 +1,199 @@
-"""JSON API: the dashboard's data for scripts and the CLI."""
+"""JSON API: what the dashboard does, for scripts and the CLI (``slipway login URL``).
+
+Built with flask-smorest: each route declares its arguments and answer as marshmallow schemas,
+which check the input (422 with what to fix) and make the OpenAPI document at
+``/api/openapi.json``, never written by hand. Every route carries ``web.access.guard``.
+Authentication: a browser session, ``Authorization: Bearer <API token>``, or the admin password.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, jsonify
+import marshmallow as ma
+from flask import Flask, abort, current_app, jsonify
+from flask_smorest import Api as SmorestApi
+from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from slipway import envvars
+from slipway.accounts import audit, teams
+from slipway.accounts import tokens as api_tokens
+from slipway.accounts.access import AccessDenied, Action, Role, Scope, Site, require_team, role, visible_projects
+from slipway.accounts.models import Membership, Team
+from slipway.akash_settings import FIELDS, as_text
 from slipway.db import session_scope
+from slipway.deployments import BranchHead, DeployRequestError, GivenCommit, cancel_deployment, request_deployment, \
+    request_redeploy
+from slipway.errors import UserError
 from slipway.models import BuildLog, Deployment, Project
+from slipway.projects import set_akash_settings
+from web.access import current_actor, guard
 
-bp = Blueprint("api", __name__, url_prefix="/api")
+bp = Blueprint("api", __name__, url_prefix="/api", description="Slipway's projects, deployments, variables, "
+               "tokens and teams")
+
+
+class Api(SmorestApi):
+    """flask-smorest's Api, without its app-wide error handlers: pages keep their HTML error pages,
+    and the app's own handlers answer /api/ paths as ``{"error": ...}``."""
+
+    def _register_error_handlers(self):
+        pass
+
+
+def install(app: Flask) -> Api:
+    app.config.update(
+        API_TITLE="Slipway", API_VERSION="1", OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api", OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "components": {"securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "An API token (slp_..., `slipway login URL` or POST /api/tokens makes one), "
+                               "or SLIPWAY_ADMIN_PASSWORD"}}},
+            "security": [{"bearer": []}],
+        },
+    )
+    api = Api(app)
+    api.register_blueprint(bp)
+    return api
+
+
+def _settings():
+    return current_app.config["SLIPWAY_SETTINGS"]
 
 
 def _iso(value):
     return value.isoformat() if value else None
 
+
+# -- schemas -------------------------------------------------------------------------------
+
+class ProjectOut(ma.Schema):
+    name = ma.fields.String(required=True)
+    repo_url = ma.fields.String(required=True)
+    github_repo = ma.fields.String(allow_none=True)
+    branch = ma.fields.String(required=True)
+    target = ma.fields.String(required=True)
+    team = ma.fields.String(allow_none=True, metadata={"description": "The team's slug, if it belongs to one"})
+    role = ma.fields.String(metadata={"description": "Your role on it: owner, member or viewer"})
+
+
+class DeploymentOut(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    project = ma.fields.String(required=True)
+    sha = ma.fields.String(required=True)
+    branch = ma.fields.String(required=True)
+    trigger = ma.fields.String(required=True)
+    state = ma.fields.String(required=True)
+    image = ma.fields.String(allow_none=True)
+    url = ma.fields.String(allow_none=True)
+    error = ma.fields.String(allow_none=True)
+    error_id = ma.fields.String(allow_none=True)
+    created_at = ma.fields.String(allow_none=True)
+    started_at = ma.fields.String(allow_none=True)
+    finished_at = ma.fields.String(allow_none=True)
+    health = ma.fields.String(allow_none=True)
+    health_detail = ma.fields.String(allow_none=True)
+    health_checked_at = ma.fields.String(allow_none=True)
+    health_since = ma.fields.String(allow_none=True)
+
+
+class LogLineOut(ma.Schema):
+    seq = ma.fields.Integer(required=True)
+    line = ma.fields.String(required=True)
+
+
+class DeployIn(ma.Schema):
+    sha = ma.fields.String(load_default=None, metadata={"description": "A commit sha, branch or tag (default: "
+                                                                         "the head of the project's branch)"})
+
+
+class RequestedOut(ma.Schema):
+    deployment_id = ma.fields.Integer(required=True)
+    project = ma.fields.String(required=True)
+    sha = ma.fields.String(required=True)
+    branch = ma.fields.String(required=True)
+    replaced = ma.fields.List(ma.fields.Integer())
+    dashboard_url = ma.fields.String()
+
+
+class EnvNamesOut(ma.Schema):
+    names = ma.fields.List(ma.fields.String(), required=True)
+
+
+class EnvValueIn(ma.Schema):
+    value = ma.fields.String(required=True, load_only=True, metadata={"description": "Write-only: never shown"})
+
+
+class AkashSettingsIO(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+for _field in FIELDS:
+    AkashSettingsIO._declared_fields[_field] = ma.fields.String(allow_none=True, load_default=None)
+
+
+class TeamIn(ma.Schema):
+    team = ma.fields.String(required=True, allow_none=True, metadata={"description": "A team's slug, or null"})
+
+
+class TokenIn(ma.Schema):
+    name = ma.fields.String(required=True, metadata={"description": "What the token is for"})
+    scope = ma.fields.String(required=True, validate=ma.validate.OneOf([s.value for s in Scope]))
+    days = ma.fields.Integer(load_default=None, metadata={"description": "Lifetime (default SLIPWAY_API_TOKEN_DAYS)"})
+
+
+class TokenOut(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    name = ma.fields.String(required=True)
+    prefix = ma.fields.String(required=True, metadata={"description": "The token's first characters"})
+    scope = ma.fields.String(required=True)
+    created_at = ma.fields.String()
+    expires_at = ma.fields.String()
+    last_used_at = ma.fields.String(allow_none=True)
+
+
+class TokenCreatedOut(TokenOut):
+    token = ma.fields.String(required=True, metadata={"description": "Shown this once; Slipway keeps its hash"})
+
+
+class MemberOut(ma.Schema):
+    login = ma.fields.String(required=True)
+    role = ma.fields.String(required=True)
+
+
+class TeamOut(ma.Schema):
+    slug = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    role = ma.fields.String(allow_none=True, metadata={"description": "Your role in it"})
+    members = ma.fields.List(ma.fields.Nested(MemberOut))
+
+
+class TeamCreateIn(ma.Schema):
+    slug = ma.fields.String(required=True)
+    name = ma.fields.String(load_default=None)
+
+
+class MemberIn(ma.Schema):
+    role = ma.fields.String(required=True, validate=ma.validate.OneOf([r.value for r in Role]))
+
+
+class AuditOut(ma.Schema):
+    at = ma.fields.String(required=True)
+    actor = ma.fields.String(required=True)
+    action = ma.fields.String(required=True)
+    project = ma.fields.String(allow_none=True)
+    detail = ma.fields.Dict(allow_none=True)
+
+
+class MeOut(ma.Schema):
+    login = ma.fields.String(required=True)
+    admin = ma.fields.Boolean(required=True)
+    scope = ma.fields.String(allow_none=True, metadata={"description": "The API token's scope, if one is used"})
+    teams = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String())
+
+
+# -- helpers ---------------------------------------------------------------------------
 
 def deployment_json(d: Deployment) -> dict:
     return {
@@ -25,30 +205,372 @@ def deployment_json(d: Deployment) -> dict:
     }
 
 
+def _project_json(session, p: Project) -> dict:
+    team = teams.team_of(session, p.id)
+    found = role(current_actor(), p, session)
+    return {"name": p.name, "repo_url": p.repo_url, "github_repo": p.github_repo, "branch": p.branch,
+            "target": p.target, "team": team.slug if team else None, "role": found.value if found else None}
+
+
+def _project(session, name: str) -> Project:
+    p = session.scalar(select(Project).where(Project.name == name))
+    if p is None:
+        abort(404)
+    return p
+
+
+def _error(status: int, message: str):
+    response = jsonify({"error": message})
+    response.status_code = status
+    abort(response)
+
+
+def _requested_json(settings, dep) -> dict:
+    return {"deployment_id": dep.deployment_id, "project": dep.project, "sha": dep.sha, "branch": dep.branch,
+            "replaced": list(dep.replaced), "dashboard_url": settings.deployment_url(dep.deployment_id)}
+
+
+# -- who am I ------------------------------------------------------------------------------
+
+@bp.get("/me")
+@bp.response(200, MeOut)
+@guard(Site.SIGNED_IN)
+def me():
+    """Who the credential acts as, and its teams."""
+    actor = current_actor()
+    with session_scope(_settings()) as session:
+        names = {t.slug: (teams.role_in(actor, t) or Role.VIEWER).value for t in teams.visible(session, actor)}
+    return {"login": actor.login, "admin": actor.is_admin, "scope": actor.scope.value if actor.scope else None,
+            "teams": names}
+
+
+# -- projects and deployments ----------------------------------------------------------------
+
 @bp.get("/projects")
+@bp.response(200, ProjectOut(many=True))
+@guard(Site.SIGNED_IN)
 def projects():
-    with session_scope(current_app.config["SLIPWAY_SETTINGS"]) as session:
-        rows = session.scalars(select(Project).order_by(Project.name)).all()
-        return jsonify([
-            {"name": p.name, "repo_url": p.repo_url, "github_repo": p.github_repo, "branch": p.branch,
-             "target": p.target}
-            for p in rows
-        ])
+    """The projects you can see."""
+    with session_scope(_settings()) as session:
+        rows = session.scalars(select(Project).where(visible_projects(current_actor())).order_by(Project.name)).all()
+        return [_project_json(session, p) for p in rows]
+
+
+@bp.get("/projects/<name>")
+@bp.response(200, ProjectOut)
+@guard(Action.VIEW)
+def project(name: str):
+    with session_scope(_settings()) as session:
+        return _project_json(session, _project(session, name))
+
+
+@bp.get("/projects/<name>/deployments")
+@bp.response(200, DeploymentOut(many=True))
+@guard(Action.VIEW)
+def project_deployments(name: str):
+    """The project's newest 50 deployments."""
+    with session_scope(_settings()) as session:
+        p = _project(session, name)
+        rows = session.scalars(select(Deployment).where(Deployment.project_id == p.id)
+                               .order_by(Deployment.id.desc()).limit(50)).all()
+        return [deployment_json(d) for d in rows]
+
+
+@bp.post("/projects/<name>/deployments")
+@bp.arguments(DeployIn)
+@bp.response(201, RequestedOut)
+@guard(Action.DEPLOY)
+def deploy(args: dict, name: str):
+    """Deploy the head of the project's branch, or a given commit."""
+    settings = _settings()
+    source = GivenCommit(args["sha"]) if args.get("sha") else BranchHead()
+    try:
+        dep = request_deployment(name, source, "api", settings=settings)
+    except DeployRequestError as exc:
+        _error(exc.status, str(exc))
+    with session_scope(settings) as session:
+        audit.record(session, current_actor(), "deploy", _project(session, name), deployment_id=dep.deployment_id)
+    return _requested_json(settings, dep)
 
 
 @bp.get("/deployments/<int:deployment_id>")
+@bp.response(200, DeploymentOut)
+@guard(Action.VIEW)
 def deployment(deployment_id: int):
-    with session_scope(current_app.config["SLIPWAY_SETTINGS"]) as session:
+    with session_scope(_settings()) as session:
         d = session.get(Deployment, deployment_id)
         if d is None:
             abort(404)
-        return jsonify(deployment_json(d))
+        return deployment_json(d)
 
 
 @bp.get("/deployments/<int:deployment_id>/log")
+@bp.response(200, LogLineOut(many=True))
+@guard(Action.VIEW)
 def deployment_log(deployment_id: int):
-    with session_scope(current_app.config["SLIPWAY_SETTINGS"]) as session:
+    with session_scope(_settings()) as session:
         if session.get(Deployment, deployment_id) is None:
             abort(404)
         rows = session.scalars(select(BuildLog).where(BuildLog.deployment_id == deployment_id).order_by(BuildLog.seq))
-        return jsonify([{"seq": r.seq, "line": r.line} for r in rows])
+        return [{"seq": r.seq, "line": r.line} for r in rows]
+
+
+@bp.post("/deployments/<int:deployment_id>/redeploy")
+@bp.response(201, RequestedOut)
+@guard(Action.DEPLOY)
+def redeploy(deployment_id: int):
+    """Run this deployment's image again (a rollback when it is older than what is live)."""
+    settings = _settings()
+    try:
+        new_id = request_redeploy(deployment_id)
+    except DeployRequestError as exc:
+        _error(exc.status, str(exc))
+    with session_scope(settings) as session:
+        d = session.get(Deployment, new_id)
+        audit.record(session, current_actor(), "rollback", d.project, deployment_id=new_id, of=deployment_id)
+        return {"deployment_id": new_id, "project": d.project.name, "sha": d.sha, "branch": d.branch,
+                "replaced": [], "dashboard_url": settings.deployment_url(new_id)}
+
+
+@bp.post("/deployments/<int:deployment_id>/cancel")
+@bp.response(200, DeploymentOut)
+@guard(Action.DEPLOY)
+def cancel(deployment_id: int):
+    """Stop an unfinished deployment."""
+    settings = _settings()
+    try:
+        cancel_deployment(deployment_id, settings)
+    except DeployRequestError as exc:
+        _error(exc.status, str(exc))
+    with session_scope(settings) as session:
+        d = session.get(Deployment, deployment_id)
+        audit.record(session, current_actor(), "cancel", d.project, deployment_id=deployment_id)
+        return deployment_json(d)
+
+
+# -- settings: variables, Akash, team, audit ------------------------------------------------------
+
+@bp.get("/projects/<name>/env")
+@bp.response(200, EnvNamesOut)
+@guard(Action.SETTINGS)
+def env_names(name: str):
+    """The names of the project's variables (values are write-only)."""
+    with session_scope(_settings()) as session:
+        return {"names": envvars.names(session, _project(session, name).id)}
+
+
+@bp.put("/projects/<name>/env/<key>")
+@bp.arguments(EnvValueIn)
+@bp.response(204)
+@guard(Action.SETTINGS)
+def env_set(args: dict, name: str, key: str):
+    """Set a variable; it applies from the next deployment."""
+    with session_scope(_settings()) as session:
+        p = _project(session, name)
+        try:
+            envvars.set_vars(session, p, {key: args["value"]})
+        except ValueError as exc:
+            _error(422, str(exc))
+        audit.record(session, current_actor(), "env.set", p, name=key)
+
+
+@bp.delete("/projects/<name>/env/<key>")
+@bp.response(204)
+@guard(Action.SETTINGS)
+def env_unset(name: str, key: str):
+    with session_scope(_settings()) as session:
+        p = _project(session, name)
+        if envvars.unset_vars(session, p, [key]):
+            abort(404)
+        audit.record(session, current_actor(), "env.unset", p, name=key)
+
+
+@bp.get("/projects/<name>/akash")
+@bp.response(200, AkashSettingsIO)
+@guard(Action.SETTINGS)
+def akash_get(name: str):
+    """The project's own Akash settings, as text (empty: the installation's SLIPWAY_AKASH_*)."""
+    with session_scope(_settings()) as session:
+        return as_text(_project(session, name).akash_settings or {})
+
+
+@bp.put("/projects/<name>/akash")
+@bp.arguments(AkashSettingsIO)
+@bp.response(200, AkashSettingsIO)
+@guard(Action.SETTINGS)
+def akash_put(args: dict, name: str):
+    with session_scope(_settings()) as session:
+        try:
+            p = set_akash_settings(session, name, {k: v or "" for k, v in args.items()})
+        except ValueError:
+            abort(404)
+        except UserError as exc:
+            session.rollback()
+            _error(422, str(exc))
+        audit.record(session, current_actor(), "settings.akash", p, fields=sorted(args))
+        return as_text(p.akash_settings or {})
+
+
+@bp.put("/projects/<name>/team")
+@bp.arguments(TeamIn)
+@bp.response(200, ProjectOut)
+@guard(Action.MANAGE)
+def project_team(args: dict, name: str):
+    """Give the project to a team you own (or, with null, to none)."""
+    actor = current_actor()
+    with session_scope(_settings()) as session:
+        p = _project(session, name)
+        team = None
+        if args["team"] is not None:
+            team = teams.by_slug(session, args["team"])
+            try:
+                require_team(actor, team, manage=True)
+            except AccessDenied as exc:
+                _error(exc.status if exc.status == 403 else 422, f"you own no team {args['team']}")
+        teams.assign(session, p, team)
+        audit.record(session, actor, "project.team", p, team=team.slug if team else None)
+        return _project_json(session, p)
+
+
+@bp.get("/projects/<name>/audit")
+@bp.response(200, AuditOut(many=True))
+@guard(Action.SETTINGS)
+def project_audit(name: str):
+    """Who did what to the project, newest first."""
+    with session_scope(_settings()) as session:
+        p = _project(session, name)
+        return [{"at": _iso(e.at), "actor": e.actor, "action": e.action, "project": e.project_name,
+                 "detail": e.detail} for e in audit.entries(session, p.id)]
+
+
+# -- API tokens ----------------------------------------------------------------------------
+
+def _token_json(t, text: str | None = None) -> dict:
+    out = {"id": t.id, "name": t.name, "prefix": t.prefix, "scope": t.scope, "created_at": _iso(t.created_at),
+           "expires_at": _iso(t.expires_at), "last_used_at": _iso(t.last_used_at)}
+    if text is not None:
+        out["token"] = text
+    return out
+
+
+@bp.get("/tokens")
+@bp.response(200, TokenOut(many=True))
+@guard(Site.SIGNED_IN)
+def tokens_list():
+    """Your API tokens (never their text)."""
+    with session_scope(_settings()) as session:
+        return [_token_json(t) for t in api_tokens.owned(session, current_actor().user_id)]
+
+
+@bp.post("/tokens")
+@bp.arguments(TokenIn)
+@bp.response(201, TokenCreatedOut)
+@guard(Site.SIGNED_IN)
+def tokens_create(args: dict):
+    """A new API token, shown once. A token cannot make tokens wider than its own scope."""
+    actor = current_actor()
+    if actor.scope is not None and actor.scope is not Scope.ADMIN:
+        _error(403, f"this API token's scope is {actor.scope}; making tokens needs admin")
+    settings = _settings()
+    with session_scope(settings) as session:
+        try:
+            token, text = api_tokens.create(session, actor.user_id, args["name"], args["scope"],
+                                            args["days"] or settings.api_token_days_n)
+        except api_tokens.TokenError as exc:
+            _error(422, str(exc))
+        audit.record(session, actor, "api-token.create", token_id=token.id, scope=token.scope)
+        return _token_json(token, text)
+
+
+@bp.delete("/tokens/<int:token_id>")
+@bp.response(204)
+@guard(Site.SIGNED_IN)
+def tokens_revoke(token_id: int):
+    actor = current_actor()
+    with session_scope(_settings()) as session:
+        if api_tokens.revoke(session, actor.user_id, token_id) is None:
+            abort(404)
+        audit.record(session, actor, "api-token.revoke", token_id=token_id)
+
+
+# -- teams -----------------------------------------------------------------------------------
+
+def _team_json(session, team: Team) -> dict:
+    members = session.execute(select(Membership).where(Membership.team_id == team.id)).scalars()
+    found = teams.role_in(current_actor(), team)
+    return {"slug": team.slug, "name": team.name, "role": found.value if found else None,
+            "members": sorted(({"login": m.user.login, "role": m.role} for m in members), key=lambda m: m["login"])}
+
+
+def _team(session, slug: str, manage: bool = False) -> Team:
+    team = teams.by_slug(session, slug)
+    try:
+        require_team(current_actor(), team, manage=manage)
+    except AccessDenied as exc:
+        abort(exc.status)
+    return team
+
+
+@bp.get("/teams")
+@bp.response(200, TeamOut(many=True))
+@guard(Site.SIGNED_IN)
+def teams_list():
+    with session_scope(_settings()) as session:
+        return [_team_json(session, t) for t in teams.visible(session, current_actor())]
+
+
+@bp.post("/teams")
+@bp.arguments(TeamCreateIn)
+@bp.response(201, TeamOut)
+@guard(Site.SIGNED_IN)
+def teams_create(args: dict):
+    """A new team; you own it."""
+    actor = current_actor()
+    if actor.scope is not None and actor.scope is not Scope.ADMIN:
+        _error(403, f"this API token's scope is {actor.scope}; making teams needs admin")
+    with session_scope(_settings()) as session:
+        try:
+            team = teams.create(session, actor, args["slug"], args["name"])
+        except teams.TeamError as exc:
+            _error(422, str(exc))
+        audit.record(session, actor, "team.create", team=team.slug)
+        session.flush()
+        actor.team_roles[team.id] = Role.OWNER
+        return _team_json(session, team)
+
+
+@bp.get("/teams/<team>")
+@bp.response(200, TeamOut)
+@guard(Site.SIGNED_IN)
+def team_get(team: str):
+    with session_scope(_settings()) as session:
+        return _team_json(session, _team(session, team))
+
+
+@bp.put("/teams/<team>/members/<login>")
+@bp.arguments(MemberIn)
+@bp.response(200, TeamOut)
+@guard(Site.SIGNED_IN)
+def team_member_set(args: dict, team: str, login: str):
+    """Add someone by their GitHub login, or change their role (team owners)."""
+    return _set_member(team, login, args["role"])
+
+
+@bp.delete("/teams/<team>/members/<login>")
+@bp.response(200, TeamOut)
+@guard(Site.SIGNED_IN)
+def team_member_remove(team: str, login: str):
+    return _set_member(team, login, None)
+
+
+def _set_member(slug: str, login: str, new_role: str | None):
+    actor = current_actor()
+    with session_scope(_settings()) as session:
+        team = _team(session, slug, manage=True)
+        try:
+            teams.set_member(session, team, login, new_role)
+        except teams.TeamError as exc:
+            session.rollback()
+            _error(422, str(exc))
+        audit.record(session, actor, "team.member", team=team.slug, login=login, role=new_role)
+        return _team_json(session, team)

@@ -18,6 +18,8 @@ from flask import (
 from sqlalchemy import select
 
 from slipway import envvars
+from slipway.accounts import audit
+from slipway.accounts.access import Action, Site, can, visible_projects
 from slipway.akash_settings import FIELDS, as_text
 from slipway.buildlog import follow, stream_key
 from slipway.db import session_scope
@@ -28,6 +30,7 @@ from slipway.models import BuildLog, Deployment, Project
 from slipway.projects import set_akash_settings
 from slipway.queue import redis_connection
 from slipway.states import State
+from web.access import current_actor, guard
 from web.csrf import check_csrf
 
 bp = Blueprint("dashboard", __name__)
@@ -38,14 +41,17 @@ def _settings():
 
 
 @bp.get("/")
+@guard(Site.SIGNED_IN)
 def index():
+    visible = visible_projects(current_actor())
     with session_scope(_settings()) as session:
-        projects = session.scalars(select(Project).order_by(Project.name)).all()
+        projects = session.scalars(select(Project).where(visible).order_by(Project.name)).all()
         latest = {p.id: _newest(session, p.id) for p in projects}
         # What serves production now can be older than the latest attempt (which may have failed).
         live = {p.id: _newest(session, p.id, Deployment.state == State.LIVE.value, Deployment.pr_number.is_(None))
                 for p in projects}
-        recent = session.scalars(select(Deployment).order_by(Deployment.id.desc()).limit(20)).all()
+        recent = session.scalars(select(Deployment).join(Project).where(visible)
+                                 .order_by(Deployment.id.desc()).limit(20)).all()
         for d in recent:
             _ = d.project.name
         return render_template("index.html", projects=projects, latest=latest, live=live, recent=recent)
@@ -58,6 +64,7 @@ def _newest(session, project_id: int, *conditions) -> Deployment | None:
 
 
 @bp.get("/projects/<name>")
+@guard(Action.VIEW)
 def project(name: str):
     return _project_page(name)
 
@@ -73,7 +80,10 @@ def _project_page(name: str, akash_form: dict | None = None, akash_error: str | 
         ).all()
         live = _newest(session, p.id, Deployment.state == State.LIVE.value, Deployment.pr_number.is_(None))
         git_remote = remote_url(settings, p.name) if uses_git_remote(settings, p.name, p.repo_url) else None
+        actor = current_actor()
         return render_template("project.html", project=p, deployments=deployments, live=live,
+                               can_deploy=can(actor, p, Action.DEPLOY, session),
+                               can_settings=can(actor, p, Action.SETTINGS, session),
                                git_remote=git_remote, has_hook=bool(p.deploy_hook_enc),
                                env_names=envvars.names(session, p.id), akash_fields=AKASH_FIELDS,
                                akash_form=akash_form or as_text(p.akash_settings or {}),
@@ -92,6 +102,7 @@ AKASH_FIELDS = (
 
 
 @bp.post("/projects/<name>/akash")
+@guard(Action.SETTINGS)
 def akash_settings(name: str):
     """Change the project's own Akash settings; a bad value shows the form again with what to fix (400)."""
     from flask import request
@@ -100,7 +111,7 @@ def akash_settings(name: str):
     raw = {key: request.form.get(key, "") for key in FIELDS}
     with session_scope(_settings()) as session:
         try:
-            set_akash_settings(session, name, raw)
+            project = set_akash_settings(session, name, raw)
         except ValueError:
             abort(404)
         except UserError as exc:
@@ -108,6 +119,7 @@ def akash_settings(name: str):
             error = str(exc)
         else:
             error = None
+            audit.record(session, current_actor(), "settings.akash", project, fields=sorted(FIELDS))
     if error:
         return _project_page(name, akash_form=raw, akash_error=error, status=400)
     flash("Akash settings saved; they apply from the next deployment.", "notice")
@@ -115,6 +127,7 @@ def akash_settings(name: str):
 
 
 @bp.post("/projects/<name>/deploy")
+@guard(Action.DEPLOY)
 def deploy_now(name: str):
     """The dashboard's "Deploy now": the head of the project's branch."""
     check_csrf()
@@ -123,10 +136,12 @@ def deploy_now(name: str):
     except DeployRequestError as exc:
         flash(str(exc), "error")
         return redirect(url_for("dashboard.project", name=name))
+    record_deployment_action(_settings(), "deploy", dep_id)
     return redirect(url_for("dashboard.deployment", deployment_id=dep_id))
 
 
 @bp.get("/deployments/<int:deployment_id>")
+@guard(Action.VIEW)
 def deployment(deployment_id: int):
     with session_scope(_settings()) as session:
         d = session.get(Deployment, deployment_id)
@@ -137,10 +152,12 @@ def deployment(deployment_id: int):
             select(BuildLog).where(BuildLog.deployment_id == deployment_id).order_by(BuildLog.seq)
         ).all()
         return render_template("deployment.html", d=d, lines=lines,
-                               last_seq=lines[-1].seq if lines else 0)
+                               last_seq=lines[-1].seq if lines else 0,
+                               can_deploy=can(current_actor(), d.project, Action.DEPLOY, session))
 
 
 @bp.post("/deployments/<int:deployment_id>/redeploy")
+@guard(Action.DEPLOY)
 def redeploy(deployment_id: int):
     """Run this deployment's image again (an instant rollback): no rebuild."""
     check_csrf()
@@ -149,10 +166,12 @@ def redeploy(deployment_id: int):
     except DeployRequestError as exc:
         flash(str(exc), "error")
         return redirect(url_for("dashboard.deployment", deployment_id=deployment_id))
+    record_deployment_action(_settings(), "redeploy", new_id, of=deployment_id)
     return redirect(url_for("dashboard.deployment", deployment_id=new_id))
 
 
 @bp.post("/deployments/<int:deployment_id>/cancel")
+@guard(Action.DEPLOY)
 def cancel(deployment_id: int):
     """Stop an unfinished deployment; its job reports the cancellation."""
     check_csrf()
@@ -162,10 +181,13 @@ def cancel(deployment_id: int):
         if exc.status == 404:
             abort(404)
         flash(str(exc), "error")
+    else:
+        record_deployment_action(_settings(), "cancel", deployment_id)
     return redirect(url_for("dashboard.deployment", deployment_id=deployment_id))
 
 
 @bp.get("/deployments/<int:deployment_id>/log/stream")
+@guard(Action.VIEW)
 def log_stream(deployment_id: int):
     """Server-sent events: log lines after ``?after=SEQ``, then an ``end`` event with the state."""
     from flask import request
@@ -202,6 +224,14 @@ def log_stream(deployment_id: int):
 
     return Response(stream_with_context(events()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def record_deployment_action(settings, action: str, deployment_id: int, **detail) -> None:
+    """The audit entry of a deploy, redeploy or cancel, by whoever asked."""
+    with session_scope(settings) as session:
+        d = session.get(Deployment, deployment_id)
+        audit.record(session, current_actor(), action, d.project if d is not None else None,
+                     deployment_id=deployment_id, **detail)
 
 
 def _db_lines(settings, deployment_id: int, after: int):

@@ -1,5 +1,7 @@
 """GitHub App: create it from a manifest, see installations, connect repositories.
 
+The operator's page: only the local admin reaches it (others get 404).
+
 The manifest flow: ``POST /github/app`` builds the manifest and a one-time ``state``
 (kept in the session) and sends the browser on to GitHub; GitHub sends it back to
 ``/github/callback?code=...&state=...``, where the code becomes the App's credentials,
@@ -44,6 +46,8 @@ from slipway.models import Installation, InstallationRepository, Project
 from slipway.projects import ProjectSpec, create_project
 from slipway.settings import Settings
 from slipway.validation import is_int_id
+from slipway.accounts.access import Site
+from web.access import guard
 from web.csrf import check_csrf, csrf_token
 
 bp = Blueprint("github", __name__)
@@ -59,11 +63,13 @@ def _settings() -> Settings:
 # -- pages -----------------------------------------------------------------------
 
 @bp.get("/github")
+@guard(Site.OPERATOR)
 def index():
     return _page()
 
 
 @bp.post("/github/app")
+@guard(Site.OPERATOR)
 def create_app_start():
     """Build the manifest and hand the browser to GitHub (a form that submits itself)."""
     check_csrf()
@@ -91,6 +97,7 @@ def create_app_start():
 
 
 @bp.get("/github/callback")
+@guard(Site.OPERATOR)
 def callback():
     """GitHub's redirect after the App was registered: store its credentials, then install it."""
     expected = session.pop(STATE_KEY, None)
@@ -124,6 +131,7 @@ def callback():
 
 
 @bp.get("/github/installed")
+@guard(Site.OPERATOR)
 def installed():
     """GitHub's setup URL: the App was installed or its repositories changed.
 
@@ -139,6 +147,7 @@ def installed():
 
 
 @bp.post("/github/installations/<int:installation_id>/refresh")
+@guard(Site.OPERATOR)
 def refresh(installation_id: int):
     """Ask GitHub which repositories the installation grants (when an event was missed)."""
     check_csrf()
@@ -173,6 +182,7 @@ def refresh(installation_id: int):
 
 
 @bp.post("/github/connect")
+@guard(Site.OPERATOR)
 def connect():
     """Create a project for one of an installation's repositories."""
     check_csrf()

@@ -184,3 +184,14 @@ def visible_projects(actor: Actor):
     if repos:
         conditions.append(func.lower(Project.github_repo).in_(repos))
     return or_(*conditions) if conditions else Project.id.is_(None)
+
+
+def require_team(actor: Actor, team, manage: bool = False) -> None:
+    """A team's page and members: its members see it (others get 404), its owners change it (403)."""
+    if team is None:
+        raise AccessDenied(404, "not found")
+    found = Role.OWNER if actor.is_admin else actor.team_roles.get(team.id)
+    if found is None:
+        raise AccessDenied(404, "not found")
+    if manage and (found is not Role.OWNER or not actor.allows(Action.MANAGE)):
+        raise AccessDenied(403, "only the team's owners change it")

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from slipway.crypto import SecretKeyMissing, decrypt, encrypt
 from slipway.db import session_scope
 from slipway.github.client import AppCredentials, AppRegistration, GitHubApp
+from slipway.github.oauth import OAuthApp, UserClient
 from slipway.models import GitHubAppRecord
 from slipway.settings import Settings, get_settings
 
@@ -110,10 +111,35 @@ def app_manifest(settings: Settings, name: str) -> dict[str, Any]:
         "hook_attributes": {"url": f"{public}/webhooks/github", "active": True},
         "redirect_url": f"{public}/github/callback",
         "setup_url": f"{public}/github/installed",
+        # Where GitHub sends people back after "Sign in with GitHub" (the App's OAuth client).
+        "callback_urls": [oauth_callback_url(settings)],
         "public": False,
         "default_permissions": dict(APP_PERMISSIONS),
         "default_events": list(APP_EVENTS),
     }
+
+
+def oauth_callback_url(settings: Settings) -> str:
+    return f"{settings.public_url.rstrip('/')}/login/github/callback"
+
+
+def oauth_app(settings: Settings | None = None) -> OAuthApp | None:
+    """The App's OAuth client (SLIPWAY_GITHUB_CLIENT_ID and _SECRET, or the App created here), or None."""
+    settings = settings or get_settings()
+    if settings.github_client_id and settings.github_client_secret:
+        return OAuthApp(settings.github_client_id, settings.github_client_secret, settings.github_url,
+                        settings.github_api_url)
+    record = stored_app(settings)
+    if record is None or not record.client_id or not record.client_secret_enc:
+        return None
+    return OAuthApp(record.client_id, decrypt(record.client_secret_enc, settings.secret_key), settings.github_url,
+                    settings.github_api_url)
+
+
+def user_client(settings: Settings | None = None) -> UserClient | None:
+    """A client for signing people in and asking GitHub with their tokens; None without an App."""
+    app = oauth_app(settings)
+    return UserClient(app) if app else None
 
 
 def manifest_post_url(settings: Settings, state: str, organization: str = "") -> str:

@@ -98,6 +98,7 @@ def test_the_manifest_is_complete_and_posted_to_the_users_new_app_page(web):
         "hook_attributes": {"url": f"{PUBLIC}/webhooks/github", "active": True},
         "redirect_url": f"{PUBLIC}/github/callback",
         "setup_url": f"{PUBLIC}/github/installed",
+        "callback_urls": [f"{PUBLIC}/login/github/callback"],
         "public": False,
         "default_permissions": {"contents": "read", "metadata": "read", "statuses": "write",
                                 "deployments": "write", "pull_requests": "write", "issues": "write"},
