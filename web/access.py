@@ -1,7 +1,7 @@
 """Every route's access check, in one place: ``@guard(Action.DEPLOY)`` on a view.
 
 ``guard`` finds the route's project (from ``<name>`` or ``<deployment_id>``) and asks
-``slipway.accounts.access.require``; another team's project answers 404, a role too small 403.
+``slipway.accounts.access.require`` (a team's routes, ``<team>``: ``require_team``); another team's project answers 404, a role too small 403.
 Routes about no single project say so: ``@guard(Site.SIGNED_IN)`` (the view then lists only what
 ``visible_projects`` allows) or ``@guard(Site.OPERATOR)`` (the local admin only).
 
@@ -17,7 +17,8 @@ from collections.abc import Callable
 from flask import Flask, abort, current_app, g
 from sqlalchemy import select
 
-from slipway.accounts.access import AccessDenied, Action, Actor, Site, require, require_site
+from slipway.accounts import teams
+from slipway.accounts.access import AccessDenied, Action, Actor, Site, require, require_site, require_team
 from slipway.db import session_scope
 from slipway.models import Deployment, Project
 
@@ -57,13 +58,17 @@ def check(what: Action | Site, view_args: dict) -> None:
             require_site(actor, what)
             return
         with session_scope(current_app.config["SLIPWAY_SETTINGS"]) as session:
-            g.slipway_role = require(actor, project_for(session, view_args), what, session)
+            if "team" in view_args:  # a team's page and members: its members see it, its owners manage it
+                require_team(actor, teams.by_slug(session, view_args["team"]), manage=what is not Action.VIEW)
+            else:
+                g.slipway_role = require(actor, project_for(session, view_args), what, session)
     except AccessDenied as exc:
         abort(exc.status, exc.args[0])
 
 
 def guard(what: Action | Site) -> Callable:
-    """Decorate a view (innermost, below flask-smorest's decorators) with its access check."""
+    """Decorate a view with its access check: right below the route, so that it runs before
+    flask-smorest reads the body (a stranger learns nothing from a 422)."""
 
     def decorate(view: Callable) -> Callable:
         @functools.wraps(view)
@@ -88,8 +93,8 @@ def check_every_route(app: Flask) -> None:
         what = getattr(view, ACCESS_ATTRIBUTE, None)
         if what is None:
             unchecked.append(f"{rule.rule} ({rule.endpoint})")
-        elif isinstance(what, Action) and not {"name", "deployment_id"} & set(rule.arguments):
-            unchecked.append(f"{rule.rule} ({rule.endpoint}: guard({what}) but no <name> or <deployment_id>)")
+        elif isinstance(what, Action) and not {"name", "deployment_id", "team"} & set(rule.arguments):
+            unchecked.append(f"{rule.rule} ({rule.endpoint}: guard({what}) but no <name>, <deployment_id> or <team>)")
     if unchecked:
         raise RuntimeError("routes without an access check (decorate them with web.access.guard): "
                            + ", ".join(unchecked))

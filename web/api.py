@@ -233,8 +233,8 @@ def _requested_json(settings, dep) -> dict:
 # -- who am I ------------------------------------------------------------------------------
 
 @bp.get("/me")
-@bp.response(200, MeOut)
 @guard(Site.SIGNED_IN)
+@bp.response(200, MeOut)
 def me():
     """Who the credential acts as, and its teams."""
     actor = current_actor()
@@ -247,8 +247,8 @@ def me():
 # -- projects and deployments ----------------------------------------------------------------
 
 @bp.get("/projects")
-@bp.response(200, ProjectOut(many=True))
 @guard(Site.SIGNED_IN)
+@bp.response(200, ProjectOut(many=True))
 def projects():
     """The projects you can see."""
     with session_scope(_settings()) as session:
@@ -257,16 +257,16 @@ def projects():
 
 
 @bp.get("/projects/<name>")
-@bp.response(200, ProjectOut)
 @guard(Action.VIEW)
+@bp.response(200, ProjectOut)
 def project(name: str):
     with session_scope(_settings()) as session:
         return _project_json(session, _project(session, name))
 
 
 @bp.get("/projects/<name>/deployments")
-@bp.response(200, DeploymentOut(many=True))
 @guard(Action.VIEW)
+@bp.response(200, DeploymentOut(many=True))
 def project_deployments(name: str):
     """The project's newest 50 deployments."""
     with session_scope(_settings()) as session:
@@ -277,9 +277,9 @@ def project_deployments(name: str):
 
 
 @bp.post("/projects/<name>/deployments")
+@guard(Action.DEPLOY)
 @bp.arguments(DeployIn)
 @bp.response(201, RequestedOut)
-@guard(Action.DEPLOY)
 def deploy(args: dict, name: str):
     """Deploy the head of the project's branch, or a given commit."""
     settings = _settings()
@@ -294,8 +294,8 @@ def deploy(args: dict, name: str):
 
 
 @bp.get("/deployments/<int:deployment_id>")
-@bp.response(200, DeploymentOut)
 @guard(Action.VIEW)
+@bp.response(200, DeploymentOut)
 def deployment(deployment_id: int):
     with session_scope(_settings()) as session:
         d = session.get(Deployment, deployment_id)
@@ -305,8 +305,8 @@ def deployment(deployment_id: int):
 
 
 @bp.get("/deployments/<int:deployment_id>/log")
-@bp.response(200, LogLineOut(many=True))
 @guard(Action.VIEW)
+@bp.response(200, LogLineOut(many=True))
 def deployment_log(deployment_id: int):
     with session_scope(_settings()) as session:
         if session.get(Deployment, deployment_id) is None:
@@ -316,8 +316,8 @@ def deployment_log(deployment_id: int):
 
 
 @bp.post("/deployments/<int:deployment_id>/redeploy")
-@bp.response(201, RequestedOut)
 @guard(Action.DEPLOY)
+@bp.response(201, RequestedOut)
 def redeploy(deployment_id: int):
     """Run this deployment's image again (a rollback when it is older than what is live)."""
     settings = _settings()
@@ -333,8 +333,8 @@ def redeploy(deployment_id: int):
 
 
 @bp.post("/deployments/<int:deployment_id>/cancel")
-@bp.response(200, DeploymentOut)
 @guard(Action.DEPLOY)
+@bp.response(200, DeploymentOut)
 def cancel(deployment_id: int):
     """Stop an unfinished deployment."""
     settings = _settings()
@@ -351,8 +351,8 @@ def cancel(deployment_id: int):
 # -- settings: variables, Akash, team, audit ------------------------------------------------------
 
 @bp.get("/projects/<name>/env")
-@bp.response(200, EnvNamesOut)
 @guard(Action.SETTINGS)
+@bp.response(200, EnvNamesOut)
 def env_names(name: str):
     """The names of the project's variables (values are write-only)."""
     with session_scope(_settings()) as session:
@@ -360,9 +360,9 @@ def env_names(name: str):
 
 
 @bp.put("/projects/<name>/env/<key>")
+@guard(Action.SETTINGS)
 @bp.arguments(EnvValueIn)
 @bp.response(204)
-@guard(Action.SETTINGS)
 def env_set(args: dict, name: str, key: str):
     """Set a variable; it applies from the next deployment."""
     with session_scope(_settings()) as session:
@@ -375,8 +375,8 @@ def env_set(args: dict, name: str, key: str):
 
 
 @bp.delete("/projects/<name>/env/<key>")
-@bp.response(204)
 @guard(Action.SETTINGS)
+@bp.response(204)
 def env_unset(name: str, key: str):
     with session_scope(_settings()) as session:
         p = _project(session, name)
@@ -386,8 +386,8 @@ def env_unset(name: str, key: str):
 
 
 @bp.get("/projects/<name>/akash")
-@bp.response(200, AkashSettingsIO)
 @guard(Action.SETTINGS)
+@bp.response(200, AkashSettingsIO)
 def akash_get(name: str):
     """The project's own Akash settings, as text (empty: the installation's SLIPWAY_AKASH_*)."""
     with session_scope(_settings()) as session:
@@ -395,9 +395,9 @@ def akash_get(name: str):
 
 
 @bp.put("/projects/<name>/akash")
+@guard(Action.SETTINGS)
 @bp.arguments(AkashSettingsIO)
 @bp.response(200, AkashSettingsIO)
-@guard(Action.SETTINGS)
 def akash_put(args: dict, name: str):
     with session_scope(_settings()) as session:
         try:
@@ -412,9 +412,9 @@ def akash_put(args: dict, name: str):
 
 
 @bp.put("/projects/<name>/team")
+@guard(Action.MANAGE)
 @bp.arguments(TeamIn)
 @bp.response(200, ProjectOut)
-@guard(Action.MANAGE)
 def project_team(args: dict, name: str):
     """Give the project to a team you own (or, with null, to none)."""
     actor = current_actor()
@@ -433,8 +433,8 @@ def project_team(args: dict, name: str):
 
 
 @bp.get("/projects/<name>/audit")
-@bp.response(200, AuditOut(many=True))
 @guard(Action.SETTINGS)
+@bp.response(200, AuditOut(many=True))
 def project_audit(name: str):
     """Who did what to the project, newest first."""
     with session_scope(_settings()) as session:
@@ -454,8 +454,8 @@ def _token_json(t, text: str | None = None) -> dict:
 
 
 @bp.get("/tokens")
-@bp.response(200, TokenOut(many=True))
 @guard(Site.SIGNED_IN)
+@bp.response(200, TokenOut(many=True))
 def tokens_list():
     """Your API tokens (never their text)."""
     with session_scope(_settings()) as session:
@@ -463,9 +463,9 @@ def tokens_list():
 
 
 @bp.post("/tokens")
+@guard(Site.SIGNED_IN)
 @bp.arguments(TokenIn)
 @bp.response(201, TokenCreatedOut)
-@guard(Site.SIGNED_IN)
 def tokens_create(args: dict):
     """A new API token, shown once. A token cannot make tokens wider than its own scope."""
     actor = current_actor()
@@ -483,8 +483,8 @@ def tokens_create(args: dict):
 
 
 @bp.delete("/tokens/<int:token_id>")
-@bp.response(204)
 @guard(Site.SIGNED_IN)
+@bp.response(204)
 def tokens_revoke(token_id: int):
     actor = current_actor()
     with session_scope(_settings()) as session:
@@ -512,17 +512,17 @@ def _team(session, slug: str, manage: bool = False) -> Team:
 
 
 @bp.get("/teams")
-@bp.response(200, TeamOut(many=True))
 @guard(Site.SIGNED_IN)
+@bp.response(200, TeamOut(many=True))
 def teams_list():
     with session_scope(_settings()) as session:
         return [_team_json(session, t) for t in teams.visible(session, current_actor())]
 
 
 @bp.post("/teams")
+@guard(Site.SIGNED_IN)
 @bp.arguments(TeamCreateIn)
 @bp.response(201, TeamOut)
-@guard(Site.SIGNED_IN)
 def teams_create(args: dict):
     """A new team; you own it."""
     actor = current_actor()
@@ -540,25 +540,25 @@ def teams_create(args: dict):
 
 
 @bp.get("/teams/<team>")
+@guard(Action.VIEW)
 @bp.response(200, TeamOut)
-@guard(Site.SIGNED_IN)
 def team_get(team: str):
     with session_scope(_settings()) as session:
         return _team_json(session, _team(session, team))
 
 
 @bp.put("/teams/<team>/members/<login>")
+@guard(Action.MANAGE)
 @bp.arguments(MemberIn)
 @bp.response(200, TeamOut)
-@guard(Site.SIGNED_IN)
 def team_member_set(args: dict, team: str, login: str):
     """Add someone by their GitHub login, or change their role (team owners)."""
     return _set_member(team, login, args["role"])
 
 
 @bp.delete("/teams/<team>/members/<login>")
+@guard(Action.MANAGE)
 @bp.response(200, TeamOut)
-@guard(Site.SIGNED_IN)
 def team_member_remove(team: str, login: str):
     return _set_member(team, login, None)
 

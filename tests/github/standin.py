@@ -5,6 +5,15 @@ reach, App permissions) and validates every request body and every response it s
 GitHub's own OpenAPI description (``@octokit/openapi``). Where GitHub silently ignores a
 mistake that would be a bug in Slipway (an unknown body field), it is stricter and says 422.
 Accepted calls are recorded for tests to assert on; its own mistakes land in ``errors``.
+
+It also plays github.com's side of "Sign in with GitHub" (the App's OAuth web application flow,
+docs: "Generating a user access token for a GitHub App" and "Troubleshooting OAuth app access
+token request errors"), which the OpenAPI description does not cover: ``/login/oauth/authorize``
+sends a signed-in browser back to a registered callback URL with a code and the state, and
+``/login/oauth/access_token`` trades a code once, within ten minutes, for the client secret and
+the same redirect_uri, answering errors as GitHub does (HTTP 200 with ``error``). Stricter than
+GitHub: an authorize request without ``state`` or ``redirect_uri`` is refused (Slipway always
+sends both).
 """
 
 from __future__ import annotations
@@ -45,6 +54,16 @@ API_VERSIONS = ("2022-11-28", "2026-03-10")
 JWT_SKEW_S = 30
 JWT_MAX_LIFETIME_S = 600
 TOKEN_LIFETIME_S = 3600
+# The web flow's code lives ten minutes; a user access token eight hours, its refresh token six months.
+OAUTH_CODE_LIFETIME_S = 600
+USER_TOKEN_LIFETIME_S = 8 * 3600
+REFRESH_TOKEN_LIFETIME_S = 15_811_200
+OAUTH_ERRORS = {
+    "incorrect_client_credentials": "The client_id and/or client_secret passed are incorrect.",
+    "redirect_uri_mismatch": "The redirect_uri MUST match the registered callback URL for this application.",
+    "bad_verification_code": "The code passed is incorrect or expired.",
+    "bad_refresh_token": "The refresh token passed is incorrect or expired.",
+}
 SLIPWAY_PERMISSIONS = {"metadata": "read", "contents": "read", "statuses": "write", "deployments": "write",
                        "issues": "write", "pull_requests": "write"}
 
@@ -182,6 +201,39 @@ class IssuedToken:
 
 
 @dataclass
+class User:
+    """Someone on GitHub, with their access to repositories (full name -> admin/maintain/push/triage/pull)."""
+
+    id: int
+    login: str
+    name: str | None
+    access: dict[str, str]  # lower-cased full name -> permission
+    browser_cookie: str = field(default_factory=lambda: secrets.token_hex(16))
+
+
+@dataclass
+class OAuthCode:
+    user: User
+    redirect_uri: str
+    issued_at: float
+
+
+@dataclass
+class UserToken:
+    token: str
+    user: User
+    expires_at: float
+
+
+_PERMISSION_LEVELS = ("pull", "triage", "push", "maintain", "admin")
+
+
+def _permissions(level: str) -> dict[str, bool]:
+    rank = _PERMISSION_LEVELS.index(level)
+    return {name: i <= rank for i, name in enumerate(_PERMISSION_LEVELS)}
+
+
+@dataclass
 class Call:
     """One accepted request: what Slipway sent and what it got."""
 
@@ -233,6 +285,9 @@ ROUTES: dict[str, tuple[str, str, str]] = {
     "create_deployment_status": ("POST", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses", "token"),
     "create_comment": ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments", "token"),
     "update_comment": ("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}", "token"),
+    "get_user": ("GET", "/user", "user"),
+    "user_installations": ("GET", "/user/installations", "user"),
+    "user_installation_repos": ("GET", "/user/installations/{installation_id}/repositories", "user"),
 }
 _URLS = Map([
     Rule(re.sub(r"\{(\w+_id|issue_number)\}", r"<int:\1>", re.sub(r"\{(owner|repo|sha|code)\}", r"<\1>", path)),
@@ -269,6 +324,13 @@ class GitHubStandIn:
         self.requests: list[tuple[str, str, int]] = []  # every request, accepted or not
         self.errors: list[str] = []  # the stand-in's own bugs: a response GitHub would never send
         self._manifest_codes: set[str] = set()
+        self.client_secret = secrets.token_hex(20)
+        self.callback_urls: list[str] = []  # the App's registered callback URLs (tests set them)
+        self.users: dict[str, User] = {}
+        self._oauth_codes: dict[str, OAuthCode] = {}
+        self.user_tokens: dict[str, UserToken] = {}
+        self._refresh_tokens: dict[str, UserToken] = {}
+        self.oauth_requests: list[tuple[str, str, int, str | None]] = []  # path, status, error
         self._failures: list[_Failure] = []
         self._statuses: list[dict[str, Any]] = []
         self._deployments: dict[int, dict[str, Any]] = {}
@@ -316,6 +378,17 @@ class GitHubStandIn:
         self.installations[installation_id] = installation
         return installation
 
+    def add_user(self, login: str, access: dict[str, str] | None = None, name: str | None = None) -> User:
+        """Someone who can sign in; ``access``: repository full name -> pull/triage/push/maintain/admin."""
+        user = User(next(self._ids), login, name, {k.lower(): v for k, v in (access or {}).items()})
+        self.users[login.lower()] = user
+        return user
+
+    def expire_user_tokens(self) -> None:
+        with self._lock:
+            for issued in self.user_tokens.values():
+                issued.expires_at = self.clock() - 1
+
     def repo(self, full_name: str) -> Repo:
         for installation in self.installations.values():
             if full_name.lower() in installation.repos:
@@ -361,6 +434,10 @@ class GitHubStandIn:
     # -- WSGI ------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
+        if request.path.startswith("/login/oauth/"):
+            with self._lock:
+                response = self._oauth(request)
+            return response(environ, start_response)
         with self._lock:
             status, body, headers = self._handle(request)
         self.requests.append((request.method, request.path, status))
@@ -392,6 +469,8 @@ class GitHubStandIn:
             elif auth == "token":
                 issued = self._check_token(request)
                 installation = self.installations[issued.installation_id]
+            elif auth == "user":
+                issued = self._check_user_token(request)
             body = self._request_body(request, endpoint)
             status, payload = getattr(self, "_" + endpoint)(body=body, installation=installation, issued=issued,
                                                              request=request, **args)
@@ -405,7 +484,7 @@ class GitHubStandIn:
         if not self._check_response(method, endpoint, status, payload):
             return 500, {"message": "stand-in produced an invalid response", "documentation_url": DOCS}, {}
         self.calls.append(Call(method, request.path, body, status, public(payload),
-                               issued.installation_id if issued else None))
+                               getattr(issued, "installation_id", None)))
         return status, payload, {}
 
     def _check_response(self, method: str, endpoint: str | None, status: int, payload: Any) -> bool:
@@ -459,6 +538,125 @@ class GitHubStandIn:
         if issued is None or issued.expires_at <= self.clock():
             raise Reply(401, "Bad credentials")
         return issued
+
+    def _check_user_token(self, request: Request) -> UserToken:
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        if not value:
+            raise Reply(401, "Requires authentication")
+        issued = self.user_tokens.get(value) if scheme.lower() in ("token", "bearer") else None
+        if issued is None or issued.expires_at <= self.clock():
+            raise Reply(401, "Bad credentials")
+        return issued
+
+    # -- github.com: the OAuth web application flow ----------------------------------
+    def _oauth(self, request: Request) -> Response:
+        error: str | None = None
+        if request.path == "/login/oauth/authorize" and request.method == "GET":
+            status, response = self._authorize(request)
+        elif request.path == "/login/oauth/access_token" and request.method == "POST":
+            status, payload = self._access_token(request)
+            error = payload.get("error")
+            if request.accept_mimetypes.best == "application/json":
+                response = Response(json.dumps(payload), status=status, content_type="application/json; charset=utf-8")
+            else:  # GitHub's default answer is form-encoded
+                from urllib.parse import urlencode
+
+                response = Response(urlencode(payload), status=status, content_type="application/x-www-form-urlencoded")
+        else:
+            status, response = 404, Response("Not Found", status=404)
+        self.oauth_requests.append((request.path, request.method, status, error))
+        return response
+
+    def _authorize(self, request: Request) -> tuple[int, Response]:
+        """A browser arrives; if it carries a signed-in user's cookie, send it back with a code."""
+        args = request.args
+        if args.get("client_id") != self.client_id:
+            return 404, Response("Not Found: no application has this client_id", status=404)
+        redirect_uri, state = args.get("redirect_uri", ""), args.get("state", "")
+        if not redirect_uri or redirect_uri not in self.callback_urls:
+            # GitHub shows the user an error page, never redirects to an unregistered URL.
+            return 400, Response("The redirect_uri is not associated with this application.", status=400)
+        if not state:
+            return 400, Response("Stand-in: an authorize request without state is refused (CSRF)", status=400)
+        user = next((u for u in self.users.values() if u.browser_cookie == request.cookies.get("user_session")), None)
+        if user is None:
+            return 200, Response("GitHub sign-in page (no signed-in browser)", status=200)
+        from urllib.parse import urlencode
+
+        code = secrets.token_hex(10)
+        self._oauth_codes[code] = OAuthCode(user, redirect_uri, self.clock())
+        return 302, Response("", status=302, headers={"Location": f"{redirect_uri}?{urlencode({'code': code, 'state': state})}"})
+
+    def _access_token(self, request: Request) -> tuple[int, dict[str, Any]]:
+        form = request.form
+        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+            return 200, self._oauth_error("incorrect_client_credentials")
+        if form.get("grant_type") == "refresh_token":
+            old = self._refresh_tokens.pop(form.get("refresh_token", ""), None)
+            if old is None or old.expires_at <= self.clock():
+                return 200, self._oauth_error("bad_refresh_token")
+            return 200, self._issue_user_token(old.user)
+        code = self._oauth_codes.get(form.get("code", ""))
+        if code is not None and form.get("redirect_uri") and form["redirect_uri"] != code.redirect_uri:
+            return 200, self._oauth_error("redirect_uri_mismatch")
+        if code is None or code.issued_at + OAUTH_CODE_LIFETIME_S <= self.clock():
+            return 200, self._oauth_error("bad_verification_code")
+        del self._oauth_codes[form["code"]]  # a code works once
+        return 200, self._issue_user_token(code.user)
+
+    def _oauth_error(self, error: str) -> dict[str, Any]:
+        return {"error": error, "error_description": OAUTH_ERRORS[error],
+                "error_uri": "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors"}
+
+    def _issue_user_token(self, user: User) -> dict[str, Any]:
+        token = "ghu_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(36))
+        refresh = "ghr_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(76))
+        now = self.clock()
+        self.user_tokens[token] = UserToken(token, user, now + USER_TOKEN_LIFETIME_S)
+        self._refresh_tokens[refresh] = UserToken(refresh, user, now + REFRESH_TOKEN_LIFETIME_S)
+        return {"access_token": token, "expires_in": USER_TOKEN_LIFETIME_S, "refresh_token": refresh,
+                "refresh_token_expires_in": REFRESH_TOKEN_LIFETIME_S, "scope": "", "token_type": "bearer"}
+
+    # -- the user's token ------------------------------------------------------------
+    def _user_repos(self, user: User, installation: Installation) -> list[tuple[Repo, str]]:
+        return [(repo, user.access[key]) for key, repo in installation.repos.items() if key in user.access]
+
+    def _get_user(self, issued: UserToken, **_: Any) -> tuple[int, Any]:
+        data = self.api.example("private-user")
+        data.update(id=issued.user.id, login=issued.user.login, name=issued.user.name)
+        return 200, data
+
+    def _page(self, request: Request, items: list[Any]) -> list[Any]:
+        try:
+            per_page = max(1, min(int(request.args.get("per_page", 30)), 100))
+            page = int(request.args.get("page", 1))
+        except ValueError:
+            raise Reply(422, "Validation Failed", [{"resource": "Search", "code": "invalid", "field": "per_page"}]) from None
+        return items[(page - 1) * per_page: page * per_page]
+
+    def _user_installations(self, issued: UserToken, request: Request, **_: Any) -> tuple[int, Any]:
+        reachable = [i for i in self.installations.values() if self._user_repos(issued.user, i)]
+        out = []
+        for installation in self._page(request, reachable):
+            data = self.api.example("installation")
+            data.update(id=installation.id, app_id=self.app_id, app_slug=self.slug, client_id=self.client_id,
+                        permissions=dict(installation.permissions), repository_selection="selected")
+            data["account"].update(login=installation.account)
+            out.append(data)
+        return 200, {"total_count": len(reachable), "installations": out}
+
+    def _user_installation_repos(self, issued: UserToken, installation_id: int, request: Request,
+                                 **_: Any) -> tuple[int, Any]:
+        installation = self.installations.get(installation_id)
+        repos = self._user_repos(issued.user, installation) if installation is not None else []
+        if not repos:
+            raise _not_found()
+        out = []
+        for repo, level in self._page(request, repos):
+            data = self._repository(repo)
+            data["permissions"] = _permissions(level)
+            out.append(data)
+        return 200, {"total_count": len(repos), "repositories": out, "repository_selection": "selected"}
 
     def _repo_for(self, issued: IssuedToken, owner: str, repo: str, endpoint: str) -> Repo:
         """The repository, if this token reaches it; 404 otherwise, as GitHub hides what you cannot see."""
@@ -521,7 +719,7 @@ class GitHubStandIn:
             raise _not_found()
         self._manifest_codes.discard(code)  # a code works once, and GitHub expires it after an hour
         app = self._app()
-        app.update(client_secret=secrets.token_hex(20), webhook_secret=secrets.token_hex(20), pem=self.private_key_pem)
+        app.update(client_secret=self.client_secret, webhook_secret=secrets.token_hex(20), pem=self.private_key_pem)
         return 201, app
 
     def _create_token(self, installation_id: int, body: dict[str, Any], **_: Any) -> tuple[int, Any]:
