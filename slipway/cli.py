@@ -261,6 +261,15 @@ def project_delete(name: str, yes: bool) -> None:
 @project.command("list")
 def project_list() -> None:
     """List projects."""
+    remote = _remote()
+    if remote is not None:
+        rows = _call(remote, "GET", "/projects")
+        if not rows:
+            click.echo("no projects you can see")
+        for p in rows:
+            click.echo(f"{p['name']:20} {p['target']:6} {p['branch']:15} {p['github_repo'] or p['repo_url']} "
+                       f"({p['role']}{', team ' + p['team'] if p['team'] else ''})")
+        return
     with session_scope() as session:
         rows = session.scalars(select(Project).order_by(Project.name)).all()
         if not rows:
@@ -290,6 +299,11 @@ def env_list(project_name: str) -> None:
     """List PROJECT_NAME's variables (names only: values are never printed)."""
     from slipway.envvars import names
 
+    remote = _remote()
+    if remote is not None:
+        found = _call(remote, "GET", f"/projects/{_quote(project_name)}/env")["names"]
+        click.echo("\n".join(found) if found else f"{project_name} has no variables")
+        return
     with session_scope() as session:
         found = names(session, _project_or_fail(session, project_name).id)
     click.echo("\n".join(found) if found else f"{project_name} has no variables: slipway env set {project_name} KEY")
@@ -313,6 +327,12 @@ def env_set(project_name: str, assignments: tuple[str, ...]) -> None:
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         values[name] = value if sep else click.prompt(f"value of {name}", hide_input=True)
+    remote = _remote()
+    if remote is not None:
+        for name, value in values.items():
+            _call(remote, "PUT", f"/projects/{_quote(project_name)}/env/{name}", {"value": value})
+        click.echo(f"set {', '.join(values)} on {project_name}; deploy again to use them")
+        return
     with session_scope() as session:
         try:
             set_vars(session, _project_or_fail(session, project_name), values)
@@ -328,6 +348,12 @@ def env_unset(project_name: str, names: tuple[str, ...]) -> None:
     """Remove variables."""
     from slipway.envvars import unset_vars
 
+    remote = _remote()
+    if remote is not None:
+        for name in names:
+            _call(remote, "DELETE", f"/projects/{_quote(project_name)}/env/{name}")
+        click.echo(f"removed {', '.join(names)} from {project_name}; deploy again to drop them")
+        return
     with session_scope() as session:
         missing = unset_vars(session, _project_or_fail(session, project_name), list(names))
     if missing:
@@ -343,6 +369,11 @@ def deploy(project_name: str, sha: str | None) -> None:
     """Deploy PROJECT_NAME's branch head (or --sha) now."""
     from slipway.deployments import BranchHead, DeployRequestError, GivenCommit, request_deployment
 
+    remote = _remote()
+    if remote is not None:
+        dep = _call(remote, "POST", f"/projects/{_quote(project_name)}/deployments", {"sha": sha} if sha else {})
+        click.echo(f"deployment {dep['deployment_id']} of {dep['sha'][:7]} queued: {dep['dashboard_url']}")
+        return
     try:
         dep = request_deployment(project_name, GivenCommit(sha) if sha is not None else BranchHead(), "cli")
     except DeployRequestError as exc:
@@ -387,6 +418,11 @@ def cancel(deployment_id: int) -> None:
     """Cancel an unfinished deployment: a queued one never starts, a running one stops at its next step."""
     from slipway.deployments import DeployRequestError, cancel_deployment
 
+    remote = _remote()
+    if remote is not None:
+        dep = _call(remote, "POST", f"/deployments/{deployment_id}/cancel")
+        click.echo(f"deployment {dep['id']} of {dep['project']} ({dep['sha'][:7]}) {dep['state']}")
+        return
     try:
         dep = cancel_deployment(deployment_id)
     except DeployRequestError as exc:
@@ -399,6 +435,14 @@ def cancel(deployment_id: int) -> None:
 @click.option("-n", "limit", default=20, show_default=True)
 def deployments(project_name: str | None, limit: int) -> None:
     """List deployments, newest first."""
+    remote = _remote()
+    if remote is not None:
+        if not project_name:
+            raise click.ClickException("against a remote Slipway, name the project: slipway deployments NAME")
+        for d in _call(remote, "GET", f"/projects/{_quote(project_name)}/deployments")[:limit]:
+            click.echo(f"{d['id']:6} {d['project']:20} {d['sha'][:7]} {d['branch']:15} {d['state']:11} "
+                       f"{d['url'] or d['error'] or ''}")
+        return
     with session_scope() as session:
         q = select(Deployment).join(Project).order_by(Deployment.id.desc()).limit(limit)
         if project_name:
@@ -506,3 +550,58 @@ _register_optional()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+# -- a remote Slipway (slipway/remote.py) ---------------------------------------------------
+
+def _remote():
+    """The remote Slipway this CLI is logged in to, or None (then commands work locally)."""
+    from slipway.remote import load
+
+    return load(settings_mod.get_settings())
+
+
+def _call(remote, method: str, path: str, body: dict | None = None):
+    from slipway.remote import RemoteError
+
+    try:
+        return remote.call(method, path, body)
+    except RemoteError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")
+
+
+@main.command()
+@click.argument("url")
+@click.option("--days", type=int, default=None, help="Lifetime of the API token made from an admin password "
+              "(default SLIPWAY_API_TOKEN_DAYS).")
+def login(url: str, days: int | None) -> None:
+    """Work against the Slipway at URL: give an API token (slp_...) or its admin password on standard input
+    or at the prompt. Only an API token is stored, in SLIPWAY_CLI_LOGIN_FILE (mode 0600)."""
+    from slipway.remote import RemoteError
+    from slipway.remote import login as remote_login
+
+    settings = settings_mod.get_settings()
+    credential = (sys.stdin.readline() if not sys.stdin.isatty() else
+                  click.prompt("API token (or the admin password)", hide_input=True)).strip()
+    if not credential:
+        raise click.ClickException("give an API token (slp_...) or the admin password")
+    try:
+        remote, me = remote_login(settings, url, credential, days or settings.api_token_days_n)
+    except RemoteError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"logged in to {remote.url} as {me['login']}; the CLI now works against it "
+               f"(`slipway logout` to work locally again)")
+
+
+@main.command()
+def logout() -> None:
+    """Forget the remote Slipway (`slipway login`); the CLI works locally again."""
+    from slipway.remote import forget
+
+    click.echo("logged out" if forget(settings_mod.get_settings()) else "not logged in to a remote Slipway")
