@@ -69,6 +69,29 @@ MESSAGES: dict[str, str] = {
     "project:user:akash-settings": "The project's Akash settings are not valid: {detail}.",
     "akash:user:repository-sdl": "{path} in commit {sha} is not a valid Akash SDL: {detail}. Fix it, or remove it to let Slipway write the SDL from the project's settings.",
     "akash:user:sdl-no-service": "{path} in commit {sha} names no service for the image Slipway builds: give exactly one service `image: slipway` (services: {services}). Slipway puts the built image and its registry login there.",
+    # accounts: signing in with GitHub, access, API tokens, teams, the CLI's remote login
+    "auth:user:github-not-configured": "Sign in with GitHub needs the GitHub App's OAuth client: the operator creates the App on the GitHub page, or sets SLIPWAY_GITHUB_CLIENT_ID and SLIPWAY_GITHUB_CLIENT_SECRET.",
+    "auth:user:oauth-state": "This sign-in did not start here (its state does not match, or it was already used). Nothing was stored: sign in with GitHub again.",
+    "auth:user:oauth-denied": "GitHub did not authorize the sign-in. Try again, and authorize the App.",
+    "auth:user:oauth-no-code": "GitHub sent no code back, so there is nothing to sign in with. Try again.",
+    "auth:user:oauth-code": "GitHub did not accept the sign-in (the code was already used or has expired). Sign in with GitHub again.",
+    "auth:app:github-sign-in": "GitHub answered {status} while Slipway finished the sign-in. Try again in a moment.",
+    "auth:user:api-credential": "sign in: send Authorization: Bearer <API token> (`slipway login URL` or POST /api/tokens makes one) or Bearer <SLIPWAY_ADMIN_PASSWORD>",
+    "access:user:not-found": "not found",
+    "access:user:role": "your role on this project is {role}, which may not {action}",
+    "access:user:scope": "this API token's scope is {scope}, which may not {action}",
+    "access:user:team-owner": "only the team's owners change it",
+    "token:user:name": "give the token a name of 1 to {most} characters (what it is for)",
+    "token:user:scope": "the scope must be one of {scopes}, not {value!r}",
+    "token:user:days": "a token lives 1 to {most} days; {value!r} is not that",
+    "team:user:slug": "a team's slug is 1 to 40 lowercase letters, digits and dashes, e.g. web-team; {value!r} is not",
+    "team:user:exists": "there is already a team {slug}",
+    "team:user:login": "{value!r} is not a GitHub login",
+    "team:user:role": "a role is one of {roles}, not {value!r}",
+    "team:user:last-owner": "a team keeps at least one owner: make someone else its owner first",
+    "team:user:not-owner": "you own no team {slug}",
+    "cli:user:login-expired": "the remote Slipway does not take this login any more (expired or revoked token): run `slipway login URL` again",
+    "cli:user:unreachable": "cannot reach {url}: {reason}",
 }
 
 
@@ -126,6 +149,27 @@ class UserError(SlipwayError):
     PROJECT_AKASH_SETTINGS = "project:user:akash-settings"
     AKASH_REPOSITORY_SDL = "akash:user:repository-sdl"
     AKASH_SDL_NO_SERVICE = "akash:user:sdl-no-service"
+    AUTH_GITHUB_NOT_CONFIGURED = "auth:user:github-not-configured"
+    AUTH_OAUTH_STATE = "auth:user:oauth-state"
+    AUTH_OAUTH_DENIED = "auth:user:oauth-denied"
+    AUTH_OAUTH_NO_CODE = "auth:user:oauth-no-code"
+    AUTH_OAUTH_CODE = "auth:user:oauth-code"
+    AUTH_API_CREDENTIAL = "auth:user:api-credential"
+    ACCESS_NOT_FOUND = "access:user:not-found"
+    ACCESS_ROLE = "access:user:role"
+    ACCESS_SCOPE = "access:user:scope"
+    ACCESS_TEAM_OWNER = "access:user:team-owner"
+    TOKEN_NAME = "token:user:name"
+    TOKEN_SCOPE = "token:user:scope"
+    TOKEN_DAYS = "token:user:days"
+    TEAM_SLUG = "team:user:slug"
+    TEAM_EXISTS = "team:user:exists"
+    TEAM_LOGIN = "team:user:login"
+    TEAM_ROLE = "team:user:role"
+    TEAM_LAST_OWNER = "team:user:last-owner"
+    TEAM_NOT_OWNER = "team:user:not-owner"
+    CLI_LOGIN_EXPIRED = "cli:user:login-expired"
+    CLI_UNREACHABLE = "cli:user:unreachable"
 
 
 class AppError(SlipwayError):
@@ -149,6 +193,7 @@ class AppError(SlipwayError):
     SUPERSEDED = "app:superseded"
     CANCELLED_BY_USER = "app:cancelled-by-user"
     PR_CLOSED = "app:pr-closed"
+    AUTH_GITHUB_SIGN_IN = "auth:app:github-sign-in"
 
 
 def render(message_id: str, **params: object) -> str:

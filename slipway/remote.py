@@ -13,6 +13,7 @@ from typing import Any
 
 import requests
 
+from slipway.errors import UserError, render
 from slipway.settings import Settings
 
 
@@ -31,7 +32,7 @@ class Remote:
                                     headers={"Authorization": f"Bearer {token or self.token}",
                                              "User-Agent": "slipway-cli"})
         except requests.RequestException as exc:
-            raise RemoteError(f"cannot reach {self.url}: {type(exc).__name__}") from None
+            raise RemoteError(render(UserError.CLI_UNREACHABLE, url=self.url, reason=type(exc).__name__)) from None
         if resp.status_code == 204:
             return None
         try:
@@ -41,8 +42,7 @@ class Remote:
         if resp.status_code >= 400:
             error = data.get("error") if isinstance(data, dict) else None
             if resp.status_code == 401:
-                error = "the remote Slipway does not take this login any more (expired or revoked token): " \
-                        "run `slipway login URL` again"
+                error = render(UserError.CLI_LOGIN_EXPIRED)
             extra = f" ({json.dumps(data['errors'])})" if isinstance(data, dict) and data.get("errors") else ""
             raise RemoteError(f"{error or f'HTTP {resp.status_code}'}{extra}")
         return data

@@ -23,7 +23,7 @@ from slipway.akash_settings import FIELDS, as_text
 from slipway.db import session_scope
 from slipway.deployments import BranchHead, DeployRequestError, GivenCommit, cancel_deployment, request_deployment, \
     request_redeploy
-from slipway.errors import UserError
+from slipway.errors import UserError, render
 from slipway.models import BuildLog, Deployment, Project
 from slipway.projects import set_akash_settings
 from web.access import current_actor, guard
@@ -426,7 +426,7 @@ def project_team(args: dict, name: str):
             try:
                 require_team(actor, team, manage=True)
             except AccessDenied as exc:
-                _error(exc.status if exc.status == 403 else 422, f"you own no team {args['team']}")
+                _error(422, render(UserError.TEAM_NOT_OWNER, slug=args["team"]))
         teams.assign(session, p, team)
         audit.record(session, actor, "project.team", p, team=team.slug if team else None)
         return _project_json(session, p)
@@ -470,7 +470,7 @@ def tokens_create(args: dict):
     """A new API token, shown once. A token cannot make tokens wider than its own scope."""
     actor = current_actor()
     if actor.scope is not None and actor.scope is not Scope.ADMIN:
-        _error(403, f"this API token's scope is {actor.scope}; making tokens needs admin")
+        _error(403, render(UserError.ACCESS_SCOPE, scope=actor.scope.value, action="make tokens"))
     settings = _settings()
     with session_scope(settings) as session:
         try:
@@ -527,7 +527,7 @@ def teams_create(args: dict):
     """A new team; you own it."""
     actor = current_actor()
     if actor.scope is not None and actor.scope is not Scope.ADMIN:
-        _error(403, f"this API token's scope is {actor.scope}; making teams needs admin")
+        _error(403, render(UserError.ACCESS_SCOPE, scope=actor.scope.value, action="make teams"))
     with session_scope(_settings()) as session:
         try:
             team = teams.create(session, actor, args["slug"], args["name"])

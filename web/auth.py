@@ -44,6 +44,7 @@ from slipway.accounts.models import User
 from slipway.accounts.users import forget_github_roles, github_roles
 from slipway.accounts.users import sign_in as github_sign_in
 from slipway.db import session_scope
+from slipway.errors import AppError, UserError, render
 from slipway.github.app import oauth_app, oauth_callback_url, user_client
 from slipway.github.client import GitHubError
 from slipway.github.oauth import OAuthError
@@ -213,8 +214,7 @@ def require_sign_in():
         g.slipway_actor = actor
         return None
     if request.path.startswith("/api/"):
-        return jsonify({"error": "sign in: send Authorization: Bearer <API token> (`slipway login URL` makes "
-                                 "one) or Bearer <SLIPWAY_ADMIN_PASSWORD>"}), 401
+        return jsonify({"error": render(UserError.AUTH_API_CREDENTIAL)}), 401
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
@@ -303,9 +303,7 @@ def github_login():
     settings = _settings()
     client = user_client(settings)
     if client is None:
-        return _sign_in_error(409, "Sign in with GitHub needs the GitHub App's OAuth client: create the App on the "
-                                   "GitHub page (as the admin), or set SLIPWAY_GITHUB_CLIENT_ID and "
-                                   "SLIPWAY_GITHUB_CLIENT_SECRET.")
+        return _sign_in_error(409, render(UserError.AUTH_GITHUB_NOT_CONFIGURED))
     state = secrets.token_urlsafe(32)
     session[OAUTH_STATE_KEY] = {"state": state, "next": _safe_next(request.args.get("next"))}
     return redirect(client.authorize_url(oauth_callback_url(settings), state))
@@ -317,27 +315,24 @@ def github_callback():
     started = session.pop(OAUTH_STATE_KEY, None) or {}
     expected, state = started.get("state", ""), request.args.get("state", "")
     if not expected or not state or not hmac.compare_digest(expected.encode(), state.encode()):
-        return _sign_in_error(400, "This sign-in did not start here (its state does not match, or it was already "
-                                   "used). Nothing was stored: sign in with GitHub again.")
+        return _sign_in_error(400, render(UserError.AUTH_OAUTH_STATE))
     if request.args.get("error"):
         # The user pressed Cancel on GitHub (error=access_denied); GitHub's text is not repeated here.
-        return _sign_in_error(401, "GitHub did not authorize the sign-in. Try again, and authorize the App.")
+        return _sign_in_error(401, render(UserError.AUTH_OAUTH_DENIED))
     code = request.args.get("code", "")
     settings = _settings()
     client = user_client(settings)
     if not code or client is None:
-        return _sign_in_error(400, "GitHub sent no code back, so there is nothing to sign in with. Try again.")
+        return _sign_in_error(400, render(UserError.AUTH_OAUTH_NO_CODE))
     try:
         with session_scope(settings) as db:
             user_id = github_sign_in(db, settings, client, code, oauth_callback_url(settings)).id
     except OAuthError as exc:
         current_app.logger.warning("github sign-in refused: %s", exc.code)
-        return _sign_in_error(401, "GitHub did not accept the sign-in (the code was already used or has expired). "
-                                   "Sign in with GitHub again.")
+        return _sign_in_error(401, render(UserError.AUTH_OAUTH_CODE))
     except GitHubError as exc:
         current_app.logger.warning("github sign-in failed: %s", exc)
-        return _sign_in_error(502, f"GitHub answered {exc.status or 'nothing'} while Slipway finished the sign-in. "
-                                   "Try again in a moment.")
+        return _sign_in_error(502, render(AppError.AUTH_GITHUB_SIGN_IN, status=exc.status or "nothing"))
     forget_github_roles(settings, redis_connection(settings), user_id)  # their access may have changed
     _start_session(user_id)
     return redirect(started.get("next") or url_for("dashboard.index"))

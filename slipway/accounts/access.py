@@ -22,6 +22,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, object_session
 
 from slipway.accounts.models import Membership, TeamProject
+from slipway.errors import UserError, render
 from slipway.models import Project
 
 
@@ -69,9 +70,10 @@ _RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.OWNER: 2}
 class AccessDenied(Exception):
     """404: the actor may not know the project exists; 403: it may see it, not do this."""
 
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
+    def __init__(self, status: int, message_id: str, **params: object):
+        super().__init__(render(message_id, **params))
         self.status = status
+        self.message_id = message_id
 
 
 def role_for_github_permissions(permissions: dict[str, bool] | None) -> Role | None:
@@ -150,11 +152,11 @@ def require(actor: Actor, project: Project | None, action: Action, session: Sess
     """The check. Raises AccessDenied (404 unseen, 403 too small a role or token scope); returns the role."""
     found = role(actor, project, session) if project is not None else None
     if found is None:
-        raise AccessDenied(404, "not found")
+        raise AccessDenied(404, UserError.ACCESS_NOT_FOUND)
     if action not in ROLE_ACTIONS[found]:
-        raise AccessDenied(403, f"your role on this project is {found}, which may not {action}")
+        raise AccessDenied(403, UserError.ACCESS_ROLE, role=found.value, action=action.value)
     if not actor.allows(action):
-        raise AccessDenied(403, f"this API token's scope is {actor.scope}, which may not {action}")
+        raise AccessDenied(403, UserError.ACCESS_SCOPE, scope=actor.scope.value, action=action.value)
     return found
 
 
@@ -169,7 +171,7 @@ def can(actor: Actor, project: Project, action: Action, session: Session | None 
 def require_site(actor: Actor, what: Site) -> None:
     """Pages and routes that are about no single project; the operator's answer 404 to others."""
     if what is Site.OPERATOR and not actor.is_admin:
-        raise AccessDenied(404, "not found")
+        raise AccessDenied(404, UserError.ACCESS_NOT_FOUND)
 
 
 def visible_projects(actor: Actor):
@@ -189,9 +191,11 @@ def visible_projects(actor: Actor):
 def require_team(actor: Actor, team, manage: bool = False) -> None:
     """A team's page and members: its members see it (others get 404), its owners change it (403)."""
     if team is None:
-        raise AccessDenied(404, "not found")
+        raise AccessDenied(404, UserError.ACCESS_NOT_FOUND)
     found = Role.OWNER if actor.is_admin else actor.team_roles.get(team.id)
     if found is None:
-        raise AccessDenied(404, "not found")
-    if manage and (found is not Role.OWNER or not actor.allows(Action.MANAGE)):
-        raise AccessDenied(403, "only the team's owners change it")
+        raise AccessDenied(404, UserError.ACCESS_NOT_FOUND)
+    if manage and found is not Role.OWNER:
+        raise AccessDenied(403, UserError.ACCESS_TEAM_OWNER)
+    if manage and not actor.allows(Action.MANAGE):
+        raise AccessDenied(403, UserError.ACCESS_SCOPE, scope=actor.scope.value, action=Action.MANAGE.value)

@@ -9,13 +9,14 @@ from sqlalchemy.orm import Session
 
 from slipway.accounts.access import Actor, Role
 from slipway.accounts.models import Membership, Team, TeamProject, User
+from slipway.errors import UserError
 from slipway.models import Project
 
 SLUG_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?")
 LOGIN_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
 
 
-class TeamError(ValueError):
+class TeamError(UserError):
     """What to fix in a team request."""
 
 
@@ -36,9 +37,9 @@ def visible(session: Session, actor: Actor) -> list[Team]:
 
 def create(session: Session, actor: Actor, slug: str, name: str | None = None) -> Team:
     if not SLUG_RE.fullmatch(slug or ""):
-        raise TeamError("a team's slug is 1 to 40 lowercase letters, digits and dashes, e.g. web-team")
+        raise TeamError(UserError.TEAM_SLUG, value=slug)
     if by_slug(session, slug) is not None:
-        raise TeamError(f"there is already a team {slug}")
+        raise TeamError(UserError.TEAM_EXISTS, slug=slug)
     team = Team(slug=slug, name=(name or slug).strip()[:100] or slug)
     session.add(team)
     session.flush()
@@ -50,9 +51,9 @@ def create(session: Session, actor: Actor, slug: str, name: str | None = None) -
 def set_member(session: Session, team: Team, login: str, role: str | None) -> User:
     """Add a user by GitHub login, change their role, or (``role`` None) remove them."""
     if not LOGIN_RE.fullmatch(login or ""):
-        raise TeamError(f"{login!r} is not a GitHub login")
+        raise TeamError(UserError.TEAM_LOGIN, value=login)
     if role is not None and role not in {r.value for r in Role}:
-        raise TeamError(f"a role is one of {', '.join(r.value for r in Role)}, not {role!r}")
+        raise TeamError(UserError.TEAM_ROLE, roles=", ".join(r.value for r in Role), value=role)
     user = session.scalar(select(User).where(User.login == login).order_by(User.github_id.is_(None)))
     if user is None:
         user = User(login=login)  # linked to their GitHub account when they first sign in
@@ -71,7 +72,7 @@ def set_member(session: Session, team: Team, login: str, role: str | None) -> Us
     owners = session.scalar(select(Membership.id).where(Membership.team_id == team.id,
                                                         Membership.role == Role.OWNER.value).limit(1))
     if owners is None:
-        raise TeamError("a team keeps at least one owner")
+        raise TeamError(UserError.TEAM_LAST_OWNER)
     return user
 
 

@@ -14,13 +14,14 @@ from sqlalchemy.orm import Session
 from slipway.accounts.access import Scope
 from slipway.accounts.models import ApiToken
 from slipway.crypto import new_token, token_hash
+from slipway.errors import UserError
 
 PREFIX = "slp"
 MAX_DAYS = 366
 NAME_MAX = 100
 
 
-class TokenError(ValueError):
+class TokenError(UserError):
     """A token request that cannot be granted; the message says what to change."""
 
 
@@ -34,13 +35,13 @@ def create(session: Session, user_id: int | None, name: str, scope: str, days: i
     """A new token; the text is returned here once and never stored."""
     name = (name or "").strip()
     if not name or len(name) > NAME_MAX:
-        raise TokenError(f"give the token a name of 1 to {NAME_MAX} characters (what it is for)")
+        raise TokenError(UserError.TOKEN_NAME, most=NAME_MAX)
     try:
         scope = Scope(scope)
     except ValueError:
-        raise TokenError(f"the scope must be one of {', '.join(s.value for s in Scope)}, not {scope!r}") from None
+        raise TokenError(UserError.TOKEN_SCOPE, scopes=", ".join(s.value for s in Scope), value=scope) from None
     if not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
-        raise TokenError(f"a token lives 1 to {MAX_DAYS} days; {days!r} is not that")
+        raise TokenError(UserError.TOKEN_DAYS, most=MAX_DAYS, value=days)
     now = now or datetime.now(UTC)
     text = new_token(PREFIX)
     token = ApiToken(user_id=user_id, name=name, token_hash=token_hash(text), prefix=text[:10], scope=scope.value,
