@@ -116,9 +116,10 @@ def _akash_summary(values: dict | None) -> str:
 @click.option("--context", "build_context", default=".", show_default=True, help="Build context dir in the repo.")
 @click.option("--target", default=None, help="Where it runs: local or akash (of those SLIPWAY_TARGETS offers).")
 @click.option("--health-path", default="/", show_default=True, help="HTTP path that must answer before going live.")
+@click.option("--team", "team_slug", help="The team whose members see and deploy it (`slipway team create`).")
 @akash_options
 def project_create(name, repo_url, git_push, github_repo, branch, dockerfile, build_context, target,
-                   health_path, **akash) -> None:
+                   health_path, team_slug, **akash) -> None:
     """Create project NAME (lowercase letters, digits and dashes)."""
     from slipway.akash_settings import parse_akash_settings
     from slipway.errors import UserError
@@ -143,11 +144,17 @@ def project_create(name, repo_url, git_push, github_repo, branch, dockerfile, bu
         health_path=health_path, akash_settings=own or None,
     )
     with session_scope() as session:
+        team = _team_or_fail(session, team_slug) if team_slug else None
         try:
             p = create_project(session, spec)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(f"created project {p.name} (id {p.id})")
+        if team is not None:
+            from slipway.accounts.teams import assign
+
+            assign(session, p, team)
+        _audit(session, "project.create", p, team=team_slug)
+        click.echo(f"created project {p.name} (id {p.id}){f' for team {team_slug}' if team else ''}")
         if p.target == "akash":
             click.echo(f"Akash settings: {_akash_summary(p.akash_settings)}")
             click.echo(AKASH_WARNING)
@@ -172,6 +179,7 @@ def project_token(name: str) -> None:
             token = issue_push_token(p, settings)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
+        _audit(session, "project.token", p)
         branch = p.branch
     url = remote_url(settings, name)
     click.echo(f"Deploy token for {name} (shown only now; Slipway keeps just its hash, and this "
@@ -205,6 +213,7 @@ def project_hook(name: str, regenerate: bool) -> None:
         fresh = token is None
         if fresh:
             token = issue_hook_token(p)
+            _audit(session, "project.hook", p)
         branch = p.branch
     url = hook_url(settings, token)
     click.echo(url)
@@ -238,6 +247,8 @@ def project_set(name, **changes) -> None:
                 click.echo(AKASH_WARNING)
         except (ValueError, UserError) as exc:
             raise click.ClickException(str(exc)) from None
+        _audit(session, "settings.project", p, fields=sorted(k for k, v in {**changes, **akash}.items()
+                                                              if v is not None))
         click.echo(f"{p.name}: branch {p.branch}, Dockerfile {p.dockerfile} (context {p.build_context}), "
                    f"health {p.health_path}, previews {'on' if p.previews_enabled else 'off'}, "
                    f"fork previews {p.fork_previews}")
@@ -334,10 +345,13 @@ def env_set(project_name: str, assignments: tuple[str, ...]) -> None:
         click.echo(f"set {', '.join(values)} on {project_name}; deploy again to use them")
         return
     with session_scope() as session:
+        p = _project_or_fail(session, project_name)
         try:
-            set_vars(session, _project_or_fail(session, project_name), values)
+            set_vars(session, p, values)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
+        for name in values:
+            _audit(session, "env.set", p, name=name)
     click.echo(f"set {', '.join(values)} on {project_name}; deploy again to use them")
 
 
@@ -355,7 +369,10 @@ def env_unset(project_name: str, names: tuple[str, ...]) -> None:
         click.echo(f"removed {', '.join(names)} from {project_name}; deploy again to drop them")
         return
     with session_scope() as session:
-        missing = unset_vars(session, _project_or_fail(session, project_name), list(names))
+        p = _project_or_fail(session, project_name)
+        missing = unset_vars(session, p, list(names))
+        for name in set(names) - set(missing):
+            _audit(session, "env.unset", p, name=name)
     if missing:
         raise click.ClickException(f"not set on {project_name}: {', '.join(missing)}")
     click.echo(f"removed {', '.join(names)} from {project_name}; deploy again to drop them")
@@ -378,6 +395,7 @@ def deploy(project_name: str, sha: str | None) -> None:
         dep = request_deployment(project_name, GivenCommit(sha) if sha is not None else BranchHead(), "cli")
     except DeployRequestError as exc:
         raise click.ClickException(str(exc)) from None
+    _audit_deployment("deploy", dep.deployment_id)
     click.echo(f"deployment {dep.deployment_id} of {dep.sha[:7]} queued; "
                f"follow it with: slipway logs {dep.deployment_id} --follow")
     if dep.replaced:
@@ -408,6 +426,7 @@ def rollback(project_name: str, deployment_id: int | None) -> None:
         new_id = request_redeploy(deployment_id)
     except DeployRequestError as exc:
         raise click.ClickException(str(exc)) from None
+    _audit_deployment("rollback", new_id, of=deployment_id)
     click.echo(f"deployment {new_id} queued: {sha} again, from deployment {deployment_id}'s image; "
                f"follow it with: slipway logs {new_id} --follow")
 
@@ -427,6 +446,7 @@ def cancel(deployment_id: int) -> None:
         dep = cancel_deployment(deployment_id)
     except DeployRequestError as exc:
         raise click.ClickException(str(exc)) from None
+    _audit_deployment("cancel", deployment_id)
     click.echo(f"deployment {dep.deployment_id} of {dep.project} ({dep.sha[:7]}) cancelled")
 
 
@@ -605,3 +625,88 @@ def logout() -> None:
     from slipway.remote import forget
 
     click.echo("logged out" if forget(settings_mod.get_settings()) else "not logged in to a remote Slipway")
+
+
+# -- teams and the audit log (slipway/accounts) --------------------------------------------------
+
+def _audit(session, action: str, project=None, **detail) -> None:
+    """Commands run on the Slipway machine are the operator's: recorded as ``cli``."""
+    from slipway.accounts import audit
+
+    audit.record(session, audit.CLI, action, project, **detail)
+
+
+def _audit_deployment(action: str, deployment_id: int, **detail) -> None:
+    with session_scope() as session:
+        d = session.get(Deployment, deployment_id)
+        _audit(session, action, d.project if d is not None else None, deployment_id=deployment_id, **detail)
+
+
+def _team_or_fail(session, slug: str):
+    from slipway.accounts.teams import by_slug
+
+    team = by_slug(session, slug)
+    if team is None:
+        raise click.ClickException(f"no team {slug!r}; see `slipway team list`")
+    return team
+
+
+@main.group()
+def team() -> None:
+    """Teams: their members (by GitHub login) see and deploy the team's projects."""
+
+
+@team.command("create")
+@click.argument("slug")
+@click.option("--name", help="A longer name to show.")
+@click.option("--owner", "owner_login", help="GitHub login of its first owner.")
+def team_create(slug: str, name: str | None, owner_login: str | None) -> None:
+    """Create team SLUG (lowercase letters, digits and dashes)."""
+    from slipway.accounts.access import Actor
+    from slipway.accounts.teams import TeamError, create, set_member
+
+    with session_scope() as session:
+        try:
+            t = create(session, Actor.admin(), slug, name)
+            if owner_login:
+                set_member(session, t, owner_login, "owner")
+        except TeamError as exc:
+            raise click.ClickException(str(exc)) from None
+        _audit(session, "team.create", team=slug)
+    click.echo(f"created team {slug}{f' owned by {owner_login}' if owner_login else ''}")
+
+
+@team.command("member")
+@click.argument("slug")
+@click.argument("login")
+@click.argument("role", type=click.Choice(["owner", "member", "viewer", "remove"]))
+def team_member(slug: str, login: str, role: str) -> None:
+    """Add LOGIN (a GitHub login) to team SLUG as ROLE, change their role, or remove them."""
+    from slipway.accounts.teams import TeamError, set_member
+
+    with session_scope() as session:
+        try:
+            set_member(session, _team_or_fail(session, slug), login, None if role == "remove" else role)
+        except TeamError as exc:
+            raise click.ClickException(str(exc)) from None
+        _audit(session, "team.member", team=slug, login=login, role=None if role == "remove" else role)
+    click.echo(f"{login}: {'removed from' if role == 'remove' else role + ' of'} team {slug}")
+
+
+@team.command("list")
+def team_list() -> None:
+    """Teams, their members and projects."""
+    from sqlalchemy import select as select_
+
+    from slipway.accounts.models import Membership, Team, TeamProject
+
+    with session_scope() as session:
+        teams_ = session.scalars(select_(Team).order_by(Team.slug)).all()
+        if not teams_:
+            click.echo("no teams yet: slipway team create SLUG --owner GITHUB_LOGIN")
+        for t in teams_:
+            members = session.scalars(select_(Membership).where(Membership.team_id == t.id)).all()
+            projects = session.scalars(select_(Project.name).join(TeamProject, TeamProject.project_id == Project.id)
+                                       .where(TeamProject.team_id == t.id).order_by(Project.name)).all()
+            click.echo(f"{t.slug}: {', '.join(f'{m.user.login} ({m.role})' for m in members) or 'no members'}; "
+                       f"projects: {', '.join(projects) or 'none'}")

@@ -71,7 +71,8 @@ def set_member(session: Session, team: Team, login: str, role: str | None) -> Us
     session.flush()
     owners = session.scalar(select(Membership.id).where(Membership.team_id == team.id,
                                                         Membership.role == Role.OWNER.value).limit(1))
-    if owners is None:
+    members = session.scalar(select(Membership.id).where(Membership.team_id == team.id).limit(1))
+    if owners is None and members is not None:  # an empty team is the operator's to fill
         raise TeamError(UserError.TEAM_LAST_OWNER)
     return user
 
