@@ -135,3 +135,16 @@ def test_the_admin_password_and_sessions_still_work(app, settings, two_teams):
     api = app.test_client()
     names = [p["name"] for p in api.get("/api/projects", headers=bearer(settings.admin_password)).json]
     assert names == ["blue-app", "red-app"]
+
+
+def test_the_tokens_page_shows_a_new_token_once(app, two_teams, browser_as):
+    owner = browser_as("red-owner", two_teams)
+    made = owner.post("/tokens", data={"csrf": "test-csrf-token", "name": "laptop", "scope": "deploy", "days": "3"})
+    assert made.status_code == 201
+    text_ = made.get_data(as_text=True).split('<pre class="mono">')[1].split("</pre>")[0]
+    assert text_.startswith("slp_")
+    again = owner.get("/tokens").get_data(as_text=True)
+    assert "laptop" in again and text_ not in again and text_[:10] in again
+    assert app.test_client().get("/api/me", headers=bearer(text_)).json["scope"] == "deploy"
+    bad = owner.post("/tokens", data={"csrf": "test-csrf-token", "name": "", "scope": "deploy"})
+    assert bad.status_code == 422 and "give the token a name" in bad.get_data(as_text=True)
