@@ -32,7 +32,7 @@ def github_login(client, github, login: str, follow_to_slipway: bool = True):
 
 
 def test_alice_signs_in_and_sees_the_project_of_the_repository_she_reaches(gh_app, github, github_projects,
-                                                                            gh_settings):
+                                                                            gh_settings, caplog):
     browser = gh_app.test_client()
     assert b"Sign in with GitHub" in browser.get("/login").data
     resp = github_login(browser, github, "alice")
@@ -48,6 +48,7 @@ def test_alice_signs_in_and_sees_the_project_of_the_repository_she_reaches(gh_ap
         user = s.scalar(select(User).where(User.login == "alice"))
         assert user.github_id == github.users["alice"].id and user.access_token_enc
         assert token not in user.access_token_enc and token not in (user.refresh_token_enc or "")
+    assert token not in caplog.text and github.client_secret not in caplog.text
 
 
 def test_github_is_asked_once_per_cache_period_not_once_per_request(gh_app, github, github_projects):

@@ -148,3 +148,17 @@ def test_the_tokens_page_shows_a_new_token_once(app, two_teams, browser_as):
     assert app.test_client().get("/api/me", headers=bearer(text_)).json["scope"] == "deploy"
     bad = owner.post("/tokens", data={"csrf": "test-csrf-token", "name": "", "scope": "deploy"})
     assert bad.status_code == 422 and "give the token a name" in bad.get_data(as_text=True)
+
+
+def test_guessed_api_tokens_count_against_the_sign_in_limit(settings, two_teams):
+    from dataclasses import replace
+
+    from web import create_app
+
+    app = create_app(replace(settings, login_rate_limit="2 per hour"))
+    with session_scope() as s:
+        _t, good = tokens.create(s, two_teams.users["red-owner"], "ci", "read", 7)
+    script = app.test_client()
+    for _ in range(2):
+        assert script.get("/api/me", headers=bearer("slp_" + "g" * 43)).status_code == 401
+    assert script.get("/api/me", headers=bearer(good)).status_code == 429
