@@ -21,8 +21,14 @@ from slipway.accounts.access import AccessDenied, Action, Role, Scope, Site, req
 from slipway.accounts.models import Membership, Team
 from slipway.akash_settings import FIELDS, as_text
 from slipway.db import session_scope
-from slipway.deployments import BranchHead, DeployRequestError, GivenCommit, cancel_deployment, request_deployment, \
-    request_redeploy
+from slipway.deployments import (
+    BranchHead,
+    DeployRequestError,
+    GivenCommit,
+    cancel_deployment,
+    request_deployment,
+    request_redeploy,
+)
 from slipway.errors import UserError, render
 from slipway.models import BuildLog, Deployment, Project
 from slipway.projects import set_akash_settings
@@ -425,7 +431,7 @@ def project_team(args: dict, name: str):
             team = teams.by_slug(session, args["team"])
             try:
                 require_team(actor, team, manage=True)
-            except AccessDenied as exc:
+            except AccessDenied:
                 _error(422, render(UserError.TEAM_NOT_OWNER, slug=args["team"]))
         teams.assign(session, p, team)
         audit.record(session, actor, "project.team", p, team=team.slug if team else None)

@@ -30,6 +30,7 @@ from flask import (
 )
 from sqlalchemy import select
 
+from slipway.accounts.access import Site
 from slipway.crypto import SecretKeyMissing
 from slipway.db import session_scope
 from slipway.github import installations as inst
@@ -46,7 +47,6 @@ from slipway.models import Installation, InstallationRepository, Project
 from slipway.projects import ProjectSpec, create_project
 from slipway.settings import Settings
 from slipway.validation import is_int_id
-from slipway.accounts.access import Site
 from web.access import guard
 from web.csrf import check_csrf, csrf_token
 

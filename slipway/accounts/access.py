@@ -100,11 +100,11 @@ class Actor:
     team_roles: dict[int, Role] = field(default_factory=dict)  # team id -> role
     # Lower-cased "owner/name" -> role, asked of GitHub through the user's token (cached briefly);
     # called at most once per actor, and only when a GitHub project is at stake.
-    github_roles: Callable[[], dict[str, Role]] = field(default=lambda: {}, repr=False)
+    github_roles: Callable[[], dict[str, Role]] = field(default=dict, repr=False)
     _github: dict[str, Role] | None = field(default=None, repr=False)
 
     @classmethod
-    def admin(cls, token_id: int | None = None, scope: Scope | None = None) -> "Actor":
+    def admin(cls, token_id: int | None = None, scope: Scope | None = None) -> Actor:
         return cls("admin", login="admin", token_id=token_id, scope=scope)
 
     @property

@@ -32,7 +32,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     signed_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    memberships: Mapped[list["Membership"]] = relationship(back_populates="user", cascade="all, delete-orphan")
+    memberships: Mapped[list[Membership]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
 
 class Team(Base):
@@ -43,7 +43,7 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    members: Mapped[list["Membership"]] = relationship(back_populates="team", cascade="all, delete-orphan")
+    members: Mapped[list[Membership]] = relationship(back_populates="team", cascade="all, delete-orphan")
 
 
 class Membership(Base):
