@@ -129,6 +129,9 @@ def test_the_openapi_document_is_generated_and_describes_every_api_route(app, an
     assert "requestBody" in env_set
     token = doc["components"]["schemas"]["TokenIn"]
     assert set(token["required"]) == {"name", "scope"}
+    from openapi_spec_validator import validate
+
+    validate(doc)  # a valid OpenAPI 3.0 document, as tools that read it expect
 
 
 def test_the_admin_password_and_sessions_still_work(app, settings, two_teams):
