@@ -43,6 +43,7 @@ from slipway.accounts.access import Actor, Scope, team_roles
 from slipway.accounts.models import User
 from slipway.accounts.users import forget_github_roles, github_roles
 from slipway.accounts.users import sign_in as github_sign_in
+from slipway.crypto import SecretKeyMissing
 from slipway.db import session_scope
 from slipway.errors import AppError, UserError, render
 from slipway.github.app import oauth_app, oauth_callback_url, user_client
@@ -286,6 +287,14 @@ def _github_configured(settings: Settings) -> bool:
         return False
 
 
+def _oauth_client(settings: Settings):
+    try:
+        return user_client(settings)
+    except SecretKeyMissing:  # the stored App's secret cannot be read: as good as no App
+        current_app.logger.warning("github sign-in: the stored App's client secret cannot be decrypted")
+        return None
+
+
 def _start_session(user_id: int | None) -> None:
     sessions().end(session.get(SESSION_KEY))
     session.clear()  # a fresh session (and CSRF token) after signing in
@@ -301,7 +310,7 @@ def _sign_in_error(status: int, message: str):
 def github_login():
     """Send the browser to GitHub to authorize the App; a one-time state comes back with it."""
     settings = _settings()
-    client = user_client(settings)
+    client = _oauth_client(settings)
     if client is None:
         return _sign_in_error(409, render(UserError.AUTH_GITHUB_NOT_CONFIGURED))
     state = secrets.token_urlsafe(32)
@@ -321,7 +330,7 @@ def github_callback():
         return _sign_in_error(401, render(UserError.AUTH_OAUTH_DENIED))
     code = request.args.get("code", "")
     settings = _settings()
-    client = user_client(settings)
+    client = _oauth_client(settings)
     if not code or client is None:
         return _sign_in_error(400, render(UserError.AUTH_OAUTH_NO_CODE))
     try:

@@ -152,3 +152,28 @@ def test_an_expired_user_token_is_refreshed(gh_app, github, github_projects, gh_
         forget_github_roles(gh_settings, redis, user.id)
     assert browser.get("/projects/hello-app").status_code == 200
     assert len(github.user_tokens) == 2  # a second token, from the refresh token
+
+
+def test_an_app_created_on_the_github_page_signs_people_in_with_its_stored_client(settings, github,
+                                                                                   github_projects):
+    from dataclasses import replace
+
+    from slipway.github.app import register_from_manifest
+    from slipway.settings import set_settings
+    from web import create_app
+
+    s = replace(settings, github_client_id="", github_client_secret="", github_url=github.url,
+                github_api_url=github.url)
+    set_settings(s)
+    register_from_manifest(github.add_manifest_code(), s)  # client id and secret stored, the secret encrypted
+    app = create_app(s)
+    browser = app.test_client()
+    resp = github_login(browser, github, "alice")
+    assert resp.status_code == 302
+    assert "hello-app" in browser.get("/").get_data(as_text=True)
+
+
+def test_without_an_app_the_sign_in_page_offers_only_the_password(settings, anonymous):
+    assert b"Sign in with GitHub" not in anonymous.get("/login").data
+    resp = anonymous.get("/login/github")
+    assert resp.status_code == 409 and b"SLIPWAY_GITHUB_CLIENT_ID" in resp.data
