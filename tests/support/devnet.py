@@ -58,6 +58,7 @@ class Client:
         return int(self.get("/cosmos/base/tendermint/v1beta1/blocks/latest").json()["block"]["header"]["height"])
 
     def block_time(self) -> datetime:
+        self.wait_height(1)  # a chain just started has made no block yet, so no block time either
         when = self.get("/cosmos/base/tendermint/v1beta1/blocks/latest").json()["block"]["header"]["time"]
         return datetime.fromisoformat(when)
 
