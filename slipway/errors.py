@@ -69,6 +69,9 @@ MESSAGES: dict[str, str] = {
     "project:user:akash-settings": "The project's Akash settings are not valid: {detail}.",
     "akash:user:repository-sdl": "{path} in commit {sha} is not a valid Akash SDL: {detail}. Fix it, or remove it to let Slipway write the SDL from the project's settings.",
     "akash:user:sdl-no-service": "{path} in commit {sha} names no service for the image Slipway builds: give exactly one service `image: slipway` (services: {services}). Slipway puts the built image and its registry login there.",
+    # tying a project to the GitHub App's installation (`slipway project create --github`)
+    "project:user:app-not-installed": "The GitHub App is not installed on {repo}, or its installation does not grant that repository. Install the App on it (or add {repo} to the installation's repositories) from {url}, then try again; or give --repo URL to build from a URL without the App.",
+    "project:user:installation-suspended": "The GitHub App's installation on {account} (installation {id}) is suspended on GitHub; unsuspend it before connecting {repo}.",
 }
 
 
@@ -126,6 +129,8 @@ class UserError(SlipwayError):
     PROJECT_AKASH_SETTINGS = "project:user:akash-settings"
     AKASH_REPOSITORY_SDL = "akash:user:repository-sdl"
     AKASH_SDL_NO_SERVICE = "akash:user:sdl-no-service"
+    PROJECT_APP_NOT_INSTALLED = "project:user:app-not-installed"
+    PROJECT_INSTALLATION_SUSPENDED = "project:user:installation-suspended"
 
 
 class AppError(SlipwayError):
