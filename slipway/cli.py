@@ -576,6 +576,85 @@ def registry_gc(delete_orphans: bool) -> None:
         raise click.ClickException(f"the registry failed: {exc}") from None
 
 
+@main.group()
+def notify() -> None:
+    """Tell people how a project's deployments end: Slack, Discord, email, or a signed webhook."""
+
+
+@notify.command("add")
+@click.argument("project_name")
+@click.argument("name")
+@click.argument("kind", type=click.Choice(["slack", "discord", "email", "webhook"]))
+@click.argument("target", required=False)
+@click.option("--on-success/--no-on-success", default=False, show_default=True, help="Also when one goes live.")
+@click.option("--on-failure/--no-on-failure", default=True, show_default=True, help="When one fails.")
+def notify_add(project_name: str, name: str, kind: str, target: str | None, on_success: bool, on_failure: bool) -> None:
+    """Add channel NAME to PROJECT_NAME: a KIND webhook URL or email address TARGET.
+
+    Leave TARGET out to type it (hidden) or pipe it in: webhook URLs hold tokens, and a command
+    line ends up in shell history. Stored encrypted; lists show only its host.
+    """
+    from slipway.notifications import add_channel, shown_target
+
+    if target is None:
+        target = _read_value("the " + ("email address" if kind == "email" else f"{kind} webhook URL"), 1).strip()
+    with session_scope() as session:
+        try:
+            channel, secret = add_channel(session, settings_mod.get_settings(), _project_or_fail(session, project_name),
+                                          name, kind, target, on_failure=on_failure, on_success=on_success)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        events = " and ".join(e for e, on in (("failure", on_failure), ("success", on_success)) if on)
+        click.echo(f"{project_name} tells {name} ({kind}, {shown_target(kind, target)}) of each deployment's {events}")
+        if secret:
+            click.echo(f"\nSigning secret (shown only now; Slipway keeps it encrypted):\n\n    {secret}\n\n"
+                       "Each request carries X-Slipway-Signature-256: sha256=<HMAC-SHA256 of the raw body under this "
+                       "secret, hex>; compare it in constant time before trusting the body.")
+
+
+@notify.command("list")
+@click.argument("project_name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one array of objects) for scripts.")
+def notify_list(project_name: str, as_json: bool) -> None:
+    """List PROJECT_NAME's channels and how their last notification went (targets shown by host only)."""
+    from slipway.notifications import channels_of, last_delivery, shown_target, target_of
+    from slipway.tables import ago, iso, table
+
+    with session_scope() as session:
+        items, rows = [], []
+        for c in channels_of(session, _project_or_fail(session, project_name).id):
+            last = last_delivery(session, c.id)
+            to = shown_target(c.kind, target_of(c))
+            on = [e for e, flag in (("failure", c.on_failure), ("success", c.on_success)) if flag]
+            items.append({"name": c.name, "kind": c.kind, "to": to, "on": on, "last": None if last is None else {
+                "deployment_id": last.deployment_id, "event": last.event, "status": last.status,
+                "attempts": last.attempts, "error": last.last_error, "at": iso(last.sent_at or last.created_at)}})
+            rows.append((c.name, c.kind, ",".join(on), to, "-" if last is None else
+                         f"{last.status} {ago(last.sent_at or last.created_at)} (deployment {last.deployment_id}, "
+                         f"{last.attempts} attempt{'s' if last.attempts != 1 else ''})"
+                         + (f": {last.last_error}" if last.last_error else "")))
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+    elif not rows:
+        click.echo(f"{project_name} notifies nobody: slipway notify add {project_name} NAME slack|discord|email|webhook")
+    else:
+        click.echo(table(["name", "kind", "on", "to", "last notification"], rows))
+
+
+@notify.command("remove")
+@click.argument("project_name")
+@click.argument("name")
+def notify_remove(project_name: str, name: str) -> None:
+    """Remove channel NAME from PROJECT_NAME."""
+    from slipway.notifications import remove_channel
+
+    with session_scope() as session:
+        if not remove_channel(session, _project_or_fail(session, project_name), name):
+            raise click.ClickException(f"{project_name} has no channel named {name!r}; see `slipway notify list "
+                                       f"{project_name}`")
+    click.echo(f"removed {name} from {project_name}")
+
+
 def _register_optional() -> None:
     from deployer.akash.cli import akash, sdl
     from devnet.cli import devnet
