@@ -128,3 +128,39 @@ def test_the_wait_is_bounded_by_the_follow_timeout(settings, pushed_project, tmp
     assert f"remote: Slipway: following deployment {dep.id}'s build" in out.stderr
     assert "remote: Slipway: stopped following after 1 s (SLIPWAY_GIT_PUSH_FOLLOW_TIMEOUT); the deployment goes " \
            f"on: {settings.public_url}/deployments/{dep.id}" in out.stderr
+
+
+def test_a_few_pushes_are_followed_at_once_and_a_cancelled_deployment_ends_its_push(settings, tmp_path):
+    from web.git_remote import MAX_FOLLOWERS
+
+    server, stop = serve(settings)
+    projects, pushes = [], []
+    try:
+        for i in range(MAX_FOLLOWERS + 1):
+            name = f"m{i}-{uuid.uuid4().hex[:6]}"
+            assert cli("project", "create", name, "--git-push").exit_code == 0
+            (token,) = set(re.findall(r"slw_[A-Za-z0-9_-]+", cli("project", "token", name).output))
+            checkout = Checkout(tmp_path / name)
+            checkout.commit({"Dockerfile": "FROM scratch\n"})
+            projects.append((name, token, checkout))
+        for name, token, checkout in projects[:MAX_FOLLOWERS]:
+            pushes.append(subprocess.Popen(["git", "push", remote(server, name, token), "main"], cwd=checkout.path,
+                                           env=checkout.env, stderr=subprocess.PIPE, text=True))
+            deadline = time.monotonic() + 60
+            while deployment_of(name) is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert all(p.poll() is None for p in pushes)  # each one is waiting for its deployment
+        name, token, checkout = projects[-1]
+        out = checkout.git("push", remote(server, name, token), "main")  # answered at once
+        dep = deployment_of(name)
+        assert f"remote: Slipway: {MAX_FOLLOWERS} pushes are being followed already on this server; follow this " \
+               f"one at {settings.public_url}/deployments/{dep.id}" in out.stderr
+        for (name, _, _), push in zip(projects, pushes):
+            assert cli("cancel", str(deployment_of(name).id)).exit_code == 0
+            _, err = push.communicate(timeout=60)
+            assert f"remote: Slipway: deployment {deployment_of(name).id} CANCELLED: Cancelled by a user." in err
+    finally:
+        for push in pushes:
+            if push.poll() is None:
+                push.kill()
+        stop()

@@ -22,6 +22,7 @@ ends (``slipway.git_remote.follow``): the pusher sees a failed build in the same
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 
@@ -128,9 +129,13 @@ def git(name: str, rest: str):
                 lines, deployment_id = deploy_push(settings, project_id, path) if status.startswith("200") \
                     else ([], None)
             if lines and asks_for_sideband(head):
-                payload = with_progress_lines(payload, lines)
                 if deployment_id is not None and wants_follow(settings, push_options(head)):
-                    followed = deployment_id
+                    if _followers.acquire(blocking=False):
+                        followed = deployment_id
+                    else:
+                        lines.append(f"Slipway: {MAX_FOLLOWERS} pushes are being followed already on this server; "
+                                     f"follow this one at {settings.deployment_url(deployment_id)}")
+                payload = with_progress_lines(payload, lines)
         else:
             status, headers, payload = _run(backend, environ)
     headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
@@ -138,18 +143,42 @@ def git(name: str, rest: str):
     if opened is not None:
         # git has stored the push and prints "remote:" lines until the final flush: the answer stays
         # open while the deployment runs (lock released, no database session held).
-        return Response(_following(settings, followed, opened), status=status, headers=headers)
+        release = _release_once()
+        response = Response(_following(settings, followed, opened, release), status=status, headers=headers)
+        response.call_on_close(release)  # also when the answer is dropped before it started
+        return response
+    if followed is not None:
+        _followers.release()
     return Response(payload, status=status, headers=headers)
 
 
-def _following(settings: Settings, deployment_id: int, opened: bytes) -> Iterator[bytes]:
-    yield opened
+# Each followed push holds one of the web server's request threads until its deployment ends (or
+# SLIPWAY_GIT_PUSH_FOLLOW_TIMEOUT): a few per process, so pushes never take every thread from the
+# dashboard and the API; past them a push is answered at once with the deployment's URL.
+MAX_FOLLOWERS = 4
+_followers = threading.BoundedSemaphore(MAX_FOLLOWERS)
+
+
+def _release_once() -> Callable[[], None]:
+    done = threading.Lock()
+
+    def release() -> None:
+        if done.acquire(blocking=False):
+            _followers.release()
+
+    return release
+
+
+def _following(settings: Settings, deployment_id: int, opened: bytes, release: Callable[[], None]) -> Iterator[bytes]:
     try:
+        yield opened
         for line in follow_lines(settings, redis_connection(settings), deployment_id):
             yield progress_packets([line])
     except Exception:  # noqa: BLE001 - the push is stored and its deployment runs: only the watching stops
         log.warning("git push: following deployment %s stopped", deployment_id, exc_info=True)
         yield progress_packets([f"Slipway: could not follow the build; see {settings.deployment_url(deployment_id)}"])
+    finally:
+        release()
     yield b"0000"
 
 
