@@ -263,6 +263,7 @@ def test_each_end_is_announced_once_and_successes_only_where_asked(notifying, qu
     (only,) = deliveries("once").items()
     assert only[0] == "everything" and only[1].event == "succeeded" and only[1].deployment_id == live_id
     assert queue.job_ids == [f"{notifying.queue_name}-notification-{only[1].id}"]
+    assert list(queue.jobs[0].args) == [only[1].id]  # an id only: the URL and secret stay in the database
 
 
 def test_notify_cli_says_what_to_fix_and_removes(settings):
