@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 
@@ -124,14 +125,16 @@ def project_create(name, repo_url, git_push, github_repo, branch, dockerfile, bu
     from slipway.akash_settings import parse_akash_settings
     from slipway.errors import UserError
     from slipway.git_remote import ensure_repository, repository_path
-    from slipway.projects import ProjectSpec, create_project
+    from slipway.github.installations import installation_granting
+    from slipway.projects import ProjectSpec, connect_project, create_project
 
     settings = settings_mod.get_settings()
     if git_push and (repo_url or github_repo):
         raise click.ClickException("--git-push projects build from Slipway's own repository: "
                                    "leave out --repo and --github")
-    if not git_push and not repo_url:
-        raise click.ClickException("give --repo URL, or --git-push to deploy with `git push` to Slipway")
+    if not git_push and not repo_url and not github_repo:
+        raise click.ClickException("give --github owner/name (a repository the GitHub App is installed on), "
+                                   "--repo URL, or --git-push to deploy with `git push` to Slipway")
     if git_push:
         repo_url = str(repository_path(settings, name))
     try:
@@ -139,15 +142,21 @@ def project_create(name, repo_url, git_push, github_repo, branch, dockerfile, bu
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
     spec = ProjectSpec(
-        name=name, repo_url=repo_url, github_repo=github_repo, branch=branch, dockerfile=dockerfile,
+        name=name, repo_url=repo_url or "", github_repo=github_repo, branch=branch, dockerfile=dockerfile,
         build_context=build_context, target=target or settings_mod.get_settings().default_target,
         health_path=health_path, akash_settings=own or None,
     )
     with session_scope() as session:
         team = _team_or_fail(session, team_slug) if team_slug else None
+        installation = installation_granting(session, github_repo) if github_repo else None
+        if github_repo and installation is None and not repo_url and github_repo.count("/") == 1:
+            raise click.ClickException(str(UserError(
+                UserError.PROJECT_APP_NOT_INSTALLED, repo=github_repo, url=f"{settings.public_url.rstrip('/')}/github")))
+        if installation is not None and not repo_url:
+            spec.repo_url = f"{settings.github_url.rstrip('/')}/{github_repo}.git"
         try:
-            p = create_project(session, spec)
-        except ValueError as exc:
+            p = connect_project(session, spec, installation) if installation else create_project(session, spec)
+        except (ValueError, UserError) as exc:
             raise click.ClickException(str(exc)) from None
         if team is not None:
             from slipway.accounts.teams import assign
@@ -155,6 +164,9 @@ def project_create(name, repo_url, git_push, github_repo, branch, dockerfile, bu
             assign(session, p, team)
         _audit(session, "project.create", p, team=team_slug)
         click.echo(f"created project {p.name} (id {p.id}){f' for team {team_slug}' if team else ''}")
+        if installation is not None:
+            click.echo(f"connected to {github_repo} through the GitHub App's installation on "
+                       f"{installation.account_login}: pushes to {p.branch} deploy it")
         if p.target == "akash":
             click.echo(f"Akash settings: {_akash_summary(p.akash_settings)}")
             click.echo(AKASH_WARNING)
@@ -270,24 +282,68 @@ def project_delete(name: str, yes: bool) -> None:
 
 
 @project.command("list")
-def project_list() -> None:
-    """List projects."""
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one array of objects) for scripts.")
+def project_list(as_json: bool) -> None:
+    """List projects: where they deploy from, their last deployment and what is live."""
+    from slipway.tables import ago, iso, table
+
     remote = _remote()
     if remote is not None:
-        rows = _call(remote, "GET", "/projects")
-        if not rows:
+        found = _call(remote, "GET", "/projects")
+        if as_json:
+            click.echo(json.dumps(found, indent=2))
+        elif not found:
             click.echo("no projects you can see")
-        for p in rows:
-            click.echo(f"{p['name']:20} {p['target']:6} {p['branch']:15} {p['github_repo'] or p['repo_url']} "
-                       f"({p['role']}{', team ' + p['team'] if p['team'] else ''})")
+        else:
+            click.echo(table(["name", "target", "branch", "source", "role", "team"],
+                             [(p["name"], p["target"], p["branch"], p["github_repo"] or p["repo_url"], p["role"],
+                               p["team"]) for p in found]))
         return
     with session_scope() as session:
         rows = session.scalars(select(Project).order_by(Project.name)).all()
-        if not rows:
-            click.echo("no projects yet: slipway project create NAME --repo URL")
-        for p in rows:
-            src = p.github_repo or p.repo_url
-            click.echo(f"{p.name:20} {p.target:6} {p.branch:15} {src}")
+        last = _latest_deployments(session, [p.id for p in rows], live=False)
+        live = _latest_deployments(session, [p.id for p in rows], live=True)
+        items = [{
+            "name": p.name, "target": p.target, "branch": p.branch, "source": p.github_repo or p.repo_url,
+            "github_repo": p.github_repo, "installation_id": p.installation_id,
+            "disconnected": p.disconnected_reason,
+            "last_deployment": _deployment_item(last[p.id]) if p.id in last else None,
+            "live_url": live[p.id].url if p.id in live else None,
+            "created_at": iso(p.created_at),
+        } for p in rows]
+        shown = [(p.name, p.target, p.branch, p.github_repo or p.repo_url,
+                  f"{last[p.id].state} {ago(last[p.id].created_at)}" if p.id in last else None,
+                  live[p.id].url if p.id in live else None) for p in rows]
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+    elif not rows:
+        click.echo("no projects yet: slipway project create NAME --repo URL")
+    else:
+        click.echo(table(["name", "target", "branch", "source", "last deploy", "url"], shown))
+
+
+def _latest_deployments(session, project_ids: list[int], live: bool) -> dict[int, Deployment]:
+    """Each project's newest deployment (or newest live production one), by project id, in one query."""
+    from sqlalchemy import func
+
+    newest = select(func.max(Deployment.id)).where(Deployment.project_id.in_(project_ids))
+    if live:
+        newest = newest.where(Deployment.state == "live", Deployment.pr_number.is_(None))
+    newest = newest.group_by(Deployment.project_id)
+    return {d.project_id: d for d in session.scalars(select(Deployment).where(Deployment.id.in_(newest)))}
+
+
+def _deployment_item(d: Deployment) -> dict:
+    from slipway.tables import elapsed, iso
+
+    seconds = elapsed(d.started_at, d.finished_at) if d.started_at else None
+    return {
+        "id": d.id, "project": d.project.name, "sha": d.sha, "branch": d.branch, "pr_number": d.pr_number,
+        "environment": d.environment, "trigger": d.trigger, "state": d.state, "health": d.health,
+        "url": d.url, "error_id": d.error_id, "error_message": d.error_message,
+        "created_at": iso(d.created_at), "started_at": iso(d.started_at), "finished_at": iso(d.finished_at),
+        "duration_s": round(seconds, 1) if seconds is not None else None,
+    }
 
 
 @main.group()
@@ -326,18 +382,21 @@ def env_list(project_name: str) -> None:
 def env_set(project_name: str, assignments: tuple[str, ...]) -> None:
     """Set variables: KEY=VALUE, or just KEY to type the value (hidden, kept out of shell history).
 
+    Without a terminal, a lone KEY takes its value from standard input
+    (`printf %s "$TOKEN" | slipway env set app TOKEN`; one trailing newline is dropped).
     Changes apply from the next deployment.
     """
     from slipway.envvars import check_name, set_vars
 
     values = {}
+    bare = [item for item in assignments if "=" not in item]
     for item in assignments:
         name, sep, value = item.partition("=")
         try:
             check_name(name)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
-        values[name] = value if sep else click.prompt(f"value of {name}", hide_input=True)
+        values[name] = value if sep else _read_value(name, len(bare))
     remote = _remote()
     if remote is not None:
         for name, value in values.items():
@@ -353,6 +412,18 @@ def env_set(project_name: str, assignments: tuple[str, ...]) -> None:
         for name in values:
             _audit(session, "env.set", p, name=name)
     click.echo(f"set {', '.join(values)} on {project_name}; deploy again to use them")
+
+
+def _read_value(name: str, bare: int) -> str:
+    """A value typed at a terminal (not echoed), or standard input's whole text when it is not one."""
+    stdin = sys.stdin
+    if stdin.isatty():
+        return click.prompt(f"value of {name}", hide_input=True)
+    if bare > 1:
+        raise click.ClickException("standard input holds one value: give one KEY without =VALUE at a time "
+                                   "when piping values in")
+    value = stdin.read()
+    return value[:-2] if value.endswith("\r\n") else value.removesuffix("\n")
 
 
 @env.command("unset")
@@ -453,26 +524,48 @@ def cancel(deployment_id: int) -> None:
 @main.command()
 @click.argument("project_name", required=False)
 @click.option("-n", "limit", default=20, show_default=True)
-def deployments(project_name: str | None, limit: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one array of objects) for scripts.")
+def deployments(project_name: str | None, limit: int, as_json: bool) -> None:
     """List deployments, newest first."""
+    from slipway.tables import ago, duration, elapsed, table
+
     remote = _remote()
     if remote is not None:
         if not project_name:
             raise click.ClickException("against a remote Slipway, name the project: slipway deployments NAME")
-        for d in _call(remote, "GET", f"/projects/{_quote(project_name)}/deployments")[:limit]:
-            click.echo(f"{d['id']:6} {d['project']:20} {d['sha'][:7]} {d['branch']:15} {d['state']:11} "
-                       f"{d['url'] or d['error'] or ''}")
+        found = _call(remote, "GET", f"/projects/{_quote(project_name)}/deployments")[:limit]
+        if as_json:
+            click.echo(json.dumps(found, indent=2))
+        elif not found:
+            click.echo(f"no deployments of {project_name} yet")
+        else:
+            click.echo(table(["id", "project", "commit", "branch", "state", "url / reason"],
+                             [(d["id"], d["project"], d["sha"][:7], d["branch"], d["state"],
+                               d["url"] or d["error"] or "") for d in found]))
         return
     with session_scope() as session:
         q = select(Deployment).join(Project).order_by(Deployment.id.desc()).limit(limit)
         if project_name:
+            _project_or_fail(session, project_name)
             q = q.where(Project.name == project_name)
-        for d in session.scalars(q):
+        found = session.scalars(q).all()
+        items = [_deployment_item(d) for d in found]
+        rows = []
+        for d in found:
             down = d.state == "live" and d.health == "down"
-            click.echo(
-                f"{d.id:6} {d.project.name:20} {d.short_sha} {d.branch:15} {d.state + (' (down)' if down else ''):11} "
-                f"{d.url or d.error_message or ''}{f' down: {d.health_detail}' if down else ''}"
-            )
+            where = f"PR #{d.pr_number}" if d.pr_number else d.branch
+            outcome = d.url if d.state == "live" else d.error_message or d.url
+            rows.append((d.id, d.project.name, d.short_sha, where, d.trigger,
+                         d.state + (" (down)" if down else ""), ago(d.created_at),
+                         duration(elapsed(d.started_at, d.finished_at)),
+                         f"{outcome or ''}{f' down: {d.health_detail}' if down else ''}"))
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+    elif not rows:
+        click.echo(f"no deployments{' of ' + project_name if project_name else ''} yet")
+    else:
+        click.echo(table(["id", "project", "commit", "branch", "trigger", "state", "created", "took", "url / reason"],
+                         rows))
 
 
 @main.command()
@@ -556,6 +649,85 @@ def registry_gc(delete_orphans: bool) -> None:
         raise click.ClickException(f"the registry failed: {exc}") from None
 
 
+@main.group()
+def notify() -> None:
+    """Tell people how a project's deployments end: Slack, Discord, email, or a signed webhook."""
+
+
+@notify.command("add")
+@click.argument("project_name")
+@click.argument("name")
+@click.argument("kind", type=click.Choice(["slack", "discord", "email", "webhook"]))
+@click.argument("target", required=False)
+@click.option("--on-success/--no-on-success", default=False, show_default=True, help="Also when one goes live.")
+@click.option("--on-failure/--no-on-failure", default=True, show_default=True, help="When one fails.")
+def notify_add(project_name: str, name: str, kind: str, target: str | None, on_success: bool, on_failure: bool) -> None:
+    """Add channel NAME to PROJECT_NAME: a KIND webhook URL or email address TARGET.
+
+    Leave TARGET out to type it (hidden) or pipe it in: webhook URLs hold tokens, and a command
+    line ends up in shell history. Stored encrypted; lists show only its host.
+    """
+    from slipway.notifications import add_channel, shown_target
+
+    if target is None:
+        target = _read_value("the " + ("email address" if kind == "email" else f"{kind} webhook URL"), 1).strip()
+    with session_scope() as session:
+        try:
+            channel, secret = add_channel(session, settings_mod.get_settings(), _project_or_fail(session, project_name),
+                                          name, kind, target, on_failure=on_failure, on_success=on_success)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        events = " and ".join(e for e, on in (("failure", on_failure), ("success", on_success)) if on)
+        click.echo(f"{project_name} tells {name} ({kind}, {shown_target(kind, target)}) of each deployment's {events}")
+        if secret:
+            click.echo(f"\nSigning secret (shown only now; Slipway keeps it encrypted):\n\n    {secret}\n\n"
+                       "Each request carries X-Slipway-Signature-256: sha256=<HMAC-SHA256 of the raw body under this "
+                       "secret, hex>; compare it in constant time before trusting the body.")
+
+
+@notify.command("list")
+@click.argument("project_name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one array of objects) for scripts.")
+def notify_list(project_name: str, as_json: bool) -> None:
+    """List PROJECT_NAME's channels and how their last notification went (targets shown by host only)."""
+    from slipway.notifications import channels_of, last_delivery, shown_target, target_of
+    from slipway.tables import ago, iso, table
+
+    with session_scope() as session:
+        items, rows = [], []
+        for c in channels_of(session, _project_or_fail(session, project_name).id):
+            last = last_delivery(session, c.id)
+            to = shown_target(c.kind, target_of(c))
+            on = [e for e, flag in (("failure", c.on_failure), ("success", c.on_success)) if flag]
+            items.append({"name": c.name, "kind": c.kind, "to": to, "on": on, "last": None if last is None else {
+                "deployment_id": last.deployment_id, "event": last.event, "status": last.status,
+                "attempts": last.attempts, "error": last.last_error, "at": iso(last.sent_at or last.created_at)}})
+            rows.append((c.name, c.kind, ",".join(on), to, "-" if last is None else
+                         f"{last.status} {ago(last.sent_at or last.created_at)} (deployment {last.deployment_id}, "
+                         f"{last.attempts} attempt{'s' if last.attempts != 1 else ''})"
+                         + (f": {last.last_error}" if last.last_error else "")))
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+    elif not rows:
+        click.echo(f"{project_name} notifies nobody: slipway notify add {project_name} NAME slack|discord|email|webhook")
+    else:
+        click.echo(table(["name", "kind", "on", "to", "last notification"], rows))
+
+
+@notify.command("remove")
+@click.argument("project_name")
+@click.argument("name")
+def notify_remove(project_name: str, name: str) -> None:
+    """Remove channel NAME from PROJECT_NAME."""
+    from slipway.notifications import remove_channel
+
+    with session_scope() as session:
+        if not remove_channel(session, _project_or_fail(session, project_name), name):
+            raise click.ClickException(f"{project_name} has no channel named {name!r}; see `slipway notify list "
+                                       f"{project_name}`")
+    click.echo(f"removed {name} from {project_name}")
+
+
 def _register_optional() -> None:
     from deployer.akash.cli import akash, sdl
     from devnet.cli import devnet
@@ -567,9 +739,6 @@ def _register_optional() -> None:
 
 _register_optional()
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
 
 
 # -- a remote Slipway (slipway/remote.py) ---------------------------------------------------
@@ -710,3 +879,7 @@ def team_list() -> None:
                                        .where(TeamProject.team_id == t.id).order_by(Project.name)).all()
             click.echo(f"{t.slug}: {', '.join(f'{m.user.login} ({m.role})' for m in members) or 'no members'}; "
                        f"projects: {', '.join(projects) or 'none'}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

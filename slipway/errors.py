@@ -92,6 +92,9 @@ MESSAGES: dict[str, str] = {
     "team:user:not-owner": "you own no team {slug}",
     "cli:user:login-expired": "the remote Slipway does not take this login any more (expired or revoked token): run `slipway login URL` again",
     "cli:user:unreachable": "cannot reach {url}: {reason}",
+    # tying a project to the GitHub App's installation (`slipway project create --github`)
+    "project:user:app-not-installed": "The GitHub App is not installed on {repo}, or its installation does not grant that repository. Install the App on it (or add {repo} to the installation's repositories) from {url}, then try again; or give --repo URL to build from a URL without the App.",
+    "project:user:installation-suspended": "The GitHub App's installation on {account} (installation {id}) is suspended on GitHub; unsuspend it before connecting {repo}.",
 }
 
 
@@ -170,6 +173,8 @@ class UserError(SlipwayError):
     TEAM_NOT_OWNER = "team:user:not-owner"
     CLI_LOGIN_EXPIRED = "cli:user:login-expired"
     CLI_UNREACHABLE = "cli:user:unreachable"
+    PROJECT_APP_NOT_INSTALLED = "project:user:app-not-installed"
+    PROJECT_INSTALLATION_SUSPENDED = "project:user:installation-suspended"
 
 
 class AppError(SlipwayError):

@@ -238,3 +238,40 @@ class LeaseEvent(Base):
     price_uact: Mapped[str | None] = mapped_column(String(40))
     amount_uact: Mapped[int | None] = mapped_column(BigInteger)
     detail: Mapped[str | None] = mapped_column(String(500))
+
+
+class NotificationChannel(Base):
+    """Where a project's deployments are announced (slipway.notifications): a Slack or Discord
+    webhook, an email address, or a signed webhook of the user's own. The target (webhook URLs carry
+    tokens) and the signing secret are encrypted at rest."""
+
+    __tablename__ = "notification_channels"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(20))  # slack, discord, email, webhook
+    target_enc: Mapped[str] = mapped_column(Text)
+    secret_enc: Mapped[str | None] = mapped_column(Text)
+    on_failure: Mapped[bool] = mapped_column(Boolean, default=True)
+    on_success: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class NotificationDelivery(Base):
+    """One announcement of one deployment's end on one channel: recorded once (the unique key), then
+    sent by an rq job with retries; ``last_error`` never holds the target or a secret."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (UniqueConstraint("channel_id", "deployment_id", "event"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("notification_channels.id", ondelete="CASCADE"))
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(20))  # failed, succeeded
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued, retrying, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

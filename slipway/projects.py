@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session
 
-from slipway.models import Project
+from slipway.models import Installation, Project
 from slipway.settings import get_settings
 from slipway.targets import target_problem
 from slipway.validation import branch_problem, is_project_name, repo_url_problem, shown
@@ -63,6 +63,23 @@ def create_project(session: Session, spec: ProjectSpec) -> Project:
     project = Project(**spec.__dict__)
     session.add(project)
     session.flush()
+    return project
+
+
+def connect_project(session: Session, spec: ProjectSpec, installation: Installation) -> Project:
+    """Create a project for a repository the GitHub App's ``installation`` grants, tied to it.
+
+    The one road of the dashboard's Connect button and `slipway project create --github`: pushes to the
+    repository then deploy it, and losing the grant disconnects it (slipway.github.installations).
+    ValueError says what to fix; UserError if the installation is suspended.
+    """
+    from slipway.errors import UserError
+
+    if installation.suspended:
+        raise UserError(UserError.PROJECT_INSTALLATION_SUSPENDED, account=installation.account_login,
+                        id=installation.id, repo=spec.github_repo)
+    project = create_project(session, spec)  # validates before it writes
+    project.installation_id = installation.id
     return project
 
 

@@ -12,6 +12,7 @@ from typing import Sequence
 from slipway.github.previews import preview_reporters
 from slipway.github.reporting import github_reporters
 from slipway.interfaces import Reporter
+from slipway.notifications.reporter import notification_reporters
 from slipway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,5 +28,5 @@ def report(reporters: Sequence[Reporter], deployment_id: int) -> None:
 
 
 def default_reporters(settings: Settings) -> list[Reporter]:
-    """Reporters for the configured integrations (none without a GitHub App)."""
-    return [*github_reporters(settings), *preview_reporters(settings)]
+    """Reporters for the configured integrations (GitHub's need an App), and the projects' notifications."""
+    return [*github_reporters(settings), *preview_reporters(settings), *notification_reporters(settings)]

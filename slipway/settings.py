@@ -136,6 +136,16 @@ class Settings:
     akash_bid_timeout: str = _setting("SLIPWAY_AKASH_BID_TIMEOUT", "120", doc="Seconds a new Akash deployment waits for an acceptable bid before it is closed.")
     akash_ready_timeout: str = _setting("SLIPWAY_AKASH_READY_TIMEOUT", "300", doc="Seconds a leased app has to be available and answer HTTP before its deployment is closed.")
     akash_failover_after: str = _setting("SLIPWAY_AKASH_FAILOVER_AFTER", "120", doc="Seconds a live Akash deployment's provider may not answer (by the periodic health checks) before Slipway moves the app to another provider by the same policy; a lease closed under it moves at once.")
+    # `git push` following its build, and notifications (#13)
+    git_push_follow_timeout: str = _setting("SLIPWAY_GIT_PUSH_FOLLOW_TIMEOUT", "600", doc="Seconds a `git push` to the built-in git remote keeps printing its deployment's build log (as `remote:` lines) and how it ended; 0: pushes return once the deployment is queued. A pusher opts out with `git push -o slipway.follow=false`.")
+    notify_retry_backoff: str = _setting("SLIPWAY_NOTIFY_RETRY_BACKOFF", "10,60,300", doc="Seconds between the attempts of a notification that failed (comma-separated: one retry each); then it is given up and recorded as failed.")
+    notify_timeout: str = _setting("SLIPWAY_NOTIFY_TIMEOUT", "10", doc="Seconds one notification (a webhook's HTTP request, or the SMTP exchange) may take.")
+    smtp_host: str = _setting("SLIPWAY_SMTP_HOST", doc="SMTP server email notifications are sent through (unset: email notifications cannot be added).")
+    smtp_port: str = _setting("SLIPWAY_SMTP_PORT", "587", doc="Port of the SMTP server.")
+    smtp_security: str = _setting("SLIPWAY_SMTP_SECURITY", "starttls", doc="How the SMTP connection is secured: `starttls`, `ssl` (implicit TLS, usually port 465) or `none` (a relay on this machine only).")
+    smtp_username: str = _setting("SLIPWAY_SMTP_USERNAME", doc="SMTP user (unset: no authentication).")
+    smtp_password: str = _setting("SLIPWAY_SMTP_PASSWORD", secret=True, doc="SMTP password.")
+    smtp_from: str = _setting("SLIPWAY_SMTP_FROM", "slipway@localhost", doc="Sender address of email notifications.")
 
     # Accounts (slipway/accounts): GitHub sign-in, API tokens, the CLI's remote login
     github_access_ttl: str = _setting("SLIPWAY_GITHUB_ACCESS_TTL", "60", doc="Seconds Slipway remembers which repositories a signed-in user reaches on GitHub (asked with their own token) before asking again.")
@@ -219,6 +229,14 @@ class Settings:
     def cli_login_path(self) -> Path:
         return Path(self.cli_login_file).expanduser() if self.cli_login_file else \
             Path.home() / ".config" / "slipway" / "login.json"
+
+    @property
+    def git_push_follow_timeout_s(self) -> float:
+        return float(self.git_push_follow_timeout)
+
+    @property
+    def notify_retry_intervals(self) -> list[int]:
+        return [int(v) for v in self.notify_retry_backoff.split(",") if v.strip()]
 
     @property
     def webhook_max_bytes_n(self) -> int:

@@ -49,7 +49,11 @@ def pushed_project(settings):
 
 @pytest.fixture
 def checkout(tmp_path) -> Checkout:
-    return Checkout(tmp_path / "dev" / "app")
+    """A working copy whose pushes do not wait for their deployment (nothing runs it in these tests):
+    `push.pushOption` is git's default for `git push -o` (tests/test_git_push_follow.py follows)."""
+    c = Checkout(tmp_path / "dev" / "app")
+    c.env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="push.pushOption", GIT_CONFIG_VALUE_0="slipway.follow=false")
+    return c
 
 
 def remote(server: str, name: str, token: str | None) -> str:
@@ -216,7 +220,7 @@ def test_a_push_git_stored_without_deploying_is_deployed_by_the_next_push(settin
     name, token = pushed_project
     sha = checkout.commit({"a.txt": "1"})
     # Straight into the bare repository, as if the web request had died right after git took it in.
-    checkout.git("push", str(repository_path(settings, name)), "main")
+    checkout.git("-c", "push.pushOption=", "push", str(repository_path(settings, name)), "main")  # no -o for git itself
     assert deployments(name) == []
     out = checkout.git("push", remote(server, name, token), "main:other")
     (dep,) = deployments(name)

@@ -13,11 +13,17 @@ and cannot know the deployment id it would announce. Reading the refs in the
 wrapper, against a record that is advanced only after the deployment is queued,
 means a push git accepted is always either deployed or reported as not deployed,
 and is deployed by the next push if this request died in between.
+
+Then, as Heroku does, the answer stays open and follows the deployment's build log until it
+ends (``slipway.git_remote.follow``): the pusher sees a failed build in the same terminal.
+``git push -o slipway.follow=false`` or ``SLIPWAY_GIT_PUSH_FOLLOW_TIMEOUT=0`` skips it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import threading
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 
 from flask import Blueprint, Response, current_app, request
@@ -32,20 +38,26 @@ from slipway.git_remote import (
     repository_lock,
     uses_git_remote,
 )
-from slipway.git_remote.pushes import deploy_pushed_refs
+from slipway.git_remote.follow import follow_lines, wants_follow
+from slipway.git_remote.pushes import deploy_push
 from slipway.git_remote.smart_http import (
     BODY_FILE,
     GitHttpBackend,
     asks_for_sideband,
+    before_final_flush,
+    progress_packets,
+    push_options,
     refusal_report,
     with_progress_lines,
 )
 from slipway.projects import get_project_by_name
+from slipway.queue import redis_connection
 from slipway.settings import Settings
 from slipway.validation import is_project_name
 from web.bodies import BodyTooLarge, discard_after_answer, spool_limited
 
 bp = Blueprint("git_remote", __name__)
+log = logging.getLogger(__name__)
 
 # The commands of a push (one pkt-line per ref) come before its pack: enough to read them.
 _HEAD_BYTES = 64 * 1024
@@ -108,18 +120,66 @@ def git(name: str, rest: str):
             BODY_FILE: body,
         }
         environ.pop("HTTP_TRANSFER_ENCODING", None)
-        backend = GitHttpBackend(repositories_root(settings), receive_pack=not fetch_only)
+        backend = GitHttpBackend(repositories_root(settings), receive_pack=not fetch_only, push_options=True)
 
+        followed = None
         if receive_pack:
             with repository_lock(path):
                 status, headers, payload = _run(backend, environ)
-                lines = deploy_pushed_refs(settings, project_id, path) if status.startswith("200") else []
+                lines, deployment_id = deploy_push(settings, project_id, path) if status.startswith("200") \
+                    else ([], None)
             if lines and asks_for_sideband(head):
+                if deployment_id is not None and wants_follow(settings, push_options(head)):
+                    if _followers.acquire(blocking=False):
+                        followed = deployment_id
+                    else:
+                        lines.append(f"Slipway: {MAX_FOLLOWERS} pushes are being followed already on this server; "
+                                     f"follow this one at {settings.deployment_url(deployment_id)}")
                 payload = with_progress_lines(payload, lines)
         else:
             status, headers, payload = _run(backend, environ)
     headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+    opened = before_final_flush(payload) if followed is not None else None
+    if opened is not None:
+        # git has stored the push and prints "remote:" lines until the final flush: the answer stays
+        # open while the deployment runs (lock released, no database session held).
+        release = _release_once()
+        response = Response(_following(settings, followed, opened, release), status=status, headers=headers)
+        response.call_on_close(release)  # also when the answer is dropped before it started
+        return response
+    if followed is not None:
+        _followers.release()
     return Response(payload, status=status, headers=headers)
+
+
+# Each followed push holds one of the web server's request threads until its deployment ends (or
+# SLIPWAY_GIT_PUSH_FOLLOW_TIMEOUT): a few per process, so pushes never take every thread from the
+# dashboard and the API; past them a push is answered at once with the deployment's URL.
+MAX_FOLLOWERS = 4
+_followers = threading.BoundedSemaphore(MAX_FOLLOWERS)
+
+
+def _release_once() -> Callable[[], None]:
+    done = threading.Lock()
+
+    def release() -> None:
+        if done.acquire(blocking=False):
+            _followers.release()
+
+    return release
+
+
+def _following(settings: Settings, deployment_id: int, opened: bytes, release: Callable[[], None]) -> Iterator[bytes]:
+    try:
+        yield opened
+        for line in follow_lines(settings, redis_connection(settings), deployment_id):
+            yield progress_packets([line])
+    except Exception:  # noqa: BLE001 - the push is stored and its deployment runs: only the watching stops
+        log.warning("git push: following deployment %s stopped", deployment_id, exc_info=True)
+        yield progress_packets([f"Slipway: could not follow the build; see {settings.deployment_url(deployment_id)}"])
+    finally:
+        release()
+    yield b"0000"
 
 
 def _is_fetch(method: str, rest: str, service: str | None) -> bool:

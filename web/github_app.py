@@ -44,7 +44,7 @@ from slipway.github.app import (
 )
 from slipway.github.client import GitHubError
 from slipway.models import Installation, InstallationRepository, Project
-from slipway.projects import ProjectSpec, create_project
+from slipway.projects import ProjectSpec, connect_project
 from slipway.settings import Settings
 from slipway.validation import is_int_id
 from web.access import guard
@@ -207,12 +207,10 @@ def connect():
             github_repo=repo.full_name, branch=values["branch"], target=settings.default_target,
         )
         try:
-            project = create_project(db, spec)  # validates before it writes
+            name = connect_project(db, spec, installation).name
         except ValueError as exc:
             error = (installation_id, repo_id, str(exc))
         else:
-            project.installation_id = installation.id
-            name = project.name
             error = None
     if error:
         return _page(connect_error=error, connect_values=values, status=422)

@@ -83,7 +83,13 @@ def _save_queued_refs(path: Path, refs: dict[str, str]) -> None:
 
 
 def deploy_pushed_refs(settings: Settings, project_id: int, path: Path) -> list[str]:
-    """Queue a deployment if the tracked branch moved; returns lines for the git client.
+    """Queue a deployment if the tracked branch moved; returns lines for the git client (see deploy_push)."""
+    return deploy_push(settings, project_id, path)[0]
+
+
+def deploy_push(settings: Settings, project_id: int, path: Path) -> tuple[list[str], int | None]:
+    """Queue a deployment if the tracked branch moved; returns lines for the git client, and the
+    id of the deployment queued (None if the push deploys nothing).
 
     Call it with ``slipway.git_remote.repository_lock`` held, right after git has taken a push in.
     Changes are found by comparing the refs with those recorded after the last push
@@ -98,6 +104,7 @@ def deploy_pushed_refs(settings: Settings, project_id: int, path: Path) -> list[
         name, branch = project.name, project.branch
     tracked = f"refs/heads/{branch}"
     lines: list[str] = []
+    dep_id = None
     for up in updates:
         if up.ref == tracked:
             continue
@@ -121,11 +128,11 @@ def deploy_pushed_refs(settings: Settings, project_id: int, path: Path) -> list[
             log.error("push to %s: %s", name, exc)
             lines.append(f"Slipway: the push is stored but {exc}. "
                          f"Push again or run `slipway deploy {name}`.")
-            return lines  # the record is not advanced: the next push deploys this head
+            return lines, None  # the record is not advanced: the next push deploys this head
         dep_id = requested.deployment_id
         lines.append(f"Slipway: deployment {dep_id} of {head.new[:7]} ({branch}"
                      f"{', forced update' if forced else ''}) queued: {settings.deployment_url(dep_id)}")
         if requested.replaced:
             lines.append(f"Slipway: it replaces unfinished deployment(s) {', '.join(map(str, requested.replaced))}.")
     _save_queued_refs(path, refs)
-    return lines
+    return lines, dep_id

@@ -21,9 +21,12 @@ SIDEBAND_MAX = 990
 
 
 class GitHttpBackend:
-    def __init__(self, project_root: Path, receive_pack: bool = False):
+    def __init__(self, project_root: Path, receive_pack: bool = False, push_options: bool = False):
         self.project_root = Path(project_root)
         self.receive_pack = receive_pack
+        # Whether receive-pack advertises push options (`git push -o ...`); a client that gives one
+        # to a server that does not is refused by git itself.
+        self.push_options = push_options
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = Request(environ)
@@ -44,6 +47,8 @@ class GitHttpBackend:
             "GATEWAY_INTERFACE": "CGI/1.1",
             "SERVER_PROTOCOL": "HTTP/1.1",
         }
+        if self.push_options:
+            env.update(GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="receive.advertisePushOptions", GIT_CONFIG_VALUE_0="true")
         if request.headers.get("Content-Encoding"):
             env["HTTP_CONTENT_ENCODING"] = request.headers["Content-Encoding"]
         if request.headers.get("Git-Protocol"):
@@ -89,26 +94,69 @@ def asks_for_sideband(receive_pack_request: bytes) -> bool:
     return b"side-band-64k" in caps or b"side-band" in caps
 
 
+def progress_packets(lines: list[str]) -> bytes:
+    """Band-2 (progress) packets, one per line, which git prints as ``remote: <line>``."""
+    return b"".join(pkt_line(b"\x02" + (line[:SIDEBAND_MAX] + "\n").encode()) for line in lines)
+
+
+def before_final_flush(payload: bytes) -> bytes | None:
+    """A side-band response without its final flush, or None if it is not a complete pkt-line stream
+    ending in one (then it is best left as it is)."""
+    pos, last = 0, -1
+    try:
+        while pos < len(payload):
+            size = int(payload[pos:pos + 4], 16)
+            if 0 < size < 4:
+                return None
+            last = pos
+            pos += 4 if size == 0 else size
+    except ValueError:
+        return None
+    if pos != len(payload) or last != len(payload) - 4 or payload[last:] != b"0000":
+        return None
+    return payload[:last]
+
+
 def with_progress_lines(payload: bytes, lines: list[str]) -> bytes:
     """Add band-2 (progress) packets before the final flush of a side-band response.
 
     Anything that does not parse as a complete pkt-line stream ending in a flush is
     returned unchanged: a message is never worth breaking the push's answer.
     """
-    pos, last = 0, -1
-    try:
-        while pos < len(payload):
-            size = int(payload[pos:pos + 4], 16)
-            if 0 < size < 4:
-                return payload
-            last = pos
-            pos += 4 if size == 0 else size
-    except ValueError:
-        return payload
-    if pos != len(payload) or last != len(payload) - 4 or payload[last:] != b"0000":
-        return payload
-    extra = b"".join(pkt_line(b"\x02" + (line[:SIDEBAND_MAX] + "\n").encode()) for line in lines)
-    return payload[:last] + extra + b"0000"
+    head = before_final_flush(payload)
+    return payload if head is None else head + progress_packets(lines) + b"0000"
+
+
+def push_options(receive_pack_request: bytes) -> list[str]:
+    """The push options (``git push -o KEY=VALUE``) of a push: the pkt-lines after its commands' flush.
+
+    git sends them only when the first command line names the ``push-options`` capability;
+    a request cut short before they end yields those read so far.
+    """
+    pos, first, options, in_options = 0, True, [], False
+    while pos + 4 <= len(receive_pack_request):
+        try:
+            size = int(receive_pack_request[pos:pos + 4], 16)
+        except ValueError:
+            break
+        if size == 0:
+            if in_options:
+                break
+            in_options = True
+            pos += 4
+            continue
+        if size < 4 or pos + size > len(receive_pack_request):
+            break
+        line = receive_pack_request[pos + 4:pos + size]
+        if first:
+            caps = line.split(b"\0", 1)[1].split() if b"\0" in line else []
+            if b"push-options" not in caps:
+                return []
+            first = False
+        elif in_options:
+            options.append(line.rstrip(b"\n").decode("utf-8", "replace"))
+        pos += size
+    return options
 
 
 def pushed_refs(receive_pack_request: bytes) -> list[str]:

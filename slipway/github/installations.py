@@ -49,6 +49,19 @@ def active_installations(session: Session) -> list[Installation]:
     ))
 
 
+def installation_granting(session: Session, full_name: str) -> Installation | None:
+    """The installation (not deleted) that grants repository ``full_name`` (owner/name, any case), or None.
+
+    A repository granted by two installations (an old suspended one and a new one) is given by the usable one.
+    """
+    found = session.scalars(
+        select(Installation).join(InstallationRepository)
+        .where(Installation.deleted_at.is_(None), func.lower(InstallationRepository.full_name) == full_name.lower())
+        .order_by(Installation.suspended, Installation.id.desc())
+    ).first()
+    return found
+
+
 # -- recording what GitHub says -------------------------------------------------
 
 class PayloadError(ValueError):

@@ -48,7 +48,8 @@ def test_a_users_token_sees_and_does_only_what_the_user_may(cli_settings, server
         _t, text = tokens.create(s, two_teams.users["red-member"], "laptop", "admin", 7)
     assert run("login", server, input=f"{text}\n").exit_code == 0
     listed = run("project", "list")
-    assert "red-app " in listed.output and "(member, team red)" in listed.output and "blue-app" not in listed.output
+    rows = [line.split() for line in listed.output.splitlines()[1:]]
+    assert [(row[0], row[-2], row[-1]) for row in rows] == [("red-app", "member", "red")]
     assert run("env", "set", "red-app", "GREETING=hi").exit_code == 0
     assert run("env", "list", "red-app").output.split() == ["GREETING"]
     refused = run("env", "list", "blue-app")

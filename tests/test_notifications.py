@@ -1,0 +1,287 @@
+"""Notifications: real HTTP and SMTP servers receive them, retried on failure, never a deployment's problem."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import socket
+import threading
+import uuid
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+from click.testing import CliRunner
+
+from slipway.cli import main
+from slipway.db import session_scope
+from slipway.models import Deployment, NotificationChannel, NotificationDelivery, Project
+from slipway.notifications.messages import (
+    DISCORD_CONTENT_MAX,
+    DISCORD_DESCRIPTION_MAX,
+    DISCORD_TITLE_MAX,
+    SLACK_SECTION_MAX,
+    Notice,
+    discord_payload,
+    slack_payload,
+)
+from slipway.notifications.reporter import NotificationReporter
+from slipway.settings import set_settings
+
+SLACK_PATH = "/services/T0SLACK/B0SLACK/slack-token-do-not-log"
+DISCORD_PATH = "/api/webhooks/1234/discord-token-do-not-log"
+
+
+def cli(*args: str, **kwargs):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False, **kwargs)
+
+
+class Receiver:
+    """A real HTTP server that records every request and answers each path from a script of statuses."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.script: dict[str, list[int]] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                statuses = receiver.script.get(self.path) or [200]
+                status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def to(self, path: str) -> list[dict]:
+        return [r for r in self.requests if r["path"] == path]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Mailbox:
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        self.mails.append(envelope)
+        return "250 OK"
+
+    def __init__(self):
+        self.mails = []
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def mailbox():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    box.port = port
+    yield box
+    controller.stop()
+
+
+@pytest.fixture
+def notifying(settings, mailbox):
+    """Settings with an SMTP server on this machine and retries without waiting."""
+    s = replace(settings, smtp_host="127.0.0.1", smtp_port=str(mailbox.port), smtp_security="none",
+                smtp_from="slipway@example.com", notify_retry_backoff="0,0", notify_timeout="5")
+    set_settings(s)
+    return s
+
+
+@pytest.fixture
+def failing_project(notifying, git_server):
+    """A project whose next deployment fails at once (its commit has no Dockerfile)."""
+    name = f"n-{uuid.uuid4().hex[:8]}"
+    repo = git_server.create(name)
+    repo.commit({"README.md": "no Dockerfile here\n"})
+    assert cli("project", "create", name, "--repo", repo.url).exit_code == 0
+    return name
+
+
+def deploy_and_run(name: str, run_worker) -> Deployment:
+    r = cli("deploy", name)
+    assert r.exit_code == 0, r.output
+    run_worker()  # the deployment's job, then the notification jobs it queued, and their retries
+    with session_scope() as s:
+        dep = s.query(Deployment).join(Project).filter(Project.name == name).one()
+        s.expunge(dep)
+        return dep
+
+
+def deliveries(name: str) -> dict[str, NotificationDelivery]:
+    with session_scope() as s:
+        rows = s.query(NotificationDelivery, NotificationChannel.name).join(NotificationChannel).all()
+        for d, _ in rows:
+            s.expunge(d)
+        return {channel: d for d, channel in rows}
+
+
+# -- formats -------------------------------------------------------------------
+
+NOTICE = Notice(event="failed", project="shop", deployment_id=12, state="failed", sha="a" * 40, branch="main",
+                pr_number=None, trigger="push", url=None, reason="<!channel> @everyone " + "x" * 5000,
+                dashboard_url="http://127.0.0.1:8000/deployments/12", duration_s=12.5)
+
+
+def test_slack_payload_is_an_incoming_webhook_message_with_markup_escaped():
+    payload = slack_payload(NOTICE)
+    assert set(payload) == {"text", "blocks"} and isinstance(payload["text"], str)
+    (block,) = payload["blocks"]
+    assert block["type"] == "section" and block["text"]["type"] == "mrkdwn"
+    assert len(block["text"]["text"]) <= SLACK_SECTION_MAX
+    # A commit's text cannot ping the channel: Slack's control characters arrive escaped.
+    assert "<!channel>" not in block["text"]["text"] and "&lt;!channel&gt;" in block["text"]["text"]
+    assert "<http://127.0.0.1:8000/deployments/12|Deployment 12 in Slipway>" in block["text"]["text"]
+
+
+def test_discord_payload_stays_within_discords_limits_and_pings_nobody():
+    payload = discord_payload(NOTICE)
+    assert set(payload) == {"content", "embeds", "allowed_mentions"}
+    assert len(payload["content"]) <= DISCORD_CONTENT_MAX and payload["allowed_mentions"] == {"parse": []}
+    (embed,) = payload["embeds"]
+    assert len(embed["title"]) <= DISCORD_TITLE_MAX and len(embed["description"]) <= DISCORD_DESCRIPTION_MAX
+    assert isinstance(embed["color"], int) and 0 <= embed["color"] <= 0xFFFFFF
+    assert embed["url"] == NOTICE.dashboard_url
+
+
+# -- the whole road --------------------------------------------------------------
+
+def test_a_failed_deployment_reaches_slack_discord_a_signed_webhook_and_email(
+        failing_project, receiver, mailbox, run_worker, caplog, tmp_path):
+    name = failing_project
+    caplog.set_level(logging.DEBUG)
+    assert cli("notify", "add", name, "team-slack", "slack", input=receiver.url + SLACK_PATH + "\n").exit_code == 0
+    assert cli("notify", "add", name, "chat", "discord", receiver.url + DISCORD_PATH).exit_code == 0
+    assert cli("notify", "add", name, "ops", "email", "ops@example.com").exit_code == 0
+    added = cli("notify", "add", name, "ci", "webhook", receiver.url + "/hook")
+    (secret,) = re.findall(r"whsec_[A-Za-z0-9_-]+", added.output)
+
+    dep = deploy_and_run(name, run_worker)
+    assert dep.state == "failed" and "No Dockerfile" in dep.error_message
+
+    (slack,) = receiver.to(SLACK_PATH)
+    body = json.loads(slack["body"])
+    assert f"deployment {dep.id}" in body["text"] and "failed" in body["text"]
+    assert "No Dockerfile" in body["blocks"][0]["text"]["text"]
+    (discord,) = receiver.to(DISCORD_PATH)
+    assert json.loads(discord["body"])["embeds"][0]["title"] == f"Deployment {dep.id} failed"
+
+    (hook,) = receiver.to("/hook")
+    payload = json.loads(hook["body"])
+    assert payload["event"] == "deployment.failed" and payload["deployment"]["id"] == dep.id
+    assert payload["deployment"]["reason"] == dep.error_message
+    # Verified as a receiver would, with the standard library and the secret shown once...
+    expected = "sha256=" + hmac.new(secret.encode(), hook["body"], hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(hook["headers"]["X-Slipway-Signature-256"], expected)
+    # ... and with openssl, which is not Python at all.
+    (tmp_path / "body").write_bytes(hook["body"])
+    import subprocess
+
+    out = subprocess.run(["openssl", "dgst", "-sha256", "-hmac", secret, str(tmp_path / "body")],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith(hook["headers"]["X-Slipway-Signature-256"].removeprefix("sha256="))
+
+    (mail,) = mailbox.mails
+    assert mail.mail_from == "slipway@example.com" and mail.rcpt_tos == ["ops@example.com"]
+    text = mail.content.decode()
+    assert f"Subject: [Slipway] {name}: deployment {dep.id}" in text and "No Dockerfile" in text
+
+    assert {c: (d.status, d.attempts) for c, d in deliveries(name).items()} == {
+        "team-slack": ("sent", 1), "chat": ("sent", 1), "ops": ("sent", 1), "ci": ("sent", 1)}
+    # The tokens in the URLs and the signing secret appear in no log line.
+    for secret_text in ("slack-token-do-not-log", "discord-token-do-not-log", secret):
+        assert secret_text not in caplog.text
+    listed = cli("notify", "list", name).output
+    assert "slack-token" not in listed and f"{receiver.url}/…" in listed and "sent" in listed
+
+
+def test_a_500_is_retried_and_a_notification_that_never_gets_through_leaves_the_deployment_alone(
+        failing_project, receiver, run_worker, caplog):
+    name = failing_project
+    caplog.set_level(logging.DEBUG)
+    receiver.script = {"/flaky": [500, 200], "/down": [500]}
+    cli("notify", "add", name, "flaky", "slack", receiver.url + "/flaky")
+    cli("notify", "add", name, "down", "discord", receiver.url + "/down")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/gone-token-do-not-log"
+    cli("notify", "add", name, "gone", "webhook", closed)
+
+    dep = deploy_and_run(name, run_worker)
+
+    assert dep.state == "failed" and "No Dockerfile" in dep.error_message  # as the build left it
+    got = deliveries(name)
+    assert (got["flaky"].status, got["flaky"].attempts) == ("sent", 2) and len(receiver.to("/flaky")) == 2
+    assert (got["down"].status, got["down"].attempts, got["down"].last_error) == (
+        "failed", 3, "the discord webhook answered HTTP 500")
+    assert len(receiver.to("/down")) == 3  # one try and SLIPWAY_NOTIFY_RETRY_BACKOFF's two retries
+    assert (got["gone"].status, got["gone"].last_error) == (
+        "failed", "the webhook webhook could not be reached (ConnectionError)")
+    assert "gone-token-do-not-log" not in caplog.text
+    with session_scope() as s:
+        again = s.get(Deployment, dep.id)
+        assert (again.state, again.error_message) == (dep.state, dep.error_message)
+
+
+def test_each_end_is_announced_once_and_successes_only_where_asked(notifying, queue):
+    with session_scope() as s:
+        p = Project(name="once", repo_url="x")
+        live = Deployment(project=p, sha="b" * 40, branch="main", trigger="cli", state="live", url="http://a")
+        building = Deployment(project=p, sha="c" * 40, branch="main", trigger="cli", state="building")
+        s.add_all([live, building])
+        s.flush()
+        live_id, building_id = live.id, building.id
+    cli("notify", "add", "once", "failures", "slack", "https://hooks.example.com/a")
+    cli("notify", "add", "once", "everything", "slack", "https://hooks.example.com/b", "--on-success")
+    reporter = NotificationReporter(notifying)
+    for _ in range(3):  # reporters hear of a deployment after every step, and again at the end
+        reporter.report(live_id)
+        reporter.report(building_id)
+    (only,) = deliveries("once").items()
+    assert only[0] == "everything" and only[1].event == "succeeded" and only[1].deployment_id == live_id
+    assert queue.job_ids == [f"{notifying.queue_name}-notification-{only[1].id}"]
+    assert list(queue.jobs[0].args) == [only[1].id]  # an id only: the URL and secret stay in the database
+
+
+def test_notify_cli_says_what_to_fix_and_removes(settings):
+    cli("project", "create", "cfg", "--repo", "https://example.com/x.git")
+    r = cli("notify", "add", "cfg", "mail", "email", "ops@example.com")
+    assert r.exit_code == 1 and "SLIPWAY_SMTP_HOST" in r.output
+    r = cli("notify", "add", "cfg", "Bad Name", "slack", "ftp://x")
+    assert r.exit_code == 1 and "lowercase" in r.output and "http(s) URL" in r.output
+    r = cli("notify", "add", "cfg", "quiet", "slack", "https://hooks.example.com/x", "--no-on-failure")
+    assert r.exit_code == 1 and "says nothing" in r.output
+    assert cli("notify", "add", "cfg", "ok", "slack", "https://hooks.example.com/T/B/tok").exit_code == 0
+    assert cli("notify", "add", "cfg", "ok", "slack", "https://hooks.example.com/x").exit_code == 1
+    items = json.loads(cli("notify", "list", "cfg", "--json").output)
+    assert items == [{"name": "ok", "kind": "slack", "to": "https://hooks.example.com/…", "on": ["failure"],
+                      "last": None}]
+    with session_scope() as s:
+        (channel,) = s.query(NotificationChannel).all()
+        assert "tok" not in channel.target_enc  # encrypted at rest
+    assert cli("notify", "remove", "cfg", "ok").exit_code == 0
+    assert cli("notify", "remove", "cfg", "ok").exit_code == 1
+    assert "notifies nobody" in cli("notify", "list", "cfg").output
