@@ -8,17 +8,20 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import docker
 from docker.errors import APIError, DockerException
 from docker.utils import parse_bytes
 
+from builder.buildargs import stage_args
 from slipway.errors import AppError, UserError
 
 Log = Callable[[str], None]
 # How often a running build asks whether it should stop (a database read each time).
 STOP_CHECK_INTERVAL_S = 1.0
+# The Engine refuses larger Dockerfiles long before this; read no more of an untrusted file.
+MAX_DOCKERFILE_BYTES = 1024 * 1024
 
 
 class BuildStopped(Exception):
@@ -53,11 +56,14 @@ class DockerImageBuilder:
         self._limits = {"memory": parse_bytes(memory), "memswap": parse_bytes(memory)}
 
     def build(self, checkout: Path, dockerfile: str, context: str, tag: str, log: Log,
-              timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None) -> str:
+              timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None,
+              build_args: Mapping[str, str] | None = None) -> str:
         """Build ``tag`` from ``checkout``; return the image id. Raises UserError on a build failure.
 
         ``should_stop`` is asked about once a second; when it says yes the build is stopped
-        and BuildStopped raised.
+        and BuildStopped raised. ``build_args`` are the project's build-time variables (secrets):
+        each goes only to the build stages that declare it and that the image is not made from
+        (``builder.buildargs``).
         """
         context_dir = inside_checkout(checkout, context, sha)
         if not context_dir.is_dir():
@@ -73,6 +79,15 @@ class DockerImageBuilder:
             df_arg = str(dockerfile_path.relative_to(context_dir))
         except ValueError:
             df_arg = str(dockerfile_path)
+        buildargs = {}
+        if build_args:
+            text = dockerfile_path.read_bytes()[:MAX_DOCKERFILE_BYTES].decode(errors="replace")
+            chosen = stage_args(text, build_args, path=dockerfile, sha=sha)
+            for stage, names in chosen.stages.items():
+                log(f"build-time variables for stage {stage}: {', '.join(names)}")
+            if chosen.unused:
+                log(f"build-time variables no build stage declares (ARG), not passed: {', '.join(chosen.unused)}")
+            buildargs = chosen.passed
 
         client = docker_client(self._docker_host, timeout=timeout_s + 60)
         try:
@@ -86,7 +101,7 @@ class DockerImageBuilder:
                 try:
                     for chunk in client.api.build(path=str(context_dir), dockerfile=df_arg, tag=tag, rm=True,
                                                   forcerm=True, decode=True, network_mode="host",
-                                                  container_limits=self._limits):
+                                                  container_limits=self._limits, buildargs=buildargs):
                         lines.put(("chunk", chunk))
                     lines.put(("done", None))
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread

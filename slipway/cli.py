@@ -287,21 +287,30 @@ def _project_or_fail(session, name: str) -> Project:
 @env.command("list")
 @click.argument("project_name")
 def env_list(project_name: str) -> None:
-    """List PROJECT_NAME's variables (names only: values are never printed)."""
-    from slipway.envvars import names
+    """List PROJECT_NAME's variables and who gets each: the running app, the build, or both (values are never printed)."""
+    from slipway.envvars import scopes
 
     with session_scope() as session:
-        found = names(session, _project_or_fail(session, project_name).id)
-    click.echo("\n".join(found) if found else f"{project_name} has no variables: slipway env set {project_name} KEY")
+        found = scopes(session, _project_or_fail(session, project_name).id)
+    if not found:
+        click.echo(f"{project_name} has no variables: slipway env set {project_name} KEY")
+    width = max(map(len, found), default=0)
+    for name, scope in found.items():
+        click.echo(f"{name:{width}}  {scope}")
 
 
 @env.command("set")
 @click.argument("project_name")
 @click.argument("assignments", nargs=-1, required=True)
-def env_set(project_name: str, assignments: tuple[str, ...]) -> None:
+@click.option("--runtime", "scope", flag_value="runtime", help="Given to the running app (the default for a new variable).")
+@click.option("--build", "scope", flag_value="build", help="Given to the build only, as a build argument of the "
+              "Dockerfile's build stages (never of its final stage, so never in the image).")
+@click.option("--both", "scope", flag_value="both", help="Given to the build and to the running app.")
+def env_set(project_name: str, assignments: tuple[str, ...], scope: str | None) -> None:
     """Set variables: KEY=VALUE, or just KEY to type the value (hidden, kept out of shell history).
 
-    Changes apply from the next deployment.
+    Changes apply from the next deployment. Without --runtime, --build or --both a variable keeps
+    its scope (a new one: --runtime).
     """
     from slipway.envvars import check_name, set_vars
 
@@ -315,10 +324,11 @@ def env_set(project_name: str, assignments: tuple[str, ...]) -> None:
         values[name] = value if sep else click.prompt(f"value of {name}", hide_input=True)
     with session_scope() as session:
         try:
-            set_vars(session, _project_or_fail(session, project_name), values)
+            set_vars(session, _project_or_fail(session, project_name), values, scope)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(f"set {', '.join(values)} on {project_name}; deploy again to use them")
+    given = {"runtime": " for the running app", "build": " for the build", "both": " for the build and the running app"}
+    click.echo(f"set {', '.join(values)} on {project_name}{given.get(scope, '')}; deploy again to use them")
 
 
 @env.command("unset")

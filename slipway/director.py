@@ -89,10 +89,12 @@ class Director:
         self.masker.add(*credentials_in(env))
         return env
 
-    def build(self, checkout: Path, dockerfile: str, context: str, tag: str, sha: str) -> None:
+    def build(self, checkout: Path, dockerfile: str, context: str, tag: str, sha: str,
+              build_args: dict[str, str] | None = None) -> None:
+        """Build the image; ``build_args`` (the project's build-time variables) reach its build stages only."""
         try:
             self.images.build(checkout, dockerfile, context, tag, self.say, self.build_timeout_s, sha=sha,
-                              should_stop=self.should_stop)
+                              should_stop=self.should_stop, build_args=build_args or None)
         except BuildStopped:
             raise Stopped() from None
 

@@ -69,6 +69,7 @@ MESSAGES: dict[str, str] = {
     "project:user:akash-settings": "The project's Akash settings are not valid: {detail}.",
     "akash:user:repository-sdl": "{path} in commit {sha} is not a valid Akash SDL: {detail}. Fix it, or remove it to let Slipway write the SDL from the project's settings.",
     "akash:user:sdl-no-service": "{path} in commit {sha} names no service for the image Slipway builds: give exactly one service `image: slipway` (services: {services}). Slipway puts the built image and its registry login there.",
+    "build:user:secret-in-image-stage": "{path} in commit {sha} declares ARG {name} in {stage} (line {line}), but {name} is a build-time variable, a secret: the Docker build would write its value into the pushed image's history. Declare it only in a build stage the image is not made FROM (`FROM ... AS build`), and `COPY --from=build` just what that stage makes.",
 }
 
 
@@ -126,6 +127,7 @@ class UserError(SlipwayError):
     PROJECT_AKASH_SETTINGS = "project:user:akash-settings"
     AKASH_REPOSITORY_SDL = "akash:user:repository-sdl"
     AKASH_SDL_NO_SERVICE = "akash:user:sdl-no-service"
+    BUILD_SECRET_IN_IMAGE_STAGE = "build:user:secret-in-image-stage"
 
 
 class AppError(SlipwayError):

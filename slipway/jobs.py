@@ -118,7 +118,7 @@ class Pipeline:
         try:
             # Every secret is known to the masker before anything runs: a build that prints the
             # app's variables must not store them in clear.
-            env = self._env(job.project_id, writer.masker)
+            env, build_args = self._env(job.project_id, writer.masker)
             director = Director(self.images, say, writer.masker, fetch=self.fetch, credentials=self.github,
                                 should_stop=lambda: self._is_final(deployment_id),
                                 build_timeout_s=self.settings.build_timeout_s)
@@ -138,7 +138,7 @@ class Pipeline:
                     sdl = director.repository_sdl(checkout, job.sha)
                 self._advance(deployment_id, State.BUILDING, say)
                 tag = f"{self.settings.registry}/{job.project}:{version_tag(job.sha)}"
-                director.build(checkout, job.dockerfile, job.build_context, tag, job.sha)
+                director.build(checkout, job.dockerfile, job.build_context, tag, job.sha, build_args)
                 self._advance(deployment_id, State.PUSHING, say)
                 image = director.push(tag)
                 self._record(deployment_id, image=tag)
@@ -201,12 +201,14 @@ class Pipeline:
         except Exception:  # noqa: BLE001 - the claim lapses on its own (its score is a deadline)
             log.warning("could not release the registry claim %s", user, exc_info=True)
 
-    def _env(self, project_id: int, masker: SecretMasker) -> dict[str, str]:
-        """The app's variables, decrypted only for this job; from now on their values are masked in the log."""
+    def _env(self, project_id: int, masker: SecretMasker) -> tuple[dict[str, str], dict[str, str]]:
+        """The running app's variables and the build's, decrypted only for this job; from now on
+        their values are masked in the log."""
         with session_scope(self.settings) as session:
-            values = envvars.decrypted(session, project_id)
-        masker.add(*values.values())
-        return values
+            runtime = envvars.decrypted(session, project_id, build=False)
+            build = envvars.decrypted(session, project_id, build=True)
+        masker.add(*runtime.values(), *build.values())
+        return runtime, build
 
     def _report(self, deployment_id: int) -> None:
         report(self.reporters, deployment_id)

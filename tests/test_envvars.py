@@ -28,14 +28,14 @@ def project(settings):
 def test_set_list_unset(settings, project):
     r = run("env", "set", "envapp", f"DATABASE_PASSWORD={SECRET}", "GREETING=hello=world")
     assert r.exit_code == 0 and "deploy again" in r.output
-    assert run("env", "list", "envapp").output.split() == ["DATABASE_PASSWORD", "GREETING"]
+    assert run("env", "list", "envapp").output.split() == ["DATABASE_PASSWORD", "runtime", "GREETING", "runtime"]
     with session_scope() as s:
         assert decrypted(s, project) == {"DATABASE_PASSWORD": SECRET, "GREETING": "hello=world"}
     run("env", "set", "envapp", "GREETING=replaced")
     with session_scope() as s:
         assert decrypted(s, project)["GREETING"] == "replaced"
     assert run("env", "unset", "envapp", "GREETING").exit_code == 0
-    assert run("env", "list", "envapp").output.split() == ["DATABASE_PASSWORD"]
+    assert run("env", "list", "envapp").output.split() == ["DATABASE_PASSWORD", "runtime"]
     r = run("env", "unset", "envapp", "NOPE")
     assert r.exit_code == 1 and "not set on envapp: NOPE" in r.output
 
@@ -71,3 +71,28 @@ def test_bad_names_are_refused_and_nothing_is_written(settings, project, assignm
 def test_unknown_project(settings):
     r = run("env", "list", "ghost")
     assert r.exit_code == 1 and "no project named 'ghost'" in r.output
+
+
+def test_each_variable_is_for_the_running_app_the_build_or_both(settings, project):
+    assert run("env", "set", "envapp", "RUNTIME_ONLY=r-value").exit_code == 0
+    r = run("env", "set", "envapp", "--build", "NPM_TOKEN=b-value")
+    assert r.exit_code == 0 and "for the build" in r.output
+    assert run("env", "set", "envapp", "--both", "SHARED=s-value").exit_code == 0
+    assert run("env", "list", "envapp").output.split() == [
+        "NPM_TOKEN", "build", "RUNTIME_ONLY", "runtime", "SHARED", "both"]
+    with session_scope() as s:
+        assert decrypted(s, project, build=False) == {"RUNTIME_ONLY": "r-value", "SHARED": "s-value"}
+        assert decrypted(s, project, build=True) == {"NPM_TOKEN": "b-value", "SHARED": "s-value"}
+    # A new value without a scope flag keeps the variable's scope; a flag changes it.
+    run("env", "set", "envapp", "NPM_TOKEN=b-value-2")
+    run("env", "set", "envapp", "--runtime", "SHARED=s-value")
+    with session_scope() as s:
+        assert decrypted(s, project, build=True) == {"NPM_TOKEN": "b-value-2"}
+        assert decrypted(s, project, build=False) == {"RUNTIME_ONLY": "r-value", "SHARED": "s-value"}
+
+
+def test_a_scope_that_does_not_exist_is_refused(settings, project):
+    from slipway.envvars import set_vars
+
+    with session_scope() as s, pytest.raises(ValueError, match="'later' is not a scope: give runtime"):
+        set_vars(s, s.get(Project, project), {"A": "x"}, "later")
