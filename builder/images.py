@@ -20,6 +20,8 @@ from slipway.errors import AppError, UserError
 Log = Callable[[str], None]
 # How often a running build asks whether it should stop (a database read each time).
 STOP_CHECK_INTERVAL_S = 1.0
+# How the classic builder reports a step whose process was killed (128 + SIGKILL).
+KILLED = "returned a non-zero code: 137"
 # The Engine refuses larger Dockerfiles long before this; read no more of an untrusted file.
 MAX_DOCKERFILE_BYTES = 1024 * 1024
 
@@ -48,12 +50,15 @@ def docker_client(docker_host: str, timeout: int = 600) -> docker.DockerClient:
 class DockerImageBuilder:
     """The builder's view of the Docker Engine: build, tag, push."""
 
-    def __init__(self, docker_host: str, auth: RegistryAuth, memory: str = "4g"):
+    def __init__(self, docker_host: str, auth: RegistryAuth, memory: str = "4g", cpus: int | None = None):
         self._docker_host = docker_host
         self.auth = auth
+        self._memory = memory
         # Every RUN step's memory (and swap) limit. The Engine itself runs steps with
         # no-new-privileges (scripts/services.sh); the classic builder cannot drop capabilities.
         self._limits = {"memory": parse_bytes(memory), "memswap": parse_bytes(memory)}
+        # The classic builder (and the SDK) take a CPU set, not a CPU quota: the first N cores.
+        self._cpus = cpus
 
     def build(self, checkout: Path, dockerfile: str, context: str, tag: str, log: Log,
               timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None,
@@ -92,6 +97,10 @@ class DockerImageBuilder:
         client = docker_client(self._docker_host, timeout=timeout_s + 60)
         try:
             client.login(username=self.auth.username, password=self.auth.password, registry=self.auth.registry)
+            limits = dict(self._limits)
+            if self._cpus:
+                cores = min(self._cpus, int(client.info().get("NCPU") or self._cpus))
+                limits["cpusetcpus"] = "0" if cores <= 1 else f"0-{cores - 1}"
             # The build's HTTP response, so that stopping can hang up its connection (see _hang_up).
             responses: list = []
             client.api.hooks["response"].append(lambda resp, *args, **kwargs: responses.append(resp))
@@ -101,7 +110,7 @@ class DockerImageBuilder:
                 try:
                     for chunk in client.api.build(path=str(context_dir), dockerfile=df_arg, tag=tag, rm=True,
                                                   forcerm=True, decode=True, network_mode="host",
-                                                  container_limits=self._limits, buildargs=buildargs):
+                                                  container_limits=limits, buildargs=buildargs):
                         lines.put(("chunk", chunk))
                     lines.put(("done", None))
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
@@ -142,6 +151,9 @@ class DockerImageBuilder:
                 if "error" in item:
                     last_error = item["error"].strip()
                     log(f"ERROR: {last_error}")
+            if last_error and KILLED in last_error:
+                # A step killed by SIGKILL: the memory limit's OOM killer, as good as always.
+                raise UserError(UserError.BUILD_OUT_OF_MEMORY, detail=_one_line(last_error), memory=self._memory)
             if last_error:
                 raise UserError(UserError.BUILD_FAILED, detail=_one_line(last_error))
             if image_id is None:

@@ -70,6 +70,8 @@ MESSAGES: dict[str, str] = {
     "akash:user:repository-sdl": "{path} in commit {sha} is not a valid Akash SDL: {detail}. Fix it, or remove it to let Slipway write the SDL from the project's settings.",
     "akash:user:sdl-no-service": "{path} in commit {sha} names no service for the image Slipway builds: give exactly one service `image: slipway` (services: {services}). Slipway puts the built image and its registry login there.",
     "build:user:secret-in-image-stage": "{path} in commit {sha} declares ARG {name} in {stage} (line {line}), but {name} is a build-time variable, a secret: the Docker build would write its value into the pushed image's history. Declare it only in a build stage the image is not made FROM (`FROM ... AS build`), and `COPY --from=build` just what that stage makes.",
+    "build:user:out-of-memory": "A build step was killed ({detail}), most likely for using more memory than the build's limit of {memory} (SLIPWAY_BUILD_MEMORY). Make the step use less memory, or ask the operator to raise the limit. The build log shows the step.",
+    "build:user:no-build-slot": "No build slot freed within {seconds} seconds: the build host runs {limit} build(s) at a time (SLIPWAY_BUILDS_PER_HOST) and all stayed busy. Deploy again later, or ask the operator to raise the limit.",
 }
 
 
@@ -128,6 +130,8 @@ class UserError(SlipwayError):
     AKASH_REPOSITORY_SDL = "akash:user:repository-sdl"
     AKASH_SDL_NO_SERVICE = "akash:user:sdl-no-service"
     BUILD_SECRET_IN_IMAGE_STAGE = "build:user:secret-in-image-stage"
+    BUILD_OUT_OF_MEMORY = "build:user:out-of-memory"
+    BUILD_NO_SLOT = "build:user:no-build-slot"
 
 
 class AppError(SlipwayError):

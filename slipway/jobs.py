@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from redis import Redis
 from sqlalchemy import select, update
@@ -24,9 +25,10 @@ from builder.images import DockerImageBuilder, RegistryAuth
 from builder.registry import RegistryClient
 from slipway import envvars, lease_events
 from slipway.buildlog import BuildLogWriter, SecretMasker
+from slipway.buildslots import BuildSlots, NoSlot, SlotWaitStopped
 from slipway.db import session_scope
 from slipway.director import Director, Source, Stopped
-from slipway.errors import AppError, SlipwayError, render
+from slipway.errors import AppError, SlipwayError, UserError, render
 from slipway.health import UP
 from slipway.git_remote import internal_fetch, is_git_remote_path
 from slipway.interfaces import GitCredentials, ImageBuilder, Registry, Release, Reporter, Running, Target
@@ -75,7 +77,8 @@ class Job:
 class Pipeline:
     def __init__(self, settings: Settings, redis: Redis, images: ImageBuilder, targets: dict[str, Target],
                  fetch: Callable[..., Path] = fetch_commit, reporters: Sequence[Reporter] = (),
-                 github: GitCredentials | None = None, registry: Registry | None = None):
+                 github: GitCredentials | None = None, registry: Registry | None = None,
+                 build_slots: BuildSlots | None = None):
         self.settings = settings
         self.redis = redis
         self.images = images
@@ -86,6 +89,7 @@ class Pipeline:
         # Without a registry client old images stay in the registry (tests that need no clean-up).
         self.registry = registry
         self.registry_use = RegistryUse(redis, settings.registry)
+        self.build_slots = build_slots or BuildSlots(redis, settings.build_docker_host, settings.builds_per_host_n)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Pipeline":
@@ -94,7 +98,8 @@ class Pipeline:
         from slipway.targets import targets_from_settings
 
         auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
-        images = DockerImageBuilder(settings.build_docker_host, auth, memory=settings.build_memory)
+        images = DockerImageBuilder(settings.build_docker_host, auth, memory=settings.build_memory,
+                                    cpus=settings.build_cpus_n)
         return cls(settings, redis_connection(settings), images,
                    targets_from_settings(settings), reporters=default_reporters(settings),
                    github=github_client(settings), registry=RegistryClient(auth))
@@ -138,7 +143,8 @@ class Pipeline:
                     sdl = director.repository_sdl(checkout, job.sha)
                 self._advance(deployment_id, State.BUILDING, say)
                 tag = f"{self.settings.registry}/{job.project}:{version_tag(job.sha)}"
-                director.build(checkout, job.dockerfile, job.build_context, tag, job.sha, build_args)
+                with self._build_slot(deployment_id, user, say):
+                    director.build(checkout, job.dockerfile, job.build_context, tag, job.sha, build_args)
                 self._advance(deployment_id, State.PUSHING, say)
                 image = director.push(tag)
                 self._record(deployment_id, image=tag)
@@ -184,6 +190,25 @@ class Pipeline:
             url, env = internal_fetch(self.settings, job.project)
             return Source(url, job.sha, job.branch, env=env)
         return Source(job.repo_url, job.sha, job.branch, installation_id=job.installation_id)
+
+    @contextmanager
+    def _build_slot(self, deployment_id: int, user: str, say: Callable[[str], None]) -> Iterator[None]:
+        """Hold one of the build host's build slots (SLIPWAY_BUILDS_PER_HOST) for the length of the build."""
+        timeout_s = self.settings.build_timeout_s
+        try:
+            self.build_slots.take(user, ttl_s=timeout_s + 120, wait_s=timeout_s, say=say,
+                                  should_stop=lambda: self._is_final(deployment_id))
+        except NoSlot:
+            raise UserError(UserError.BUILD_NO_SLOT, seconds=timeout_s, limit=self.build_slots.limit) from None
+        except SlotWaitStopped:
+            raise Cancelled() from None
+        try:
+            yield
+        finally:
+            try:
+                self.build_slots.give_back(user)
+            except Exception:  # noqa: BLE001 - the slot lapses on its own (its score is a deadline)
+                log.warning("could not give back the build slot of %s", user, exc_info=True)
 
     def _clean_registry(self, project: str, say: Callable[[str], None]) -> None:
         """Delete the project's images nothing keeps; every few deployments, collect the blobs."""

@@ -137,6 +137,11 @@ class Settings:
     akash_ready_timeout: str = _setting("SLIPWAY_AKASH_READY_TIMEOUT", "300", doc="Seconds a leased app has to be available and answer HTTP before its deployment is closed.")
     akash_failover_after: str = _setting("SLIPWAY_AKASH_FAILOVER_AFTER", "120", doc="Seconds a live Akash deployment's provider may not answer (by the periodic health checks) before Slipway moves the app to another provider by the same policy; a lease closed under it moves at once.")
 
+    # Builds: limits and the build host's disk
+    build_cpus: str = _setting("SLIPWAY_BUILD_CPUS", doc="Cores each build step may use, a whole number: steps run on the build host's first N cores (the classic builder takes a CPU set, not a quota); empty: all of them.")
+    builds_per_host: str = _setting("SLIPWAY_BUILDS_PER_HOST", "2", doc="Builds one build host (`SLIPWAY_BUILD_DOCKER_HOST`) runs at once, however many workers use it; a build waits for a slot up to `SLIPWAY_BUILD_TIMEOUT`, then fails saying so. 0: no limit.")
+    build_log_max_lines: str = _setting("SLIPWAY_BUILD_LOG_MAX_LINES", "10000", doc="Lines of a deployment's log kept in the database: past it the first 200 and the newest lines stay, and one line marks how many were cut between (live viewers still see every line). Each line is cut at 4,000 characters.")
+
     def __post_init__(self) -> None:
         self._check_targets()
 
@@ -189,6 +194,18 @@ class Settings:
     @property
     def build_timeout_s(self) -> int:
         return int(self.build_timeout)
+
+    @property
+    def build_cpus_n(self) -> int | None:
+        return int(self.build_cpus) if self.build_cpus.strip() else None
+
+    @property
+    def builds_per_host_n(self) -> int:
+        return int(self.builds_per_host)
+
+    @property
+    def build_log_max_lines_n(self) -> int:
+        return int(self.build_log_max_lines)
 
     @property
     def health_timeout_s(self) -> float:

@@ -75,7 +75,7 @@ def _project_page(name: str, akash_form: dict | None = None, akash_error: str | 
         git_remote = remote_url(settings, p.name) if uses_git_remote(settings, p.name, p.repo_url) else None
         return render_template("project.html", project=p, deployments=deployments, live=live,
                                git_remote=git_remote, has_hook=bool(p.deploy_hook_enc),
-                               env_names=envvars.names(session, p.id), akash_fields=AKASH_FIELDS,
+                               env_scopes=envvars.scopes(session, p.id), akash_fields=AKASH_FIELDS,
                                akash_form=akash_form or as_text(p.akash_settings or {}),
                                akash_error=akash_error, **_leases(settings, session, p.id)), status
 
