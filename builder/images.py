@@ -62,13 +62,14 @@ class DockerImageBuilder:
 
     def build(self, checkout: Path, dockerfile: str, context: str, tag: str, log: Log,
               timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None,
-              build_args: Mapping[str, str] | None = None) -> str:
+              build_args: Mapping[str, str] | None = None, cache_from: str | None = None) -> str:
         """Build ``tag`` from ``checkout``; return the image id. Raises UserError on a build failure.
 
         ``should_stop`` is asked about once a second; when it says yes the build is stopped
         and BuildStopped raised. ``build_args`` are the project's build-time variables (secrets):
         each goes only to the build stages that declare it and that the image is not made from
-        (``builder.buildargs``).
+        (``builder.buildargs``). ``cache_from`` is the project's previous image: on a build host
+        that has not built the project (a cold cache) it is pulled and its layers reused.
         """
         context_dir = inside_checkout(checkout, context, sha)
         if not context_dir.is_dir():
@@ -97,6 +98,7 @@ class DockerImageBuilder:
         client = docker_client(self._docker_host, timeout=timeout_s + 60)
         try:
             client.login(username=self.auth.username, password=self.auth.password, registry=self.auth.registry)
+            cache = self._cold_cache_source(client, cache_from, log) if cache_from else None
             limits = dict(self._limits)
             if self._cpus:
                 cores = min(self._cpus, int(client.info().get("NCPU") or self._cpus))
@@ -110,7 +112,8 @@ class DockerImageBuilder:
                 try:
                     for chunk in client.api.build(path=str(context_dir), dockerfile=df_arg, tag=tag, rm=True,
                                                   forcerm=True, decode=True, network_mode="host",
-                                                  container_limits=limits, buildargs=buildargs):
+                                                  container_limits=limits, buildargs=buildargs,
+                                                  cache_from=cache):
                         lines.put(("chunk", chunk))
                     lines.put(("done", None))
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
@@ -171,6 +174,30 @@ class DockerImageBuilder:
             raise AppError(AppError.BUILD_DOCKER, detail=_one_line(str(exc))) from exc
         finally:
             client.close()
+
+    def _cold_cache_source(self, client: docker.DockerClient, previous: str, log: Log) -> list[str] | None:
+        """``[previous]`` to build with as cache when this host has no build of its own to reuse, else None.
+
+        The classic builder given ``cache_from`` takes cache from those images alone, and skips
+        its local cache for every stage (the build stages' too): so it is given only when the host
+        holds no image of the project it built itself (an image built here has a parent; a pulled
+        one has none). The previous image is pulled first: the classic builder only reads local images.
+        """
+        repository = previous.partition("@")[0] if "@" in previous else previous.rpartition(":")[0]
+        try:
+            for image in client.images.list(name=repository):
+                if image.attrs.get("ParentId") or image.attrs.get("Parent"):
+                    return None  # warm: this host built the project before, its own cache is better
+            try:
+                client.images.get(previous)
+            except docker.errors.ImageNotFound:
+                client.api.pull(previous, auth_config=self.auth.as_auth_config())
+                client.images.get(previous)
+                log(f"pulled {previous} to reuse its layers: this build host has not built the project before")
+            return [previous]
+        except DockerException as exc:
+            log(f"building without a cache: the previous image {previous} could not be pulled ({_one_line(str(exc))})")
+            return None
 
     def prune(self, repository: str, keep: int, log: Log) -> int:
         """Untag all but the ``keep`` newest local images of ``repository``; returns how many went.

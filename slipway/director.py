@@ -90,11 +90,12 @@ class Director:
         return env
 
     def build(self, checkout: Path, dockerfile: str, context: str, tag: str, sha: str,
-              build_args: dict[str, str] | None = None) -> None:
-        """Build the image; ``build_args`` (the project's build-time variables) reach its build stages only."""
+              build_args: dict[str, str] | None = None, cache_from: str | None = None) -> None:
+        """Build the image; ``build_args`` (the project's build-time variables) reach its build stages only,
+        and ``cache_from`` (the project's previous image) is a cache for a build host that never built it."""
         try:
             self.images.build(checkout, dockerfile, context, tag, self.say, self.build_timeout_s, sha=sha,
-                              should_stop=self.should_stop, build_args=build_args or None)
+                              should_stop=self.should_stop, build_args=build_args or None, cache_from=cache_from)
         except BuildStopped:
             raise Stopped() from None
 

@@ -144,7 +144,8 @@ class Pipeline:
                 self._advance(deployment_id, State.BUILDING, say)
                 tag = f"{self.settings.registry}/{job.project}:{version_tag(job.sha)}"
                 with self._build_slot(deployment_id, user, say):
-                    director.build(checkout, job.dockerfile, job.build_context, tag, job.sha, build_args)
+                    director.build(checkout, job.dockerfile, job.build_context, tag, job.sha, build_args,
+                                   cache_from=self._previous_image(job))
                 self._advance(deployment_id, State.PUSHING, say)
                 image = director.push(tag)
                 self._record(deployment_id, image=tag)
@@ -250,6 +251,15 @@ class Pipeline:
             return Job(dep.id, p.name, p.repo_url, dep.sha, ref, p.dockerfile, p.build_context,
                        p.target, p.health_path, dep.slot, p.installation_id, p.id, dep.image,
                        dict(p.akash_settings or {}))
+
+    def _previous_image(self, job: Job) -> str | None:
+        """The image the project's newest earlier build pushed (production first): a cache for a cold build host."""
+        with session_scope(self.settings) as session:
+            earlier = select(Deployment.image).where(Deployment.project_id == job.project_id,
+                                                     Deployment.id != job.deployment_id,
+                                                     Deployment.image.is_not(None))
+            return (session.scalar(earlier.where(Deployment.pr_number.is_(None)).order_by(Deployment.id.desc()))
+                    or session.scalar(earlier.order_by(Deployment.id.desc())))
 
     def _claim(self, deployment_id: int) -> bool:
         """Mark a queued deployment as started by this job; False if another job did first.

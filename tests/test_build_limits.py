@@ -31,7 +31,8 @@ class CountingImages:
     def __init__(self):
         self.built: list[str] = []
 
-    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None, build_args=None):
+    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None, build_args=None,
+              cache_from=None):
         self.built.append(tag)
         return tag
 
