@@ -7,8 +7,9 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Collection, Mapping
 
 import docker
 from docker.errors import APIError, DockerException
@@ -225,6 +226,39 @@ class DockerImageBuilder:
         finally:
             client.close()
 
+    def tidy(self, budget: int, repositories: Collection[str], keep: Collection[str], log: Log,
+             grace_s: float = 3600, untagged: bool = True) -> int:
+        """Remove images past ``budget`` bytes of the build host's image store, oldest first; returns how many.
+
+        Which may go: see ``removable``; ``untagged`` False leaves the build cache alone. The store's
+        size is the Engine's own count (``docker system df``).
+        """
+        client = docker_client(self._docker_host)
+        try:
+            usage = client.df()
+            used = usage.get("LayersSize") or 0
+            if used <= budget:
+                return 0
+            candidates = removable(usage.get("Images") or [], repositories, keep, time.time() - grace_s, untagged)
+            removed = 0
+            for entry in sorted(candidates, key=lambda e: _created_ns(client, e["Id"])):
+                if used <= budget:
+                    break
+                try:
+                    for ref in _tags(entry) or [entry["Id"]]:
+                        client.images.remove(ref)
+                except APIError:
+                    continue  # in use now, or a parent of another image: it stays
+                shared = entry.get("SharedSize", -1)
+                used -= entry.get("Size", 0) - (shared if shared > 0 else 0)
+                removed += 1
+            if removed:
+                log(f"removed {removed} image(s) from the build host, oldest first: its images were over "
+                    f"the budget of {budget} bytes (SLIPWAY_BUILD_CACHE_BUDGET)")
+            return removed
+        finally:
+            client.close()
+
     def push(self, tag: str, log: Log) -> str:
         """Push ``tag``; return its digest reference (``repo@sha256:...``)."""
         repository, _, version = tag.rpartition(":")
@@ -262,6 +296,49 @@ def inside_checkout(checkout: Path, relative: str, sha: str = "") -> Path:
     if path != root and root not in path.parents:
         raise UserError(UserError.BUILD_OUTSIDE_CHECKOUT, path=relative, sha=sha[:7])
     return path
+
+
+def removable(images: list[dict], repositories: Collection[str], keep: Collection[str], made_before: float,
+              untagged: bool = True) -> list[dict]:
+    """The images (``docker system df`` entries) that tidying may remove.
+
+    Only Slipway's: images of the projects' ``repositories``, and untagged ones (the classic
+    builder's cache: build stages, the steps of replaced versions). Never one ``keep`` names (live,
+    rollback targets, about to be pushed), one a container uses, or one made after ``made_before``
+    (a build running now may stand on it).
+    """
+    keep, repositories = set(keep), set(repositories)
+    found = []
+    for entry in images:
+        tags = _tags(entry)
+        digests = [d for d in entry.get("RepoDigests") or [] if d != "<none>@<none>"]
+        if keep & (set(tags) | set(digests)) or entry.get("Containers", 0) != 0:
+            continue
+        owners = {t.rpartition(":")[0] for t in tags} | {d.partition("@")[0] for d in digests}
+        if not owners <= repositories or (not owners and not untagged):
+            continue  # another's image (a base image), or the build cache when told to leave it
+        if entry.get("Created", made_before) >= made_before:
+            continue
+        found.append(entry)
+    return found
+
+
+def _tags(entry: dict) -> list[str]:
+    return [t for t in entry.get("RepoTags") or [] if t != "<none>:<none>"]
+
+
+def _created_ns(client: docker.DockerClient, image_id: str) -> int:
+    """When an image was made, in nanoseconds (the Engine's lists give whole seconds only)."""
+    try:
+        created = client.api.inspect_image(image_id).get("Created") or ""
+    except APIError:
+        return 0
+    stamp, _, fraction = created.rstrip("Z").partition(".")
+    try:
+        seconds = int(datetime.fromisoformat(stamp).replace(tzinfo=timezone.utc).timestamp())
+    except ValueError:
+        return 0
+    return seconds * 1_000_000_000 + int((fraction + "000000000")[:9] or 0)
 
 
 def _hang_up(responses: list) -> None:

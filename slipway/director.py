@@ -159,6 +159,13 @@ class Director:
         except Exception:  # noqa: BLE001 - disk hygiene never fails a deployment that is live
             log.warning("could not prune old images of %s", repository, exc_info=True)
 
+    def tidy(self, budget: int, repositories: set[str], keep: set[str], grace_s: float) -> None:
+        """Keep the build host's images within ``budget`` bytes (see ``ImageBuilder.tidy``)."""
+        try:
+            self.images.tidy(budget, repositories, keep, self.say, grace_s=grace_s)
+        except Exception:  # noqa: BLE001 - disk hygiene never fails a deployment that is live
+            log.warning("could not tidy the build host's images", exc_info=True)
+
 
 def credentials_in(env: dict[str, str]) -> list[str]:
     """The secrets inside a ``git_auth_env`` environment: the header's value and the token in it."""

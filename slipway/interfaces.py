@@ -9,7 +9,7 @@ written against these, and tests pass their own.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Mapping, Protocol
+from typing import Callable, Collection, Mapping, Protocol
 
 from deployer.base import Health, Log, Release, Running, never
 
@@ -34,6 +34,9 @@ class ImageBuilder(Protocol):
     def push(self, tag: str, log: Log) -> str: ...
 
     def prune(self, repository: str, keep: int, log: Log) -> int: ...
+
+    def tidy(self, budget: int, repositories: Collection[str], keep: Collection[str], log: Log,
+             grace_s: float = ..., untagged: bool = ...) -> int: ...
 
 
 class GitCredentials(Protocol):

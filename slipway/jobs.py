@@ -33,9 +33,15 @@ from slipway.health import UP
 from slipway.git_remote import internal_fetch, is_git_remote_path
 from slipway.interfaces import GitCredentials, ImageBuilder, Registry, Release, Reporter, Running, Target
 from slipway.logs import bound_deployment
-from slipway.models import Deployment, utcnow
+from slipway.models import Deployment, Project, utcnow
 from slipway.queue import deployment_job_timeout_s, job_id_for
-from slipway.registry_gc import RegistryUse, delete_old_images, deployment_went_live, version_tag
+from slipway.registry_gc import (
+    RegistryUse,
+    delete_old_images,
+    deployment_went_live,
+    kept_references,
+    version_tag,
+)
 from slipway.reporters import default_reporters, report
 from slipway.settings import Settings, get_settings
 from slipway.states import State, transition
@@ -163,6 +169,9 @@ class Pipeline:
             # Live first, then retire: users are never left without a version that answers.
             director.retire(target, release, running)
             director.prune(f"{self.settings.registry}/{job.project}", KEEP_IMAGES)
+            budget = self.settings.build_cache_budget_bytes
+            if budget is not None:
+                director.tidy(budget, *self._kept_on_build_host(), grace_s=self.settings.build_timeout_s + 60)
             self._clean_registry(job.project, say)
             for older_id in replaced:
                 self._report(older_id)
@@ -210,6 +219,18 @@ class Pipeline:
                 self.build_slots.give_back(user)
             except Exception:  # noqa: BLE001 - the slot lapses on its own (its score is a deadline)
                 log.warning("could not give back the build slot of %s", user, exc_info=True)
+
+    def _kept_on_build_host(self) -> tuple[set[str], set[str]]:
+        """(every project's image repository, the images that must stay: live, rollback targets, about to be pushed)."""
+        repositories: set[str] = set()
+        keep: set[str] = set()
+        with session_scope(self.settings) as session:
+            for project_id, name in session.execute(select(Project.id, Project.name)):
+                repository = f"{self.settings.registry}/{name}"
+                refs, pending = kept_references(session, project_id, KEEP_IMAGES)
+                repositories.add(repository)
+                keep |= refs | {f"{repository}:{tag}" for tag in pending}
+        return repositories, keep
 
     def _clean_registry(self, project: str, say: Callable[[str], None]) -> None:
         """Delete the project's images nothing keeps; every few deployments, collect the blobs."""

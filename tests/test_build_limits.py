@@ -42,6 +42,9 @@ class CountingImages:
     def prune(self, repository, keep, log) -> int:
         return 0
 
+    def tidy(self, budget, repositories, keep, log, grace_s=3600, untagged=True) -> int:
+        return 0
+
 
 # -- builds per build host ---------------------------------------------------------------------
 

@@ -158,6 +158,9 @@ class StandInImages:
     def prune(self, repository, keep, log) -> int:
         return 0
 
+    def tidy(self, budget, repositories, keep, log, grace_s=3600, untagged=True) -> int:
+        return 0
+
 
 class RefCheckingTarget:
     """A target that, while its release gets ready, reads what the database holds of it."""

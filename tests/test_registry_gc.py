@@ -271,6 +271,9 @@ class StandInImages:
     def prune(self, repository: str, keep: int, log) -> int:
         return 0
 
+    def tidy(self, budget, repositories, keep, log, grace_s=3600, untagged=True) -> int:
+        return 0
+
 
 class StandInTarget:
     name = "local"
