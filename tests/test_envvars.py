@@ -96,3 +96,38 @@ def test_a_scope_that_does_not_exist_is_refused(settings, project):
 
     with session_scope() as s, pytest.raises(ValueError, match="'later' is not a scope: give runtime"):
         set_vars(s, s.get(Project, project), {"A": "x"}, "later")
+
+
+def test_the_dashboard_sets_and_removes_variables_and_never_shows_a_value(settings, project, client):
+    token = client.get("/projects/envapp").data.decode().split('name="csrf" value="')[1].split('"')[0]
+    r = client.post("/projects/envapp/env", data={"csrf": token, "name": "NPM_TOKEN", "value": SECRET,
+                                                  "scope": "build"})
+    assert r.status_code == 302
+    page = client.get("/projects/envapp").data.decode()
+    assert "NPM_TOKEN" in page and "build only" in page and SECRET not in page
+    with session_scope() as s:
+        assert decrypted(s, project, build=True) == {"NPM_TOKEN": SECRET}
+    bad = client.post("/projects/envapp/env", data={"csrf": token, "name": "PORT", "value": SECRET, "scope": "build"})
+    assert bad.status_code == 400 and "set by Slipway" in bad.data.decode() and SECRET not in bad.data.decode()
+    bad = client.post("/projects/envapp/env", data={"csrf": token, "name": "X", "value": SECRET, "scope": "later"})
+    assert bad.status_code == 400 and "is not a scope" in bad.data.decode()
+    assert client.post("/projects/envapp/env", data={"csrf": "forged", "name": "X", "value": "v"}).status_code == 400
+    assert client.post("/projects/envapp/env/NPM_TOKEN/unset", data={"csrf": token}).status_code == 302
+    assert client.post("/projects/envapp/env/NPM_TOKEN/unset", data={"csrf": token}).status_code == 404
+    with session_scope() as s:
+        assert decrypted(s, project) == {}
+
+
+def test_the_api_sets_lists_and_removes_variables_by_name(settings, project, client):
+    r = client.put("/api/projects/envapp/env/NPM_TOKEN", json={"value": SECRET, "scope": "both"})
+    assert r.status_code == 200 and r.json == {"name": "NPM_TOKEN", "scope": "both"}
+    assert client.put("/api/projects/envapp/env/NPM_TOKEN", json={"value": "new-value"}).json["scope"] == "both"
+    assert client.get("/api/projects/envapp/env").json == [{"name": "NPM_TOKEN", "scope": "both"}]
+    for body in ({"value": 1}, {"scope": "build"}, ["x"], {"value": "v", "scope": "later"}):
+        r = client.put("/api/projects/envapp/env/OTHER", json=body)
+        assert r.status_code == 400 and "error" in r.json
+    assert client.put("/api/projects/envapp/env/1BAD", json={"value": "v"}).status_code == 400
+    assert client.put("/api/projects/ghost/env/A", json={"value": "v"}).status_code == 404
+    assert client.delete("/api/projects/envapp/env/NPM_TOKEN").status_code == 204
+    assert client.delete("/api/projects/envapp/env/NPM_TOKEN").status_code == 404
+    assert client.get("/api/projects/envapp/env").json == []
