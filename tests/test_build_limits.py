@@ -72,6 +72,28 @@ def test_a_build_takes_the_slot_that_frees_and_gives_it_back(settings, redis):
     assert slots.holders() == []
 
 
+def test_a_build_waiting_for_a_slot_stops_when_cancelled(settings, redis):
+    slots = BuildSlots(redis, f"build-host-{uuid.uuid4().hex}", limit=1)
+    assert slots.try_take("another-build", ttl_s=600)
+    dep_id = make_deployment()
+
+    def cancel_once_waiting() -> None:
+        for _ in range(600):
+            if get(dep_id).state == "building":  # it waits for a slot from then on
+                cancel_deployment(dep_id)
+                return
+            time.sleep(0.1)
+
+    canceller = threading.Thread(target=cancel_once_waiting, daemon=True)
+    canceller.start()
+    images = CountingImages()
+    Pipeline(replace(settings, build_timeout="120"), redis, images, {}, fetch=fake_fetch, build_slots=slots).run(dep_id)
+    canceller.join()
+    assert (get(dep_id).state, get(dep_id).error_id) == ("cancelled", "app:cancelled-by-user")
+    assert images.built == [] and slots.holders() == ["another-build"]
+    assert "waiting for a build slot" in log_of(dep_id)
+
+
 def test_two_builds_never_take_the_last_slot_both(redis):
     slots = BuildSlots(redis, f"build-host-{uuid.uuid4().hex}", limit=2)
     taken = [slots.try_take(f"build-{i}", ttl_s=60) for i in range(4)]
