@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Callable, Collection, Mapping
 
@@ -250,7 +250,7 @@ class DockerImageBuilder:
                 except APIError:
                     continue  # in use now, or a parent of another image: it stays
                 shared = entry.get("SharedSize", -1)
-                used -= entry.get("Size", 0) - (shared if shared > 0 else 0)
+                used -= entry.get("Size", 0) - max(0, shared)
                 removed += 1
             if removed:
                 log(f"removed {removed} image(s) from the build host, oldest first: its images were over "
@@ -335,7 +335,7 @@ def _created_ns(client: docker.DockerClient, image_id: str) -> int:
         return 0
     stamp, _, fraction = created.rstrip("Z").partition(".")
     try:
-        seconds = int(datetime.fromisoformat(stamp).replace(tzinfo=timezone.utc).timestamp())
+        seconds = int(datetime.fromisoformat(stamp).replace(tzinfo=UTC).timestamp())
     except ValueError:
         return 0
     return seconds * 1_000_000_000 + int((fraction + "000000000")[:9] or 0)
