@@ -86,3 +86,22 @@ def test_a_dockerfile_whose_final_stage_declares_a_build_secret_is_refused(
     assert "declares ARG API_TOKEN in the final stage (line 2)" in dep.error_message
     assert SECRET not in dep.error_message and SECRET not in log_of(dep.id)
     assert dep.image is None
+
+
+def test_the_inspection_finds_a_build_argument_the_final_stage_declares(settings, tmp_path, docker_client):
+    """The control: what Slipway refuses does leak, and reading the pushed image back shows it."""
+    import uuid
+
+    from builder.images import DockerImageBuilder, RegistryAuth
+
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {settings.registry}/base/busybox:latest\nARG API_TOKEN\nRUN echo building > /built\n")
+    tag = f"{settings.registry}/leak-{uuid.uuid4().hex[:8]}:test"
+    for _ in docker_client.api.build(path=str(tmp_path), tag=tag, buildargs={"API_TOKEN": SECRET},
+                                     network_mode="host", rm=True, decode=True):
+        pass
+    auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
+    DockerImageBuilder(settings.build_docker_host, auth).push(tag, lambda line: None)
+    image = pushed_image(settings, tag)
+    assert SECRET.encode() in image.config  # in the history: "|1 API_TOKEN=... /bin/sh -c echo building ..."
+    docker_client.images.remove(tag)
