@@ -131,3 +131,31 @@ def test_the_api_sets_lists_and_removes_variables_by_name(settings, project, cli
     assert client.delete("/api/projects/envapp/env/NPM_TOKEN").status_code == 204
     assert client.delete("/api/projects/envapp/env/NPM_TOKEN").status_code == 404
     assert client.get("/api/projects/envapp/env").json == []
+
+
+def test_a_release_moved_to_another_provider_gets_the_running_apps_variables_only(settings, redis):
+    from deployer.base import Running
+    from slipway.envvars import set_vars
+    from slipway.failover import failover
+    from slipway.models import Deployment
+
+    class MovingTarget:
+        def __init__(self):
+            self.env = None
+
+        def failover(self, release, ref, log, why=""):
+            self.env = dict(release.env)
+            return Running("http://moved.example", {"dseq": 2})
+
+    with session_scope() as s:
+        p = Project(name="moving", repo_url="x", target="akash")
+        d = Deployment(project=p, sha="a" * 40, branch="main", trigger="cli", state="live",
+                       image="r/moving:aaaaaaa", target_ref={"dseq": 1})
+        s.add(d)
+        s.flush()
+        dep_id = d.id
+        set_vars(s, p, {"DATABASE_URL": "postgres://app"}, "runtime")
+        set_vars(s, p, {"NPM_TOKEN": "build-only-token"}, "build")
+    target = MovingTarget()
+    assert failover(settings, redis, {"akash": target}, dep_id)
+    assert target.env == {"DATABASE_URL": "postgres://app"}
