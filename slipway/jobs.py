@@ -149,7 +149,7 @@ class Pipeline:
                     sdl = director.repository_sdl(checkout, job.sha)
                 self._advance(deployment_id, State.BUILDING, say)
                 tag = f"{self.settings.registry}/{job.project}:{version_tag(job.sha)}"
-                with self._build_slot(deployment_id, user, say):
+                with self._build_slot(deployment_id, user, writer):
                     director.build(checkout, job.dockerfile, job.build_context, tag, job.sha, build_args,
                                    cache_from=self._previous_image(job))
                 self._advance(deployment_id, State.PUSHING, say)
@@ -202,9 +202,14 @@ class Pipeline:
         return Source(job.repo_url, job.sha, job.branch, installation_id=job.installation_id)
 
     @contextmanager
-    def _build_slot(self, deployment_id: int, user: str, say: Callable[[str], None]) -> Iterator[None]:
+    def _build_slot(self, deployment_id: int, user: str, writer: BuildLogWriter) -> Iterator[None]:
         """Hold one of the build host's build slots (SLIPWAY_BUILDS_PER_HOST) for the length of the build."""
         timeout_s = self.settings.build_timeout_s
+
+        def say(line: str) -> None:
+            writer.write(line)
+            writer.flush()  # nothing else is written while it waits: a page loaded now shows why
+
         try:
             self.build_slots.take(user, ttl_s=timeout_s + 120, wait_s=timeout_s, say=say,
                                   should_stop=lambda: self._is_final(deployment_id))

@@ -79,7 +79,7 @@ def test_a_build_waiting_for_a_slot_stops_when_cancelled(settings, redis):
 
     def cancel_once_waiting() -> None:
         for _ in range(600):
-            if get(dep_id).state == "building":  # it waits for a slot from then on
+            if "waiting for a build slot" in log_of(dep_id):
                 cancel_deployment(dep_id)
                 return
             time.sleep(0.1)
