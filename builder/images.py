@@ -7,18 +7,24 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection, Mapping
 
 import docker
 from docker.errors import APIError, DockerException
 from docker.utils import parse_bytes
 
+from builder.buildargs import stage_args
 from slipway.errors import AppError, UserError
 
 Log = Callable[[str], None]
 # How often a running build asks whether it should stop (a database read each time).
 STOP_CHECK_INTERVAL_S = 1.0
+# How the classic builder reports a step whose process was killed (128 + SIGKILL).
+KILLED = "returned a non-zero code: 137"
+# The Engine refuses larger Dockerfiles long before this; read no more of an untrusted file.
+MAX_DOCKERFILE_BYTES = 1024 * 1024
 
 
 class BuildStopped(Exception):
@@ -45,19 +51,26 @@ def docker_client(docker_host: str, timeout: int = 600) -> docker.DockerClient:
 class DockerImageBuilder:
     """The builder's view of the Docker Engine: build, tag, push."""
 
-    def __init__(self, docker_host: str, auth: RegistryAuth, memory: str = "4g"):
+    def __init__(self, docker_host: str, auth: RegistryAuth, memory: str = "4g", cpus: int | None = None):
         self._docker_host = docker_host
         self.auth = auth
+        self._memory = memory
         # Every RUN step's memory (and swap) limit. The Engine itself runs steps with
         # no-new-privileges (scripts/services.sh); the classic builder cannot drop capabilities.
         self._limits = {"memory": parse_bytes(memory), "memswap": parse_bytes(memory)}
+        # The classic builder (and the SDK) take a CPU set, not a CPU quota: the first N cores.
+        self._cpus = cpus
 
     def build(self, checkout: Path, dockerfile: str, context: str, tag: str, log: Log,
-              timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None) -> str:
+              timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None,
+              build_args: Mapping[str, str] | None = None, cache_from: str | None = None) -> str:
         """Build ``tag`` from ``checkout``; return the image id. Raises UserError on a build failure.
 
         ``should_stop`` is asked about once a second; when it says yes the build is stopped
-        and BuildStopped raised.
+        and BuildStopped raised. ``build_args`` are the project's build-time variables (secrets):
+        each goes only to the build stages that declare it and that the image is not made from
+        (``builder.buildargs``). ``cache_from`` is the project's previous image: on a build host
+        that has not built the project (a cold cache) it is pulled and its layers reused.
         """
         context_dir = inside_checkout(checkout, context, sha)
         if not context_dir.is_dir():
@@ -73,10 +86,24 @@ class DockerImageBuilder:
             df_arg = str(dockerfile_path.relative_to(context_dir))
         except ValueError:
             df_arg = str(dockerfile_path)
+        buildargs = {}
+        if build_args:
+            text = dockerfile_path.read_bytes()[:MAX_DOCKERFILE_BYTES].decode(errors="replace")
+            chosen = stage_args(text, build_args, path=dockerfile, sha=sha)
+            for stage, names in chosen.stages.items():
+                log(f"build-time variables for stage {stage}: {', '.join(names)}")
+            if chosen.unused:
+                log(f"build-time variables no build stage declares (ARG), not passed: {', '.join(chosen.unused)}")
+            buildargs = chosen.passed
 
         client = docker_client(self._docker_host, timeout=timeout_s + 60)
         try:
             client.login(username=self.auth.username, password=self.auth.password, registry=self.auth.registry)
+            cache = self._cold_cache_source(client, cache_from, log) if cache_from else None
+            limits = dict(self._limits)
+            if self._cpus:
+                cores = min(self._cpus, int(client.info().get("NCPU") or self._cpus))
+                limits["cpusetcpus"] = "0" if cores <= 1 else f"0-{cores - 1}"
             # The build's HTTP response, so that stopping can hang up its connection (see _hang_up).
             responses: list = []
             client.api.hooks["response"].append(lambda resp, *args, **kwargs: responses.append(resp))
@@ -86,7 +113,8 @@ class DockerImageBuilder:
                 try:
                     for chunk in client.api.build(path=str(context_dir), dockerfile=df_arg, tag=tag, rm=True,
                                                   forcerm=True, decode=True, network_mode="host",
-                                                  container_limits=self._limits):
+                                                  container_limits=limits, buildargs=buildargs,
+                                                  cache_from=cache):
                         lines.put(("chunk", chunk))
                     lines.put(("done", None))
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
@@ -127,6 +155,9 @@ class DockerImageBuilder:
                 if "error" in item:
                     last_error = item["error"].strip()
                     log(f"ERROR: {last_error}")
+            if last_error and KILLED in last_error:
+                # A step killed by SIGKILL: the memory limit's OOM killer, as good as always.
+                raise UserError(UserError.BUILD_OUT_OF_MEMORY, detail=_one_line(last_error), memory=self._memory)
             if last_error:
                 raise UserError(UserError.BUILD_FAILED, detail=_one_line(last_error))
             if image_id is None:
@@ -144,6 +175,30 @@ class DockerImageBuilder:
             raise AppError(AppError.BUILD_DOCKER, detail=_one_line(str(exc))) from exc
         finally:
             client.close()
+
+    def _cold_cache_source(self, client: docker.DockerClient, previous: str, log: Log) -> list[str] | None:
+        """``[previous]`` to build with as cache when this host has no build of its own to reuse, else None.
+
+        The classic builder given ``cache_from`` takes cache from those images alone, and skips
+        its local cache for every stage (the build stages' too): so it is given only when the host
+        holds no image of the project it built itself (an image built here has a parent; a pulled
+        one has none). The previous image is pulled first: the classic builder only reads local images.
+        """
+        repository = previous.partition("@")[0] if "@" in previous else previous.rpartition(":")[0]
+        try:
+            for image in client.images.list(name=repository):
+                if image.attrs.get("ParentId") or image.attrs.get("Parent"):
+                    return None  # warm: this host built the project before, its own cache is better
+            try:
+                client.images.get(previous)
+            except docker.errors.ImageNotFound:
+                client.api.pull(previous, auth_config=self.auth.as_auth_config())
+                client.images.get(previous)
+                log(f"pulled {previous} to reuse its layers: this build host has not built the project before")
+            return [previous]
+        except DockerException as exc:
+            log(f"building without a cache: the previous image {previous} could not be pulled ({_one_line(str(exc))})")
+            return None
 
     def prune(self, repository: str, keep: int, log: Log) -> int:
         """Untag all but the ``keep`` newest local images of ``repository``; returns how many went.
@@ -167,6 +222,39 @@ class DockerImageBuilder:
                         pass  # in use or already gone: it stays, and that is fine
             if removed:
                 log(f"removed {removed} old image tag(s) of {repository} from this machine")
+            return removed
+        finally:
+            client.close()
+
+    def tidy(self, budget: int, repositories: Collection[str], keep: Collection[str], log: Log,
+             grace_s: float = 3600, untagged: bool = True) -> int:
+        """Remove images past ``budget`` bytes of the build host's image store, oldest first; returns how many.
+
+        Which may go: see ``removable``; ``untagged`` False leaves the build cache alone. The store's
+        size is the Engine's own count (``docker system df``).
+        """
+        client = docker_client(self._docker_host)
+        try:
+            usage = client.df()
+            used = usage.get("LayersSize") or 0
+            if used <= budget:
+                return 0
+            candidates = removable(usage.get("Images") or [], repositories, keep, time.time() - grace_s, untagged)
+            removed = 0
+            for entry in sorted(candidates, key=lambda e: _created_ns(client, e["Id"])):
+                if used <= budget:
+                    break
+                try:
+                    for ref in _tags(entry) or [entry["Id"]]:
+                        client.images.remove(ref)
+                except APIError:
+                    continue  # in use now, or a parent of another image: it stays
+                shared = entry.get("SharedSize", -1)
+                used -= entry.get("Size", 0) - max(0, shared)
+                removed += 1
+            if removed:
+                log(f"removed {removed} image(s) from the build host, oldest first: its images were over "
+                    f"the budget of {budget} bytes (SLIPWAY_BUILD_CACHE_BUDGET)")
             return removed
         finally:
             client.close()
@@ -208,6 +296,49 @@ def inside_checkout(checkout: Path, relative: str, sha: str = "") -> Path:
     if path != root and root not in path.parents:
         raise UserError(UserError.BUILD_OUTSIDE_CHECKOUT, path=relative, sha=sha[:7])
     return path
+
+
+def removable(images: list[dict], repositories: Collection[str], keep: Collection[str], made_before: float,
+              untagged: bool = True) -> list[dict]:
+    """The images (``docker system df`` entries) that tidying may remove.
+
+    Only Slipway's: images of the projects' ``repositories``, and untagged ones (the classic
+    builder's cache: build stages, the steps of replaced versions). Never one ``keep`` names (live,
+    rollback targets, about to be pushed), one a container uses, or one made after ``made_before``
+    (a build running now may stand on it).
+    """
+    keep, repositories = set(keep), set(repositories)
+    found = []
+    for entry in images:
+        tags = _tags(entry)
+        digests = [d for d in entry.get("RepoDigests") or [] if d != "<none>@<none>"]
+        if keep & (set(tags) | set(digests)) or entry.get("Containers", 0) != 0:
+            continue
+        owners = {t.rpartition(":")[0] for t in tags} | {d.partition("@")[0] for d in digests}
+        if not owners <= repositories or (not owners and not untagged):
+            continue  # another's image (a base image), or the build cache when told to leave it
+        if entry.get("Created", made_before) >= made_before:
+            continue
+        found.append(entry)
+    return found
+
+
+def _tags(entry: dict) -> list[str]:
+    return [t for t in entry.get("RepoTags") or [] if t != "<none>:<none>"]
+
+
+def _created_ns(client: docker.DockerClient, image_id: str) -> int:
+    """When an image was made, in nanoseconds (the Engine's lists give whole seconds only)."""
+    try:
+        created = client.api.inspect_image(image_id).get("Created") or ""
+    except APIError:
+        return 0
+    stamp, _, fraction = created.rstrip("Z").partition(".")
+    try:
+        seconds = int(datetime.fromisoformat(stamp).replace(tzinfo=UTC).timestamp())
+    except ValueError:
+        return 0
+    return seconds * 1_000_000_000 + int((fraction + "000000000")[:9] or 0)
 
 
 def _hang_up(responses: list) -> None:

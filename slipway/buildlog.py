@@ -1,7 +1,9 @@
 """A deployment's log: stored in the database, streamed through Redis for live viewers.
 
 Every line passes through the secret masker first, so a token or password that a
-build prints never reaches the database, the stream or a browser.
+build prints never reaches the database, the stream or a browser. The stored copy is capped
+(``SLIPWAY_BUILD_LOG_MAX_LINES``): a build that prints without end keeps its first lines and
+its newest, with one line saying how many were cut between.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Iterable, Iterator
 from urllib.parse import quote, quote_plus
 
 from redis import Redis
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from slipway.db import session_scope
 from slipway.models import BuildLog
@@ -24,6 +26,10 @@ from slipway.settings import Settings
 MASK = "********"
 STREAM_MAXLEN = 50_000
 STREAM_TTL_AFTER_END = 3600
+# A capped log keeps this many first lines (what ran, the plan) besides its newest.
+HEAD_LINES = 200
+# Longer lines are cut (a build can print megabytes without a newline).
+MAX_LINE_CHARS = 4000
 
 
 def stream_key(deployment_id: int, namespace: str) -> str:
@@ -98,6 +104,8 @@ class BuildLogWriter:
         self._lock = threading.Lock()
         self._flush_every = flush_every
         self._flush_lines = flush_lines
+        self._max_lines = settings.build_log_max_lines_n
+        self._head = min(HEAD_LINES, self._max_lines // 2)
         self._last_flush = time.monotonic()
         with session_scope(settings) as session:
             self._seq = session.scalar(
@@ -114,6 +122,8 @@ class BuildLogWriter:
         """Log one or more lines (split on newlines, trailing whitespace dropped)."""
         for raw in text.splitlines() or [""]:
             line = self.masker(raw.rstrip())
+            if len(line) > MAX_LINE_CHARS:
+                line = f"{line[:MAX_LINE_CHARS]} [... line cut at {MAX_LINE_CHARS} characters]"
             with self._lock:
                 self._seq += 1
                 self._pending.append(BuildLog(deployment_id=self.deployment_id, seq=self._seq, line=line))
@@ -129,6 +139,20 @@ class BuildLogWriter:
         if pending:
             with session_scope(self._settings) as session:
                 session.add_all(pending)
+                session.flush()
+                self._cut(session, pending[-1].seq)
+
+    def _cut(self, session, last_seq: int) -> None:
+        """Past the cap, drop the lines between the head and the newest, leaving one line that says so."""
+        tail_from = last_seq - (self._max_lines - self._head) + 1  # the first of the newest lines kept
+        if tail_from <= self._head + 2:
+            return
+        session.execute(delete(BuildLog).where(BuildLog.deployment_id == self.deployment_id,
+                                               BuildLog.seq > self._head, BuildLog.seq < tail_from))
+        cut = tail_from - 1 - self._head
+        session.add(BuildLog(deployment_id=self.deployment_id, seq=tail_from - 1, line=(
+            f"[... {cut} lines cut here: the stored log keeps its first {self._head} and newest "
+            f"{self._max_lines - self._head} lines (SLIPWAY_BUILD_LOG_MAX_LINES) ...]")))
 
     def close(self, state: str) -> None:
         self.flush()

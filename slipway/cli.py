@@ -363,28 +363,41 @@ def _project_or_fail(session, name: str) -> Project:
 @env.command("list")
 @click.argument("project_name")
 def env_list(project_name: str) -> None:
-    """List PROJECT_NAME's variables (names only: values are never printed)."""
-    from slipway.envvars import names
+    """List PROJECT_NAME's variables and who gets each: the running app, the build, or both (values are never printed)."""
+    from slipway.envvars import scopes
 
     remote = _remote()
     if remote is not None:
-        found = _call(remote, "GET", f"/projects/{_quote(project_name)}/env")["names"]
-        click.echo("\n".join(found) if found else f"{project_name} has no variables")
+        found = _call(remote, "GET", f"/projects/{_quote(project_name)}/env")["scopes"]
+        if not found:
+            click.echo(f"{project_name} has no variables")
+        width = max(map(len, found), default=0)
+        for name, scope in found.items():
+            click.echo(f"{name:{width}}  {scope}")
         return
     with session_scope() as session:
-        found = names(session, _project_or_fail(session, project_name).id)
-    click.echo("\n".join(found) if found else f"{project_name} has no variables: slipway env set {project_name} KEY")
+        found = scopes(session, _project_or_fail(session, project_name).id)
+    if not found:
+        click.echo(f"{project_name} has no variables: slipway env set {project_name} KEY")
+    width = max(map(len, found), default=0)
+    for name, scope in found.items():
+        click.echo(f"{name:{width}}  {scope}")
 
 
 @env.command("set")
 @click.argument("project_name")
 @click.argument("assignments", nargs=-1, required=True)
-def env_set(project_name: str, assignments: tuple[str, ...]) -> None:
+@click.option("--runtime", "scope", flag_value="runtime", help="Given to the running app (the default for a new variable).")
+@click.option("--build", "scope", flag_value="build", help="Given to the build only, as a build argument of the "
+              "Dockerfile's build stages (never of its final stage, so never in the image).")
+@click.option("--both", "scope", flag_value="both", help="Given to the build and to the running app.")
+def env_set(project_name: str, assignments: tuple[str, ...], scope: str | None) -> None:
     """Set variables: KEY=VALUE, or just KEY to type the value (hidden, kept out of shell history).
 
     Without a terminal, a lone KEY takes its value from standard input
     (`printf %s "$TOKEN" | slipway env set app TOKEN`; one trailing newline is dropped).
-    Changes apply from the next deployment.
+    Changes apply from the next deployment. Without --runtime, --build or --both a variable keeps
+    its scope (a new one: --runtime).
     """
     from slipway.envvars import check_name, set_vars
 
@@ -400,18 +413,20 @@ def env_set(project_name: str, assignments: tuple[str, ...]) -> None:
     remote = _remote()
     if remote is not None:
         for name, value in values.items():
-            _call(remote, "PUT", f"/projects/{_quote(project_name)}/env/{name}", {"value": value})
+            _call(remote, "PUT", f"/projects/{_quote(project_name)}/env/{name}",
+                  {"value": value, **({"scope": scope} if scope else {})})
         click.echo(f"set {', '.join(values)} on {project_name}; deploy again to use them")
         return
     with session_scope() as session:
         p = _project_or_fail(session, project_name)
         try:
-            set_vars(session, p, values)
+            set_vars(session, p, values, scope)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         for name in values:
-            _audit(session, "env.set", p, name=name)
-    click.echo(f"set {', '.join(values)} on {project_name}; deploy again to use them")
+            _audit(session, "env.set", p, name=name, **({"scope": scope} if scope else {}))
+    given = {"runtime": " for the running app", "build": " for the build", "both": " for the build and the running app"}
+    click.echo(f"set {', '.join(values)} on {project_name}{given.get(scope, '')}; deploy again to use them")
 
 
 def _read_value(name: str, bare: int) -> str:

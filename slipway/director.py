@@ -89,10 +89,13 @@ class Director:
         self.masker.add(*credentials_in(env))
         return env
 
-    def build(self, checkout: Path, dockerfile: str, context: str, tag: str, sha: str) -> None:
+    def build(self, checkout: Path, dockerfile: str, context: str, tag: str, sha: str,
+              build_args: dict[str, str] | None = None, cache_from: str | None = None) -> None:
+        """Build the image; ``build_args`` (the project's build-time variables) reach its build stages only,
+        and ``cache_from`` (the project's previous image) is a cache for a build host that never built it."""
         try:
             self.images.build(checkout, dockerfile, context, tag, self.say, self.build_timeout_s, sha=sha,
-                              should_stop=self.should_stop)
+                              should_stop=self.should_stop, build_args=build_args or None, cache_from=cache_from)
         except BuildStopped:
             raise Stopped() from None
 
@@ -155,6 +158,13 @@ class Director:
             self.images.prune(repository, keep, self.say)
         except Exception:  # noqa: BLE001 - disk hygiene never fails a deployment that is live
             log.warning("could not prune old images of %s", repository, exc_info=True)
+
+    def tidy(self, budget: int, repositories: set[str], keep: set[str], grace_s: float) -> None:
+        """Keep the build host's images within ``budget`` bytes (see ``ImageBuilder.tidy``)."""
+        try:
+            self.images.tidy(budget, repositories, keep, self.say, grace_s=grace_s)
+        except Exception:  # noqa: BLE001 - disk hygiene never fails a deployment that is live
+            log.warning("could not tidy the build host's images", exc_info=True)
 
 
 def credentials_in(env: dict[str, str]) -> list[str]:

@@ -1,7 +1,10 @@
-"""A project's environment variables: given to the running app, encrypted at rest.
+"""A project's environment variables: encrypted at rest, secrets all, each with a scope.
 
-They reach the app at run time only. They are not build arguments: those end up in the
-image's history, which the registry (and, on Akash, a provider) keeps.
+The scope says who gets a variable: the running app (``runtime``, the default), the build
+(``build``), or both. A build gets its variables as build arguments of the Dockerfile's build
+stages only, never of the final stage the image is made of (``builder.buildargs``): the classic
+builder writes a stage's build arguments into its image's history, which the registry (and, on
+Akash, a provider) keeps.
 """
 
 from __future__ import annotations
@@ -16,6 +19,11 @@ from slipway.validation import is_env_name, shown
 # Set by Slipway itself for every app.
 RESERVED = frozenset({"PORT", "HOST"})
 
+RUNTIME = "runtime"
+BUILD = "build"
+BOTH = "both"
+SCOPES = (RUNTIME, BUILD, BOTH)
+
 
 def check_name(name: str) -> None:
     if not is_env_name(name):
@@ -24,16 +32,28 @@ def check_name(name: str) -> None:
         raise ValueError(f"{name} is set by Slipway for every app and cannot be changed")
 
 
-def set_vars(session: Session, project: Project, values: dict[str, str]) -> None:
-    """Add or replace variables (all names are checked before any is written)."""
+def check_scope(scope: str) -> None:
+    if scope not in SCOPES:
+        raise ValueError(f"{shown(scope)} is not a scope: give runtime (the running app), build (the build) or both")
+
+
+def set_vars(session: Session, project: Project, values: dict[str, str], scope: str | None = None) -> None:
+    """Add or replace variables (all names are checked before any is written).
+
+    ``scope`` None keeps a replaced variable's scope (a new one is the running app's).
+    """
     for name in values:
         check_name(name)
+    if scope is not None:
+        check_scope(scope)
     existing = {v.name: v for v in project.env_vars}
     for name, value in values.items():
         if name in existing:
             existing[name].value_enc = encrypt(value)
+            if scope is not None:
+                existing[name].scope = scope
         else:
-            session.add(EnvVar(project=project, name=name, value_enc=encrypt(value)))
+            session.add(EnvVar(project=project, name=name, value_enc=encrypt(value), scope=scope or RUNTIME))
     session.flush()
 
 
@@ -52,7 +72,20 @@ def names(session: Session, project_id: int) -> list[str]:
     return list(session.scalars(select(EnvVar.name).where(EnvVar.project_id == project_id).order_by(EnvVar.name)))
 
 
-def decrypted(session: Session, project_id: int) -> dict[str, str]:
-    """The values, for the deploy step only: never logged, never passed to a job."""
-    rows = session.scalars(select(EnvVar).where(EnvVar.project_id == project_id))
-    return {row.name: decrypt(row.value_enc) for row in rows}
+def scopes(session: Session, project_id: int) -> dict[str, str]:
+    """Each variable's scope, by name (what the CLI and the dashboard show: never a value)."""
+    rows = session.execute(select(EnvVar.name, EnvVar.scope).where(EnvVar.project_id == project_id)
+                           .order_by(EnvVar.name))
+    return {name: scope for name, scope in rows}
+
+
+def decrypted(session: Session, project_id: int, *, build: bool | None = None) -> dict[str, str]:
+    """The values, for the job only: never logged, never passed to a job.
+
+    ``build`` None: every variable; False: the running app's (runtime and both); True: the build's
+    (build and both).
+    """
+    query = select(EnvVar).where(EnvVar.project_id == project_id)
+    if build is not None:
+        query = query.where(EnvVar.scope.in_((BUILD if build else RUNTIME, BOTH)))
+    return {row.name: decrypt(row.value_enc) for row in session.scalars(query)}

@@ -95,6 +95,9 @@ MESSAGES: dict[str, str] = {
     # tying a project to the GitHub App's installation (`slipway project create --github`)
     "project:user:app-not-installed": "The GitHub App is not installed on {repo}, or its installation does not grant that repository. Install the App on it (or add {repo} to the installation's repositories) from {url}, then try again; or give --repo URL to build from a URL without the App.",
     "project:user:installation-suspended": "The GitHub App's installation on {account} (installation {id}) is suspended on GitHub; unsuspend it before connecting {repo}.",
+    "build:user:secret-in-image-stage": "{path} in commit {sha} declares ARG {name} in {stage} (line {line}), but {name} is a build-time variable, a secret: the Docker build would write its value into the pushed image's history. Declare it only in a build stage the image is not made FROM (`FROM ... AS build`), and `COPY --from=build` just what that stage makes.",
+    "build:user:out-of-memory": "A build step was killed ({detail}), most likely for using more memory than the build's limit of {memory} (SLIPWAY_BUILD_MEMORY). Make the step use less memory, or ask the operator to raise the limit. The build log shows the step.",
+    "build:user:no-build-slot": "No build slot freed within {seconds} seconds: the build host runs {limit} build(s) at a time (SLIPWAY_BUILDS_PER_HOST) and all stayed busy. Deploy again later, or ask the operator to raise the limit.",
 }
 
 
@@ -175,6 +178,9 @@ class UserError(SlipwayError):
     CLI_UNREACHABLE = "cli:user:unreachable"
     PROJECT_APP_NOT_INSTALLED = "project:user:app-not-installed"
     PROJECT_INSTALLATION_SUSPENDED = "project:user:installation-suspended"
+    BUILD_SECRET_IN_IMAGE_STAGE = "build:user:secret-in-image-stage"
+    BUILD_OUT_OF_MEMORY = "build:user:out-of-memory"
+    BUILD_NO_SLOT = "build:user:no-build-slot"
 
 
 class AppError(SlipwayError):

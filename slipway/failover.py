@@ -60,7 +60,7 @@ def failover(settings: Settings, redis: Redis, targets: Mapping[str, Target], de
         target = targets.get(project.target)
         if target is None or not hasattr(target, "failover"):
             return False
-        env = envvars.decrypted(session, project.id)
+        env = envvars.decrypted(session, project.id, build=False)  # the running app's, never the build's
         release = Release(project.name, dep.id, dep.image, project.health_path, env=env, slot=dep.slot)
         ref, why = dict(dep.target_ref), dep.health_detail or ""
     writer = BuildLogWriter(deployment_id, settings, redis, SecretMasker(settings.secret_values()))

@@ -9,7 +9,7 @@ written against these, and tests pass their own.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Mapping, Protocol
+from typing import Callable, Collection, Mapping, Protocol
 
 from deployer.base import Health, Log, Release, Running, never
 
@@ -28,11 +28,15 @@ class ImageBuilder(Protocol):
     """Builds and pushes images (``builder.images.DockerImageBuilder``)."""
 
     def build(self, checkout: Path, dockerfile: str, context: str, tag: str, log: Log,
-              timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None) -> str: ...
+              timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None,
+              build_args: Mapping[str, str] | None = None, cache_from: str | None = None) -> str: ...
 
     def push(self, tag: str, log: Log) -> str: ...
 
     def prune(self, repository: str, keep: int, log: Log) -> int: ...
+
+    def tidy(self, budget: int, repositories: Collection[str], keep: Collection[str], log: Log,
+             grace_s: float = ..., untagged: bool = ...) -> int: ...
 
 
 class GitCredentials(Protocol):

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from redis import Redis
 from sqlalchemy import select, update
@@ -24,16 +25,23 @@ from builder.images import DockerImageBuilder, RegistryAuth
 from builder.registry import RegistryClient
 from slipway import envvars, lease_events
 from slipway.buildlog import BuildLogWriter, SecretMasker
+from slipway.buildslots import BuildSlots, NoSlot, SlotWaitStopped
 from slipway.db import session_scope
 from slipway.director import Director, Source, Stopped
-from slipway.errors import AppError, SlipwayError, render
+from slipway.errors import AppError, SlipwayError, UserError, render
 from slipway.health import UP
 from slipway.git_remote import internal_fetch, is_git_remote_path
 from slipway.interfaces import GitCredentials, ImageBuilder, Registry, Release, Reporter, Running, Target
 from slipway.logs import bound_deployment
-from slipway.models import Deployment, utcnow
+from slipway.models import Deployment, Project, utcnow
 from slipway.queue import deployment_job_timeout_s, job_id_for
-from slipway.registry_gc import RegistryUse, delete_old_images, deployment_went_live, version_tag
+from slipway.registry_gc import (
+    RegistryUse,
+    delete_old_images,
+    deployment_went_live,
+    kept_references,
+    version_tag,
+)
 from slipway.reporters import default_reporters, report
 from slipway.settings import Settings, get_settings
 from slipway.states import State, transition
@@ -75,7 +83,8 @@ class Job:
 class Pipeline:
     def __init__(self, settings: Settings, redis: Redis, images: ImageBuilder, targets: dict[str, Target],
                  fetch: Callable[..., Path] = fetch_commit, reporters: Sequence[Reporter] = (),
-                 github: GitCredentials | None = None, registry: Registry | None = None):
+                 github: GitCredentials | None = None, registry: Registry | None = None,
+                 build_slots: BuildSlots | None = None):
         self.settings = settings
         self.redis = redis
         self.images = images
@@ -86,6 +95,7 @@ class Pipeline:
         # Without a registry client old images stay in the registry (tests that need no clean-up).
         self.registry = registry
         self.registry_use = RegistryUse(redis, settings.registry)
+        self.build_slots = build_slots or BuildSlots(redis, settings.build_docker_host, settings.builds_per_host_n)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Pipeline":
@@ -94,7 +104,8 @@ class Pipeline:
         from slipway.targets import targets_from_settings
 
         auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
-        images = DockerImageBuilder(settings.build_docker_host, auth, memory=settings.build_memory)
+        images = DockerImageBuilder(settings.build_docker_host, auth, memory=settings.build_memory,
+                                    cpus=settings.build_cpus_n)
         return cls(settings, redis_connection(settings), images,
                    targets_from_settings(settings), reporters=default_reporters(settings),
                    github=github_client(settings), registry=RegistryClient(auth))
@@ -118,7 +129,7 @@ class Pipeline:
         try:
             # Every secret is known to the masker before anything runs: a build that prints the
             # app's variables must not store them in clear.
-            env = self._env(job.project_id, writer.masker)
+            env, build_args = self._env(job.project_id, writer.masker)
             director = Director(self.images, say, writer.masker, fetch=self.fetch, credentials=self.github,
                                 should_stop=lambda: self._is_final(deployment_id),
                                 build_timeout_s=self.settings.build_timeout_s)
@@ -138,7 +149,9 @@ class Pipeline:
                     sdl = director.repository_sdl(checkout, job.sha)
                 self._advance(deployment_id, State.BUILDING, say)
                 tag = f"{self.settings.registry}/{job.project}:{version_tag(job.sha)}"
-                director.build(checkout, job.dockerfile, job.build_context, tag, job.sha)
+                with self._build_slot(deployment_id, user, writer):
+                    director.build(checkout, job.dockerfile, job.build_context, tag, job.sha, build_args,
+                                   cache_from=self._previous_image(job))
                 self._advance(deployment_id, State.PUSHING, say)
                 image = director.push(tag)
                 self._record(deployment_id, image=tag)
@@ -156,6 +169,9 @@ class Pipeline:
             # Live first, then retire: users are never left without a version that answers.
             director.retire(target, release, running)
             director.prune(f"{self.settings.registry}/{job.project}", KEEP_IMAGES)
+            budget = self.settings.build_cache_budget_bytes
+            if budget is not None:
+                director.tidy(budget, *self._kept_on_build_host(), grace_s=self.settings.build_timeout_s + 60)
             self._clean_registry(job.project, say)
             for older_id in replaced:
                 self._report(older_id)
@@ -185,6 +201,42 @@ class Pipeline:
             return Source(url, job.sha, job.branch, env=env)
         return Source(job.repo_url, job.sha, job.branch, installation_id=job.installation_id)
 
+    @contextmanager
+    def _build_slot(self, deployment_id: int, user: str, writer: BuildLogWriter) -> Iterator[None]:
+        """Hold one of the build host's build slots (SLIPWAY_BUILDS_PER_HOST) for the length of the build."""
+        timeout_s = self.settings.build_timeout_s
+
+        def say(line: str) -> None:
+            writer.write(line)
+            writer.flush()  # nothing else is written while it waits: a page loaded now shows why
+
+        try:
+            self.build_slots.take(user, ttl_s=timeout_s + 120, wait_s=timeout_s, say=say,
+                                  should_stop=lambda: self._is_final(deployment_id))
+        except NoSlot:
+            raise UserError(UserError.BUILD_NO_SLOT, seconds=timeout_s, limit=self.build_slots.limit) from None
+        except SlotWaitStopped:
+            raise Cancelled() from None
+        try:
+            yield
+        finally:
+            try:
+                self.build_slots.give_back(user)
+            except Exception:  # noqa: BLE001 - the slot lapses on its own (its score is a deadline)
+                log.warning("could not give back the build slot of %s", user, exc_info=True)
+
+    def _kept_on_build_host(self) -> tuple[set[str], set[str]]:
+        """(every project's image repository, the images that must stay: live, rollback targets, about to be pushed)."""
+        repositories: set[str] = set()
+        keep: set[str] = set()
+        with session_scope(self.settings) as session:
+            for project_id, name in session.execute(select(Project.id, Project.name)):
+                repository = f"{self.settings.registry}/{name}"
+                refs, pending = kept_references(session, project_id, KEEP_IMAGES)
+                repositories.add(repository)
+                keep |= refs | {f"{repository}:{tag}" for tag in pending}
+        return repositories, keep
+
     def _clean_registry(self, project: str, say: Callable[[str], None]) -> None:
         """Delete the project's images nothing keeps; every few deployments, collect the blobs."""
         if self.registry is None:
@@ -201,12 +253,14 @@ class Pipeline:
         except Exception:  # noqa: BLE001 - the claim lapses on its own (its score is a deadline)
             log.warning("could not release the registry claim %s", user, exc_info=True)
 
-    def _env(self, project_id: int, masker: SecretMasker) -> dict[str, str]:
-        """The app's variables, decrypted only for this job; from now on their values are masked in the log."""
+    def _env(self, project_id: int, masker: SecretMasker) -> tuple[dict[str, str], dict[str, str]]:
+        """The running app's variables and the build's, decrypted only for this job; from now on
+        their values are masked in the log."""
         with session_scope(self.settings) as session:
-            values = envvars.decrypted(session, project_id)
-        masker.add(*values.values())
-        return values
+            runtime = envvars.decrypted(session, project_id, build=False)
+            build = envvars.decrypted(session, project_id, build=True)
+        masker.add(*runtime.values(), *build.values())
+        return runtime, build
 
     def _report(self, deployment_id: int) -> None:
         report(self.reporters, deployment_id)
@@ -223,6 +277,15 @@ class Pipeline:
             return Job(dep.id, p.name, p.repo_url, dep.sha, ref, p.dockerfile, p.build_context,
                        p.target, p.health_path, dep.slot, p.installation_id, p.id, dep.image,
                        dict(p.akash_settings or {}))
+
+    def _previous_image(self, job: Job) -> str | None:
+        """The image the project's newest earlier build pushed (production first): a cache for a cold build host."""
+        with session_scope(self.settings) as session:
+            earlier = select(Deployment.image).where(Deployment.project_id == job.project_id,
+                                                     Deployment.id != job.deployment_id,
+                                                     Deployment.image.is_not(None))
+            return (session.scalar(earlier.where(Deployment.pr_number.is_(None)).order_by(Deployment.id.desc()))
+                    or session.scalar(earlier.order_by(Deployment.id.desc())))
 
     def _claim(self, deployment_id: int) -> bool:
         """Mark a queued deployment as started by this job; False if another job did first.

@@ -61,7 +61,10 @@ class Project(Base):
 
 
 class EnvVar(Base):
-    """An environment variable the app runs with; its value is encrypted at rest."""
+    """An environment variable of a project; its value is encrypted at rest, and it is a secret.
+
+    ``scope`` says who gets it (``slipway.envvars``): the running app, the build, or both.
+    """
 
     __tablename__ = "env_vars"
     __table_args__ = (UniqueConstraint("project_id", "name"),)
@@ -70,6 +73,7 @@ class EnvVar(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     value_enc: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(String(10), default="runtime", server_default="runtime")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     project: Mapped["Project"] = relationship(back_populates="env_vars")

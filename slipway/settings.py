@@ -152,6 +152,12 @@ class Settings:
     api_token_days: str = _setting("SLIPWAY_API_TOKEN_DAYS", "90", doc="Days a new API token lives unless its creator says otherwise (at most 366).")
     cli_login_file: str = _setting("SLIPWAY_CLI_LOGIN_FILE", doc="Where `slipway login URL` keeps the remote Slipway's address and API token (mode 0600; default `~/.config/slipway/login.json`).")
 
+    # Builds: limits and the build host's disk
+    build_cpus: str = _setting("SLIPWAY_BUILD_CPUS", doc="Cores each build step may use, a whole number: steps run on the build host's first N cores (the classic builder takes a CPU set, not a quota); empty: all of them.")
+    builds_per_host: str = _setting("SLIPWAY_BUILDS_PER_HOST", "2", doc="Builds one build host (`SLIPWAY_BUILD_DOCKER_HOST`) runs at once, however many workers use it; a build waits for a slot up to `SLIPWAY_BUILD_TIMEOUT`, then fails saying so. 0: no limit.")
+    build_log_max_lines: str = _setting("SLIPWAY_BUILD_LOG_MAX_LINES", "10000", doc="Lines of a deployment's log kept in the database: past it the first 200 and the newest lines stay, and one line marks how many were cut between (live viewers still see every line). Each line is cut at 4,000 characters.")
+    build_cache_budget: str = _setting("SLIPWAY_BUILD_CACHE_BUDGET", "20g", doc="Disk the build host's images and build cache may take (Docker's units: 20g, 500m; or bytes). Past it, each time a deployment goes live, Slipway's images that nothing keeps and earlier builds' untagged cache go, oldest first: never a live image, a rollback target, one about to be pushed, one in use or one made within the build time-out. Empty: no budget (the newest images of each project are kept either way).")
+
     def __post_init__(self) -> None:
         self._check_targets()
 
@@ -204,6 +210,24 @@ class Settings:
     @property
     def build_timeout_s(self) -> int:
         return int(self.build_timeout)
+
+    @property
+    def build_cpus_n(self) -> int | None:
+        return int(self.build_cpus) if self.build_cpus.strip() else None
+
+    @property
+    def builds_per_host_n(self) -> int:
+        return int(self.builds_per_host)
+
+    @property
+    def build_cache_budget_bytes(self) -> int | None:
+        from docker.utils import parse_bytes
+
+        return parse_bytes(self.build_cache_budget) if self.build_cache_budget.strip() else None
+
+    @property
+    def build_log_max_lines_n(self) -> int:
+        return int(self.build_log_max_lines)
 
     @property
     def health_timeout_s(self) -> float:

@@ -46,3 +46,39 @@ def test_follow_skips_lines_already_seen(settings, redis):
         writer.write(f"line {i}")
     writer.close("failed")
     assert [e.get("line") for e in follow(redis, stream_key(dep_id, settings.queue_name), after_seq=3, block_ms=100)] == ["line 3", "line 4", None]
+
+
+def test_a_log_past_its_cap_keeps_its_first_and_newest_lines_and_marks_the_cut(settings, redis):
+    from dataclasses import replace
+
+    settings = replace(settings, build_log_max_lines="20")  # a head of 10 and the newest 10
+    dep_id = _deployment(settings)
+    writer = BuildLogWriter(dep_id, settings, redis, SecretMasker(), flush_lines=7)
+    for i in range(1, 101):
+        writer.write(f"line {i}")
+    writer.write("x" * 5000)
+    writer.close("failed")
+    with session_scope(settings) as s:
+        lines = list(s.scalars(select(BuildLog.line).where(BuildLog.deployment_id == dep_id).order_by(BuildLog.seq)))
+    assert lines[:10] == [f"line {i}" for i in range(1, 11)]
+    assert lines[10] == ("[... 81 lines cut here: the stored log keeps its first 10 and newest 10 lines "
+                         "(SLIPWAY_BUILD_LOG_MAX_LINES) ...]")
+    assert lines[11:-1] == [f"line {i}" for i in range(92, 101)]
+    assert lines[-1] == "x" * 4000 + " [... line cut at 4000 characters]"
+    # Live viewers saw every line.
+    entries = list(follow(redis, stream_key(dep_id, settings.queue_name), block_ms=100))
+    assert len(entries) == 102
+
+
+def test_a_log_under_its_cap_is_kept_whole(settings, redis):
+    from dataclasses import replace
+
+    settings = replace(settings, build_log_max_lines="20")
+    dep_id = _deployment(settings)
+    writer = BuildLogWriter(dep_id, settings, redis, SecretMasker(), flush_lines=3)
+    for i in range(1, 21):
+        writer.write(f"line {i}")
+    writer.close("live")
+    with session_scope(settings) as s:
+        lines = list(s.scalars(select(BuildLog.line).where(BuildLog.deployment_id == dep_id).order_by(BuildLog.seq)))
+    assert lines == [f"line {i}" for i in range(1, 21)]

@@ -58,7 +58,8 @@ class Images:
         self.built: list[tuple] = []
         self.stop = stop
 
-    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None) -> str:
+    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None, build_args=None,
+              cache_from=None) -> str:
         if self.stop:
             raise BuildStopped()
         self.built.append((dockerfile, context, tag, timeout_s, sha))
@@ -69,6 +70,9 @@ class Images:
 
     def prune(self, repository, keep, log) -> int:
         raise RuntimeError("the disk is on fire")
+
+    def tidy(self, budget, repositories, keep, log, grace_s=3600, untagged=True) -> int:
+        return 0
 
 
 class Target:

@@ -148,13 +148,17 @@ def test_the_worker_class_preloads_the_pipeline_and_reaps_on_start(settings, red
 class StandInImages:
     """An image builder that builds nothing and pushes nothing."""
 
-    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None) -> str:
+    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None, build_args=None,
+              cache_from=None) -> str:
         return tag
 
     def push(self, tag, log) -> str:
         return tag
 
     def prune(self, repository, keep, log) -> int:
+        return 0
+
+    def tidy(self, budget, repositories, keep, log, grace_s=3600, untagged=True) -> int:
         return 0
 
 

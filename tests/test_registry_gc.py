@@ -261,13 +261,17 @@ def test_every_nth_live_deployment_queues_a_collection(settings, redis, queue):
 # -- the pipeline ------------------------------------------------------------------------------
 
 class StandInImages:
-    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None) -> str:
+    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None, build_args=None,
+              cache_from=None) -> str:
         return "sha256:" + "0" * 64
 
     def push(self, tag: str, log) -> str:
         return tag
 
     def prune(self, repository: str, keep: int, log) -> int:
+        return 0
+
+    def tidy(self, budget, repositories, keep, log, grace_s=3600, untagged=True) -> int:
         return 0
 
 

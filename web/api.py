@@ -124,10 +124,15 @@ class RequestedOut(ma.Schema):
 
 class EnvNamesOut(ma.Schema):
     names = ma.fields.List(ma.fields.String(), required=True)
+    scopes = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(), required=True,
+                            metadata={"description": "Who gets each variable: runtime, build or both"})
 
 
 class EnvValueIn(ma.Schema):
     value = ma.fields.String(required=True, load_only=True, metadata={"description": "Write-only: never shown"})
+    scope = ma.fields.String(load_default=None, validate=ma.validate.OneOf(["runtime", "build", "both"]),
+                             metadata={"description": "runtime (a new variable's default), build or both; "
+                                       "a replaced variable keeps its scope when this is left out"})
 
 
 class AkashSettingsIO(ma.Schema):
@@ -362,7 +367,8 @@ def cancel(deployment_id: int):
 def env_names(name: str):
     """The names of the project's variables (values are write-only)."""
     with session_scope(_settings()) as session:
-        return {"names": envvars.names(session, _project(session, name).id)}
+        scopes = envvars.scopes(session, _project(session, name).id)
+        return {"names": list(scopes), "scopes": scopes}
 
 
 @bp.put("/projects/<name>/env/<key>")
@@ -374,10 +380,10 @@ def env_set(args: dict, name: str, key: str):
     with session_scope(_settings()) as session:
         p = _project(session, name)
         try:
-            envvars.set_vars(session, p, {key: args["value"]})
+            envvars.set_vars(session, p, {key: args["value"]}, args.get("scope"))
         except ValueError as exc:
             _error(422, str(exc))
-        audit.record(session, current_actor(), "env.set", p, name=key)
+        audit.record(session, current_actor(), "env.set", p, name=key, **({"scope": args["scope"]} if args.get("scope") else {}))
 
 
 @bp.delete("/projects/<name>/env/<key>")

@@ -69,7 +69,8 @@ def project(name: str):
     return _project_page(name)
 
 
-def _project_page(name: str, akash_form: dict | None = None, akash_error: str | None = None, status: int = 200):
+def _project_page(name: str, akash_form: dict | None = None, akash_error: str | None = None, status: int = 200,
+                  env_error: str | None = None):
     settings = _settings()
     with session_scope(settings) as session:
         p = session.scalar(select(Project).where(Project.name == name))
@@ -85,9 +86,10 @@ def _project_page(name: str, akash_form: dict | None = None, akash_error: str | 
                                can_deploy=can(actor, p, Action.DEPLOY, session),
                                can_settings=can(actor, p, Action.SETTINGS, session),
                                git_remote=git_remote, has_hook=bool(p.deploy_hook_enc),
-                               env_names=envvars.names(session, p.id), akash_fields=AKASH_FIELDS,
+                               env_scopes=envvars.scopes(session, p.id), akash_fields=AKASH_FIELDS,
                                akash_form=akash_form or as_text(p.akash_settings or {}),
-                               akash_error=akash_error, **_leases(settings, session, p.id)), status
+                               akash_error=akash_error, env_error=env_error,
+                               **_leases(settings, session, p.id)), status
 
 
 # The project's own Akash settings, as the form labels them (slipway.akash_settings).
@@ -123,6 +125,46 @@ def akash_settings(name: str):
     if error:
         return _project_page(name, akash_form=raw, akash_error=error, status=400)
     flash("Akash settings saved; they apply from the next deployment.", "notice")
+    return redirect(url_for("dashboard.project", name=name))
+
+
+@bp.post("/projects/<name>/env")
+@guard(Action.SETTINGS)
+def env_set(name: str):
+    """Set one variable from the page's form; a bad name or scope shows the page again saying what to fix (400)."""
+    from flask import request
+
+    check_csrf()
+    key, scope = request.form.get("name", "").strip(), request.form.get("scope", "").strip()
+    value = request.form.get("value", "")  # as typed: spaces may belong to it
+    with session_scope(_settings()) as session:
+        p = session.scalar(select(Project).where(Project.name == name))
+        if p is None:
+            abort(404)
+        try:
+            envvars.set_vars(session, p, {key: value}, scope or None)
+        except ValueError as exc:
+            session.rollback()
+            error = str(exc)
+        else:
+            error = None
+            audit.record(session, current_actor(), "env.set", p, name=key, **({"scope": scope} if scope else {}))
+    if error:
+        return _project_page(name, env_error=error, status=400)
+    flash(f"{key} set; it applies from the next deployment.", "notice")
+    return redirect(url_for("dashboard.project", name=name))
+
+
+@bp.post("/projects/<name>/env/<key>/unset")
+@guard(Action.SETTINGS)
+def env_unset(name: str, key: str):
+    check_csrf()
+    with session_scope(_settings()) as session:
+        p = session.scalar(select(Project).where(Project.name == name))
+        if p is None or envvars.unset_vars(session, p, [key]):
+            abort(404)
+        audit.record(session, current_actor(), "env.unset", p, name=key)
+    flash(f"{key} removed; the next deployment goes without it.", "notice")
     return redirect(url_for("dashboard.project", name=name))
 
 

@@ -51,7 +51,7 @@ def test_a_users_token_sees_and_does_only_what_the_user_may(cli_settings, server
     rows = [line.split() for line in listed.output.splitlines()[1:]]
     assert [(row[0], row[-2], row[-1]) for row in rows] == [("red-app", "member", "red")]
     assert run("env", "set", "red-app", "GREETING=hi").exit_code == 0
-    assert run("env", "list", "red-app").output.split() == ["GREETING"]
+    assert run("env", "list", "red-app").output.split() == ["GREETING", "runtime"]
     refused = run("env", "list", "blue-app")
     assert refused.exit_code != 0 and "not found" in refused.output
 
