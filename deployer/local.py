@@ -109,7 +109,9 @@ class LocalTarget:
             )
             url = f"http://{self._public_host}:{port}"
             log(f"started container {container.short_id} on {url}")
-            return {"container_id": container.id, "name": name, "port": port, "url": url}
+            # The reverse proxy forwards here (slipway.proxy); the URL is the app's own, without it.
+            return {"container_id": container.id, "name": name, "port": port, "url": url,
+                    "upstream": f"{self._public_host}:{port}"}
         except DockerException as exc:
             if container is not None:
                 _remove(container)

@@ -69,6 +69,8 @@ MESSAGES: dict[str, str] = {
     "project:user:akash-settings": "The project's Akash settings are not valid: {detail}.",
     "akash:user:repository-sdl": "{path} in commit {sha} is not a valid Akash SDL: {detail}. Fix it, or remove it to let Slipway write the SDL from the project's settings.",
     "akash:user:sdl-no-service": "{path} in commit {sha} names no service for the image Slipway builds: give exactly one service `image: slipway` (services: {services}). Slipway puts the built image and its registry login there.",
+    # the reverse proxy and custom domains (slipway.proxy, slipway.domains)
+    "deploy:app:proxy": "Slipway could not route the new version through its proxy ({detail}), so it was stopped and the previous version keeps serving.",
 }
 
 
@@ -149,6 +151,8 @@ class AppError(SlipwayError):
     SUPERSEDED = "app:superseded"
     CANCELLED_BY_USER = "app:cancelled-by-user"
     PR_CLOSED = "app:pr-closed"
+    # The reverse proxy (slipway.proxy)
+    DEPLOY_PROXY = "deploy:app:proxy"
 
 
 def render(message_id: str, **params: object) -> str:

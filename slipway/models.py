@@ -54,6 +54,9 @@ class Project(Base):
     env_vars: Mapped[list["EnvVar"]] = relationship(
         back_populates="project", order_by="EnvVar.name", cascade="all, delete-orphan"
     )
+    domains: Mapped[list["Domain"]] = relationship(
+        back_populates="project", order_by="Domain.name", cascade="all, delete-orphan"
+    )
 
     @property
     def image_repository(self) -> str:
@@ -89,7 +92,12 @@ class Deployment(Base):
     github_deployment_id: Mapped[int | None] = mapped_column(BigInteger)
     state: Mapped[str] = mapped_column(String(20), default=State.QUEUED.value, index=True)
     image: Mapped[str | None] = mapped_column(String(500))
+    # Where this deployment answers: its own immutable address through the proxy
+    # (http://d<id>--<project>.<apps domain>), or its target's own URL (Akash, no proxy).
     url: Mapped[str | None] = mapped_column(String(500))
+    # Its slot's stable address through the proxy (the project's production URL, or its pull
+    # request's preview URL), set when it goes live there; None when the proxy does not route it.
+    slot_url: Mapped[str | None] = mapped_column(String(500))
     # What the target needs to find this deployment again (container id, dseq ...).
     target_ref: Mapped[dict | None] = mapped_column(JSON)
     error_id: Mapped[str | None] = mapped_column(String(80))
@@ -238,3 +246,16 @@ class LeaseEvent(Base):
     price_uact: Mapped[str | None] = mapped_column(String(40))
     amount_uact: Mapped[int | None] = mapped_column(BigInteger)
     detail: Mapped[str | None] = mapped_column(String(500))
+
+
+class Domain(Base):
+    """A custom domain a project's production answers at, over HTTPS (``slipway domain add``)."""
+
+    __tablename__ = "domains"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(253), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    project: Mapped["Project"] = relationship(back_populates="domains")

@@ -136,6 +136,16 @@ class Settings:
     akash_bid_timeout: str = _setting("SLIPWAY_AKASH_BID_TIMEOUT", "120", doc="Seconds a new Akash deployment waits for an acceptable bid before it is closed.")
     akash_ready_timeout: str = _setting("SLIPWAY_AKASH_READY_TIMEOUT", "300", doc="Seconds a leased app has to be available and answer HTTP before its deployment is closed.")
     akash_failover_after: str = _setting("SLIPWAY_AKASH_FAILOVER_AFTER", "120", doc="Seconds a live Akash deployment's provider may not answer (by the periodic health checks) before Slipway moves the app to another provider by the same policy; a lease closed under it moves at once.")
+    # The reverse proxy in front of every app (slipway/proxy.py, deployer/caddy.py)
+    proxy: str = _setting("SLIPWAY_PROXY", "caddy", doc="The reverse proxy in front of every app: `caddy` (configured through its admin API; `scripts/services.sh` starts it) or `none` (apps are reached at their own ports, their URLs change with every deploy).")
+    proxy_admin: str = _setting("SLIPWAY_PROXY_ADMIN", "127.0.0.1:2029", doc="host:port of Caddy's admin API, through which Slipway alone configures it.")
+    proxy_http: str = _setting("SLIPWAY_PROXY_HTTP", "127.0.0.1:8080", doc="Address the proxy serves apps on over plain HTTP (`0.0.0.0:80` on a server with DNS); apps' URLs name its port unless it is 80.")
+    proxy_https: str = _setting("SLIPWAY_PROXY_HTTPS", "127.0.0.1:8443", doc="Address the proxy serves custom domains, and the dashboard and registry domains, on over HTTPS (`0.0.0.0:443` for certificates from Let's Encrypt).")
+    apps_domain: str = _setting("SLIPWAY_APPS_DOMAIN", "localhost", doc="Apps answer at `<project>.DOMAIN`, previews at `pr-<n>--<project>.DOMAIN`, each deployment at `d<id>--<project>.DOMAIN`; `localhost` needs no DNS on this machine, otherwise point a wildcard record `*.DOMAIN` at the proxy.")
+    proxy_drain: str = _setting("SLIPWAY_PROXY_DRAIN", "30", doc="Seconds a replaced version is given to finish the requests it is serving before it is stopped.")
+    dashboard_domain: str = _setting("SLIPWAY_DASHBOARD_DOMAIN", doc="A name the proxy serves the dashboard at over HTTPS (e.g. `slipway.example.com`; empty: not behind the proxy).")
+    registry_domain: str = _setting("SLIPWAY_REGISTRY_DOMAIN", doc="A name the proxy serves the private registry at over HTTPS, for Akash providers to pull from (e.g. `registry.example.com`).")
+    app_restarts: str = _setting("SLIPWAY_APP_RESTARTS", "3", doc="Times the health check restarts a live app whose container exited before leaving it down (each restart is recorded).")
 
     def __post_init__(self) -> None:
         self._check_targets()
@@ -201,6 +211,14 @@ class Settings:
     @property
     def akash_failover_after_s(self) -> float:
         return float(self.akash_failover_after)
+
+    @property
+    def proxy_drain_s(self) -> float:
+        return float(self.proxy_drain)
+
+    @property
+    def app_restarts_n(self) -> int:
+        return int(self.app_restarts)
 
     @property
     def webhook_max_bytes_n(self) -> int:

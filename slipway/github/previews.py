@@ -26,6 +26,7 @@ from slipway.errors import AppError, render
 from slipway.github.client import GitHubClient, GitHubError
 from slipway.interfaces import Target
 from slipway.models import Deployment, Project, PullRequestPreview, utcnow
+from slipway.proxy import sync_routes
 from slipway.settings import Settings, get_settings
 from slipway.states import State, transition
 
@@ -309,7 +310,8 @@ def teardown_preview(project_id: int, pr_number: int) -> None:
     # GitHub's own reporters, as slipway.reporters.default_reporters lists them: importing that
     # list from here would make a circle (it names this module's comment reporter).
     reporters = [*github_reporters(settings), *preview_reporters(settings)]
-    remove_preview(settings, project_id, pr_number, targets_from_settings(settings), reporters)
+    if remove_preview(settings, project_id, pr_number, targets_from_settings(settings), reporters):
+        sync_routes(settings)  # its preview and deployment URLs answer no more
 
 
 def remove_preview(settings: Settings, project_id: int, pr_number: int, targets: Mapping[str, Target],
