@@ -335,6 +335,63 @@ def env_unset(project_name: str, names: tuple[str, ...]) -> None:
     click.echo(f"removed {', '.join(names)} from {project_name}; deploy again to drop them")
 
 
+@main.group()
+def domain() -> None:
+    """A project's custom domains: its production over HTTPS, through the proxy."""
+
+
+def _domain_change(project_name: str, change) -> None:
+    from slipway.errors import UserError
+    from slipway.proxy import sync_routes
+
+    settings = settings_mod.get_settings()
+    with session_scope() as session:
+        try:
+            change(session, settings, _project_or_fail(session, project_name))
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from None
+    if not sync_routes(settings, say=lambda line: click.echo(line, err=True)):
+        click.echo("the proxy will pick it up once it answers", err=True)
+
+
+@domain.command("add")
+@click.argument("project_name")
+@click.argument("name")
+def domain_add(project_name: str, name: str) -> None:
+    """Serve PROJECT_NAME's production at NAME over HTTPS (point NAME's DNS at this server)."""
+    from slipway.domains import add_domain, certificate_note, domain_url, normalise
+
+    _domain_change(project_name, lambda session, settings, project: add_domain(session, settings, project, name))
+    settings = settings_mod.get_settings()
+    click.echo(f"{project_name} answers at {domain_url(settings, normalise(name))} ({certificate_note(normalise(name))})")
+
+
+@domain.command("remove")
+@click.argument("project_name")
+@click.argument("name")
+def domain_remove(project_name: str, name: str) -> None:
+    """Stop serving PROJECT_NAME at NAME."""
+    from slipway.domains import remove_domain
+
+    _domain_change(project_name, lambda session, settings, project: remove_domain(session, project, name))
+    click.echo(f"removed {name} from {project_name}")
+
+
+@domain.command("list")
+@click.argument("project_name")
+def domain_list(project_name: str) -> None:
+    """List PROJECT_NAME's custom domains, with the URL each answers at."""
+    from slipway.domains import certificate_note, domain_url
+
+    settings = settings_mod.get_settings()
+    with session_scope() as session:
+        names = [d.name for d in _project_or_fail(session, project_name).domains]
+    if not names:
+        click.echo(f"{project_name} has no custom domains: slipway domain add {project_name} www.example.com")
+    for name in names:
+        click.echo(f"{domain_url(settings, name):45} {certificate_note(name)}")
+
+
 @main.command()
 @click.argument("project_name")
 @click.option("--sha", help="Commit to deploy: a sha, or a branch or tag name (default: the head of the "

@@ -71,6 +71,9 @@ MESSAGES: dict[str, str] = {
     "akash:user:sdl-no-service": "{path} in commit {sha} names no service for the image Slipway builds: give exactly one service `image: slipway` (services: {services}). Slipway puts the built image and its registry login there.",
     # the reverse proxy and custom domains (slipway.proxy, slipway.domains)
     "deploy:app:proxy": "Slipway could not route the new version through its proxy ({detail}), so it was stopped and the previous version keeps serving.",
+    "domain:user:invalid": "{name!r} cannot be a custom domain: {problem}.",
+    "domain:user:taken": "{name} is already a domain of project {project}; remove it there first (slipway domain remove {project} {name}).",
+    "domain:user:not-found": "{name} is not a domain of {project}; see `slipway domain list {project}`.",
 }
 
 
@@ -128,6 +131,10 @@ class UserError(SlipwayError):
     PROJECT_AKASH_SETTINGS = "project:user:akash-settings"
     AKASH_REPOSITORY_SDL = "akash:user:repository-sdl"
     AKASH_SDL_NO_SERVICE = "akash:user:sdl-no-service"
+    # Custom domains (slipway.domains)
+    DOMAIN_INVALID = "domain:user:invalid"
+    DOMAIN_TAKEN = "domain:user:taken"
+    DOMAIN_NOT_FOUND = "domain:user:not-found"
 
 
 class AppError(SlipwayError):

@@ -160,6 +160,7 @@ class Pipeline:
             final, replaced = self._switch(job, running, target, say)
             # Live first, then retire: users are never left without a version that answers.
             director.retire(target, release, running)
+            self._unroute_replaced(say)
             director.prune(f"{self.settings.registry}/{job.project}", KEEP_IMAGES)
             self._clean_registry(job.project, say)
             for older_id in replaced:
@@ -202,6 +203,16 @@ class Pipeline:
         say(f"{urls[1]} now goes to this version")
         self.router.drain(old - {upstream}, say)
         return final, replaced
+
+    def _unroute_replaced(self, say) -> None:
+        """Drop the routes of the versions just stopped (their own URLs answer 404 from now on)."""
+        if self.router is None:
+            return
+        try:
+            self.router.sync()
+        except Exception as exc:  # noqa: BLE001 - the new version is live; the reconciler syncs again shortly
+            log.warning("could not drop the replaced versions' routes: %s", exc)
+            say("warning: the replaced versions' own URLs are dropped from the proxy on its next sync")
 
     def _source(self, job: Job) -> Source:
         if is_git_remote_path(job.project, job.repo_url):

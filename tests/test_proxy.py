@@ -1,0 +1,157 @@
+"""Caddy in front of every app, on the real Caddy the suite starts: production, preview and
+per-deployment URLs, switches that drop no request, rollback, project deletion, custom domains."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from deployer.caddy import CaddyProxy, RouteTable
+from slipway.cli import main
+from slipway.db import session_scope
+from slipway.deployments import EarlierImage, request_deployment
+from slipway.models import Deployment
+from slipway.proxy import addresses
+from tests.support.pipeline import deploy, log_of, site_files
+from tests.support.proxy import caddy_root_ca, get, https_get, through_proxy
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture
+def proxied(settings, send_webhook):
+    # After the app (create_app sets the process's settings): the worker's jobs read these.
+    return through_proxy(settings)
+
+
+def urls(s, project: str) -> tuple[str, str]:
+    at = addresses(s)
+    return at.url(at.production_host(project)), at.url(at.preview_host(project, 7))
+
+
+def test_production_preview_and_each_deployment_answer_with_their_version_until_the_project_goes(
+        proxied, site, send_webhook, run_worker):
+    production, preview = urls(proxied, site.name)
+    v1 = deploy(send_webhook, run_worker, site, site_files(proxied.registry, "v1"))
+    assert v1.state == "live", log_of(v1.id)
+    port = proxied.proxy_http.rsplit(":", 1)[1]
+    assert v1.url == f"http://d{v1.id}--{site.name}.localhost:{port}"
+    assert v1.slot_url == production == f"http://{site.name}.localhost:{port}"
+    assert get(production).text == get(v1.url).text == "v1"
+
+    v2 = deploy(send_webhook, run_worker, site, site_files(proxied.registry, "v2"))
+    assert v2.state == "live", log_of(v2.id)
+    assert get(production).text == get(v2.url).text == "v2"
+    # The replaced version drained and stopped: its own URL answers no more.
+    assert get(v1.url).status_code == 404
+    assert log_of(v2.id).index(f"{production} now goes to this version") < log_of(v2.id).index("stopping previous")
+
+    # v1's image as pull request 7's preview: its own URL, production untouched.
+    request_deployment(site.name, EarlierImage(v1.id), "test", pr_number=7)
+    run_worker()
+    with session_scope() as s:
+        pr = s.scalars(select(Deployment).where(Deployment.pr_number == 7)).one()
+        assert pr.state == "live", log_of(pr.id)
+        assert pr.slot_url == preview
+        pr_url = pr.url
+    assert get(preview).text == get(pr_url).text == "v1"
+    assert get(production).text == "v2"
+
+    result = CliRunner().invoke(main, ["project", "delete", site.name, "--yes"])
+    assert result.exit_code == 0, result.output
+    for url in (production, preview, v2.url, pr_url):
+        answer = get(url)
+        assert (answer.status_code, answer.text) == (404, "No app answers at this address.\n")
+
+
+def test_switches_and_a_rollback_drop_no_request(proxied, site, send_webhook, run_worker):
+    production, _ = urls(proxied, site.name)
+    v1 = deploy(send_webhook, run_worker, site, site_files(proxied.registry, "v1"))
+    assert v1.state == "live", log_of(v1.id)
+
+    seen: Counter = Counter()
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def load(session: requests.Session, close: bool) -> None:
+        while not stop.is_set():
+            try:
+                answer = get(production, session, close=close)
+                if answer.status_code == 200:
+                    seen[answer.text] += 1
+                else:
+                    failures.append(f"{'fresh' if close else 'kept'}: {answer.status_code} {answer.text[:80]}")
+            except requests.RequestException as exc:
+                failures.append(f"{'fresh' if close else 'kept'}: {exc!r}")
+
+    # A new connection for every request: any refusal, reset or 502 is a dropped request.
+    fresh = requests.Session()
+    # Kept-alive connections, as browsers keep them: a reload of Caddy's configuration closes the
+    # idle ones, and a GET that finds its connection closed before any answer is sent again on a new
+    # one, as browsers and HTTP clients do (RFC 9112, 9.3.1). Only a second failure counts.
+    kept = requests.Session()
+    kept.mount("http://", HTTPAdapter(max_retries=Retry(total=1, connect=0, read=1, status=0, redirect=0)))
+    loaders = [threading.Thread(target=load, args=(fresh, True), daemon=True),
+               threading.Thread(target=load, args=(kept, False), daemon=True)]
+    for loader in loaders:
+        loader.start()
+    try:
+        versions = [deploy(send_webhook, run_worker, site, site_files(proxied.registry, f"v{n}")) for n in (2, 3, 4)]
+        assert [v.state for v in versions] == ["live"] * 3, [log_of(v.id) for v in versions]
+        result = CliRunner().invoke(main, ["rollback", site.name])
+        assert result.exit_code == 0, result.output
+        run_worker()
+        assert get(production).text == "v3"  # the rollback moved production back
+    finally:
+        stop.set()
+        for loader in loaders:
+            loader.join(timeout=10)
+    assert failures == [], seen
+    assert {"v1", "v2", "v3", "v4"} <= set(seen)
+
+
+def test_a_local_custom_domain_is_served_over_https_by_caddys_internal_ca(proxied, base_settings, site,
+                                                                         send_webhook, run_worker):
+    domain = f"{site.name}.test"
+    v1 = deploy(send_webhook, run_worker, site, site_files(proxied.registry, "shop"))
+    assert v1.state == "live", log_of(v1.id)
+    result = CliRunner().invoke(main, ["domain", "add", site.name, domain])
+    assert result.exit_code == 0, result.output
+    assert f"https://{domain}" in result.output
+    https_port = int(proxied.proxy_https.rsplit(":", 1)[1])
+    answer, cert = https_get(domain, https_port, caddy_root_ca(base_settings))
+    assert answer.startswith("HTTP/1.1 200") and answer.endswith("shop")
+    assert ("commonName", "Caddy Local Authority - ECC Intermediate") in [n for rdn in cert["issuer"] for n in rdn]
+    # Over plain HTTP the name redirects to HTTPS.
+    plain = get(f"http://{domain}:{proxied.proxy_http.rsplit(':', 1)[1]}/")
+    assert plain.status_code == 308 and plain.headers["Location"] == f"https://{domain}:{https_port}/"
+
+    listed = CliRunner().invoke(main, ["domain", "list", site.name])
+    assert domain in listed.output
+    result = CliRunner().invoke(main, ["domain", "remove", site.name, domain])
+    assert result.exit_code == 0, result.output
+    assert get(f"http://{domain}:{proxied.proxy_http.rsplit(':', 1)[1]}/").status_code == 404
+
+
+def test_the_proxy_serves_exactly_the_table_it_is_given(settings, site, send_webhook, run_worker):
+    # The adapter alone, on the real Caddy: a table in, those names out, every other name 404.
+    v1 = deploy(send_webhook, run_worker, site, site_files(settings.registry, "direct"))  # no proxy: own port
+    assert v1.state == "live", log_of(v1.id)
+    upstream = v1.target_ref["upstream"]
+    caddy = CaddyProxy(settings.proxy_admin, settings.proxy_http, settings.proxy_https)
+    port = settings.proxy_http.rsplit(":", 1)[1]
+    try:
+        caddy.apply(RouteTable(http={"one.localhost": upstream}))
+        assert get(f"http://one.localhost:{port}/").text == "direct"
+        assert get(f"http://two.localhost:{port}/").status_code == 404
+        assert caddy.drain({upstream}, 5) is True
+    finally:
+        caddy.apply(RouteTable())
+    assert get(f"http://one.localhost:{port}/").status_code == 404
