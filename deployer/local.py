@@ -17,7 +17,7 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import requests
 from docker.errors import DockerException, NotFound
@@ -167,6 +167,25 @@ class LocalTarget:
             return Health(False, "the container is gone")
         except DockerException as exc:
             return Health(False, f"the Docker Engine failed ({str(exc)[:200]})")
+        finally:
+            client.close()
+
+    def app_logs(self, ref: dict, follow: bool = False, tail: int = 200) -> Iterator[str]:
+        """The container's output (stdout and stderr), line by line: the last ``tail``, then new ones."""
+        client = docker_client(self._docker_host)
+        try:
+            try:
+                container = client.containers.get(ref["container_id"])
+            except NotFound:
+                return
+            rest = b""
+            for chunk in container.logs(stream=True, follow=follow, tail=tail):
+                rest += chunk
+                *lines, rest = rest.split(b"\n")
+                for line in lines:
+                    yield line.decode(errors="replace")
+            if rest:
+                yield rest.decode(errors="replace")
         finally:
             client.close()
 

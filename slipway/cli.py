@@ -469,10 +469,19 @@ def deployments(project_name: str | None, limit: int) -> None:
 
 
 @main.command()
-@click.argument("deployment_id", type=int)
-@click.option("--follow", "-f", is_flag=True, help="Keep printing until the deployment finishes.")
-def logs(deployment_id: int, follow: bool) -> None:
-    """Print a deployment's build and deploy log."""
+@click.argument("deployment")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the deployment finishes (with --app: "
+              "until interrupted).")
+@click.option("--app", is_flag=True, help="What the running app prints instead: DEPLOYMENT is a deployment id or a "
+              "project name (its live production).")
+def logs(deployment: str, follow: bool, app: bool) -> None:
+    """Print a deployment's build and deploy log, or (--app) what its app prints, secrets masked."""
+    if app:
+        _app_logs(deployment, follow)
+        return
+    if not deployment.isdigit():
+        raise click.ClickException(f"{deployment!r} is not a deployment id (give --app to read a project's app)")
+    deployment_id = int(deployment)
     seq = 0
     while True:
         with session_scope() as session:
@@ -493,6 +502,23 @@ def logs(deployment_id: int, follow: bool) -> None:
         time.sleep(0.5)
     if follow:
         click.echo(f"-- {state}{': ' + message if message else ''}", err=True)
+
+
+def _app_logs(deployment: str, follow: bool) -> None:
+    from slipway.applogs import NoAppLog, app_log, live_deployment_of
+    from slipway.targets import targets_from_settings
+
+    settings = settings_mod.get_settings()
+    deployment_id = int(deployment) if deployment.isdigit() else live_deployment_of(settings, deployment)
+    if deployment_id is None:
+        raise click.ClickException(f"{deployment} has no live production deployment; see `slipway deployments {deployment}`")
+    try:
+        for line in app_log(settings, targets_from_settings(settings), deployment_id, follow=follow):
+            click.echo(line)
+    except NoAppLog as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
 
 
 @main.command()
