@@ -111,7 +111,7 @@ class LocalTarget:
             log(f"started container {container.short_id} on {url}")
             # The reverse proxy forwards here (slipway.proxy); the URL is the app's own, without it.
             return {"container_id": container.id, "name": name, "port": port, "url": url,
-                    "upstream": f"{self._public_host}:{port}"}
+                    "upstream": f"{self._public_host}:{port}", "health_url": url + release.health_path}
         except DockerException as exc:
             if container is not None:
                 _remove(container)
@@ -156,7 +156,8 @@ class LocalTarget:
             if container.status != "running":
                 return Health(False, _why_stopped(container.status, state, container.attrs.get("RestartCount", 0)))
             try:
-                requests.get(ref["url"], timeout=5, allow_redirects=False)
+                # The project's health path (references from before it was stored: the app's root).
+                requests.get(ref.get("health_url") or ref["url"], timeout=5, allow_redirects=False)
             except requests.RequestException as exc:
                 return Health(False, f"{ref['url']} does not answer ({type(exc).__name__})")
             restarts = container.attrs.get("RestartCount", 0)
@@ -167,6 +168,22 @@ class LocalTarget:
             return Health(False, "the container is gone")
         except DockerException as exc:
             return Health(False, f"the Docker Engine failed ({str(exc)[:200]})")
+        finally:
+            client.close()
+
+    def restart(self, ref: dict, log: Log) -> bool:
+        """Start a release's container again if it exited (stopped through Docker, or by its own hand
+        when its restart policy gave up); False when it is running, restarting or gone."""
+        client = docker_client(self._docker_host)
+        try:
+            container = client.containers.get(ref["container_id"])
+            if container.status != "exited":
+                return False
+            container.start()
+            log(f"started container {container.short_id} again")
+            return True
+        except NotFound:
+            return False
         finally:
             client.close()
 

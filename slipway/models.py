@@ -108,6 +108,8 @@ class Deployment(Base):
     health_detail: Mapped[str | None] = mapped_column(String(500))
     health_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     health_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # How often the health check started its app again after it exited (at most SLIPWAY_APP_RESTARTS).
+    restarts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

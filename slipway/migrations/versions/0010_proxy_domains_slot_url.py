@@ -1,4 +1,4 @@
-"""proxy: custom domains of projects, and each deployment's stable slot URL
+"""proxy: custom domains of projects, each deployment's stable slot URL, and its app's restarts
 
 Revision ID: 0010
 Revises: 0006
@@ -29,10 +29,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_domains_project_id'), ['project_id'], unique=False)
     with op.batch_alter_table('deployments', schema=None) as batch_op:
         batch_op.add_column(sa.Column('slot_url', sa.String(length=500), nullable=True))
+        batch_op.add_column(sa.Column('restarts', sa.Integer(), nullable=False, server_default='0'))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('deployments', schema=None) as batch_op:
+        batch_op.drop_column('restarts')
         batch_op.drop_column('slot_url')
     with op.batch_alter_table('domains', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_domains_project_id'))
