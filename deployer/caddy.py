@@ -7,8 +7,13 @@ none is refused), and a configuration equal to the running one changes nothing. 
 to an upstream right now is asked of ``GET /reverse_proxy/upstreams``, so a retired version is
 stopped only once its requests are done (``in_flight``).
 
-Two servers: plain HTTP on ``http_listen`` for the apps' own names (``<project>.<apps domain>`` ...),
-and HTTPS on ``https_listen`` for custom domains, the dashboard and the registry. Caddy's automatic
+Two Caddy processes serve the apps' own names (``<project>.<apps domain>`` ...) over plain HTTP. The
+*front* (:func:`front_config`, written once by ``scripts/services.sh``, never reloaded) listens where
+clients connect and forwards everything to the *router*, the Caddy whose routes Slipway loads. A
+reload of Caddy 2.6 resets the odd connection that arrives at that very moment (measured: a few per
+hundred reloads under load); the front, which never reloads, sends such a GET again, so a switch
+drops no request. The router also serves HTTPS on ``https_listen`` itself: custom domains, the
+dashboard and the registry. Caddy's automatic
 HTTPS gets certificates for public names (ACME, once the name points at this machine and ports 80
 and 443 reach it) and signs local names (``.localhost``, ``.local``, ``.internal``, ``.test``) with
 its own internal CA (``tls internal``), never installed into the system's trust store.
@@ -62,6 +67,23 @@ def _not_found() -> dict:
     return {"handle": [{"handler": "static_response", "status_code": 404, "body": NOT_FOUND}]}
 
 
+def front_config(listen: str, router: str) -> dict:
+    """The front Caddy's whole configuration: everything on ``listen`` goes to the router at ``router``.
+
+    Requests the router's reload cuts off are tried again (GET, HEAD, OPTIONS: the ones a retry cannot
+    repeat a side effect of; with no body, nothing has to be replayed) for up to 5 s.
+    """
+    retry = {"try_duration": "5s", "try_interval": "10ms", "retry_match": [{"method": ["GET", "HEAD", "OPTIONS"]}]}
+    return {
+        "admin": {"disabled": True},
+        "apps": {"http": {"http_port": _port(listen), "servers": {"slipway_front": {
+            "listen": [listen], "automatic_https": {"disable": True},
+            "routes": [{"handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": router}],
+                                    "load_balancing": retry}]}],
+        }}}},
+    }
+
+
 def caddy_config(table: RouteTable, admin: str, http_listen: str, https_listen: str) -> dict:
     """Caddy's whole JSON configuration for ``table``: the same table gives the same JSON."""
     https_port = _port(https_listen)
@@ -96,8 +118,8 @@ def caddy_config(table: RouteTable, admin: str, http_listen: str, https_listen: 
 
 
 class CaddyProxy:
-    """Caddy at ``admin`` (its admin API, ``host:port``), serving apps on ``http_listen`` and TLS names
-    on ``https_listen``."""
+    """The router Caddy at ``admin`` (its admin API, ``host:port``), serving apps on ``http_listen`` (the
+    front forwards there) and TLS names on ``https_listen``."""
 
     name = "caddy"
 
@@ -145,3 +167,12 @@ class CaddyProxy:
                 say(f"{busy} request(s) to the previous version still in flight after {timeout_s:g} s")
                 return False
             time.sleep(0.05)
+
+
+if __name__ == "__main__":  # scripts/services.sh: python -m deployer.caddy front LISTEN ROUTER
+    import json
+    import sys
+
+    if sys.argv[1:2] != ["front"] or len(sys.argv) != 4:
+        sys.exit("usage: python -m deployer.caddy front LISTEN ROUTER")
+    print(json.dumps(front_config(sys.argv[2], sys.argv[3]), indent=2))

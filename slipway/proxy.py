@@ -76,7 +76,7 @@ def proxy_from_settings(settings: Settings) -> Proxy | None:
     if settings.proxy == "none":
         return None
     if settings.proxy == "caddy":
-        return CaddyProxy(settings.proxy_admin, settings.proxy_http, settings.proxy_https)
+        return CaddyProxy(settings.proxy_admin, settings.proxy_router, settings.proxy_https)
     raise ValueError(f"SLIPWAY_PROXY is {settings.proxy!r}: give caddy or none")
 
 

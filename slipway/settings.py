@@ -145,6 +145,7 @@ class Settings:
     proxy_drain: str = _setting("SLIPWAY_PROXY_DRAIN", "30", doc="Seconds a replaced version is given to finish the requests it is serving before it is stopped.")
     dashboard_domain: str = _setting("SLIPWAY_DASHBOARD_DOMAIN", doc="A name the proxy serves the dashboard at over HTTPS (e.g. `slipway.example.com`; empty: not behind the proxy).")
     registry_domain: str = _setting("SLIPWAY_REGISTRY_DOMAIN", doc="A name the proxy serves the private registry at over HTTPS, for Akash providers to pull from (e.g. `registry.example.com`).")
+    proxy_router: str = _setting("SLIPWAY_PROXY_ROUTER", "127.0.0.1:2030", doc="Loopback address of the Caddy that holds the apps' routes (reloaded at every switch); the proxy's front on `SLIPWAY_PROXY_HTTP`, which never reloads, forwards to it.")
     app_restarts: str = _setting("SLIPWAY_APP_RESTARTS", "3", doc="Times the health check restarts a live app whose container exited before leaving it down (each restart is recorded).")
 
     def __post_init__(self) -> None:
