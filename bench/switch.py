@@ -9,8 +9,9 @@ Run through ``bench/switch`` (it sets up the environment and the services).
    is timed from the moment it was due (so a stall is not hidden by a late send). Requests go on
    kept-alive connections, as a browser's, with no retries: a request that fails, or answers anything
    but 200, is *failed*.
-2. **Overhead**: ``wrk`` (``--overhead`` seconds, 2 threads, 32 connections) straight to the live
-   app's port, then through Caddy with the app's host name: requests per second and p99.
+2. **Overhead**: ``wrk`` (``--overhead`` seconds, 2 threads, 8 connections) straight to the live
+   app's port, then to the router Caddy alone, then through the proxy as clients go (front and
+   router), with the app's host name: requests per second and p99.
 
 Everything runs on loopback; the project, its containers and images are removed at the end.
 """
@@ -128,8 +129,11 @@ def commit(repo: Path, settings: Settings, text: str) -> None:
     git(repo, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", text)
 
 
+CONNECTIONS = 8
+
+
 def wrk(url: str, host: str | None, seconds: int) -> dict:
-    cmd = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", url]
+    cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", url]
     if host:
         cmd[1:1] = ["-H", f"Host: {host}"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=seconds + 30).stdout
@@ -166,7 +170,7 @@ def main() -> int:
     host = f"{at.production_host(name)}:{at.port}"
 
     def run_jobs() -> None:
-        SimpleWorker([queue], connection=redis, serializer=SERIALIZER).work(burst=True)
+        SimpleWorker([queue], connection=redis, serializer=SERIALIZER).work(burst=True, logging_level="WARNING")
 
     def deploy(text: str) -> Deployment:
         commit(repo, settings, text)
@@ -196,11 +200,12 @@ def main() -> int:
         for n in range(1, args.deploys + 1):
             deploy(f"v{n}")
             say(f"deploy {n}/{args.deploys} live")
-        with session_scope(settings) as s:
-            source = rollback_source(s, get_project_by_name(s, name)).id
-        request_redeploy(source)
-        run_jobs()
-        say("rollback live")
+        if args.deploys:
+            with session_scope(settings) as s:
+                source = rollback_source(s, get_project_by_name(s, name)).id
+            request_redeploy(source)
+            run_jobs()
+            say("rollback live")
         deploy_s = time.monotonic() - started
         load.stop()
         load = None
@@ -212,7 +217,8 @@ def main() -> int:
                 upstream = upstream_of(live.target_ref)
             results["overhead"] = {
                 "direct": wrk(f"http://{upstream}/", None, args.overhead),
-                "through_caddy": wrk(f"http://{settings.proxy_http}/", host, args.overhead),
+                "router_only": wrk(f"http://{settings.proxy_router}/", host, args.overhead),
+                "front_and_router": wrk(f"http://{settings.proxy_http}/", host, args.overhead),
             }
     finally:
         if load is not None:
@@ -231,7 +237,7 @@ def main() -> int:
             print(f"    {f}")
     if "overhead" in results:
         for k, v in results["overhead"].items():
-            print(f"{k:14} {v['req_per_s']:10.0f} req/s   p99 {v['p99_ms']} ms  {v['errors']}")
+            print(f"{k:17} {v['req_per_s']:10.0f} req/s   p99 {v['p99_ms']} ms  {v['errors']}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0 if all(r["failed"] == 0 for r in results["switch"]) else 1
