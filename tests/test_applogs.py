@@ -34,7 +34,9 @@ def ticking(settings, site, send_webhook, run_worker):
     return dep
 
 
-def test_the_cli_prints_what_the_app_printed_with_its_secrets_masked(ticking, site):
+def test_what_the_app_prints_reaches_the_cli_a_follow_stream_and_its_page_with_secrets_masked(
+        settings, ticking, site, client):
+    # One deployment for all three readers: each build costs seconds.
     result = CliRunner().invoke(main, ["logs", site.name, "--app"])
     assert result.exit_code == 0, result.output
     assert "starting with token ***" in result.output and SECRET not in result.output
@@ -46,18 +48,15 @@ def test_the_cli_prints_what_the_app_printed_with_its_secrets_masked(ticking, si
     assert none.exit_code != 0 and "no live production deployment" in none.output
     assert "is not a deployment id" in CliRunner().invoke(main, ["logs", site.name]).output
 
-
-def test_following_streams_lines_the_app_prints_after_the_reader_started(settings, ticking):
+    # Following: the last line there was, then three more as the app printed them.
     lines = app_log(settings, targets_from_settings(settings), ticking.id, follow=True, tail=1)
     try:
         ticks = [int(line.split()[1]) for line in itertools.islice((x for x in lines if x.startswith("tick")), 4)]
     finally:
         lines.close()
-    # The last line there was, then three more as the app printed them.
     assert ticks == list(range(ticks[0], ticks[0] + 4))
 
-
-def test_the_deployment_page_streams_the_app_output(ticking, client):
+    # The deployment's page streams it (server-sent events), masked too.
     page = client.get(f"/deployments/{ticking.id}")
     assert b"App output" in page.data and f"/deployments/{ticking.id}/app-log".encode() in page.data
     resp = client.get(f"/deployments/{ticking.id}/app-log")
