@@ -17,6 +17,7 @@ from slipway.db import session_scope
 from slipway.deployments import EarlierImage, request_deployment
 from slipway.models import Deployment
 from slipway.proxy import addresses
+from slipway.reconcile import Reconciler
 from tests.support.pipeline import deploy, log_of, site_files
 from tests.support.proxy import caddy_root_ca, get, https_get, through_proxy
 
@@ -128,6 +129,13 @@ def test_a_local_custom_domain_is_served_over_https_by_caddys_internal_ca(proxie
     # Over plain HTTP the name redirects to HTTPS.
     plain = get(f"http://{domain}:{proxied.proxy_http.rsplit(':', 1)[1]}/")
     assert plain.status_code == 308 and plain.headers["Location"] == f"https://{domain}:{https_port}/"
+
+    # A router that lost its routes (restarted) gets them back on the workers' next reconciler pass.
+    CaddyProxy(proxied.proxy_admin, proxied.proxy_router, proxied.proxy_https).apply(RouteTable())
+    production, _ = urls(proxied, site.name)
+    assert get(production).status_code == 404
+    Reconciler.from_settings(proxied).run()
+    assert get(production).text == "shop"
 
     listed = CliRunner().invoke(main, ["domain", "list", site.name])
     assert domain in listed.output
