@@ -15,7 +15,9 @@ from deployer.caddy import CaddyProxy, RouteTable
 from slipway.cli import main
 from slipway.db import session_scope
 from slipway.deployments import EarlierImage, request_deployment
-from slipway.models import Deployment
+from slipway.github.previews import remove_preview
+from slipway.models import Deployment, PullRequestPreview
+from slipway.targets import targets_from_settings
 from slipway.proxy import addresses
 from slipway.reconcile import Reconciler
 from tests.support.pipeline import deploy, log_of, site_files
@@ -63,9 +65,18 @@ def test_production_preview_and_each_deployment_answer_with_their_version_until_
     assert get(preview).text == get(pr_url).text == "v1"
     assert get(production).text == "v2"
 
+    # The pull request closes: its preview's routes go with its container.
+    with session_scope() as s:
+        project_id = s.scalars(select(Deployment.project_id).where(Deployment.id == v2.id)).one()
+        s.add(PullRequestPreview(project_id=project_id, pr_number=7, head_sha="a" * 40, head_repo="acme/x",
+                                 state="closed"))
+    assert remove_preview(proxied, project_id, 7, targets_from_settings(proxied), []) is True
+    assert get(preview).status_code == get(pr_url).status_code == 404
+    assert get(production).text == "v2"
+
     result = CliRunner().invoke(main, ["project", "delete", site.name, "--yes"])
     assert result.exit_code == 0, result.output
-    for url in (production, preview, v2.url, pr_url):
+    for url in (production, v2.url):
         answer = get(url)
         assert (answer.status_code, answer.text) == (404, "No app answers at this address.\n")
 

@@ -311,8 +311,7 @@ def teardown_preview(project_id: int, pr_number: int) -> None:
     # GitHub's own reporters, as slipway.reporters.default_reporters lists them: importing that
     # list from here would make a circle (it names this module's comment reporter).
     reporters = [*github_reporters(settings), *preview_reporters(settings)]
-    if remove_preview(settings, project_id, pr_number, targets_from_settings(settings), reporters):
-        sync_routes(settings)  # its preview and deployment URLs answer no more
+    remove_preview(settings, project_id, pr_number, targets_from_settings(settings), reporters)
 
 
 def remove_preview(settings: Settings, project_id: int, pr_number: int, targets: Mapping[str, Target],
@@ -344,6 +343,7 @@ def remove_preview(settings: Settings, project_id: int, pr_number: int, targets:
             # Not replaced by a newer version: its pull request closed (reporting says so).
             transition(dep, State.SUPERSEDED, AppError.PR_CLOSED, render(AppError.PR_CLOSED, number=pr_number))
         stopped_ids = [d.id for d in stopped]
+    sync_routes(settings)  # its preview and deployment URLs answer no more
     comments = [r for r in reporters if isinstance(r, PreviewCommentReporter)]
     for dep_id in stopped_ids:
         for reporter in reporters:
