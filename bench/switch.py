@@ -63,7 +63,8 @@ class Phase:
     def summary(self) -> dict:
         lat = sorted(self.latencies)
         q = (lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000) if lat else (lambda p: float("nan"))
-        return {"phase": self.name, "requests": len(self.latencies) + len(self.failed), "failed": len(self.failed), "p50_ms": round(q(0.50), 2), "p99_ms": round(q(0.99), 2),
+        return {"phase": self.name, "requests": len(self.latencies) + len(self.failed), "failed": len(self.failed),
+                "p50_ms": round(q(0.50), 2), "p99_ms": round(q(0.99), 2),
                 "max_ms": round(lat[-1] * 1000, 2) if lat else None, "versions_seen": len(self.bodies),
                 "failures": self.failed[:5]}
 
@@ -141,7 +142,8 @@ def wrk(url: str, host: str | None, seconds: int) -> dict:
     p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
-    return {"req_per_s": rps, "p99_ms": round(float(p99.group(1)) * scale, 3), "errors": errors.group(0) if errors else ""}
+    return {"req_per_s": rps, "p99_ms": round(float(p99.group(1)) * scale, 3),
+            "errors": errors.group(0) if errors else ""}
 
 
 def main() -> int:

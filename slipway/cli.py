@@ -363,7 +363,8 @@ def domain_add(project_name: str, name: str) -> None:
 
     _domain_change(project_name, lambda session, settings, project: add_domain(session, settings, project, name))
     settings = settings_mod.get_settings()
-    click.echo(f"{project_name} answers at {domain_url(settings, normalise(name))} ({certificate_note(normalise(name))})")
+    name = normalise(name)
+    click.echo(f"{project_name} answers at {domain_url(settings, name)} ({certificate_note(name)})")
 
 
 @domain.command("remove")
@@ -511,7 +512,8 @@ def _app_logs(deployment: str, follow: bool) -> None:
     settings = settings_mod.get_settings()
     deployment_id = int(deployment) if deployment.isdigit() else live_deployment_of(settings, deployment)
     if deployment_id is None:
-        raise click.ClickException(f"{deployment} has no live production deployment; see `slipway deployments {deployment}`")
+        raise click.ClickException(f"{deployment} has no live production deployment; "
+                                   f"see `slipway deployments {deployment}`")
     try:
         for line in app_log(settings, targets_from_settings(settings), deployment_id, follow=follow):
             click.echo(line)

@@ -123,7 +123,8 @@ def _restart(settings: Settings, dep_id: int, target: Target, ref: dict, health:
     with session_scope(settings) as session:
         dep = session.get(Deployment, dep_id, with_for_update=True)
         dep.restarts = n
-        seq = session.scalar(select(func.coalesce(func.max(BuildLog.seq), 0)).where(BuildLog.deployment_id == dep_id))
+        seq = session.scalar(select(func.coalesce(func.max(BuildLog.seq), 0))
+                             .where(BuildLog.deployment_id == dep_id))
         for i, line in enumerate([f"== health check: {health.detail}; {what}", *lines], start=1):
             session.add(BuildLog(deployment_id=dep_id, seq=seq + i, line=line, created_at=utcnow()))
     log.warning("deployment %s: %s; %s", dep_id, health.detail, what)

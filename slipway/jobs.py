@@ -27,8 +27,8 @@ from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.director import Director, Source, Stopped
 from slipway.errors import AppError, SlipwayError, render
-from slipway.health import UP
 from slipway.git_remote import internal_fetch, is_git_remote_path
+from slipway.health import UP
 from slipway.interfaces import GitCredentials, ImageBuilder, Proxy, Registry, Release, Reporter, Running, Target
 from slipway.logs import bound_deployment
 from slipway.models import Deployment, utcnow

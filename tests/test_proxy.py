@@ -17,9 +17,9 @@ from slipway.db import session_scope
 from slipway.deployments import EarlierImage, request_deployment
 from slipway.github.previews import remove_preview
 from slipway.models import Deployment, PullRequestPreview
-from slipway.targets import targets_from_settings
 from slipway.proxy import addresses
 from slipway.reconcile import Reconciler
+from slipway.targets import targets_from_settings
 from tests.support.pipeline import deploy, log_of, site_files
 from tests.support.proxy import caddy_root_ca, get, https_get, through_proxy
 

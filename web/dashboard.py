@@ -245,7 +245,8 @@ def app_log_stream(deployment_id: int):
 @bp.post("/projects/<name>/domains")
 def add_domain(name: str):
     """Serve the project's production at a custom domain, over HTTPS."""
-    from slipway.domains import add_domain as add, certificate_note, domain_url, normalise
+    from slipway.domains import add_domain as add
+    from slipway.domains import certificate_note, domain_url, normalise
     from slipway.proxy import sync_routes
 
     check_csrf()
@@ -262,7 +263,8 @@ def add_domain(name: str):
             flash(str(exc), "error")
             return redirect(url_for("dashboard.project", name=name), code=303)
     sync_routes(settings)
-    flash(f"{name} answers at {domain_url(settings, normalise(domain))} ({certificate_note(normalise(domain))})", "notice")
+    domain = normalise(domain)
+    flash(f"{name} answers at {domain_url(settings, domain)} ({certificate_note(domain)})", "notice")
     return redirect(url_for("dashboard.project", name=name), code=303)
 
 

@@ -184,8 +184,8 @@ def _view(session: Session, project: Project, preview: PullRequestPreview) -> Co
     # The pull request's stable preview URL through the proxy, else the deployment's own.
     previous = next((d.slot_url or d.url for d in deployments[1:] if d.state == State.LIVE.value), None)
     return CommentView(**common, deployment_id=newest.id, deployment_sha=newest.sha,
-                       deployment_state=newest.state_enum, url=newest.slot_url or newest.url, error_message=newest.error_message,
-                       previous_url=previous)
+                       deployment_state=newest.state_enum, url=newest.slot_url or newest.url,
+                       error_message=newest.error_message, previous_url=previous)
 
 
 class PreviewCommentReporter:

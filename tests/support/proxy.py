@@ -25,7 +25,8 @@ def through_proxy(settings: Settings, **changes: str) -> Settings:
     return s
 
 
-def get(url: str, session: requests.Session | None = None, timeout: float = 5, close: bool = False) -> requests.Response:
+def get(url: str, session: requests.Session | None = None, timeout: float = 5,
+        close: bool = False) -> requests.Response:
     """GET ``url`` (``http://HOST:PORT/PATH`` on the proxy) by connecting to 127.0.0.1:PORT.
 
     ``close``: on a connection of its own, closed after the answer (no keep-alive).
