@@ -17,7 +17,7 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import requests
 from docker.errors import DockerException, NotFound
@@ -109,7 +109,9 @@ class LocalTarget:
             )
             url = f"http://{self._public_host}:{port}"
             log(f"started container {container.short_id} on {url}")
-            return {"container_id": container.id, "name": name, "port": port, "url": url}
+            # The reverse proxy forwards here (slipway.proxy); the URL is the app's own, without it.
+            return {"container_id": container.id, "name": name, "port": port, "url": url,
+                    "upstream": f"{self._public_host}:{port}", "health_url": url + release.health_path}
         except DockerException as exc:
             if container is not None:
                 _remove(container)
@@ -154,7 +156,8 @@ class LocalTarget:
             if container.status != "running":
                 return Health(False, _why_stopped(container.status, state, container.attrs.get("RestartCount", 0)))
             try:
-                requests.get(ref["url"], timeout=5, allow_redirects=False)
+                # The project's health path (references from before it was stored: the app's root).
+                requests.get(ref.get("health_url") or ref["url"], timeout=5, allow_redirects=False)
             except requests.RequestException as exc:
                 return Health(False, f"{ref['url']} does not answer ({type(exc).__name__})")
             restarts = container.attrs.get("RestartCount", 0)
@@ -165,6 +168,41 @@ class LocalTarget:
             return Health(False, "the container is gone")
         except DockerException as exc:
             return Health(False, f"the Docker Engine failed ({str(exc)[:200]})")
+        finally:
+            client.close()
+
+    def restart(self, ref: dict, log: Log) -> bool:
+        """Start a release's container again if it exited (stopped through Docker, or by its own hand
+        when its restart policy gave up); False when it is running, restarting or gone."""
+        client = docker_client(self._docker_host)
+        try:
+            container = client.containers.get(ref["container_id"])
+            if container.status != "exited":
+                return False
+            container.start()
+            log(f"started container {container.short_id} again")
+            return True
+        except NotFound:
+            return False
+        finally:
+            client.close()
+
+    def app_logs(self, ref: dict, follow: bool = False, tail: int = 200) -> Iterator[str]:
+        """The container's output (stdout and stderr), line by line: the last ``tail``, then new ones."""
+        client = docker_client(self._docker_host)
+        try:
+            try:
+                container = client.containers.get(ref["container_id"])
+            except NotFound:
+                return
+            rest = b""
+            for chunk in container.logs(stream=True, follow=follow, tail=tail):
+                rest += chunk
+                *lines, rest = rest.split(b"\n")
+                for line in lines:
+                    yield line.decode(errors="replace")
+            if rest:
+                yield rest.decode(errors="replace")
         finally:
             client.close()
 

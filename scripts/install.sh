@@ -44,7 +44,7 @@ as_root() {
 installed() { [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]; }
 
 # --- system packages ------------------------------------------------------------------------
-packages=(docker.io docker-registry apache2-utils redis-server busybox-static git curl)
+packages=(docker.io docker-registry apache2-utils redis-server busybox-static git curl caddy)
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then packages+=(python3-venv); fi
 if [ -n "$TEST" ] && ! command -v node >/dev/null; then packages+=(nodejs npm); fi
 # The tests run the database layer on PostgreSQL too.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start, stop and inspect the services Slipway needs: Redis, a Docker Engine and a private registry.
+# Start, stop and inspect the services Slipway needs: Redis, a Docker Engine, a private registry and
+# the reverse proxy in front of the apps (Caddy, unless SLIPWAY_PROXY=none).
 #
 #   scripts/services.sh start|stop|status
 #   scripts/services.sh stop-app          stop the web server, worker and devnet started by scripts/up.sh
@@ -375,6 +376,77 @@ registry_gc() {
   say "registry garbage collected: $before -> $after bytes in $DATA/registry/data"
 }
 
+# --- the reverse proxy (Caddy) ------------------------------------------------------------
+
+# Two Caddy processes (deployer/caddy.py says why). The router starts with nothing but its admin API
+# on SLIPWAY_PROXY_ADMIN; Slipway alone loads its routes through that API (slipway/proxy.py): the
+# workers do on start and on every reconciler pass. Its certificates and internal CA live in
+# $DATA/caddy. The front listens on SLIPWAY_PROXY_HTTP with a fixed configuration (everything to the
+# router at SLIPWAY_PROXY_ROUTER) and is never reloaded, so a switch never touches the listener
+# clients connect to.
+proxy_admin_ok() { [ "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$SLIPWAY_PROXY_ADMIN/config/" 2>/dev/null || true)" = 200 ]; }
+
+proxy_start() {
+  local pidfile="$RUN/caddy.pid" conf="$RUN/caddy.json" new
+  if [ "$SLIPWAY_PROXY" = none ]; then return 0; fi
+  if ! is_local "${SLIPWAY_PROXY_ADMIN%:*}"; then say "proxy: external ($SLIPWAY_PROXY_ADMIN), not managed here"; return 0; fi
+  new="{\"admin\": {\"listen\": \"$SLIPWAY_PROXY_ADMIN\"}}"
+  if pid_of "$pidfile" caddy >/dev/null; then
+    if [ "$(cat "$conf" 2>/dev/null)" = "$new" ] && wait_for 10 "" proxy_admin_ok; then
+      say "proxy router already running (admin API at $SLIPWAY_PROXY_ADMIN)"
+      proxy_front_start
+      return 0
+    fi
+    stop_pid proxy "$pidfile" caddy 20
+  fi
+  if proxy_admin_ok; then
+    say "proxy: using the Caddy already answering at $SLIPWAY_PROXY_ADMIN (not started by Slipway)"
+    proxy_front_start
+    return 0
+  fi
+  command -v caddy >/dev/null || die "caddy is not installed: run scripts/install.sh"
+  mkdir -p "$DATA/caddy"
+  printf '%s\n' "$new" >"$conf"
+  XDG_DATA_HOME="$DATA/caddy/data" XDG_CONFIG_HOME="$DATA/caddy/config" \
+    setsid -w caddy run --config "$conf" --pidfile "$pidfile" >>"$LOGS/caddy.log" 2>&1 </dev/null &
+  wait_for 30 $! proxy_admin_ok || { log_tail "$LOGS/caddy.log"; die "Caddy's admin API did not answer at $SLIPWAY_PROXY_ADMIN"; }
+  say "proxy router started (admin API at $SLIPWAY_PROXY_ADMIN; routes on $SLIPWAY_PROXY_ROUTER, HTTPS on $SLIPWAY_PROXY_HTTPS once loaded)"
+  proxy_front_start
+}
+
+proxy_front_ok() { port_open "${SLIPWAY_PROXY_HTTP%:*}" "${SLIPWAY_PROXY_HTTP##*:}"; }
+
+proxy_front_start() {
+  local pidfile="$RUN/caddy-front.pid" conf="$RUN/caddy-front.json" new
+  new="$(cd "$ROOT" && "$(settings_python)" -m deployer.caddy front "$SLIPWAY_PROXY_HTTP" "$SLIPWAY_PROXY_ROUTER")" ||
+    die "could not write the proxy front's configuration"
+  if pid_of "$pidfile" caddy >/dev/null; then
+    if [ "$(cat "$conf" 2>/dev/null)" = "$new" ] && wait_for 10 "" proxy_front_ok; then
+      say "proxy front already running on $SLIPWAY_PROXY_HTTP"
+      return 0
+    fi
+    stop_pid "proxy front" "$pidfile" caddy 20
+  fi
+  if proxy_front_ok; then
+    die "$SLIPWAY_PROXY_HTTP is taken by a process Slipway did not start: set SLIPWAY_PROXY_HTTP to a free address"
+  fi
+  mkdir -p "$DATA/caddy-front"
+  printf '%s\n' "$new" >"$conf"
+  XDG_DATA_HOME="$DATA/caddy-front/data" XDG_CONFIG_HOME="$DATA/caddy-front/config" \
+    setsid -w caddy run --config "$conf" --pidfile "$pidfile" >>"$LOGS/caddy-front.log" 2>&1 </dev/null &
+  wait_for 30 $! proxy_front_ok || { log_tail "$LOGS/caddy-front.log"; die "the proxy front did not listen on $SLIPWAY_PROXY_HTTP"; }
+  say "proxy front started on $SLIPWAY_PROXY_HTTP (forwards to $SLIPWAY_PROXY_ROUTER)"
+}
+
+proxy_stop() {
+  if pid_of "$RUN/caddy-front.pid" caddy >/dev/null; then
+    stop_pid "proxy front" "$RUN/caddy-front.pid" caddy 20
+  fi
+  if pid_of "$RUN/caddy.pid" caddy >/dev/null; then
+    stop_pid proxy "$RUN/caddy.pid" caddy 20
+  fi
+}
+
 # --- web and worker (started by scripts/up.sh) ---------------------------------------------
 
 app_stop() {
@@ -414,6 +486,10 @@ status() {
   status_line redis "$RUN/redis.pid" redis-server "$(redis_where)" "$(yes_if redis_ping)" || rc=3
   status_line docker "$RUN/dockerd.pid" dockerd "$SLIPWAY_DOCKER_HOST" "$(yes_if docker_ok)" || rc=3
   status_line registry "$RUN/registry.pid" docker-registry "$SLIPWAY_REGISTRY" "$(yes_if registry_ok)" || rc=3
+  if [ "$SLIPWAY_PROXY" != none ]; then
+    status_line proxy "$RUN/caddy.pid" caddy "$SLIPWAY_PROXY_ADMIN" "$(yes_if proxy_admin_ok)" || rc=3
+    status_line front "$RUN/caddy-front.pid" caddy "$SLIPWAY_PROXY_HTTP" "$(yes_if proxy_front_ok)" || rc=3
+  fi
   # web and worker are optional (scripts/up.sh starts them; scripts/test.sh does not).
   status_line web "$RUN/web.pid" gunicorn "$SLIPWAY_BIND" "$(yes_if web_ok)" || true
   local wpid
@@ -448,9 +524,11 @@ case "$cmd" in
     redis_start
     dockerd_start
     registry_start
+    proxy_start
     ;;
   stop)
     load_settings
+    proxy_stop
     registry_stop
     dockerd_stop
     redis_stop

@@ -8,7 +8,7 @@
 # SLIPWAY_TEST_DATABASE_URL is given. Tests marked both_databases also run on PostgreSQL: the
 # machine's cluster (scripts/test_postgres.sh), or SLIPWAY_TEST_POSTGRES_URL if given. Every other SLIPWAY_* variable of the calling shell is dropped.
 # A second test instance beside the first needs its own SLIPWAY_TEST_DATA_DIR and ports:
-# SLIPWAY_TEST_REGISTRY_PORT, SLIPWAY_TEST_WEB_PORT.
+# SLIPWAY_TEST_REGISTRY_PORT, SLIPWAY_TEST_WEB_PORT (and SLIPWAY_TEST_PROXY_PORT, default web port + 100).
 # The services are left running for fast re-runs; SLIPWAY_TEST_STOP=1 stops them afterwards.
 # Exits with pytest's exit code (5, "no tests collected", counts as a failure).
 set -euo pipefail
@@ -21,6 +21,7 @@ data_dir="${SLIPWAY_TEST_DATA_DIR:-/tmp/slipway-test}"
 database_url="${SLIPWAY_TEST_DATABASE_URL:-}"
 registry_port="${SLIPWAY_TEST_REGISTRY_PORT:-5090}"
 web_port="${SLIPWAY_TEST_WEB_PORT:-8090}"
+proxy_port="${SLIPWAY_TEST_PROXY_PORT:-$((web_port + 100))}"
 
 # Forget the caller's Slipway configuration, then describe the test instance.
 while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep -E '^SLIPWAY_|^(DATABASE_URL|REDIS_URL|DOCKER_HOST|DOCKER_CONFIG)$' || true)
@@ -33,6 +34,14 @@ export SLIPWAY_PUBLIC_URL="http://127.0.0.1:$web_port"
 # The registry login made by scripts/base_image.sh, kept out of ~/.docker.
 export DOCKER_CONFIG="$data_dir/docker-config"
 export SLIPWAY_REDIS_APPENDONLY=no
+# The test instance's own Caddy: apps on proxy_port, HTTPS on the next port, its admin API on
+# proxy_port - 6100 (8190 -> 2090), its router on the next port. Tests that go through it ask for it (tests/support/proxy.py);
+# every other test reaches apps at their own ports, as with SLIPWAY_PROXY=none.
+export SLIPWAY_PROXY=caddy
+export SLIPWAY_PROXY_HTTP="127.0.0.1:$proxy_port"
+export SLIPWAY_PROXY_HTTPS="127.0.0.1:$((proxy_port + 1))"
+export SLIPWAY_PROXY_ADMIN="127.0.0.1:$((proxy_port - 6100))"
+export SLIPWAY_PROXY_ROUTER="127.0.0.1:$((proxy_port - 6100 + 1))"
 if [ -n "$database_url" ]; then export DATABASE_URL="$database_url"; fi
 
 scripts/install.sh --test
@@ -40,6 +49,7 @@ scripts/install.sh --test
 scripts/services.sh start
 scripts/base_image.sh
 scripts/test_postgres.sh
+export SLIPWAY_PROXY=none
 export SLIPWAY_TEST_POSTGRES_URL="${SLIPWAY_TEST_POSTGRES_URL:-postgresql+psycopg://slipway_test:slipway_test@127.0.0.1:5432/slipway_test}"
 
 rc=0

@@ -464,6 +464,68 @@ def env_unset(project_name: str, names: tuple[str, ...]) -> None:
     click.echo(f"removed {', '.join(names)} from {project_name}; deploy again to drop them")
 
 
+@main.group()
+def domain() -> None:
+    """A project's custom domains: its production over HTTPS, through the proxy."""
+
+
+def _domain_change(project_name: str, change, action: str, name: str) -> None:
+    from slipway.errors import UserError
+    from slipway.proxy import sync_routes
+
+    settings = settings_mod.get_settings()
+    with session_scope() as session:
+        project = _project_or_fail(session, project_name)
+        try:
+            change(session, settings, project)
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from None
+        _audit(session, action, project, domain=name)
+    if not sync_routes(settings, say=lambda line: click.echo(line, err=True)):
+        click.echo("the proxy will pick it up once it answers", err=True)
+
+
+@domain.command("add")
+@click.argument("project_name")
+@click.argument("name")
+def domain_add(project_name: str, name: str) -> None:
+    """Serve PROJECT_NAME's production at NAME over HTTPS (point NAME's DNS at this server)."""
+    from slipway.domains import add_domain, certificate_note, domain_url, normalise
+
+    _domain_change(project_name, lambda session, settings, project: add_domain(session, settings, project, name),
+                   "domain.add", name)
+    settings = settings_mod.get_settings()
+    name = normalise(name)
+    click.echo(f"{project_name} answers at {domain_url(settings, name)} ({certificate_note(name)})")
+
+
+@domain.command("remove")
+@click.argument("project_name")
+@click.argument("name")
+def domain_remove(project_name: str, name: str) -> None:
+    """Stop serving PROJECT_NAME at NAME."""
+    from slipway.domains import remove_domain
+
+    _domain_change(project_name, lambda session, settings, project: remove_domain(session, project, name),
+                   "domain.remove", name)
+    click.echo(f"removed {name} from {project_name}")
+
+
+@domain.command("list")
+@click.argument("project_name")
+def domain_list(project_name: str) -> None:
+    """List PROJECT_NAME's custom domains, with the URL each answers at."""
+    from slipway.domains import certificate_note, domain_url
+
+    settings = settings_mod.get_settings()
+    with session_scope() as session:
+        names = [d.name for d in _project_or_fail(session, project_name).domains]
+    if not names:
+        click.echo(f"{project_name} has no custom domains: slipway domain add {project_name} www.example.com")
+    for name in names:
+        click.echo(f"{domain_url(settings, name):45} {certificate_note(name)}")
+
+
 @main.command()
 @click.argument("project_name")
 @click.option("--sha", help="Commit to deploy: a sha, or a branch or tag name (default: the head of the "
@@ -584,10 +646,19 @@ def deployments(project_name: str | None, limit: int, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("deployment_id", type=int)
-@click.option("--follow", "-f", is_flag=True, help="Keep printing until the deployment finishes.")
-def logs(deployment_id: int, follow: bool) -> None:
-    """Print a deployment's build and deploy log."""
+@click.argument("deployment")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the deployment finishes (with --app: "
+              "until interrupted).")
+@click.option("--app", is_flag=True, help="What the running app prints instead: DEPLOYMENT is a deployment id or a "
+              "project name (its live production).")
+def logs(deployment: str, follow: bool, app: bool) -> None:
+    """Print a deployment's build and deploy log, or (--app) what its app prints, secrets masked."""
+    if app:
+        _app_logs(deployment, follow)
+        return
+    if not deployment.isdigit():
+        raise click.ClickException(f"{deployment!r} is not a deployment id (give --app to read a project's app)")
+    deployment_id = int(deployment)
     seq = 0
     while True:
         with session_scope() as session:
@@ -608,6 +679,24 @@ def logs(deployment_id: int, follow: bool) -> None:
         time.sleep(0.5)
     if follow:
         click.echo(f"-- {state}{': ' + message if message else ''}", err=True)
+
+
+def _app_logs(deployment: str, follow: bool) -> None:
+    from slipway.applogs import NoAppLog, app_log, live_deployment_of
+    from slipway.targets import targets_from_settings
+
+    settings = settings_mod.get_settings()
+    deployment_id = int(deployment) if deployment.isdigit() else live_deployment_of(settings, deployment)
+    if deployment_id is None:
+        raise click.ClickException(f"{deployment} has no live production deployment; "
+                                   f"see `slipway deployments {deployment}`")
+    try:
+        for line in app_log(settings, targets_from_settings(settings), deployment_id, follow=follow):
+            click.echo(line)
+    except NoAppLog as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
 
 
 @main.command()

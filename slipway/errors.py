@@ -98,6 +98,11 @@ MESSAGES: dict[str, str] = {
     "build:user:secret-in-image-stage": "{path} in commit {sha} declares ARG {name} in {stage} (line {line}), but {name} is a build-time variable, a secret: the Docker build would write its value into the pushed image's history. Declare it only in a build stage the image is not made FROM (`FROM ... AS build`), and `COPY --from=build` just what that stage makes.",
     "build:user:out-of-memory": "A build step was killed ({detail}), most likely for using more memory than the build's limit of {memory} (SLIPWAY_BUILD_MEMORY). Make the step use less memory, or ask the operator to raise the limit. The build log shows the step.",
     "build:user:no-build-slot": "No build slot freed within {seconds} seconds: the build host runs {limit} build(s) at a time (SLIPWAY_BUILDS_PER_HOST) and all stayed busy. Deploy again later, or ask the operator to raise the limit.",
+    # the reverse proxy and custom domains (slipway.proxy, slipway.domains)
+    "deploy:app:proxy": "Slipway could not route the new version through its proxy ({detail}), so it was stopped and the previous version keeps serving.",
+    "domain:user:invalid": "{name!r} cannot be a custom domain: {problem}.",
+    "domain:user:taken": "{name} is already a domain of project {project}; remove it there first (slipway domain remove {project} {name}).",
+    "domain:user:not-found": "{name} is not a domain of {project}; see `slipway domain list {project}`.",
 }
 
 
@@ -181,6 +186,10 @@ class UserError(SlipwayError):
     BUILD_SECRET_IN_IMAGE_STAGE = "build:user:secret-in-image-stage"
     BUILD_OUT_OF_MEMORY = "build:user:out-of-memory"
     BUILD_NO_SLOT = "build:user:no-build-slot"
+    # Custom domains (slipway.domains)
+    DOMAIN_INVALID = "domain:user:invalid"
+    DOMAIN_TAKEN = "domain:user:taken"
+    DOMAIN_NOT_FOUND = "domain:user:not-found"
 
 
 class AppError(SlipwayError):
@@ -205,6 +214,8 @@ class AppError(SlipwayError):
     CANCELLED_BY_USER = "app:cancelled-by-user"
     PR_CLOSED = "app:pr-closed"
     AUTH_GITHUB_SIGN_IN = "auth:app:github-sign-in"
+    # The reverse proxy (slipway.proxy)
+    DEPLOY_PROXY = "deploy:app:proxy"
 
 
 def render(message_id: str, **params: object) -> str:

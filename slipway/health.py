@@ -8,10 +8,12 @@ alone. What a check finds is recorded on the deployment (``health``: up or down,
 ``slipway deployments``; a change is logged.
 
 Health is not a deployment's state: a live deployment that is down stays live (it is still the
-version that should run, and rollback and the next push work as ever). Nothing is restarted here:
-the local target runs apps with Docker's restart policy ``unless-stopped``, so Docker restarts an
-app that crashes or is killed for its memory, and one stopped through Docker stays down, shown
-down with why, until its project deploys again. A target that can move a release elsewhere (Akash:
+version that should run, and rollback and the next push work as ever). The local target runs
+apps with Docker's restart policy ``unless-stopped``, so Docker restarts an app that crashes or is
+killed for its memory; one whose container exited for good (stopped or killed through Docker) is
+started again here (``Target.restart``), at most ``SLIPWAY_APP_RESTARTS`` times per deployment,
+each time written to the deployment's log and Slipway's; after that it stays down, shown down with
+why, until its project deploys again. A target that can move a release elsewhere (Akash:
 ``failover``) is asked to, through a job (``slipway.failover``), once its release has been down for
 ``SLIPWAY_AKASH_FAILOVER_AFTER`` seconds, or at once when what it ran is gone (a closed lease).
 What a check did to a lease (a top-up, a close) is written to its events (``slipway.lease_events``).
@@ -25,14 +27,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from deployer.base import CLOSED_AT_BUDGET
 
 from slipway import lease_events
 from slipway.db import session_scope
 from slipway.interfaces import Health, Target
-from slipway.models import Deployment, LeaseEvent, Project, utcnow
+from slipway.models import BuildLog, Deployment, LeaseEvent, Project, utcnow
 from slipway.settings import Settings
 from slipway.states import State
 
@@ -73,7 +75,9 @@ def check_live(settings: Settings, targets: Mapping[str, Target], now: datetime 
     with ThreadPoolExecutor(max_workers=min(PARALLEL, len(jobs))) as pool:
         found = list(pool.map(lambda job: _check(*job), jobs))
     checked = []
-    for (dep_id, target, _), health in zip(jobs, found):
+    for (dep_id, target, ref), health in zip(jobs, found):
+        if not health.ok and hasattr(target, "restart"):
+            health = _restart(settings, dep_id, target, ref, health)
         done = _record(settings, dep_id, health, now, can_move=failover is not None and hasattr(target, "failover"))
         if done.failover:
             log.warning("deployment %s: moving it to another provider (%s)", dep_id, health.detail)
@@ -99,6 +103,32 @@ def _check(dep_id: int, target: Target, ref: dict) -> Health:
     except Exception as exc:  # noqa: BLE001 - a target that cannot say is reported as such, never raised
         log.exception("could not check the health of deployment %s", dep_id)
         return Health(False, f"its target could not be asked ({type(exc).__name__})")
+
+
+def _restart(settings: Settings, dep_id: int, target: Target, ref: dict, health: Health) -> Health:
+    """Start an exited app again if it has restarts left; the health to record says so."""
+    with session_scope(settings) as session:
+        dep = session.get(Deployment, dep_id)
+        if dep is None or dep.state != State.LIVE.value or (dep.restarts or 0) >= settings.app_restarts_n:
+            return health
+        n = (dep.restarts or 0) + 1
+    lines: list[str] = []
+    try:
+        if not target.restart(ref, lines.append):
+            return health
+    except Exception:  # noqa: BLE001 - a restart that fails leaves it down, as found
+        log.exception("could not restart deployment %s", dep_id)
+        return health
+    what = f"restarted it ({n} of {settings.app_restarts_n})"
+    with session_scope(settings) as session:
+        dep = session.get(Deployment, dep_id, with_for_update=True)
+        dep.restarts = n
+        seq = session.scalar(select(func.coalesce(func.max(BuildLog.seq), 0))
+                             .where(BuildLog.deployment_id == dep_id))
+        for i, line in enumerate([f"== health check: {health.detail}; {what}", *lines], start=1):
+            session.add(BuildLog(deployment_id=dep_id, seq=seq + i, line=line, created_at=utcnow()))
+    log.warning("deployment %s: %s; %s", dep_id, health.detail, what)
+    return Health(False, f"{health.detail}; Slipway {what}"[:DETAIL_MAX], events=health.events)
 
 
 def _record(settings: Settings, dep_id: int, health: Health, now: datetime, can_move: bool = False) -> Checked:

@@ -1,5 +1,5 @@
 """Every boundary the deployment road crosses, as a Protocol: git sources, image builders, the
-registry (and its garbage collector), deploy targets, reporters and credentials.
+registry (and its garbage collector), deploy targets, the reverse proxy, reporters and credentials.
 
 The implementations live beside the systems they talk to (``builder``, ``deployer``,
 ``slipway.github``) and import nothing from here; the job, the director and the reconciler are
@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Callable, Collection, Mapping, Protocol
 
 from deployer.base import Health, Log, Release, Running, never
+from deployer.caddy import RouteTable
 
-__all__ = ["BlobCollector", "GitCredentials", "GitSource", "Health", "ImageBuilder", "Log", "Masker", "Registry",
-           "Release", "Reporter", "Running", "Target"]
+__all__ = ["BlobCollector", "GitCredentials", "GitSource", "Health", "ImageBuilder", "Log", "Masker", "Proxy",
+           "Registry", "Release", "RouteTable", "Reporter", "Running", "Target"]
 
 
 class GitSource(Protocol):
@@ -129,3 +130,15 @@ class Reporter(Protocol):
     """
 
     def report(self, deployment_id: int) -> None: ...
+
+
+class Proxy(Protocol):
+    """The reverse proxy in front of the apps (``deployer.caddy.CaddyProxy``), given its whole route table."""
+
+    name: str
+
+    def apply(self, table: RouteTable) -> None:
+        """Serve exactly ``table`` from now on; requests in flight finish. Raises ``ProxyError``."""
+
+    def drain(self, upstreams: set[str], timeout_s: float, say: Log) -> bool:
+        """Wait until no request to ``upstreams`` is in flight (True), or ``timeout_s`` passed (False)."""

@@ -31,9 +31,10 @@ from slipway.director import Director, Source, Stopped
 from slipway.errors import AppError, SlipwayError, UserError, render
 from slipway.health import UP
 from slipway.git_remote import internal_fetch, is_git_remote_path
-from slipway.interfaces import GitCredentials, ImageBuilder, Registry, Release, Reporter, Running, Target
+from slipway.interfaces import GitCredentials, ImageBuilder, Proxy, Registry, Release, Reporter, Running, Target
 from slipway.logs import bound_deployment
 from slipway.models import Deployment, Project, utcnow
+from slipway.proxy import ProxyError, Router, Switch, proxy_from_settings, upstream_of
 from slipway.queue import deployment_job_timeout_s, job_id_for
 from slipway.registry_gc import (
     RegistryUse,
@@ -84,7 +85,7 @@ class Pipeline:
     def __init__(self, settings: Settings, redis: Redis, images: ImageBuilder, targets: dict[str, Target],
                  fetch: Callable[..., Path] = fetch_commit, reporters: Sequence[Reporter] = (),
                  github: GitCredentials | None = None, registry: Registry | None = None,
-                 build_slots: BuildSlots | None = None):
+                 build_slots: BuildSlots | None = None, proxy: Proxy | None = None):
         self.settings = settings
         self.redis = redis
         self.images = images
@@ -96,6 +97,8 @@ class Pipeline:
         self.registry = registry
         self.registry_use = RegistryUse(redis, settings.registry)
         self.build_slots = build_slots or BuildSlots(redis, settings.build_docker_host, settings.builds_per_host_n)
+        # Without a proxy each app is reached at its own port (SLIPWAY_PROXY=none).
+        self.router = Router(settings, redis, proxy) if proxy is not None else None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Pipeline":
@@ -108,7 +111,8 @@ class Pipeline:
                                     cpus=settings.build_cpus_n)
         return cls(settings, redis_connection(settings), images,
                    targets_from_settings(settings), reporters=default_reporters(settings),
-                   github=github_client(settings), registry=RegistryClient(auth))
+                   github=github_client(settings), registry=RegistryClient(auth),
+                   proxy=proxy_from_settings(settings))
 
     def run(self, deployment_id: int) -> None:
         job = self._load(deployment_id)
@@ -165,9 +169,10 @@ class Pipeline:
             # The reference is stored before waiting: if this job dies, the reconciler stops the release.
             running = director.deploy(target, release,
                                       started=lambda ref: self._record(deployment_id, target_ref=ref))
-            final, replaced = self._go_live(deployment_id, running, target, say)
+            final, replaced = self._switch(job, running, target, say)
             # Live first, then retire: users are never left without a version that answers.
             director.retire(target, release, running)
+            self._unroute_replaced(say)
             director.prune(f"{self.settings.registry}/{job.project}", KEEP_IMAGES)
             budget = self.settings.build_cache_budget_bytes
             if budget is not None:
@@ -193,6 +198,36 @@ class Pipeline:
             shutil.rmtree(workdir, ignore_errors=True)
             writer.close(final.value if final != State.FAILED else self._state(deployment_id))
             self._report(deployment_id)
+
+    def _switch(self, job: Job, running: Running, target: Target, say) -> tuple[State, list[int]]:
+        """Put the new version live: through the proxy when it runs within its reach, then let the old drain."""
+        upstream = upstream_of(running.ref)
+        if self.router is None or upstream is None:
+            final, replaced, _ = self._go_live(job.deployment_id, running, target, say)
+            return final, replaced
+        at = self.router.addresses
+        urls = (at.url(at.deployment_host(job.project, job.deployment_id)), at.url(at.slot_host(job.project, job.slot)))
+        try:
+            final, replaced, old = self.router.switch(
+                Switch(job.deployment_id, job.project, job.slot, upstream),
+                lambda: self._go_live(job.deployment_id, running, target, say, urls))
+        except ProxyError as exc:
+            log.error("deployment %s: the proxy failed: %s", job.deployment_id, exc)
+            target.stop(running.ref, say)
+            raise AppError(AppError.DEPLOY_PROXY, detail=str(exc)[:300]) from None
+        say(f"{urls[1]} now goes to this version")
+        self.router.drain(old - {upstream}, say)
+        return final, replaced
+
+    def _unroute_replaced(self, say) -> None:
+        """Drop the routes of the versions just stopped (their own URLs answer 404 from now on)."""
+        if self.router is None:
+            return
+        try:
+            self.router.sync()
+        except Exception as exc:  # noqa: BLE001 - the new version is live; the reconciler syncs again shortly
+            log.warning("could not drop the replaced versions' routes: %s", exc)
+            say("warning: the replaced versions' own URLs are dropped from the proxy on its next sync")
 
     def _source(self, job: Job) -> Source:
         if is_git_remote_path(job.project, job.repo_url):
@@ -344,8 +379,12 @@ class Pipeline:
             for k, v in values.items():
                 setattr(dep, k, v)
 
-    def _go_live(self, deployment_id: int, running: Running, target: Target, say) -> tuple[State, list[int]]:
-        """Mark the deployment live; returns its state and the ids of those it replaced."""
+    def _go_live(self, deployment_id: int, running: Running, target: Target, say,
+                 urls: tuple[str, str] | None = None) -> tuple[State, list[int], set[str]]:
+        """Mark the deployment live; returns its state, the ids of those it replaced and their upstreams.
+
+        ``urls``: its own URL and its slot's through the proxy (default: the target's URL, no slot URL).
+        """
         with session_scope(self.settings) as session:
             dep = session.get(Deployment, deployment_id, with_for_update=True)
             if dep.state_enum.final:
@@ -353,13 +392,13 @@ class Pipeline:
                 target.stop(running.ref, say)
                 raise Cancelled()
             transition(dep, State.LIVE)
-            dep.url = running.url
+            dep.url, dep.slot_url = urls or (running.url, None)
             dep.target_ref = running.ref
             # It has just answered: up, until a periodic check (slipway.health) finds otherwise.
             dep.health, dep.health_detail = UP, None
             dep.health_since = dep.health_checked_at = dep.finished_at
             lease_events.record(session, dep.id, running.events)
-            replaced = []
+            replaced, upstreams = [], set()
             for older in session.scalars(
                 select(Deployment).where(Deployment.project_id == dep.project_id, Deployment.id != dep.id,
                                          Deployment.pr_number.is_(dep.pr_number) if dep.pr_number is None
@@ -367,11 +406,13 @@ class Pipeline:
                                          Deployment.state == State.LIVE.value)
             ):
                 transition(older, State.SUPERSEDED)
+                if upstream_of(older.target_ref):
+                    upstreams.add(upstream_of(older.target_ref))
                 if running.ref.get("adopts") == older.id:
                     older.target_ref = None  # updated in place: its release is the new one now
                 replaced.append(older.id)
-        say(f"== live at {running.url}")
-        return State.LIVE, replaced
+        say(f"== live at {urls[0] if urls else running.url}")
+        return State.LIVE, replaced, upstreams
 
     def _fail(self, deployment_id: int, message_id: str, message: str, say) -> None:
         say(f"== failed: {message}")

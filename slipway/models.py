@@ -54,6 +54,9 @@ class Project(Base):
     env_vars: Mapped[list["EnvVar"]] = relationship(
         back_populates="project", order_by="EnvVar.name", cascade="all, delete-orphan"
     )
+    domains: Mapped[list["Domain"]] = relationship(
+        back_populates="project", order_by="Domain.name", cascade="all, delete-orphan"
+    )
 
     @property
     def image_repository(self) -> str:
@@ -93,7 +96,12 @@ class Deployment(Base):
     github_deployment_id: Mapped[int | None] = mapped_column(BigInteger)
     state: Mapped[str] = mapped_column(String(20), default=State.QUEUED.value, index=True)
     image: Mapped[str | None] = mapped_column(String(500))
+    # Where this deployment answers: its own immutable address through the proxy
+    # (http://d<id>--<project>.<apps domain>), or its target's own URL (Akash, no proxy).
     url: Mapped[str | None] = mapped_column(String(500))
+    # Its slot's stable address through the proxy (the project's production URL, or its pull
+    # request's preview URL), set when it goes live there; None when the proxy does not route it.
+    slot_url: Mapped[str | None] = mapped_column(String(500))
     # What the target needs to find this deployment again (container id, dseq ...).
     target_ref: Mapped[dict | None] = mapped_column(JSON)
     error_id: Mapped[str | None] = mapped_column(String(80))
@@ -104,6 +112,8 @@ class Deployment(Base):
     health_detail: Mapped[str | None] = mapped_column(String(500))
     health_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     health_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # How often the health check started its app again after it exited (at most SLIPWAY_APP_RESTARTS).
+    restarts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -279,3 +289,14 @@ class NotificationDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+class Domain(Base):
+    """A custom domain a project's production answers at, over HTTPS (``slipway domain add``)."""
+
+    __tablename__ = "domains"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(253), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    project: Mapped["Project"] = relationship(back_populates="domains")

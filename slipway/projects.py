@@ -188,4 +188,7 @@ def delete_project(settings, name: str, log) -> None:
         enqueue_collection(settings)
     except Exception as exc:  # noqa: BLE001 - Redis down: the next collection frees the layers
         log(f"warning: could not queue the registry's garbage collection ({exc})")
+    from slipway.proxy import sync_routes
+
+    sync_routes(settings, say=log)  # its URLs and domains answer no more
     log(f"deleted project {name}")

@@ -34,8 +34,9 @@ from slipway.db import session_scope
 from slipway.errors import AppError, render
 from slipway.failover import enqueue_failover
 from slipway.health import Checked, check_live
-from slipway.interfaces import Reporter, Target
+from slipway.interfaces import Proxy, Reporter, Target
 from slipway.models import Deployment, Project, utcnow
+from slipway.proxy import Router, proxy_from_settings
 from slipway.queue import job_id_for
 from slipway.registry_gc import RegistryUse
 from slipway.reporters import default_reporters, report
@@ -87,8 +88,10 @@ class Outcome:
 
 class Reconciler:
     def __init__(self, settings: Settings, queue: Queue, targets: Mapping[str, Target],
-                 reporters: Sequence[Reporter] = ()):
+                 reporters: Sequence[Reporter] = (), proxy: Proxy | None = None):
         self.settings = settings
+        # Its routes are loaded again on every pass: a proxy that restarted gets them back.
+        self.proxy = proxy
         self.queue = queue
         self.redis: Redis = queue.connection
         self.targets = targets
@@ -99,7 +102,8 @@ class Reconciler:
         from slipway.queue import get_queue
 
         settings = settings or get_settings()
-        return cls(settings, get_queue(settings), targets_from_settings(settings), default_reporters(settings))
+        return cls(settings, get_queue(settings), targets_from_settings(settings), default_reporters(settings),
+                   proxy_from_settings(settings))
 
     def run(self, wait_s: float = 0) -> Outcome | None:
         """One pass; None if another pass holds the lock (after waiting up to ``wait_s``)."""
@@ -115,6 +119,7 @@ class Reconciler:
             outcome.stopped = self._stop_started()
             outcome.removed = sorted(set(outcome.stopped) | set(self._remove_leftovers()))
             outcome.checked = self._check_health(now)
+            self._sync_routes()
         finally:
             try:
                 lock.release()
@@ -123,6 +128,14 @@ class Reconciler:
         for dep_id in outcome.failed:
             report(self.reporters, dep_id)
         return outcome
+
+    def _sync_routes(self) -> None:
+        if self.proxy is None:
+            return
+        try:
+            Router(self.settings, self.redis, self.proxy).sync()
+        except Exception:  # noqa: BLE001 - tried again next pass
+            log.warning("could not load the proxy's routes", exc_info=True)
 
     # -- deployments -------------------------------------------------------
     def _unfinished(self) -> list[tuple[int, State, bool]]:

@@ -157,6 +157,17 @@ class Settings:
     builds_per_host: str = _setting("SLIPWAY_BUILDS_PER_HOST", "2", doc="Builds one build host (`SLIPWAY_BUILD_DOCKER_HOST`) runs at once, however many workers use it; a build waits for a slot up to `SLIPWAY_BUILD_TIMEOUT`, then fails saying so. 0: no limit.")
     build_log_max_lines: str = _setting("SLIPWAY_BUILD_LOG_MAX_LINES", "10000", doc="Lines of a deployment's log kept in the database: past it the first 200 and the newest lines stay, and one line marks how many were cut between (live viewers still see every line). Each line is cut at 4,000 characters.")
     build_cache_budget: str = _setting("SLIPWAY_BUILD_CACHE_BUDGET", "20g", doc="Disk the build host's images and build cache may take (Docker's units: 20g, 500m; or bytes). Past it, each time a deployment goes live, Slipway's images that nothing keeps and earlier builds' untagged cache go, oldest first: never a live image, a rollback target, one about to be pushed, one in use or one made within the build time-out. Empty: no budget (the newest images of each project are kept either way).")
+    # The reverse proxy in front of every app (slipway/proxy.py, deployer/caddy.py)
+    proxy: str = _setting("SLIPWAY_PROXY", "caddy", doc="The reverse proxy in front of every app: `caddy` (configured through its admin API; `scripts/services.sh` starts it) or `none` (apps are reached at their own ports, their URLs change with every deploy).")
+    proxy_admin: str = _setting("SLIPWAY_PROXY_ADMIN", "127.0.0.1:2029", doc="host:port of Caddy's admin API, through which Slipway alone configures it.")
+    proxy_http: str = _setting("SLIPWAY_PROXY_HTTP", "127.0.0.1:8080", doc="Address the proxy serves apps on over plain HTTP (`0.0.0.0:80` on a server with DNS); apps' URLs name its port unless it is 80.")
+    proxy_https: str = _setting("SLIPWAY_PROXY_HTTPS", "127.0.0.1:8443", doc="Address the proxy serves custom domains, and the dashboard and registry domains, on over HTTPS (`0.0.0.0:443` for certificates from Let's Encrypt).")
+    apps_domain: str = _setting("SLIPWAY_APPS_DOMAIN", "localhost", doc="Apps answer at `<project>.DOMAIN`, previews at `pr-<n>--<project>.DOMAIN`, each deployment at `d<id>--<project>.DOMAIN`; `localhost` needs no DNS on this machine, otherwise point a wildcard record `*.DOMAIN` at the proxy.")
+    proxy_drain: str = _setting("SLIPWAY_PROXY_DRAIN", "30", doc="Seconds a replaced version is given to finish the requests it is serving before it is stopped.")
+    dashboard_domain: str = _setting("SLIPWAY_DASHBOARD_DOMAIN", doc="A name the proxy serves the dashboard at over HTTPS (e.g. `slipway.example.com`; empty: not behind the proxy).")
+    registry_domain: str = _setting("SLIPWAY_REGISTRY_DOMAIN", doc="A name the proxy serves the private registry at over HTTPS, for Akash providers to pull from (e.g. `registry.example.com`).")
+    proxy_router: str = _setting("SLIPWAY_PROXY_ROUTER", "127.0.0.1:2030", doc="Loopback address of the Caddy that holds the apps' routes (reloaded at every switch); the proxy's front on `SLIPWAY_PROXY_HTTP`, which never reloads, forwards to it.")
+    app_restarts: str = _setting("SLIPWAY_APP_RESTARTS", "3", doc="Times the health check restarts a live app whose container exited before leaving it down (each restart is recorded).")
 
     def __post_init__(self) -> None:
         self._check_targets()
@@ -261,6 +272,14 @@ class Settings:
     @property
     def notify_retry_intervals(self) -> list[int]:
         return [int(v) for v in self.notify_retry_backoff.split(",") if v.strip()]
+
+    @property
+    def proxy_drain_s(self) -> float:
+        return float(self.proxy_drain)
+
+    @property
+    def app_restarts_n(self) -> int:
+        return int(self.app_restarts)
 
     @property
     def webhook_max_bytes_n(self) -> int:

@@ -64,7 +64,8 @@ def test_an_app_whose_container_was_killed_is_reported_down_with_why_and_shown_s
     target = local_target(settings)
     running = deploy(target, Release(app_name, 1, app_image(settings, tmp_path, app_name)), lambda line: None)
     dep_id = live_deployment(app_name, running.ref, running.url)
-    reconciler = Reconciler(settings, queue, {"local": target})
+    # No restarts allowed: what a stopped app looks like (restarts are the next test's).
+    reconciler = Reconciler(replace(settings, app_restarts="0"), queue, {"local": target})
 
     outcome = reconciler.run()
     assert outcome.checked == [Checked(dep_id, Health(True), True)] and not outcome
@@ -84,7 +85,8 @@ def test_an_app_whose_container_was_killed_is_reported_down_with_why_and_shown_s
     assert (down.state, down.health, down.health_detail) == ("live", "down", why)
     assert down.health_since == down.health_checked_at > up.health_since
     assert f"deployment {dep_id} of {app_name} is down: {why}" in caplog.messages
-    # Killed through Docker, it stays down (unless-stopped does not bring it back) until a deploy.
+    # Killed through Docker with no restarts allowed, it stays down (unless-stopped does not bring it
+    # back) until a deploy.
     assert docker_client.containers.get(running.ref["container_id"]).status == "exited"
 
     page = client.get(f"/deployments/{dep_id}").get_data(as_text=True)
@@ -93,7 +95,8 @@ def test_an_app_whose_container_was_killed_is_reported_down_with_why_and_shown_s
     api = client.get(f"/api/deployments/{dep_id}").get_json()
     assert (api["state"], api["health"], api["health_detail"]) == ("live", "down", why)
     listed = CliRunner().invoke(main, ["deployments", app_name], catch_exceptions=False).output
-    assert f"live (down) {running.url} down: {why}" in listed
+    row = next(line for line in listed.splitlines() if line.startswith(f"{dep_id} "))
+    assert "live (down)" in row and row.endswith(f"{running.url} down: {why}")
 
     # Nothing changed since: checked again, nothing logged, "since" stays.
     checked_long_ago(dep_id, settings)
@@ -101,6 +104,48 @@ def test_an_app_whose_container_was_killed_is_reported_down_with_why_and_shown_s
     with caplog.at_level(logging.WARNING, logger="slipway.health"):
         assert reconciler.run().checked == [Checked(dep_id, Health(False, why), False)]
     assert caplog.messages == [] and get(dep_id).health_since == down.health_since
+
+
+@pytest.mark.docker
+def test_an_exited_app_is_started_again_a_bounded_number_of_times_each_time_recorded(
+        settings, queue, docker_client, app_name, tmp_path):
+    from slipway.models import BuildLog
+
+    target = local_target(settings)
+    running = deploy(target, Release(app_name, 1, app_image(settings, tmp_path, app_name)), lambda line: None)
+    dep_id = live_deployment(app_name, running.ref, running.url)
+    reconciler = Reconciler(replace(settings, app_restarts="2"), queue, {"local": target})
+    container = docker_client.containers.get(running.ref["container_id"])
+    why = "the app exited with status 137 (killed) and is not running"
+    for n in (1, 2):
+        container.kill()
+        checked_long_ago_or_new(dep_id, settings)
+        (found,) = reconciler.run().checked
+        assert found.health == Health(False, f"{why}; Slipway restarted it ({n} of 2)")
+        container.reload()
+        assert container.status == "running"
+        dep = get(dep_id)
+        assert (dep.restarts, dep.health) == (n, "down")
+        checked_long_ago(dep_id, settings)
+        (found,) = reconciler.run().checked
+        assert found.health.ok  # it answers again
+    with session_scope() as s:
+        lines = s.scalars(select(BuildLog.line).where(BuildLog.deployment_id == dep_id).order_by(BuildLog.seq)).all()
+    assert [ln for ln in lines if ln.startswith("== health check")] == [
+        f"== health check: {why}; restarted it (1 of 2)", f"== health check: {why}; restarted it (2 of 2)"]
+
+    # Out of restarts: it stays down, with why.
+    container.kill()
+    checked_long_ago(dep_id, settings)
+    (found,) = reconciler.run().checked
+    assert found.health == Health(False, why)
+    container.reload()
+    assert container.status == "exited" and get(dep_id).restarts == 2
+
+
+def checked_long_ago_or_new(dep_id: int, settings) -> None:
+    if get(dep_id).health_checked_at is not None:
+        checked_long_ago(dep_id, settings)
 
 
 @pytest.mark.docker

@@ -213,6 +213,8 @@ def deployment_json(d: Deployment) -> dict:
         "created_at": _iso(d.created_at), "started_at": _iso(d.started_at), "finished_at": _iso(d.finished_at),
         "health": d.health, "health_detail": d.health_detail, "health_checked_at": _iso(d.health_checked_at),
         "health_since": _iso(d.health_since),
+        # The slot's stable URL through the proxy (production or the preview), and how often the app was restarted.
+        "slot_url": d.slot_url, "restarts": d.restarts,
     }
 
 

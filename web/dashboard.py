@@ -12,6 +12,7 @@ from flask import (
     flash,
     redirect,
     render_template,
+    request,
     stream_with_context,
     url_for,
 )
@@ -82,7 +83,10 @@ def _project_page(name: str, akash_form: dict | None = None, akash_error: str | 
         live = _newest(session, p.id, Deployment.state == State.LIVE.value, Deployment.pr_number.is_(None))
         git_remote = remote_url(settings, p.name) if uses_git_remote(settings, p.name, p.repo_url) else None
         actor = current_actor()
-        return render_template("project.html", project=p, deployments=deployments, live=live,
+        from slipway.domains import domain_url
+
+        domains = [(d.name, domain_url(settings, d.name)) for d in p.domains]
+        return render_template("project.html", project=p, deployments=deployments, live=live, domains=domains,
                                can_deploy=can(actor, p, Action.DEPLOY, session),
                                can_settings=can(actor, p, Action.SETTINGS, session),
                                git_remote=git_remote, has_hook=bool(p.deploy_hook_enc),
@@ -274,6 +278,91 @@ def record_deployment_action(settings, action: str, deployment_id: int, **detail
         d = session.get(Deployment, deployment_id)
         audit.record(session, current_actor(), action, d.project if d is not None else None,
                      deployment_id=deployment_id, **detail)
+# How long one app-log stream stays open; the browser's EventSource reconnects after it.
+APP_LOG_STREAM_S = 300
+
+
+@bp.get("/deployments/<int:deployment_id>/app-log")
+@guard(Action.VIEW)
+def app_log_stream(deployment_id: int):
+    """Server-sent events: what the running app prints (the last lines, then new ones), secrets masked."""
+    import time
+
+    from slipway.applogs import NoAppLog, app_log
+    from slipway.targets import targets_from_settings
+
+    settings = _settings()
+    with session_scope(settings) as session:
+        if session.get(Deployment, deployment_id) is None:
+            abort(404)
+    lines = app_log(settings, targets_from_settings(settings), deployment_id, follow=True)
+
+    def events():
+        until = time.monotonic() + APP_LOG_STREAM_S
+        try:
+            for line in lines:
+                yield f"data: {json.dumps({'line': line})}\n\n"
+                if time.monotonic() > until:
+                    break
+        except NoAppLog as exc:
+            yield f"event: none\ndata: {json.dumps({'why': str(exc)})}\n\n"
+        finally:
+            lines.close()
+
+    return Response(stream_with_context(events()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@bp.post("/projects/<name>/domains")
+@guard(Action.SETTINGS)
+def add_domain(name: str):
+    """Serve the project's production at a custom domain, over HTTPS."""
+    from slipway.domains import add_domain as add
+    from slipway.domains import certificate_note, domain_url, normalise
+    from slipway.proxy import sync_routes
+
+    check_csrf()
+    settings = _settings()
+    domain = request.form.get("domain", "")
+    with session_scope(settings) as session:
+        p = session.scalar(select(Project).where(Project.name == name))
+        if p is None:
+            abort(404)
+        try:
+            add(session, settings, p, domain)
+        except UserError as exc:
+            session.rollback()
+            flash(str(exc), "error")
+            return redirect(url_for("dashboard.project", name=name), code=303)
+        audit.record(session, current_actor(), "domain.add", p, domain=normalise(domain))
+    sync_routes(settings)
+    domain = normalise(domain)
+    flash(f"{name} answers at {domain_url(settings, domain)} ({certificate_note(domain)})", "notice")
+    return redirect(url_for("dashboard.project", name=name), code=303)
+
+
+@bp.post("/projects/<name>/domains/<domain>/remove")
+@guard(Action.SETTINGS)
+def remove_domain(name: str, domain: str):
+    from slipway.domains import remove_domain as remove
+    from slipway.proxy import sync_routes
+
+    check_csrf()
+    settings = _settings()
+    with session_scope(settings) as session:
+        p = session.scalar(select(Project).where(Project.name == name))
+        if p is None:
+            abort(404)
+        try:
+            remove(session, p, domain)
+        except UserError as exc:
+            session.rollback()
+            flash(str(exc), "error")
+            return redirect(url_for("dashboard.project", name=name), code=303)
+        audit.record(session, current_actor(), "domain.remove", p, domain=domain)
+    sync_routes(settings)
+    flash(f"removed {domain}", "notice")
+    return redirect(url_for("dashboard.project", name=name), code=303)
 
 
 def _db_lines(settings, deployment_id: int, after: int):

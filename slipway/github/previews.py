@@ -26,6 +26,7 @@ from slipway.errors import AppError, render
 from slipway.github.client import GitHubClient, GitHubError
 from slipway.interfaces import Target
 from slipway.models import Deployment, Project, PullRequestPreview, utcnow
+from slipway.proxy import sync_routes
 from slipway.settings import Settings, get_settings
 from slipway.states import State, transition
 
@@ -180,10 +181,11 @@ def _view(session: Session, project: Project, preview: PullRequestPreview) -> Co
     if not deployments:
         return None  # nothing to say yet
     newest = deployments[0]
-    previous = next((d.url for d in deployments[1:] if d.state == State.LIVE.value), None)
+    # The pull request's stable preview URL through the proxy, else the deployment's own.
+    previous = next((d.slot_url or d.url for d in deployments[1:] if d.state == State.LIVE.value), None)
     return CommentView(**common, deployment_id=newest.id, deployment_sha=newest.sha,
-                       deployment_state=newest.state_enum, url=newest.url, error_message=newest.error_message,
-                       previous_url=previous)
+                       deployment_state=newest.state_enum, url=newest.slot_url or newest.url,
+                       error_message=newest.error_message, previous_url=previous)
 
 
 class PreviewCommentReporter:
@@ -341,6 +343,7 @@ def remove_preview(settings: Settings, project_id: int, pr_number: int, targets:
             # Not replaced by a newer version: its pull request closed (reporting says so).
             transition(dep, State.SUPERSEDED, AppError.PR_CLOSED, render(AppError.PR_CLOSED, number=pr_number))
         stopped_ids = [d.id for d in stopped]
+    sync_routes(settings)  # its preview and deployment URLs answer no more
     comments = [r for r in reporters if isinstance(r, PreviewCommentReporter)]
     for dep_id in stopped_ids:
         for reporter in reporters:

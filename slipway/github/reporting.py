@@ -59,6 +59,9 @@ class Snapshot:
     started: bool = False
     # The deployment that replaced this one, if one did: "deployment 12 (abc1234)".
     replaced_by: str | None = None
+    # The environment's stable URL (production or the pull request's preview, through the proxy);
+    # ``url`` is this deployment's own.
+    environment_url: str | None = None
 
     @property
     def user_fault(self) -> bool:
@@ -255,7 +258,7 @@ class GitHubReporter:
         try:
             self.client.create_deployment_status(
                 target.installation_id, target.repo, github_id, state,
-                environment_url=snap.url if state == "success" else None,
+                environment_url=snap.environment_url if state == "success" else None,
                 log_url=self.settings.deployment_url(snap.id), description=description,
             )
         except (GitHubError, ValueError) as exc:
@@ -307,7 +310,7 @@ class GitHubReporter:
                 replaced_by = f"deployment {newer.id} ({newer.sha[:7]})" if newer else None
             snap = Snapshot(
                 id=dep.id, project=project.name, sha=dep.sha, state=dep.state_enum, pr_number=dep.pr_number,
-                url=dep.url, error_id=dep.error_id, error_message=dep.error_message,
+                url=dep.url, environment_url=dep.slot_url or dep.url, error_id=dep.error_id, error_message=dep.error_message,
                 started=dep.started_at is not None, replaced_by=replaced_by,
             )
             return snap, Target(project.github_repo, int(project.installation_id), dep.github_deployment_id)

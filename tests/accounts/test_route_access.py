@@ -33,7 +33,7 @@ def fill(rule, world, red_token_id: int) -> dict:
     """The red team's things, for every argument a route can take."""
     values = {"name": world.red_project, "deployment_id": world.red_deployment, "team": "red",
               "login": "red-viewer", "key": "DATABASE_URL", "token_id": red_token_id, "installation_id": 1001,
-              "channel": "ops"}
+              "channel": "ops", "domain": "red.example.test"}
     unknown = set(rule.arguments) - set(values)
     assert not unknown, f"{rule.rule}: teach this test how to fill {sorted(unknown)} with the red team's things"
     return {arg: values[arg] for arg in rule.arguments}

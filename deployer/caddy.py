@@ -1,0 +1,178 @@
+"""The reverse proxy in front of every app: Caddy, configured only through its admin API.
+
+Slipway owns Caddy's whole configuration. :func:`caddy_config` turns a :class:`RouteTable` (which
+host goes to which upstream) into Caddy's JSON, and :meth:`CaddyProxy.apply` loads it with one
+``POST /load``: Caddy swaps it in gracefully (requests in flight finish on the old configuration;
+none is refused), and a configuration equal to the running one changes nothing. What Caddy forwards
+to an upstream right now is asked of ``GET /reverse_proxy/upstreams``, so a retired version is
+stopped only once its requests are done (``in_flight``).
+
+Two Caddy processes serve the apps' own names (``<project>.<apps domain>`` ...) over plain HTTP. The
+*front* (:func:`front_config`, written once by ``scripts/services.sh``, never reloaded) listens where
+clients connect and forwards everything to the *router*, the Caddy whose routes Slipway loads. A
+reload of Caddy 2.6 resets the odd connection that arrives at that very moment (measured: a few per
+hundred reloads under load); the front, which never reloads, sends such a GET again, so a switch
+drops no request. The router also serves HTTPS on ``https_listen`` itself: custom domains, the
+dashboard and the registry. Caddy's automatic
+HTTPS gets certificates for public names (ACME, once the name points at this machine and ports 80
+and 443 reach it) and signs local names (``.localhost``, ``.local``, ``.internal``, ``.test``) with
+its own internal CA (``tls internal``), never installed into the system's trust store.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import requests
+
+# Names no public CA signs: Caddy's internal CA does ("tls internal").
+LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".test")
+APPS_SERVER = "slipway_apps"
+TLS_SERVER = "slipway_tls"
+NOT_FOUND = "No app answers at this address.\n"
+
+
+class ProxyError(Exception):
+    """Caddy's admin API did not answer, or refused the configuration."""
+
+
+def is_local_name(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return host == "localhost" or host.endswith(LOCAL_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    """Which host name goes to which upstream (``host:port``).
+
+    ``http``: served over plain HTTP on the apps' listener. ``https``: served over HTTPS (custom
+    domains, the dashboard, the registry); over plain HTTP those names redirect to HTTPS.
+    """
+
+    http: dict[str, str] = field(default_factory=dict)
+    https: dict[str, str] = field(default_factory=dict)
+
+
+def _port(listen: str) -> int:
+    return int(listen.rsplit(":", 1)[1])
+
+
+def _proxy_to(upstream: str) -> list[dict]:
+    return [{"handler": "reverse_proxy", "upstreams": [{"dial": upstream}]}]
+
+
+def _not_found() -> dict:
+    return {"handle": [{"handler": "static_response", "status_code": 404, "body": NOT_FOUND}]}
+
+
+def front_config(listen: str, router: str) -> dict:
+    """The front Caddy's whole configuration: everything on ``listen`` goes to the router at ``router``.
+
+    Requests the router's reload cuts off are tried again (GET, HEAD, OPTIONS: the ones a retry cannot
+    repeat a side effect of; with no body, nothing has to be replayed) for up to 5 s.
+    """
+    retry = {"try_duration": "5s", "try_interval": "10ms", "retry_match": [{"method": ["GET", "HEAD", "OPTIONS"]}]}
+    return {
+        "admin": {"disabled": True},
+        "apps": {"http": {"http_port": _port(listen), "servers": {"slipway_front": {
+            "listen": [listen], "automatic_https": {"disable": True},
+            "routes": [{"handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": router}],
+                                    "load_balancing": retry}]}],
+        }}}},
+    }
+
+
+def caddy_config(table: RouteTable, admin: str, http_listen: str, https_listen: str) -> dict:
+    """Caddy's whole JSON configuration for ``table``: the same table gives the same JSON."""
+    https_port = _port(https_listen)
+    apps_routes = [{"match": [{"host": [host]}], "handle": _proxy_to(up), "terminal": True}
+                   for host, up in sorted(table.http.items())]
+    location = "https://{http.request.host}" + ("" if https_port == 443 else f":{https_port}") + "{http.request.uri}"
+    apps_routes += [{"match": [{"host": [host]}], "terminal": True,
+                     "handle": [{"handler": "static_response", "status_code": 308,
+                                 "headers": {"Location": [location]}}]}
+                    for host in sorted(table.https)]
+    tls_routes = [{"match": [{"host": [host]}], "handle": _proxy_to(up), "terminal": True}
+                  for host, up in sorted(table.https.items())]
+    servers = {
+        APPS_SERVER: {"listen": [http_listen], "routes": [*apps_routes, _not_found()],
+                      "automatic_https": {"disable": True}},
+        TLS_SERVER: {"listen": [https_listen], "routes": [*tls_routes, _not_found()],
+                     # Plain HTTP is the apps server's: it redirects these names itself.
+                     "automatic_https": {"disable_redirects": True}},
+    }
+    config: dict = {
+        "admin": {"listen": admin},
+        "apps": {
+            "http": {"http_port": _port(http_listen), "https_port": https_port, "servers": servers},
+            # Caddy's own CA signs local names; it never touches the machine's trust store.
+            "pki": {"certificate_authorities": {"local": {"install_trust": False}}},
+        },
+    }
+    local = sorted(h for h in table.https if is_local_name(h))
+    if local:
+        config["apps"]["tls"] = {"automation": {"policies": [{"subjects": local, "issuers": [{"module": "internal"}]}]}}
+    return config
+
+
+class CaddyProxy:
+    """The router Caddy at ``admin`` (its admin API, ``host:port``), serving apps on ``http_listen`` (the
+    front forwards there) and TLS names on ``https_listen``."""
+
+    name = "caddy"
+
+    def __init__(self, admin: str, http_listen: str, https_listen: str, timeout_s: float = 10.0):
+        self.admin = admin
+        self.http_listen = http_listen
+        self.https_listen = https_listen
+        self._timeout_s = timeout_s
+        self._http = requests.Session()
+
+    def _url(self, path: str) -> str:
+        return f"http://{self.admin}{path}"
+
+    def config(self, table: RouteTable) -> dict:
+        return caddy_config(table, self.admin, self.http_listen, self.https_listen)
+
+    def apply(self, table: RouteTable) -> None:
+        """Make Caddy serve exactly ``table``; returns once the new configuration is in force."""
+        try:
+            resp = self._http.post(self._url("/load"), json=self.config(table), timeout=self._timeout_s,
+                                   # The admin API refuses requests whose Origin it does not know.
+                                   headers={"Origin": f"http://{self.admin}"})
+        except requests.RequestException as exc:
+            raise ProxyError(f"Caddy's admin API at {self.admin} does not answer ({type(exc).__name__})") from None
+        if resp.status_code != 200:
+            raise ProxyError(f"Caddy refused the configuration ({resp.status_code}: {resp.text[:300]})")
+
+    def in_flight(self, upstreams: set[str]) -> int:
+        """Requests Caddy is forwarding to any of ``upstreams`` right now."""
+        try:
+            resp = self._http.get(self._url("/reverse_proxy/upstreams"), timeout=self._timeout_s)
+            resp.raise_for_status()
+        except requests.RequestException as exc:
+            raise ProxyError(f"Caddy's admin API at {self.admin} does not answer ({type(exc).__name__})") from None
+        return sum(u.get("num_requests", 0) for u in resp.json() or [] if u.get("address") in upstreams)
+
+    def drain(self, upstreams: set[str], timeout_s: float, say: Callable[[str], None] = lambda line: None) -> bool:
+        """Wait until no request to ``upstreams`` is in flight (True), or ``timeout_s`` passed (False)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            busy = self.in_flight(upstreams)
+            if busy == 0:
+                return True
+            if time.monotonic() >= deadline:
+                say(f"{busy} request(s) to the previous version still in flight after {timeout_s:g} s")
+                return False
+            time.sleep(0.05)
+
+
+if __name__ == "__main__":  # scripts/services.sh: python -m deployer.caddy front LISTEN ROUTER
+    import json
+    import sys
+
+    if sys.argv[1:2] != ["front"] or len(sys.argv) != 4:
+        sys.exit("usage: python -m deployer.caddy front LISTEN ROUTER")
+    print(json.dumps(front_config(sys.argv[2], sys.argv[3]), indent=2))

@@ -1,0 +1,208 @@
+"""Stable URLs for every app, through the reverse proxy (``SLIPWAY_PROXY``; Caddy: ``deployer.caddy``).
+
+The database says what runs; this module turns that into the proxy's route table and hands it to
+the proxy whole. Each project's production answers at ``<project>.<apps domain>``, each pull
+request's preview at ``pr-<n>--<project>.<apps domain>``, each live deployment at its own
+``d<id>--<project>.<apps domain>``, and the project's custom domains (``slipway domain add``)
+over HTTPS. Only what runs where the proxy can reach it is routed (the local target's apps);
+an Akash deployment keeps its provider's URL.
+
+Every change goes through :meth:`Router.sync` under one Redis lock, so two workers never load
+tables that forget each other's switch. A deployment's switch (:meth:`Router.switch`) loads the
+table with the new version in its slot and marks it live under that same lock; the job then waits
+for the old version's requests to finish (:meth:`Router.drain`) before its target stops it. The
+reconciler syncs on every pass, which also brings back the routes of a proxy that restarted.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator, TypeVar
+from urllib.parse import urlsplit
+
+from redis import Redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from deployer.caddy import CaddyProxy, ProxyError, RouteTable
+from slipway.db import session_scope
+from slipway.interfaces import Proxy
+from slipway.models import Deployment, Domain, Project
+from slipway.settings import Settings
+from slipway.states import State
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Addresses", "ProxyError", "Router", "Switch", "addresses", "proxy_from_settings", "sync_routes",
+           "upstream_of"]
+
+T = TypeVar("T")
+LOCK_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class Addresses:
+    """The host names and URLs the proxy serves apps at."""
+
+    domain: str
+    port: int
+
+    def production_host(self, project: str) -> str:
+        return f"{project}.{self.domain}"
+
+    def preview_host(self, project: str, pr_number: int) -> str:
+        return f"pr-{pr_number}--{project}.{self.domain}"
+
+    def deployment_host(self, project: str, deployment_id: int) -> str:
+        return f"d{deployment_id}--{project}.{self.domain}"
+
+    def slot_host(self, project: str, slot: str) -> str:
+        if slot == "production":
+            return self.production_host(project)
+        return self.preview_host(project, int(slot.removeprefix("pr-")))
+
+    def url(self, host: str) -> str:
+        return f"http://{host}" + ("" if self.port == 80 else f":{self.port}")
+
+
+def addresses(settings: Settings) -> Addresses:
+    return Addresses(settings.apps_domain.strip(".").lower(), int(settings.proxy_http.rsplit(":", 1)[1]))
+
+
+def proxy_from_settings(settings: Settings) -> Proxy | None:
+    """The proxy ``SLIPWAY_PROXY`` names; None for ``none`` (apps keep their own ports)."""
+    if settings.proxy == "none":
+        return None
+    if settings.proxy == "caddy":
+        return CaddyProxy(settings.proxy_admin, settings.proxy_router, settings.proxy_https)
+    raise ValueError(f"SLIPWAY_PROXY is {settings.proxy!r}: give caddy or none")
+
+
+def upstream_of(ref: dict | None) -> str | None:
+    """``host:port`` the proxy forwards a release's requests to; None when it runs out of reach (Akash)."""
+    if not ref:
+        return None
+    if ref.get("upstream"):
+        return ref["upstream"]
+    if ref.get("container_id") and ref.get("url"):  # the local target's references from before the proxy
+        return urlsplit(ref["url"]).netloc or None
+    return None
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A deployment about to go live in its slot, routed before the database says so."""
+
+    deployment_id: int
+    project: str
+    slot: str
+    upstream: str
+
+
+def route_table(session: Session, settings: Settings, switching: Switch | None = None) -> RouteTable:
+    """What the proxy should serve: every live deployment that runs within its reach, and ``switching``."""
+    at = addresses(settings)
+    table = RouteTable()
+    live = session.execute(
+        select(Deployment.id, Project.name, Deployment.pr_number, Deployment.target_ref).join(Project)
+        .where(Deployment.state == State.LIVE.value).order_by(Deployment.id)
+    ).all()
+    for dep_id, project, pr_number, ref in live:
+        upstream = upstream_of(ref)
+        if upstream is None:
+            continue
+        table.http[at.deployment_host(project, dep_id)] = upstream
+        slot = f"pr-{pr_number}" if pr_number else "production"
+        table.http[at.slot_host(project, slot)] = upstream  # the newest live one wins (ordered by id)
+    if switching is not None:
+        table.http[at.deployment_host(switching.project, switching.deployment_id)] = switching.upstream
+        table.http[at.slot_host(switching.project, switching.slot)] = switching.upstream
+    for name, project in session.execute(select(Domain.name, Project.name).join(Project)).all():
+        upstream = table.http.get(at.production_host(project))
+        if upstream:
+            table.https[name] = upstream
+    if settings.dashboard_domain:
+        table.https[settings.dashboard_domain] = settings.bind
+    if settings.registry_domain:
+        table.https[settings.registry_domain] = settings.registry
+    return table
+
+
+class Router:
+    """Keeps the proxy's routes equal to what the database says runs."""
+
+    def __init__(self, settings: Settings, redis: Redis, proxy: Proxy):
+        self.settings = settings
+        self.redis = redis
+        self.proxy = proxy
+        self.addresses = addresses(settings)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        lock = self.redis.lock(f"{self.settings.queue_name}:proxy", timeout=LOCK_TIMEOUT_S,
+                               blocking_timeout=LOCK_TIMEOUT_S)
+        if not lock.acquire():
+            raise ProxyError("another worker held the proxy's routes for over a minute")
+        try:
+            yield
+        finally:
+            try:
+                lock.release()
+            except Exception:  # noqa: BLE001 - expired: the next sync puts things right
+                pass
+
+    def _apply(self, switching: Switch | None = None) -> None:
+        with session_scope(self.settings) as session:
+            table = route_table(session, self.settings, switching)
+        self.proxy.apply(table)
+
+    def sync(self) -> None:
+        """Load the routes of what runs now."""
+        with self._locked():
+            self._apply()
+
+    def switch(self, switching: Switch, go_live: Callable[[], T]) -> T:
+        """Route the slot to the new version, then ``go_live`` (mark it live), as one step for other workers.
+
+        When ``go_live`` raises (the deployment was cancelled meanwhile) the routes go back.
+        """
+        with self._locked():
+            self._apply(switching)
+            try:
+                return go_live()
+            except BaseException:
+                self._apply()
+                raise
+
+    def drain(self, upstreams: set[str], say: Callable[[str], None]) -> None:
+        """Wait (up to ``SLIPWAY_PROXY_DRAIN``) for the requests still going to ``upstreams`` to finish."""
+        if not upstreams:
+            return
+        try:
+            self.proxy.drain(upstreams, self.settings.proxy_drain_s, say)
+        except ProxyError as exc:
+            say(f"warning: could not ask the proxy about requests in flight ({exc})")
+
+
+def sync_routes(settings: Settings, redis: Redis | None = None, say: Callable[[str], None] | None = None) -> bool:
+    """Bring the proxy's routes up to date (after a project, domain or preview changed); never raises.
+
+    False when it could not (the proxy is down): the reconciler's next pass tries again.
+    """
+    proxy = proxy_from_settings(settings)
+    if proxy is None:
+        return True
+    if redis is None:
+        from slipway.queue import redis_connection
+
+        redis = redis_connection(settings)
+    try:
+        Router(settings, redis, proxy).sync()
+        return True
+    except Exception as exc:  # noqa: BLE001 - the routes catch up on the reconciler's next pass
+        log.warning("could not update the proxy's routes: %s", exc)
+        if say is not None:
+            say(f"warning: could not update the proxy's routes ({exc}); the workers retry shortly")
+        return False

@@ -1,0 +1,13 @@
+// A live deployment's page follows what its app prints (Server-Sent Events, secrets masked).
+(function () {
+  const pre = document.getElementById("applog");
+  const src = new EventSource(pre.dataset.stream);
+  src.onmessage = (ev) => {
+    const stick = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    pre.append(JSON.parse(ev.data).line + "\n");
+    if (stick) pre.scrollTop = pre.scrollHeight;
+  };
+  // Reconnecting sends the last lines again: start over rather than repeat them.
+  src.onopen = () => { pre.textContent = ""; };
+  src.addEventListener("none", (ev) => { src.close(); pre.textContent = JSON.parse(ev.data).why; });
+})();
