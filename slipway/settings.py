@@ -186,7 +186,8 @@ class Settings:
             return
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit():
-            raise UserError(UserError.SETTINGS_PROXY_ADMIN, value=value, problem="it is neither unix:///PATH nor HOST:PORT")
+            raise UserError(UserError.SETTINGS_PROXY_ADMIN, value=value,
+                            problem="it is neither unix:///PATH nor HOST:PORT")
         if is_loopback(host.strip("[]")):
             raise UserError(UserError.SETTINGS_PROXY_ADMIN, value=value,
                             problem="on this machine's loopback, every build and app (which share the host's network) "
