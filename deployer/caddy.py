@@ -17,6 +17,12 @@ dashboard and the registry. Caddy's automatic
 HTTPS gets certificates for public names (ACME, once the name points at this machine and ports 80
 and 443 reach it) and signs local names (``.localhost``, ``.local``, ``.internal``, ``.test``) with
 its own internal CA (``tls internal``), never installed into the system's trust store.
+
+The router's admin API listens on a Unix socket in Slipway's run directory (``unix:///PATH``), not on
+a TCP port: builds and apps run with the host's network, so anything on loopback is theirs to reach,
+while the data dir that holds the socket (and Caddy's storage, its CA's key among it) is never
+mounted into their containers and is readable by Slipway's user alone. ``HOST:PORT`` is kept for a
+Caddy on another machine only (``slipway.settings`` refuses loopback).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import requests
+# The Docker SDK's requests adapter for HTTP over a Unix socket (it talks to dockerd that way).
+from docker.transport import UnixHTTPAdapter
 
 # Names no public CA signs: Caddy's internal CA does ("tls internal").
 LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".test")
@@ -84,6 +92,13 @@ def front_config(listen: str, router: str) -> dict:
     }
 
 
+def admin_listen(admin: str) -> str:
+    """Caddy's spelling of ``admin`` (``unix:///PATH`` or ``HOST:PORT``): ``unix//PATH`` for a socket."""
+    if admin.startswith("unix://"):
+        return "unix/" + admin.removeprefix("unix://")
+    return admin
+
+
 def caddy_config(table: RouteTable, admin: str, http_listen: str, https_listen: str) -> dict:
     """Caddy's whole JSON configuration for ``table``: the same table gives the same JSON."""
     https_port = _port(https_listen)
@@ -104,7 +119,8 @@ def caddy_config(table: RouteTable, admin: str, http_listen: str, https_listen: 
                      "automatic_https": {"disable_redirects": True}},
     }
     config: dict = {
-        "admin": {"listen": admin},
+        # Loading the configuration keeps the admin API where it is: on Slipway's socket.
+        "admin": {"listen": admin_listen(admin)},
         "apps": {
             "http": {"http_port": _port(http_listen), "https_port": https_port, "servers": servers},
             # Caddy's own CA signs local names; it never touches the machine's trust store.
@@ -118,8 +134,8 @@ def caddy_config(table: RouteTable, admin: str, http_listen: str, https_listen: 
 
 
 class CaddyProxy:
-    """The router Caddy at ``admin`` (its admin API, ``host:port``), serving apps on ``http_listen`` (the
-    front forwards there) and TLS names on ``https_listen``."""
+    """The router Caddy at ``admin`` (its admin API: ``unix:///PATH``, or ``HOST:PORT`` on another
+    machine), serving apps on ``http_listen`` (the front forwards there) and TLS names on ``https_listen``."""
 
     name = "caddy"
 
@@ -129,9 +145,18 @@ class CaddyProxy:
         self.https_listen = https_listen
         self._timeout_s = timeout_s
         self._http = requests.Session()
+        if admin.startswith("unix://"):
+            self._base = "http+unix://caddy-admin"
+            self._http.mount("http+unix://", UnixHTTPAdapter("http+unix://" + admin.removeprefix("unix://")))
+            # Over a socket Caddy admits only an empty Host (RFC 9112: a request target without a host).
+            self._headers = {"Host": ""}
+        else:
+            self._base = f"http://{admin}"
+            # The admin API refuses requests whose Origin it does not know.
+            self._headers = {"Origin": f"http://{admin}"}
 
     def _url(self, path: str) -> str:
-        return f"http://{self.admin}{path}"
+        return f"{self._base}{path}"
 
     def config(self, table: RouteTable) -> dict:
         return caddy_config(table, self.admin, self.http_listen, self.https_listen)
@@ -140,8 +165,7 @@ class CaddyProxy:
         """Make Caddy serve exactly ``table``; returns once the new configuration is in force."""
         try:
             resp = self._http.post(self._url("/load"), json=self.config(table), timeout=self._timeout_s,
-                                   # The admin API refuses requests whose Origin it does not know.
-                                   headers={"Origin": f"http://{self.admin}"})
+                                   headers=self._headers)
         except requests.RequestException as exc:
             raise ProxyError(f"Caddy's admin API at {self.admin} does not answer ({type(exc).__name__})") from None
         if resp.status_code != 200:
@@ -150,7 +174,8 @@ class CaddyProxy:
     def in_flight(self, upstreams: set[str]) -> int:
         """Requests Caddy is forwarding to any of ``upstreams`` right now."""
         try:
-            resp = self._http.get(self._url("/reverse_proxy/upstreams"), timeout=self._timeout_s)
+            resp = self._http.get(self._url("/reverse_proxy/upstreams"), timeout=self._timeout_s,
+                                  headers=self._headers)
             resp.raise_for_status()
         except requests.RequestException as exc:
             raise ProxyError(f"Caddy's admin API at {self.admin} does not answer ({type(exc).__name__})") from None

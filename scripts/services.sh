@@ -384,20 +384,35 @@ registry_gc() {
 # $DATA/caddy. The front listens on SLIPWAY_PROXY_HTTP with a fixed configuration (everything to the
 # router at SLIPWAY_PROXY_ROUTER) and is never reloaded, so a switch never touches the listener
 # clients connect to.
-proxy_admin_ok() { [ "$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$SLIPWAY_PROXY_ADMIN/config/" 2>/dev/null || true)" = 200 ]; }
+# The admin API is a Unix socket in $RUN (unix://PATH), never a loopback port: builds and apps share
+# the host's network, but not its files. $DATA and $RUN are Slipway's user's alone (mode 700), and
+# the router starts with umask 077, so its socket, certificates and CA key are too. A HOST:PORT admin
+# API is a Caddy on another machine (slipway/settings.py refuses loopback), not managed here.
+proxy_admin_socket() { case "$SLIPWAY_PROXY_ADMIN" in unix://*) echo "${SLIPWAY_PROXY_ADMIN#unix://}" ;; *) return 1 ;; esac; }
+
+proxy_admin_ok() {
+  local sock code
+  if sock="$(proxy_admin_socket)"; then
+    # Over a socket Caddy admits only an empty Host header ("Host;" sends one).
+    code="$(curl -s -o /dev/null -m 5 -w '%{http_code}' --unix-socket "$sock" -H 'Host;' http://caddy-admin/config/ 2>/dev/null || true)"
+  else
+    code="$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://$SLIPWAY_PROXY_ADMIN/config/" 2>/dev/null || true)"
+  fi
+  [ "$code" = 200 ]
+}
 
 proxy_start() {
-  local pidfile="$RUN/caddy.pid" conf="$RUN/caddy.json" new
+  local pidfile="$RUN/caddy.pid" conf="$RUN/caddy.json" new sock
   if [ "$SLIPWAY_PROXY" = none ]; then return 0; fi
-  if ! is_local "${SLIPWAY_PROXY_ADMIN%:*}"; then say "proxy: external ($SLIPWAY_PROXY_ADMIN), not managed here"; return 0; fi
-  new="{\"admin\": {\"listen\": \"$SLIPWAY_PROXY_ADMIN\"}}"
+  if ! sock="$(proxy_admin_socket)"; then say "proxy: external ($SLIPWAY_PROXY_ADMIN), not managed here"; return 0; fi
+  new="{\"admin\": {\"listen\": \"unix/$sock\"}}"
   if pid_of "$pidfile" caddy >/dev/null; then
     if [ "$(cat "$conf" 2>/dev/null)" = "$new" ] && wait_for 10 "" proxy_admin_ok; then
       say "proxy router already running (admin API at $SLIPWAY_PROXY_ADMIN)"
       proxy_front_start
       return 0
     fi
-    stop_pid proxy "$pidfile" caddy 20
+    stop_pid proxy "$pidfile" caddy 20   # configuration changed (an admin API that moved): restart
   fi
   if proxy_admin_ok; then
     say "proxy: using the Caddy already answering at $SLIPWAY_PROXY_ADMIN (not started by Slipway)"
@@ -405,10 +420,12 @@ proxy_start() {
     return 0
   fi
   command -v caddy >/dev/null || die "caddy is not installed: run scripts/install.sh"
-  mkdir -p "$DATA/caddy"
-  printf '%s\n' "$new" >"$conf"
-  XDG_DATA_HOME="$DATA/caddy/data" XDG_CONFIG_HOME="$DATA/caddy/config" \
-    setsid -w caddy run --config "$conf" --pidfile "$pidfile" >>"$LOGS/caddy.log" 2>&1 </dev/null &
+  mkdir -p "$DATA/caddy" "$(dirname "$sock")"
+  chmod 700 "$DATA/caddy" "$(dirname "$sock")"
+  rm -f "$sock"   # left by a Caddy that did not stop cleanly: Caddy cannot listen on it otherwise
+  (umask 077 && printf '%s\n' "$new" >"$conf")
+  (umask 077 && XDG_DATA_HOME="$DATA/caddy/data" XDG_CONFIG_HOME="$DATA/caddy/config" \
+    exec setsid -w caddy run --config "$conf" --pidfile "$pidfile" >>"$LOGS/caddy.log" 2>&1 </dev/null) &
   wait_for 30 $! proxy_admin_ok || { log_tail "$LOGS/caddy.log"; die "Caddy's admin API did not answer at $SLIPWAY_PROXY_ADMIN"; }
   say "proxy router started (admin API at $SLIPWAY_PROXY_ADMIN; routes on $SLIPWAY_PROXY_ROUTER, HTTPS on $SLIPWAY_PROXY_HTTPS once loaded)"
   proxy_front_start
@@ -520,7 +537,7 @@ case "$cmd" in
   start)
     load_settings
     mkdir -p "$RUN" "$LOGS"
-    chmod 700 "$DATA"
+    chmod 700 "$DATA" "$RUN"
     redis_start
     dockerd_start
     registry_start

@@ -34,13 +34,13 @@ export SLIPWAY_PUBLIC_URL="http://127.0.0.1:$web_port"
 # The registry login made by scripts/base_image.sh, kept out of ~/.docker.
 export DOCKER_CONFIG="$data_dir/docker-config"
 export SLIPWAY_REDIS_APPENDONLY=no
-# The test instance's own Caddy: apps on proxy_port, HTTPS on the next port, its admin API on
-# proxy_port - 6100 (8190 -> 2090), its router on the next port. Tests that go through it ask for it (tests/support/proxy.py);
+# The test instance's own Caddy: apps on proxy_port, HTTPS on the next port, its router on
+# proxy_port - 6100 + 1 (8190 -> 2091), its admin API on the default socket in the data dir (never a
+# port: tests/test_proxy_admin.py). Tests that go through it ask for it (tests/support/proxy.py);
 # every other test reaches apps at their own ports, as with SLIPWAY_PROXY=none.
 export SLIPWAY_PROXY=caddy
 export SLIPWAY_PROXY_HTTP="127.0.0.1:$proxy_port"
 export SLIPWAY_PROXY_HTTPS="127.0.0.1:$((proxy_port + 1))"
-export SLIPWAY_PROXY_ADMIN="127.0.0.1:$((proxy_port - 6100))"
 export SLIPWAY_PROXY_ROUTER="127.0.0.1:$((proxy_port - 6100 + 1))"
 if [ -n "$database_url" ]; then export DATABASE_URL="$database_url"; fi
 

@@ -103,6 +103,7 @@ MESSAGES: dict[str, str] = {
     "domain:user:invalid": "{name!r} cannot be a custom domain: {problem}.",
     "domain:user:taken": "{name} is already a domain of project {project}; remove it there first (slipway domain remove {project} {name}).",
     "domain:user:not-found": "{name} is not a domain of {project}; see `slipway domain list {project}`.",
+    "settings:user:proxy-admin": "SLIPWAY_PROXY_ADMIN is {value!r}: {problem}. Leave it empty for a Unix socket in the data dir, give unix:///PATH, or give the HOST:PORT of a Caddy on another machine (firewalled, see the README).",
 }
 
 
@@ -190,6 +191,7 @@ class UserError(SlipwayError):
     DOMAIN_INVALID = "domain:user:invalid"
     DOMAIN_TAKEN = "domain:user:taken"
     DOMAIN_NOT_FOUND = "domain:user:not-found"
+    SETTINGS_PROXY_ADMIN = "settings:user:proxy-admin"
 
 
 class AppError(SlipwayError):

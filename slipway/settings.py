@@ -7,6 +7,7 @@ secrets), then a default that runs on one machine.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, fields
@@ -38,6 +39,17 @@ GENERATED_SECRETS = (
 # The deploy targets Slipway has, by the names SLIPWAY_TARGETS uses; slipway/targets.py builds each
 # and refuses at import to differ from this list.
 KNOWN_TARGETS = ("local", "akash")
+
+
+def is_loopback(host: str) -> bool:
+    """``host`` dials this machine: ``localhost``, a loopback address, or the unspecified one."""
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
 
 
 def default_data_dir() -> Path:
@@ -159,7 +171,7 @@ class Settings:
     build_cache_budget: str = _setting("SLIPWAY_BUILD_CACHE_BUDGET", "20g", doc="Disk the build host's images and build cache may take (Docker's units: 20g, 500m; or bytes). Past it, each time a deployment goes live, Slipway's images that nothing keeps and earlier builds' untagged cache go, oldest first: never a live image, a rollback target, one about to be pushed, one in use or one made within the build time-out. Empty: no budget (the newest images of each project are kept either way).")
     # The reverse proxy in front of every app (slipway/proxy.py, deployer/caddy.py)
     proxy: str = _setting("SLIPWAY_PROXY", "caddy", doc="The reverse proxy in front of every app: `caddy` (configured through its admin API; `scripts/services.sh` starts it) or `none` (apps are reached at their own ports, their URLs change with every deploy).")
-    proxy_admin: str = _setting("SLIPWAY_PROXY_ADMIN", "127.0.0.1:2029", doc="host:port of Caddy's admin API, through which Slipway alone configures it.")
+    proxy_admin: str = _setting("SLIPWAY_PROXY_ADMIN", doc="Caddy's admin API, through which Slipway alone configures it: a Unix socket in the data dir (`unix://$SLIPWAY_DATA_DIR/run/caddy-admin.sock`) by default, out of reach of builds and apps, which share the host's network; `unix:///PATH`, or `HOST:PORT` only for a Caddy on another machine (never loopback: every build could reconfigure it).")
     proxy_http: str = _setting("SLIPWAY_PROXY_HTTP", "127.0.0.1:8080", doc="Address the proxy serves apps on over plain HTTP (`0.0.0.0:80` on a server with DNS); apps' URLs name its port unless it is 80.")
     proxy_https: str = _setting("SLIPWAY_PROXY_HTTPS", "127.0.0.1:8443", doc="Address the proxy serves custom domains, and the dashboard and registry domains, on over HTTPS (`0.0.0.0:443` for certificates from Let's Encrypt).")
     apps_domain: str = _setting("SLIPWAY_APPS_DOMAIN", "localhost", doc="Apps answer at `<project>.DOMAIN`, previews at `pr-<n>--<project>.DOMAIN`, each deployment at `d<id>--<project>.DOMAIN`; `localhost` needs no DNS on this machine, otherwise point a wildcard record `*.DOMAIN` at the proxy.")
@@ -171,6 +183,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         self._check_targets()
+        self._check_proxy_admin()
 
     def _check_targets(self) -> None:
         """SLIPWAY_TARGETS names only targets Slipway has, and offers SLIPWAY_DEFAULT_TARGET."""
@@ -183,6 +196,23 @@ class Settings:
             raise UserError(UserError.SETTINGS_TARGETS, value=self.targets, problem=problem, known=known)
         if self.default_target not in names:
             raise UserError(UserError.SETTINGS_DEFAULT_TARGET, value=self.default_target, targets=", ".join(names))
+
+    def _check_proxy_admin(self) -> None:
+        """Caddy's admin API stays out of reach of builds and apps: on loopback TCP every one of them could
+        load its own routes (they run with the host's network), so only a socket or another machine."""
+        value = self.proxy_admin
+        if value.startswith("unix://"):
+            if not value.removeprefix("unix://").startswith("/"):
+                raise UserError(UserError.SETTINGS_PROXY_ADMIN, value=value, problem="a socket's path must be absolute")
+            return
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise UserError(UserError.SETTINGS_PROXY_ADMIN, value=value,
+                            problem="it is neither unix:///PATH nor HOST:PORT")
+        if is_loopback(host.strip("[]")):
+            raise UserError(UserError.SETTINGS_PROXY_ADMIN, value=value,
+                            problem="on this machine's loopback, every build and app (which share the host's network) "
+                                    "could reconfigure the proxy")
 
     # -- derived values -------------------------------------------------
     @property
@@ -330,6 +360,8 @@ class Settings:
             values["redis_url"] = f"unix://{data_dir / 'run' / 'redis.sock'}?db=0"
         if not values["docker_host"]:
             values["docker_host"] = f"unix://{data_dir / 'run' / 'docker.sock'}"
+        if not values["proxy_admin"]:
+            values["proxy_admin"] = f"unix://{data_dir / 'run' / 'caddy-admin.sock'}"
         values["build_docker_host"] = values["build_docker_host"] or values["docker_host"]
         values["local_public_host"] = values["local_public_host"] or values["local_host"]
         values["internal_url"] = values["internal_url"] or values["public_url"]

@@ -109,3 +109,31 @@ def test_the_cli_refuses_to_start_with_targets_it_cannot_offer(tmp_path):
     assert done.stderr == ("Error: SLIPWAY_DEFAULT_TARGET is 'elsewhere', which SLIPWAY_TARGETS does not offer (it "
                            "offers local). Set SLIPWAY_DEFAULT_TARGET to one of those, or add 'elsewhere' to "
                            "SLIPWAY_TARGETS.\n")
+
+
+def test_the_proxys_admin_api_is_a_socket_in_the_data_dir_by_default(tmp_path):
+    # Not a port: builds and apps share the host's network (tests/test_proxy_admin.py).
+    s = Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path)})
+    assert s.proxy_admin == f"unix://{tmp_path / 'run' / 'caddy-admin.sock'}"
+    from deployer.caddy import RouteTable, caddy_config
+
+    assert caddy_config(RouteTable(), s.proxy_admin, s.proxy_router, s.proxy_https)["admin"] == {
+        "listen": f"unix/{tmp_path / 'run' / 'caddy-admin.sock'}"}
+    remote = Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_PROXY_ADMIN": "10.0.0.7:2019"})
+    assert remote.proxy_admin == "10.0.0.7:2019"
+
+
+@pytest.mark.parametrize("value, says", [
+    ("127.0.0.1:2029", "on this machine's loopback"),
+    ("localhost:2019", "on this machine's loopback"),
+    ("[::1]:2019", "on this machine's loopback"),
+    ("0.0.0.0:2019", "on this machine's loopback"),
+    ("unix://run/caddy.sock", "a socket's path must be absolute"),
+    ("caddy-admin", "it is neither unix:///PATH nor HOST:PORT"),
+])
+def test_a_proxy_admin_api_builds_could_reach_is_refused_saying_what_to_give(tmp_path, value, says):
+    with pytest.raises(UserError) as refused:
+        Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_PROXY_ADMIN": value})
+    assert refused.value.message_id == UserError.SETTINGS_PROXY_ADMIN
+    assert str(refused.value).startswith(f"SLIPWAY_PROXY_ADMIN is {value!r}: {says}")
+    assert "unix:///PATH" in str(refused.value)
