@@ -72,6 +72,8 @@ MESSAGES: dict[str, str] = {
     # tying a project to the GitHub App's installation (`slipway project create --github`)
     "project:user:app-not-installed": "The GitHub App is not installed on {repo}, or its installation does not grant that repository. Install the App on it (or add {repo} to the installation's repositories) from {url}, then try again; or give --repo URL to build from a URL without the App.",
     "project:user:installation-suspended": "The GitHub App's installation on {account} (installation {id}) is suspended on GitHub; unsuspend it before connecting {repo}.",
+    # notifications' settings
+    "settings:user:smtp-security": "SLIPWAY_SMTP_SECURITY is {value!r}, which is not a way Slipway secures SMTP. Give one of: {known}.",
 }
 
 
@@ -131,6 +133,7 @@ class UserError(SlipwayError):
     AKASH_SDL_NO_SERVICE = "akash:user:sdl-no-service"
     PROJECT_APP_NOT_INSTALLED = "project:user:app-not-installed"
     PROJECT_INSTALLATION_SUSPENDED = "project:user:installation-suspended"
+    SETTINGS_SMTP_SECURITY = "settings:user:smtp-security"
 
 
 class AppError(SlipwayError):

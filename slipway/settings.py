@@ -38,6 +38,8 @@ GENERATED_SECRETS = (
 # The deploy targets Slipway has, by the names SLIPWAY_TARGETS uses; slipway/targets.py builds each
 # and refuses at import to differ from this list.
 KNOWN_TARGETS = ("local", "akash")
+# How an SMTP connection may be secured (SLIPWAY_SMTP_SECURITY).
+SMTP_SECURITIES = ("starttls", "ssl", "none")
 
 
 def default_data_dir() -> Path:
@@ -149,6 +151,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         self._check_targets()
+        self._check_notifications()
 
     def _check_targets(self) -> None:
         """SLIPWAY_TARGETS names only targets Slipway has, and offers SLIPWAY_DEFAULT_TARGET."""
@@ -161,6 +164,11 @@ class Settings:
             raise UserError(UserError.SETTINGS_TARGETS, value=self.targets, problem=problem, known=known)
         if self.default_target not in names:
             raise UserError(UserError.SETTINGS_DEFAULT_TARGET, value=self.default_target, targets=", ".join(names))
+
+    def _check_notifications(self) -> None:
+        """SLIPWAY_SMTP_SECURITY is one Slipway has: a typo must not quietly mean STARTTLS."""
+        if self.smtp_security not in SMTP_SECURITIES:
+            raise UserError(UserError.SETTINGS_SMTP_SECURITY, value=self.smtp_security, known=", ".join(SMTP_SECURITIES))
 
     # -- derived values -------------------------------------------------
     @property

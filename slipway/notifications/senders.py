@@ -77,7 +77,7 @@ def _send_mail(settings: Settings, recipient: str, notice: Notice) -> None:
         else:
             smtp = smtplib.SMTP(settings.smtp_host, port, timeout=timeout)
         with smtp:
-            if settings.smtp_security not in ("ssl", "none"):  # anything unknown gets the safe default
+            if settings.smtp_security == "starttls":  # Settings refuses any other value
                 smtp.starttls(context=ssl.create_default_context())
             if settings.smtp_username:
                 smtp.login(settings.smtp_username, settings.smtp_password)
