@@ -74,6 +74,11 @@ MESSAGES: dict[str, str] = {
     "project:user:installation-suspended": "The GitHub App's installation on {account} (installation {id}) is suspended on GitHub; unsuspend it before connecting {repo}.",
     # notifications' settings
     "settings:user:smtp-security": "SLIPWAY_SMTP_SECURITY is {value!r}, which is not a way Slipway secures SMTP. Give one of: {known}.",
+    "settings:user:notify-allow-private": "SLIPWAY_NOTIFY_ALLOW_PRIVATE is {value!r}: {problem}. Give comma-separated networks or addresses, like 10.0.5.0/24,fd00:5::7.",
+    # where notifications may go (slipway.notifications.egress)
+    "notify:user:private-target": "{address} is a private address (loopback, internal network, link-local or cloud metadata) that SLIPWAY_NOTIFY_ALLOW_PRIVATE does not allow, so Slipway will not send the {kind} webhook to {host}. Give a public URL; or, for an internal relay, the operator adds {address} to SLIPWAY_NOTIFY_ALLOW_PRIVATE",
+    "notify:user:chat-host": "a {kind} webhook must be an https URL at {hosts}, as {kind} gives it; {host} is not one. (An internal relay is accepted only in a network the operator lists in SLIPWAY_NOTIFY_ALLOW_PRIVATE.)",
+    "notify:user:unresolvable": "the {kind} webhook's host {host} does not resolve to an address ({detail}); check the URL",
 }
 
 
@@ -134,6 +139,10 @@ class UserError(SlipwayError):
     PROJECT_APP_NOT_INSTALLED = "project:user:app-not-installed"
     PROJECT_INSTALLATION_SUSPENDED = "project:user:installation-suspended"
     SETTINGS_SMTP_SECURITY = "settings:user:smtp-security"
+    SETTINGS_NOTIFY_ALLOW_PRIVATE = "settings:user:notify-allow-private"
+    NOTIFY_PRIVATE_TARGET = "notify:user:private-target"
+    NOTIFY_CHAT_HOST = "notify:user:chat-host"
+    NOTIFY_UNRESOLVABLE = "notify:user:unresolvable"
 
 
 class AppError(SlipwayError):

@@ -7,6 +7,7 @@ secrets), then a default that runs on one machine.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, fields
@@ -148,6 +149,7 @@ class Settings:
     smtp_username: str = _setting("SLIPWAY_SMTP_USERNAME", doc="SMTP user (unset: no authentication).")
     smtp_password: str = _setting("SLIPWAY_SMTP_PASSWORD", secret=True, doc="SMTP password.")
     smtp_from: str = _setting("SLIPWAY_SMTP_FROM", "slipway@localhost", doc="Sender address of email notifications.")
+    notify_allow_private: str = _setting("SLIPWAY_NOTIFY_ALLOW_PRIVATE", doc="Private networks (comma-separated, like `10.0.5.0/24,fd00:5::7`) that webhook notifications may be sent to, e.g. an internal relay; Slack and Discord channels may point there too. Unset: webhooks go only to public addresses, never to this machine, the internal network or cloud metadata.")
 
     def __post_init__(self) -> None:
         self._check_targets()
@@ -169,6 +171,11 @@ class Settings:
         """SLIPWAY_SMTP_SECURITY is one Slipway has: a typo must not quietly mean STARTTLS."""
         if self.smtp_security not in SMTP_SECURITIES:
             raise UserError(UserError.SETTINGS_SMTP_SECURITY, value=self.smtp_security, known=", ".join(SMTP_SECURITIES))
+        try:
+            self.notify_private_networks
+        except ValueError as exc:
+            raise UserError(UserError.SETTINGS_NOTIFY_ALLOW_PRIVATE, value=self.notify_allow_private,
+                            problem=str(exc)) from None
 
     # -- derived values -------------------------------------------------
     @property
@@ -227,6 +234,18 @@ class Settings:
     @property
     def notify_retry_intervals(self) -> list[int]:
         return [int(v) for v in self.notify_retry_backoff.split(",") if v.strip()]
+
+    @property
+    def notify_private_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """SLIPWAY_NOTIFY_ALLOW_PRIVATE's networks; ValueError names one that is not a network."""
+        networks = []
+        for value in (v.strip() for v in self.notify_allow_private.split(",")):
+            if value:
+                try:
+                    networks.append(ipaddress.ip_network(value, strict=False))
+                except ValueError:
+                    raise ValueError(f"{value!r} is not a network or an address") from None
+        return networks
 
     @property
     def webhook_max_bytes_n(self) -> int:
