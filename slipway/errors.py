@@ -78,6 +78,7 @@ MESSAGES: dict[str, str] = {
     # where notifications may go (slipway.notifications.egress)
     "notify:user:private-target": "{address} is a private address (loopback, internal network, link-local or cloud metadata) that SLIPWAY_NOTIFY_ALLOW_PRIVATE does not allow, so Slipway will not send the {kind} webhook to {host}. Give a public URL; or, for an internal relay, the operator adds {address} to SLIPWAY_NOTIFY_ALLOW_PRIVATE",
     "notify:user:chat-host": "a {kind} webhook must be an https URL at {hosts}, as {kind} gives it; {host} is not one. (An internal relay is accepted only in a network the operator lists in SLIPWAY_NOTIFY_ALLOW_PRIVATE.)",
+    "notify:app:worker-lost": "The worker sending this notification stopped before it finished ({why}); it was not sent again, so it may or may not have arrived.",
     "notify:user:unresolvable": "the {kind} webhook's host {host} does not resolve to an address ({detail}); check the URL",
 }
 
@@ -161,6 +162,7 @@ class AppError(SlipwayError):
     AKASH_MANIFEST_REFUSED = "akash:app:manifest-refused"
     UNEXPECTED = "app:unexpected"
     WORKER_LOST = "app:worker-lost"
+    NOTIFY_WORKER_LOST = "notify:app:worker-lost"
     # How Slipway ended a deployment that did not fail: recorded as its reason, never raised.
     CANCELLED = "app:cancelled"
     SUPERSEDED = "app:superseded"

@@ -388,3 +388,68 @@ def test_an_allowed_private_target_by_name_gets_its_notification_and_a_redirect_
     assert got["relay"].status == "sent"
     assert (got["moved"].status, got["moved"].last_error) == ("failed", "the webhook webhook answered HTTP 302")
     assert len(receiver.requests) == 1 + 3  # the relay once; the redirect three times, never followed
+
+
+# -- nothing is left "queued" or "retrying" forever ---------------------------------------------------------------
+
+def test_the_reconciler_settles_deliveries_that_a_stopped_worker_or_an_emptied_redis_left_unfinished(
+        notifying, queue, redis, receiver, run_worker):
+    from rq import Worker
+    from rq.job import JobStatus
+
+    from slipway.notifications.jobs import job_id
+    from slipway.reconcile import Reconciler
+
+    with session_scope() as s:
+        dep = Deployment(project=Project(name="lost", repo_url="x"), sha="d" * 40, branch="main", trigger="cli",
+                         state="failed")
+        s.add(dep)
+        s.flush()
+        dep_id = dep.id
+    for channel in ("never-tried", "mid-send", "ended", "sending"):
+        assert cli("notify", "add", "lost", channel, "webhook", f"{receiver.url}/{channel}").exit_code == 0
+    NotificationReporter(notifying).report(dep_id)  # four deliveries, each queued with its job
+    ids = {channel: d.id for channel, d in deliveries("lost").items()}
+    jobs = {channel: queue.fetch_job(job_id(i, notifying)) for channel, i in ids.items()}
+
+    def started_by(channel: str, worker: Worker, attempts: int, status: str) -> None:
+        """As rq leaves a job its worker took: out of the queue, "started", with the worker's name."""
+        queue.remove(jobs[channel])
+        jobs[channel].worker_name = worker.name
+        jobs[channel].save()
+        jobs[channel].set_status(JobStatus.STARTED)
+        with session_scope() as s:
+            row = s.get(NotificationDelivery, ids[channel])
+            row.attempts, row.status = attempts, status
+
+    # Redis lost the first one's job before any worker took it (emptied, or the enqueue never got there).
+    jobs["never-tried"].delete()
+    # The second one's worker was killed while sending it: its job still says "started", by a dead worker.
+    dead = Worker([queue], connection=redis, name=f"dead-{uuid.uuid4().hex[:8]}")
+    dead.register_birth()
+    dead.register_death()
+    started_by("mid-send", dead, attempts=2, status="retrying")
+    # The third one's job ended (rq found it abandoned) and nothing recorded how it went.
+    started_by("ended", dead, attempts=1, status="queued")
+    jobs["ended"].set_status(JobStatus.FAILED)
+    # The fourth one is being sent by a worker that is alive: it is left alone.
+    alive = Worker([queue], connection=redis, name=f"alive-{uuid.uuid4().hex[:8]}")
+    alive.register_birth()
+    alive.heartbeat()
+    started_by("sending", alive, attempts=1, status="queued")
+
+    outcome = Reconciler(notifying, queue, {}, []).run()
+
+    assert outcome.notifications_requeued == [ids["never-tried"]]
+    assert outcome.notifications_failed == sorted([ids["mid-send"], ids["ended"]])
+    run_worker()
+    got = deliveries("lost")
+    assert (got["never-tried"].status, got["never-tried"].attempts) == ("sent", 1)
+    assert [r["path"] for r in receiver.requests] == ["/never-tried"]  # the others were not sent again
+    assert got["mid-send"].status == "failed" and got["mid-send"].last_error == (
+        f"The worker sending this notification stopped before it finished (its worker {dead.name} stopped); "
+        "it was not sent again, so it may or may not have arrived.")
+    assert got["ended"].status == "failed" and "its job ended (failed)" in got["ended"].last_error
+    assert got["sending"].status == "queued"
+    again = Reconciler(notifying, queue, {}, []).run()
+    assert (again.notifications_requeued, again.notifications_failed) == ([], [])
