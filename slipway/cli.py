@@ -716,6 +716,8 @@ def reap() -> None:
     click.echo(line("queued again {n} deployment(s) Redis had lost", outcome.requeued))
     click.echo(line("removed the containers of {n} ended deployment(s)", outcome.removed))
     click.echo(line(f"checked the health of {len(outcome.checked)} live deployment(s); {{n}} down", outcome.down))
+    click.echo(line("failed {n} notification(s) whose worker stopped mid-send", outcome.notifications_failed))
+    click.echo(line("queued again {n} notification(s) Redis had lost", outcome.notifications_requeued))
 
 
 @main.group()

@@ -104,6 +104,14 @@ MESSAGES: dict[str, str] = {
     "domain:user:taken": "{name} is already a domain of project {project}; remove it there first (slipway domain remove {project} {name}).",
     "domain:user:not-found": "{name} is not a domain of {project}; see `slipway domain list {project}`.",
     "settings:user:proxy-admin": "SLIPWAY_PROXY_ADMIN is {value!r}: {problem}. Leave it empty for a Unix socket in the data dir, give unix:///PATH, or give the HOST:PORT of a Caddy on another machine (firewalled, see the README).",
+    # notifications' settings
+    "settings:user:smtp-security": "SLIPWAY_SMTP_SECURITY is {value!r}, which is not a way Slipway secures SMTP. Give one of: {known}.",
+    "settings:user:notify-allow-private": "SLIPWAY_NOTIFY_ALLOW_PRIVATE is {value!r}: {problem}. Give comma-separated networks or addresses, like 10.0.5.0/24,fd00:5::7.",
+    # where notifications may go (slipway.notifications.egress)
+    "notify:user:private-target": "{address} is a private address (loopback, internal network, link-local or cloud metadata) that SLIPWAY_NOTIFY_ALLOW_PRIVATE does not allow, so Slipway will not send the {kind} webhook to {host}. Give a public URL; or, for an internal relay, the operator adds {address} to SLIPWAY_NOTIFY_ALLOW_PRIVATE",
+    "notify:user:chat-host": "a {kind} webhook must be an https URL at {hosts}, as {kind} gives it; {host} is not one. (An internal relay is accepted only in a network the operator lists in SLIPWAY_NOTIFY_ALLOW_PRIVATE.)",
+    "notify:app:worker-lost": "The worker sending this notification stopped before it finished ({why}); it was not sent again, so it may or may not have arrived.",
+    "notify:user:unresolvable": "the {kind} webhook's host {host} does not resolve to an address ({detail}); check the URL",
 }
 
 
@@ -192,6 +200,11 @@ class UserError(SlipwayError):
     DOMAIN_TAKEN = "domain:user:taken"
     DOMAIN_NOT_FOUND = "domain:user:not-found"
     SETTINGS_PROXY_ADMIN = "settings:user:proxy-admin"
+    SETTINGS_SMTP_SECURITY = "settings:user:smtp-security"
+    SETTINGS_NOTIFY_ALLOW_PRIVATE = "settings:user:notify-allow-private"
+    NOTIFY_PRIVATE_TARGET = "notify:user:private-target"
+    NOTIFY_CHAT_HOST = "notify:user:chat-host"
+    NOTIFY_UNRESOLVABLE = "notify:user:unresolvable"
 
 
 class AppError(SlipwayError):
@@ -210,6 +223,7 @@ class AppError(SlipwayError):
     AKASH_MANIFEST_REFUSED = "akash:app:manifest-refused"
     UNEXPECTED = "app:unexpected"
     WORKER_LOST = "app:worker-lost"
+    NOTIFY_WORKER_LOST = "notify:app:worker-lost"
     # How Slipway ended a deployment that did not fail: recorded as its reason, never raised.
     CANCELLED = "app:cancelled"
     SUPERSEDED = "app:superseded"

@@ -13,6 +13,9 @@ It runs when a worker starts, every ``RECONCILE_EVERY_S`` inside every worker, a
   stored when it started (``Deployment.target_ref``, through its target's ``stop``), and by
   label for containers started before a reference was stored;
 - the reporters (commit statuses, PR comments) hear of every deployment it failed;
+- a notification still ``queued`` whose job is gone from Redis and that was never tried is queued
+  again; one whose job ended, or whose worker stopped, without recording how it went is marked
+  ``failed`` with ``notify:app:worker-lost`` (not sent again: it may have arrived);
 - live deployments not checked for ``SLIPWAY_HEALTH_CHECK_EVERY`` seconds are checked by their
   targets, and their health recorded (``slipway.health``).
 """
@@ -35,7 +38,7 @@ from slipway.errors import AppError, render
 from slipway.failover import enqueue_failover
 from slipway.health import Checked, check_live
 from slipway.interfaces import Proxy, Reporter, Target
-from slipway.models import Deployment, Project, utcnow
+from slipway.models import Deployment, NotificationDelivery, Project, utcnow
 from slipway.proxy import Router, proxy_from_settings
 from slipway.queue import job_id_for
 from slipway.registry_gc import RegistryUse
@@ -77,13 +80,18 @@ class Outcome:
     stopped: list[int] = field(default_factory=list)
     # Live deployments whose health was checked (not part of truth: checking is routine).
     checked: list[Checked] = field(default_factory=list)
+    # Notification deliveries queued again (their job was lost before any attempt), and failed (their
+    # worker stopped mid-send), by delivery id.
+    notifications_requeued: list[int] = field(default_factory=list)
+    notifications_failed: list[int] = field(default_factory=list)
 
     @property
     def down(self) -> list[int]:
         return [c.deployment_id for c in self.checked if not c.health.ok]
 
     def __bool__(self) -> bool:
-        return bool(self.requeued or self.failed or self.removed or self.stopped)
+        return bool(self.requeued or self.failed or self.removed or self.stopped or self.notifications_requeued
+                    or self.notifications_failed)
 
 
 class Reconciler:
@@ -116,6 +124,7 @@ class Reconciler:
             now = utcnow()
             for dep_id, state, started in self._unfinished():
                 self._settle(dep_id, state, started, now, outcome)
+            self._settle_notifications(now, outcome)
             outcome.stopped = self._stop_started()
             outcome.removed = sorted(set(outcome.stopped) | set(self._remove_leftovers()))
             outcome.checked = self._check_health(now)
@@ -171,6 +180,39 @@ class Reconciler:
         if self._fail(dep_id):
             outcome.failed.append(dep_id)
             log.warning("deployment %s failed: %s", dep_id, why)
+
+    # -- notifications -----------------------------------------------------
+    def _settle_notifications(self, now: datetime, outcome: Outcome) -> None:
+        """Deliveries left ``queued`` or ``retrying`` by a worker or a Redis that stopped under them."""
+        from slipway.notifications.jobs import enqueue_delivery
+        from slipway.notifications.jobs import job_id as notification_job_id
+
+        with session_scope(self.settings) as session:
+            pending = session.execute(
+                select(NotificationDelivery.id, NotificationDelivery.status, NotificationDelivery.attempts)
+                .where(NotificationDelivery.status.in_(["queued", "retrying"])).order_by(NotificationDelivery.id)
+            ).all()
+        for delivery_id, status, attempts in pending:
+            job = self.queue.fetch_job(notification_job_id(delivery_id, self.settings))
+            if job is None and status == "queued" and not attempts:
+                # Never tried, so never sent: queuing it again cannot announce anything twice.
+                enqueue_delivery(self.settings, delivery_id)
+                outcome.notifications_requeued.append(delivery_id)
+                log.warning("notification %s was queued but its job was gone: queued again", delivery_id)
+                continue
+            if job is None:
+                why = "its job is gone from Redis"
+            else:
+                job_status = job.get_status(refresh=False)
+                if job_status in _ENDED or job_status == JobStatus.FINISHED:
+                    why = f"its job ended ({job_status.value}) without recording how it went"
+                elif job_status == JobStatus.STARTED and self._worker_dead(job.worker_name, now):
+                    why = f"its worker {job.worker_name or '(unknown)'} stopped"
+                else:
+                    continue  # queued, scheduled for a retry, or being sent by a live worker
+            if _fail_delivery(self.settings, delivery_id, why):
+                outcome.notifications_failed.append(delivery_id)
+                log.warning("notification %s failed: %s", delivery_id, why)
 
     def _worker_dead(self, worker_name: str | None, now: datetime) -> bool:
         if not worker_name:
@@ -264,6 +306,19 @@ def fail_worker_lost(settings: Settings, redis: Redis, dep_id: int) -> bool:
     writer.write(f"== failed: {render(WORKER_LOST)}")
     writer.close(State.FAILED.value)
     return True
+
+
+def _fail_delivery(settings: Settings, delivery_id: int, why: str) -> bool:
+    """Mark a delivery failed, if nothing recorded how it went meanwhile; True if it was marked."""
+    from slipway.notifications.jobs import ERROR_MAX
+
+    with session_scope(settings) as session:
+        done = session.execute(
+            update(NotificationDelivery)
+            .where(NotificationDelivery.id == delivery_id, NotificationDelivery.status.in_(["queued", "retrying"]))
+            .values(status="failed", last_error=render(AppError.NOTIFY_WORKER_LOST, why=why)[:ERROR_MAX])
+        )
+        return done.rowcount == 1
 
 
 def reconcile(settings: Settings | None = None, wait_s: float = 0) -> Outcome | None:

@@ -39,6 +39,8 @@ GENERATED_SECRETS = (
 # The deploy targets Slipway has, by the names SLIPWAY_TARGETS uses; slipway/targets.py builds each
 # and refuses at import to differ from this list.
 KNOWN_TARGETS = ("local", "akash")
+# How an SMTP connection may be secured (SLIPWAY_SMTP_SECURITY).
+SMTP_SECURITIES = ("starttls", "ssl", "none")
 
 
 def is_loopback(host: str) -> bool:
@@ -158,6 +160,7 @@ class Settings:
     smtp_username: str = _setting("SLIPWAY_SMTP_USERNAME", doc="SMTP user (unset: no authentication).")
     smtp_password: str = _setting("SLIPWAY_SMTP_PASSWORD", secret=True, doc="SMTP password.")
     smtp_from: str = _setting("SLIPWAY_SMTP_FROM", "slipway@localhost", doc="Sender address of email notifications.")
+    notify_allow_private: str = _setting("SLIPWAY_NOTIFY_ALLOW_PRIVATE", doc="Private networks (comma-separated, like `10.0.5.0/24,fd00:5::7`) that webhook notifications may be sent to, e.g. an internal relay; Slack and Discord channels may point there too. Unset: webhooks go only to public addresses, never to this machine, the internal network or cloud metadata.")
 
     # Accounts (slipway/accounts): GitHub sign-in, API tokens, the CLI's remote login
     github_access_ttl: str = _setting("SLIPWAY_GITHUB_ACCESS_TTL", "60", doc="Seconds Slipway remembers which repositories a signed-in user reaches on GitHub (asked with their own token) before asking again.")
@@ -184,6 +187,7 @@ class Settings:
     def __post_init__(self) -> None:
         self._check_targets()
         self._check_proxy_admin()
+        self._check_notifications()
 
     def _check_targets(self) -> None:
         """SLIPWAY_TARGETS names only targets Slipway has, and offers SLIPWAY_DEFAULT_TARGET."""
@@ -213,6 +217,16 @@ class Settings:
             raise UserError(UserError.SETTINGS_PROXY_ADMIN, value=value,
                             problem="on this machine's loopback, every build and app (which share the host's network) "
                                     "could reconfigure the proxy")
+
+    def _check_notifications(self) -> None:
+        """SLIPWAY_SMTP_SECURITY is one Slipway has: a typo must not quietly mean STARTTLS."""
+        if self.smtp_security not in SMTP_SECURITIES:
+            raise UserError(UserError.SETTINGS_SMTP_SECURITY, value=self.smtp_security, known=", ".join(SMTP_SECURITIES))
+        try:
+            self.notify_private_networks
+        except ValueError as exc:
+            raise UserError(UserError.SETTINGS_NOTIFY_ALLOW_PRIVATE, value=self.notify_allow_private,
+                            problem=str(exc)) from None
 
     # -- derived values -------------------------------------------------
     @property
@@ -310,6 +324,18 @@ class Settings:
     @property
     def app_restarts_n(self) -> int:
         return int(self.app_restarts)
+
+    @property
+    def notify_private_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """SLIPWAY_NOTIFY_ALLOW_PRIVATE's networks; ValueError names one that is not a network."""
+        networks = []
+        for value in (v.strip() for v in self.notify_allow_private.split(",")):
+            if value:
+                try:
+                    networks.append(ipaddress.ip_network(value, strict=False))
+                except ValueError:
+                    raise ValueError(f"{value!r} is not a network or an address") from None
+        return networks
 
     @property
     def webhook_max_bytes_n(self) -> int:

@@ -75,8 +75,9 @@ class Worker(RqWorker):
         try:
             outcome = reconcile(wait_s=wait_s)
             if outcome:
-                log.warning("reconciled: queued again %s, failed (worker lost) %s, removed containers of %s",
-                            outcome.requeued, outcome.failed, outcome.removed)
+                log.warning("reconciled: queued again %s, failed (worker lost) %s, removed containers of %s; "
+                            "notifications queued again %s, failed %s", outcome.requeued, outcome.failed,
+                            outcome.removed, outcome.notifications_requeued, outcome.notifications_failed)
         except Exception:  # noqa: BLE001 - a reconciling problem must not stop the worker
             log.exception("could not reconcile deployments")
         finally:

@@ -137,3 +137,18 @@ def test_a_proxy_admin_api_builds_could_reach_is_refused_saying_what_to_give(tmp
     assert refused.value.message_id == UserError.SETTINGS_PROXY_ADMIN
     assert str(refused.value).startswith(f"SLIPWAY_PROXY_ADMIN is {value!r}: {says}")
     assert "unix:///PATH" in str(refused.value)
+# -- notifications: a mistyped SMTP security is refused, not quietly taken for STARTTLS -----------------------
+
+@pytest.mark.parametrize("security", ["starttls", "ssl", "none"])
+def test_each_smtp_security_slipway_has_is_accepted(tmp_path, security):
+    s = Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_SMTP_SECURITY": security})
+    assert s.smtp_security == security
+
+
+@pytest.mark.parametrize("security", ["tls", "STARTTLS ", "off"])
+def test_an_smtp_security_slipway_does_not_have_is_refused_saying_what_to_give(tmp_path, security):
+    with pytest.raises(UserError) as refused:
+        Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_SMTP_SECURITY": security})
+    assert refused.value.message_id == UserError.SETTINGS_SMTP_SECURITY
+    assert str(refused.value) == (f"SLIPWAY_SMTP_SECURITY is {security!r}, which is not a way Slipway secures SMTP. "
+                                  "Give one of: starttls, ssl, none.")

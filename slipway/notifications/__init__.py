@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from slipway.crypto import decrypt, encrypt
 from slipway.models import NotificationChannel, NotificationDelivery, Project
+from slipway.notifications.egress import refusal_on_adding
 from slipway.settings import Settings
 from slipway.validation import shown
 
@@ -44,10 +45,16 @@ def check_target(settings: Settings, kind: str, target: str) -> str | None:
         if not settings.smtp_host:
             return "email notifications need an SMTP server: set SLIPWAY_SMTP_HOST (and its SLIPWAY_SMTP_* settings)"
         return None if _EMAIL_RE.fullmatch(target) else "give one email address, like ops@example.com"
-    parts = urlsplit(target)
-    if parts.scheme not in ("https", "http") or not parts.hostname or any(c.isspace() for c in target):
+    try:
+        parts = urlsplit(target)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("https", "http") or not parts.hostname or any(
+            c.isspace() for c in target):
         return f"the {kind} webhook must be an http(s) URL, like https://hooks.example.com/..."
-    return None
+    refused = refusal_on_adding(settings, kind, target)  # not at an internal service (SSRF)
+    return str(refused) if refused else None
 
 
 def shown_target(kind: str, target: str) -> str:

@@ -10,7 +10,7 @@ from slipway.db import session_scope
 from slipway.models import Deployment, NotificationChannel, NotificationDelivery, utcnow
 from slipway.notifications import secret_of, target_of
 from slipway.notifications.messages import Notice
-from slipway.notifications.senders import NotificationFailed, send
+from slipway.notifications.senders import NotificationFailed, NotificationRefused, send
 from slipway.queue import get_queue
 from slipway.settings import Settings, get_settings
 
@@ -49,6 +49,10 @@ def send_notification(delivery_id: int) -> None:
         delivery.attempts += 1
     try:
         send(settings, kind, target, secret, notice, delivery_id)
+    except NotificationRefused as exc:  # a private address: not retried, it would be refused again
+        _record(settings, delivery_id, "failed", str(exc)[:ERROR_MAX])
+        log.warning("notification %s (%s) of deployment %s refused: %s", delivery_id, kind, notice.deployment_id, exc)
+        return
     except NotificationFailed as exc:
         job = get_current_job()
         last = job is None or not job.retries_left

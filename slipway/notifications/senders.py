@@ -13,8 +13,12 @@ import logging
 import smtplib
 import ssl
 
-import requests
+from urllib.parse import urlsplit
 
+import certifi
+import urllib3
+
+from slipway.notifications.egress import TargetRefused, checked_addresses
 from slipway.notifications.messages import Notice, discord_payload, email_message, slack_payload, webhook_body
 from slipway.settings import Settings
 
@@ -28,6 +32,10 @@ USER_AGENT = "Slipway-Notifications"
 
 class NotificationFailed(Exception):
     """A notification was not delivered; ``str()`` holds no target and no secret."""
+
+
+class NotificationRefused(NotificationFailed):
+    """The target is one Slipway does not send to (a private address): trying again would not help."""
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -57,14 +65,45 @@ def _json(payload: dict) -> bytes:
 
 
 def _post(settings: Settings, kind: str, url: str, body: bytes, headers: dict[str, str]) -> None:
+    """POST to an address just checked by ``egress``, never to a second lookup of the host.
+
+    The connection goes to the checked IP address, with the URL's host in the Host header and, for
+    https, in SNI and the certificate check. Redirects are not followed: a POST turned into a GET
+    elsewhere is not a delivery, and the place it leads to was never checked.
+    """
     try:
-        # Redirects are not followed: a POST turned into a GET elsewhere is not a delivery.
-        resp = requests.post(url, data=body, timeout=float(settings.notify_timeout), allow_redirects=False,
-                             headers={"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers})
-    except requests.RequestException as exc:
-        raise NotificationFailed(f"the {kind} webhook could not be reached ({type(exc).__name__})") from None
-    if not 200 <= resp.status_code < 300:
-        raise NotificationFailed(f"the {kind} webhook answered HTTP {resp.status_code}")
+        addresses = checked_addresses(settings, kind, url)
+    except TargetRefused as refused:
+        raise NotificationRefused(str(refused)) from None
+    parts = urlsplit(url)
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers,
+               "Host": parts.netloc.rpartition("@")[2]}
+    timeout = urllib3.Timeout(total=float(settings.notify_timeout))
+    error: Exception | None = None
+    for address in addresses:  # the next checked address if one cannot be reached, as a resolver's client would
+        if https:
+            pool = urllib3.HTTPSConnectionPool(str(address), port, timeout=timeout, retries=False, maxsize=1,
+                                               cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
+                                               server_hostname=parts.hostname, assert_hostname=parts.hostname)
+        else:
+            pool = urllib3.HTTPConnectionPool(str(address), port, timeout=timeout, retries=False, maxsize=1)
+        try:
+            with pool:
+                resp = pool.urlopen("POST", path, body=body, headers=headers, redirect=False, retries=False,
+                                    assert_same_host=False)
+        except urllib3.exceptions.NewConnectionError as exc:
+            error = exc
+            continue
+        except urllib3.exceptions.HTTPError as exc:
+            error = exc
+            break
+        if not 200 <= resp.status < 300:
+            raise NotificationFailed(f"the {kind} webhook answered HTTP {resp.status}")
+        return
+    raise NotificationFailed(f"the {kind} webhook could not be reached ({type(error).__name__})")
 
 
 def _send_mail(settings: Settings, recipient: str, notice: Notice) -> None:
@@ -77,7 +116,7 @@ def _send_mail(settings: Settings, recipient: str, notice: Notice) -> None:
         else:
             smtp = smtplib.SMTP(settings.smtp_host, port, timeout=timeout)
         with smtp:
-            if settings.smtp_security not in ("ssl", "none"):  # anything unknown gets the safe default
+            if settings.smtp_security == "starttls":  # Settings refuses any other value
                 smtp.starttls(context=ssl.create_default_context())
             if settings.smtp_username:
                 smtp.login(settings.smtp_username, settings.smtp_password)

@@ -38,7 +38,7 @@ def test_a_channel_is_added_shown_by_host_only_and_removed(client, page):
 def test_a_signed_webhooks_secret_is_shown_once_and_never_put_in_the_cookie(client, page):
     r = client.post("/projects/shop/notifications", data={
         "csrf": csrf_of(page()), "name": "ci", "kind": "webhook", "on_failure": "1", "on_success": "1",
-        "target": "https://ci.example.com/hook"})
+        "target": "https://93.184.215.14/hook"})  # a public address: no resolver is needed here
     assert r.status_code == 201
     secret = r.data.decode().split("<pre class=\"mono\">")[1].split("<")[0]
     assert secret.startswith("whsec_")
@@ -53,5 +53,10 @@ def test_bad_values_are_answered_400_with_what_to_fix(client, page):
     r = client.post("/projects/shop/notifications", data={
         "csrf": csrf_of(page()), "name": "mail", "kind": "email", "target": "ops@example.com", "on_failure": "1"})
     assert r.status_code == 400 and "SLIPWAY_SMTP_HOST" in r.data.decode()
+    r = client.post("/projects/shop/notifications", data={
+        "csrf": csrf_of(page()), "name": "meta", "kind": "webhook", "on_failure": "1",
+        "target": "http://169.254.169.254/latest/meta-data/"})
+    assert r.status_code == 400 and "169.254.169.254 is a private address" in r.data.decode()
+    assert "SLIPWAY_NOTIFY_ALLOW_PRIVATE" in r.data.decode()
     r = client.post("/projects/nope/notifications", data={"csrf": csrf_of(page()), "name": "x", "kind": "slack"})
     assert r.status_code == 404
