@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.git_remote import bp as git_remote_bp
     from web.github_app import bp as github_app_bp
     from web.hooks import bp as hooks_bp
+    from web.webhooks import FastWebhooks
     from web.webhooks import bp as webhooks_bp
 
     for bp in (webhooks_bp, dashboard_bp, api_bp, github_app_bp, git_remote_bp, hooks_bp):
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         return render_template("error.html", title="Something broke",
                                message="Slipway hit an internal error. The operator's log has the details."), 500
 
+    # GitHub's deliveries are answered before Flask's request machinery, which cost more than they do.
+    app.wsgi_app = FastWebhooks(app, app.wsgi_app)
     _freeze_once()
     return app
 
