@@ -69,7 +69,7 @@ class FastWebhooks:
     def __init__(self, app: Flask, wsgi_app: WSGIApp):
         self.app = app
         self.wsgi_app = wsgi_app
-        self._security: tuple[str, list[tuple[str, str]]] | None = None
+        self._security: tuple[Settings, list[tuple[str, str]]] | None = None
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if (environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST"
@@ -110,12 +110,12 @@ class FastWebhooks:
         return f"{text}\n".encode()
 
     def _security_headers(self, settings: Settings) -> list[tuple[str, str]]:
-        # web/headers.py adds these to every answer; tests/web/test_webhooks_fast_path.py holds the
-        # two lists equal. Built once per Content-Security-Policy (it names the GitHub URL).
-        csp = content_security_policy(settings)
-        if self._security is None or self._security[0] != csp:
-            self._security = (csp, [("Content-Security-Policy", csp), ("X-Frame-Options", "DENY"),
-                                    ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin")])
+        # web/headers.py adds these to every answer; tests/web/test_webhooks.py holds the two lists
+        # equal. Built again only when the settings change (the policy names the GitHub URL).
+        if self._security is None or self._security[0] is not settings:
+            self._security = (settings, [
+                ("Content-Security-Policy", content_security_policy(settings)), ("X-Frame-Options", "DENY"),
+                ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin")])
         return self._security[1]
 
     def _answer_with_flask(self, exc: Exception, environ: dict, start_response: Callable) -> Iterable[bytes]:
