@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ingest.py [--rounds 5] [--seconds 5] [--databases sqlite,postgresql]
 
-Both servers run under gunicorn with the Procfile's flags (``--workers 2 --threads 8``) on free
+Both servers run under gunicorn with the Procfile's flags (read from its ``web:`` line) on free
 loopback ports. The load is a validly signed GitHub ``push`` for a branch no project deploys (an
 8 KB body), sent by wrk (2 threads x 32 connections) with a new ``X-GitHub-Delivery`` on every
 request, so Slipway records each one instead of answering a replay. The bare endpoint
@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import statistics
@@ -42,8 +43,29 @@ from bench.common import free_port, run_main, sign  # noqa: E402
 from slipway.settings import Settings  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
-# The Procfile's web line, without its --bind and app.
-GUNICORN_FLAGS = ["--workers", "2", "--threads", "8", "--timeout", "120"]
+
+
+def procfile_flags(procfile: Path = ROOT / "Procfile") -> list[str]:
+    """The Procfile's ``web:`` gunicorn line without its ``--bind`` and app: what both servers run with."""
+    for line in procfile.read_text().splitlines():
+        if line.startswith("web:"):
+            argv = shlex.split(line.removeprefix("web:"))
+            break
+    else:
+        raise SystemExit(f"ingest: no web line in {procfile}")
+    if argv[:1] != ["gunicorn"]:
+        raise SystemExit(f"ingest: the Procfile's web line does not start gunicorn: {line}")
+    flags, rest = [], argv[1:-1]  # the last word is the app
+    while rest:
+        word = rest.pop(0)
+        if word in ("--bind", "-b"):
+            rest.pop(0)
+        elif not word.startswith(("--bind=", "-b")):
+            flags.append(word)
+    return flags
+
+
+GUNICORN_FLAGS = procfile_flags()
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://slipway_test:slipway_test@127.0.0.1:5432/slipway_test"
 
 # wrk's script: one new delivery id per request (run prefix, thread, counter), every status counted,
@@ -397,10 +419,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--body-bytes", type=int, default=8192, help="size of the push body (default 8192)")
     parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--json", type=Path, help="also write every round to this file")
+    parser.add_argument("--gunicorn-flags", help="instead of the Procfile's, for both servers (to try other settings),"
+                                                 " e.g. '--workers 4 --threads 4 --timeout 120'")
     parser.add_argument("--baseline", type=Path,
                         help="also run Slipway from this checkout (e.g. `git worktree add --detach /tmp/base main`),"
                              " in the same rounds, as 'baseline'")
     args = parser.parse_args(argv)
+    if args.gunicorn_flags:
+        GUNICORN_FLAGS[:] = shlex.split(args.gunicorn_flags)
     if args.baseline and not (args.baseline / "web" / "__init__.py").is_file():
         parser.error(f"--baseline {args.baseline}: not a Slipway checkout")
     databases = [d.strip() for d in args.databases.split(",") if d.strip()]
