@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ingest.py [--rounds 5] [--seconds 5] [--databases sqlite,postgresql]
 
-Both servers run under gunicorn with the Procfile's flags (``--workers 2 --threads 8``) on free
+Both servers run under gunicorn with the Procfile's flags (read from its ``web:`` line) on free
 loopback ports. The load is a validly signed GitHub ``push`` for a branch no project deploys (an
 8 KB body), sent by wrk (2 threads x 32 connections) with a new ``X-GitHub-Delivery`` on every
 request, so Slipway records each one instead of answering a replay. The bare endpoint
@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import statistics
@@ -42,8 +43,29 @@ from bench.common import free_port, run_main, sign  # noqa: E402
 from slipway.settings import Settings  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
-# The Procfile's web line, without its --bind and app.
-GUNICORN_FLAGS = ["--workers", "2", "--threads", "8", "--timeout", "120"]
+
+
+def procfile_flags(procfile: Path = ROOT / "Procfile") -> list[str]:
+    """The Procfile's ``web:`` gunicorn line without its ``--bind`` and app: what both servers run with."""
+    for line in procfile.read_text().splitlines():
+        if line.startswith("web:"):
+            argv = shlex.split(line.removeprefix("web:"))
+            break
+    else:
+        raise SystemExit(f"ingest: no web line in {procfile}")
+    if argv[:1] != ["gunicorn"]:
+        raise SystemExit(f"ingest: the Procfile's web line does not start gunicorn: {line}")
+    flags, rest = [], argv[1:-1]  # the last word is the app
+    while rest:
+        word = rest.pop(0)
+        if word in ("--bind", "-b"):
+            rest.pop(0)
+        elif not word.startswith(("--bind=", "-b")):
+            flags.append(word)
+    return flags
+
+
+GUNICORN_FLAGS = procfile_flags()
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://slipway_test:slipway_test@127.0.0.1:5432/slipway_test"
 
 # wrk's script: one new delivery id per request (run prefix, thread, counter), every status counted,
@@ -99,6 +121,35 @@ end
 
 
 # -- small helpers -----------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (a process that is gone counts nothing)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def process_group(pgid: int) -> list[int]:
+    """The processes of a group: gunicorn's master and its workers (each server has a session of its own)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getpgid(int(entry)) == pgid:
+                    pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
 
 def say(text: str) -> None:
     print(f"[ingest] {text}", file=sys.stderr, flush=True)
@@ -181,6 +232,7 @@ class Server:
     name: str
     url: str
     proc: subprocess.Popen
+    database_url: str | None = None  # Slipway's, when on PostgreSQL: its backends are counted too
 
 
 @dataclass
@@ -193,6 +245,8 @@ class Round:
     max_ms: float
     errors: dict[str, int]
     statuses: dict[str, int]
+    cpu_us: float = 0.0  # CPU (user + system) of the server's processes per request
+    db_cpu_us: float = 0.0  # of its PostgreSQL backends per request (SQLite's is in cpu_us)
 
     @property
     def rps(self) -> float:
@@ -227,6 +281,7 @@ class Bench:
                             f"SIGNATURE = {json.dumps(sign(self.secret, self.body))}\n" + WRK_LUA)
         self.wrk = ensure_wrk()
         self.round_no = 0
+        self._admin = None
 
     def _clean_env(self) -> dict[str, str]:
         drop = ("SLIPWAY_", "DATABASE_URL", "REDIS_URL", "DOCKER_HOST", "DOCKER_CONFIG")
@@ -283,6 +338,37 @@ class Bench:
 
     # -- load ------------------------------------------------------------------------------------
     def load(self, server: Server, seconds: float) -> Round:
+        """One round of wrk; with the CPU the server (and its PostgreSQL backends) spent per request.
+
+        CPU per request is the steadier figure on a shared machine: other work slows the server's
+        answers, but hardly changes how much CPU each one takes.
+        """
+        pids, backends = process_group(server.proc.pid), self._backends(server)
+        before, db_before = cpu_seconds(pids), cpu_seconds(backends)
+        r = self._wrk(server, seconds)
+        backends = sorted(set(backends) | set(self._backends(server)))  # the pool may open more meanwhile
+        if r.requests:
+            r.cpu_us = (cpu_seconds(process_group(server.proc.pid)) - before) / r.requests * 1e6
+            r.db_cpu_us = (cpu_seconds(backends) - db_before) / r.requests * 1e6
+        return r
+
+    def _backends(self, server: Server) -> list[int]:
+        """PostgreSQL backends serving this Slipway (their application_name is its schema's name)."""
+        if not server.database_url or not server.database_url.startswith("postgresql"):
+            return []
+        name = server.database_url.rsplit("application_name=", 1)[-1]
+        engine = self.admin_engine()
+        with engine.connect() as conn:
+            return list(conn.scalars(text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                                     {"name": name}))
+
+    def admin_engine(self):
+        if self._admin is None:
+            self._admin = create_engine(os.environ.get("SLIPWAY_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL)
+            self.stack.callback(self._admin.dispose)
+        return self._admin
+
+    def _wrk(self, server: Server, seconds: float) -> Round:
         self.round_no += 1
         prefix = f"{self.run_id}-{self.round_no}"
         argv = [self.wrk, "-t", str(self.args.threads), "-c", str(self.args.connections), "-d", f"{seconds:g}s",
@@ -307,7 +393,8 @@ class Bench:
                 r = self.load(server, self.args.seconds)
                 result.rounds.append(r)
                 say(f"{database} round {rnd + 1}/{self.args.rounds} {r.server:8} {r.rps:7.0f} req/s  "
-                    f"p50 {r.p50_ms:6.1f} ms  p99 {r.p99_ms:6.1f} ms  statuses {r.statuses}"
+                    f"p50 {r.p50_ms:6.1f} ms  p99 {r.p99_ms:6.1f} ms  CPU/request {r.cpu_us:4.0f} us"
+                    + (f" + database {r.db_cpu_us:4.0f} us" if r.db_cpu_us else "") + f"  statuses {r.statuses}"
                     + (f"  errors {r.errors}" if any(r.errors.values()) else ""))
         for server, url in slipways:
             engine = create_engine(url)
@@ -348,7 +435,7 @@ def postgres_schema(stack: ExitStack, run_id: str) -> str | None:
 
     stack.callback(drop)
     sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options=-csearch_path%3D{schema}"
+    return f"{url}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -370,7 +457,10 @@ def report(comparisons: list[Comparison], args: argparse.Namespace, body_bytes: 
             p99 = [r.p99_ms for r in rs]
             lines.append(f"  {name:8} median {statistics.median(rps):7.0f} req/s (min {min(rps):.0f}, max {max(rps):.0f})"
                          f"   p99 median {statistics.median(p99):6.1f} ms (min {min(p99):.1f}, max {max(p99):.1f})"
-                         f"   p50 median {statistics.median(r.p50_ms for r in rs):5.1f} ms")
+                         f"   p50 median {statistics.median(r.p50_ms for r in rs):5.1f} ms"
+                         f"   CPU/request median {statistics.median(r.cpu_us + r.db_cpu_us for r in rs):4.0f} us"
+                         + (f" (database {statistics.median(r.db_cpu_us for r in rs):.0f})"
+                            if any(r.db_cpu_us for r in rs) else ""))
         for name, rs in by_server.items():
             ratios = [s.rps / b.rps for b, s in zip(bare, rs)]
             med = statistics.median(ratios)
@@ -378,6 +468,12 @@ def report(comparisons: list[Comparison], args: argparse.Namespace, body_bytes: 
             lines.append(f"  ratio {name}/bare: median {med:.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})"
                          f"   target >= 0.5x: {'met' if med >= 0.5 else 'NOT met'};"
                          f" p99 < 50 ms: {'met' if p99 < 50 else 'NOT met'}")
+            # What the throughput ratio would be if CPU were all that limits both (on 2 shared cores
+            # it is): bare's CPU per request over Slipway's, its database's included.
+            cpu_ratios = [b.cpu_us / (s.cpu_us + s.db_cpu_us) for b, s in zip(bare, rs) if s.cpu_us + s.db_cpu_us]
+            if cpu_ratios:
+                lines.append(f"  CPU per request bare/{name}: median {statistics.median(cpu_ratios):.2f} "
+                             f"(min {min(cpu_ratios):.2f}, max {max(cpu_ratios):.2f})")
             answered: dict[str, int] = {}
             for r in rs:
                 for status, n in r.statuses.items():
@@ -397,10 +493,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--body-bytes", type=int, default=8192, help="size of the push body (default 8192)")
     parser.add_argument("--databases", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--json", type=Path, help="also write every round to this file")
+    parser.add_argument("--gunicorn-flags", help="instead of the Procfile's, for both servers (to try other settings),"
+                                                 " e.g. '--workers 4 --threads 4 --timeout 120'")
     parser.add_argument("--baseline", type=Path,
                         help="also run Slipway from this checkout (e.g. `git worktree add --detach /tmp/base main`),"
                              " in the same rounds, as 'baseline'")
     args = parser.parse_args(argv)
+    if args.gunicorn_flags:
+        GUNICORN_FLAGS[:] = shlex.split(args.gunicorn_flags)
     if args.baseline and not (args.baseline / "web" / "__init__.py").is_file():
         parser.error(f"--baseline {args.baseline}: not a Slipway checkout")
     databases = [d.strip() for d in args.databases.split(",") if d.strip()]
@@ -427,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
                         if url is None:
                             break
                     server = bench.start_slipway(database, url, label, root)
+                    server.database_url = url
                     per_db.callback(stop_process, server.name, server.proc)
                     slipways.append((server, url))
                 else:

@@ -164,8 +164,8 @@ def git_server(tmp_path_factory):
 
 
 @pytest.fixture
-def send_webhook(client, settings):
-    """POST a signed GitHub event; returns the response."""
+def send_webhook(anonymous, settings):
+    """POST a signed GitHub event, without cookies as GitHub sends it; returns the response."""
 
     def send(event: str, payload: dict | bytes, delivery: str | None = None, secret: str | None = None,
              signature: str | None = None, content_type: str = "application/json"):
@@ -178,7 +178,7 @@ def send_webhook(client, settings):
         sig = signature if signature is not None else sign(secret or settings.github_webhook_secret, body)
         if sig:
             headers["X-Hub-Signature-256"] = sig
-        resp = client.post("/webhooks/github", data=body, headers=headers)
+        resp = anonymous.post("/webhooks/github", data=body, headers=headers)
         resp.get_data()
         resp.close()  # as a WSGI server does once the answer is sent (runs call_on_close work)
         return resp

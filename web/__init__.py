@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.hooks import bp as hooks_bp
     from web.notifications import bp as notifications_bp
     from web.tokens import bp as tokens_bp
+    from web.webhooks import FastWebhooks
     from web.webhooks import bp as webhooks_bp
 
     for bp in (webhooks_bp, dashboard_bp, github_app_bp, git_remote_bp, hooks_bp, tokens_bp, notifications_bp):
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.access import check_every_route
 
     check_every_route(app)  # a route nobody checks stops the app from starting
+    # GitHub's deliveries are answered before Flask's request machinery, which cost more than they do.
+    app.wsgi_app = FastWebhooks(app, app.wsgi_app)
     _freeze_once()
     return app
 
