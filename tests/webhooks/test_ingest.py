@@ -76,8 +76,10 @@ def test_a_push_nobody_deploys_costs_one_statement_and_no_transaction(project, s
     # The delivery is recorded with what happened by the statement that checks that no project
     # deploys the branch, and commits on its own. The App's secret is not read: the configured
     # secret already matched.
-    assert len(statements) == 1 and "BEGIN" not in statements, statements
-    assert statements[0].upper().startswith("INSERT INTO WEBHOOK_DELIVERIES") and "FROM projects" in statements[0]
+    # On PostgreSQL a new connection is first told not to wait for the disk on commit (once).
+    recorded = [s for s in statements if s != "SET synchronous_commit TO off"]
+    assert len(recorded) == 1 and "BEGIN" not in statements, statements
+    assert recorded[0].upper().startswith("INSERT INTO WEBHOOK_DELIVERIES") and "FROM projects" in recorded[0]
     with session_scope() as s:
         delivery = s.scalar(select(WebhookDelivery).where(WebhookDelivery.delivery_id == "d-1"))
         assert delivery.event == "push" and delivery.outcome.startswith("202 no project deploys")
@@ -346,3 +348,17 @@ def test_a_web_thread_keeps_its_connection_between_deliveries(project, send_webh
         assert checkouts == []
     finally:
         event.remove(engine, "checkout", checked_out)
+
+
+def test_deliveries_that_change_nothing_do_not_wait_for_the_disk_but_deployments_do(project, send_webhook, settings,
+                                                                                   db_backend, statements):
+    if db_backend != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite's commits never wait for the disk (synchronous=NORMAL)")
+    assert send_webhook("push", push_payload("acme/site", "3" * 40, branch="unused")).status_code == 202
+    assert send_webhook("push", push_payload("acme/site", "4" * 40, branch="unused")).status_code == 202
+    assert statements.count("SET synchronous_commit TO off") == 1, statements  # once per connection
+    assert held_connection(settings).scalar(text("SHOW synchronous_commit")) == "off"
+    # A push that deploys is recorded in the transaction that creates its deployment, which waits.
+    assert send_webhook("push", push_payload("acme/site", "5" * 40)).status_code == 202
+    with session_scope() as s:
+        assert s.scalar(text("SHOW synchronous_commit")) == "on"
