@@ -233,6 +233,34 @@ def test_push_goes_live_on_a_devnet_provider_then_updates_the_same_lease(akash, 
     assert [e["kind"] for e in health.events] == ["closed"]
 
 
+def test_a_project_created_with_the_defaults_goes_live_on_a_devnet_provider(akash, git_server, send_webhook,
+                                                                             run_worker):
+    """The README's first app: `slipway project create` with no --target, a push, the app on Akash."""
+    from click.testing import CliRunner
+
+    from slipway.cli import main
+    from slipway.settings import DEFAULT_TARGET, Settings
+
+    assert Settings.default_target == DEFAULT_TARGET == "akash"
+    set_settings(replace(akash, default_target=Settings.default_target))
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    repo = git_server.create(name)
+    dockerfile_for[name] = dockerfile(akash.registry)
+    created = CliRunner().invoke(main, ["project", "create", name, "--repo", repo.url, "--github", f"acme/{name}"])
+    assert created.exit_code == 0, created.output
+    assert "Akash settings:" in created.output  # an Akash project from the start
+
+    dep = push(send_webhook, run_worker, repo, "my first app\n")
+    assert dep.state == "live", f"{dep.error_message}\n{log_of(dep.id)}"
+    assert requests.get(dep.url, timeout=5).text == "my first app\n"
+    owner = wallet_from_mnemonic(MNEMONIC, deployer_index(name)).address
+    assert (dep.target_ref["network"], dep.target_ref["owner"]) == ("local", owner)
+    assert Lcd(akash.akash_rest_url).active_deployments(owner) == [dep.target_ref["dseq"]]
+    status = CliRunner().invoke(main, ["akash", "status"])
+    assert status.exit_code == 0 and name in status.output and str(dep.target_ref["dseq"]) in status.output
+    target_of(akash).remove_all(name, lambda line: None)
+
+
 def release(s, project: str, deployment_id: int = 1, **kw) -> Release:
     return Release(project, deployment_id, f"{s.registry}/base/busybox:latest", **kw)
 
