@@ -45,6 +45,24 @@ class Running:
     events: tuple[dict, ...] = ()
 
 
+@dataclass(frozen=True)
+class Ended:
+    """What ``stop``, ``retire``, ``teardown`` or ``remove_all`` ended: whether anything was still
+    running (its truth value, so ``if target.stop(...)`` reads as before), and the lease events on the
+    way (``closed``), for the history the caller writes."""
+
+    stopped: bool = False
+    events: tuple[dict, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.stopped
+
+
+def ended_events(result: object) -> tuple[dict, ...]:
+    """The lease events a target's stop/retire/teardown/remove_all returned (none from a bool or None)."""
+    return tuple(getattr(result, "events", ()) or ())
+
+
 class Stopped(Exception):
     """The deployment was cancelled while its release was starting; the release was removed."""
 

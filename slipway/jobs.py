@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from builder.git import fetch_commit
 from builder.images import DockerImageBuilder, RegistryAuth
 from builder.registry import RegistryClient
+from deployer.base import ended_events
 from slipway import envvars, lease_events
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
@@ -154,7 +155,10 @@ class Pipeline:
                                       started=lambda ref: self._record(deployment_id, target_ref=ref))
             final, replaced = self._go_live(deployment_id, running, target, say)
             # Live first, then retire: users are never left without a version that answers.
-            director.retire(target, release, running)
+            closed = director.retire(target, release, running)
+            if closed:
+                with session_scope(self.settings) as session:
+                    lease_events.record_where_held(session, job.project_id, closed, deployment_id)
             director.prune(f"{self.settings.registry}/{job.project}", KEEP_IMAGES)
             self._clean_registry(job.project, say)
             for older_id in replaced:
@@ -287,7 +291,9 @@ class Pipeline:
             dep = session.get(Deployment, deployment_id, with_for_update=True)
             if dep.state_enum.final:
                 # Cancelled while deploying: do not leave the new version running.
-                target.stop(running.ref, say)
+                ended = target.stop(running.ref, say)
+                lease_events.record(session, dep.id, (*running.events, *ended_events(ended)))
+                session.commit()
                 raise Cancelled()
             transition(dep, State.LIVE)
             dep.url = running.url

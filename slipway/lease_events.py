@@ -31,6 +31,28 @@ def record(session: Session, deployment_id: int, events: Iterable[dict]) -> int:
     return n
 
 
+def record_where_held(session: Session, project_id: int, events: Iterable[dict],
+                      fallback_id: int | None = None) -> int:
+    """Add events of leases closed by dseq (retire, teardown, close) to the deployment of the
+    project that held each (its stored reference), else to ``fallback_id``; how many."""
+    from slipway.models import Deployment
+
+    events = [e for e in events if e.get("kind") in KINDS]
+    if not events:
+        return 0
+    holders: dict[int, int] = {}
+    for dep_id, ref in session.execute(select(Deployment.id, Deployment.target_ref).where(
+            Deployment.project_id == project_id, Deployment.target_ref.is_not(None)).order_by(Deployment.id)):
+        if isinstance(ref, dict) and ref.get("dseq"):
+            holders[int(ref["dseq"])] = dep_id  # the newest holder wins
+    n = 0
+    for event in events:
+        dep_id = holders.get(int(event["dseq"])) if event.get("dseq") else None
+        if dep_id or fallback_id:
+            n += record(session, dep_id or fallback_id, [event])
+    return n
+
+
 def of_deployments(session: Session, deployment_ids: list[int], limit: int = 50) -> list[LeaseEvent]:
     """The newest events of these deployments, newest first."""
     if not deployment_ids:

@@ -40,7 +40,7 @@ from deployer.akash.provider_auth import provider_jwt
 from deployer.akash.sdl import (DeploymentSpec, GpuSpec, RegistryCredentials, SDLError, ServiceSpec, image_host,
                                 inject_release, load_yaml, sdl_from_spec, validate_sdl)
 from deployer.akash.wallet import Wallet, Wallets
-from deployer.base import CLOSED_AT_BUDGET, Health, Log, Release, Running, Stopped, never
+from deployer.base import CLOSED_AT_BUDGET, Ended, Health, Log, Release, Running, Stopped, never
 from slipway.errors import AppError, UserError
 
 log = logging.getLogger(__name__)
@@ -534,32 +534,45 @@ class AkashTarget:
         log_(f"moved to provider {to}: {running.url}")
         return replace(running, events=tuple(events))
 
-    def stop(self, ref: dict, log_: Log) -> bool:
+    def stop(self, ref: dict, log_: Log) -> Ended:
         if ref.get("kind") == "update":
-            return False  # the lease belongs to the live release it updated (or was adopted by)
+            return Ended(False)  # the lease belongs to the live release it updated (or was adopted by)
         wallet = self.wallet(ref["project"])
         closed = self._close(wallet, [int(ref["dseq"])], Budget.of(ref.get("budget")))
         if closed:
             log_(f"closed Akash deployment {ref['dseq']}")
-        return bool(closed)
+        return Ended(bool(closed), tuple(lease_event("closed", ref, detail="its Slipway deployment ended")
+                                         for _ in closed))
 
-    def retire(self, release: Release, keep: Running, log_: Log) -> None:
+    def retire(self, release: Release, keep: Running, log_: Log) -> Ended:
         wallet = self.wallet(release.project)
-        others = [int(r["dseq"]) for r in self.slot_refs(release.project, release.slot)
-                  if r.get("owner") == wallet.address and int(r["dseq"]) != int(keep.ref["dseq"])]
-        for dseq in self._close(wallet, others, Budget.of(release.akash)):
+        refs = {int(r["dseq"]): r for r in self.slot_refs(release.project, release.slot)
+                if r.get("owner") == wallet.address and int(r["dseq"]) != int(keep.ref["dseq"])}
+        events = []
+        for dseq in self._close(wallet, list(refs), Budget.of(release.akash)):
             log_(f"closed the previous Akash deployment {dseq}")
+            events.append(lease_event("closed", refs[dseq], detail=f"replaced by deployment {keep.ref['dseq']}"))
+        return Ended(bool(events), tuple(events))
 
-    def teardown(self, project: str, slot: str, log_: Log) -> None:
+    def teardown(self, project: str, slot: str, log_: Log) -> Ended:
         wallet = self.wallet(project)
-        dseqs = [int(r["dseq"]) for r in self.slot_refs(project, slot) if r.get("owner") == wallet.address]
-        for dseq in self._close(wallet, dseqs):
+        refs = {int(r["dseq"]): r for r in self.slot_refs(project, slot) if r.get("owner") == wallet.address}
+        events = []
+        for dseq in self._close(wallet, list(refs)):
             log_(f"closed Akash deployment {dseq}")
+            events.append(lease_event("closed", refs[dseq], detail=f"the preview ({slot}) was removed"))
+        return Ended(bool(events), tuple(events))
 
-    def remove_all(self, project: str, log_: Log) -> None:
+    def remove_all(self, project: str, log_: Log) -> Ended:
         wallet = self.wallet(project)
+        # The chain knows every open deployment of the wallet; the stored references name their providers.
+        known = {int(r["dseq"]): r for r in self.slot_refs(project, None) if r.get("owner") == wallet.address}
+        events = []
         for dseq in self._close(wallet, self.lcd.active_deployments(wallet.address)):
             log_(f"closed Akash deployment {dseq}")
+            ref = known.get(dseq) or {"network": self.network, "dseq": dseq}
+            events.append(lease_event("closed", ref, detail="every deployment of the project was closed"))
+        return Ended(bool(events), tuple(events))
 
     def deployments(self) -> set[int]:
         # Akash deployments are found from their stored references (stored right after broadcast).

@@ -107,6 +107,14 @@ def events_of(dep_id: int) -> list[tuple]:
                 s.scalars(select(LeaseEvent).where(LeaseEvent.deployment_id == dep_id).order_by(LeaseEvent.id))]
 
 
+def closed_detail(dep_id: int) -> str | None:
+    from slipway.models import LeaseEvent
+
+    with session_scope() as s:
+        return s.scalar(select(LeaseEvent.detail).where(LeaseEvent.deployment_id == dep_id, LeaseEvent.kind == "closed")
+                        .order_by(LeaseEvent.id.desc()).limit(1))
+
+
 def log_of(dep_id: int) -> str:
     with session_scope() as s:
         return "\n".join(s.scalars(select(BuildLog.line).where(BuildLog.deployment_id == dep_id).order_by(BuildLog.seq)))
@@ -346,6 +354,10 @@ def test_a_worker_killed_after_the_deployment_was_created_leaves_nothing_open(ak
                  "the deployment is still open a minute after its worker was killed", workers)
         assert state_of(dep_id).error_id == "app:worker-lost"
         assert lcd.active_deployments(ref["owner"]) == []
+        # Recorded just after the chain closed it, by the same reconciler pass.
+        wait_for(lambda: events_of(dep_id), 30, "no lease event", workers)
+        assert events_of(dep_id) == [("closed", ref["dseq"], None)]
+        assert closed_detail(dep_id) == "its Slipway deployment ended"
     finally:
         workers.stop_all()
 
@@ -402,8 +414,14 @@ def test_akash_status_and_close_commands(akash, web_image):
 
     name = f"t-{uuid.uuid4().hex[:8]}"
     with session_scope() as session:
-        create_project(session, ProjectSpec(name=name, repo_url="https://x/y.git", target="akash"))
+        project = create_project(session, ProjectSpec(name=name, repo_url="https://x/y.git", target="akash"))
     running = deploy(target_of(akash), Release(name, 1, web_image), lambda line: None)
+    with session_scope() as session:
+        held = Deployment(project_id=project.id, sha="a" * 40, branch="main", trigger="push", state="live",
+                          url=running.url, target_ref=running.ref)
+        session.add(held)
+        session.flush()
+        held_id = held.id
     birch = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("birch").hd_index).address
 
     status = CliRunner().invoke(main, ["akash", "status"])
@@ -417,6 +435,8 @@ def test_akash_status_and_close_commands(akash, web_image):
     assert closed.exit_code == 0, closed.output
     assert f"closed Akash deployment {running.ref['dseq']}" in closed.output
     assert Lcd(akash.akash_rest_url).active_deployments(running.ref["owner"]) == []
+    assert events_of(held_id) == [("closed", running.ref["dseq"], birch)]
+    assert closed_detail(held_id) == "every deployment of the project was closed"
 
 
 def test_a_change_of_resources_makes_a_new_deployment_and_closes_the_old_once_live(akash, git_server, send_webhook,
@@ -438,6 +458,9 @@ def test_a_change_of_resources_makes_a_new_deployment_and_closes_the_old_once_li
     assert new["kind"] == "create" and new["dseq"] != old["dseq"]
     assert lcd.active_deployments(new["owner"]) == [new["dseq"]]  # the old one closed after the new went live
     assert f"closed the previous Akash deployment {old['dseq']}" in log_of(second.id)
+    # The old deployment's history says its lease closed, and why.
+    assert events_of(first.id)[-1] == ("closed", old["dseq"], old["provider"])
+    assert closed_detail(first.id) == f"replaced by deployment {new['dseq']}"
 
 
 def test_the_periodic_check_tops_up_an_escrow_about_to_run_dry(akash, web_image):
@@ -489,10 +512,19 @@ def test_closing_a_preview_closes_its_deployment_and_nothing_else(akash, web_ima
     owner = runs["production"]["owner"]
     assert target.lcd.active_deployments(owner) == sorted(r["dseq"] for r in runs.values())
 
-    lines: list[str] = []
-    target.teardown(name, "pr-7", lines.append)
+    from slipway.github.previews import CLOSED, remove_preview
+    from slipway.models import PullRequestPreview
+
+    with session_scope() as session:
+        project = session.scalar(select(Project).where(Project.name == name))
+        project_id = project.id
+        session.add(PullRequestPreview(project_id=project_id, pr_number=7, head_sha="a" * 40, head_repo="acme/x",
+                                       state=CLOSED))
+        preview_id = session.scalar(select(Deployment.id).where(Deployment.pr_number == 7))
+    assert remove_preview(akash, project_id, 7, {"akash": target}, [])
     assert target.lcd.active_deployments(owner) == [runs["production"]["dseq"]]
-    assert lines == [f"closed Akash deployment {runs['pr-7']['dseq']}"]
+    assert events_of(preview_id) == [("closed", runs["pr-7"]["dseq"], runs["pr-7"]["provider"])]
+    assert closed_detail(preview_id) == "the preview (pr-7) was removed"
     target.remove_all(name, lambda line: None)
     assert target.lcd.active_deployments(owner) == []
 
