@@ -92,6 +92,18 @@ def target_from_settings(settings: Settings):
         return Unconfigured(str(exc))
 
 
+def installation_resources(settings: Settings) -> Resources:
+    """What an app asks of a provider unless its project says otherwise (SLIPWAY_AKASH_CPU ...)."""
+    return Resources(cpu=settings.akash_cpu, memory=settings.akash_memory, storage=settings.akash_storage,
+                     max_price_uact=int(settings.akash_max_price))
+
+
+def installation_policy(settings: Settings) -> Policy:
+    """Whose bids may be taken unless the project says otherwise (SLIPWAY_AKASH_PROVIDERS ...)."""
+    return Policy(providers=_names(settings.akash_providers), attributes=_pairs(settings.akash_attributes),
+                  auditors=_names(settings.akash_auditors))
+
+
 def akash_target(settings: Settings) -> AkashTarget:
     if not (settings.akash_rest_url or "").strip():
         raise config.AkashNotConfigured("set SLIPWAY_AKASH_REST_URL to an Akash node's REST address")
@@ -106,10 +118,7 @@ def akash_target(settings: Settings) -> AkashTarget:
                                    password=settings.registry_password)
     return AkashTarget(
         network=settings.akash_network, wallets=wallets, signer=signer, lcd=lcd, funding=funding, registry=registry,
-        resources=Resources(cpu=settings.akash_cpu, memory=settings.akash_memory, storage=settings.akash_storage,
-                            max_price_uact=int(settings.akash_max_price)),
-        policy=Policy(providers=_names(settings.akash_providers), attributes=_pairs(settings.akash_attributes),
-                      auditors=_names(settings.akash_auditors)),
+        resources=installation_resources(settings), policy=installation_policy(settings),
         deposit_uact=int(settings.akash_deposit),
         timeouts=Timeouts(bids_s=float(settings.akash_bid_timeout), ready_s=float(settings.akash_ready_timeout)),
         slot_refs=slot_refs(settings),

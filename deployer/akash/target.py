@@ -114,6 +114,36 @@ def is_loopback_host(host: str) -> bool:
     return address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified
 
 
+def resources_for(own: dict, installation: Resources) -> Resources:
+    """The installation's resources, with what the project sets for itself (``Release.akash``) instead."""
+    r = installation
+    return Resources(cpu=str(own.get("cpu") or r.cpu), memory=str(own.get("memory") or r.memory),
+                     storage=str(own.get("storage") or r.storage),
+                     max_price_uact=int(own.get("max_price_uact") or r.max_price_uact))
+
+
+def policy_for(own: dict, installation: Policy) -> Policy:
+    """The installation's provider policy, each part replaced by the project's own when it sets one."""
+    p = installation
+    return Policy(providers=tuple(own["providers"]) if own.get("providers") else p.providers,
+                  attributes=dict(own["attributes"]) if own.get("attributes") else dict(p.attributes),
+                  auditors=tuple(own["auditors"]) if own.get("auditors") else p.auditors)
+
+
+def settings_sdl(release: Release, registry: RegistryCredentials, resources: Resources, policy: Policy) -> dict:
+    """The SDL of a release without a repository SDL: one service from the resources, price ceiling,
+    GPU, placement attributes and auditors in force (what ``slipway sdl export`` prints too)."""
+    gpu = None
+    if release.akash.get("gpu"):
+        gpu = GpuSpec(units=int(release.akash["gpu"]), model=release.akash.get("gpu_model") or None)
+    spec = ServiceSpec(
+        name=release.project, image=release.image, port=AKASH_APP_PORT,
+        env={**release.env, "PORT": str(AKASH_APP_PORT)}, cpu=resources.cpu, memory=resources.memory,
+        storage=resources.storage, gpu=gpu, credentials=registry, price_uact=resources.max_price_uact)
+    return sdl_from_spec(DeploymentSpec(services=(spec,), attributes=dict(policy.attributes),
+                                        signed_by_any_of=tuple(policy.auditors)))
+
+
 class AkashTarget:
     name = "akash"
 
@@ -144,23 +174,12 @@ class AkashTarget:
         return self.wallets.deployer(deployer_index(project))
 
     def resources_of(self, release: Release) -> Resources:
-        """The installation's resources, with what the project sets for itself instead."""
-        own = release.akash
-        r = self.resources
-        return Resources(cpu=str(own.get("cpu") or r.cpu), memory=str(own.get("memory") or r.memory),
-                         storage=str(own.get("storage") or r.storage),
-                         max_price_uact=int(own.get("max_price_uact") or r.max_price_uact))
+        return resources_for(release.akash, self.resources)
 
     def policy_of(self, release: Release) -> Policy:
-        """The installation's provider policy, each part replaced by the project's own when it sets one."""
-        own = release.akash
-        p = self.policy
-        return Policy(providers=tuple(own["providers"]) if own.get("providers") else p.providers,
-                      attributes=dict(own["attributes"]) if own.get("attributes") else dict(p.attributes),
-                      auditors=tuple(own["auditors"]) if own.get("auditors") else p.auditors)
+        return policy_for(release.akash, self.policy)
 
     def sdl(self, release: Release) -> dict:
-        policy = self.policy_of(release)
         if release.sdl:
             # The repository's own SDL (checked by the job when it read it): its resources and prices
             # are the repository's; the built image and the registry login go into its slipway service.
@@ -169,16 +188,7 @@ class AkashTarget:
                                       release.env)
             except SDLError as exc:
                 raise UserError(UserError.AKASH_SDL, detail="; ".join(exc.problems)) from None
-        r = self.resources_of(release)
-        gpu = None
-        if release.akash.get("gpu"):
-            gpu = GpuSpec(units=int(release.akash["gpu"]), model=release.akash.get("gpu_model") or None)
-        spec = ServiceSpec(
-            name=release.project, image=release.image, port=AKASH_APP_PORT,
-            env={**release.env, "PORT": str(AKASH_APP_PORT)}, cpu=r.cpu, memory=r.memory, storage=r.storage,
-            gpu=gpu, credentials=self.registry, price_uact=r.max_price_uact)
-        return sdl_from_spec(DeploymentSpec(services=(spec,), attributes=dict(policy.attributes),
-                                            signed_by_any_of=tuple(policy.auditors)))
+        return settings_sdl(release, self.registry, self.resources_of(release), self.policy_of(release))
 
     # -- phase one -----------------------------------------------------------------
     def start(self, release: Release, log_: Log) -> dict:
