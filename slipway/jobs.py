@@ -71,6 +71,8 @@ class Job:
     image: str | None = None
     # The project's own Akash settings (slipway.akash_settings), plain values.
     akash: dict = field(default_factory=dict)
+    # Set for a redeploy: the repository's SDL the earlier deployment was made with ("" for none).
+    sdl: str = ""
 
 
 class Pipeline:
@@ -127,16 +129,21 @@ class Pipeline:
             self.registry_use.enter(user, deployment_job_timeout_s(self.settings), say)
             sdl = ""
             if job.image:
-                # A redeploy: the image was built and pushed by an earlier deployment of this commit.
-                image = job.image
+                # A redeploy: the image was built and pushed by an earlier deployment of this commit,
+                # which may have run with the repository's SDL of that commit: so does this one.
+                image, sdl = job.image, job.sdl
                 self._advance(deployment_id, State.DEPLOYING, say)
                 say(f"redeploying {image} (commit {job.sha[:7]}), built earlier: no new build")
+                if sdl:
+                    say("with the repository's SDL it was first deployed with")
             else:
                 self._advance(deployment_id, State.CLONING, say)
                 checkout = director.fetch(self._source(job), workdir / "src")
                 if job.target == "akash":
                     # Checked before the build: a broken deploy.yaml fails fast, with what to fix.
                     sdl = director.repository_sdl(checkout, job.sha)
+                    if sdl:
+                        self._record(deployment_id, repository_sdl=sdl)
                 self._advance(deployment_id, State.BUILDING, say)
                 tag = f"{self.settings.registry}/{job.project}:{version_tag(job.sha)}"
                 director.build(checkout, job.dockerfile, job.build_context, tag, job.sha)
@@ -226,7 +233,7 @@ class Pipeline:
             ref = f"refs/pull/{dep.pr_number}/head" if dep.pr_number else dep.branch
             return Job(dep.id, p.name, p.repo_url, dep.sha, ref, p.dockerfile, p.build_context,
                        p.target, p.health_path, dep.slot, p.installation_id, p.id, dep.image,
-                       dict(p.akash_settings or {}))
+                       dict(p.akash_settings or {}), dep.repository_sdl or "")
 
     def _claim(self, deployment_id: int) -> bool:
         """Mark a queued deployment as started by this job; False if another job did first.

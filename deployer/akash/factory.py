@@ -38,7 +38,8 @@ def slot_refs(settings: Settings):
                 select(Deployment).join(Project)
                 .where(Project.name == project, Project.target == "akash", Deployment.target_ref.is_not(None))
             ).all()
-            return [dict(d.target_ref) for d in rows if slot is None or d.slot == slot]
+            # A reference cleared in Python is stored as JSON null, which "IS NOT NULL" lets through.
+            return [dict(d.target_ref) for d in rows if d.target_ref and (slot is None or d.slot == slot)]
 
     return lookup
 

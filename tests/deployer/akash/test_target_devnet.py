@@ -676,6 +676,20 @@ def test_a_repositorys_own_sdl_runs_with_the_built_image_and_registry_login_inje
     status = target._status(target.wallet(name), ref)
     assert list(status["services"]) == ["web"]
 
+    # A redeploy of that image runs with the same deploy.yaml: same resources, so the same lease, updated.
+    from slipway.deployments import request_redeploy
+
+    again = request_redeploy(dep_id, "redeploy")
+    run_worker()
+    with session_scope() as s:
+        dep = s.get(Deployment, again)
+        state, ref2, error = dep.state, dict(dep.target_ref or {}), dep.error_message
+    assert state == "live", f"{error}\n{log_of(again)}"
+    assert "with the repository's SDL it was first deployed with" in log_of(again)
+    assert (ref2["kind"], ref2["dseq"]) == ("update", ref["dseq"])
+    assert list(target._status(target.wallet(name), ref2)["services"]) == ["web"]
+    assert _text(url + "/greeting") == "from the project\n"
+
     # An SDL with no `image: slipway` service, or none valid, fails before the build with what to fix.
     for text, error_id, says in (
             (REPOSITORY_SDL.replace("image: slipway", "image: nginx"), UserError.AKASH_SDL_NO_SERVICE,
