@@ -74,6 +74,10 @@ def never() -> bool:
 # The detail of a "closed" lease event when Slipway closed it at the project's budget: such a
 # release is not moved elsewhere by a failover (it would spend what the budget forbids).
 CLOSED_AT_BUDGET = "the project's budget is spent"
+# Details of "closed" events that count against the provider (its uptime, ``slipway.lease_events``):
+# the lease closed under Slipway, or Slipway moved the app away because the provider stopped answering.
+CLOSED_UNDER_IT = "closed on chain, not by Slipway"
+MOVED_AWAY = "moved to provider"
 
 
 @dataclass(frozen=True)

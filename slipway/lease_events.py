@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from deployer.base import CLOSED_UNDER_IT, MOVED_AWAY
 from slipway.models import LeaseEvent
 
 KINDS = ("created", "leased", "updated", "moved", "topped-up", "closed")
@@ -51,6 +52,20 @@ def record_where_held(session: Session, project_id: int, events: Iterable[dict],
         if dep_id or fallback_id:
             n += record(session, dep_id or fallback_id, [event])
     return n
+
+
+def provider_uptime(session: Session) -> dict[str, float]:
+    """Each provider's uptime as this installation observed it: of the leases it took ("leased"
+    events), the share that did not end with Slipway moving the app away because the provider
+    stopped answering, or with the lease closed under it (their "closed" events). 1.0 is a clean
+    record; a provider never leased from has no entry."""
+    leased = dict(session.execute(select(LeaseEvent.provider, func.count()).where(
+        LeaseEvent.kind == "leased", LeaseEvent.provider.is_not(None)).group_by(LeaseEvent.provider)).all())
+    failed = dict(session.execute(select(LeaseEvent.provider, func.count()).where(
+        LeaseEvent.kind == "closed", LeaseEvent.provider.is_not(None),
+        (LeaseEvent.detail == CLOSED_UNDER_IT) | LeaseEvent.detail.startswith(MOVED_AWAY))
+        .group_by(LeaseEvent.provider)).all())
+    return {p: max(0.0, 1.0 - failed.get(p, 0) / n) for p, n in leased.items() if n}
 
 
 def of_deployments(session: Session, deployment_ids: list[int], limit: int = 50) -> list[LeaseEvent]:

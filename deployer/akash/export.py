@@ -6,9 +6,6 @@ from deployer.akash.sdl import RegistryCredentials, dump_sdl
 from slipway.models import Project
 from slipway.settings import Settings
 
-# The port the app listens on inside its container on Akash (given to it as PORT).
-AKASH_APP_PORT = 8080
-
 
 def project_sdl(project: Project, image: str, settings: Settings, *, reveal: bool = False) -> str:
     """The SDL Slipway deploys ``project`` with when it runs ``image``: the installation's resources,
@@ -16,6 +13,7 @@ def project_sdl(project: Project, image: str, settings: Settings, *, reveal: boo
     pulling the image with the registry's credentials. The app's environment variables are left out
     (an exported file is easily shared), and the password is redacted unless ``reveal``.
     """
+    # The factory reads the settings the target is built with; the export asks it the same.
     from deployer.akash.factory import installation_policy, installation_resources
     from deployer.akash.target import policy_for, resources_for, settings_sdl
     from deployer.base import Release

@@ -44,6 +44,19 @@ def slot_refs(settings: Settings):
     return lookup
 
 
+def provider_uptime(settings: Settings):
+    """Each provider's uptime from the installation's lease events (``slipway.lease_events``)."""
+
+    def uptime() -> dict[str, float]:
+        from slipway import lease_events
+        from slipway.db import session_scope
+
+        with session_scope(settings) as session:
+            return lease_events.provider_uptime(session)
+
+    return uptime
+
+
 def funding_lock(settings: Settings):
     """A Redis lock every worker of this installation takes around the funding wallet's transactions."""
 
@@ -122,5 +135,5 @@ def akash_target(settings: Settings) -> AkashTarget:
         resources=installation_resources(settings), policy=installation_policy(settings),
         deposit_uact=int(settings.akash_deposit),
         timeouts=Timeouts(bids_s=float(settings.akash_bid_timeout), ready_s=float(settings.akash_ready_timeout)),
-        slot_refs=slot_refs(settings),
+        slot_refs=slot_refs(settings), provider_uptime=provider_uptime(settings),
     )

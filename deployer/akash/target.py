@@ -24,7 +24,7 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Callable, Mapping
 
 import requests
 from google.protobuf.message import Message
@@ -32,7 +32,6 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from deployer.akash import messages
 from deployer.akash.chain import Signer, TxRefused, TxResult
-from deployer.akash.export import AKASH_APP_PORT
 from deployer.akash.grants import Budget, BudgetSpent, Funding, FundingError
 from deployer.akash.lcd import Bid, Lcd, LcdError, price_value
 from deployer.akash.manifest import deployment_hash, group_specs, manifest_sorted_json
@@ -40,12 +39,15 @@ from deployer.akash.provider_auth import provider_jwt
 from deployer.akash.sdl import (DeploymentSpec, GpuSpec, RegistryCredentials, SDLError, ServiceSpec, image_host,
                                 inject_release, load_yaml, sdl_from_spec, validate_sdl)
 from deployer.akash.wallet import Wallet, Wallets
-from deployer.base import CLOSED_AT_BUDGET, Ended, Health, Log, Release, Running, Stopped, never
+from deployer.base import (CLOSED_AT_BUDGET, CLOSED_UNDER_IT, MOVED_AWAY, Ended, Health, Log, Release, Running,
+                           Stopped, never)
 from slipway.errors import AppError, UserError
 
 log = logging.getLogger(__name__)
 
 LOCAL_NETWORK = "local"
+# The port the app listens on inside its container on Akash (given to it as PORT).
+AKASH_APP_PORT = 8080
 # After the first acceptable bid, how long other providers get to bid too.
 BID_GRACE_S = 2.0
 POLL_S = 0.5
@@ -75,11 +77,17 @@ class Policy:
     attributes: dict[str, str] = field(default_factory=dict)
     auditors: tuple[str, ...] = ()
 
-    def choose(self, bids: list[Bid], avoid: frozenset[str] = frozenset()) -> Bid | None:
-        """The cheapest acceptable bid (ties: the provider's address, for a stable choice)."""
+    def choose(self, bids: list[Bid], avoid: frozenset[str] = frozenset(),
+               uptime: Mapping[str, float] | None = None) -> Bid | None:
+        """The cheapest acceptable bid; at the same price the provider with the better ``uptime`` (as
+        Slipway observed it, 1.0 for one it has no history with), then the address, for a stable choice.
+
+        The chain already kept out providers without the required attributes or auditors' signatures
+        (the SDL's placement): they cannot bid."""
         ok = [b for b in bids if b.denom == messages.DEPOSIT_DENOM and b.provider not in avoid
               and (not self.providers or b.provider in self.providers)]
-        return min(ok, key=lambda b: (b.price, b.provider)) if ok else None
+        seen = uptime or {}
+        return min(ok, key=lambda b: (b.price, -seen.get(b.provider, 1.0), b.provider)) if ok else None
 
 
 @dataclass(frozen=True)
@@ -151,6 +159,7 @@ class AkashTarget:
                  registry: RegistryCredentials, resources: Resources | None = None, policy: Policy | None = None,
                  deposit_uact: int = 5_000_000, timeouts: Timeouts | None = None,
                  slot_refs: Callable[[str, str | None], list[dict]] | None = None,
+                 provider_uptime: Callable[[], Mapping[str, float]] | None = None,
                  top_up_below_blocks: int = 14_400):
         self.network = network
         self.wallets = wallets
@@ -165,6 +174,9 @@ class AkashTarget:
         # The references stored for a project's slot (None: every slot) by deployments that ended:
         # how retire and teardown find dseqs the chain cannot tell apart.
         self.slot_refs = slot_refs or (lambda project, slot: [])
+        # Each provider's uptime as this installation saw it (``slipway.lease_events.provider_uptime``):
+        # at the same price, the better one is leased.
+        self.provider_uptime = provider_uptime or dict
         # About a day of 6 s blocks: a periodic check tops the escrow up before it runs that low.
         self.top_up_below_blocks = top_up_below_blocks
         self.deployer_transactions = 0  # sent by deployer wallets (the benchmark counts them)
@@ -339,13 +351,14 @@ class AkashTarget:
                     avoid: frozenset[str] = frozenset(), policy: Policy | None = None) -> Bid:
         policy = policy or self.policy
         deadline = time.monotonic() + self.timeouts.bids_s
+        uptime = self.provider_uptime()
         first_seen = None
         seen: list[Bid] = []
         while True:
             if should_stop():
                 raise Stopped()
             seen = self.lcd.bids(owner, dseq)
-            chosen = policy.choose(seen, avoid)
+            chosen = policy.choose(seen, avoid, uptime)
             now = time.monotonic()
             if chosen is not None:
                 first_seen = first_seen or now
@@ -474,7 +487,7 @@ class AkashTarget:
         lease = next((le for le in leases if le["id"]["provider"] == ref.get("provider")), None)
         if lease is None:
             return Health(False, f"the lease of deployment {ref['dseq']} is closed", gone=True,
-                          events=(lease_event("closed", ref, detail="closed on chain, not by Slipway"),))
+                          events=(lease_event("closed", ref, detail=CLOSED_UNDER_IT),))
         events: tuple[dict, ...] = ()
         try:
             amount = self.top_up(ref, lease, lambda line: log.info("akash deployment %s: %s", ref["dseq"], line))
@@ -540,7 +553,7 @@ class AkashTarget:
             f"from provider {ref.get('provider')} (deployment {ref['dseq']}) to {to}" + (f": {why}" if why else "")))]
         for dseq in self._close(wallet, [int(ref["dseq"])], Budget.of(ref.get("budget"))):
             log_(f"closed deployment {dseq} on provider {ref.get('provider')}")
-            events.append(lease_event("closed", ref, detail=f"moved to provider {to}"))
+            events.append(lease_event("closed", ref, detail=f"{MOVED_AWAY} {to}"))
         log_(f"moved to provider {to}: {running.url}")
         return replace(running, events=tuple(events))
 
