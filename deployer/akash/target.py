@@ -36,6 +36,7 @@ from deployer.akash.grants import Budget, BudgetSpent, Funding, FundingError
 from deployer.akash.lcd import Bid, Lcd, LcdError, price_value
 from deployer.akash.manifest import deployment_hash, group_specs, manifest_sorted_json
 from deployer.akash.provider_auth import provider_jwt
+from deployer.akash.provider_tls import ProviderTLS
 from deployer.akash.sdl import (DeploymentSpec, GpuSpec, RegistryCredentials, SDLError, ServiceSpec, image_host,
                                 inject_release, load_yaml, sdl_from_spec, validate_sdl)
 from deployer.akash.wallet import Wallet, Wallets
@@ -55,9 +56,8 @@ NO_LEASE = "no lease for deployment"
 # The chain's smallest deposit (uact), for a deployment and for a top-up of its escrow.
 MIN_DEPOSIT_UACT = 500_000
 
-# Providers serve self-signed certificates: Akash clients do not check them against a CA (see
-# ``AkashTarget._provider``); the warning would repeat on every status poll. Only Slipway's own
-# unverified requests are these.
+# Providers serve self-signed certificates, checked against the chain, not a CA, and pinned
+# (``deployer.akash.provider_tls``): urllib3 would warn on every such request.
 warnings.filterwarnings("ignore", message="Unverified HTTPS request", category=InsecureRequestWarning)
 
 
@@ -180,6 +180,7 @@ class AkashTarget:
         # About a day of 6 s blocks: a periodic check tops the escrow up before it runs that low.
         self.top_up_below_blocks = top_up_below_blocks
         self.deployer_transactions = 0  # sent by deployer wallets (the benchmark counts them)
+        self.provider_tls = ProviderTLS(lcd)
 
     # -- the SDL -------------------------------------------------------------------
     def wallet(self, project: str) -> Wallet:
@@ -375,20 +376,26 @@ class AkashTarget:
     def _provider_headers(self, wallet: Wallet) -> dict:
         return {"Authorization": f"Bearer {provider_jwt(wallet)}"}
 
-    def _provider(self, method: str, wallet: Wallet, url: str, **kw) -> requests.Response:
-        # Providers serve self-signed certificates (Akash clients do not check them against a CA).
-        return requests.request(method, url, headers=self._provider_headers(wallet), verify=False, timeout=30, **kw)
+    def _provider(self, method: str, wallet: Wallet, ref: dict, path: str, **kw) -> requests.Response:
+        """A request to the lease's provider, over TLS pinned to its certificate on chain."""
+        session, verify = self.provider_tls.session(ref["provider"], ref["host_uri"])
+        try:
+            return session.request(method, ref["host_uri"] + path, headers=self._provider_headers(wallet),
+                                   verify=verify, timeout=30, **kw)
+        except requests.exceptions.SSLError:
+            self.provider_tls.forget(ref["provider"], ref["host_uri"])
+            raise
 
     def _send_manifest(self, wallet: Wallet, ref: dict, release: Release, log_: Log,
                        should_stop: Callable[[], bool]) -> None:
         body = manifest_sorted_json(self.sdl(release))
-        url = f"{ref['host_uri']}/deployment/{ref['dseq']}/manifest"
+        path = f"/deployment/{ref['dseq']}/manifest"
         log_(f"sending the manifest to provider {ref['provider']} ({ref['host_uri']})")
         deadline = time.monotonic() + self.timeouts.manifest_s
         while True:
             if should_stop():
                 raise Stopped()
-            resp = self._provider("PUT", wallet, url, data=body)
+            resp = self._provider("PUT", wallet, ref, path, data=body)
             if resp.status_code == 200:
                 log_("the provider accepted the manifest")
                 return
@@ -396,12 +403,13 @@ class AkashTarget:
             if NO_LEASE in text and time.monotonic() < deadline:
                 time.sleep(POLL_S)  # the provider has not seen the lease's block yet
                 continue
-            raise AppError(AppError.AKASH_MANIFEST_REFUSED, provider=ref["provider"],
+            what = ("the live version stays on the lease" if ref.get("kind") == "update"
+                    else "the deployment was closed")
+            raise AppError(AppError.AKASH_MANIFEST_REFUSED, provider=ref["provider"], what=what,
                             detail=f"{resp.status_code} {text}")
 
     def _status(self, wallet: Wallet, ref: dict) -> dict | None:
-        url = f"{ref['host_uri']}/lease/{ref['dseq']}/{ref['gseq']}/{ref['oseq']}/status"
-        resp = self._provider("GET", wallet, url)
+        resp = self._provider("GET", wallet, ref, f"/lease/{ref['dseq']}/{ref['gseq']}/{ref['oseq']}/status")
         return resp.json() if resp.status_code == 200 else None
 
     def _wait_available(self, wallet: Wallet, ref: dict, release: Release, log_: Log,

@@ -529,6 +529,80 @@ def test_closing_a_preview_closes_its_deployment_and_nothing_else(akash, web_ima
     assert target.lcd.active_deployments(owner) == []
 
 
+def test_a_provider_is_talked_to_only_over_its_certificate_on_chain(akash, tmp_path):
+    """Each devnet provider published its TLS certificate on chain, as real providers do; a server at
+    the provider's address with another certificate, even one naming the provider, gets no request
+    (and so no JWT)."""
+    import http.server
+    import ssl
+    import threading
+
+    from devnet.provider.service import self_signed_certificate
+
+    target = target_of(akash)
+    birch = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("birch").hd_index).address
+    wallet = target.wallet("t-tls")
+    real = {"provider": birch, "host_uri": target.lcd.provider_host_uri(birch)}
+    assert wait_for_value(lambda: target.lcd.certificates(birch))  # published when it started
+    # It answers over the pinned connection (401: this wallet has no key on chain to check its JWT by).
+    assert target._provider("GET", wallet, real, "/status").status_code == 401
+
+    cert, key = self_signed_certificate(tmp_path / "impostor", birch)  # same CN, not on chain
+    requests_seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            requests_seen.append(self.headers.get("Authorization", ""))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        impostor = {"provider": birch, "host_uri": f"https://127.0.0.1:{server.server_port}"}
+        with pytest.raises(requests.exceptions.SSLError):
+            target._provider("GET", wallet, impostor, "/status")
+        assert requests_seen == []
+    finally:
+        server.shutdown()
+
+
+def test_a_manifest_the_provider_refuses_fails_with_its_answer_and_the_live_release_keeps_the_lease(akash, web_image):
+    """Two updates of one lease overlap (both started from the same live release): the chain holds the
+    second's version, so the provider refuses the first's manifest, as akash-network/provider does
+    ("manifest version validation failed"). The first fails saying so; nothing new stays open and the
+    live version is put back on the lease."""
+    target = target_of(akash)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    live = deploy(target, Release(name, 1, web_image), lambda line: None)
+    owner, dseq = live.ref["owner"], live.ref["dseq"]
+    first, second = (Release(name, n, web_image, env={"VERSION": str(n)}, previous_id=1, previous_ref=live.ref)
+                     for n in (2, 3))
+    ref1 = target.start(first, lambda line: None)
+    ref2 = target.start(second, lambda line: None)
+    assert (ref1["kind"], ref2["kind"], ref1["dseq"], ref2["dseq"]) == ("update", "update", dseq, dseq)
+    assert target.lcd.wait_tx(ref2["txhash"], 30).code == 0
+
+    lines: list[str] = []
+    with pytest.raises(AppError) as refused:
+        target.wait_ready(first, ref1, lines.append)
+    assert refused.value.message_id == AppError.AKASH_MANIFEST_REFUSED
+    assert str(refused.value) == (f"Provider {live.ref['provider']} refused the deployment's manifest (422 manifest "
+                                  "version validation failed), so the live version stays on the lease.")
+    assert any("putting " in line for line in lines), lines  # the live image back on the lease
+    assert target.lcd.active_deployments(owner) == [dseq]
+    assert len(target.lcd.leases(owner, dseq)) == 1
+    assert wait_for_value(lambda: _text(live.url)) == "hello\n"
+    target.remove_all(name, lambda line: None)
+    assert target.lcd.active_deployments(owner) == []
+
+
 def test_an_unfunded_funding_wallet_fails_at_the_grant_step_and_says_what_to_do(akash):
     from cosmpy.mnemonic import generate_mnemonic
 
@@ -598,6 +672,35 @@ def test_a_budget_caps_what_a_project_draws_and_closes_its_deployment_at_the_cap
     health = target.check(second.ref)  # nothing left to top up with: closed at the budget
     assert not health.ok and "budget is spent" in health.detail and "was closed" in health.detail, health
     assert target.lcd.active_deployments(owner) == []
+
+
+def test_raising_a_total_budget_raises_the_grant_already_given_never_beyond_the_budget(akash, web_image):
+    s = replace(akash, akash_deposit="1000000")
+    target = target_of(s)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+
+    def own(budget: int) -> dict:
+        return {"budget_uact": budget, "budget_monthly": False}
+
+    first = deploy(target, Release(name, 1, web_image, akash=own(1_500_000)), lambda line: None)
+    owner = first.ref["owner"]
+    assert target.funding.grants_of(owner).deposit_left == 500_000
+    with pytest.raises(UserError) as spent:  # a second deposit is beyond the budget
+        target.start(Release(name, 2, web_image, slot="pr-1", akash=own(1_500_000)), lambda line: None)
+    assert spent.value.message_id == UserError.AKASH_BUDGET_SPENT
+
+    lines: list[str] = []
+    second = deploy(target, Release(name, 3, web_image, slot="pr-1", akash=own(2_600_000)), lines.append)
+    assert any("raising the grant" in line for line in lines), lines
+    left = target.funding.grants_of(owner).deposit_left
+    drawn = int(target.lcd.drawn(owner))
+    assert drawn >= 2_000_000 and left == 2_600_000 - drawn  # never more than the budget allows
+    # The same budget again: nothing to raise, and no room for a third deposit.
+    with pytest.raises(UserError):
+        target.start(Release(name, 4, web_image, slot="pr-2", akash=own(2_600_000)), lambda line: None)
+    assert target.funding.grants_of(owner).deposit_left == left
+    assert second.ref["dseq"] in target.lcd.active_deployments(owner)
+    target.remove_all(name, lambda line: None)
 
 
 def test_a_projects_own_settings_shape_its_lease_and_its_budget_caps_what_it_starts(akash, web_image):
