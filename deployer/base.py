@@ -45,6 +45,24 @@ class Running:
     events: tuple[dict, ...] = ()
 
 
+@dataclass(frozen=True)
+class Ended:
+    """What ``stop``, ``retire``, ``teardown`` or ``remove_all`` ended: whether anything was still
+    running (its truth value, so ``if target.stop(...)`` reads as before), and the lease events on the
+    way (``closed``), for the history the caller writes."""
+
+    stopped: bool = False
+    events: tuple[dict, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.stopped
+
+
+def ended_events(result: object) -> tuple[dict, ...]:
+    """The lease events a target's stop/retire/teardown/remove_all returned (none from a bool or None)."""
+    return tuple(getattr(result, "events", ()) or ())
+
+
 class Stopped(Exception):
     """The deployment was cancelled while its release was starting; the release was removed."""
 
@@ -56,6 +74,10 @@ def never() -> bool:
 # The detail of a "closed" lease event when Slipway closed it at the project's budget: such a
 # release is not moved elsewhere by a failover (it would spend what the budget forbids).
 CLOSED_AT_BUDGET = "the project's budget is spent"
+# Details of "closed" events that count against the provider (its uptime, ``slipway.lease_events``):
+# the lease closed under Slipway, or Slipway moved the app away because the provider stopped answering.
+CLOSED_UNDER_IT = "closed on chain, not by Slipway"
+MOVED_AWAY = "moved to provider"
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,22 @@ def parse_amount(text: str) -> int:
     return int(uakt)
 
 
+@devnet.command("wait")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait before giving up.")
+def wait(timeout: float) -> None:
+    """Wait until the running devnet can take a first deploy: blocks, a funded funding wallet
+    (sent AKT from the faucet if it has too little), and every provider registered and answering."""
+    from devnet.ready import NotReady, wait_ready
+
+    s = _settings()
+    try:
+        wait_ready(s, timeout, say=click.echo)
+    except NotReady as exc:
+        raise click.ClickException(f"the devnet is {exc}") from None
+    click.echo(f"devnet ready: REST on http://127.0.0.1:{s.devnet_port_n}, funding wallet funded, "
+               "providers answering")
+
+
 @devnet.command("fund")
 @click.argument("address")
 @click.argument("amount")

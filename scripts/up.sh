@@ -3,7 +3,8 @@
 #
 # 1. scripts/install.sh (system packages, .venv)      3. scripts/services.sh start (Redis, Docker, registry)
 # 2. slipway init (secrets in $DATA/slipway.env, DB)  4. the web server, one worker and (while the Akash
-#                                                        network is `local`) the devnet, as in the Procfile
+#                                                        network is `local`) the devnet, as in the Procfile,
+#                                                        waiting until the devnet can take a first deploy
 # Re-running it is harmless and restarts the web server and worker, so it picks up new code after a
 # `git pull`. Data lives in $SLIPWAY_DATA_DIR (default ~/.slipway); stop everything with scripts/down.sh.
 set -euo pipefail
@@ -79,9 +80,12 @@ if ! kill -0 "$worker_pid" 2>/dev/null; then
   die "the worker exited; see $LOGS/worker.log"
 fi
 
-if [ -n "$devnet_pid" ] && ! kill -0 "$devnet_pid" 2>/dev/null; then
-  tail -n 30 "$LOGS/devnet.log" >&2
-  die "the devnet exited; see $LOGS/devnet.log"
+if [ -n "$devnet_pid" ]; then
+  # New projects deploy to Akash: the first push needs blocks, a funded funding wallet and providers.
+  if ! slipway devnet wait --timeout 120 >>"$LOGS/devnet.log" 2>&1 || ! kill -0 "$devnet_pid" 2>/dev/null; then
+    tail -n 30 "$LOGS/devnet.log" >&2
+    die "the local Akash network is not ready; see $LOGS/devnet.log"
+  fi
 fi
 
 prefix=""
@@ -92,7 +96,7 @@ echo "  Dashboard:  $SLIPWAY_PUBLIC_URL   (web server on $SLIPWAY_BIND, HTTP $co
 echo "  Sign in:    with SLIPWAY_ADMIN_PASSWORD from $SLIPWAY_DATA_DIR/slipway.env"
 echo "  Settings:   $SLIPWAY_DATA_DIR/slipway.env"
 if [ -n "$devnet_pid" ]; then
-  echo "  Akash:      local network (slipway devnet), REST on http://127.0.0.1:$SLIPWAY_DEVNET_PORT"
+  echo "  Akash:      local network (slipway devnet), REST on http://127.0.0.1:$SLIPWAY_DEVNET_PORT; new projects deploy there"
 fi
 echo "  Logs:       $LOGS/  (web.log, worker.log, devnet.log, dockerd.log, registry.log, redis.log)"
 echo "  Status:     ${prefix}$ROOT/scripts/services.sh status"

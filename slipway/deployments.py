@@ -193,16 +193,17 @@ def _resolve(settings: Settings, facts: _ProjectFacts, source: Source, github: G
 
 def _record(session: Session, project: Project, commit: _Commit | None, source: Source, trigger: str,
             pr_number: int | None) -> Requested:
-    image = None
+    image = sdl = None
     if isinstance(source, EarlierImage):
         earlier = session.get(Deployment, source.deployment_id)
         if earlier is None or earlier.project_id != project.id:
             raise DeployRequestError(UserError.DEPLOY_NO_DEPLOYMENT, 404, id=source.deployment_id)
         if not earlier.image:
             raise DeployRequestError(UserError.DEPLOY_NO_IMAGE, 409, id=earlier.id, state=earlier.state)
-        commit, image = _Commit(earlier.sha, earlier.branch), earlier.image
+        # Run as it was made: the same image, and the repository's SDL of that commit, if any.
+        commit, image, sdl = _Commit(earlier.sha, earlier.branch), earlier.image, earlier.repository_sdl
     dep = Deployment(project=project, sha=commit.sha, branch=commit.branch, trigger=trigger,
-                     state=State.QUEUED.value, image=image, pr_number=pr_number,
+                     state=State.QUEUED.value, image=image, repository_sdl=sdl, pr_number=pr_number,
                      environment="production" if pr_number is None else "preview")
     session.add(dep)
     session.flush()

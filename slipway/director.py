@@ -19,7 +19,7 @@ from typing import Callable
 
 from builder.git import fetch_commit
 from builder.images import BuildStopped, inside_checkout
-from deployer.base import Stopped, never
+from deployer.base import Stopped, ended_events, never
 from slipway.errors import AppError, UserError
 from slipway.github.client import GitHubError
 from slipway.interfaces import GitCredentials, GitSource, ImageBuilder, Log, Masker, Release, Running, Target
@@ -145,13 +145,16 @@ class Director:
         started(ref)
         return target.wait_ready(release, ref, self.say, should_stop=self.should_stop)
 
-    def retire(self, target: Target, release: Release, running: Running) -> None:
-        """Stop the slot's previous versions; the new one is live, so a failure here only warns."""
+    def retire(self, target: Target, release: Release, running: Running) -> tuple[dict, ...]:
+        """Stop the slot's previous versions; the new one is live, so a failure here only warns.
+
+        Returns the lease events of what closed, for the job to record."""
         try:
-            target.retire(release, running, self.say)
+            return ended_events(target.retire(release, running, self.say))
         except Exception:  # noqa: BLE001 - the new version is live; an old one left running is the operator's
             log.exception("deployment %s: could not stop the previous version", release.deployment_id)
             self.say("warning: the previous version could not be stopped; the operator has been told")
+            return ()
 
     def prune(self, repository: str, keep: int) -> None:
         try:

@@ -16,6 +16,7 @@ from typing import Mapping
 from redis import Redis
 from rq.exceptions import DuplicateJobError
 
+from deployer.base import ended_events
 from slipway import envvars, lease_events
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
@@ -85,7 +86,9 @@ def failover(settings: Settings, redis: Redis, targets: Mapping[str, Target], de
         lease_events.record(session, deployment_id, running.events)
     if not moved:
         # Replaced while it moved: the new copy is nobody's, so it closes at once.
-        target.stop(running.ref, say)
+        ended = target.stop(running.ref, say)
+        with session_scope(settings) as session:
+            lease_events.record(session, deployment_id, ended_events(ended))
     say(f"== live at {running.url}" if moved else "== replaced meanwhile: the moved copy was closed")
     writer.close(State.LIVE.value if moved else State.SUPERSEDED.value)
     return moved

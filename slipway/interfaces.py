@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Collection, Mapping, Protocol
 
-from deployer.base import Health, Log, Release, Running, never
+from deployer.base import Ended, Health, Log, Release, Running, never
 from deployer.caddy import RouteTable
 
 __all__ = ["BlobCollector", "GitCredentials", "GitSource", "Health", "ImageBuilder", "Log", "Masker", "Proxy",
@@ -103,17 +103,20 @@ class Target(Protocol):
     def check(self, ref: dict) -> Health:
         """Whether a release started earlier still runs and answers (periodic health checks)."""
 
-    def retire(self, release: Release, keep: Running, log: Log) -> None:
-        """Stop every other version in the release's slot (called once it is live)."""
+    def retire(self, release: Release, keep: Running, log: Log) -> Ended | None:
+        """Stop every other version in the release's slot (called once it is live); ``Ended.events``
+        say which leases closed (targets without leases may return None)."""
 
-    def stop(self, ref: dict, log: Log) -> bool:
-        """Stop a release started earlier, from its reference; False if it was gone already."""
+    def stop(self, ref: dict, log: Log) -> bool | Ended:
+        """Stop a release started earlier, from its reference; false if it was gone already (an
+        ``Ended`` also carries the lease events of what it closed)."""
 
-    def teardown(self, project: str, slot: str, log: Log) -> None:
+    def teardown(self, project: str, slot: str, log: Log) -> Ended | None:
         """Stop whatever runs in a project's slot (a closed pull request's preview)."""
 
-    def remove_all(self, project: str, log: Log) -> None:
-        """Stop everything of a project, in every slot (the project is being deleted)."""
+    def remove_all(self, project: str, log: Log) -> Ended | None:
+        """Stop everything of a project, in every slot (the project is being deleted, or
+        `slipway akash close`)."""
 
     def deployments(self) -> set[int]:
         """The ids of the deployments this installation runs something for on this target."""

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from builder.git import fetch_commit
 from builder.images import DockerImageBuilder, RegistryAuth
 from builder.registry import RegistryClient
+from deployer.base import ended_events
 from slipway import envvars, lease_events
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.buildslots import BuildSlots, NoSlot, SlotWaitStopped
@@ -79,6 +80,8 @@ class Job:
     image: str | None = None
     # The project's own Akash settings (slipway.akash_settings), plain values.
     akash: dict = field(default_factory=dict)
+    # Set for a redeploy: the repository's SDL the earlier deployment was made with ("" for none).
+    sdl: str = ""
 
 
 class Pipeline:
@@ -141,16 +144,21 @@ class Pipeline:
             self.registry_use.enter(user, deployment_job_timeout_s(self.settings), say)
             sdl = ""
             if job.image:
-                # A redeploy: the image was built and pushed by an earlier deployment of this commit.
-                image = job.image
+                # A redeploy: the image was built and pushed by an earlier deployment of this commit,
+                # which may have run with the repository's SDL of that commit: so does this one.
+                image, sdl = job.image, job.sdl
                 self._advance(deployment_id, State.DEPLOYING, say)
                 say(f"redeploying {image} (commit {job.sha[:7]}), built earlier: no new build")
+                if sdl:
+                    say("with the repository's SDL it was first deployed with")
             else:
                 self._advance(deployment_id, State.CLONING, say)
                 checkout = director.fetch(self._source(job), workdir / "src")
                 if job.target == "akash":
                     # Checked before the build: a broken deploy.yaml fails fast, with what to fix.
                     sdl = director.repository_sdl(checkout, job.sha)
+                    if sdl:
+                        self._record(deployment_id, repository_sdl=sdl)
                 self._advance(deployment_id, State.BUILDING, say)
                 tag = f"{self.settings.registry}/{job.project}:{version_tag(job.sha)}"
                 with self._build_slot(deployment_id, user, writer):
@@ -171,7 +179,10 @@ class Pipeline:
                                       started=lambda ref: self._record(deployment_id, target_ref=ref))
             final, replaced = self._switch(job, running, target, say)
             # Live first, then retire: users are never left without a version that answers.
-            director.retire(target, release, running)
+            closed = director.retire(target, release, running)
+            if closed:
+                with session_scope(self.settings) as session:
+                    lease_events.record_where_held(session, job.project_id, closed, deployment_id)
             self._unroute_replaced(say)
             director.prune(f"{self.settings.registry}/{job.project}", KEEP_IMAGES)
             budget = self.settings.build_cache_budget_bytes
@@ -311,7 +322,7 @@ class Pipeline:
             ref = f"refs/pull/{dep.pr_number}/head" if dep.pr_number else dep.branch
             return Job(dep.id, p.name, p.repo_url, dep.sha, ref, p.dockerfile, p.build_context,
                        p.target, p.health_path, dep.slot, p.installation_id, p.id, dep.image,
-                       dict(p.akash_settings or {}))
+                       dict(p.akash_settings or {}), dep.repository_sdl or "")
 
     def _previous_image(self, job: Job) -> str | None:
         """The image the project's newest earlier build pushed (production first): a cache for a cold build host."""
@@ -389,7 +400,9 @@ class Pipeline:
             dep = session.get(Deployment, deployment_id, with_for_update=True)
             if dep.state_enum.final:
                 # Cancelled while deploying: do not leave the new version running.
-                target.stop(running.ref, say)
+                ended = target.stop(running.ref, say)
+                lease_events.record(session, dep.id, (*running.events, *ended_events(ended)))
+                session.commit()
                 raise Cancelled()
             transition(dep, State.LIVE)
             dep.url, dep.slot_url = urls or (running.url, None)

@@ -104,6 +104,9 @@ class Deployment(Base):
     slot_url: Mapped[str | None] = mapped_column(String(500))
     # What the target needs to find this deployment again (container id, dseq ...).
     target_ref: Mapped[dict | None] = mapped_column(JSON)
+    # The repository's own SDL (deploy.yaml) this deployment was made with, as read from its commit:
+    # a redeploy or rollback of its image runs with it again (Akash).
+    repository_sdl: Mapped[str | None] = mapped_column(Text)
     error_id: Mapped[str | None] = mapped_column(String(80))
     error_message: Mapped[str | None] = mapped_column(Text)
     # What the periodic health check of a live deployment found (slipway.health): up or down, why,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.orm import Session
@@ -22,7 +22,8 @@ class ProjectSpec:
     branch: str = "main"
     dockerfile: str = "Dockerfile"
     build_context: str = "."
-    target: str = "local"
+    # SLIPWAY_DEFAULT_TARGET unless the project names its own.
+    target: str = field(default_factory=lambda: get_settings().default_target)
     health_path: str = "/"
     # Its own Akash settings, already checked (slipway.akash_settings.parse_akash_settings).
     akash_settings: dict | None = None
@@ -164,13 +165,20 @@ def delete_project(settings, name: str, log) -> None:
         project = get_project_by_name(session, name)
         if project is None:
             raise ValueError(f"no project named {name!r}")
+        own_target = project.target
         for dep in session.scalars(select(Deployment).where(
                 Deployment.project_id == project.id,
                 Deployment.state.not_in([s.value for s in FINAL_STATES]))):
             transition(dep, State.CANCELLED, AppError.CANCELLED,
                        f"{render(AppError.CANCELLED)} The project was deleted.")
-    for target in targets_from_settings(settings).values():
-        target.remove_all(name, log)
+    for target_name, target in targets_from_settings(settings).items():
+        if target_name == own_target:
+            target.remove_all(name, log)  # what it runs must go, or the project stays
+            continue
+        try:  # what an earlier choice of target left (another target's network may be down)
+            target.remove_all(name, log)
+        except Exception as exc:  # noqa: BLE001
+            log(f"warning: could not look for what the {target_name} target still runs ({exc})")
     auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
     # The image is on the Engine that built it and on the one that pulled it to run it.
     for docker_host in dict.fromkeys((settings.build_docker_host, settings.docker_host)):

@@ -32,6 +32,8 @@ from rq import Queue, Worker
 from rq.job import JobStatus
 from sqlalchemy import null, select, update
 
+from deployer.base import ended_events
+from slipway import lease_events
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.errors import AppError, render
@@ -251,8 +253,10 @@ class Reconciler:
             target = self.targets.get(target_name)
             if ref and target is None:
                 continue  # not offered here (any more): the operator's to clean up
+            ended = None
             try:
-                if ref and target.stop(ref, lambda line, d=dep_id: log.info("deployment %s: %s", d, line)):
+                ended = target.stop(ref, lambda line, d=dep_id: log.info("deployment %s: %s", d, line)) if ref else None
+                if ended:
                     stopped.append(dep_id)
                     log.warning("stopped what deployment %s still ran on the %s target, from its reference",
                                 dep_id, target_name)
@@ -261,6 +265,7 @@ class Reconciler:
                 continue
             with session_scope(self.settings) as session:
                 session.execute(update(Deployment).where(Deployment.id == dep_id).values(target_ref=null()))
+                lease_events.record(session, dep_id, ended_events(ended))
         return stopped
 
     def _remove_leftovers(self) -> list[int]:

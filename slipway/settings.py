@@ -54,6 +54,14 @@ def is_loopback(host: str) -> bool:
     return address.is_loopback or address.is_unspecified
 
 
+# Where new projects deploy unless SLIPWAY_DEFAULT_TARGET (or a project's --target) says otherwise.
+DEFAULT_TARGET = "akash"
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
 def default_data_dir() -> Path:
     return Path(os.environ.get("SLIPWAY_DATA_DIR") or Path.home() / ".slipway")
 
@@ -102,7 +110,7 @@ class Settings:
     app_cpus: str = _setting("SLIPWAY_APP_CPUS", "1", doc="CPU limit of each app container, in cores.")
     app_pids: str = _setting("SLIPWAY_APP_PIDS", "512", doc="Most processes and threads an app container may run.")
     build_memory: str = _setting("SLIPWAY_BUILD_MEMORY", "4g", doc="Memory limit of each build step (Docker's units).")
-    default_target: str = _setting("SLIPWAY_DEFAULT_TARGET", "local", doc="Deploy target of new projects (local; akash once its target lands); one of `SLIPWAY_TARGETS`, or Slipway refuses to start.")
+    default_target: str = _setting("SLIPWAY_DEFAULT_TARGET", DEFAULT_TARGET, doc="Deploy target of new projects (`slipway project create --target` chooses per project): `akash` (on `SLIPWAY_AKASH_NETWORK`, the local network unless set) or `local` (this machine's Docker Engine). One of `SLIPWAY_TARGETS`, or Slipway refuses to start; left unset while `SLIPWAY_TARGETS` does not offer akash, it is the first target `SLIPWAY_TARGETS` names.")
     login_rate_limit: str = _setting("SLIPWAY_LOGIN_RATE_LIMIT", "10 per minute", doc="Failed sign-ins allowed per client address, the sign-in form and the API's Bearer password counted together (e.g. `5 per minute`, `100 per day`); past it every sign-in from that address answers 429 until the window has moved on.")
     # GitHub App (or create one from the dashboard, which stores these encrypted in the database).
     github_app_id: str = _setting("SLIPWAY_GITHUB_APP_ID", doc="GitHub App id.")
@@ -130,7 +138,7 @@ class Settings:
     local_public_host: str = _setting("SLIPWAY_LOCAL_PUBLIC_HOST", doc="Host name or address in local deployments' URLs, as users and workers reach the apps (default: `SLIPWAY_LOCAL_HOST`).")
     internal_url: str = _setting("SLIPWAY_INTERNAL_URL", doc="Address workers reach the web server at, to fetch `--git-push` projects from its git remote (default: `SLIPWAY_PUBLIC_URL`).")
     # Deploy targets
-    targets: str = _setting("SLIPWAY_TARGETS", "local", doc="Deploy targets this installation offers, comma-separated, from those Slipway has (local, akash); a name it does not have is refused at start.")
+    targets: str = _setting("SLIPWAY_TARGETS", "local,akash", doc="Deploy targets this installation offers, comma-separated, from those Slipway has (local, akash); a name it does not have is refused at start.")
     # Health of live deployments
     health_check_every: str = _setting("SLIPWAY_HEALTH_CHECK_EVERY", "30", doc="Seconds between health checks of each live deployment by the workers (its target's `check`: for the local target, whether its container runs and its app answers HTTP); 0: never.")
 
@@ -232,7 +240,7 @@ class Settings:
     @property
     def target_names(self) -> list[str]:
         """The deploy targets this installation offers (SLIPWAY_TARGETS), in order."""
-        return [n.strip() for n in self.targets.split(",") if n.strip()]
+        return _names(self.targets)
 
     @property
     def data_path(self) -> Path:
@@ -369,6 +377,7 @@ class Settings:
         data_dir = Path(environ.get("SLIPWAY_DATA_DIR") or overrides.get("data_dir") or default_data_dir())
         file_values = read_env_file(data_dir / ENV_FILE_NAME)
         values: dict[str, str] = {}
+        defaulted: set[str] = set()
         for f in fields(cls):
             env = f.metadata["env"]
             if f.name in overrides:
@@ -379,7 +388,11 @@ class Settings:
                 values[f.name] = file_values[env]
             else:
                 values[f.name] = f.default
+                defaulted.add(f.name)
         values["data_dir"] = str(data_dir)
+        if "default_target" in defaulted and DEFAULT_TARGET not in _names(values["targets"]):
+            # An installation that offers only other targets keeps working without naming its default.
+            values["default_target"] = (_names(values["targets"]) or [DEFAULT_TARGET])[0]
         if not values["database_url"]:
             values["database_url"] = f"sqlite:///{data_dir / 'slipway.db'}"
         if not values["redis_url"]:

@@ -33,7 +33,9 @@ from tests.support.web import sign_in
 
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
-    return Settings.load()
+    # New projects deploy to Akash by default; tests about something else run on the local target,
+    # and those about Akash say so (their own settings start a devnet and offer akash).
+    return Settings.load(default_target="local", targets="local")
 
 
 def pytest_generate_tests(metafunc):

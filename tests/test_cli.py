@@ -136,6 +136,22 @@ def test_project_delete_asks_first_and_removes_rows_and_git_remote(settings):
     assert run("project", "delete", "gone", "--yes").exit_code == 1
 
 
+def test_deleting_a_local_project_does_not_need_the_akash_network(settings):
+    """Akash is offered by default: its network being down must not keep a local project alive."""
+    from dataclasses import replace
+
+    from slipway.settings import set_settings
+
+    set_settings(replace(settings, targets="local,akash", akash_rest_url="rest+http://127.0.0.1:9"))
+    assert run("project", "create", "here", "--repo", "https://example.com/x.git", "--target", "local").exit_code == 0
+    r = run("project", "delete", "here", "--yes")
+    assert r.exit_code == 0, r.output
+    assert "warning: could not look for what the akash target still runs" in r.output
+    assert "deleted project here" in r.output
+    with session_scope() as s:
+        assert s.query(Project).count() == 0
+
+
 def test_rollback_says_why_it_cannot(settings):
     run("project", "create", "rb", "--repo", "https://example.com/x.git")
     r = run("rollback", "rb")

@@ -37,6 +37,20 @@ def test_invalid_specs_say_what_to_fix(settings, spec, fragment):
         create_project(s, ProjectSpec(repo_url="https://x/y.git", **spec))
 
 
+def test_a_project_deploys_to_the_default_target_unless_it_names_its_own(settings):
+    from dataclasses import replace
+
+    from slipway.settings import set_settings
+
+    set_settings(replace(settings, targets="local,akash", default_target="akash"))
+    with session_scope() as s:
+        assert create_project(s, ProjectSpec(name="on-akash", repo_url="https://x/y.git")).target == "akash"
+        assert create_project(s, ProjectSpec(name="here", repo_url="https://x/y.git", target="local")).target == "local"
+    set_settings(replace(settings, targets="local,akash", default_target="local"))
+    with session_scope() as s:
+        assert create_project(s, ProjectSpec(name="told", repo_url="https://x/y.git")).target == "local"
+
+
 def test_duplicate_name_is_refused(settings):
     with session_scope() as s:
         create_project(s, ProjectSpec(name="dup", repo_url="u"))

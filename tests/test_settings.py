@@ -63,11 +63,20 @@ def test_builds_apps_and_the_web_server_are_on_one_machine_unless_told(tmp_path)
 
 # -- deploy targets: SLIPWAY_TARGETS names only targets Slipway has, and offers the default -------------------
 
-def test_targets_and_the_default_target_are_local_unless_told(tmp_path):
+def test_new_projects_deploy_to_akash_on_the_local_network_unless_told(tmp_path):
     s = Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path)})
-    assert (s.target_names, s.default_target) == (["local"], "local")
+    assert (s.target_names, s.default_target, s.akash_network) == (["local", "akash"], "akash", "local")
     spaced = Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_TARGETS": " local , "})
     assert spaced.target_names == ["local"]
+
+
+def test_the_local_target_is_one_setting_away(tmp_path):
+    told = Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path), "SLIPWAY_DEFAULT_TARGET": "local"})
+    assert (told.target_names, told.default_target) == (["local", "akash"], "local")
+    # An installation offering only the local target needs no SLIPWAY_DEFAULT_TARGET to start.
+    (tmp_path / "slipway.env").write_text("SLIPWAY_TARGETS=local\n")
+    only_local = Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path)})
+    assert (only_local.target_names, only_local.default_target) == (["local"], "local")
 
 
 @pytest.mark.parametrize("targets, says", [
@@ -85,7 +94,7 @@ def test_a_target_slipway_does_not_have_is_refused_saying_what_to_give(tmp_path,
 
 
 def test_a_default_target_that_is_not_offered_is_refused_saying_what_to_fix(tmp_path):
-    (tmp_path / "slipway.env").write_text("SLIPWAY_DEFAULT_TARGET=akash\n")
+    (tmp_path / "slipway.env").write_text("SLIPWAY_TARGETS=local\nSLIPWAY_DEFAULT_TARGET=akash\n")
     with pytest.raises(UserError) as refused:
         Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path)})
     assert refused.value.message_id == UserError.SETTINGS_DEFAULT_TARGET

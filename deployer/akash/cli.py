@@ -188,11 +188,20 @@ def akash_status() -> None:
 @click.argument("name")
 def akash_close(name: str) -> None:
     """Close every open Akash deployment of project NAME (their deposits return to the funding wallet)."""
+    from sqlalchemy import select
+
+    from slipway import lease_events
+    from slipway.db import session_scope
     from slipway.errors import SlipwayError
+    from slipway.models import Project
 
     target = _target()
     try:
-        target.remove_all(name, click.echo)
+        ended = target.remove_all(name, click.echo)
     except SlipwayError as exc:
         raise click.ClickException(str(exc)) from None
+    with session_scope() as session:
+        project_id = session.scalar(select(Project.id).where(Project.name == name))
+        if project_id is not None:
+            lease_events.record_where_held(session, project_id, ended.events)
     click.echo(f"{name}: no Akash deployment open")

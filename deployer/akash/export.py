@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from deployer.akash.sdl import RegistryCredentials, ServiceSpec, generate_sdl
+from deployer.akash.sdl import RegistryCredentials, dump_sdl
 from slipway.models import Project
 from slipway.settings import Settings
 
-# The port the app listens on inside its container on Akash (given to it as PORT).
-AKASH_APP_PORT = 8080
-
 
 def project_sdl(project: Project, image: str, settings: Settings, *, reveal: bool = False) -> str:
-    """SDL v2.0 for ``project`` running ``image``, pulling it with the registry's credentials.
-
-    The password is redacted unless ``reveal``: an exported file is easily shared.
+    """The SDL Slipway deploys ``project`` with when it runs ``image``: the installation's resources,
+    price ceiling and provider policy, each replaced by the project's own (``slipway project set``),
+    pulling the image with the registry's credentials. The app's environment variables are left out
+    (an exported file is easily shared), and the password is redacted unless ``reveal``.
     """
+    # The factory reads the settings the target is built with; the export asks it the same.
+    from deployer.akash.factory import installation_policy, installation_resources
+    from deployer.akash.target import policy_for, resources_for, settings_sdl
+    from deployer.base import Release
+
     credentials = RegistryCredentials(
         host=settings.registry, username=settings.registry_username, password=settings.registry_password
     )
-    spec = ServiceSpec(name=project.name, image=image, port=AKASH_APP_PORT, env={"PORT": str(AKASH_APP_PORT)},
-                       credentials=credentials)
-    return generate_sdl(spec, reveal=reveal)
+    own = dict(project.akash_settings or {})
+    release = Release(project.name, 0, image, akash=own)
+    data = settings_sdl(release, credentials, resources_for(own, installation_resources(settings)),
+                        policy_for(own, installation_policy(settings)))
+    return dump_sdl(data, reveal=reveal)

@@ -38,9 +38,23 @@ def slot_refs(settings: Settings):
                 select(Deployment).join(Project)
                 .where(Project.name == project, Project.target == "akash", Deployment.target_ref.is_not(None))
             ).all()
-            return [dict(d.target_ref) for d in rows if slot is None or d.slot == slot]
+            # A reference cleared in Python is stored as JSON null, which "IS NOT NULL" lets through.
+            return [dict(d.target_ref) for d in rows if d.target_ref and (slot is None or d.slot == slot)]
 
     return lookup
+
+
+def provider_uptime(settings: Settings):
+    """Each provider's uptime from the installation's lease events (``slipway.lease_events``)."""
+
+    def uptime() -> dict[str, float]:
+        from slipway import lease_events
+        from slipway.db import session_scope
+
+        with session_scope(settings) as session:
+            return lease_events.provider_uptime(session)
+
+    return uptime
 
 
 def funding_lock(settings: Settings):
@@ -92,6 +106,18 @@ def target_from_settings(settings: Settings):
         return Unconfigured(str(exc))
 
 
+def installation_resources(settings: Settings) -> Resources:
+    """What an app asks of a provider unless its project says otherwise (SLIPWAY_AKASH_CPU ...)."""
+    return Resources(cpu=settings.akash_cpu, memory=settings.akash_memory, storage=settings.akash_storage,
+                     max_price_uact=int(settings.akash_max_price))
+
+
+def installation_policy(settings: Settings) -> Policy:
+    """Whose bids may be taken unless the project says otherwise (SLIPWAY_AKASH_PROVIDERS ...)."""
+    return Policy(providers=_names(settings.akash_providers), attributes=_pairs(settings.akash_attributes),
+                  auditors=_names(settings.akash_auditors))
+
+
 def akash_target(settings: Settings) -> AkashTarget:
     if not (settings.akash_rest_url or "").strip():
         raise config.AkashNotConfigured("set SLIPWAY_AKASH_REST_URL to an Akash node's REST address")
@@ -106,11 +132,8 @@ def akash_target(settings: Settings) -> AkashTarget:
                                    password=settings.registry_password)
     return AkashTarget(
         network=settings.akash_network, wallets=wallets, signer=signer, lcd=lcd, funding=funding, registry=registry,
-        resources=Resources(cpu=settings.akash_cpu, memory=settings.akash_memory, storage=settings.akash_storage,
-                            max_price_uact=int(settings.akash_max_price)),
-        policy=Policy(providers=_names(settings.akash_providers), attributes=_pairs(settings.akash_attributes),
-                      auditors=_names(settings.akash_auditors)),
+        resources=installation_resources(settings), policy=installation_policy(settings),
         deposit_uact=int(settings.akash_deposit),
         timeouts=Timeouts(bids_s=float(settings.akash_bid_timeout), ready_s=float(settings.akash_ready_timeout)),
-        slot_refs=slot_refs(settings),
+        slot_refs=slot_refs(settings), provider_uptime=provider_uptime(settings),
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable, ContextManager
 
@@ -118,13 +118,24 @@ class Funding:
                       and (grants.fee_expires is None or grants.fee_expires > renew_at))
             deposit_live = (grants.deposit_left is not None
                             and (grants.deposit_expires is None or grants.deposit_expires > renew_at))
+            msgs: list[Message] = []
+            if deposit_live and budget and budget.total:
+                # A total budget raised since the grant: what it allows now is the budget less what the
+                # project's deployments drew for good, read from the chain (so raising it twice, or a
+                # deploy that failed after a raise, never grants more than the budget).
+                allowed = budget.uact - int(self.lcd.drawn(deployer))
+                if allowed > grants.deposit_left:
+                    msgs.append(messages.grant_deposit_authorization(self.wallet.address, deployer, allowed,
+                                                                     grants.deposit_expires))
+                    log(f"the project's budget of {budget.uact} uact allows {allowed} uact more deposits "
+                        f"than its wallet's grant ({grants.deposit_left} uact): raising the grant")
+                    grants = replace(grants, deposit_left=allowed)
             deposit_ok = deposit_live and grants.deposit_left >= deposit_uact
             if deposit_live and not deposit_ok:
                 # The budget of this grant period is spent: no new grant before the period ends.
                 raise BudgetSpent(f"the project has drawn its budget of {limit} uact "
                                   f"({named}) for deposits until {grants.deposit_expires:%Y-%m-%d}: "
                                   f"{grants.deposit_left} uact are left, {deposit_uact} are needed")
-            msgs: list[Message] = []
             mint = self._mint_message(deposit_uact, log, force=mint)
             if mint is not None:
                 msgs.append(mint)

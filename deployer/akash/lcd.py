@@ -7,6 +7,7 @@ decimals ("100.000000000000000000") or, from some gateways, as the 18-decimal in
 
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -142,6 +143,19 @@ class Lcd:
                          **{"filters.owner": owner, "filters.state": "active", "pagination.limit": 1000}) or {}
         return sorted(int(d["deployment"]["id"]["dseq"]) for d in found.get("deployments") or [])
 
+    def drawn(self, owner: str) -> Decimal:
+        """uact the owner's deployments, open and closed, drew for good: paid to providers, plus what
+        the open ones still hold in escrow (what closed ones held went back to their depositors)."""
+        found = self.get("/akash/deployment/v1beta4/deployments/list",
+                         **{"filters.owner": owner, "pagination.limit": 1000}) or {}
+        total = Decimal(0)
+        for item in found.get("deployments") or []:
+            state = (item.get("escrow_account") or {}).get("state") or {}
+            for key in ("transferred", "funds"):
+                total += sum((price_value(c["amount"]) for c in state.get(key) or [] if c.get("denom") == "uact"),
+                             Decimal(0))
+        return total
+
     def bids(self, owner: str, dseq: int) -> list[Bid]:
         found = self.get("/akash/market/v1beta5/bids/list",
                          **{"filters.owner": owner, "filters.dseq": dseq, "filters.state": "open"}) or {}
@@ -163,3 +177,10 @@ class Lcd:
     def provider_host_uri(self, provider: str) -> str | None:
         found = self.get(f"/akash/provider/v1beta4/providers/{provider}")
         return (found or {}).get("provider", {}).get("host_uri")
+
+    def certificates(self, owner: str) -> list[bytes]:
+        """The owner's valid (not revoked) certificates on chain (x/cert), as PEM."""
+        found = self.get("/akash/cert/v1/certificates/list",
+                         **{"filter.owner": owner, "filter.state": "valid", "pagination.limit": 100}) or {}
+        return [base64.b64decode((item.get("certificate") or {}).get("cert") or "")
+                for item in found.get("certificates") or []]

@@ -24,7 +24,7 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Callable, Mapping
 
 import requests
 from google.protobuf.message import Message
@@ -32,20 +32,23 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from deployer.akash import messages
 from deployer.akash.chain import Signer, TxRefused, TxResult
-from deployer.akash.export import AKASH_APP_PORT
 from deployer.akash.grants import Budget, BudgetSpent, Funding, FundingError
 from deployer.akash.lcd import Bid, Lcd, LcdError, price_value
 from deployer.akash.manifest import deployment_hash, group_specs, manifest_sorted_json
 from deployer.akash.provider_auth import provider_jwt
+from deployer.akash.provider_tls import ProviderTLS
 from deployer.akash.sdl import (DeploymentSpec, GpuSpec, RegistryCredentials, SDLError, ServiceSpec, image_host,
                                 inject_release, load_yaml, sdl_from_spec, validate_sdl)
 from deployer.akash.wallet import Wallet, Wallets
-from deployer.base import CLOSED_AT_BUDGET, Health, Log, Release, Running, Stopped, never
+from deployer.base import (CLOSED_AT_BUDGET, CLOSED_UNDER_IT, MOVED_AWAY, Ended, Health, Log, Release, Running,
+                           Stopped, never)
 from slipway.errors import AppError, UserError
 
 log = logging.getLogger(__name__)
 
 LOCAL_NETWORK = "local"
+# The port the app listens on inside its container on Akash (given to it as PORT).
+AKASH_APP_PORT = 8080
 # After the first acceptable bid, how long other providers get to bid too.
 BID_GRACE_S = 2.0
 POLL_S = 0.5
@@ -53,9 +56,8 @@ NO_LEASE = "no lease for deployment"
 # The chain's smallest deposit (uact), for a deployment and for a top-up of its escrow.
 MIN_DEPOSIT_UACT = 500_000
 
-# Providers serve self-signed certificates: Akash clients do not check them against a CA (see
-# ``AkashTarget._provider``); the warning would repeat on every status poll. Only Slipway's own
-# unverified requests are these.
+# Providers serve self-signed certificates, checked against the chain, not a CA, and pinned
+# (``deployer.akash.provider_tls``): urllib3 would warn on every such request.
 warnings.filterwarnings("ignore", message="Unverified HTTPS request", category=InsecureRequestWarning)
 
 
@@ -75,11 +77,17 @@ class Policy:
     attributes: dict[str, str] = field(default_factory=dict)
     auditors: tuple[str, ...] = ()
 
-    def choose(self, bids: list[Bid], avoid: frozenset[str] = frozenset()) -> Bid | None:
-        """The cheapest acceptable bid (ties: the provider's address, for a stable choice)."""
+    def choose(self, bids: list[Bid], avoid: frozenset[str] = frozenset(),
+               uptime: Mapping[str, float] | None = None) -> Bid | None:
+        """The cheapest acceptable bid; at the same price the provider with the better ``uptime`` (as
+        Slipway observed it, 1.0 for one it has no history with), then the address, for a stable choice.
+
+        The chain already kept out providers without the required attributes or auditors' signatures
+        (the SDL's placement): they cannot bid."""
         ok = [b for b in bids if b.denom == messages.DEPOSIT_DENOM and b.provider not in avoid
               and (not self.providers or b.provider in self.providers)]
-        return min(ok, key=lambda b: (b.price, b.provider)) if ok else None
+        seen = uptime or {}
+        return min(ok, key=lambda b: (b.price, -seen.get(b.provider, 1.0), b.provider)) if ok else None
 
 
 @dataclass(frozen=True)
@@ -114,6 +122,36 @@ def is_loopback_host(host: str) -> bool:
     return address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified
 
 
+def resources_for(own: dict, installation: Resources) -> Resources:
+    """The installation's resources, with what the project sets for itself (``Release.akash``) instead."""
+    r = installation
+    return Resources(cpu=str(own.get("cpu") or r.cpu), memory=str(own.get("memory") or r.memory),
+                     storage=str(own.get("storage") or r.storage),
+                     max_price_uact=int(own.get("max_price_uact") or r.max_price_uact))
+
+
+def policy_for(own: dict, installation: Policy) -> Policy:
+    """The installation's provider policy, each part replaced by the project's own when it sets one."""
+    p = installation
+    return Policy(providers=tuple(own["providers"]) if own.get("providers") else p.providers,
+                  attributes=dict(own["attributes"]) if own.get("attributes") else dict(p.attributes),
+                  auditors=tuple(own["auditors"]) if own.get("auditors") else p.auditors)
+
+
+def settings_sdl(release: Release, registry: RegistryCredentials, resources: Resources, policy: Policy) -> dict:
+    """The SDL of a release without a repository SDL: one service from the resources, price ceiling,
+    GPU, placement attributes and auditors in force (what ``slipway sdl export`` prints too)."""
+    gpu = None
+    if release.akash.get("gpu"):
+        gpu = GpuSpec(units=int(release.akash["gpu"]), model=release.akash.get("gpu_model") or None)
+    spec = ServiceSpec(
+        name=release.project, image=release.image, port=AKASH_APP_PORT,
+        env={**release.env, "PORT": str(AKASH_APP_PORT)}, cpu=resources.cpu, memory=resources.memory,
+        storage=resources.storage, gpu=gpu, credentials=registry, price_uact=resources.max_price_uact)
+    return sdl_from_spec(DeploymentSpec(services=(spec,), attributes=dict(policy.attributes),
+                                        signed_by_any_of=tuple(policy.auditors)))
+
+
 class AkashTarget:
     name = "akash"
 
@@ -121,6 +159,7 @@ class AkashTarget:
                  registry: RegistryCredentials, resources: Resources | None = None, policy: Policy | None = None,
                  deposit_uact: int = 5_000_000, timeouts: Timeouts | None = None,
                  slot_refs: Callable[[str, str | None], list[dict]] | None = None,
+                 provider_uptime: Callable[[], Mapping[str, float]] | None = None,
                  top_up_below_blocks: int = 14_400):
         self.network = network
         self.wallets = wallets
@@ -135,32 +174,25 @@ class AkashTarget:
         # The references stored for a project's slot (None: every slot) by deployments that ended:
         # how retire and teardown find dseqs the chain cannot tell apart.
         self.slot_refs = slot_refs or (lambda project, slot: [])
+        # Each provider's uptime as this installation saw it (``slipway.lease_events.provider_uptime``):
+        # at the same price, the better one is leased.
+        self.provider_uptime = provider_uptime or dict
         # About a day of 6 s blocks: a periodic check tops the escrow up before it runs that low.
         self.top_up_below_blocks = top_up_below_blocks
         self.deployer_transactions = 0  # sent by deployer wallets (the benchmark counts them)
+        self.provider_tls = ProviderTLS(lcd)
 
     # -- the SDL -------------------------------------------------------------------
     def wallet(self, project: str) -> Wallet:
         return self.wallets.deployer(deployer_index(project))
 
     def resources_of(self, release: Release) -> Resources:
-        """The installation's resources, with what the project sets for itself instead."""
-        own = release.akash
-        r = self.resources
-        return Resources(cpu=str(own.get("cpu") or r.cpu), memory=str(own.get("memory") or r.memory),
-                         storage=str(own.get("storage") or r.storage),
-                         max_price_uact=int(own.get("max_price_uact") or r.max_price_uact))
+        return resources_for(release.akash, self.resources)
 
     def policy_of(self, release: Release) -> Policy:
-        """The installation's provider policy, each part replaced by the project's own when it sets one."""
-        own = release.akash
-        p = self.policy
-        return Policy(providers=tuple(own["providers"]) if own.get("providers") else p.providers,
-                      attributes=dict(own["attributes"]) if own.get("attributes") else dict(p.attributes),
-                      auditors=tuple(own["auditors"]) if own.get("auditors") else p.auditors)
+        return policy_for(release.akash, self.policy)
 
     def sdl(self, release: Release) -> dict:
-        policy = self.policy_of(release)
         if release.sdl:
             # The repository's own SDL (checked by the job when it read it): its resources and prices
             # are the repository's; the built image and the registry login go into its slipway service.
@@ -169,16 +201,7 @@ class AkashTarget:
                                       release.env)
             except SDLError as exc:
                 raise UserError(UserError.AKASH_SDL, detail="; ".join(exc.problems)) from None
-        r = self.resources_of(release)
-        gpu = None
-        if release.akash.get("gpu"):
-            gpu = GpuSpec(units=int(release.akash["gpu"]), model=release.akash.get("gpu_model") or None)
-        spec = ServiceSpec(
-            name=release.project, image=release.image, port=AKASH_APP_PORT,
-            env={**release.env, "PORT": str(AKASH_APP_PORT)}, cpu=r.cpu, memory=r.memory, storage=r.storage,
-            gpu=gpu, credentials=self.registry, price_uact=r.max_price_uact)
-        return sdl_from_spec(DeploymentSpec(services=(spec,), attributes=dict(policy.attributes),
-                                            signed_by_any_of=tuple(policy.auditors)))
+        return settings_sdl(release, self.registry, self.resources_of(release), self.policy_of(release))
 
     # -- phase one -----------------------------------------------------------------
     def start(self, release: Release, log_: Log) -> dict:
@@ -329,13 +352,14 @@ class AkashTarget:
                     avoid: frozenset[str] = frozenset(), policy: Policy | None = None) -> Bid:
         policy = policy or self.policy
         deadline = time.monotonic() + self.timeouts.bids_s
+        uptime = self.provider_uptime()
         first_seen = None
         seen: list[Bid] = []
         while True:
             if should_stop():
                 raise Stopped()
             seen = self.lcd.bids(owner, dseq)
-            chosen = policy.choose(seen, avoid)
+            chosen = policy.choose(seen, avoid, uptime)
             now = time.monotonic()
             if chosen is not None:
                 first_seen = first_seen or now
@@ -352,20 +376,26 @@ class AkashTarget:
     def _provider_headers(self, wallet: Wallet) -> dict:
         return {"Authorization": f"Bearer {provider_jwt(wallet)}"}
 
-    def _provider(self, method: str, wallet: Wallet, url: str, **kw) -> requests.Response:
-        # Providers serve self-signed certificates (Akash clients do not check them against a CA).
-        return requests.request(method, url, headers=self._provider_headers(wallet), verify=False, timeout=30, **kw)
+    def _provider(self, method: str, wallet: Wallet, ref: dict, path: str, **kw) -> requests.Response:
+        """A request to the lease's provider, over TLS pinned to its certificate on chain."""
+        session, verify = self.provider_tls.session(ref["provider"], ref["host_uri"])
+        try:
+            return session.request(method, ref["host_uri"] + path, headers=self._provider_headers(wallet),
+                                   verify=verify, timeout=30, **kw)
+        except requests.exceptions.SSLError:
+            self.provider_tls.forget(ref["provider"], ref["host_uri"])
+            raise
 
     def _send_manifest(self, wallet: Wallet, ref: dict, release: Release, log_: Log,
                        should_stop: Callable[[], bool]) -> None:
         body = manifest_sorted_json(self.sdl(release))
-        url = f"{ref['host_uri']}/deployment/{ref['dseq']}/manifest"
+        path = f"/deployment/{ref['dseq']}/manifest"
         log_(f"sending the manifest to provider {ref['provider']} ({ref['host_uri']})")
         deadline = time.monotonic() + self.timeouts.manifest_s
         while True:
             if should_stop():
                 raise Stopped()
-            resp = self._provider("PUT", wallet, url, data=body)
+            resp = self._provider("PUT", wallet, ref, path, data=body)
             if resp.status_code == 200:
                 log_("the provider accepted the manifest")
                 return
@@ -373,12 +403,13 @@ class AkashTarget:
             if NO_LEASE in text and time.monotonic() < deadline:
                 time.sleep(POLL_S)  # the provider has not seen the lease's block yet
                 continue
-            raise AppError(AppError.AKASH_MANIFEST_REFUSED, provider=ref["provider"],
+            what = ("the live version stays on the lease" if ref.get("kind") == "update"
+                    else "the deployment was closed")
+            raise AppError(AppError.AKASH_MANIFEST_REFUSED, provider=ref["provider"], what=what,
                             detail=f"{resp.status_code} {text}")
 
     def _status(self, wallet: Wallet, ref: dict) -> dict | None:
-        url = f"{ref['host_uri']}/lease/{ref['dseq']}/{ref['gseq']}/{ref['oseq']}/status"
-        resp = self._provider("GET", wallet, url)
+        resp = self._provider("GET", wallet, ref, f"/lease/{ref['dseq']}/{ref['gseq']}/{ref['oseq']}/status")
         return resp.json() if resp.status_code == 200 else None
 
     def _wait_available(self, wallet: Wallet, ref: dict, release: Release, log_: Log,
@@ -464,7 +495,7 @@ class AkashTarget:
         lease = next((le for le in leases if le["id"]["provider"] == ref.get("provider")), None)
         if lease is None:
             return Health(False, f"the lease of deployment {ref['dseq']} is closed", gone=True,
-                          events=(lease_event("closed", ref, detail="closed on chain, not by Slipway"),))
+                          events=(lease_event("closed", ref, detail=CLOSED_UNDER_IT),))
         events: tuple[dict, ...] = ()
         try:
             amount = self.top_up(ref, lease, lambda line: log.info("akash deployment %s: %s", ref["dseq"], line))
@@ -530,36 +561,49 @@ class AkashTarget:
             f"from provider {ref.get('provider')} (deployment {ref['dseq']}) to {to}" + (f": {why}" if why else "")))]
         for dseq in self._close(wallet, [int(ref["dseq"])], Budget.of(ref.get("budget"))):
             log_(f"closed deployment {dseq} on provider {ref.get('provider')}")
-            events.append(lease_event("closed", ref, detail=f"moved to provider {to}"))
+            events.append(lease_event("closed", ref, detail=f"{MOVED_AWAY} {to}"))
         log_(f"moved to provider {to}: {running.url}")
         return replace(running, events=tuple(events))
 
-    def stop(self, ref: dict, log_: Log) -> bool:
+    def stop(self, ref: dict, log_: Log) -> Ended:
         if ref.get("kind") == "update":
-            return False  # the lease belongs to the live release it updated (or was adopted by)
+            return Ended(False)  # the lease belongs to the live release it updated (or was adopted by)
         wallet = self.wallet(ref["project"])
         closed = self._close(wallet, [int(ref["dseq"])], Budget.of(ref.get("budget")))
         if closed:
             log_(f"closed Akash deployment {ref['dseq']}")
-        return bool(closed)
+        return Ended(bool(closed), tuple(lease_event("closed", ref, detail="its Slipway deployment ended")
+                                         for _ in closed))
 
-    def retire(self, release: Release, keep: Running, log_: Log) -> None:
+    def retire(self, release: Release, keep: Running, log_: Log) -> Ended:
         wallet = self.wallet(release.project)
-        others = [int(r["dseq"]) for r in self.slot_refs(release.project, release.slot)
-                  if r.get("owner") == wallet.address and int(r["dseq"]) != int(keep.ref["dseq"])]
-        for dseq in self._close(wallet, others, Budget.of(release.akash)):
+        refs = {int(r["dseq"]): r for r in self.slot_refs(release.project, release.slot)
+                if r.get("owner") == wallet.address and int(r["dseq"]) != int(keep.ref["dseq"])}
+        events = []
+        for dseq in self._close(wallet, list(refs), Budget.of(release.akash)):
             log_(f"closed the previous Akash deployment {dseq}")
+            events.append(lease_event("closed", refs[dseq], detail=f"replaced by deployment {keep.ref['dseq']}"))
+        return Ended(bool(events), tuple(events))
 
-    def teardown(self, project: str, slot: str, log_: Log) -> None:
+    def teardown(self, project: str, slot: str, log_: Log) -> Ended:
         wallet = self.wallet(project)
-        dseqs = [int(r["dseq"]) for r in self.slot_refs(project, slot) if r.get("owner") == wallet.address]
-        for dseq in self._close(wallet, dseqs):
+        refs = {int(r["dseq"]): r for r in self.slot_refs(project, slot) if r.get("owner") == wallet.address}
+        events = []
+        for dseq in self._close(wallet, list(refs)):
             log_(f"closed Akash deployment {dseq}")
+            events.append(lease_event("closed", refs[dseq], detail=f"the preview ({slot}) was removed"))
+        return Ended(bool(events), tuple(events))
 
-    def remove_all(self, project: str, log_: Log) -> None:
+    def remove_all(self, project: str, log_: Log) -> Ended:
         wallet = self.wallet(project)
+        # The chain knows every open deployment of the wallet; the stored references name their providers.
+        known = {int(r["dseq"]): r for r in self.slot_refs(project, None) if r.get("owner") == wallet.address}
+        events = []
         for dseq in self._close(wallet, self.lcd.active_deployments(wallet.address)):
             log_(f"closed Akash deployment {dseq}")
+            ref = known.get(dseq) or {"network": self.network, "dseq": dseq}
+            events.append(lease_event("closed", ref, detail="every deployment of the project was closed"))
+        return Ended(bool(events), tuple(events))
 
     def deployments(self) -> set[int]:
         # Akash deployments are found from their stored references (stored right after broadcast).

@@ -7,6 +7,7 @@ that goes down does. Its leases stay on chain, so a deployer sees a dead provide
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import threading
@@ -130,6 +131,18 @@ class ChainBidder:
         )
         self.signer.submit(self.wallet, [msg])
 
+    def publish_certificate(self, cert_pem: bytes) -> None:
+        """``provider-services tx cert publish server``: the provider's TLS certificate on chain, where
+        deployers find it to check whom they talk to."""
+        from deployer.akash.messages import create_certificate
+
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        der = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo)
+        body = base64.encodebytes(der)
+        pubkey_pem = b"-----BEGIN EC PUBLIC KEY-----\n" + body + b"-----END EC PUBLIC KEY-----\n"
+        self.signer.submit(self.wallet, [create_certificate(self.wallet.address, cert_pem, pubkey_pem)])
+
     def close_bid(self, order: OrderID) -> None:
         from deployer.akash.proto.akash.market.v1.bid_pb2 import BidID
         from deployer.akash.proto.akash.market.v1.types_pb2 import LeaseClosedReason
@@ -203,6 +216,7 @@ class DevnetProvider:
                 return
             try:  # leases that closed while it was down never come back
                 self._release_closed_leases()
+                self._publish_certificate()
             except ChainUnavailable:
                 pass
             self.cluster.start_all()
@@ -220,6 +234,19 @@ class DevnetProvider:
             self._loop_thread = threading.Thread(target=self._loop, name=f"bids-{self.name}", daemon=True)
             self._loop_thread.start()
             log.info("provider %s listening on %s", self.name, self.url)
+
+    def _publish_certificate(self) -> None:
+        """Its TLS certificate on chain, once (as a real provider publishes its server certificate)."""
+        publish = getattr(self.bid_engine.sender, "publish_certificate", None)
+        if publish is None:  # a test's sender that only bids
+            return
+        cert_pem = self.tls[0].read_bytes()
+        serial = x509.load_pem_x509_certificate(cert_pem).serial_number
+        if self.chain.certificate(self.address, serial) is None:
+            try:
+                publish(cert_pem)
+            except Exception:  # the node refused or did not answer: the next start tries again
+                log.warning("provider %s could not publish its TLS certificate", self.name, exc_info=True)
 
     def stop(self) -> None:
         with self._guard:

@@ -20,6 +20,8 @@ from redis.exceptions import LockError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from deployer.base import ended_events
+from slipway import lease_events
 from slipway.buildlog import SecretMasker
 from slipway.db import session_scope
 from slipway.errors import AppError, render
@@ -334,9 +336,10 @@ def remove_preview(settings: Settings, project_id: int, pr_number: int, targets:
     if target is None:
         raise RuntimeError(f"the {target_name!r} target is not configured; preview {slot} of {name} "
                            "could not be removed")
-    target.teardown(name, slot, lambda line: log.info("%s %s: %s", name, slot, line))
+    ended = target.teardown(name, slot, lambda line: log.info("%s %s: %s", name, slot, line))
     # Its live deployments no longer run: the history must not call them live.
     with session_scope(settings) as session:
+        lease_events.record_where_held(session, project_id, ended_events(ended))
         stopped = [d for d in preview_deployments(session, project_id, pr_number)
                    if d.state == State.LIVE.value and d.id <= newest]
         for dep in stopped:

@@ -186,3 +186,18 @@ def test_an_akash_projects_page_sets_its_own_akash_settings_and_refuses_bad_valu
     with session_scope() as s:
         assert s.query(Project).filter_by(name="onakash").one().akash_settings["cpu"] == "1"
     assert client.post("/projects/nosuch/akash", data={**form, "csrf": token}).status_code == 404
+
+
+def test_every_flash_category_and_page_class_the_dashboard_uses_has_a_style():
+    """A flash shown as <p class="CATEGORY"> (project and deployment pages) needs its rule in slipway.css,
+    which every page loads."""
+    import re
+    from pathlib import Path
+
+    web = Path(__file__).resolve().parents[2] / "web"
+    css = (web / "static" / "slipway.css").read_text()
+    defined = set(re.findall(r"\.([a-z][a-z0-9-]*)", css))
+    used = {m for p in web.glob("*.py") for m in re.findall(r'flash\(.*,\s*"([a-z-]+)"\)', p.read_text())}
+    used |= {"notice"}  # the Akash settings' warning on the project page
+    assert used <= defined, f"no rule in slipway.css for: {sorted(used - defined)}"
+    assert {"notice", "error"} <= used

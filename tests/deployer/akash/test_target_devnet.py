@@ -107,6 +107,14 @@ def events_of(dep_id: int) -> list[tuple]:
                 s.scalars(select(LeaseEvent).where(LeaseEvent.deployment_id == dep_id).order_by(LeaseEvent.id))]
 
 
+def closed_detail(dep_id: int) -> str | None:
+    from slipway.models import LeaseEvent
+
+    with session_scope() as s:
+        return s.scalar(select(LeaseEvent.detail).where(LeaseEvent.deployment_id == dep_id, LeaseEvent.kind == "closed")
+                        .order_by(LeaseEvent.id.desc()).limit(1))
+
+
 def log_of(dep_id: int) -> str:
     with session_scope() as s:
         return "\n".join(s.scalars(select(BuildLog.line).where(BuildLog.deployment_id == dep_id).order_by(BuildLog.seq)))
@@ -233,6 +241,34 @@ def test_push_goes_live_on_a_devnet_provider_then_updates_the_same_lease(akash, 
     assert [e["kind"] for e in health.events] == ["closed"]
 
 
+def test_a_project_created_with_the_defaults_goes_live_on_a_devnet_provider(akash, git_server, send_webhook,
+                                                                             run_worker):
+    """The README's first app: `slipway project create` with no --target, a push, the app on Akash."""
+    from click.testing import CliRunner
+
+    from slipway.cli import main
+    from slipway.settings import DEFAULT_TARGET, Settings
+
+    assert Settings.default_target == DEFAULT_TARGET == "akash"
+    set_settings(replace(akash, default_target=Settings.default_target))
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    repo = git_server.create(name)
+    dockerfile_for[name] = dockerfile(akash.registry)
+    created = CliRunner().invoke(main, ["project", "create", name, "--repo", repo.url, "--github", f"acme/{name}"])
+    assert created.exit_code == 0, created.output
+    assert "Akash settings:" in created.output  # an Akash project from the start
+
+    dep = push(send_webhook, run_worker, repo, "my first app\n")
+    assert dep.state == "live", f"{dep.error_message}\n{log_of(dep.id)}"
+    assert requests.get(dep.url, timeout=5).text == "my first app\n"
+    owner = wallet_from_mnemonic(MNEMONIC, deployer_index(name)).address
+    assert (dep.target_ref["network"], dep.target_ref["owner"]) == ("local", owner)
+    assert Lcd(akash.akash_rest_url).active_deployments(owner) == [dep.target_ref["dseq"]]
+    status = CliRunner().invoke(main, ["akash", "status"])
+    assert status.exit_code == 0 and name in status.output and str(dep.target_ref["dseq"]) in status.output
+    target_of(akash).remove_all(name, lambda line: None)
+
+
 def release(s, project: str, deployment_id: int = 1, **kw) -> Release:
     return Release(project, deployment_id, f"{s.registry}/base/busybox:latest", **kw)
 
@@ -318,6 +354,10 @@ def test_a_worker_killed_after_the_deployment_was_created_leaves_nothing_open(ak
                  "the deployment is still open a minute after its worker was killed", workers)
         assert state_of(dep_id).error_id == "app:worker-lost"
         assert lcd.active_deployments(ref["owner"]) == []
+        # Recorded just after the chain closed it, by the same reconciler pass.
+        wait_for(lambda: events_of(dep_id), 30, "no lease event", workers)
+        assert events_of(dep_id) == [("closed", ref["dseq"], None)]
+        assert closed_detail(dep_id) == "its Slipway deployment ended"
     finally:
         workers.stop_all()
 
@@ -374,8 +414,14 @@ def test_akash_status_and_close_commands(akash, web_image):
 
     name = f"t-{uuid.uuid4().hex[:8]}"
     with session_scope() as session:
-        create_project(session, ProjectSpec(name=name, repo_url="https://x/y.git", target="akash"))
+        project = create_project(session, ProjectSpec(name=name, repo_url="https://x/y.git", target="akash"))
     running = deploy(target_of(akash), Release(name, 1, web_image), lambda line: None)
+    with session_scope() as session:
+        held = Deployment(project_id=project.id, sha="a" * 40, branch="main", trigger="push", state="live",
+                          url=running.url, target_ref=running.ref)
+        session.add(held)
+        session.flush()
+        held_id = held.id
     birch = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("birch").hd_index).address
 
     status = CliRunner().invoke(main, ["akash", "status"])
@@ -389,6 +435,8 @@ def test_akash_status_and_close_commands(akash, web_image):
     assert closed.exit_code == 0, closed.output
     assert f"closed Akash deployment {running.ref['dseq']}" in closed.output
     assert Lcd(akash.akash_rest_url).active_deployments(running.ref["owner"]) == []
+    assert events_of(held_id) == [("closed", running.ref["dseq"], birch)]
+    assert closed_detail(held_id) == "every deployment of the project was closed"
 
 
 def test_a_change_of_resources_makes_a_new_deployment_and_closes_the_old_once_live(akash, git_server, send_webhook,
@@ -410,6 +458,9 @@ def test_a_change_of_resources_makes_a_new_deployment_and_closes_the_old_once_li
     assert new["kind"] == "create" and new["dseq"] != old["dseq"]
     assert lcd.active_deployments(new["owner"]) == [new["dseq"]]  # the old one closed after the new went live
     assert f"closed the previous Akash deployment {old['dseq']}" in log_of(second.id)
+    # The old deployment's history says its lease closed, and why.
+    assert events_of(first.id)[-1] == ("closed", old["dseq"], old["provider"])
+    assert closed_detail(first.id) == f"replaced by deployment {new['dseq']}"
 
 
 def test_the_periodic_check_tops_up_an_escrow_about_to_run_dry(akash, web_image):
@@ -461,10 +512,93 @@ def test_closing_a_preview_closes_its_deployment_and_nothing_else(akash, web_ima
     owner = runs["production"]["owner"]
     assert target.lcd.active_deployments(owner) == sorted(r["dseq"] for r in runs.values())
 
-    lines: list[str] = []
-    target.teardown(name, "pr-7", lines.append)
+    from slipway.github.previews import CLOSED, remove_preview
+    from slipway.models import PullRequestPreview
+
+    with session_scope() as session:
+        project = session.scalar(select(Project).where(Project.name == name))
+        project_id = project.id
+        session.add(PullRequestPreview(project_id=project_id, pr_number=7, head_sha="a" * 40, head_repo="acme/x",
+                                       state=CLOSED))
+        preview_id = session.scalar(select(Deployment.id).where(Deployment.pr_number == 7))
+    assert remove_preview(akash, project_id, 7, {"akash": target}, [])
     assert target.lcd.active_deployments(owner) == [runs["production"]["dseq"]]
-    assert lines == [f"closed Akash deployment {runs['pr-7']['dseq']}"]
+    assert events_of(preview_id) == [("closed", runs["pr-7"]["dseq"], runs["pr-7"]["provider"])]
+    assert closed_detail(preview_id) == "the preview (pr-7) was removed"
+    target.remove_all(name, lambda line: None)
+    assert target.lcd.active_deployments(owner) == []
+
+
+def test_a_provider_is_talked_to_only_over_its_certificate_on_chain(akash, tmp_path):
+    """Each devnet provider published its TLS certificate on chain, as real providers do; a server at
+    the provider's address with another certificate, even one naming the provider, gets no request
+    (and so no JWT)."""
+    import http.server
+    import ssl
+    import threading
+
+    from devnet.provider.service import self_signed_certificate
+
+    target = target_of(akash)
+    birch = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("birch").hd_index).address
+    wallet = target.wallet("t-tls")
+    real = {"provider": birch, "host_uri": target.lcd.provider_host_uri(birch)}
+    assert wait_for_value(lambda: target.lcd.certificates(birch))  # published when it started
+    # It answers over the pinned connection (401: this wallet has no key on chain to check its JWT by).
+    assert target._provider("GET", wallet, real, "/status").status_code == 401
+
+    cert, key = self_signed_certificate(tmp_path / "impostor", birch)  # same CN, not on chain
+    requests_seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            requests_seen.append(self.headers.get("Authorization", ""))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        impostor = {"provider": birch, "host_uri": f"https://127.0.0.1:{server.server_port}"}
+        with pytest.raises(requests.exceptions.SSLError):
+            target._provider("GET", wallet, impostor, "/status")
+        assert requests_seen == []
+    finally:
+        server.shutdown()
+
+
+def test_a_manifest_the_provider_refuses_fails_with_its_answer_and_the_live_release_keeps_the_lease(akash, web_image):
+    """Two updates of one lease overlap (both started from the same live release): the chain holds the
+    second's version, so the provider refuses the first's manifest, as akash-network/provider does
+    ("manifest version validation failed"). The first fails saying so; nothing new stays open and the
+    live version is put back on the lease."""
+    target = target_of(akash)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    live = deploy(target, Release(name, 1, web_image), lambda line: None)
+    owner, dseq = live.ref["owner"], live.ref["dseq"]
+    first, second = (Release(name, n, web_image, env={"VERSION": str(n)}, previous_id=1, previous_ref=live.ref)
+                     for n in (2, 3))
+    ref1 = target.start(first, lambda line: None)
+    ref2 = target.start(second, lambda line: None)
+    assert (ref1["kind"], ref2["kind"], ref1["dseq"], ref2["dseq"]) == ("update", "update", dseq, dseq)
+    assert target.lcd.wait_tx(ref2["txhash"], 30).code == 0
+
+    lines: list[str] = []
+    with pytest.raises(AppError) as refused:
+        target.wait_ready(first, ref1, lines.append)
+    assert refused.value.message_id == AppError.AKASH_MANIFEST_REFUSED
+    assert str(refused.value) == (f"Provider {live.ref['provider']} refused the deployment's manifest (422 manifest "
+                                  "version validation failed), so the live version stays on the lease.")
+    assert any("putting " in line for line in lines), lines  # the live image back on the lease
+    assert target.lcd.active_deployments(owner) == [dseq]
+    assert len(target.lcd.leases(owner, dseq)) == 1
+    assert wait_for_value(lambda: _text(live.url)) == "hello\n"
     target.remove_all(name, lambda line: None)
     assert target.lcd.active_deployments(owner) == []
 
@@ -538,6 +672,35 @@ def test_a_budget_caps_what_a_project_draws_and_closes_its_deployment_at_the_cap
     health = target.check(second.ref)  # nothing left to top up with: closed at the budget
     assert not health.ok and "budget is spent" in health.detail and "was closed" in health.detail, health
     assert target.lcd.active_deployments(owner) == []
+
+
+def test_raising_a_total_budget_raises_the_grant_already_given_never_beyond_the_budget(akash, web_image):
+    s = replace(akash, akash_deposit="1000000")
+    target = target_of(s)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+
+    def own(budget: int) -> dict:
+        return {"budget_uact": budget, "budget_monthly": False}
+
+    first = deploy(target, Release(name, 1, web_image, akash=own(1_500_000)), lambda line: None)
+    owner = first.ref["owner"]
+    assert target.funding.grants_of(owner).deposit_left == 500_000
+    with pytest.raises(UserError) as spent:  # a second deposit is beyond the budget
+        target.start(Release(name, 2, web_image, slot="pr-1", akash=own(1_500_000)), lambda line: None)
+    assert spent.value.message_id == UserError.AKASH_BUDGET_SPENT
+
+    lines: list[str] = []
+    second = deploy(target, Release(name, 3, web_image, slot="pr-1", akash=own(2_600_000)), lines.append)
+    assert any("raising the grant" in line for line in lines), lines
+    left = target.funding.grants_of(owner).deposit_left
+    drawn = int(target.lcd.drawn(owner))
+    assert drawn >= 2_000_000 and left == 2_600_000 - drawn  # never more than the budget allows
+    # The same budget again: nothing to raise, and no room for a third deposit.
+    with pytest.raises(UserError):
+        target.start(Release(name, 4, web_image, slot="pr-2", akash=own(2_600_000)), lambda line: None)
+    assert target.funding.grants_of(owner).deposit_left == left
+    assert second.ref["dseq"] in target.lcd.active_deployments(owner)
+    target.remove_all(name, lambda line: None)
 
 
 def test_a_projects_own_settings_shape_its_lease_and_its_budget_caps_what_it_starts(akash, web_image):
@@ -615,6 +778,20 @@ def test_a_repositorys_own_sdl_runs_with_the_built_image_and_registry_login_inje
     assert base64.b64decode(unit["resource"]["cpu"]["units"]["val"]).decode() == "300"  # the repository's resources
     status = target._status(target.wallet(name), ref)
     assert list(status["services"]) == ["web"]
+
+    # A redeploy of that image runs with the same deploy.yaml: same resources, so the same lease, updated.
+    from slipway.deployments import request_redeploy
+
+    again = request_redeploy(dep_id, "redeploy")
+    run_worker()
+    with session_scope() as s:
+        dep = s.get(Deployment, again)
+        state, ref2, error = dep.state, dict(dep.target_ref or {}), dep.error_message
+    assert state == "live", f"{error}\n{log_of(again)}"
+    assert "with the repository's SDL it was first deployed with" in log_of(again)
+    assert (ref2["kind"], ref2["dseq"]) == ("update", ref["dseq"])
+    assert list(target._status(target.wallet(name), ref2)["services"]) == ["web"]
+    assert _text(url + "/greeting") == "from the project\n"
 
     # An SDL with no `image: slipway` service, or none valid, fails before the build with what to fix.
     for text, error_id, says in (
