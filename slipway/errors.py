@@ -92,6 +92,11 @@ MESSAGES: dict[str, str] = {
     "team:user:not-owner": "you own no team {slug}",
     "cli:user:login-expired": "the remote Slipway does not take this login any more (expired or revoked token): run `slipway login URL` again",
     "cli:user:unreachable": "cannot reach {url}: {reason}",
+    "dash:user:no-such-team": "you cannot add projects to a team {team}: choose one of your teams",
+    "dash:user:team-needed": "choose the team the project belongs to (a git-push project is seen by its team only)",
+    "dash:user:no-such-repo": "choose one of the repositories listed: the App must be installed on it and you must be able to push to it",
+    "dash:user:nothing-to-roll-back": "there is no earlier production version with an image to roll back to",
+    "dash:user:delete-confirm": "type the project's name, {name}, to delete it",
 }
 
 
@@ -170,6 +175,11 @@ class UserError(SlipwayError):
     TEAM_NOT_OWNER = "team:user:not-owner"
     CLI_LOGIN_EXPIRED = "cli:user:login-expired"
     CLI_UNREACHABLE = "cli:user:unreachable"
+    DASH_NO_SUCH_TEAM = "dash:user:no-such-team"
+    DASH_TEAM_NEEDED = "dash:user:team-needed"
+    DASH_NO_SUCH_REPO = "dash:user:no-such-repo"
+    DASH_NOTHING_TO_ROLL_BACK = "dash:user:nothing-to-roll-back"
+    DASH_DELETE_CONFIRM = "dash:user:delete-confirm"
 
 
 class AppError(SlipwayError):

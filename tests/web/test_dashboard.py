@@ -35,9 +35,9 @@ def test_index_shows_what_serves_production_even_when_the_latest_attempt_failed(
     make(settings, "live")
     make(settings, "failed")
     page = client.get("/").data.decode()
-    row = page[page.index('href="/projects/dash"'):]
-    row = row[: row.index("</tr>")]
-    assert "http://127.0.0.1:9999" in row and "state-failed" in row
+    card = page[page.index('href="/projects/dash"'):]
+    row = card[: card.index("</a>")]
+    assert "127.0.0.1:9999" in row and "state-failed" in row
 
 
 def test_deployment_page_shows_log_and_escaped_reason(client, settings):
@@ -81,12 +81,16 @@ def test_stream_of_a_running_deployment_follows_redis_until_the_end(client, sett
     writer.write("Step 2/3")
     writer.close("live")
     events = sse_events(client.get(f"/deployments/{dep_id}/log/stream?after=1").data.decode())
-    assert events == [("message", {"seq": 2, "line": "Step 2/3"}), ("end", {"state": "live"})]
+    # the state first (the page's badge and steps), then the lines with their HTML, then the end
+    assert events == [("state", {"state": "building"}),
+                      ("message", {"seq": 2, "line": "Step 2/3", "html": "Step 2/3"}), ("end", {"state": "live"})]
 
 
 def test_stream_of_a_finished_deployment_comes_from_the_database(client, settings):
     dep_id = make(settings, "failed", lines=("a", "b", "c"))
     events = sse_events(client.get(f"/deployments/{dep_id}/log/stream?after=1").data.decode())
+    assert events[0] == ("state", {"state": "failed"})
+    events = events[1:]
     assert [e[1].get("line") for e in events] == ["b", "c", None]
     assert events[-1] == ("end", {"state": "failed"})
 
@@ -102,7 +106,7 @@ def test_project_page_shows_production_and_deploy_now_queues_the_branch_head(cli
     with session_scope() as s:
         create_project(s, ProjectSpec(name="deploynow", repo_url=repo.url))
     page = client.get("/projects/deploynow").data.decode()
-    assert "not live" in page and "Deploy main now" in page
+    assert "Not live yet" in page and "Deploy main now" in page
     token = page.split('name="csrf" value="')[1].split('"')[0]
 
     # Without the session's token the form is refused and nothing is queued.
@@ -146,7 +150,7 @@ def test_redeploy_button_queues_the_same_image(client, settings, queue):
         s.flush()
         old_id = old.id
     page = client.get(f"/deployments/{old_id}").data.decode()
-    assert "Redeploy this version" in page
+    assert "Roll back to this version" in page
     token = page.split('name="csrf" value="')[1].split('"')[0]
     resp = client.post(f"/deployments/{old_id}/redeploy", data={"csrf": token})
     assert resp.status_code == 302
@@ -161,7 +165,7 @@ def test_an_akash_projects_page_sets_its_own_akash_settings_and_refuses_bad_valu
     with session_scope() as s:
         s.add(Project(name="onakash", repo_url="https://x/onakash.git", target="akash",
                       akash_settings={"cpu": "0.25"}))
-    page = client.get("/projects/onakash").data.decode()
+    page = client.get("/projects/onakash/settings").data.decode()
     assert "the provider that runs the app can read its environment variables" in page
     assert 'name="cpu" value="0.25"' in page
     token = page.split('name="csrf" value="')[1].split('"')[0]
