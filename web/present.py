@@ -54,13 +54,30 @@ def log_html(line: str) -> Markup:
 
 
 def failing_line(lines: list, state: str) -> int | None:
-    """The seq of the line a failed build most likely failed on: the last one that says so, else the last."""
+    """The seq of the line a failed build most likely failed on, to mark it.
+
+    The log ends with summaries that repeat the failure (Slipway's ``== failed:``, Docker's
+    ``ERROR: The command ... returned a non-zero code``); the cause is in the output of the
+    last step before them: its last line that says error or failed, else its last line.
+    """
     if state != State.FAILED.value or not lines:
         return None
-    for row in reversed(lines):
+    end = len(lines)
+    while end > 0 and _SUMMARY.match(lines[end - 1].line):
+        end -= 1
+    start = end
+    while start > 0 and not _STEP_START.match(lines[start - 1].line):
+        start -= 1
+    output = lines[start:end] or lines
+    for row in reversed(output):
         if _FAILURE.search(row.line):
             return row.seq
-    return lines[-1].seq
+    return output[-1].seq
+
+
+# Lines that sum a failure up rather than show it, and lines that start a step's output.
+_SUMMARY = re.compile(r"== |ERROR: The command |Removing intermediate container | ---> |\s*$")
+_STEP_START = re.compile(r"== | ---> Running in |Step \d+/\d+ : ")
 
 
 def steps(d, has_log: bool = False) -> list[dict]:

@@ -190,3 +190,28 @@ def test_an_akash_projects_page_sets_its_own_akash_settings_and_refuses_bad_valu
     with session_scope() as s:
         assert s.query(Project).filter_by(name="onakash").one().akash_settings["cpu"] == "1"
     assert client.post("/projects/nosuch/akash", data={**form, "csrf": token}).status_code == 404
+
+
+def test_the_failing_line_is_the_cause_not_the_summaries_after_it():
+    from types import SimpleNamespace
+
+    from web.present import failing_line
+
+    log = ["== building", "Step 3/4 : RUN make test  # prints error on failure", " ---> Running in 1f2e",
+           "\x1b[1;34m==> running the tests\x1b[0m", "\x1b[31merror: 2 tests failed\x1b[0m", "summary: 40 passed",
+           "Removing intermediate container 1f2e", "ERROR: The command '/bin/sh -c make' returned a non-zero code: 3",
+           "== failed: The Docker build failed: returned a non-zero code: 3."]
+    rows = [SimpleNamespace(seq=i + 1, line=text) for i, text in enumerate(log)]
+    assert failing_line(rows, "failed") == 5
+    assert failing_line(rows, "live") is None
+    # no line says so: the last line of the step's output
+    rows[4].line = "2 tests did not pass"
+    assert failing_line(rows, "failed") == 6
+    assert failing_line([SimpleNamespace(seq=1, line="== failed: no Dockerfile")], "failed") == 1
+
+
+def test_log_lines_are_escaped_before_their_colours_are_drawn():
+    from web.present import log_html
+
+    assert str(log_html("\x1b[31m<script>alert(1)</script>\x1b[0m & more")) == \
+        '<span class="ansi31">&lt;script&gt;alert(1)&lt;/script&gt;</span> &amp; more'
