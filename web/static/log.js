@@ -4,10 +4,13 @@
   const badge = document.querySelector("#state .state");
   const steps = Array.from(document.querySelectorAll("#steps li"));
   const order = steps.map((li) => li.dataset.step);
+  const lineCount = document.getElementById("line-count");
+  const duration = document.getElementById("duration");
   let last = Number(pre.dataset.after) || 0;
 
   function showState(state) {
     if (badge) { badge.className = "state state-" + state; badge.dataset.state = state; badge.textContent = state; }
+    if (state !== "queued" && duration.textContent === "waiting for a worker") duration.textContent = "running";
     const at = order.indexOf(state);
     if (at < 0) return;
     steps.forEach((li, i) => {
@@ -31,6 +34,8 @@
     line.innerHTML = entry.html; // escaped by the server before its colours were added
     pre.append(line);
     if (stick) pre.scrollTop = pre.scrollHeight;
+    const count = pre.querySelectorAll(".l").length;
+    lineCount.textContent = count + (count === 1 ? " line" : " lines");
   };
   src.addEventListener("end", (ev) => {
     src.close();
