@@ -92,7 +92,8 @@ def _project_page(name: str, status: int = 200):
         actor = current_actor()
         from slipway.deployments import rollback_source
 
-        return render_template("project.html", project=p, deployments=deployments, live=live,
+        source = p.github_repo or ("git push to Slipway" if git_remote else mask_url_credentials(p.repo_url))
+        return render_template("project.html", project=p, deployments=deployments, live=live, source=source,
                                rollback_to=rollback_source(session, p),
                                can_deploy=can(actor, p, Action.DEPLOY, session),
                                can_settings=can(actor, p, Action.SETTINGS, session),

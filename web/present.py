@@ -106,7 +106,7 @@ def steps(d, has_log: bool = False) -> list[dict]:
     return out
 
 
-def spend(events: list, leases: list[dict], budget_uact: int | None) -> dict:
+def spend(events: list, leases: list[dict], budget_uact: int | None, now: datetime | None = None) -> dict:
     """An Akash project's spend against its budget, and its spend over time as an inline SVG's points.
 
     Spend is what went into escrow (deposits and top-ups, the lease events' amounts) less what the
@@ -121,7 +121,9 @@ def spend(events: list, leases: list[dict], budget_uact: int | None) -> dict:
     top = max([deposited, budget_uact or 0, 1])
     points, total = [], 0
     if paid:
-        t0, t1 = paid[0].at.timestamp(), max(paid[-1].at.timestamp(), paid[0].at.timestamp() + 1)
+        # From the first deposit to now, so the flat end says how long the last one has lasted.
+        end = (now or datetime.now(UTC)).timestamp()
+        t0, t1 = paid[0].at.timestamp(), max(end, paid[-1].at.timestamp(), paid[0].at.timestamp() + 1)
         points.append((pad, height - pad))
         for e in paid:
             x = pad + (e.at.timestamp() - t0) / (t1 - t0) * (width - 2 * pad)
@@ -133,4 +135,6 @@ def spend(events: list, leases: list[dict], budget_uact: int | None) -> dict:
     return {"deposited": deposited, "escrow": escrow, "spent": spent, "budget": budget_uact,
             "share": min(100, round(spent / budget_uact * 100)) if budget_uact else None,
             "line": " ".join(f"{x:.1f},{y:.1f}" for x, y in points), "width": width, "height": height,
-            "budget_y": budget_y, "first": paid[0].at if paid else None}
+            "budget_y": budget_y, "first": paid[0].at if paid else None,
+            # The newest lease's provider and price, for a project whose lease has closed.
+            "last": max((e for e in events if getattr(e, "provider", None)), key=lambda e: e.at, default=None)}

@@ -341,3 +341,32 @@ def test_other_pages_and_deleting_a_project_after_typing_its_name(world, page):
     expect(page.locator(".notice")).to_contain_text(f"Deleted {doomed}")
     with session_scope(world.settings) as s:
         assert s.scalar(select(Project).where(Project.name == doomed)) is None
+
+
+def test_an_akash_project_shows_its_spend_against_its_budget_and_its_lease_events(world, page):
+    from datetime import UTC, datetime, timedelta
+
+    from slipway.models import LeaseEvent
+
+    start = datetime.now(UTC) - timedelta(days=20)
+    with session_scope(world.settings) as s:
+        p = Project(name=f"ak-{uuid.uuid4().hex[:6]}", repo_url="https://example.invalid/ak.git", target="akash",
+                    akash_settings={"budget_uact": 20_000_000})
+        old = Deployment(project=p, sha="a" * 40, branch="main", trigger="push", state="superseded",
+                         commit_message="First version", commit_author="Dev", image="r/ak:a")
+        s.add(old)
+        s.flush()
+        for day, kind, amount in ((0, "created", 5_000_000), (0, "leased", None), (7, "topped-up", 3_000_000),
+                                  (14, "topped-up", 3_000_000), (19, "closed", None)):
+            s.add(LeaseEvent(deployment_id=old.id, at=start + timedelta(days=day), kind=kind, network="sandbox",
+                             dseq=1234, provider="akash1provider0example", price_uact="12.5", amount_uact=amount))
+        name = p.name
+    page.goto(f"/projects/{name}")
+    expect(page.locator(".spend")).to_contain_text("11,000,000")  # deposited, none left in an open lease
+    expect(page.locator(".spend")).to_contain_text("akash1provider0example")  # the closed lease's provider
+    expect(page.locator(".card", has_text="Source")).to_contain_text("https://example.invalid/ak.git")
+    expect(page.locator(".spend")).to_contain_text("20,000,000")
+    assert page.locator("svg.chart polyline.line").get_attribute("points").count(",") == 8
+    expect(page.locator("svg.chart line.budget")).to_have_count(1)
+    expect(page.locator("table.list").first).to_contain_text("topped-up")
+    shot(world, page, "17-project-akash")

@@ -215,3 +215,21 @@ def test_log_lines_are_escaped_before_their_colours_are_drawn():
 
     assert str(log_html("\x1b[31m<script>alert(1)</script>\x1b[0m & more")) == \
         '<span class="ansi31">&lt;script&gt;alert(1)&lt;/script&gt;</span> &amp; more'
+
+
+def test_akash_spend_is_deposits_less_escrow_left_and_its_chart_steps_up_with_each_deposit():
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from web.present import spend
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    events = [SimpleNamespace(at=t0, amount_uact=5_000_000), SimpleNamespace(at=t0 + timedelta(days=1), amount_uact=None),
+              SimpleNamespace(at=t0 + timedelta(days=10), amount_uact=5_000_000)]
+    s = spend(events, [{"escrow_left": 2_000_000}], 20_000_000, now=t0 + timedelta(days=20))
+    assert (s["deposited"], s["escrow"], s["spent"], s["share"]) == (10_000_000, 2_000_000, 8_000_000, 40)
+    # start, then up at each deposit, then flat to the right edge: 6 points; the budget line above them
+    assert len(s["line"].split()) == 6 and s["budget_y"] < float(s["line"].split()[-1].split(",")[1])
+    unknown = spend(events, [{"escrow_left": None}], None)
+    assert (unknown["escrow"], unknown["share"], unknown["budget_y"]) == (None, None, None)
+    assert spend([], [], 5)["line"] == ""
