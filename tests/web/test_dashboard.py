@@ -233,3 +233,29 @@ def test_akash_spend_is_deposits_less_escrow_left_and_its_chart_steps_up_with_ea
     unknown = spend(events, [{"escrow_left": None}], None)
     assert (unknown["escrow"], unknown["share"], unknown["budget_y"]) == (None, None, None)
     assert spend([], [], 5)["line"] == ""
+
+
+def test_new_project_imports_a_repository_of_an_installation_and_refuses_others(client, settings):
+    from slipway.models import Installation, InstallationRepository
+
+    with session_scope() as s:
+        inst = Installation(id=77, account_login="acme", account_type="Organization")
+        inst.repositories.append(InstallationRepository(repo_id=501, full_name="acme/shop", private=True))
+        s.add(inst)
+        s.add(Installation(id=78, account_login="held", suspended=True,
+                           repositories=[InstallationRepository(repo_id=502, full_name="held/app")]))
+    page = client.get("/new").data.decode()
+    token = page.split('name="csrf" value="')[1].split('"')[0]
+    assert 'value="77:501"' in page and "acme/shop (private)" in page
+    assert "held/app" not in page  # a suspended installation's repositories cannot build
+
+    refused = client.post("/new", data={"csrf": token, "source": "github", "repo": "78:502", "name": "held"})
+    assert refused.status_code == 422 and "choose one of the repositories listed" in refused.data.decode()
+    resp = client.post("/new", data={"csrf": token, "source": "github", "repo": "77:501", "name": "shop",
+                                     "branch": "release"})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/projects/shop")
+    with session_scope() as s:
+        p = s.query(Project).filter_by(name="shop").one()
+        assert (p.github_repo, p.installation_id, p.branch, p.deploy_token_hash) == ("acme/shop", 77, "release", None)
+        assert p.repo_url == f"{settings.github_url.rstrip('/')}/acme/shop.git"
+    assert "Created shop" in client.get("/projects/shop").data.decode()
