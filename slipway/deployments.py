@@ -37,6 +37,9 @@ class PushedCommit:
 
     sha: str
     branch: str
+    # What the push said of the commit, for the dashboard's lists; never trusted for anything else.
+    message: str | None = None
+    author: str | None = None
 
 
 @dataclass(frozen=True)
@@ -202,13 +205,23 @@ def _record(session: Session, project: Project, commit: _Commit | None, source: 
             raise DeployRequestError(UserError.DEPLOY_NO_IMAGE, 409, id=earlier.id, state=earlier.state)
         # Run as it was made: the same image, and the repository's SDL of that commit, if any.
         commit, image, sdl = _Commit(earlier.sha, earlier.branch), earlier.image, earlier.repository_sdl
+        message, author = earlier.commit_message, earlier.commit_author
+    else:
+        message, author = (source.message, source.author) if isinstance(source, PushedCommit) else (None, None)
     dep = Deployment(project=project, sha=commit.sha, branch=commit.branch, trigger=trigger,
+                     commit_message=_first_line(message, 500), commit_author=_first_line(author, 200),
                      state=State.QUEUED.value, image=image, repository_sdl=sdl, pr_number=pr_number,
                      environment="production" if pr_number is None else "preview")
     session.add(dep)
     session.flush()
     replaced = supersede_older(session, dep)
     return Requested(dep.id, project.name, dep.sha, dep.branch, replaced)
+
+
+def _first_line(text: str | None, limit: int) -> str | None:
+    if not isinstance(text, str) or not text.strip():
+        return None
+    return text.strip().splitlines()[0][:limit]
 
 
 class _Refs:

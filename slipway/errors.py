@@ -112,6 +112,11 @@ MESSAGES: dict[str, str] = {
     "notify:user:chat-host": "a {kind} webhook must be an https URL at {hosts}, as {kind} gives it; {host} is not one. (An internal relay is accepted only in a network the operator lists in SLIPWAY_NOTIFY_ALLOW_PRIVATE.)",
     "notify:app:worker-lost": "The worker sending this notification stopped before it finished ({why}); it was not sent again, so it may or may not have arrived.",
     "notify:user:unresolvable": "the {kind} webhook's host {host} does not resolve to an address ({detail}); check the URL",
+    "dash:user:no-such-team": "you cannot add projects to a team {team}: choose one of your teams",
+    "dash:user:team-needed": "choose the team the project belongs to (a git-push project is seen by its team only)",
+    "dash:user:no-such-repo": "choose one of the repositories listed: the App must be installed on it and you must be able to push to it",
+    "dash:user:nothing-to-roll-back": "there is no earlier production version with an image to roll back to",
+    "dash:user:delete-confirm": "type the project's name, {name}, to delete it",
 }
 
 
@@ -205,6 +210,11 @@ class UserError(SlipwayError):
     NOTIFY_PRIVATE_TARGET = "notify:user:private-target"
     NOTIFY_CHAT_HOST = "notify:user:chat-host"
     NOTIFY_UNRESOLVABLE = "notify:user:unresolvable"
+    DASH_NO_SUCH_TEAM = "dash:user:no-such-team"
+    DASH_TEAM_NEEDED = "dash:user:team-needed"
+    DASH_NO_SUCH_REPO = "dash:user:no-such-repo"
+    DASH_NOTHING_TO_ROLL_BACK = "dash:user:nothing-to-roll-back"
+    DASH_DELETE_CONFIRM = "dash:user:delete-confirm"
 
 
 class AppError(SlipwayError):

@@ -90,6 +90,9 @@ class Deployment(Base):
     sha: Mapped[str] = mapped_column(String(64))
     branch: Mapped[str] = mapped_column(String(255))
     trigger: Mapped[str] = mapped_column(String(40))  # push, cli, pull_request, git, hook ...
+    # The commit's first line and author, when the push said (GitHub's head_commit, the pushed commit).
+    commit_message: Mapped[str | None] = mapped_column(String(500))
+    commit_author: Mapped[str | None] = mapped_column(String(200))
     # "production" for the tracked branch, "preview" for a pull request.
     environment: Mapped[str] = mapped_column(String(40), default="production")
     pr_number: Mapped[int | None] = mapped_column(Integer)

@@ -187,11 +187,11 @@ def test_the_dashboard_cancel_button(site, client, queue):
     assert cli("deploy", site.name).exit_code == 0
     (dep_id,) = ids_of(site.name)
     page = client.get(f"/deployments/{dep_id}").data.decode()
-    assert ">Cancel</button>" in page
+    assert ">Cancel deployment</button>" in page
     token = page.split('name="csrf" value="')[1].split('"')[0]
     assert client.post(f"/deployments/{dep_id}/cancel", data={"csrf": "forged"}).status_code == 400
     assert get(dep_id).state == "queued"
     assert client.post(f"/deployments/{dep_id}/cancel", data={"csrf": token}).status_code == 302
     assert get(dep_id).error_id == "app:cancelled-by-user"
-    assert ">Cancel</button>" not in client.get(f"/deployments/{dep_id}").data.decode()
+    assert ">Cancel deployment</button>" not in client.get(f"/deployments/{dep_id}").data.decode()
     assert client.post("/deployments/999999/cancel", data={"csrf": token}).status_code == 404

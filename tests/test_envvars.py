@@ -6,7 +6,7 @@ from sqlalchemy import text
 
 from slipway.cli import main
 from slipway.db import get_engine, session_scope
-from slipway.envvars import decrypted
+from slipway.envvars import decrypted, scopes
 from slipway.models import Project
 
 pytestmark = pytest.mark.both_databases
@@ -99,21 +99,24 @@ def test_a_scope_that_does_not_exist_is_refused(settings, project):
 
 
 def test_the_dashboard_sets_and_removes_variables_and_never_shows_a_value(settings, project, client):
-    token = client.get("/projects/envapp").data.decode().split('name="csrf" value="')[1].split('"')[0]
-    r = client.post("/projects/envapp/env", data={"csrf": token, "name": "NPM_TOKEN", "value": SECRET,
-                                                  "scope": "build"})
+    token = client.get("/projects/envapp/settings").data.decode().split('name="csrf" value="')[1].split('"')[0]
+    r = client.post("/projects/envapp/env", data={"csrf": token, "key": "NPM_TOKEN", "value": SECRET, "build": "on"})
     assert r.status_code == 302
-    page = client.get("/projects/envapp").data.decode()
-    assert "NPM_TOKEN" in page and "build only" in page and SECRET not in page
+    page = client.get("/projects/envapp/settings").data.decode()
+    assert "NPM_TOKEN" in page and SECRET not in page
     with session_scope() as s:
         assert decrypted(s, project, build=True) == {"NPM_TOKEN": SECRET}
-    bad = client.post("/projects/envapp/env", data={"csrf": token, "name": "PORT", "value": SECRET, "scope": "build"})
+        assert scopes(s, project) == {"NPM_TOKEN": "build"}
+    # Both boxes: both; none: the scope it had.
+    client.post("/projects/envapp/env", data={"csrf": token, "key": "NPM_TOKEN", "value": SECRET, "build": "on",
+                                              "runtime": "on"})
+    client.post("/projects/envapp/env", data={"csrf": token, "key": "NPM_TOKEN", "value": SECRET})
+    with session_scope() as s:
+        assert scopes(s, project) == {"NPM_TOKEN": "both"}
+    bad = client.post("/projects/envapp/env", data={"csrf": token, "key": "PORT", "value": SECRET, "build": "on"})
     assert bad.status_code == 400 and "set by Slipway" in bad.data.decode() and SECRET not in bad.data.decode()
-    bad = client.post("/projects/envapp/env", data={"csrf": token, "name": "X", "value": SECRET, "scope": "later"})
-    assert bad.status_code == 400 and "is not a scope" in bad.data.decode()
-    assert client.post("/projects/envapp/env", data={"csrf": "forged", "name": "X", "value": "v"}).status_code == 400
-    assert client.post("/projects/envapp/env/NPM_TOKEN/unset", data={"csrf": token}).status_code == 302
-    assert client.post("/projects/envapp/env/NPM_TOKEN/unset", data={"csrf": token}).status_code == 404
+    assert client.post("/projects/envapp/env", data={"csrf": "forged", "key": "X", "value": "v"}).status_code == 400
+    assert client.post("/projects/envapp/env/NPM_TOKEN/delete", data={"csrf": token}).status_code == 302
     with session_scope() as s:
         assert decrypted(s, project) == {}
 

@@ -78,11 +78,13 @@ def bare_refs(settings, name: str) -> dict[str, str]:
 
 def test_push_with_the_token_queues_a_deployment_and_says_so(settings, server, pushed_project, checkout, queue):
     name, token = pushed_project
-    sha = checkout.commit({"Dockerfile": "FROM scratch\n"})
+    sha = checkout.commit({"Dockerfile": "FROM scratch\n"}, message="Add the Dockerfile\n\nWith a body.")
     out = checkout.git("push", remote(server, name, token), "main")
 
     (dep,) = deployments(name)
     assert (dep.sha, dep.branch, dep.trigger, dep.state) == (sha, "main", "git", "queued")
+    # the dashboard's lists show the pushed commit's subject and author, read from the stored commit
+    assert (dep.commit_message, dep.commit_author) == ("Add the Dockerfile", "Dev")
     assert queue.job_ids == [job_id_for(dep.id)]
     # git shows the server's side-band messages as "remote:" lines
     assert f"remote: Slipway: deployment {dep.id} of {sha[:7]} (main) queued: " \

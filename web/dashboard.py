@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from flask import (
     Blueprint,
@@ -19,22 +20,26 @@ from flask import (
 from sqlalchemy import select
 
 from slipway import envvars
-from slipway.accounts import audit
+from slipway.accounts import audit, teams
 from slipway.accounts.access import Action, Site, can, visible_projects
 from slipway.akash_settings import FIELDS, as_text
 from slipway.buildlog import follow, stream_key
 from slipway.db import session_scope
 from slipway.deployments import BranchHead, DeployRequestError, cancel_deployment, request_deployment, request_redeploy
-from slipway.errors import UserError
-from slipway.git_remote import remote_url, uses_git_remote
+from slipway.errors import UserError, render
+from slipway.git_remote import mask_url_credentials, remote_url, uses_git_remote
 from slipway.models import BuildLog, Deployment, Project
 from slipway.projects import set_akash_settings
 from slipway.queue import redis_connection
 from slipway.states import State
 from web.access import current_actor, guard
 from web.csrf import check_csrf
+from web.present import ago, duration, failing_line, log_html, spend, steps
 
 bp = Blueprint("dashboard", __name__)
+bp.add_app_template_filter(ago, "ago")
+bp.add_app_template_filter(duration, "duration")
+bp.add_app_template_filter(log_html, "log_html")
 
 
 def _settings():
@@ -55,7 +60,10 @@ def index():
                                  .order_by(Deployment.id.desc()).limit(20)).all()
         for d in recent:
             _ = d.project.name
-        return render_template("index.html", projects=projects, latest=latest, live=live, recent=recent)
+        sources = {p.id: p.github_repo or ("git push" if uses_git_remote(_settings(), p.name, p.repo_url)
+                                           else mask_url_credentials(p.repo_url)) for p in projects}
+        return render_template("index.html", projects=projects, latest=latest, live=live, recent=recent,
+                               sources=sources)
 
 
 def _newest(session, project_id: int, *conditions) -> Deployment | None:
@@ -70,8 +78,7 @@ def project(name: str):
     return _project_page(name)
 
 
-def _project_page(name: str, akash_form: dict | None = None, akash_error: str | None = None, status: int = 200,
-                  env_error: str | None = None):
+def _project_page(name: str, status: int = 200):
     settings = _settings()
     with session_scope(settings) as session:
         p = session.scalar(select(Project).where(Project.name == name))
@@ -83,17 +90,17 @@ def _project_page(name: str, akash_form: dict | None = None, akash_error: str | 
         live = _newest(session, p.id, Deployment.state == State.LIVE.value, Deployment.pr_number.is_(None))
         git_remote = remote_url(settings, p.name) if uses_git_remote(settings, p.name, p.repo_url) else None
         actor = current_actor()
+        from slipway.deployments import rollback_source
         from slipway.domains import domain_url
 
         domains = [(d.name, domain_url(settings, d.name)) for d in p.domains]
-        return render_template("project.html", project=p, deployments=deployments, live=live, domains=domains,
+        source = p.github_repo or ("git push to Slipway" if git_remote else mask_url_credentials(p.repo_url))
+        return render_template("project.html", project=p, deployments=deployments, live=live, source=source,
+                               rollback_to=rollback_source(session, p), domains=domains,
                                can_deploy=can(actor, p, Action.DEPLOY, session),
                                can_settings=can(actor, p, Action.SETTINGS, session),
                                git_remote=git_remote, has_hook=bool(p.deploy_hook_enc),
-                               env_scopes=envvars.scopes(session, p.id), akash_fields=AKASH_FIELDS,
-                               akash_form=akash_form or as_text(p.akash_settings or {}),
-                               akash_error=akash_error, env_error=env_error,
-                               **_leases(settings, session, p.id)), status
+                               env_names=envvars.names(session, p.id), **_leases(settings, session, p.id)), status
 
 
 # The project's own Akash settings, as the form labels them (slipway.akash_settings).
@@ -127,49 +134,9 @@ def akash_settings(name: str):
             error = None
             audit.record(session, current_actor(), "settings.akash", project, fields=sorted(FIELDS))
     if error:
-        return _project_page(name, akash_form=raw, akash_error=error, status=400)
+        return _settings_page(name, status=400, akash_form=raw, akash_error=error)
     flash("Akash settings saved; they apply from the next deployment.", "notice")
-    return redirect(url_for("dashboard.project", name=name))
-
-
-@bp.post("/projects/<name>/env")
-@guard(Action.SETTINGS)
-def env_set(name: str):
-    """Set one variable from the page's form; a bad name or scope shows the page again saying what to fix (400)."""
-    from flask import request
-
-    check_csrf()
-    key, scope = request.form.get("name", "").strip(), request.form.get("scope", "").strip()
-    value = request.form.get("value", "")  # as typed: spaces may belong to it
-    with session_scope(_settings()) as session:
-        p = session.scalar(select(Project).where(Project.name == name))
-        if p is None:
-            abort(404)
-        try:
-            envvars.set_vars(session, p, {key: value}, scope or None)
-        except ValueError as exc:
-            session.rollback()
-            error = str(exc)
-        else:
-            error = None
-            audit.record(session, current_actor(), "env.set", p, name=key, **({"scope": scope} if scope else {}))
-    if error:
-        return _project_page(name, env_error=error, status=400)
-    flash(f"{key} set; it applies from the next deployment.", "notice")
-    return redirect(url_for("dashboard.project", name=name))
-
-
-@bp.post("/projects/<name>/env/<key>/unset")
-@guard(Action.SETTINGS)
-def env_unset(name: str, key: str):
-    check_csrf()
-    with session_scope(_settings()) as session:
-        p = session.scalar(select(Project).where(Project.name == name))
-        if p is None or envvars.unset_vars(session, p, [key]):
-            abort(404)
-        audit.record(session, current_actor(), "env.unset", p, name=key)
-    flash(f"{key} removed; the next deployment goes without it.", "notice")
-    return redirect(url_for("dashboard.project", name=name))
+    return redirect(url_for("dashboard.project_settings", name=name))
 
 
 @bp.post("/projects/<name>/deploy")
@@ -198,7 +165,8 @@ def deployment(deployment_id: int):
             select(BuildLog).where(BuildLog.deployment_id == deployment_id).order_by(BuildLog.seq)
         ).all()
         return render_template("deployment.html", d=d, lines=lines,
-                               last_seq=lines[-1].seq if lines else 0,
+                               last_seq=lines[-1].seq if lines else 0, failing=failing_line(lines, d.state),
+                               steps=steps(d, has_log=bool(lines)),
                                can_deploy=can(current_actor(), d.project, Action.DEPLOY, session))
 
 
@@ -248,25 +216,36 @@ def log_stream(deployment_id: int):
         state = d.state
 
     def events():
+        # The state first, so a page rendered a moment ago never shows "queued" under a streaming build.
+        yield _state_event(state)
         if final:
             yield from _db_lines(settings, deployment_id, after)
             yield f"event: end\ndata: {json.dumps({'state': state})}\n\n"
             return
+        shown, checked, sent = state, time.monotonic(), after
         key = stream_key(deployment_id, settings.queue_name)
-        for entry in follow(redis_connection(settings), key, after_seq=after, block_ms=10000):
-            if "idle" in entry:
-                yield ": keep-alive\n\n"
-                with session_scope(settings) as s:
-                    dep = s.get(Deployment, deployment_id)
-                    if dep.state_enum.final:
-                        yield from _db_lines(settings, deployment_id, after)
-                        yield f"event: end\ndata: {json.dumps({'state': dep.state})}\n\n"
-                        return
-            elif "end" in entry:
+        for entry in follow(redis_connection(settings), key, after_seq=after, block_ms=STATE_EVERY_MS):
+            if "end" in entry:
                 yield f"event: end\ndata: {json.dumps({'state': entry['end']})}\n\n"
                 return
-            else:
-                yield f"id: {entry['seq']}\ndata: {json.dumps(entry)}\n\n"
+            if "idle" not in entry:
+                sent = max(sent, entry["seq"])
+                yield _line_event(entry["seq"], entry["line"])
+            # The steps advance in the database; look at most every STATE_EVERY_MS, never per line.
+            if "idle" in entry or time.monotonic() - checked >= STATE_EVERY_MS / 1000:
+                checked = time.monotonic()
+                with session_scope(settings) as s:
+                    dep = s.get(Deployment, deployment_id)
+                    now_state, now_final = dep.state, dep.state_enum.final
+                if now_state != shown:
+                    shown = now_state
+                    yield _state_event(now_state)
+                if now_final:  # ended without its stream's end mark (a worker died): the rest from the database
+                    yield from _db_lines(settings, deployment_id, sent)
+                    yield f"event: end\ndata: {json.dumps({'state': now_state})}\n\n"
+                    return
+                if "idle" in entry:
+                    yield ": keep-alive\n\n"
 
     return Response(stream_with_context(events()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -371,7 +350,19 @@ def _db_lines(settings, deployment_id: int, after: int):
             select(BuildLog).where(BuildLog.deployment_id == deployment_id, BuildLog.seq > after).order_by(BuildLog.seq)
         ).all()
         for row in rows:
-            yield f"id: {row.seq}\ndata: {json.dumps({'seq': row.seq, 'line': row.line})}\n\n"
+            yield _line_event(row.seq, row.line)
+
+
+# How often a live log stream looks at the deployment's state (the steps), in milliseconds.
+STATE_EVERY_MS = 500
+
+
+def _line_event(seq: int, line: str) -> str:
+    return f"id: {seq}\ndata: {json.dumps({'seq': seq, 'line': line, 'html': str(log_html(line))})}\n\n"
+
+
+def _state_event(state: str) -> str:
+    return f"event: state\ndata: {json.dumps({'state': state})}\n\n"
 
 
 def _leases(settings, session, project_id: int) -> dict:
@@ -402,4 +393,315 @@ def _leases(settings, session, project_id: int) -> dict:
                        "per_month": per_month(ref.get("price_uact")), "escrow_left": escrow})
     history = session.scalars(select(LeaseEvent).join(Deployment).where(Deployment.project_id == project_id)
                               .order_by(LeaseEvent.id.desc()).limit(50)).all()
-    return {"leases": leases, "lease_history": history}
+    project = session.get(Project, project_id)
+    budget = (project.akash_settings or {}).get("budget_uact") or _int_or_none(settings.akash_budget)
+    return {"leases": leases, "lease_history": history, "akash_spend": spend(history, leases, budget)}
+
+
+def _int_or_none(text) -> int | None:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
+
+
+# -- creating a project ---------------------------------------------------------
+
+def _importable_repos(session, actor) -> list[tuple]:
+    """(installation, repository) pairs the actor may make a project of: the App's installations'
+    repositories; a GitHub user only those their own token can push to (member or owner)."""
+    from slipway.accounts.access import Role
+    from slipway.github.installations import active_installations
+
+    roles = None if actor.is_admin else actor.repo_roles()
+    out = []
+    for i in active_installations(session):
+        if i.suspended:
+            continue
+        for r in sorted(i.repositories, key=lambda r: r.full_name.lower()):
+            if roles is None or roles.get(r.full_name.lower()) in (Role.OWNER, Role.MEMBER):
+                out.append((i, r))
+    return out
+
+
+def _creatable_teams(session, actor) -> list:
+    """Teams the actor may put a new project in (owner or member); the admin may put it in none."""
+    from slipway.accounts.access import Role
+
+    return [t for t in teams.visible(session, actor)
+            if actor.is_admin or actor.team_roles.get(t.id) in (Role.OWNER, Role.MEMBER)]
+
+
+def _new_page(values: dict | None = None, error: str | None = None, status: int = 200):
+    settings = _settings()
+    actor = current_actor()
+    with session_scope(settings) as session:
+        repos = [(i.id, r.repo_id, r.full_name, r.private) for i, r in _importable_repos(session, actor)]
+        team_slugs = [(t.slug, t.name) for t in _creatable_teams(session, actor)]
+    return render_template("new_project.html", repos=repos, teams=team_slugs, values=values or {},
+                           error=error, targets=_target_names(settings), default_target=settings.default_target,
+                           is_admin=actor.is_admin), status
+
+
+def _target_names(settings) -> list[str]:
+    from slipway.targets import targets_from_settings
+
+    try:
+        return sorted(targets_from_settings(settings))
+    except Exception:  # noqa: BLE001 - a misconfigured target: offer the default only
+        return [settings.default_target]
+
+
+@bp.get("/new")
+@guard(Site.SIGNED_IN)
+def new_project():
+    return _new_page()
+
+
+@bp.post("/new")
+@guard(Site.SIGNED_IN)
+def create_project():
+    """Create a project from a GitHub repository the App can read, or one deployed by ``git push``."""
+    from slipway.git_remote import ensure_repository, issue_push_token, repository_path
+    from slipway.projects import ProjectSpec
+    from slipway.projects import create_project as create
+
+    check_csrf()
+    settings = _settings()
+    actor = current_actor()
+    form = request.form
+    values = {k: form.get(k, "").strip() for k in ("source", "name", "branch", "target", "team", "repo")}
+    values["branch"] = values["branch"] or "main"
+    values["target"] = values["target"] or settings.default_target
+    token = None
+    with session_scope(settings) as session:
+        team = None
+        if values["team"]:
+            team = next((t for t in _creatable_teams(session, actor) if t.slug == values["team"]), None)
+            if team is None:
+                return _new_page(values, render(UserError.DASH_NO_SUCH_TEAM, team=values["team"]), 422)
+        elif not actor.is_admin and values["source"] != "github":
+            return _new_page(values, render(UserError.DASH_TEAM_NEEDED), 422)
+        installation_id = None
+        if values["source"] == "github":
+            pairs = {f"{i.id}:{r.repo_id}": (i, r) for i, r in _importable_repos(session, actor)}
+            if values["repo"] not in pairs:
+                return _new_page(values, render(UserError.DASH_NO_SUCH_REPO), 422)
+            i, r = pairs[values["repo"]]
+            installation_id, github_repo = i.id, r.full_name
+            repo_url = f"{settings.github_url.rstrip('/')}/{r.full_name}.git"
+        else:
+            github_repo, repo_url = None, str(repository_path(settings, values["name"] or "-"))
+        spec = ProjectSpec(name=values["name"], repo_url=repo_url, github_repo=github_repo,
+                           branch=values["branch"], target=values["target"])
+        try:
+            project = create(session, spec)
+        except ValueError as exc:
+            session.rollback()
+            return _new_page(values, str(exc), 422)
+        project.installation_id = installation_id
+        if team is not None:
+            teams.assign(session, project, team)
+        if github_repo is None:
+            ensure_repository(settings, project.name, project.branch)
+            token = issue_push_token(project, settings)
+        audit.record(session, actor, "project.create", project, team=team.slug if team else None)
+        name = project.name
+    if token is None:
+        flash(f"Created {name}: push to its branch on GitHub, or deploy it now.", "notice")
+        return redirect(url_for("dashboard.project", name=name))
+    return _secret_page(name, "git remote", token=token, remote=remote_url(settings, name), status=201)
+
+
+def _secret_page(name: str, what: str, status: int = 200, **shown_once):
+    """A token or hook URL, shown on this page only: Slipway keeps its hash or its ciphertext."""
+    return render_template("shown_once.html", name=name, what=what, **shown_once), status
+
+
+# -- a project's settings ------------------------------------------------------
+
+# The marks a variable can carry (slipway.envvars): (form field, label, explanation). The variable
+# form draws one checkbox per entry and passes the checked ones to ``_set_variable``.
+ENV_MARKS: tuple[tuple[str, str, str], ...] = (
+    ("runtime", "Runtime", "given to the running app (a new variable's default)"),
+    ("build", "Build", "given to the Dockerfile's build stages only (declare it with ARG in a stage the final "
+                       "image is not made FROM), never to the image"),
+)
+
+
+@bp.get("/projects/<name>/settings")
+@guard(Action.SETTINGS)
+def project_settings(name: str):
+    return _settings_page(name)
+
+
+def _settings_page(name: str, error: str | None = None, status: int = 200, **extra):
+    settings = _settings()
+    with session_scope(settings) as session:
+        p = session.scalar(select(Project).where(Project.name == name))
+        if p is None:
+            abort(404)
+        git_remote = remote_url(settings, p.name) if uses_git_remote(settings, p.name, p.repo_url) else None
+        return render_template("settings.html", project=p, error=error, git_remote=git_remote,
+                               has_hook=bool(p.deploy_hook_enc), env_names=envvars.names(session, p.id),
+                               env_scopes=envvars.scopes(session, p.id), env_marks=ENV_MARKS, akash_fields=AKASH_FIELDS,
+                               akash_form=extra.pop("akash_form", None) or as_text(p.akash_settings or {}),
+                               akash_error=extra.pop("akash_error", None), targets=_target_names(settings),
+                               can_manage=can(current_actor(), p, Action.MANAGE, session),
+                               team=teams.team_of(session, p.id), **extra), status
+
+
+@bp.post("/projects/<name>/settings")
+@guard(Action.SETTINGS)
+def save_settings(name: str):
+    from slipway.projects import update_project
+
+    check_csrf()
+    form = request.form
+    changes = {k: form.get(k, "").strip() or None
+               for k in ("branch", "dockerfile", "build_context", "health_path", "target", "fork_previews")}
+    if "previews_shown" in form:
+        changes["previews_enabled"] = form.get("previews_enabled") == "on"
+    with session_scope(_settings()) as session:
+        try:
+            project = update_project(session, name, **changes)
+        except ValueError as exc:
+            session.rollback()
+            error = str(exc)
+        else:
+            error = None
+            audit.record(session, current_actor(), "settings.project", project,
+                         fields=sorted(k for k, v in changes.items() if v is not None))
+    if error:
+        return _settings_page(name, error=error, status=400)
+    flash("Settings saved; they apply from the next deployment.", "notice")
+    return redirect(url_for("dashboard.project_settings", name=name))
+
+
+@bp.post("/projects/<name>/env")
+@guard(Action.SETTINGS)
+def set_variable(name: str):
+    """Add or replace a variable. Its value is write-only: no page ever shows it again."""
+    check_csrf()
+    key = request.form.get("key", "").strip()
+    value = request.form.get("value", "")
+    marks = [field for field, _label, _why in ENV_MARKS if request.form.get(field) == "on"]
+    with session_scope(_settings()) as session:
+        project = session.scalar(select(Project).where(Project.name == name))
+        try:
+            _set_variable(session, project, key, value, marks)
+        except ValueError as exc:
+            session.rollback()
+            error = str(exc)
+        else:
+            error = None
+            audit.record(session, current_actor(), "env.set", project, names=[key], marks=marks)
+    if error:
+        return _settings_page(name, error=error, status=400, env_key=key)
+    flash(f"{key} saved; it applies from the next deployment.", "notice")
+    return redirect(url_for("dashboard.project_settings", name=name) + "#variables")
+
+
+def _set_variable(session, project: Project, key: str, value: str, marks: list[str]) -> None:
+    """The one place the form's marks meet slipway.envvars: runtime, build, both, or (none ticked) the
+    variable's scope so far (a new one: runtime)."""
+    scope = {("build", "runtime"): "both", ("build",): "build", ("runtime",): "runtime"}.get(tuple(sorted(marks)))
+    envvars.set_vars(session, project, {key: value}, scope)
+
+
+@bp.post("/projects/<name>/env/<key>/delete")
+@guard(Action.SETTINGS)
+def unset_variable(name: str, key: str):
+    check_csrf()
+    with session_scope(_settings()) as session:
+        project = session.scalar(select(Project).where(Project.name == name))
+        missing = envvars.unset_vars(session, project, [key])
+        if not missing:
+            audit.record(session, current_actor(), "env.unset", project, names=[key])
+    flash(f"{key} was not set." if missing else f"{key} removed; it applies from the next deployment.",
+          "error" if missing else "notice")
+    return redirect(url_for("dashboard.project_settings", name=name) + "#variables")
+
+
+@bp.post("/projects/<name>/hook")
+@guard(Action.SETTINGS)
+def make_hook(name: str):
+    """A new deploy hook URL (the old one stops working), shown once."""
+    from slipway.git_remote import hook_url, issue_hook_token
+
+    check_csrf()
+    settings = _settings()
+    with session_scope(settings) as session:
+        project = session.scalar(select(Project).where(Project.name == name))
+        token = issue_hook_token(project)
+        audit.record(session, current_actor(), "project.hook", project)
+        branch = project.branch
+    return _secret_page(name, "deploy hook", hook=hook_url(settings, token), branch=branch)
+
+
+@bp.post("/projects/<name>/hook/delete")
+@guard(Action.SETTINGS)
+def delete_hook(name: str):
+    check_csrf()
+    with session_scope(_settings()) as session:
+        project = session.scalar(select(Project).where(Project.name == name))
+        project.deploy_hook_enc = None
+        audit.record(session, current_actor(), "project.hook", project, removed=True)
+    flash("Deploy hook removed: its URL no longer deploys.", "notice")
+    return redirect(url_for("dashboard.project_settings", name=name) + "#hook")
+
+
+@bp.post("/projects/<name>/token")
+@guard(Action.SETTINGS)
+def make_push_token(name: str):
+    """A new token for the project's git remote (the old one stops working), shown once."""
+    from slipway.git_remote import issue_push_token
+
+    check_csrf()
+    settings = _settings()
+    with session_scope(settings) as session:
+        project = session.scalar(select(Project).where(Project.name == name))
+        try:
+            token = issue_push_token(project, settings)
+        except ValueError as exc:
+            session.rollback()
+            flash(str(exc), "error")
+            return redirect(url_for("dashboard.project_settings", name=name))
+        audit.record(session, current_actor(), "project.token", project)
+    return _secret_page(name, "git remote", token=token, remote=remote_url(settings, name))
+
+
+@bp.post("/projects/<name>/rollback")
+@guard(Action.DEPLOY)
+def rollback(name: str):
+    """Run the production deployment before the live one again (its image, no rebuild)."""
+    from slipway.deployments import rollback_source
+
+    check_csrf()
+    with session_scope(_settings()) as session:
+        project = session.scalar(select(Project).where(Project.name == name))
+        source = rollback_source(session, project)
+        source_id = source.id if source is not None else None
+    if source_id is None:
+        flash(render(UserError.DASH_NOTHING_TO_ROLL_BACK), "error")
+        return redirect(url_for("dashboard.project", name=name))
+    return redeploy.__wrapped__(source_id)
+
+
+@bp.post("/projects/<name>/delete")
+@guard(Action.MANAGE)
+def delete(name: str):
+    """Delete the project, once its name is typed again."""
+    import logging
+
+    from slipway.projects import delete_project
+
+    check_csrf()
+    if request.form.get("confirm", "").strip() != name:
+        return _settings_page(name, error=render(UserError.DASH_DELETE_CONFIRM, name=name), status=400)
+    with session_scope(_settings()) as session:
+        audit.record(session, current_actor(), "project.delete",
+                     session.scalar(select(Project).where(Project.name == name)))
+    delete_project(_settings(), name, logging.getLogger(__name__).info)
+    flash(f"Deleted {name}.", "notice")
+    return redirect(url_for("dashboard.index"))

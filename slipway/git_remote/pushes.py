@@ -69,6 +69,19 @@ def _is_fast_forward(path: Path, old: str, new: str) -> bool:
         repo.close()
 
 
+def _commit_facts(path: Path, sha: str) -> tuple[str | None, str | None]:
+    """The pushed commit's subject and author name, read from the repository git just stored it in."""
+    repo = Repo(path)
+    try:
+        out = repo.git.log("-1", "--format=%an%x00%s", sha)
+    except GitCommandError:
+        return None, None
+    finally:
+        repo.close()
+    author, _, subject = out.partition("\0")
+    return subject or None, author or None
+
+
 def _load_queued_refs(path: Path) -> dict[str, str]:
     try:
         return json.loads((path / QUEUED_REFS_FILE).read_text())
@@ -123,7 +136,8 @@ def deploy_push(settings: Settings, project_id: int, path: Path) -> tuple[list[s
     elif head is not None:
         forced = head.old != ZERO_SHA and not _is_fast_forward(path, head.old, head.new)
         try:
-            requested = request_deployment(project_id, PushedCommit(head.new, branch), "git", settings=settings)
+            requested = request_deployment(project_id, PushedCommit(head.new, branch, *_commit_facts(path, head.new)),
+                                           "git", settings=settings)
         except DeployRequestError as exc:
             log.error("push to %s: %s", name, exc)
             lines.append(f"Slipway: the push is stored but {exc}. "

@@ -35,9 +35,9 @@ def test_index_shows_what_serves_production_even_when_the_latest_attempt_failed(
     make(settings, "live")
     make(settings, "failed")
     page = client.get("/").data.decode()
-    row = page[page.index('href="/projects/dash"'):]
-    row = row[: row.index("</tr>")]
-    assert "http://127.0.0.1:9999" in row and "state-failed" in row
+    card = page[page.index('href="/projects/dash"'):]
+    row = card[: card.index("</a>")]
+    assert "127.0.0.1:9999" in row and "state-failed" in row
 
 
 def test_deployment_page_shows_log_and_escaped_reason(client, settings):
@@ -81,12 +81,16 @@ def test_stream_of_a_running_deployment_follows_redis_until_the_end(client, sett
     writer.write("Step 2/3")
     writer.close("live")
     events = sse_events(client.get(f"/deployments/{dep_id}/log/stream?after=1").data.decode())
-    assert events == [("message", {"seq": 2, "line": "Step 2/3"}), ("end", {"state": "live"})]
+    # the state first (the page's badge and steps), then the lines with their HTML, then the end
+    assert events == [("state", {"state": "building"}),
+                      ("message", {"seq": 2, "line": "Step 2/3", "html": "Step 2/3"}), ("end", {"state": "live"})]
 
 
 def test_stream_of_a_finished_deployment_comes_from_the_database(client, settings):
     dep_id = make(settings, "failed", lines=("a", "b", "c"))
     events = sse_events(client.get(f"/deployments/{dep_id}/log/stream?after=1").data.decode())
+    assert events[0] == ("state", {"state": "failed"})
+    events = events[1:]
     assert [e[1].get("line") for e in events] == ["b", "c", None]
     assert events[-1] == ("end", {"state": "failed"})
 
@@ -102,7 +106,7 @@ def test_project_page_shows_production_and_deploy_now_queues_the_branch_head(cli
     with session_scope() as s:
         create_project(s, ProjectSpec(name="deploynow", repo_url=repo.url))
     page = client.get("/projects/deploynow").data.decode()
-    assert "not live" in page and "Deploy main now" in page
+    assert "Not live yet" in page and "Deploy main now" in page
     token = page.split('name="csrf" value="')[1].split('"')[0]
 
     # Without the session's token the form is refused and nothing is queued.
@@ -146,7 +150,7 @@ def test_redeploy_button_queues_the_same_image(client, settings, queue):
         s.flush()
         old_id = old.id
     page = client.get(f"/deployments/{old_id}").data.decode()
-    assert "Redeploy this version" in page
+    assert "Roll back to this version" in page
     token = page.split('name="csrf" value="')[1].split('"')[0]
     resp = client.post(f"/deployments/{old_id}/redeploy", data={"csrf": token})
     assert resp.status_code == 302
@@ -161,7 +165,7 @@ def test_an_akash_projects_page_sets_its_own_akash_settings_and_refuses_bad_valu
     with session_scope() as s:
         s.add(Project(name="onakash", repo_url="https://x/onakash.git", target="akash",
                       akash_settings={"cpu": "0.25"}))
-    page = client.get("/projects/onakash").data.decode()
+    page = client.get("/projects/onakash/settings").data.decode()
     assert "the provider that runs the app can read its environment variables" in page
     assert 'name="cpu" value="0.25"' in page
     token = page.split('name="csrf" value="')[1].split('"')[0]
@@ -201,3 +205,72 @@ def test_every_flash_category_and_page_class_the_dashboard_uses_has_a_style():
     used |= {"notice"}  # the Akash settings' warning on the project page
     assert used <= defined, f"no rule in slipway.css for: {sorted(used - defined)}"
     assert {"notice", "error"} <= used
+
+
+def test_the_failing_line_is_the_cause_not_the_summaries_after_it():
+    from types import SimpleNamespace
+
+    from web.present import failing_line
+
+    log = ["== building", "Step 3/4 : RUN make test  # prints error on failure", " ---> Running in 1f2e",
+           "\x1b[1;34m==> running the tests\x1b[0m", "\x1b[31merror: 2 tests failed\x1b[0m", "summary: 40 passed",
+           "Removing intermediate container 1f2e", "ERROR: The command '/bin/sh -c make' returned a non-zero code: 3",
+           "== failed: The Docker build failed: returned a non-zero code: 3."]
+    rows = [SimpleNamespace(seq=i + 1, line=text) for i, text in enumerate(log)]
+    assert failing_line(rows, "failed") == 5
+    assert failing_line(rows, "live") is None
+    # no line says so: the last line of the step's output
+    rows[4].line = "2 tests did not pass"
+    assert failing_line(rows, "failed") == 6
+    assert failing_line([SimpleNamespace(seq=1, line="== failed: no Dockerfile")], "failed") == 1
+
+
+def test_log_lines_are_escaped_before_their_colours_are_drawn():
+    from web.present import log_html
+
+    assert str(log_html("\x1b[31m<script>alert(1)</script>\x1b[0m & more")) == \
+        '<span class="ansi31">&lt;script&gt;alert(1)&lt;/script&gt;</span> &amp; more'
+
+
+def test_akash_spend_is_deposits_less_escrow_left_and_its_chart_steps_up_with_each_deposit():
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from web.present import spend
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    events = [SimpleNamespace(at=t0, amount_uact=5_000_000), SimpleNamespace(at=t0 + timedelta(days=1), amount_uact=None),
+              SimpleNamespace(at=t0 + timedelta(days=10), amount_uact=5_000_000)]
+    s = spend(events, [{"escrow_left": 2_000_000}], 20_000_000, now=t0 + timedelta(days=20))
+    assert (s["deposited"], s["escrow"], s["spent"], s["share"]) == (10_000_000, 2_000_000, 8_000_000, 40)
+    # start, then up at each deposit, then flat to the right edge: 6 points; the budget line above them
+    assert len(s["line"].split()) == 6 and s["budget_y"] < float(s["line"].split()[-1].split(",")[1])
+    unknown = spend(events, [{"escrow_left": None}], None)
+    assert (unknown["escrow"], unknown["share"], unknown["budget_y"]) == (None, None, None)
+    assert spend([], [], 5)["line"] == ""
+
+
+def test_new_project_imports_a_repository_of_an_installation_and_refuses_others(client, settings):
+    from slipway.models import Installation, InstallationRepository
+
+    with session_scope() as s:
+        inst = Installation(id=77, account_login="acme", account_type="Organization")
+        inst.repositories.append(InstallationRepository(repo_id=501, full_name="acme/shop", private=True))
+        s.add(inst)
+        s.add(Installation(id=78, account_login="held", suspended=True,
+                           repositories=[InstallationRepository(repo_id=502, full_name="held/app")]))
+    page = client.get("/new").data.decode()
+    token = page.split('name="csrf" value="')[1].split('"')[0]
+    assert 'value="77:501"' in page and "acme/shop (private)" in page
+    assert "held/app" not in page  # a suspended installation's repositories cannot build
+
+    refused = client.post("/new", data={"csrf": token, "source": "github", "repo": "78:502", "name": "held"})
+    assert refused.status_code == 422 and "choose one of the repositories listed" in refused.data.decode()
+    resp = client.post("/new", data={"csrf": token, "source": "github", "repo": "77:501", "name": "shop",
+                                     "branch": "release"})
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/projects/shop")
+    with session_scope() as s:
+        p = s.query(Project).filter_by(name="shop").one()
+        assert (p.github_repo, p.installation_id, p.branch, p.deploy_token_hash) == ("acme/shop", 77, "release", None)
+        assert p.repo_url == f"{settings.github_url.rstrip('/')}/acme/shop.git"
+    assert "Created shop" in client.get("/projects/shop").data.decode()

@@ -66,6 +66,10 @@ def test_push_to_a_tracked_branch_queues_a_deployment(deliver, payload, queue, s
     with session_scope() as s:
         dep = s.get(Deployment, dep_id)
         assert (dep.sha, dep.branch, dep.trigger) == (payload["after"], branch, "push")
+        # the dashboard's lists show the head commit's first line and author, as GitHub sent them
+        head = payload["head_commit"]
+        assert dep.commit_message == head["message"].splitlines()[0]
+        assert dep.commit_author == head["author"]["name"]
     assert queue.count == 1
 
 

@@ -31,11 +31,20 @@ def handle(session: Session, payload: dict) -> Outcome:
         return _builds_nothing(full_name, branch, disconnected)
     ids, replaced = [], []
     for p in projects:
-        requested = request_deployment(p, PushedCommit(after, branch), "push", session=session)
+        requested = request_deployment(p, PushedCommit(after, branch, *_head_commit(payload)), "push",
+                                       session=session)
         replaced += requested.replaced
         ids.append(requested.deployment_id)
     names = ", ".join(p.name for p in projects)
     return Outcome(202, f"queued deployment of {after[:7]} for {names}", ids, report_ids=ids + replaced)
+
+
+def _head_commit(payload: dict) -> tuple[str | None, str | None]:
+    """The pushed head commit's message and author name, as GitHub's push payload carries them."""
+    head = payload.get("head_commit") if isinstance(payload.get("head_commit"), dict) else {}
+    author = head.get("author") if isinstance(head.get("author"), dict) else {}
+    message, name = head.get("message"), author.get("name") or author.get("username")
+    return (message if isinstance(message, str) else None, name if isinstance(name, str) else None)
 
 
 def presumed(payload: dict) -> Presumed:
