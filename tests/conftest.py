@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import uuid
-from contextlib import ExitStack, contextmanager
 from dataclasses import replace
+from pathlib import Path
 
 import docker
 import pytest
 from redis import Redis
 from rq import SimpleWorker
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 from werkzeug.serving import make_server
 
 from deployer.local import LABEL_PROJECT
 from slipway.db import dispose_engines, session_scope
 from slipway.migrate import upgrade
+from slipway.models import Base
 from slipway.projects import ProjectSpec, create_project
 from slipway.queue import SERIALIZER, get_queue, redis_connection
 from slipway.settings import Settings, set_settings
@@ -47,45 +50,112 @@ def db_backend(request) -> str:
     return getattr(request, "param", "sqlite")
 
 
-@contextmanager
-def _postgres_schema():
-    """A database URL whose tables live in a schema of this test's own, dropped afterwards.
-
-    Runs that share the database (two developers' suites, CI beside a session) never meet.
-    """
+def _postgres_url(schema: str) -> str:
     url = os.environ.get("SLIPWAY_TEST_POSTGRES_URL")
     if not url:
         pytest.fail("SLIPWAY_TEST_POSTGRES_URL is not set; run the suite with scripts/test.sh")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
     sep = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{sep}options=-csearch_path%3D{schema}"
-    finally:
+    return f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+class PostgresSchemas:
+    """Schemas of this test process, migrated once and emptied between tests.
+
+    Migrating a schema took 0.6 s and dropping it 0.1 s, for each of some 340 tests; emptying one
+    (every table's rows deleted, every sequence restarted) takes a few milliseconds and leaves what
+    a fresh migration leaves. A schema that cannot be emptied (a test left a lock behind) is dropped
+    and the next test gets a new one. Runs that share the database never meet: schema names are
+    random, and each test process (pytest-xdist worker) has schemas of its own.
+    """
+
+    def __init__(self, base: Settings):
+        self.base = base
+        self.admin = create_engine(_postgres_url("public"), poolclass=NullPool)
+        self.free: list[str] = []
+        self.emptying: dict[str, str] = {}  # schema -> the statements that empty it
+
+    def take(self) -> str:
+        if self.free:
+            return self.free.pop()
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        with self.admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        self.emptying[schema] = ""
+        upgrade(replace(self.base, database_url=_postgres_url(schema)))
         dispose_engines()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+        with self.admin.begin() as conn:
+            tables = set(conn.scalars(text(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = :s "
+                "AND table_type = 'BASE TABLE' AND table_name <> 'alembic_version'"), {"s": schema}))
+            sequences = conn.scalars(text(
+                "SELECT sequence_name FROM information_schema.sequences WHERE sequence_schema = :s"), {"s": schema})
+            # Children before parents (the models' order), then any table the models lack.
+            order = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name in tables]
+            order += sorted(tables - set(order))
+            self.emptying[schema] = "".join(
+                ["SET LOCAL lock_timeout = '5s';"]
+                + [f"DELETE FROM {schema}.{table};" for table in order]
+                + [f"ALTER SEQUENCE {schema}.{seq} RESTART;" for seq in sequences])
+        return schema
+
+    def give_back(self, schema: str) -> None:
+        try:
+            with self.admin.begin() as conn:
+                conn.exec_driver_sql(self.emptying[schema])
+        except Exception:  # noqa: BLE001 - a schema that cannot be emptied is dropped instead
+            self.drop(schema)
+            return
+        self.free.append(schema)
+
+    def drop(self, schema: str) -> None:
+        with self.admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        del self.emptying[schema]
+
+    def close(self) -> None:
+        for schema in list(self.emptying):
+            self.drop(schema)
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_schemas(base_settings: Settings):
+    schemas = PostgresSchemas(base_settings)
+    yield schemas
+    dispose_engines()
+    schemas.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(base_settings: Settings, tmp_path_factory) -> Path:
+    """A SQLite database migrated once per test process; each test starts from a copy (0.2 s less each)."""
+    path = tmp_path_factory.mktemp("migrated") / "slipway.db"
+    upgrade(replace(base_settings, database_url=f"sqlite:///{path}"))
+    dispose_engines()  # its last connection closed: the WAL is checkpointed into the file
+    return path
 
 
 @pytest.fixture
-def settings(base_settings: Settings, tmp_path, db_backend: str) -> Settings:
-    with ExitStack() as stack:
-        if db_backend == "postgresql":
-            url = stack.enter_context(_postgres_schema())
-        else:
-            url = f"sqlite:///{tmp_path / 'slipway.db'}"
-        # Its own data dir too: work dirs and git remotes of one test never meet another's.
-        s = replace(base_settings, data_dir=str(tmp_path / "data"), database_url=url,
-                    queue_name=f"test-{uuid.uuid4().hex[:8]}",
-                    github_webhook_secret="test-webhook-secret-123", admin_password="test-admin-password-123")
-        set_settings(s)
-        upgrade(s)
-        yield s
-        set_settings(None)
-        dispose_engines()
+def settings(request, base_settings: Settings, tmp_path, db_backend: str) -> Settings:
+    """This test's settings: a database of its own, at the newest migration, and a data dir and queue."""
+    if db_backend == "postgresql":
+        schemas = request.getfixturevalue("postgres_schemas")
+        schema = schemas.take()
+        url = _postgres_url(schema)
+    else:
+        path = tmp_path / "slipway.db"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+        url = f"sqlite:///{path}"
+    # Its own data dir too: work dirs and git remotes of one test never meet another's.
+    s = replace(base_settings, data_dir=str(tmp_path / "data"), database_url=url,
+                queue_name=f"test-{uuid.uuid4().hex[:8]}",
+                github_webhook_secret="test-webhook-secret-123", admin_password="test-admin-password-123")
+    set_settings(s)
+    yield s
+    set_settings(None)
+    dispose_engines()
+    if db_backend == "postgresql":
+        schemas.give_back(schema)
 
 
 @pytest.fixture
