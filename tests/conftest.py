@@ -2,10 +2,29 @@
 
 The real Redis, Docker Engine and registry are started by scripts/test.sh,
 which exports their addresses; every test gets its own database and queue.
+
+The suite runs in two processes at once (pytest-xdist, ``-n 2 --dist loadfile``: each test module
+stays in one process, so module and session fixtures are shared within it). Tests in the other
+process share the machine's Redis, Docker Engine, registry and PostgreSQL with yours. Rules:
+- Keep state your own: the ``settings`` fixture gives a database, data dir and queue name of this
+  test; name projects, images, containers and Redis keys after them (``t-<uuid>``, the queue name),
+  never a fixed name two tests could both write, and count only what is yours (filter containers by
+  your deployment's labels *and* your queue name: deployment ids start at 1 in every database).
+- List containers with ``sparse=True`` when you filter by label: a full listing inspects every
+  container, and one the other process removes meanwhile fails it with 404.
+- Ports: ask for a free one (``free_port``, ``devnet_port``), never a fixed one.
+- A test that needs the machine's services to itself (stops the registry, counts registry-wide
+  Redis keys, talks to every port on loopback) is marked ``@pytest.mark.serial``: it waits until
+  the other process's test ends and the other process waits for it (``_serial_tests`` below).
+- Expensive set-up shared by a module goes in a module fixture (a devnet, an image), and each test
+  then uses wallets, projects and names of its own, and compares before/after rather than assuming
+  a fresh chain.
+``SLIPWAY_TEST_WORKERS=1 scripts/test.sh`` runs everything in one process.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -37,6 +56,32 @@ from tests.support.web import sign_in
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:
     return Settings.load()
+
+
+@pytest.fixture(autouse=True)
+def _serial_tests(request, base_settings: Settings):
+    """With pytest-xdist: a test marked ``serial`` runs alone; the others share the machine.
+
+    A readers-writer lock on files in the test instance's run dir: every test holds ``share``
+    shared, a serial one holds it exclusively. The ``gate`` is taken to queue for ``share``, so a
+    serial test that waits keeps new tests from starting before it.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    exclusive = request.node.get_closest_marker("serial") is not None
+    run = base_settings.data_path / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    with open(run / "tests-gate.lock", "a") as gate, open(run / "tests-share.lock", "a") as share:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(share, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(share, fcntl.LOCK_UN)
 
 
 def pytest_generate_tests(metafunc):
@@ -146,9 +191,11 @@ def settings(request, base_settings: Settings, tmp_path, db_backend: str) -> Set
         path = tmp_path / "slipway.db"
         shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
         url = f"sqlite:///{path}"
-    # Its own data dir too: work dirs and git remotes of one test never meet another's.
+    # Its own data dir too: work dirs and git remotes of one test never meet another's. No registry
+    # collection after every Nth live deployment: it stops the registry other tests push to
+    # (tests/test_registry_gc.py turns it on, alone).
     s = replace(base_settings, data_dir=str(tmp_path / "data"), database_url=url,
-                queue_name=f"test-{uuid.uuid4().hex[:8]}",
+                queue_name=f"test-{uuid.uuid4().hex[:8]}", registry_gc_every="0",
                 github_webhook_secret="test-webhook-secret-123", admin_password="test-admin-password-123")
     set_settings(s)
     yield s

@@ -36,6 +36,9 @@ from slipway.states import State
 from tests.support.targets import deploy
 from tests.support.deployments import fake_fetch, make_deployment
 
+# It stops the registry to collect its blobs and counts registry-wide Redis keys: nothing else may run meanwhile.
+pytestmark = pytest.mark.serial
+
 
 @pytest.fixture(autouse=True)
 def registry_free(settings, redis):
