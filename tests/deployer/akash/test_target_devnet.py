@@ -76,7 +76,8 @@ def network(base_settings, tmp_path_factory):
     """
     port = devnet_port()
     s = replace(base_settings, data_dir=str(tmp_path_factory.mktemp("akash-devnet")), devnet_port=str(port),
-                devnet_block_time=BLOCK_TIME, akash_chain_id=config.CHAIN_ID, akash_funding_mnemonic=MNEMONIC)
+                devnet_block_time=BLOCK_TIME, akash_chain_id=config.CHAIN_ID, akash_funding_mnemonic=MNEMONIC,
+                akash_gas_price="0.0025")
     node = start(s)
     providers = build_providers(node.rest_url, s)
     supervisor = Supervisor(s.devnet_path, providers)
