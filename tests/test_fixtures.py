@@ -10,7 +10,7 @@ from slipway.migrate import alembic_config
 from slipway.models import Project
 from slipway.projects import ProjectSpec, create_project
 from slipway.settings import set_settings
-from tests.conftest import _postgres_url
+from tests.support.databases import postgres_url
 
 
 def head() -> str:
@@ -27,7 +27,7 @@ def test_a_postgres_schema_given_back_comes_again_empty_with_its_sequences_resta
     from dataclasses import replace
 
     schema = postgres_schemas.take()
-    s = replace(settings, database_url=_postgres_url(schema))
+    s = replace(settings, database_url=postgres_url(schema))
     set_settings(s)
     with session_scope() as session:
         create_project(session, ProjectSpec(name="first", repo_url="https://example.com/a.git"))
