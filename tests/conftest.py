@@ -15,7 +15,7 @@ process share the machine's Redis, Docker Engine, registry and PostgreSQL with y
 - Ports: ask for a free one (``free_port``, ``devnet_port``), never a fixed one.
 - A test that needs the machine's services to itself (stops the registry, counts registry-wide
   Redis keys, talks to every port on loopback) is marked ``@pytest.mark.serial``: it waits until
-  the other process's test ends and the other process waits for it (``_serial_tests`` below).
+  the other process's test ends and the other process waits for it (``pytest_runtest_protocol``).
 - Expensive set-up shared by a module goes in a module fixture (a devnet, an image), and each test
   then uses wallets, projects and names of its own, and compares before/after rather than assuming
   a fresh chain.
@@ -56,19 +56,20 @@ def base_settings() -> Settings:
     return Settings.load()
 
 
-@pytest.fixture(autouse=True)
-def _serial_tests(request, base_settings: Settings):
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
     """With pytest-xdist: a test marked ``serial`` runs alone; the others share the machine.
 
-    A readers-writer lock on files in the test instance's run dir: every test holds ``share``
-    shared, a serial one holds it exclusively. The ``gate`` is taken to queue for ``share``, so a
-    serial test that waits keeps new tests from starting before it.
+    A readers-writer lock on files in the test instance's run dir, held around a test's whole
+    protocol (module fixtures set up by its first test and torn down by its last included): every
+    test holds ``share`` shared, a serial one holds it exclusively. The ``gate`` is taken to queue
+    for ``share``, so a serial test that waits keeps new tests from starting before it.
     """
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         yield
         return
-    exclusive = request.node.get_closest_marker("serial") is not None
-    run = base_settings.data_path / "run"
+    exclusive = item.get_closest_marker("serial") is not None
+    run = Settings.load().data_path / "run"
     run.mkdir(parents=True, exist_ok=True)
     with open(run / "tests-gate.lock", "a") as gate, open(run / "tests-share.lock", "a") as share:
         fcntl.flock(gate, fcntl.LOCK_EX)

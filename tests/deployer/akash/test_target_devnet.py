@@ -359,7 +359,8 @@ def web_image(network) -> str:
     import io
 
     s = network.settings
-    tag = f"{s.registry}/akash-test-web:latest"
+    # Not named like a project: `slipway registry gc --delete-orphans` (tests/test_registry_gc.py) keeps it.
+    tag = f"{s.registry}/akash-test/web:latest"
     dockerfile_text = (f"FROM {s.registry}/base/busybox:latest\n"
                        'CMD ["sh", "-c", "mkdir -p /tmp/www && echo hello > /tmp/www/index.html && '
                        'exec busybox httpd -f -p \\"$PORT\\" -h /tmp/www"]\n')
