@@ -68,6 +68,21 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
+# --- npm test oracles (in the background, beside pip: both mostly wait on their registries) ----
+npm_pid=""
+if [ -n "$TEST" ]; then
+  ORACLE="$ROOT/tests/oracle"
+  if [ -f "$ORACLE/package-lock.json" ]; then
+    nstamp="$ORACLE/node_modules/.slipway-install"
+    nwant="$(sha256sum "$ORACLE/package-lock.json" | cut -d' ' -f1)"
+    if [ "$(cat "$nstamp" 2>/dev/null || true)" != "$nwant" ]; then
+      say "npm ci in tests/oracle"
+      (cd "$ORACLE" && quietly npm ci --no-audit --no-fund && echo "$nwant" >"$nstamp") &
+      npm_pid=$!
+    fi
+  fi
+fi
+
 # --- Python -----------------------------------------------------------------------------------
 VENV="$ROOT/.venv"
 if ! "$VENV/bin/python" -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1; then
@@ -88,16 +103,6 @@ if [ "$have" != "$want $extras" ] && [ "$have" != "$want [test]" ] || ! [ -x "$V
   echo "$want $extras" >"$stamp"
 fi
 
-# --- npm test oracles -------------------------------------------------------------------------
-if [ -n "$TEST" ]; then
-  ORACLE="$ROOT/tests/oracle"
-  if [ -f "$ORACLE/package-lock.json" ]; then
-    nstamp="$ORACLE/node_modules/.slipway-install"
-    want="$(sha256sum "$ORACLE/package-lock.json" | cut -d' ' -f1)"
-    if [ "$(cat "$nstamp" 2>/dev/null || true)" != "$want" ]; then
-      say "npm ci in tests/oracle"
-      (cd "$ORACLE" && quietly npm ci --no-audit --no-fund)
-      echo "$want" >"$nstamp"
-    fi
-  fi
+if [ -n "$npm_pid" ]; then
+  wait "$npm_pid" || { echo "install: npm ci in tests/oracle failed" >&2; exit 1; }
 fi

@@ -10,6 +10,8 @@
 # A second test instance beside the first needs its own SLIPWAY_TEST_DATA_DIR and ports:
 # SLIPWAY_TEST_REGISTRY_PORT, SLIPWAY_TEST_WEB_PORT (and SLIPWAY_TEST_PROXY_PORT, default web port + 100).
 # The services are left running for fast re-runs; SLIPWAY_TEST_STOP=1 stops them afterwards.
+# Tests run in SLIPWAY_TEST_WORKERS processes at once (default 2, pytest-xdist, a module per
+# process; tests/conftest.py says what that asks of a test); 1 runs them all in this process.
 # Exits with pytest's exit code (5, "no tests collected", counts as a failure).
 set -euo pipefail
 
@@ -22,6 +24,7 @@ database_url="${SLIPWAY_TEST_DATABASE_URL:-}"
 registry_port="${SLIPWAY_TEST_REGISTRY_PORT:-5090}"
 web_port="${SLIPWAY_TEST_WEB_PORT:-8090}"
 proxy_port="${SLIPWAY_TEST_PROXY_PORT:-$((web_port + 100))}"
+workers="${SLIPWAY_TEST_WORKERS:-2}"
 
 # Forget the caller's Slipway configuration, then describe the test instance.
 while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep -E '^SLIPWAY_|^(DATABASE_URL|REDIS_URL|DOCKER_HOST|DOCKER_CONFIG)$' || true)
@@ -52,8 +55,10 @@ scripts/test_postgres.sh
 export SLIPWAY_PROXY=none
 export SLIPWAY_TEST_POSTGRES_URL="${SLIPWAY_TEST_POSTGRES_URL:-postgresql+psycopg://slipway_test:slipway_test@127.0.0.1:5432/slipway_test}"
 
+parallel=()
+if [ "$workers" -gt 1 ]; then parallel=(-n "$workers" --dist loadfile); fi
 rc=0
-.venv/bin/pytest "$@" || rc=$?
+.venv/bin/pytest "${parallel[@]}" "$@" || rc=$?
 if [ "$rc" = 5 ]; then echo "test: pytest collected no tests; that is a failure" >&2; fi
 
 if [ "$stop_after" = 1 ]; then scripts/services.sh stop; fi

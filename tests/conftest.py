@@ -2,22 +2,41 @@
 
 The real Redis, Docker Engine and registry are started by scripts/test.sh,
 which exports their addresses; every test gets its own database and queue.
+
+The suite runs in two processes at once (pytest-xdist, ``-n 2 --dist loadfile``: each test module
+stays in one process, so module and session fixtures are shared within it). Tests in the other
+process share the machine's Redis, Docker Engine, registry and PostgreSQL with yours. Rules:
+- Keep state your own: the ``settings`` fixture gives a database, data dir and queue name of this
+  test; name projects, images, containers and Redis keys after them (``t-<uuid>``, the queue name),
+  never a fixed name two tests could both write, and count only what is yours (filter containers by
+  your deployment's labels *and* your queue name: deployment ids start at 1 in every database).
+- List containers with ``sparse=True`` when you filter by label: a full listing inspects every
+  container, and one the other process removes meanwhile fails it with 404.
+- Ports: ask for a free one (``free_port``, ``devnet_port``), never a fixed one.
+- A test that needs the machine's services to itself (stops the registry, counts registry-wide
+  Redis keys, talks to every port on loopback) is marked ``@pytest.mark.serial``: it waits until
+  the other process's test ends and the other process waits for it (``pytest_runtest_protocol``).
+- Expensive set-up shared by a module goes in a module fixture (a devnet, an image), and each test
+  then uses wallets, projects and names of its own, and compares before/after rather than assuming
+  a fresh chain.
+``SLIPWAY_TEST_WORKERS=1 scripts/test.sh`` runs everything in one process.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import threading
 import uuid
-from contextlib import ExitStack, contextmanager
 from dataclasses import replace
+from pathlib import Path
 
 import docker
 import pytest
 from redis import Redis
 from rq import SimpleWorker
-from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 
 from deployer.local import LABEL_PROJECT
@@ -26,6 +45,7 @@ from slipway.migrate import upgrade
 from slipway.projects import ProjectSpec, create_project
 from slipway.queue import SERIALIZER, get_queue, redis_connection
 from slipway.settings import Settings, set_settings
+from tests.support.databases import PostgresSchemas, postgres_url
 from tests.support.gitrepos import GitServer
 from tests.support.payloads import sign
 from tests.support.web import sign_in
@@ -36,6 +56,33 @@ def base_settings() -> Settings:
     # New projects deploy to Akash by default; tests about something else run on the local target,
     # and those about Akash say so (their own settings start a devnet and offer akash).
     return Settings.load(default_target="local", targets="local")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With pytest-xdist: a test marked ``serial`` runs alone; the others share the machine.
+
+    A readers-writer lock on files in the test instance's run dir, held around a test's whole
+    protocol (module fixtures set up by its first test and torn down by its last included): every
+    test holds ``share`` shared, a serial one holds it exclusively. The ``gate`` is taken to queue
+    for ``share``, so a serial test that waits keeps new tests from starting before it.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    exclusive = item.get_closest_marker("serial") is not None
+    run = Settings.load().data_path / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    with open(run / "tests-gate.lock", "a") as gate, open(run / "tests-share.lock", "a") as share:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(share, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(share, fcntl.LOCK_UN)
 
 
 def pytest_generate_tests(metafunc):
@@ -49,45 +96,46 @@ def db_backend(request) -> str:
     return getattr(request, "param", "sqlite")
 
 
-@contextmanager
-def _postgres_schema():
-    """A database URL whose tables live in a schema of this test's own, dropped afterwards.
+@pytest.fixture(scope="session")
+def postgres_schemas(base_settings: Settings):
+    schemas = PostgresSchemas(base_settings)
+    yield schemas
+    dispose_engines()
+    schemas.close()
 
-    Runs that share the database (two developers' suites, CI beside a session) never meet.
-    """
-    url = os.environ.get("SLIPWAY_TEST_POSTGRES_URL")
-    if not url:
-        pytest.fail("SLIPWAY_TEST_POSTGRES_URL is not set; run the suite with scripts/test.sh")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        dispose_engines()
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(base_settings: Settings, tmp_path_factory) -> Path:
+    """A SQLite database migrated once per test process; each test starts from a copy (0.2 s less each)."""
+    path = tmp_path_factory.mktemp("migrated") / "slipway.db"
+    upgrade(replace(base_settings, database_url=f"sqlite:///{path}"))
+    dispose_engines()  # its last connection closed: the WAL is checkpointed into the file
+    return path
 
 
 @pytest.fixture
-def settings(base_settings: Settings, tmp_path, db_backend: str) -> Settings:
-    with ExitStack() as stack:
-        if db_backend == "postgresql":
-            url = stack.enter_context(_postgres_schema())
-        else:
-            url = f"sqlite:///{tmp_path / 'slipway.db'}"
-        # Its own data dir too: work dirs and git remotes of one test never meet another's.
-        s = replace(base_settings, data_dir=str(tmp_path / "data"), database_url=url,
-                    queue_name=f"test-{uuid.uuid4().hex[:8]}",
-                    github_webhook_secret="test-webhook-secret-123", admin_password="test-admin-password-123")
-        set_settings(s)
-        upgrade(s)
-        yield s
-        set_settings(None)
-        dispose_engines()
+def settings(request, base_settings: Settings, tmp_path, db_backend: str) -> Settings:
+    """This test's settings: a database of its own, at the newest migration, and a data dir and queue."""
+    if db_backend == "postgresql":
+        schemas = request.getfixturevalue("postgres_schemas")
+        schema = schemas.take()
+        url = postgres_url(schema)
+    else:
+        path = tmp_path / "slipway.db"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+        url = f"sqlite:///{path}"
+    # Its own data dir too: work dirs and git remotes of one test never meet another's. No registry
+    # collection after every Nth live deployment: it stops the registry other tests push to
+    # (tests/test_registry_gc.py turns it on, alone).
+    s = replace(base_settings, data_dir=str(tmp_path / "data"), database_url=url,
+                queue_name=f"test-{uuid.uuid4().hex[:8]}", registry_gc_every="0",
+                github_webhook_secret="test-webhook-secret-123", admin_password="test-admin-password-123")
+    set_settings(s)
+    yield s
+    set_settings(None)
+    dispose_engines()
+    if db_backend == "postgresql":
+        schemas.give_back(schema)
 
 
 @pytest.fixture

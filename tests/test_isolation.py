@@ -47,6 +47,7 @@ def resp(*args: str) -> str:
     return "\\r\\n".join(parts) + "\\r\\n"
 
 
+@pytest.mark.serial  # it sends its payload to every port on loopback: no other test's servers meanwhile
 def test_a_build_step_cannot_reach_redis_to_queue_a_job(settings, site, send_webhook, run_worker, redis):
     """The attack from the issue: a RUN step writes a job into rq's queue with nc. Every TCP port
     on loopback gets the payload, and the step looks for Redis's socket too."""

@@ -23,7 +23,8 @@ from slipway.targets import targets_from_settings
 from tests.support.pipeline import deploy, log_of, site_files
 from tests.support.proxy import caddy_root_ca, get, https_get, through_proxy
 
-pytestmark = pytest.mark.docker
+# One Caddy serves the whole test run and each test loads its own routes into it: alone (serial).
+pytestmark = [pytest.mark.docker, pytest.mark.serial]
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from slipway.jobs import Pipeline
 from slipway.models import Deployment
 from tests.support.deployments import fake_fetch, make_deployment
 
-pytestmark = pytest.mark.both_databases
+# One Caddy serves the whole test run and each test loads its own routes into it: alone (serial).
+pytestmark = [pytest.mark.both_databases, pytest.mark.serial]
 
 
 def get(dep_id: int) -> Deployment:

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from deployer.local import LABEL_DEPLOYMENT
+from deployer.local import LABEL_DEPLOYMENT, LABEL_INSTANCE
 from slipway.db import session_scope
 from slipway.deployments import BranchHead, GivenCommit, request_deployment
 from slipway.models import BuildLog, Deployment, Project, utcnow
@@ -81,9 +81,11 @@ def silent_git_server():
     server.close()
 
 
-def containers_of(docker_client, dep_id: int) -> list:
-    # sparse: no inspect per container, which a container removed meanwhile (by the reconciler) would fail with 404
-    return docker_client.containers.list(all=True, sparse=True, filters={"label": f"{LABEL_DEPLOYMENT}={dep_id}"})
+def containers_of(docker_client, settings, dep_id: int) -> list:
+    # sparse: no inspect per container, which a container removed meanwhile (by the reconciler) would fail with 404.
+    # This test's instance only: deployment ids start at 1 in each test's database.
+    labels = [f"{LABEL_DEPLOYMENT}={dep_id}", f"{LABEL_INSTANCE}={settings.queue_name}"]
+    return docker_client.containers.list(all=True, sparse=True, filters={"label": labels})
 
 
 def log_of(dep_id: int) -> str:
@@ -126,10 +128,10 @@ def test_a_worker_killed_mid_deployment_leaves_it_failed_within_a_minute_and_not
     wait_for(lambda: state_of(dep_id).state == phase.value, 60, f"deployment never reached {phase}", workers)
     if phase == State.DEPLOYING:
         # Killed while its container runs but does not answer yet, its reference stored.
-        wait_for(lambda: any(c.status == "running" for c in containers_of(docker_client, dep_id))
+        wait_for(lambda: any(c.status == "running" for c in containers_of(docker_client, settings, dep_id))
                  and state_of(dep_id).target_ref, 30, "the deploy never started its container", workers)
         ref = state_of(dep_id).target_ref
-        assert [c.id for c in containers_of(docker_client, dep_id)] == [ref["container_id"]]
+        assert [c.id for c in containers_of(docker_client, settings, dep_id)] == [ref["container_id"]]
 
     workers.kill(worker)
     killed_at = time.monotonic()
@@ -137,7 +139,7 @@ def test_a_worker_killed_mid_deployment_leaves_it_failed_within_a_minute_and_not
     workers.start()  # restarted, as a process manager does
 
     # Final, and what a killed deploy started is gone (the pass removes it right after failing it).
-    wait_for(lambda: state_of(dep_id).state_enum.final and not containers_of(docker_client, dep_id),
+    wait_for(lambda: state_of(dep_id).state_enum.final and not containers_of(docker_client, settings, dep_id),
              SETTLED_WITHIN_S - (time.monotonic() - killed_at),
              f"deployment {dep_id} unfinished, or its container left, a minute after its worker was killed", workers)
     dep = state_of(dep_id)
@@ -153,13 +155,13 @@ def test_a_work_horse_killed_while_deploying_fails_its_deployment_and_leaves_not
     name = make_project({"Dockerfile": dockerfile(settings.registry, **SLOW_START), "www/index.html": "x"})
     worker = workers.start()
     dep_id = request_deployment(name, BranchHead(), "cli").deployment_id
-    wait_for(lambda: any(c.status == "running" for c in containers_of(docker_client, dep_id)), 60,
+    wait_for(lambda: any(c.status == "running" for c in containers_of(docker_client, settings, dep_id)), 60,
              "the deploy never started its container", workers)
 
     wait_for(lambda: state_of(dep_id).target_ref, 30, "the deploy never stored its reference", workers)
     workers.kill_horse(worker)
     killed_at = time.monotonic()
-    wait_for(lambda: state_of(dep_id).state_enum.final and not containers_of(docker_client, dep_id),
+    wait_for(lambda: state_of(dep_id).state_enum.final and not containers_of(docker_client, settings, dep_id),
              SETTLED_WITHIN_S - (time.monotonic() - killed_at),
              f"deployment {dep_id} unfinished, or its container left, a minute after its work-horse died", workers)
     dep = state_of(dep_id)
@@ -254,7 +256,7 @@ def test_reporters_hear_of_every_deployment_the_reconciler_fails(settings, redis
 def test_containers_of_deployments_that_ended_without_going_live_are_removed(settings, queue, make_project,
                                                                              docker_client):
     """A killed deploy's container outlives its deployment (restart policy unless-stopped) until a pass."""
-    from deployer.local import LABEL_INSTANCE, LABEL_PROJECT
+    from deployer.local import LABEL_PROJECT
     from slipway.reconcile import Reconciler
     from slipway.targets import targets_from_settings
 

@@ -36,6 +36,9 @@ from slipway.states import State
 from tests.support.targets import deploy
 from tests.support.deployments import fake_fetch, make_deployment
 
+# The tests that run `scripts/services.sh gc` stop the registry, and delete what belongs to no project of
+# theirs: nothing else may run meanwhile (serial). The others name a registry of their own.
+
 
 @pytest.fixture(autouse=True)
 def registry_free(settings, redis):
@@ -118,6 +121,7 @@ def test_split_reference():
 
 
 @pytest.mark.docker
+@pytest.mark.serial
 def test_old_versions_go_and_the_live_and_rollback_ones_stay(
         settings, base_settings, redis, docker_client, push_version):
     name = f"gc-{uuid.uuid4().hex[:8]}"
@@ -302,6 +306,8 @@ class BrokenRegistry:
 
 
 def test_a_registry_failure_never_fails_a_live_deployment(settings, redis):
+    # A registry of its own name: no other test's deployment holds a claim on it.
+    settings = replace(settings, registry=f"gc-test-{uuid.uuid4().hex[:8]}:5000")
 
     dep_id = make_deployment()
     registry = BrokenRegistry()
@@ -315,6 +321,7 @@ def test_a_registry_failure_never_fails_a_live_deployment(settings, redis):
 
 
 @pytest.mark.docker
+@pytest.mark.serial
 def test_registry_gc_command_cleans_every_project_and_orphans_on_request(settings, push_version):
     from click.testing import CliRunner
 

@@ -244,8 +244,9 @@ def test_a_newer_push_stops_a_running_build(github_settings, connected, github_s
     assert github_standin.deployment_statuses(by_sha[second_sha]["id"])[-1]["state"] == "success"
     # The Engine cancelled the build: no container is still sleeping through the slow step.
     def sleeping() -> list:
-        containers = docker_client.containers.list(all=True)
-        return [c for c in containers if marker in " ".join(c.attrs["Config"]["Cmd"] or [])]
+        # Sparse (the listing's own "Command"): inspecting each container fails when another test removes one meanwhile.
+        containers = docker_client.containers.list(all=True, sparse=True)
+        return [c for c in containers if marker in (c.attrs.get("Command") or "")]
 
     deadline = time.monotonic() + 10
     while sleeping() and time.monotonic() < deadline:

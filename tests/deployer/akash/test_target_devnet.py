@@ -13,7 +13,8 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import docker
 import pytest
@@ -28,13 +29,13 @@ from devnet import config
 from devnet.node import start
 from devnet.provider import build_providers
 from devnet.provider.cluster import LABEL_PROVIDER
-from devnet.provider.control import Supervisor
+from devnet.provider.control import Supervisor, request
 from slipway.db import session_scope
 from slipway.errors import AppError, UserError
 from slipway.models import BuildLog, Deployment
 from slipway.projects import ProjectSpec, create_project
 from slipway.queue import redis_connection
-from slipway.settings import set_settings
+from slipway.settings import Settings, set_settings
 from slipway.targets import targets_from_settings
 from tests.support.devnet import devnet_port
 from tests.support.payloads import push_payload
@@ -53,41 +54,70 @@ def dockerfile(registry: str) -> str:
             'CMD ["sh", "-c", "exec busybox httpd -f -p \\"$PORT\\" -h /www"]\n')
 
 
-# The providers' supervisor of each running devnet, by its data dir (to stop a provider).
-SUPERVISORS: dict = {}
+@dataclass
+class Network:
+    """The devnet of this module: its chain, its two providers and their supervisor."""
+
+    settings: Settings
+    supervisor: Supervisor
+    providers: list
+
+    @property
+    def devnet_path(self) -> Path:
+        return self.settings.devnet_path
 
 
-@pytest.fixture
-def akash(settings, app, docker_client):
-    """Settings whose akash target is the devnet's; the devnet runs with its providers for the test."""
+@pytest.fixture(scope="module")
+def network(base_settings, tmp_path_factory):
+    """One devnet with its providers for the whole module (starting one took seconds per test).
+
+    Tests share its chain, so each uses wallets of its own (a project's wallet comes from its
+    random name) and compares the funding wallet's transactions before and after, never from genesis.
+    """
     port = devnet_port()
-    s = replace(settings, devnet_port=str(port), devnet_block_time=BLOCK_TIME, akash_network="local",
-                akash_chain_id=config.CHAIN_ID, akash_funding_mnemonic=MNEMONIC,
-                akash_rest_url=f"rest+http://127.0.0.1:{port}", akash_gas_price="0.0025",
-                targets="local,akash", akash_bid_timeout="20", akash_ready_timeout="60")
-    set_settings(s)
+    s = replace(base_settings, data_dir=str(tmp_path_factory.mktemp("akash-devnet")), devnet_port=str(port),
+                devnet_block_time=BLOCK_TIME, akash_chain_id=config.CHAIN_ID, akash_funding_mnemonic=MNEMONIC,
+                akash_gas_price="0.0025")
     node = start(s)
     providers = build_providers(node.rest_url, s)
     supervisor = Supervisor(s.devnet_path, providers)
     supervisor.apply()
-    SUPERVISORS[s.devnet_path] = supervisor
-    yield s
-    SUPERVISORS.pop(s.devnet_path, None)
+    yield Network(s, supervisor, providers)
+    # Killed first: a stopping provider stops each container it still runs with a grace period, one
+    # after the other (20 leases closed at the end of a test took 40 s).
+    remove_leases(s.docker_host, providers)
+    supervisor.stop()
+    node.stop()
+    remove_leases(s.docker_host, providers)
 
-    def remove_leases() -> None:
+
+def remove_leases(docker_host: str, providers) -> None:
+    client = docker.DockerClient(base_url=docker_host)
+    try:
         for provider in providers:
-            for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL_PROVIDER}={provider.name}"}):
+            # Sparse: listing in full inspects each container, and one its provider removed meanwhile failed that.
+            for c in client.containers.list(all=True, sparse=True,
+                                            filters={"label": f"{LABEL_PROVIDER}={provider.name}"}):
                 try:
                     c.remove(force=True)
                 except docker.errors.APIError:  # removed by its provider meanwhile
                     pass
+    finally:
+        client.close()
 
-    # Killed first: a stopping provider stops each container it still runs with a grace period, one
-    # after the other (20 leases closed at the end of a test took 40 s).
-    remove_leases()
-    supervisor.stop()
-    node.stop()
-    remove_leases()
+
+@pytest.fixture
+def akash(settings, app, network):
+    """Settings whose akash target is the module's devnet; both its providers run at the start of each test."""
+    s = replace(settings, devnet_port=network.settings.devnet_port, devnet_block_time=BLOCK_TIME,
+                akash_network="local", akash_chain_id=config.CHAIN_ID, akash_funding_mnemonic=MNEMONIC,
+                akash_rest_url=f"rest+http://127.0.0.1:{network.settings.devnet_port}", akash_gas_price="0.0025",
+                targets="local,akash", akash_bid_timeout="20", akash_ready_timeout="60")
+    set_settings(s)
+    yield s
+    for spec in config.PROVIDERS:  # a test that stopped one: started again for the next
+        request(network.devnet_path, spec.name, running=True)
+    network.supervisor.apply()
 
 
 def target_of(s) -> AkashTarget:
@@ -304,12 +334,13 @@ def test_a_loopback_registry_is_refused_on_a_real_network_before_any_transaction
     s = replace(akash, akash_network="sandbox")
     target = target_of(s)
     project = f"t-{uuid.uuid4().hex[:8]}"
+    funding_txs = sequence(target.lcd, FUNDING)
     with pytest.raises(UserError) as refused:
         target.start(release(s, project), lambda line: None)
     assert refused.value.message_id == UserError.AKASH_LOOPBACK_REGISTRY
     assert "SLIPWAY_REGISTRY" in str(refused.value)
     assert sequence(target.lcd, target.wallet(project).address) == 0
-    assert sequence(target.lcd, FUNDING) == 0
+    assert sequence(target.lcd, FUNDING) == funding_txs
 
 
 def test_a_refused_transaction_fails_with_its_step(akash):
@@ -362,18 +393,23 @@ def test_a_worker_killed_after_the_deployment_was_created_leaves_nothing_open(ak
         workers.stop_all()
 
 
-@pytest.fixture
-def web_image(akash, docker_client) -> str:
-    """An image that serves HTTP on $PORT, in the test registry (built once per test, offline)."""
+@pytest.fixture(scope="module")
+def web_image(network) -> str:
+    """An image that serves HTTP on $PORT, in the test registry (built once per module, offline)."""
     import io
 
-    tag = f"{akash.registry}/akash-test-web:latest"
-    dockerfile_text = (f"FROM {akash.registry}/base/busybox:latest\n"
+    s = network.settings
+    # Not named like a project: `slipway registry gc --delete-orphans` (tests/test_registry_gc.py) keeps it.
+    tag = f"{s.registry}/akash-test/web:latest"
+    dockerfile_text = (f"FROM {s.registry}/base/busybox:latest\n"
                        'CMD ["sh", "-c", "mkdir -p /tmp/www && echo hello > /tmp/www/index.html && '
                        'exec busybox httpd -f -p \\"$PORT\\" -h /tmp/www"]\n')
-    docker_client.images.build(fileobj=io.BytesIO(dockerfile_text.encode()), tag=tag, network_mode="host", rm=True)
-    docker_client.images.push(tag, auth_config={"username": akash.registry_username,
-                                                 "password": akash.registry_password})
+    client = docker.DockerClient(base_url=s.docker_host)
+    try:
+        client.images.build(fileobj=io.BytesIO(dockerfile_text.encode()), tag=tag, network_mode="host", rm=True)
+        client.images.push(tag, auth_config={"username": s.registry_username, "password": s.registry_password})
+    finally:
+        client.close()
     return tag
 
 
@@ -617,9 +653,7 @@ def test_an_unfunded_funding_wallet_fails_at_the_grant_step_and_says_what_to_do(
     assert sequence(target.lcd, target.wallet(project).address) == 0
 
 
-def test_a_provider_that_stops_answering_is_left_for_another_by_the_same_policy(akash, web_image):
-    from devnet.provider.control import request
-
+def test_a_provider_that_stops_answering_is_left_for_another_by_the_same_policy(akash, network, web_image):
     target = target_of(akash)
     name = f"t-{uuid.uuid4().hex[:8]}"
     release_ = Release(name, 1, web_image)
@@ -627,8 +661,8 @@ def test_a_provider_that_stops_answering_is_left_for_another_by_the_same_policy(
     birch = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("birch").hd_index).address
     assert running.ref["provider"] == birch  # the cheaper one
 
-    request(akash.devnet_path, "birch", running=False)  # `slipway devnet provider stop birch`
-    SUPERVISORS[akash.devnet_path].apply()
+    request(network.devnet_path, "birch", running=False)  # `slipway devnet provider stop birch`
+    network.supervisor.apply()
     health = target.check(running.ref)
     assert not health.ok and "does not answer" in health.detail, health
 
@@ -812,10 +846,9 @@ def test_a_repositorys_own_sdl_runs_with_the_built_image_and_registry_login_inje
 
 
 def test_the_periodic_check_moves_an_app_whose_provider_stopped_to_the_other_and_records_it(
-        akash, git_server, send_webhook, run_worker, queue, app, client):
+        akash, network, git_server, send_webhook, run_worker, queue, app, client):
     from click.testing import CliRunner
 
-    from devnet.provider.control import request
     from slipway.cli import main
     from slipway.reconcile import Reconciler
 
@@ -831,8 +864,8 @@ def test_the_periodic_check_moves_an_app_whose_provider_stopped_to_the_other_and
     cedar = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("cedar").hd_index).address
     assert old["provider"] == birch
 
-    request(akash.devnet_path, "birch", running=False)  # `slipway devnet provider stop birch`
-    SUPERVISORS[akash.devnet_path].apply()
+    request(network.devnet_path, "birch", running=False)  # `slipway devnet provider stop birch`
+    network.supervisor.apply()
     s = replace(akash, akash_failover_after="0", health_check_every="0.001")
     set_settings(s)
     checked = Reconciler(s, queue, targets_from_settings(s)).run().checked
