@@ -158,6 +158,8 @@ def workers(settings, web, engines, tmp_path, redis):
             "SLIPWAY_PUBLIC_URL": web,
             # The registry's garbage collection restarts the suite's registry: not here.
             "SLIPWAY_REGISTRY_GC_EVERY": "0",
+            # Apps are reached at their own ports here (the suite runs with SLIPWAY_PROXY=none).
+            "SLIPWAY_PROXY": settings.proxy,
         }
         # The web server's data dir (its git repositories) is an empty tmpfs for the worker.
         hide = ["unshare", "--mount", "sh", "-c", 'mount -t tmpfs slipway-elsewhere "$0" && exec "$@"', str(web_data)]
