@@ -317,14 +317,20 @@ def deployment(deployment_id: int):
         return deployment_json(d)
 
 
+class LogQuery(ma.Schema):
+    after = ma.fields.Integer(load_default=0, metadata={"description": "Only lines after this seq (to follow a log)"})
+
+
 @bp.get("/deployments/<int:deployment_id>/log")
 @guard(Action.VIEW)
+@bp.arguments(LogQuery, location="query")
 @bp.response(200, LogLineOut(many=True))
-def deployment_log(deployment_id: int):
+def deployment_log(args: dict, deployment_id: int):
     with session_scope(_settings()) as session:
         if session.get(Deployment, deployment_id) is None:
             abort(404)
-        rows = session.scalars(select(BuildLog).where(BuildLog.deployment_id == deployment_id).order_by(BuildLog.seq))
+        rows = session.scalars(select(BuildLog).where(BuildLog.deployment_id == deployment_id,
+                                                      BuildLog.seq > args["after"]).order_by(BuildLog.seq))
         return [{"seq": r.seq, "line": r.line} for r in rows]
 
 
@@ -343,6 +349,33 @@ def redeploy(deployment_id: int):
         audit.record(session, current_actor(), "rollback", d.project, deployment_id=new_id, of=deployment_id)
         return {"deployment_id": new_id, "project": d.project.name, "sha": d.sha, "branch": d.branch,
                 "replaced": [], "dashboard_url": settings.deployment_url(new_id)}
+
+
+class RollbackIn(ma.Schema):
+    to = ma.fields.Integer(load_default=None, metadata={"description": "The deployment whose image to run again "
+                                                        "(default: the production version before the live one)"})
+
+
+@bp.post("/projects/<name>/rollback")
+@guard(Action.DEPLOY)
+@bp.arguments(RollbackIn)
+@bp.response(201, RequestedOut)
+def rollback(args: dict, name: str):
+    """Run an earlier version again, from its image: no rebuild."""
+    from slipway.deployments import rollback_source
+
+    with session_scope(_settings()) as session:
+        p = _project(session, name)
+        if args["to"] is None:
+            source = rollback_source(session, p)
+            if source is None:
+                _error(409, render(UserError.DASH_NOTHING_TO_ROLL_BACK))
+        else:
+            source = session.get(Deployment, args["to"])
+            if source is None or source.project_id != p.id:
+                _error(404, f"deployment {args['to']} is not a deployment of {name}")
+        source_id = source.id
+    return redeploy.__wrapped__(source_id)
 
 
 @bp.post("/deployments/<int:deployment_id>/cancel")
