@@ -156,3 +156,25 @@ def test_deleting_a_project_is_the_owners(two_teams, browser_as):
     assert owner.delete("/api/projects/red-app").status_code == 204
     assert owner.get("/api/projects/red-app").status_code == 404
     assert [a for a, _ in audit_log("red-app")] == ["project.delete"]
+
+
+def test_the_openapi_document_describes_the_new_routes(app, anonymous):
+    doc = anonymous.get("/api/openapi.json").json
+    assert {"post", "get"} <= set(doc["paths"]["/api/projects"]) and "delete" in doc["paths"]["/api/projects/{name}"]
+    assert "patch" in doc["paths"]["/api/projects/{name}/settings"]
+    assert doc["components"]["schemas"]["ProjectCreateIn"]["required"] == ["name"]
+    channel = doc["components"]["schemas"]["ChannelIn"]["properties"]["target"]
+    assert channel.get("writeOnly") is True  # a webhook URL is a credential: never answered
+    from openapi_spec_validator import validate
+
+    validate(doc)
+
+
+def test_the_dashboards_notification_channels_are_audited_too(two_teams, browser_as):
+    member = browser_as("red-member", two_teams)
+    form = {"csrf": "test-csrf-token", "name": "ops", "kind": "slack", "on_failure": "1",
+            "target": "https://hooks.slack.com/services/T0/B0/page-token-123"}
+    assert member.post("/projects/red-app/notifications", data=form).status_code == 302
+    assert member.post("/projects/red-app/notifications/ops/delete", data=form).status_code == 302
+    assert audit_log("red-app") == [("notification.add", {"channel": "ops", "kind": "slack"}),
+                                    ("notification.remove", {"channel": "ops"})]
