@@ -43,9 +43,10 @@ def add(name: str):
         if project is None:
             abort(404)
         try:
-            channel, secret = add_channel(session, settings, project, form.get("name", "").strip(), form.get("kind", ""),
-                                    form.get("target", "").strip(), on_failure=bool(form.get("on_failure")),
-                                    on_success=bool(form.get("on_success")))
+            channel, secret = add_channel(session, settings, project, form.get("name", "").strip(),
+                                          form.get("kind", ""), form.get("target", "").strip(),
+                                          on_failure=bool(form.get("on_failure")),
+                                          on_success=bool(form.get("on_success")))
         except ValueError as exc:
             session.rollback()
             error = str(exc)

@@ -4,9 +4,8 @@ Secrets are answered once, every change is in the audit log, and bad input is a 
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 import pytest
+from sqlalchemy import select
 
 from slipway.accounts import tokens
 from slipway.accounts.models import AuditEntry
@@ -18,8 +17,8 @@ pytestmark = pytest.mark.both_databases
 
 def audit_log(project_name: str) -> list[tuple[str, dict | None]]:
     with session_scope() as s:
-        return [(e.action, e.detail) for e in s.scalars(select(AuditEntry).where(AuditEntry.project_name == project_name)
-                                                         .order_by(AuditEntry.id))]
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.project_name == project_name).order_by(AuditEntry.id))
+        return [(e.action, e.detail) for e in entries]
 
 
 def bearer(token: str) -> dict:
@@ -128,7 +127,8 @@ def test_channels_show_their_target_by_host_and_a_webhooks_secret_once(two_teams
     listed = member.get("/api/projects/red-app/notifications")
     assert [(c["name"], c["to"], c["on_success"]) for c in listed.json] == [
         ("ci", "https://93.184.215.14/…", True), ("ops", "https://hooks.slack.com/…", False)]
-    assert "api-token-123" not in listed.get_data(as_text=True) and hook.json["secret"] not in listed.get_data(as_text=True)
+    text = listed.get_data(as_text=True)
+    assert "api-token-123" not in text and hook.json["secret"] not in text
     bad = member.post("/api/projects/red-app/notifications", json={
         "name": "meta", "kind": "webhook", "target": "http://169.254.169.254/latest/meta-data/"})
     assert bad.status_code == 422 and bad.json["error"]
