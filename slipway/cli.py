@@ -558,6 +558,13 @@ def rollback(project_name: str, deployment_id: int | None) -> None:
     """Run an earlier version of PROJECT_NAME again, from its image: no rebuild."""
     from slipway.deployments import DeployRequestError, request_redeploy, rollback_source
 
+    remote = _remote()
+    if remote is not None:
+        dep = _call(remote, "POST", f"/projects/{_quote(project_name)}/rollback",
+                    {"to": deployment_id} if deployment_id is not None else {})
+        click.echo(f"deployment {dep['deployment_id']} queued: {dep['sha'][:7]} again, from an earlier image; "
+                   f"follow it with: slipway logs {dep['deployment_id']} --follow")
+        return
     with session_scope() as session:
         project = _project_or_fail(session, project_name)
         if deployment_id is None:
@@ -654,11 +661,18 @@ def deployments(project_name: str | None, limit: int, as_json: bool) -> None:
 def logs(deployment: str, follow: bool, app: bool) -> None:
     """Print a deployment's build and deploy log, or (--app) what its app prints, secrets masked."""
     if app:
+        if _remote() is not None:
+            raise click.ClickException("--app reads the app's log on the Slipway machine; against a remote "
+                                       "Slipway, open the deployment's page")
         _app_logs(deployment, follow)
         return
     if not deployment.isdigit():
         raise click.ClickException(f"{deployment!r} is not a deployment id (give --app to read a project's app)")
     deployment_id = int(deployment)
+    remote = _remote()
+    if remote is not None:
+        _remote_logs(remote, deployment_id, follow)
+        return
     seq = 0
     while True:
         with session_scope() as session:
@@ -679,6 +693,24 @@ def logs(deployment: str, follow: bool, app: bool) -> None:
         time.sleep(0.5)
     if follow:
         click.echo(f"-- {state}{': ' + message if message else ''}", err=True)
+
+
+def _remote_logs(remote, deployment_id: int, follow: bool) -> None:
+    """The build log through the remote's API, asking for the lines after the last one shown."""
+    from slipway.states import FINAL_STATES
+
+    final_states = {s.value for s in FINAL_STATES}
+    seq = 0
+    while True:
+        for line in _call(remote, "GET", f"/deployments/{deployment_id}/log?after={seq}"):
+            click.echo(line["line"])
+            seq = line["seq"]
+        dep = _call(remote, "GET", f"/deployments/{deployment_id}")
+        if not follow or dep["state"] in final_states:
+            break
+        time.sleep(0.5)
+    if follow:
+        click.echo(f"-- {dep['state']}{': ' + dep['error'] if dep['error'] else ''}", err=True)
 
 
 def _app_logs(deployment: str, follow: bool) -> None:

@@ -317,14 +317,20 @@ def deployment(deployment_id: int):
         return deployment_json(d)
 
 
+class LogQuery(ma.Schema):
+    after = ma.fields.Integer(load_default=0, metadata={"description": "Only lines after this seq (to follow a log)"})
+
+
 @bp.get("/deployments/<int:deployment_id>/log")
 @guard(Action.VIEW)
+@bp.arguments(LogQuery, location="query")
 @bp.response(200, LogLineOut(many=True))
-def deployment_log(deployment_id: int):
+def deployment_log(args: dict, deployment_id: int):
     with session_scope(_settings()) as session:
         if session.get(Deployment, deployment_id) is None:
             abort(404)
-        rows = session.scalars(select(BuildLog).where(BuildLog.deployment_id == deployment_id).order_by(BuildLog.seq))
+        rows = session.scalars(select(BuildLog).where(BuildLog.deployment_id == deployment_id,
+                                                      BuildLog.seq > args["after"]).order_by(BuildLog.seq))
         return [{"seq": r.seq, "line": r.line} for r in rows]
 
 
@@ -343,6 +349,33 @@ def redeploy(deployment_id: int):
         audit.record(session, current_actor(), "rollback", d.project, deployment_id=new_id, of=deployment_id)
         return {"deployment_id": new_id, "project": d.project.name, "sha": d.sha, "branch": d.branch,
                 "replaced": [], "dashboard_url": settings.deployment_url(new_id)}
+
+
+class RollbackIn(ma.Schema):
+    to = ma.fields.Integer(load_default=None, metadata={"description": "The deployment whose image to run again "
+                                                        "(default: the production version before the live one)"})
+
+
+@bp.post("/projects/<name>/rollback")
+@guard(Action.DEPLOY)
+@bp.arguments(RollbackIn)
+@bp.response(201, RequestedOut)
+def rollback(args: dict, name: str):
+    """Run an earlier version again, from its image: no rebuild."""
+    from slipway.deployments import rollback_source
+
+    with session_scope(_settings()) as session:
+        p = _project(session, name)
+        if args["to"] is None:
+            source = rollback_source(session, p)
+            if source is None:
+                _error(409, render(UserError.DASH_NOTHING_TO_ROLL_BACK))
+        else:
+            source = session.get(Deployment, args["to"])
+            if source is None or source.project_id != p.id:
+                _error(404, f"deployment {args['to']} is not a deployment of {name}")
+        source_id = source.id
+    return redeploy.__wrapped__(source_id)
 
 
 @bp.post("/deployments/<int:deployment_id>/cancel")
@@ -588,3 +621,313 @@ def _set_member(slug: str, login: str, new_role: str | None):
             _error(422, str(exc))
         audit.record(session, actor, "team.member", team=team.slug, login=login, role=new_role)
         return _team_json(session, team)
+
+
+# -- creating, changing and deleting projects --------------------------------------------------------
+
+class ProjectCreateIn(ma.Schema):
+    name = ma.fields.String(required=True)
+    source = ma.fields.String(load_default="git", validate=ma.validate.OneOf(["github", "git"]),
+                              metadata={"description": "github: a repository of the App's installations you can "
+                                        "push to; git: deployed by `git push` to Slipway's remote"})
+    repo = ma.fields.String(load_default="", metadata={"description": "With source github: owner/name"})
+    branch = ma.fields.String(load_default="main")
+    target = ma.fields.String(load_default=None, metadata={"description": "Default: SLIPWAY_DEFAULT_TARGET"})
+    team = ma.fields.String(load_default="", metadata={"description": "A team you own or are a member of "
+                                                       "(required for a git-push project unless you are the admin)"})
+
+
+class ProjectCreatedOut(ProjectOut):
+    remote = ma.fields.String(allow_none=True, metadata={"description": "A git-push project's remote"})
+    token = ma.fields.String(allow_none=True, metadata={"description": "Its remote's token: shown this once"})
+
+
+class ProjectSettingsIO(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    branch = ma.fields.String(load_default=None)
+    dockerfile = ma.fields.String(load_default=None)
+    build_context = ma.fields.String(load_default=None)
+    health_path = ma.fields.String(load_default=None)
+    target = ma.fields.String(load_default=None)
+    previews_enabled = ma.fields.Boolean(load_default=None)
+    fork_previews = ma.fields.String(load_default=None, metadata={"description": "never, collaborators or always"})
+
+
+SETTING_FIELDS = tuple(ProjectSettingsIO._declared_fields)
+
+
+@bp.post("/projects")
+@guard(Site.SIGNED_IN)
+@bp.arguments(ProjectCreateIn)
+@bp.response(201, ProjectCreatedOut)
+def project_create(args: dict):
+    """A new project, as the dashboard's New project makes it; a git-push project's token is shown once."""
+    from slipway.git_remote import remote_url
+    from web.dashboard import make_project
+
+    actor = current_actor()
+    if actor.scope is not None and actor.scope is not Scope.ADMIN:
+        _error(403, render(UserError.ACCESS_SCOPE, scope=actor.scope.value, action="create projects"))
+    settings = _settings()
+    args["target"] = args["target"] or settings.default_target
+    with session_scope(settings) as session:
+        try:
+            p, token = make_project(session, settings, actor, **args)
+        except (UserError, ValueError) as exc:
+            session.rollback()
+            _error(422, str(exc))
+        session.flush()
+        out = _project_json(session, p)
+        out.update(remote=remote_url(settings, p.name) if token else None, token=token)
+        return out
+
+
+@bp.delete("/projects/<name>")
+@guard(Action.MANAGE)
+@bp.response(204)
+def project_delete(name: str):
+    """Delete the project and everything it runs or keeps here (containers, images, git remote, rows)."""
+    import logging
+
+    from slipway.projects import delete_project
+
+    settings = _settings()
+    with session_scope(settings) as session:
+        audit.record(session, current_actor(), "project.delete", _project(session, name))
+    delete_project(settings, name, logging.getLogger(__name__).info)
+
+
+@bp.get("/projects/<name>/settings")
+@guard(Action.SETTINGS)
+@bp.response(200, ProjectSettingsIO)
+def project_settings(name: str):
+    with session_scope(_settings()) as session:
+        p = _project(session, name)
+        return {f: getattr(p, f) for f in SETTING_FIELDS}
+
+
+@bp.patch("/projects/<name>/settings")
+@guard(Action.SETTINGS)
+@bp.arguments(ProjectSettingsIO)
+@bp.response(200, ProjectSettingsIO)
+def project_settings_change(args: dict, name: str):
+    """Change what is given (the rest stays); it applies from the next deployment."""
+    from slipway.projects import update_project
+
+    with session_scope(_settings()) as session:
+        _project(session, name)
+        try:
+            p = update_project(session, name, **args)
+        except ValueError as exc:
+            session.rollback()
+            _error(422, str(exc))
+        audit.record(session, current_actor(), "settings.project", p,
+                     fields=sorted(k for k, v in args.items() if v is not None))
+        return {f: getattr(p, f) for f in SETTING_FIELDS}
+
+
+# -- custom domains --------------------------------------------------------------------------------
+
+class DomainIn(ma.Schema):
+    domain = ma.fields.String(required=True, metadata={"description": "A host name, like www.example.com"})
+
+
+class DomainOut(ma.Schema):
+    name = ma.fields.String(required=True)
+    url = ma.fields.String(required=True)
+    certificate = ma.fields.String(metadata={"description": "How its certificate is got"})
+
+
+def _domain_json(name: str) -> dict:
+    from slipway.domains import certificate_note, domain_url
+
+    return {"name": name, "url": domain_url(_settings(), name), "certificate": certificate_note(name)}
+
+
+@bp.get("/projects/<name>/domains")
+@guard(Action.VIEW)
+@bp.response(200, DomainOut(many=True))
+def domains_list(name: str):
+    """The host names the project's production answers at, over HTTPS."""
+    with session_scope(_settings()) as session:
+        return [_domain_json(d.name) for d in sorted(_project(session, name).domains, key=lambda d: d.name)]
+
+
+@bp.post("/projects/<name>/domains")
+@guard(Action.SETTINGS)
+@bp.arguments(DomainIn)
+@bp.response(201, DomainOut)
+def domains_add(args: dict, name: str):
+    from slipway.domains import add_domain
+    from slipway.proxy import sync_routes
+
+    settings = _settings()
+    with session_scope(settings) as session:
+        p = _project(session, name)
+        try:
+            domain = add_domain(session, settings, p, args["domain"])
+        except UserError as exc:
+            session.rollback()
+            _error(422, str(exc))
+        added = domain.name
+        audit.record(session, current_actor(), "domain.add", p, domain=added)
+    sync_routes(settings)
+    return _domain_json(added)
+
+
+@bp.delete("/projects/<name>/domains/<domain>")
+@guard(Action.SETTINGS)
+@bp.response(204)
+def domains_remove(name: str, domain: str):
+    from slipway.domains import normalise, remove_domain
+    from slipway.proxy import sync_routes
+
+    settings = _settings()
+    with session_scope(settings) as session:
+        p = _project(session, name)
+        try:
+            remove_domain(session, p, domain)
+        except UserError as exc:
+            session.rollback()
+            _error(404, str(exc))
+        audit.record(session, current_actor(), "domain.remove", p, domain=normalise(domain))
+    sync_routes(settings)
+
+
+# -- notifications ---------------------------------------------------------------------------------
+
+class ChannelIn(ma.Schema):
+    name = ma.fields.String(required=True, metadata={"description": "1-40 lowercase letters, digits or dashes"})
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(["slack", "discord", "email", "webhook"]))
+    target = ma.fields.String(required=True, load_only=True,
+                              metadata={"description": "The webhook URL or email address (lists show its host only)"})
+    on_failure = ma.fields.Boolean(load_default=True)
+    on_success = ma.fields.Boolean(load_default=False)
+
+
+class ChannelOut(ma.Schema):
+    name = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True)
+    to = ma.fields.String(required=True, metadata={"description": "The target without its secret path"})
+    on_failure = ma.fields.Boolean(required=True)
+    on_success = ma.fields.Boolean(required=True)
+    last = ma.fields.Dict(allow_none=True, metadata={"description": "The last delivery: status, deployment_id, "
+                                                                     "attempts, error"})
+
+
+class ChannelCreatedOut(ChannelOut):
+    secret = ma.fields.String(allow_none=True, metadata={"description": "A signed webhook's secret: shown this once"})
+
+
+def _channel_json(session, c) -> dict:
+    from slipway.notifications import last_delivery, shown_target, target_of
+
+    last = last_delivery(session, c.id)
+    return {"name": c.name, "kind": c.kind, "to": shown_target(c.kind, target_of(c)), "on_failure": c.on_failure,
+            "on_success": c.on_success,
+            "last": None if last is None else {"status": last.status, "deployment_id": last.deployment_id,
+                                               "attempts": last.attempts, "error": last.last_error}}
+
+
+@bp.get("/projects/<name>/notifications")
+@guard(Action.SETTINGS)
+@bp.response(200, ChannelOut(many=True))
+def channels_list(name: str):
+    from slipway.notifications import channels_of
+
+    with session_scope(_settings()) as session:
+        return [_channel_json(session, c) for c in channels_of(session, _project(session, name).id)]
+
+
+@bp.post("/projects/<name>/notifications")
+@guard(Action.SETTINGS)
+@bp.arguments(ChannelIn)
+@bp.response(201, ChannelCreatedOut)
+def channels_add(args: dict, name: str):
+    """Tell a channel how deployments end (on failure, and optionally on success)."""
+    from slipway.notifications import add_channel
+
+    settings = _settings()
+    with session_scope(settings) as session:
+        p = _project(session, name)
+        try:
+            channel, secret = add_channel(session, settings, p, args["name"], args["kind"], args["target"].strip(),
+                                          on_failure=args["on_failure"], on_success=args["on_success"])
+        except ValueError as exc:
+            session.rollback()
+            _error(422, str(exc))
+        audit.record(session, current_actor(), "notification.add", p, channel=channel.name, kind=channel.kind)
+        return {**_channel_json(session, channel), "secret": secret}
+
+
+@bp.delete("/projects/<name>/notifications/<channel>")
+@guard(Action.SETTINGS)
+@bp.response(204)
+def channels_remove(name: str, channel: str):
+    from slipway.notifications import remove_channel
+
+    with session_scope(_settings()) as session:
+        p = _project(session, name)
+        if not remove_channel(session, p, channel):
+            abort(404)
+        audit.record(session, current_actor(), "notification.remove", p, channel=channel)
+
+
+# -- the deploy hook and the git remote's token --------------------------------------------------------
+
+class HookOut(ma.Schema):
+    url = ma.fields.String(required=True, metadata={"description": "POST here to deploy: shown this once"})
+    branch = ma.fields.String(required=True)
+
+
+class PushTokenOut(ma.Schema):
+    remote = ma.fields.String(required=True)
+    token = ma.fields.String(required=True, metadata={"description": "The remote's password: shown this once"})
+
+
+@bp.post("/projects/<name>/hook")
+@guard(Action.SETTINGS)
+@bp.response(201, HookOut)
+def hook_make(name: str):
+    """A new deploy hook URL; the old one stops working."""
+    from slipway.git_remote import hook_url, issue_hook_token
+
+    settings = _settings()
+    with session_scope(settings) as session:
+        p = _project(session, name)
+        token = issue_hook_token(p)
+        audit.record(session, current_actor(), "project.hook", p)
+        return {"url": hook_url(settings, token), "branch": p.branch}
+
+
+@bp.delete("/projects/<name>/hook")
+@guard(Action.SETTINGS)
+@bp.response(204)
+def hook_remove(name: str):
+    with session_scope(_settings()) as session:
+        p = _project(session, name)
+        if not p.deploy_hook_enc:
+            abort(404)
+        p.deploy_hook_enc = None
+        audit.record(session, current_actor(), "project.hook", p, removed=True)
+
+
+@bp.post("/projects/<name>/token")
+@guard(Action.SETTINGS)
+@bp.response(201, PushTokenOut)
+def push_token_make(name: str):
+    """A new token for a git-push project's remote; the old one stops working."""
+    from slipway.git_remote import issue_push_token, remote_url
+
+    settings = _settings()
+    with session_scope(settings) as session:
+        p = _project(session, name)
+        try:
+            token = issue_push_token(p, settings)
+        except ValueError as exc:
+            session.rollback()
+            _error(422, str(exc))
+        audit.record(session, current_actor(), "project.token", p)
+        return {"remote": remote_url(settings, p.name), "token": token}

@@ -462,55 +462,65 @@ def new_project():
 @guard(Site.SIGNED_IN)
 def create_project():
     """Create a project from a GitHub repository the App can read, or one deployed by ``git push``."""
-    from slipway.git_remote import ensure_repository, issue_push_token, repository_path
-    from slipway.projects import ProjectSpec
-    from slipway.projects import create_project as create
-
     check_csrf()
     settings = _settings()
-    actor = current_actor()
     form = request.form
     values = {k: form.get(k, "").strip() for k in ("source", "name", "branch", "target", "team", "repo")}
     values["branch"] = values["branch"] or "main"
     values["target"] = values["target"] or settings.default_target
-    token = None
     with session_scope(settings) as session:
-        team = None
-        if values["team"]:
-            team = next((t for t in _creatable_teams(session, actor) if t.slug == values["team"]), None)
-            if team is None:
-                return _new_page(values, render(UserError.DASH_NO_SUCH_TEAM, team=values["team"]), 422)
-        elif not actor.is_admin and values["source"] != "github":
-            return _new_page(values, render(UserError.DASH_TEAM_NEEDED), 422)
-        installation_id = None
-        if values["source"] == "github":
-            pairs = {f"{i.id}:{r.repo_id}": (i, r) for i, r in _importable_repos(session, actor)}
-            if values["repo"] not in pairs:
-                return _new_page(values, render(UserError.DASH_NO_SUCH_REPO), 422)
-            i, r = pairs[values["repo"]]
-            installation_id, github_repo = i.id, r.full_name
-            repo_url = f"{settings.github_url.rstrip('/')}/{r.full_name}.git"
-        else:
-            github_repo, repo_url = None, str(repository_path(settings, values["name"] or "-"))
-        spec = ProjectSpec(name=values["name"], repo_url=repo_url, github_repo=github_repo,
-                           branch=values["branch"], target=values["target"])
         try:
-            project = create(session, spec)
-        except ValueError as exc:
+            project, token = make_project(session, settings, current_actor(), **values)
+        except (UserError, ValueError) as exc:
             session.rollback()
             return _new_page(values, str(exc), 422)
-        project.installation_id = installation_id
-        if team is not None:
-            teams.assign(session, project, team)
-        if github_repo is None:
-            ensure_repository(settings, project.name, project.branch)
-            token = issue_push_token(project, settings)
-        audit.record(session, actor, "project.create", project, team=team.slug if team else None)
         name = project.name
     if token is None:
         flash(f"Created {name}: push to its branch on GitHub, or deploy it now.", "notice")
         return redirect(url_for("dashboard.project", name=name))
     return _secret_page(name, "git remote", token=token, remote=remote_url(settings, name), status=201)
+
+
+def make_project(session, settings, actor, *, source: str, name: str, branch: str, target: str, team: str,
+                 repo: str) -> tuple[Project, str | None]:
+    """The one road to a new project, for the dashboard's /new and the API: from a repository the
+    actor may import (``source="github"``, ``repo`` as "installation:repository id" or owner/name), or a
+    git-push project in one of their teams. Returns it and, for git push, its remote's token (shown once).
+    UserError or ValueError says what to fix."""
+    from slipway.git_remote import ensure_repository, issue_push_token, repository_path
+    from slipway.projects import ProjectSpec
+    from slipway.projects import create_project as create
+
+    chosen = None
+    if team:
+        chosen = next((t for t in _creatable_teams(session, actor) if t.slug == team), None)
+        if chosen is None:
+            raise UserError(UserError.DASH_NO_SUCH_TEAM, team=team)
+    elif not actor.is_admin and source != "github":
+        raise UserError(UserError.DASH_TEAM_NEEDED)
+    installation_id = None
+    if source == "github":
+        pairs = {}
+        for i, r in _importable_repos(session, actor):
+            pairs[f"{i.id}:{r.repo_id}"] = pairs[r.full_name.lower()] = (i, r)
+        if repo.lower() not in pairs:
+            raise UserError(UserError.DASH_NO_SUCH_REPO)
+        i, r = pairs[repo.lower()]
+        installation_id, github_repo = i.id, r.full_name
+        repo_url = f"{settings.github_url.rstrip('/')}/{r.full_name}.git"
+    else:
+        github_repo, repo_url = None, str(repository_path(settings, name or "-"))
+    project = create(session, ProjectSpec(name=name, repo_url=repo_url, github_repo=github_repo, branch=branch,
+                                          target=target))
+    project.installation_id = installation_id
+    if chosen is not None:
+        teams.assign(session, project, chosen)
+    token = None
+    if github_repo is None:
+        ensure_repository(settings, project.name, project.branch)
+        token = issue_push_token(project, settings)
+    audit.record(session, actor, "project.create", project, team=chosen.slug if chosen else None)
+    return project, token
 
 
 def _secret_page(name: str, what: str, status: int = 200, **shown_once):

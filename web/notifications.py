@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
+from slipway.accounts import audit
 from slipway.db import session_scope
 from slipway.notifications import add_channel, channels_of, last_delivery, remove_channel, shown_target, target_of
 from slipway.projects import get_project_by_name
 from slipway.accounts.access import Action
-from web.access import guard
+from web.access import current_actor, guard
 from web.csrf import check_csrf
 
 bp = Blueprint("notifications", __name__)
@@ -42,14 +43,16 @@ def add(name: str):
         if project is None:
             abort(404)
         try:
-            _, secret = add_channel(session, settings, project, form.get("name", "").strip(), form.get("kind", ""),
-                                    form.get("target", "").strip(), on_failure=bool(form.get("on_failure")),
-                                    on_success=bool(form.get("on_success")))
+            channel, secret = add_channel(session, settings, project, form.get("name", "").strip(),
+                                          form.get("kind", ""), form.get("target", "").strip(),
+                                          on_failure=bool(form.get("on_failure")),
+                                          on_success=bool(form.get("on_success")))
         except ValueError as exc:
             session.rollback()
             error = str(exc)
         else:
             error = None
+            audit.record(session, current_actor(), "notification.add", project, channel=channel.name, kind=channel.kind)
     if error:
         flash(f"Notification not added: {error}", "error")
         return _project_page(name, status=400)
@@ -69,5 +72,6 @@ def remove(name: str, channel: str):
         project = get_project_by_name(session, name)
         if project is None or not remove_channel(session, project, channel):
             abort(404)
+        audit.record(session, current_actor(), "notification.remove", project, channel=channel)
     flash(f"Removed {channel}.", "notice")
     return redirect(url_for("dashboard.project", name=name))

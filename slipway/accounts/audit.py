@@ -18,6 +18,7 @@ ACTIONS = frozenset({
     "deploy", "redeploy", "rollback", "cancel", "settings.akash", "settings.project", "env.set", "env.unset",
     "project.token", "project.hook", "project.create", "project.delete", "project.team", "domain.add",
     "domain.remove", "api-token.create", "api-token.revoke", "team.create", "team.member",
+    "notification.add", "notification.remove",
 })
 _SECRET_KEYS = ("value", "token", "secret", "password")
 CLI = Actor("admin", login="cli")  # commands run on the Slipway machine itself

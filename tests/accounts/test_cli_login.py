@@ -60,3 +60,30 @@ def test_a_wrong_credential_is_refused_and_nothing_stored(cli_settings, server, 
     result = run("login", server, input="not-the-password\n")
     assert result.exit_code != 0 and "login URL" in result.output
     assert not cli_settings.cli_login_path.exists()
+
+
+def test_rollback_and_logs_work_against_the_remote(cli_settings, server, two_teams, queue):
+    from sqlalchemy import select
+
+    from slipway.models import BuildLog, Deployment
+
+    with session_scope() as s:
+        s.add_all([BuildLog(deployment_id=two_teams.red_deployment, seq=i, line=f"step {i}") for i in (1, 2)])
+        _t, text = tokens.create(s, two_teams.users["red-member"], "laptop", "deploy", 7)
+    assert run("login", server, input=f"{text}\n").exit_code == 0
+    shown = run("logs", str(two_teams.red_deployment), "--follow")
+    assert shown.exit_code == 0 and shown.output.splitlines()[:2] == ["step 1", "step 2"], shown.output
+    assert "-- failed" in shown.output  # --follow ends with the deployment's final state
+    assert run("logs", str(two_teams.blue_deployment)).exit_code != 0
+    # red has no live production version to go back from, but --to names an image to run again.
+    nothing = run("rollback", "red-app")
+    assert nothing.exit_code != 0 and "no earlier production version" in nothing.output
+    rolled = run("rollback", "red-app", "--to", str(two_teams.red_deployment))
+    assert rolled.exit_code == 0 and "queued" in rolled.output, rolled.output
+    new_id = int(rolled.output.split()[1])
+    with session_scope() as s:
+        new = s.get(Deployment, new_id)
+        assert new.image == "127.0.0.1:5000/red-app:aaaaaaa" and new.trigger != "git"
+        assert s.scalars(select(BuildLog).where(BuildLog.deployment_id == new_id)).all() == []
+    refused = run("rollback", "red-app", "--to", str(two_teams.blue_deployment))
+    assert refused.exit_code != 0 and "is not a deployment of red-app" in refused.output
