@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import socket
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -53,8 +54,11 @@ class DockerImageBuilder:
         self._limits = {"memory": parse_bytes(memory), "memswap": parse_bytes(memory)}
 
     def build(self, checkout: Path, dockerfile: str, context: str, tag: str, log: Log,
-              timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None) -> str:
+              timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None,
+              dockerfile_text: str = "") -> str:
         """Build ``tag`` from ``checkout``; return the image id. Raises UserError on a build failure.
+
+        ``dockerfile_text``, when given, is the Dockerfile (a build plan's) instead of ``dockerfile``.
 
         ``should_stop`` is asked about once a second; when it says yes the build is stopped
         and BuildStopped raised.
@@ -62,17 +66,26 @@ class DockerImageBuilder:
         context_dir = inside_checkout(checkout, context, sha)
         if not context_dir.is_dir():
             raise UserError(UserError.BUILD_BAD_CONTEXT, path=context, sha=sha[:7])
-        dockerfile_path = inside_checkout(checkout, dockerfile, sha)
-        if not dockerfile_path.is_file():
-            raise UserError(UserError.BUILD_NO_DOCKERFILE, path=dockerfile, sha=sha[:7])
         # The Docker SDK reads .dockerignore itself, on this machine.
         inside_checkout(checkout, str(context_dir.relative_to(checkout.resolve()) / ".dockerignore"), sha)
-        # The Engine wants the Dockerfile relative to the context when it is inside it; one outside
-        # the context (but inside the checkout) is read by the SDK and sent along.
-        try:
-            df_arg = str(dockerfile_path.relative_to(context_dir))
-        except ValueError:
-            df_arg = str(dockerfile_path)
+        generated = None
+        if dockerfile_text:
+            # A build plan's Dockerfile (builder.plan) is kept outside the checkout, so that no file
+            # of the repository can stand in for it; the SDK sends it along under a random name.
+            generated = tempfile.NamedTemporaryFile("w", prefix="slipway-plan-", suffix=".Dockerfile")
+            generated.write(dockerfile_text)
+            generated.flush()
+            df_arg = generated.name
+        else:
+            dockerfile_path = inside_checkout(checkout, dockerfile, sha)
+            if not dockerfile_path.is_file():
+                raise UserError(UserError.BUILD_NO_DOCKERFILE, path=dockerfile, sha=sha[:7])
+            # The Engine wants the Dockerfile relative to the context when it is inside it; one outside
+            # the context (but inside the checkout) is read by the SDK and sent along.
+            try:
+                df_arg = str(dockerfile_path.relative_to(context_dir))
+            except ValueError:
+                df_arg = str(dockerfile_path)
 
         client = docker_client(self._docker_host, timeout=timeout_s + 60)
         try:
@@ -144,6 +157,8 @@ class DockerImageBuilder:
             raise AppError(AppError.BUILD_DOCKER, detail=_one_line(str(exc))) from exc
         finally:
             client.close()
+            if generated is not None:
+                generated.close()
 
     def prune(self, repository: str, keep: int, log: Log) -> int:
         """Untag all but the ``keep`` newest local images of ``repository``; returns how many went.

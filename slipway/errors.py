@@ -70,9 +70,9 @@ MESSAGES: dict[str, str] = {
     "akash:user:repository-sdl": "{path} in commit {sha} is not a valid Akash SDL: {detail}. Fix it, or remove it to let Slipway write the SDL from the project's settings.",
     "akash:user:sdl-no-service": "{path} in commit {sha} names no service for the image Slipway builds: give exactly one service `image: slipway` (services: {services}). Slipway puts the built image and its registry login there.",
     # build plans (builder/plan) and slipway.toml
-    "build:user:no-plan": "Slipway found nothing it knows how to build in {where} of commit {sha}. It looked for: {looked}. Add a Dockerfile (or set the project's Dockerfile path), or point slipway.toml's root at the directory that holds the app's package.json, requirements.txt, pyproject.toml, go.mod or index.html (README: \"Builds without a Dockerfile\").",
-    "build:user:plan": "Slipway recognised a {kind} app in commit {sha} but cannot plan its build: {detail}.",
-    "build:user:slipway-toml": "slipway.toml in commit {sha} is not valid: {detail}. README: \"slipway.toml\" lists every key.",
+    "build:user:no-plan": "Slipway found nothing it knows how to build in {where} of {commit}. It looked for: {looked}. Add a Dockerfile (or set the project's Dockerfile path), or point slipway.toml's root at the directory that holds the app's package.json, requirements.txt, pyproject.toml, go.mod or index.html (README: \"Builds without a Dockerfile\").",
+    "build:user:plan": "Slipway recognised a {kind} app in {commit} but cannot plan its build: {detail}.",
+    "build:user:slipway-toml": "slipway.toml in {commit} is not valid: {detail}. README: \"slipway.toml\" lists every key.",
 }
 
 

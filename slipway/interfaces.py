@@ -28,7 +28,8 @@ class ImageBuilder(Protocol):
     """Builds and pushes images (``builder.images.DockerImageBuilder``)."""
 
     def build(self, checkout: Path, dockerfile: str, context: str, tag: str, log: Log,
-              timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None) -> str: ...
+              timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None,
+              dockerfile_text: str = "") -> str: ...
 
     def push(self, tag: str, log: Log) -> str: ...
 

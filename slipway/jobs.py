@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 
 from builder.git import fetch_commit
 from builder.images import DockerImageBuilder, RegistryAuth
+from builder.plan import BaseImages, ProjectConfig
 from builder.registry import RegistryClient
 from slipway import envvars, lease_events
 from slipway.buildlog import BuildLogWriter, SecretMasker
@@ -121,10 +122,12 @@ class Pipeline:
             env = self._env(job.project_id, writer.masker)
             director = Director(self.images, say, writer.masker, fetch=self.fetch, credentials=self.github,
                                 should_stop=lambda: self._is_final(deployment_id),
-                                build_timeout_s=self.settings.build_timeout_s)
+                                build_timeout_s=self.settings.build_timeout_s,
+                                plan_images=plan_images(self.settings))
             # Held until the job ends: the registry's blobs are never collected under a push or pull.
             self.registry_use.enter(user, deployment_job_timeout_s(self.settings), say)
             sdl = ""
+            config = ProjectConfig()
             if job.image:
                 # A redeploy: the image was built and pushed by an earlier deployment of this commit.
                 image = job.image
@@ -137,8 +140,10 @@ class Pipeline:
                     # Checked before the build: a broken deploy.yaml fails fast, with what to fix.
                     sdl = director.repository_sdl(checkout, job.sha)
                 self._advance(deployment_id, State.BUILDING, say)
+                plan = director.plan(checkout, job.dockerfile, job.build_context, job.sha)
+                config = plan.config
                 tag = f"{self.settings.registry}/{job.project}:{version_tag(job.sha)}"
-                director.build(checkout, job.dockerfile, job.build_context, tag, job.sha)
+                director.build(checkout, plan, tag, job.sha)
                 self._advance(deployment_id, State.PUSHING, say)
                 image = director.push(tag)
                 self._record(deployment_id, image=tag)
@@ -147,8 +152,11 @@ class Pipeline:
             if target is None:
                 raise AppError(AppError.DEPLOY_TARGET, detail=f"the {job.target!r} target is not configured")
             previous_id, previous_ref = self._live_in_slot(job)
-            release = Release(job.project, deployment_id, image, job.health_path, env=env, slot=job.slot,
-                              previous_id=previous_id, previous_ref=previous_ref, akash=job.akash, sdl=sdl)
+            # The repository's slipway.toml: its health check, non-secret environment (the project's
+            # variables win), and resources and Akash placement (over the project's Akash settings).
+            release = Release(job.project, deployment_id, image, config.health_check or job.health_path,
+                              env={**config.env, **env}, slot=job.slot, previous_id=previous_id,
+                              previous_ref=previous_ref, akash={**job.akash, **config.target_settings()}, sdl=sdl)
             # The reference is stored before waiting: if this job dies, the reconciler stops the release.
             running = director.deploy(target, release,
                                       started=lambda ref: self._record(deployment_id, target_ref=ref))
@@ -321,6 +329,12 @@ class Pipeline:
         with session_scope(self.settings) as session:
             dep = session.get(Deployment, deployment_id)
             return dep.state if dep else State.FAILED.value
+
+
+def plan_images(settings: Settings) -> BaseImages:
+    """The base images of generated build plans, from the settings (SLIPWAY_PLAN_*_IMAGE)."""
+    return BaseImages(node=settings.plan_node_image, python=settings.plan_python_image, go=settings.plan_go_image,
+                      static=settings.plan_static_image, runtime=settings.plan_runtime_image)
 
 
 def run_deployment(deployment_id: int) -> None:

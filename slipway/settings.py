@@ -136,6 +136,12 @@ class Settings:
     akash_bid_timeout: str = _setting("SLIPWAY_AKASH_BID_TIMEOUT", "120", doc="Seconds a new Akash deployment waits for an acceptable bid before it is closed.")
     akash_ready_timeout: str = _setting("SLIPWAY_AKASH_READY_TIMEOUT", "300", doc="Seconds a leased app has to be available and answer HTTP before its deployment is closed.")
     akash_failover_after: str = _setting("SLIPWAY_AKASH_FAILOVER_AFTER", "120", doc="Seconds a live Akash deployment's provider may not answer (by the periodic health checks) before Slipway moves the app to another provider by the same policy; a lease closed under it moves at once.")
+    # Build plans for repositories without a Dockerfile (builder/plan): the images they start from
+    plan_node_image: str = _setting("SLIPWAY_PLAN_NODE_IMAGE", "node:{version}-slim", doc="Image Node apps without a Dockerfile build and run on; `{version}` becomes the major version the app asks for (`engines.node`, `.nvmrc`; 22 otherwise). Point it at a mirror; a name without `{version}` is used whatever the app asks.")
+    plan_python_image: str = _setting("SLIPWAY_PLAN_PYTHON_IMAGE", "python:{version}-slim", doc="Image Python apps without a Dockerfile build and run on; `{version}` becomes the version in `.python-version` (3.12 otherwise).")
+    plan_go_image: str = _setting("SLIPWAY_PLAN_GO_IMAGE", "golang:{version}", doc="Image Go apps without a Dockerfile are built in; `{version}` becomes go.mod's `go` version (1.22 otherwise).")
+    plan_static_image: str = _setting("SLIPWAY_PLAN_STATIC_IMAGE", "caddy:2.8", doc="Image that serves static sites (an index.html, or a Node build's output) without a Dockerfile; it needs `caddy` and `sh`.")
+    plan_runtime_image: str = _setting("SLIPWAY_PLAN_RUNTIME_IMAGE", "gcr.io/distroless/static-debian12", doc="Image a Go app's binary runs on.")
 
     def __post_init__(self) -> None:
         self._check_targets()

@@ -148,7 +148,8 @@ def test_the_worker_class_preloads_the_pipeline_and_reaps_on_start(settings, red
 class StandInImages:
     """An image builder that builds nothing and pushes nothing."""
 
-    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None) -> str:
+    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None,
+              dockerfile_text="") -> str:
         return tag
 
     def push(self, tag, log) -> str:

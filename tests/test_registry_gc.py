@@ -261,7 +261,8 @@ def test_every_nth_live_deployment_queues_a_collection(settings, redis, queue):
 # -- the pipeline ------------------------------------------------------------------------------
 
 class StandInImages:
-    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None) -> str:
+    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None,
+              dockerfile_text="") -> str:
         return "sha256:" + "0" * 64
 
     def push(self, tag: str, log) -> str:

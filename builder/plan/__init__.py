@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Sequence
 
-from builder.plan.config import ProjectConfig, load_config
+from builder.plan.config import ProjectConfig, commit_name, load_config
 from builder.plan.tree import Tree
 from slipway.errors import UserError
 
@@ -163,7 +163,7 @@ def _detectors() -> list[tuple[str, Detector]]:
             ("static files (index.html)", static.detect)]
 
 
-def make_plan(checkout: Path, *, dockerfile: str = "Dockerfile", context: str = ".", images: BaseImages = BaseImages(),
+def make_plan(checkout: Path, *, dockerfile: str = "Dockerfile", context: str = ".", images: BaseImages | None = None,
               build_args: Sequence[str] = (), sha: str = "", config: ProjectConfig | None = None) -> Plan:
     """The plan for ``checkout``: its own Dockerfile when it has one, else the first detector's.
 
@@ -171,6 +171,7 @@ def make_plan(checkout: Path, *, dockerfile: str = "Dockerfile", context: str = 
     Dockerfile than the default means it, and fails when it is missing.
     """
     config = load_config(checkout, sha) if config is None else config
+    images = images or BaseImages()
     root = config.root
     tree = Tree(checkout, root, sha)
     if not tree.root.is_dir():
@@ -194,7 +195,8 @@ def make_plan(checkout: Path, *, dockerfile: str = "Dockerfile", context: str = 
             return plan
         looked.append(what)
     where = "the repository's root" if root == "." else f"{root}/ (slipway.toml's root)"
-    raise UserError(UserError.BUILD_NO_PLAN, where=where, sha=sha[:7], looked="; ".join(["a Dockerfile"] + looked))
+    raise UserError(UserError.BUILD_NO_PLAN, where=where, commit=commit_name(sha),
+                    looked="; ".join(["a Dockerfile"] + looked))
 
 
 def render(checkout: Path, **kwargs) -> tuple[str, list[str]]:

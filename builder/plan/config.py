@@ -134,8 +134,13 @@ def parse_config(data: dict, sha: str = "") -> ProjectConfig:
     return ProjectConfig(**values)
 
 
+def commit_name(sha: str) -> str:
+    """How errors name what was planned: a commit, or (``slipway plan``) a directory."""
+    return f"commit {sha[:7]}" if sha else "this directory"
+
+
 def _invalid(sha: str, problems: list[str]) -> UserError:
-    return UserError(UserError.BUILD_SLIPWAY_TOML, sha=sha[:7] or "the repository", detail="; ".join(problems)[:1500])
+    return UserError(UserError.BUILD_SLIPWAY_TOML, commit=commit_name(sha), detail="; ".join(problems)[:1500])
 
 
 def _relative_dir(key: str, value: object, problems: list[str]) -> str | None:

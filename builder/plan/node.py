@@ -21,6 +21,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from builder.plan import DEFAULT_VERSIONS, Dockerfile, Plan, exec_cmd
+from builder.plan.config import commit_name
 from builder.plan.static import serve_static
 from builder.plan.tree import Tree
 
@@ -47,7 +48,7 @@ def detect(ctx: "Context") -> Plan | None:
         if tree.is_file("package.json"):
             from slipway.errors import UserError
 
-            raise UserError(UserError.BUILD_PLAN, kind="Node", sha=ctx.sha[:7] or "the repository",
+            raise UserError(UserError.BUILD_PLAN, kind="Node", commit=commit_name(ctx.sha),
                             detail=f"{_where(ctx.app_dir, 'package.json')} is not a JSON object")
         return None
     return NodePlanner(ctx, package).plan()

@@ -16,6 +16,7 @@ import tomllib
 from typing import TYPE_CHECKING
 
 from builder.plan import DEFAULT_VERSIONS, Dockerfile, Plan, exec_cmd, quoted
+from builder.plan.config import commit_name
 from slipway.errors import UserError
 
 if TYPE_CHECKING:
@@ -26,8 +27,8 @@ MARKERS = ("requirements.txt", "pyproject.toml", "Pipfile", "setup.py", "uv.lock
 APP_FILES = ("main.py", "app.py", "server.py", "wsgi.py", "asgi.py", "application.py", "api.py",
              "app/main.py", "app/__init__.py", "app/app.py", "src/main.py", "src/app.py", "api/main.py",
              "api/index.py")
-ASGI_RE = re.compile(r"^(\w+)\s*(?::[^=]+)?=\s*(?:fastapi\.)?(FastAPI|Starlette|Quart|Litestar)\(", re.M)
-WSGI_RE = re.compile(r"^(\w+)\s*(?::[^=]+)?=\s*(?:flask\.)?(Flask)\(", re.M)
+ASGI_RE = re.compile(r"^(\w+)\s*(?::[^=]+)?=\s*(?:fastapi\.)?(FastAPI|Starlette|Quart|Litestar)\(", re.MULTILINE)
+WSGI_RE = re.compile(r"^(\w+)\s*(?::[^=]+)?=\s*(?:flask\.)?(Flask)\(", re.MULTILINE)
 VENV = "/app/.venv"
 REQUIREMENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]*\])?\s*([<>=!~;@ ].{0,200})?")
 
@@ -53,7 +54,7 @@ class PythonPlanner:
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise UserError(UserError.BUILD_PLAN, kind="Python", sha=self.ctx.sha[:7] or "the repository",
+            raise UserError(UserError.BUILD_PLAN, kind="Python", commit=commit_name(self.ctx.sha),
                             detail=f"pyproject.toml is not valid TOML ({exc})") from None
 
     def version(self) -> str | None:
@@ -146,7 +147,7 @@ class PythonPlanner:
             if wsgi:
                 return (f"gunicorn {module}:{wsgi.group(1)} --bind 0.0.0.0:$PORT",
                         f"a WSGI app ({wsgi.group(2)}, {module}:{wsgi.group(1)}) under gunicorn", "gunicorn")
-        raise UserError(UserError.BUILD_PLAN, kind="Python", sha=self.ctx.sha[:7] or "the repository",
+        raise UserError(UserError.BUILD_PLAN, kind="Python", commit=commit_name(self.ctx.sha),
                         detail="no Procfile `web:` line, no Django manage.py with a wsgi.py, and no Flask, FastAPI "
                                f"or Starlette app in {', '.join(APP_FILES[:7])}...; say how it starts with "
                                "start = \"...\" in slipway.toml")
