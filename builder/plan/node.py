@@ -33,8 +33,8 @@ LOCKS = (("pnpm-lock.yaml", "pnpm"), ("yarn.lock", "yarn"), ("package-lock.json"
 # Copied with the lock file: they change how the install resolves.
 INSTALL_FILES = (".npmrc", ".yarnrc", ".yarnrc.yml", "pnpm-workspace.yaml")
 NEXT_CONFIGS = ("next.config.js", "next.config.mjs", "next.config.ts", "next.config.cjs")
-STATIC_FRAMEWORKS = (("vite", "Vite", ("dist",)), ("react-scripts", "Create React App", ("build",)),
-                     ("astro", "Astro", ("dist",)))
+STATIC_FRAMEWORKS = (("vite", "a Vite site", ("dist",)), ("react-scripts", "a Create React App site", ("build",)),
+                     ("astro", "an Astro site", ("dist",)))
 OUTPUT_DIRS = ("dist", "build", "out")
 # Workspace packages copied before the install, at most.
 MAX_PACKAGES = 500
@@ -185,7 +185,7 @@ class NodePlanner:
                 start = str(self.scripts.get("start", ""))
                 if dep == "vite" and start and "vite" not in start:
                     break  # a server with a Vite front end: its start script runs it
-                return "static", f"a {name} site", dirs + tuple(d for d in OUTPUT_DIRS if d not in dirs)
+                return "static", name, dirs + tuple(d for d in OUTPUT_DIRS if d not in dirs)
         if "start" in self.scripts:
             return "server", "its start script", ()
         if "build" in self.scripts or config.build:
