@@ -28,11 +28,11 @@ from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
 from slipway.director import Director, Source, Stopped
 from slipway.errors import AppError, SlipwayError, render
-from slipway.health import UP
 from slipway.git_remote import internal_fetch, is_git_remote_path
+from slipway.health import UP
 from slipway.interfaces import GitCredentials, ImageBuilder, Registry, Release, Reporter, Running, Target
 from slipway.logs import bound_deployment
-from slipway.models import Deployment, utcnow
+from slipway.models import Deployment, Project, utcnow
 from slipway.queue import deployment_job_timeout_s, job_id_for
 from slipway.registry_gc import RegistryUse, delete_old_images, deployment_went_live, version_tag
 from slipway.reporters import default_reporters, report
@@ -142,6 +142,8 @@ class Pipeline:
                 self._advance(deployment_id, State.BUILDING, say)
                 plan = director.plan(checkout, job.dockerfile, job.build_context, job.sha)
                 config = plan.config
+                # The watch paths decide whether the project's next pushes build (slipway.github.events.push).
+                self._record_watch_paths(job.project_id, config.watch)
                 tag = f"{self.settings.registry}/{job.project}:{version_tag(job.sha)}"
                 director.build(checkout, plan, tag, job.sha)
                 self._advance(deployment_id, State.PUSHING, say)
@@ -288,6 +290,12 @@ class Pipeline:
             dep = session.get(Deployment, deployment_id)
             for k, v in values.items():
                 setattr(dep, k, v)
+
+    def _record_watch_paths(self, project_id: int, watch: tuple[str, ...]) -> None:
+        with session_scope(self.settings) as session:
+            project = session.get(Project, project_id)
+            if project is not None and (project.watch_paths or None) != (list(watch) or None):
+                project.watch_paths = list(watch) or None
 
     def _go_live(self, deployment_id: int, running: Running, target: Target, say) -> tuple[State, list[int]]:
         """Mark the deployment live; returns its state and the ids of those it replaced."""

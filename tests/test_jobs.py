@@ -243,7 +243,7 @@ def test_a_repository_without_a_dockerfile_is_built_from_its_plan_and_its_slipwa
     def fetch_site(repo_url, sha, dest, log, **kwargs):
         dest.mkdir(parents=True)
         (dest / "index.html").write_text("<h1>hi</h1>")
-        (dest / "slipway.toml").write_text('health_check = "/up.html"\n[env]\nGREETING = "hello"\nSECRET = "repo"\n'
+        (dest / "slipway.toml").write_text('health_check = "/up.html"\nwatch = ["site"]\n[env]\nGREETING = "hello"\nSECRET = "repo"\n'
                                            '[resources]\ncpu = "0.75"\n')
         return dest
 
@@ -267,3 +267,5 @@ def test_a_repository_without_a_dockerfile_is_built_from_its_plan_and_its_slipwa
     with session_scope() as s:
         text = "\n".join(row.line for row in s.query(BuildLog).filter_by(deployment_id=dep_id))
     assert "# Slipway build plan: static files (index.html), served by Caddy" in text
+    with session_scope() as s:
+        assert s.get(Deployment, dep_id).project.watch_paths == ["site"]  # for the project's next pushes

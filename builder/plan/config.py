@@ -24,8 +24,10 @@ them at once (``build:user:slipway-toml``). Every key is optional:
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import tomllib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -132,6 +134,27 @@ def parse_config(data: dict, sha: str = "") -> ProjectConfig:
     if problems:
         raise _invalid(sha, problems)
     return ProjectConfig(**values)
+
+
+def watched(watch: Sequence[str] | None, changed: Iterable[str]) -> bool:
+    """Whether a push that changed ``changed`` (paths from the repository's root) builds.
+
+    Every push builds without watch paths; with them, a push builds when a changed path is one of
+    them, lies under one, or matches one as a glob (``apps/*/src``), or when it
+    changes slipway.toml itself (which may change the watch paths).
+    """
+    if not watch:
+        return True
+    for path in changed:
+        if path == FILE_NAME:
+            return True
+        for pattern in watch:
+            if pattern == "." or path == pattern or path.startswith(pattern.rstrip("/") + "/"):
+                return True
+            if any(c in pattern for c in "*?[") and (fnmatch.fnmatchcase(path, pattern)
+                                                      or fnmatch.fnmatchcase(path, pattern.rstrip("/") + "/*")):
+                return True
+    return False
 
 
 def commit_name(sha: str) -> str:

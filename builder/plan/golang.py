@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from builder.plan import DEFAULT_VERSIONS, Dockerfile, Plan, exec_cmd, json_list
+from builder.plan.base import DEFAULT_VERSIONS, Dockerfile, Plan, exec_cmd, json_list
 
 if TYPE_CHECKING:
-    from builder.plan import Context
+    from builder.plan.base import Context
 
 GO_LINE_RE = re.compile(r"(?m)^go\s+(1\.\d{1,3})")
 MAIN_RE = re.compile(r"(?m)^package\s+main\b")

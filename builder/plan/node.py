@@ -20,13 +20,13 @@ import re
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from builder.plan import DEFAULT_VERSIONS, Dockerfile, Plan, exec_cmd
+from builder.plan.base import DEFAULT_VERSIONS, Dockerfile, Plan, exec_cmd
 from builder.plan.config import commit_name
 from builder.plan.static import serve_static
 from builder.plan.tree import Tree
 
 if TYPE_CHECKING:
-    from builder.plan import Context
+    from builder.plan.base import Context
 
 LOCKS = (("pnpm-lock.yaml", "pnpm"), ("yarn.lock", "yarn"), ("package-lock.json", "npm"),
          ("npm-shrinkwrap.json", "npm"))

@@ -15,12 +15,12 @@ import re
 import tomllib
 from typing import TYPE_CHECKING
 
-from builder.plan import DEFAULT_VERSIONS, Dockerfile, Plan, exec_cmd, quoted
+from builder.plan.base import DEFAULT_VERSIONS, Dockerfile, Plan, exec_cmd, quoted
 from builder.plan.config import commit_name
 from slipway.errors import UserError
 
 if TYPE_CHECKING:
-    from builder.plan import Context
+    from builder.plan.base import Context
 
 MARKERS = ("requirements.txt", "pyproject.toml", "Pipfile", "setup.py", "uv.lock", "poetry.lock")
 # Where an app object is looked for, in order (Railpack and Heroku look in the same places).

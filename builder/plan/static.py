@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from builder.plan import Dockerfile, Plan, quoted
+from builder.plan.base import Dockerfile, Plan, quoted
 
 if TYPE_CHECKING:
-    from builder.plan import Context
+    from builder.plan.base import Context
 
 CADDYFILE = (
     "{",
