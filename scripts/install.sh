@@ -49,6 +49,8 @@ if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then packages+=(python
 if [ -n "$TEST" ] && ! command -v node >/dev/null; then packages+=(nodejs npm); fi
 # The tests run the database layer on PostgreSQL too.
 if [ -n "$TEST" ]; then packages+=(postgresql); fi
+# The build plans' base-image stand-ins are Debian root file systems (scripts/plan_images.sh).
+if [ -n "$TEST" ]; then packages+=(mmdebstrap); fi
 
 missing=()
 for pkg in "${packages[@]}"; do installed "$pkg" || missing+=("$pkg"); done
