@@ -71,6 +71,7 @@ build() {  # NAME: make sure the image is in the engine and the registry; print 
     command -v mmdebstrap >/dev/null || { say "mmdebstrap missing: scripts/install.sh --test"; exit 1; }
     started=$SECONDS
     tmp="$(mktemp -d)"
+    trap 'rm -rf "$tmp"' EXIT
     if [ "$name" = node ]; then
       tarball="$(npm_tarball "$tmp")"
       hook="mkdir -p \"\$1/usr/lib/node_modules/npm\" && tar -xzf $tarball --strip-components=1 -C \"\$1/usr/lib/node_modules/npm\" && ln -sf ../lib/node_modules/npm/bin/npm-cli.js \"\$1/usr/bin/npm\" && ln -sf ../lib/node_modules/npm/bin/npx-cli.js \"\$1/usr/bin/npx\""
@@ -99,5 +100,16 @@ names=("$@")
 [ "${#names[@]}" -gt 0 ] || names=(node python go static)
 for name in "${names[@]}"; do
   [ -n "${PACKAGES[$name]:-}" ] || { say "no stand-in named $name (node, python, go, static)"; exit 2; }
-  build "$name"
 done
+# Built side by side: most of the time goes to downloading and unpacking packages.
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+pids=()
+for name in "${names[@]}"; do
+  build "$name" >"$out/$name" &
+  pids+=("$!")
+done
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+[ "$failed" = 0 ] || { say "a stand-in could not be built"; exit 1; }
+for name in "${names[@]}"; do cat "$out/$name"; done
