@@ -350,3 +350,25 @@ def test_a_bad_slipway_toml_fails_naming_the_key(tmp_path, toml, named):
 def test_every_problem_is_named_at_once(tmp_path):
     err = error_of(tmp_path, {"slipway.toml": 'port = 0\nhealth_check = "x"\n', "index.html": "x"})
     assert "port must" in str(err) and "health_check must" in str(err)
+
+
+# -- slipway plan ---------------------------------------------------------------------------------
+
+def test_slipway_plan_prints_the_plan_with_the_installation_s_base_images(settings, tmp_path):
+    from dataclasses import replace
+
+    from click.testing import CliRunner
+
+    from slipway.cli import main
+    from slipway.settings import set_settings
+
+    set_settings(replace(settings, plan_node_image="mirror.example/node:{version}"))
+    repo(tmp_path, {"package.json": {"engines": {"node": "20"}, "scripts": {"start": "node s.js"}}, "package-lock.json": ""})
+    result = CliRunner().invoke(main, ["plan", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("# Slipway build plan: Node 20 (npm), its start script run with PORT\n")
+    assert "FROM mirror.example/node:20\n" in result.output
+    (tmp_path / "package.json").unlink()
+    result = CliRunner().invoke(main, ["plan", str(tmp_path)])
+    assert result.exit_code == 1 and "Slipway found nothing it knows how to build in the repository's root of " \
+                                      "this directory" in result.output
