@@ -7,7 +7,8 @@
 #   python   Debian's python3, venv and pip, with flask and gunicorn preinstalled so the
 #            tests' Python apps install offline                      (python:3.12-slim)
 #   go       Debian's golang-go                                      (golang:1.22)
-#   static   Debian's caddy binary and busybox's sh, FROM scratch    (caddy:2.8, alpine-based)
+#   static   Debian's caddy binary (with the glibc it links) and busybox's sh, FROM scratch
+#                                                                     (caddy:2.8, alpine-based)
 #
 # node, python and go are Debian root file systems made by mmdebstrap (--variant=minbase, only these
 # packages, no docs) and turned into images by `docker import`. The machine's own extra certificate
@@ -32,7 +33,7 @@ export DOCKER_CONFIG="${DOCKER_CONFIG:-$SLIPWAY_DATA_DIR/docker-config}"
 export DOCKER_BUILDKIT=0
 MIRROR="${SLIPWAY_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 SUITE=bookworm
-RECIPE=2   # bump when the recipe below changes in a way the package lists do not show
+RECIPE=3   # bump when the recipe below changes in a way the package lists do not show
 BUSYBOX="${SLIPWAY_BUSYBOX:-/bin/busybox}"
 
 NPM_VERSION=10.9.2   # npm for the node stand-in, from the npm registry
@@ -104,6 +105,11 @@ static_image() {  # IMAGE TMP: FROM scratch, busybox's applets and Debian's cadd
     case "$applet" in */*) [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet" ;; esac
   done
   cp "$tmp/caddy/usr/bin/caddy" "$root/usr/bin/caddy"
+  # Debian builds caddy against glibc (and libzstd): the machine's own Debian 12 libraries, as ldd finds them.
+  ldd "$root/usr/bin/caddy" | grep -o '/[^ ]*' | while IFS= read -r lib; do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
   printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
   printf 'root:x:0:\n' >"$root/etc/group"
   printf 'FROM scratch\nCOPY rootfs/ /\nENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin XDG_DATA_HOME=/data XDG_CONFIG_HOME=/config\nCMD ["caddy", "version"]\n' >"$tmp/Dockerfile"
