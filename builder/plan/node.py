@@ -231,6 +231,9 @@ class NodePlanner:
         df.run(self.install_command())
         if staged:
             df.build_args(ctx.build_args)
+        else:
+            # Settled before the source is copied, so that a source change rebuilds as few steps as it can.
+            self.runtime_env(df)
         df("COPY . .")
         app = self._app_path()
         if app != "/app":
@@ -246,21 +249,18 @@ class NodePlanner:
         else:
             if staged:
                 df.stage(image)
+                self.runtime_env(df, standalone=how.startswith("a Next.js standalone"))
                 if how.startswith("a Next.js standalone"):
                     df(f"WORKDIR {app}",
                        f"COPY --from=build {app}/.next/standalone ./",
                        f"COPY --from=build {app}/.next/static ./.next/static")
                     if ctx.tree.is_dir("public"):
                         df(f"COPY --from=build {app}/public ./public")
-                    df("ENV HOSTNAME=0.0.0.0")
                 else:
                     df("WORKDIR /app", "COPY --from=build /app /app")
                     if app != "/app":
                         df(f"WORKDIR {app}")
                     self.setup_manager_runtime(df)
-            df("ENV NODE_ENV=production")
-            if ctx.config.port:
-                df(f"ENV PORT={ctx.config.port}", f"EXPOSE {ctx.config.port}")
             df(exec_cmd(self.start_command(how)))
             summary = f"Node {shown_version} ({self.manager}), {how} run with PORT"
         notes = tuple(self.notes)
@@ -268,6 +268,13 @@ class NodePlanner:
             notes += ("no build step: build-time variables are not used",)
         return Plan("node", summary, df.text(), context=self.workspace.app_dir, build_args=df.args, notes=notes,
                     config=ctx.config)
+
+    def runtime_env(self, df: Dockerfile, standalone: bool = False) -> None:
+        env = "NODE_ENV=production" + (" HOSTNAME=0.0.0.0" if standalone else "")
+        if self.ctx.config.port:
+            df(f"ENV {env} PORT={self.ctx.config.port}", f"EXPOSE {self.ctx.config.port}")
+        else:
+            df(f"ENV {env}")
 
     def setup_manager_runtime(self, df: Dockerfile) -> None:
         """The final stage starts from a clean image: pnpm or yarn is installed again if it starts the app."""

@@ -194,8 +194,8 @@ def test_a_server_with_a_build_step_builds_in_one_stage_and_runs_in_a_clean_one(
                               "package-lock.json": ""}, build_args=["SENTRY_TOKEN"])
     build, final = stages(plan.dockerfile)
     assert "ARG SENTRY_TOKEN" in build and "RUN npm run build" in build
-    assert final == ["FROM mirror/node:22-slim", "WORKDIR /app", "COPY --from=build /app /app",
-                     "ENV NODE_ENV=production", "CMD exec npm start"]
+    assert final == ["FROM mirror/node:22-slim", "ENV NODE_ENV=production", "WORKDIR /app",
+                     "COPY --from=build /app /app", "CMD exec npm start"]
 
 
 def test_a_server_without_a_build_step_is_one_stage_and_says_build_variables_go_unused(tmp_path):
@@ -312,7 +312,7 @@ def test_slipway_toml_commands_replace_the_detected_ones(tmp_path):
                                               'health_check = "/healthz"\n[env]\nMODE = "demo"\n',
                               "package.json": {"scripts": {"start": "x"}}, "package-lock.json": ""})
     assert "RUN npm ci --omit=dev" in plan.dockerfile and plan.dockerfile.endswith("CMD exec node srv.js\n")
-    assert "ENV PORT=4000" in plan.dockerfile
+    assert "ENV NODE_ENV=production PORT=4000" in plan.dockerfile
     assert (plan.config.health_check, plan.config.env) == ("/healthz", {"MODE": "demo"})
 
 
