@@ -8,6 +8,7 @@ the registry) once for the module, and every build shares them.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import uuid
@@ -25,6 +26,13 @@ from slipway.targets import IMPLEMENTATIONS
 
 pytestmark = pytest.mark.docker
 
+# The static site builds from a small stand-in (busybox and Debian's caddy) in seconds, so it runs in
+# every test run. The others need Debian root file systems with Node, Python or Go (mmdebstrap: several
+# minutes each on a fresh machine, and real npm/PyPI downloads), more than the suite's 20-minute
+# budget allows: they run with SLIPWAY_TEST_HEAVY_BUILDS=1 (scripts/test.sh tests/builder/test_plan_builds.py).
+HEAVY = os.environ.get("SLIPWAY_TEST_HEAVY_BUILDS") == "1"
+heavy = pytest.mark.skipif(not HEAVY, reason="a Node, Python or Go stand-in: run with SLIPWAY_TEST_HEAVY_BUILDS=1")
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "plan"
 SHA = "d" * 40
@@ -33,10 +41,13 @@ SHA = "d" * 40
 @pytest.fixture(scope="module")
 def stand_ins(base_settings) -> BaseImages:
     """The base-image stand-ins, by kind; the busybox test image runs Go's static binary."""
-    out = subprocess.run([str(ROOT / "scripts" / "plan_images.sh")], capture_output=True, text=True, timeout=1800)
+    kinds = ["node", "python", "go", "static"] if HEAVY else ["static"]
+    out = subprocess.run([str(ROOT / "scripts" / "plan_images.sh"), *kinds], capture_output=True, text=True,
+                         timeout=1800)
     assert out.returncode == 0, out.stderr
     found = dict(line.split("=", 1) for line in out.stdout.split())
-    return BaseImages(node=found["node"], python=found["python"], go=found["go"], static=found["static"],
+    unbuilt = "unbuilt.invalid/{}:none"  # a heavy test that ran anyway fails to pull it, saying which
+    return BaseImages(**{kind: found.get(kind, unbuilt.format(kind)) for kind in ("node", "python", "go", "static")},
                       runtime=f"{base_settings.registry}/base/busybox:latest")
 
 
@@ -110,6 +121,7 @@ def test_a_static_site_is_served_with_a_single_page_fallback(app):
     assert "static site" in get(url + "/some/client/route").text  # the app routes it in the browser
 
 
+@heavy
 def test_a_flask_app_answers_under_gunicorn_and_a_one_line_change_reuses_its_dependency_layer(app):
     flask = app("flask")
     plan, first = flask.build("v1")
@@ -121,6 +133,7 @@ def test_a_flask_app_answers_under_gunicorn_and_a_one_line_change_reuses_its_dep
     assert_dependency_layer_reused(flask, first, second, "pip install --no-cache-dir -r requirements.txt")
 
 
+@heavy
 def test_a_fastapi_app_answers_under_uvicorn(app):
     api = app("fastapi")
     plan, tag = api.build()
@@ -128,6 +141,7 @@ def test_a_fastapi_app_answers_under_uvicorn(app):
     assert get(api.run(tag)).json() == {"hello": "from fastapi"}
 
 
+@heavy
 def test_a_node_server_answers_through_its_start_script_and_a_one_line_change_reuses_its_dependency_layer(app):
     server = app("node-server")
     plan, first = server.build("v1")
@@ -139,6 +153,7 @@ def test_a_node_server_answers_through_its_start_script_and_a_one_line_change_re
     assert get(server.run(second)).text == "hello again\n"
 
 
+@heavy
 def test_a_vite_like_build_is_served_as_static_files_with_its_build_time_variable(app):
     site = app("vite-like")
     plan, tag = site.build(build_args=("SITE_TITLE",))
@@ -150,6 +165,7 @@ def test_a_vite_like_build_is_served_as_static_files_with_its_build_time_variabl
     assert requests.get(url + "/package.json", timeout=5).headers["content-type"].startswith("text/html")
 
 
+@heavy
 def test_a_pnpm_monorepo_app_is_built_from_its_root_directory(app):
     mono = app("pnpm-monorepo")
     plan, tag = mono.build()
@@ -157,6 +173,7 @@ def test_a_pnpm_monorepo_app_is_built_from_its_root_directory(app):
     assert "hello from the pnpm monorepo" in get(mono.run(tag)).text
 
 
+@heavy
 def test_a_go_server_answers_from_its_binary_alone(app):
     server = app("go-server")
     plan, tag = server.build()
