@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import socket
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -63,8 +64,11 @@ class DockerImageBuilder:
 
     def build(self, checkout: Path, dockerfile: str, context: str, tag: str, log: Log,
               timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None,
-              build_args: Mapping[str, str] | None = None, cache_from: str | None = None) -> str:
+              build_args: Mapping[str, str] | None = None, cache_from: str | None = None,
+              dockerfile_text: str = "") -> str:
         """Build ``tag`` from ``checkout``; return the image id. Raises UserError on a build failure.
+
+        ``dockerfile_text``, when given, is the Dockerfile (a build plan's) instead of ``dockerfile``.
 
         ``should_stop`` is asked about once a second; when it says yes the build is stopped
         and BuildStopped raised. ``build_args`` are the project's build-time variables (secrets):
@@ -75,21 +79,33 @@ class DockerImageBuilder:
         context_dir = inside_checkout(checkout, context, sha)
         if not context_dir.is_dir():
             raise UserError(UserError.BUILD_BAD_CONTEXT, path=context, sha=sha[:7])
-        dockerfile_path = inside_checkout(checkout, dockerfile, sha)
-        if not dockerfile_path.is_file():
-            raise UserError(UserError.BUILD_NO_DOCKERFILE, path=dockerfile, sha=sha[:7])
         # The Docker SDK reads .dockerignore itself, on this machine.
         inside_checkout(checkout, str(context_dir.relative_to(checkout.resolve()) / ".dockerignore"), sha)
-        # The Engine wants the Dockerfile relative to the context when it is inside it; one outside
-        # the context (but inside the checkout) is read by the SDK and sent along.
-        try:
-            df_arg = str(dockerfile_path.relative_to(context_dir))
-        except ValueError:
-            df_arg = str(dockerfile_path)
+        generated = None
+        if dockerfile_text:
+            # A build plan's Dockerfile (builder.plan) is kept outside the checkout, so that no file
+            # of the repository can stand in for it; the SDK sends it along under a random name.
+            generated = tempfile.NamedTemporaryFile("w", prefix="slipway-plan-", suffix=".Dockerfile")
+            generated.write(dockerfile_text)
+            generated.flush()
+            df_arg = generated.name
+            text = dockerfile_text
+        else:
+            dockerfile_path = inside_checkout(checkout, dockerfile, sha)
+            if not dockerfile_path.is_file():
+                raise UserError(UserError.BUILD_NO_DOCKERFILE, path=dockerfile, sha=sha[:7])
+            # The Engine wants the Dockerfile relative to the context when it is inside it; one outside
+            # the context (but inside the checkout) is read by the SDK and sent along.
+            try:
+                df_arg = str(dockerfile_path.relative_to(context_dir))
+            except ValueError:
+                df_arg = str(dockerfile_path)
+            text = None
         buildargs = {}
         if build_args:
-            text = dockerfile_path.read_bytes()[:MAX_DOCKERFILE_BYTES].decode(errors="replace")
-            chosen = stage_args(text, build_args, path=dockerfile, sha=sha)
+            if text is None:
+                text = dockerfile_path.read_bytes()[:MAX_DOCKERFILE_BYTES].decode(errors="replace")
+            chosen = stage_args(text, build_args, path="the build plan" if dockerfile_text else dockerfile, sha=sha)
             for stage, names in chosen.stages.items():
                 log(f"build-time variables for stage {stage}: {', '.join(names)}")
             if chosen.unused:
@@ -175,6 +191,8 @@ class DockerImageBuilder:
             raise AppError(AppError.BUILD_DOCKER, detail=_one_line(str(exc))) from exc
         finally:
             client.close()
+            if generated is not None:
+                generated.close()
 
     def _cold_cache_source(self, client: docker.DockerClient, previous: str, log: Log) -> list[str] | None:
         """``[previous]`` to build with as cache when this host has no build of its own to reuse, else None.

@@ -51,6 +51,8 @@ if [ -n "$TEST" ] && ! command -v node >/dev/null; then packages+=(nodejs npm); 
 if [ -n "$TEST" ]; then packages+=(postgresql); fi
 # The browser tests drive Debian's Chromium through Playwright (never `playwright install`).
 if [ -n "$TEST" ]; then packages+=(chromium); fi
+# The build plans' base-image stand-ins are Debian root file systems (scripts/plan_images.sh).
+if [ -n "$TEST" ]; then packages+=(mmdebstrap); fi
 
 missing=()
 for pkg in "${packages[@]}"; do installed "$pkg" || missing+=("$pkg"); done

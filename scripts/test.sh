@@ -25,6 +25,7 @@ registry_port="${SLIPWAY_TEST_REGISTRY_PORT:-5090}"
 web_port="${SLIPWAY_TEST_WEB_PORT:-8090}"
 proxy_port="${SLIPWAY_TEST_PROXY_PORT:-$((web_port + 100))}"
 workers="${SLIPWAY_TEST_WORKERS:-2}"
+heavy_builds="${SLIPWAY_TEST_HEAVY_BUILDS:-}"
 
 # Forget the caller's Slipway configuration, then describe the test instance.
 while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep -E '^SLIPWAY_|^(DATABASE_URL|REDIS_URL|DOCKER_HOST|DOCKER_CONFIG)$' || true)
@@ -53,6 +54,9 @@ scripts/services.sh start
 scripts/base_image.sh
 scripts/test_postgres.sh
 export SLIPWAY_PROXY=none
+# SLIPWAY_TEST_HEAVY_BUILDS=1: also the fixture builds from Node, Python and Go stand-ins
+# (tests/builder/test_plan_builds.py; several minutes each on a fresh machine).
+if [ -n "$heavy_builds" ]; then export SLIPWAY_TEST_HEAVY_BUILDS="$heavy_builds"; fi
 export SLIPWAY_TEST_POSTGRES_URL="${SLIPWAY_TEST_POSTGRES_URL:-postgresql+psycopg://slipway_test:slipway_test@127.0.0.1:5432/slipway_test}"
 
 parallel=()

@@ -60,6 +60,26 @@ def show_settings() -> None:
         click.echo(f"{env}={'(set)' if secret and value else '(unset)' if secret else value}")
 
 
+@main.command("plan")
+@click.argument("directory", default=".", type=click.Path(exists=True, file_okay=False))
+@click.option("--dockerfile", default="Dockerfile", show_default=True, help="The project's Dockerfile path.")
+@click.option("--context", "build_context", default=".", show_default=True, help="The project's build context.")
+def plan(directory: str, dockerfile: str, build_context: str) -> None:
+    """Print the build plan of a repository: its own Dockerfile, or the Dockerfile Slipway generates."""
+    from pathlib import Path
+
+    from builder.plan import make_plan
+    from slipway.errors import UserError
+    from slipway.jobs import plan_images
+
+    try:
+        found = make_plan(Path(directory), dockerfile=dockerfile, context=build_context,
+                          images=plan_images(settings_mod.get_settings()))
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(found.describe(), nl=False)
+
+
 @main.group()
 def project() -> None:
     """Create and list projects."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Callable
 
 from builder.git import fetch_commit
 from builder.images import BuildStopped, inside_checkout
+from builder.plan import BaseImages, Plan, make_plan
 from deployer.base import Stopped, ended_events, never
 from slipway.errors import AppError, UserError
 from slipway.github.client import GitHubError
@@ -49,7 +51,7 @@ class Source:
 class Director:
     def __init__(self, images: ImageBuilder, say: Log, masker: Masker, fetch: GitSource = fetch_commit,
                  credentials: GitCredentials | None = None, should_stop: Callable[[], bool] = never,
-                 build_timeout_s: int = 900):
+                 build_timeout_s: int = 900, plan_images: BaseImages | None = None):
         self.images = images
         self.say = say
         self.masker = masker
@@ -57,6 +59,7 @@ class Director:
         self.credentials = credentials
         self.should_stop = should_stop
         self.build_timeout_s = build_timeout_s
+        self.plan_images = plan_images or BaseImages()
 
     # -- build -----------------------------------------------------------
     def fetch(self, source: Source, dest: Path) -> Path:
@@ -89,13 +92,25 @@ class Director:
         self.masker.add(*credentials_in(env))
         return env
 
-    def build(self, checkout: Path, dockerfile: str, context: str, tag: str, sha: str,
-              build_args: dict[str, str] | None = None, cache_from: str | None = None) -> None:
-        """Build the image; ``build_args`` (the project's build-time variables) reach its build stages only,
-        and ``cache_from`` (the project's previous image) is a cache for a build host that never built it."""
+    def plan(self, checkout: Path, dockerfile: str, context: str, sha: str, build_args: tuple[str, ...] = ()) -> Plan:
+        """What to build: the repository's Dockerfile, or one generated from what it holds (builder.plan);
+        printed first, so the log shows what ran."""
+        plan = make_plan(checkout, dockerfile=dockerfile, context=context, images=self.plan_images,
+                         build_args=build_args, sha=sha)
+        for line in plan.describe().splitlines():
+            self.say(line)
+        return plan
+
+    def build(self, checkout: Path, plan: Plan, tag: str, sha: str, build_args: dict[str, str] | None = None,
+              cache_from: str | None = None) -> None:
+        """Build the plan's image; ``build_args`` (the project's build-time variables) reach its build stages
+        only, and ``cache_from`` (the project's previous image) is a cache for a build host that never built it."""
+        if plan.generated:
+            ignore_generated_dockerfile(checkout, plan.context, sha)
         try:
-            self.images.build(checkout, dockerfile, context, tag, self.say, self.build_timeout_s, sha=sha,
-                              should_stop=self.should_stop, build_args=build_args or None, cache_from=cache_from)
+            self.images.build(checkout, plan.dockerfile_path or "Dockerfile", plan.context, tag, self.say,
+                              self.build_timeout_s, sha=sha, should_stop=self.should_stop,
+                              build_args=build_args or None, cache_from=cache_from, dockerfile_text=plan.dockerfile)
         except BuildStopped:
             raise Stopped() from None
 
@@ -168,6 +183,25 @@ class Director:
             self.images.tidy(budget, repositories, keep, self.say, grace_s=grace_s)
         except Exception:  # noqa: BLE001 - disk hygiene never fails a deployment that is live
             log.warning("could not tidy the build host's images", exc_info=True)
+
+
+# What a generated plan's `COPY . .` leaves out when the repository has no .dockerignore of its own.
+DEFAULT_DOCKERIGNORE = (".git", "node_modules", ".venv", "venv", "__pycache__", "*.pyc", ".next")
+
+
+def ignore_generated_dockerfile(checkout: Path, context: str, sha: str) -> None:
+    """Keep the plan's Dockerfile (sent in the context under a random name, ``.dockerfile.*``) out of
+    the image, so the source layer stays the same between builds of the same tree.
+
+    Written into the build's own copy of the checkout: a repository without a .dockerignore gets
+    Slipway's default one; one with its own gets a line added at its end.
+    """
+    path = inside_checkout(checkout, str(Path(context) / ".dockerignore"), sha)
+    if os.path.lexists(path):
+        with path.open("a") as fh:
+            fh.write("\n.dockerfile.*\n")
+    else:
+        path.write_text("\n".join(DEFAULT_DOCKERIGNORE + (".dockerfile.*",)) + "\n")
 
 
 def credentials_in(env: dict[str, str]) -> list[str]:

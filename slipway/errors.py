@@ -117,6 +117,10 @@ MESSAGES: dict[str, str] = {
     "dash:user:no-such-repo": "choose one of the repositories listed: the App must be installed on it and you must be able to push to it",
     "dash:user:nothing-to-roll-back": "there is no earlier production version with an image to roll back to",
     "dash:user:delete-confirm": "type the project's name, {name}, to delete it",
+    # build plans (builder/plan) and slipway.toml
+    "build:user:no-plan": "Slipway found nothing it knows how to build in {where} of {commit}. It looked for: {looked}. Add a Dockerfile (or set the project's Dockerfile path), or point slipway.toml's root at the directory that holds the app's package.json, requirements.txt, pyproject.toml, go.mod or index.html (README: \"Builds without a Dockerfile\").",
+    "build:user:plan": "Slipway recognised a {kind} app in {commit} but cannot plan its build: {detail}.",
+    "build:user:slipway-toml": "slipway.toml in {commit} is not valid: {detail}. README: \"slipway.toml\" lists every key.",
 }
 
 
@@ -215,6 +219,9 @@ class UserError(SlipwayError):
     DASH_NO_SUCH_REPO = "dash:user:no-such-repo"
     DASH_NOTHING_TO_ROLL_BACK = "dash:user:nothing-to-roll-back"
     DASH_DELETE_CONFIRM = "dash:user:delete-confirm"
+    BUILD_NO_PLAN = "build:user:no-plan"
+    BUILD_PLAN = "build:user:plan"
+    BUILD_SLIPWAY_TOML = "build:user:slipway-toml"
 
 
 class AppError(SlipwayError):

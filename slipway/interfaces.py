@@ -30,7 +30,8 @@ class ImageBuilder(Protocol):
 
     def build(self, checkout: Path, dockerfile: str, context: str, tag: str, log: Log,
               timeout_s: int, sha: str = "", should_stop: Callable[[], bool] | None = None,
-              build_args: Mapping[str, str] | None = None, cache_from: str | None = None) -> str: ...
+              build_args: Mapping[str, str] | None = None, cache_from: str | None = None,
+              dockerfile_text: str = "") -> str: ...
 
     def push(self, tag: str, log: Log) -> str: ...
 

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 
 from builder.git import fetch_commit
 from builder.images import DockerImageBuilder, RegistryAuth
+from builder.plan import BaseImages, ProjectConfig
 from builder.registry import RegistryClient
 from deployer.base import ended_events
 from slipway import envvars, lease_events
@@ -139,10 +140,12 @@ class Pipeline:
             env, build_args = self._env(job.project_id, writer.masker)
             director = Director(self.images, say, writer.masker, fetch=self.fetch, credentials=self.github,
                                 should_stop=lambda: self._is_final(deployment_id),
-                                build_timeout_s=self.settings.build_timeout_s)
+                                build_timeout_s=self.settings.build_timeout_s,
+                                plan_images=plan_images(self.settings))
             # Held until the job ends: the registry's blobs are never collected under a push or pull.
             self.registry_use.enter(user, deployment_job_timeout_s(self.settings), say)
             sdl = ""
+            config = ProjectConfig()
             if job.image:
                 # A redeploy: the image was built and pushed by an earlier deployment of this commit,
                 # which may have run with the repository's SDL of that commit: so does this one.
@@ -160,10 +163,14 @@ class Pipeline:
                     if sdl:
                         self._record(deployment_id, repository_sdl=sdl)
                 self._advance(deployment_id, State.BUILDING, say)
+                plan = director.plan(checkout, job.dockerfile, job.build_context, job.sha,
+                                     build_args=tuple(build_args or ()))
+                config = plan.config
+                # The watch paths decide whether the project's next pushes build (slipway.github.events.push).
+                self._record_watch_paths(job.project_id, config.watch)
                 tag = f"{self.settings.registry}/{job.project}:{version_tag(job.sha)}"
                 with self._build_slot(deployment_id, user, writer):
-                    director.build(checkout, job.dockerfile, job.build_context, tag, job.sha, build_args,
-                                   cache_from=self._previous_image(job))
+                    director.build(checkout, plan, tag, job.sha, build_args, cache_from=self._previous_image(job))
                 self._advance(deployment_id, State.PUSHING, say)
                 image = director.push(tag)
                 self._record(deployment_id, image=tag)
@@ -172,8 +179,11 @@ class Pipeline:
             if target is None:
                 raise AppError(AppError.DEPLOY_TARGET, detail=f"the {job.target!r} target is not configured")
             previous_id, previous_ref = self._live_in_slot(job)
-            release = Release(job.project, deployment_id, image, job.health_path, env=env, slot=job.slot,
-                              previous_id=previous_id, previous_ref=previous_ref, akash=job.akash, sdl=sdl)
+            # The repository's slipway.toml: its health check, non-secret environment (the project's
+            # variables win), and resources and Akash placement (over the project's Akash settings).
+            release = Release(job.project, deployment_id, image, config.health_check or job.health_path,
+                              env={**config.env, **env}, slot=job.slot, previous_id=previous_id,
+                              previous_ref=previous_ref, akash={**job.akash, **config.target_settings()}, sdl=sdl)
             # The reference is stored before waiting: if this job dies, the reconciler stops the release.
             running = director.deploy(target, release,
                                       started=lambda ref: self._record(deployment_id, target_ref=ref))
@@ -390,6 +400,12 @@ class Pipeline:
             for k, v in values.items():
                 setattr(dep, k, v)
 
+    def _record_watch_paths(self, project_id: int, watch: tuple[str, ...]) -> None:
+        with session_scope(self.settings) as session:
+            project = session.get(Project, project_id)
+            if project is not None and (project.watch_paths or None) != (list(watch) or None):
+                project.watch_paths = list(watch) or None
+
     def _go_live(self, deployment_id: int, running: Running, target: Target, say,
                  urls: tuple[str, str] | None = None) -> tuple[State, list[int], set[str]]:
         """Mark the deployment live; returns its state, the ids of those it replaced and their upstreams.
@@ -438,6 +454,12 @@ class Pipeline:
         with session_scope(self.settings) as session:
             dep = session.get(Deployment, deployment_id)
             return dep.state if dep else State.FAILED.value
+
+
+def plan_images(settings: Settings) -> BaseImages:
+    """The base images of generated build plans, from the settings (SLIPWAY_PLAN_*_IMAGE)."""
+    return BaseImages(node=settings.plan_node_image, python=settings.plan_python_image, go=settings.plan_go_image,
+                      static=settings.plan_static_image, runtime=settings.plan_runtime_image)
 
 
 def run_deployment(deployment_id: int) -> None:

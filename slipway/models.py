@@ -47,6 +47,8 @@ class Project(Base):
     deploy_hook_enc: Mapped[str | None] = mapped_column(Text)
     # The project's own Akash settings (slipway.akash_settings): plain values, none of them secret.
     akash_settings: Mapped[dict | None] = mapped_column(JSON)
+    # The `watch` paths of the slipway.toml last built (None: every push builds); see builder.plan.config.
+    watch_paths: Mapped[list | None] = mapped_column(JSON)
 
     deployments: Mapped[list["Deployment"]] = relationship(
         back_populates="project", order_by="Deployment.id.desc()", cascade="all, delete-orphan"

@@ -191,6 +191,12 @@ class Settings:
     registry_domain: str = _setting("SLIPWAY_REGISTRY_DOMAIN", doc="A name the proxy serves the private registry at over HTTPS, for Akash providers to pull from (e.g. `registry.example.com`).")
     proxy_router: str = _setting("SLIPWAY_PROXY_ROUTER", "127.0.0.1:2030", doc="Loopback address of the Caddy that holds the apps' routes (reloaded at every switch); the proxy's front on `SLIPWAY_PROXY_HTTP`, which never reloads, forwards to it.")
     app_restarts: str = _setting("SLIPWAY_APP_RESTARTS", "3", doc="Times the health check restarts a live app whose container exited before leaving it down (each restart is recorded).")
+    # Build plans for repositories without a Dockerfile (builder/plan): the images they start from
+    plan_node_image: str = _setting("SLIPWAY_PLAN_NODE_IMAGE", "node:{version}-slim", doc="Image Node apps without a Dockerfile build and run on; `{version}` becomes the major version the app asks for (`engines.node`, `.nvmrc`; 22 otherwise). Point it at a mirror; a name without `{version}` is used whatever the app asks.")
+    plan_python_image: str = _setting("SLIPWAY_PLAN_PYTHON_IMAGE", "python:{version}-slim", doc="Image Python apps without a Dockerfile build and run on; `{version}` becomes the version in `.python-version` (3.12 otherwise).")
+    plan_go_image: str = _setting("SLIPWAY_PLAN_GO_IMAGE", "golang:{version}", doc="Image Go apps without a Dockerfile are built in; `{version}` becomes go.mod's `go` version (1.22 otherwise).")
+    plan_static_image: str = _setting("SLIPWAY_PLAN_STATIC_IMAGE", "caddy:2.8", doc="Image that serves static sites (an index.html, or a Node build's output) without a Dockerfile; it needs `caddy` and `sh`.")
+    plan_runtime_image: str = _setting("SLIPWAY_PLAN_RUNTIME_IMAGE", "gcr.io/distroless/static-debian12", doc="Image a Go app's binary runs on.")
 
     def __post_init__(self) -> None:
         self._check_targets()

@@ -88,7 +88,7 @@ class RecordingImages:
         self.cache_from: list[str | None] = []
 
     def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None, build_args=None,
-              cache_from=None):
+              cache_from=None, dockerfile_text=""):
         self.cache_from.append(cache_from)
         return tag
 

@@ -32,7 +32,7 @@ class CountingImages:
         self.built: list[str] = []
 
     def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None, build_args=None,
-              cache_from=None):
+              cache_from=None, dockerfile_text=""):
         self.built.append(tag)
         return tag
 

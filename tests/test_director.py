@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from builder.images import BuildStopped
+from builder.plan import BaseImages
 from deployer.base import Release, Running, Stopped
 from slipway.buildlog import SecretMasker
 from slipway.director import Director, Source, credentials_in
@@ -56,13 +57,15 @@ class Tokens:
 class Images:
     def __init__(self, stop: bool = False):
         self.built: list[tuple] = []
+        self.texts: list[str] = []
         self.stop = stop
 
     def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None, build_args=None,
-              cache_from=None) -> str:
+              cache_from=None, dockerfile_text="") -> str:
         if self.stop:
             raise BuildStopped()
         self.built.append((dockerfile, context, tag, timeout_s, sha))
+        self.texts.append(dockerfile_text)
         return tag
 
     def push(self, tag, log) -> str:
@@ -116,16 +119,52 @@ def test_a_stop_while_waiting_or_building_leaves_as_stopped(tmp_path):
     target, lines = Target(), []
     with pytest.raises(Stopped):
         director(lines, should_stop=lambda: True).deploy(target, Release("site", 4, "img"), started=lambda ref: None)
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     with pytest.raises(Stopped):
-        director(lines, images=Images(stop=True)).build(tmp_path, "Dockerfile", ".", "r/site:v1", SHA)
+        d = director(lines, images=Images(stop=True))
+        d.build(tmp_path, d.plan(tmp_path, "Dockerfile", ".", SHA), "r/site:v1", SHA)
 
 
 def test_a_build_is_given_its_time_limit_and_commit_and_a_push_returns_the_digest(tmp_path):
     images, lines = Images(), []
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("FROM scratch\n")
     d = director(lines, images=images, build_timeout_s=42)
-    d.build(tmp_path, "app/Dockerfile", "app", "r/site:v1", SHA)
+    d.build(tmp_path, d.plan(tmp_path, "app/Dockerfile", "app", SHA), "r/site:v1", SHA)
     assert images.built == [("app/Dockerfile", "app", "r/site:v1", 42, SHA)]
+    assert images.texts == [""]  # the repository's own Dockerfile, as it is
     assert d.push("r/site:v1").startswith("r/site:v1@sha256:")
+
+
+def test_without_a_dockerfile_the_plan_is_printed_first_and_built_from_outside_the_checkout(tmp_path):
+    images, lines = Images(), []
+    (tmp_path / "index.html").write_text("<h1>hi</h1>")
+    d = director(lines, images=images, plan_images=BaseImages(static="mirror.example/caddy:2"))
+    plan = d.plan(tmp_path, "Dockerfile", ".", SHA)
+    assert lines[0] == "# Slipway build plan: static files (index.html), served by Caddy"
+    assert "FROM mirror.example/caddy:2" in lines
+    d.build(tmp_path, plan, "r/site:v1", SHA)
+    assert images.texts == [plan.dockerfile] and "COPY . /srv" in plan.dockerfile
+    # The generated Dockerfile is never a file of the checkout, and is kept out of the image.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".dockerignore", "index.html"]
+    assert ".dockerfile.*" in (tmp_path / ".dockerignore").read_text().splitlines()
+
+
+def test_a_repository_with_a_dockerignore_keeps_it_and_gets_one_line_more(tmp_path):
+    (tmp_path / "index.html").write_text("<h1>hi</h1>")
+    (tmp_path / ".dockerignore").write_text("secrets/")
+    d = director([], images=Images())
+    d.build(tmp_path, d.plan(tmp_path, "Dockerfile", ".", SHA), "r/site:v1", SHA)
+    assert (tmp_path / ".dockerignore").read_text().split() == ["secrets/", ".dockerfile.*"]
+
+
+def test_a_link_named_dockerignore_that_leaves_the_checkout_is_refused(tmp_path):
+    (tmp_path / "index.html").write_text("<h1>hi</h1>")
+    (tmp_path / ".dockerignore").symlink_to("/etc/hostname")
+    d = director([], images=Images())
+    with pytest.raises(UserError) as err:
+        d.build(tmp_path, d.plan(tmp_path, "Dockerfile", ".", SHA), "r/site:v1", SHA)
+    assert err.value.message_id == UserError.BUILD_OUTSIDE_CHECKOUT
 
 
 def test_retiring_and_pruning_never_fail_a_live_deployment():

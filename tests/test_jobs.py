@@ -149,7 +149,7 @@ class StandInImages:
     """An image builder that builds nothing and pushes nothing."""
 
     def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None, build_args=None,
-              cache_from=None) -> str:
+              cache_from=None, dockerfile_text="") -> str:
         return tag
 
     def push(self, tag, log) -> str:
@@ -204,3 +204,71 @@ def test_a_deployment_that_goes_live_answered_so_it_is_up_until_a_check_finds_ot
     dep = get(dep_id)
     assert (dep.state, dep.health, dep.health_detail) == ("live", "up", None)
     assert dep.health_since == dep.health_checked_at == dep.finished_at is not None
+
+
+class RecordingTarget:
+    """A target that keeps the releases it was asked to start."""
+
+    name = "local"
+
+    def __init__(self):
+        self.releases = []
+
+    def start(self, release, log) -> dict:
+        self.releases.append(release)
+        return {"container_id": f"c-{release.deployment_id}"}
+
+    def wait_ready(self, release, ref, log, should_stop=None):
+        from deployer.base import Running
+
+        return Running(url="http://127.0.0.1:1", ref=ref)
+
+    def retire(self, release, keep, log) -> None:
+        pass
+
+
+class PlanRecordingImages(StandInImages):
+    def __init__(self):
+        self.texts = []
+
+    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None, build_args=None,
+              cache_from=None, dockerfile_text="") -> str:
+        self.texts.append(dockerfile_text)
+        return tag
+
+
+def test_a_repository_without_a_dockerfile_is_built_from_its_plan_and_its_slipway_toml_reaches_the_release(
+        settings, redis):
+    from dataclasses import replace
+
+    from slipway.models import BuildLog
+
+    def fetch_site(repo_url, sha, dest, log, **kwargs):
+        dest.mkdir(parents=True)
+        (dest / "index.html").write_text("<h1>hi</h1>")
+        (dest / "slipway.toml").write_text('health_check = "/up.html"\nwatch = ["site"]\n[env]\nGREETING = "hello"\nSECRET = "repo"\n'
+                                           '[resources]\ncpu = "0.75"\n')
+        return dest
+
+    dep_id = make_deployment()
+    with session_scope() as s:
+        project = s.get(Deployment, dep_id).project
+        project.akash_settings = {"cpu": "0.5", "max_price_uact": 50}
+    from slipway import envvars
+
+    with session_scope() as s:
+        envvars.set_vars(s, s.get(Deployment, dep_id).project, {"SECRET": "the-project-s"})
+    images, target = PlanRecordingImages(), RecordingTarget()
+    mirror = replace(settings, plan_static_image="mirror.example/caddy:2")
+    Pipeline(mirror, redis, images, {"local": target}, fetch=fetch_site).run(dep_id)
+    assert get(dep_id).state == "live"
+    assert images.texts[0].startswith("FROM mirror.example/caddy:2\n")
+    release = target.releases[0]
+    assert release.health_path == "/up.html"
+    assert (release.env["GREETING"], release.env["SECRET"]) == ("hello", "the-project-s")  # the project's wins
+    assert release.akash == {"cpu": "0.75", "max_price_uact": 50}  # the repository's file over the project's
+    with session_scope() as s:
+        text = "\n".join(row.line for row in s.query(BuildLog).filter_by(deployment_id=dep_id))
+    assert "# Slipway build plan: static files (index.html), served by Caddy" in text
+    with session_scope() as s:
+        assert s.get(Deployment, dep_id).project.watch_paths == ["site"]  # for the project's next pushes

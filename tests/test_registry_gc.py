@@ -266,7 +266,7 @@ def test_every_nth_live_deployment_queues_a_collection(settings, redis, queue):
 
 class StandInImages:
     def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None, build_args=None,
-              cache_from=None) -> str:
+              cache_from=None, dockerfile_text="") -> str:
         return "sha256:" + "0" * 64
 
     def push(self, tag: str, log) -> str:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from git import GitCommandError, Repo
 
+from builder.plan import config
 from slipway.db import session_scope
 from slipway.deployments import DeployRequestError, PushedCommit, request_deployment
+from slipway.errors import UserError
 from slipway.models import Project
 from slipway.settings import Settings
 
@@ -95,6 +98,30 @@ def _save_queued_refs(path: Path, refs: dict[str, str]) -> None:
     os.replace(tmp, path / QUEUED_REFS_FILE)
 
 
+def _builds(path: Path, head: RefUpdate) -> bool:
+    """Whether the push builds by the watch paths of the pushed commit's slipway.toml (builder.plan.config).
+
+    Only a fast-forward from a deployed head can be judged by its changes; a slipway.toml Slipway
+    cannot read builds, and its build says what is wrong with it.
+    """
+    if head.old == ZERO_SHA or not _is_fast_forward(path, head.old, head.new):
+        return True
+    repo = Repo(path)
+    try:
+        try:
+            text = repo.git.show(f"{head.new}:{config.FILE_NAME}")
+        except GitCommandError:
+            return True  # no slipway.toml: every push builds
+        try:
+            watch = config.parse_config(tomllib.loads(text[:config.MAX_BYTES])).watch
+        except (tomllib.TOMLDecodeError, UserError):
+            return True
+        changed = repo.git.diff("--name-only", "--no-renames", head.old, head.new, "--").splitlines()
+    finally:
+        repo.close()
+    return config.watched(watch, changed)
+
+
 def deploy_pushed_refs(settings: Settings, project_id: int, path: Path) -> list[str]:
     """Queue a deployment if the tracked branch moved; returns lines for the git client (see deploy_push)."""
     return deploy_push(settings, project_id, path)[0]
@@ -133,6 +160,9 @@ def deploy_push(settings: Settings, project_id: int, path: Path) -> tuple[list[s
     head = next((up for up in updates if up.ref == tracked), None)
     if head is not None and head.deleted:
         lines.append(f"Slipway: branch {branch} deleted; nothing deployed, the live version keeps serving.")
+    elif head is not None and not _builds(path, head):
+        lines.append(f"Slipway: {head.new[:7]} changes nothing under the watch paths of its slipway.toml; "
+                     f"not deployed, the live version keeps serving.")
     elif head is not None:
         forced = head.old != ZERO_SHA and not _is_fast_forward(path, head.old, head.new)
         try:

@@ -6,6 +6,7 @@ import re
 
 from sqlalchemy.orm import Session
 
+from builder.plan.config import watched
 from slipway.deployments import PushedCommit, request_deployment
 from slipway.github.events.outcome import Outcome, Presumed
 from slipway.github.installations import split_connected
@@ -29,14 +30,44 @@ def handle(session: Session, payload: dict) -> Outcome:
     projects, disconnected = split_connected(projects_for_push(session, full_name, branch))
     if not projects:
         return _builds_nothing(full_name, branch, disconnected)
-    ids, replaced = [], []
+    changed = changed_paths(payload)
+    ids, replaced, deployed, skipped = [], [], [], []
     for p in projects:
+        if changed is not None and not watched(p.watch_paths, changed):
+            skipped.append(f"{p.name}: no change under its watch paths ({', '.join(p.watch_paths)[:100]})")
+            continue
         requested = request_deployment(p, PushedCommit(after, branch, *_head_commit(payload)), "push",
                                        session=session)
         replaced += requested.replaced
         ids.append(requested.deployment_id)
-    names = ", ".join(p.name for p in projects)
-    return Outcome(202, f"queued deployment of {after[:7]} for {names}", ids, report_ids=ids + replaced)
+        deployed.append(p.name)
+    message = f"queued deployment of {after[:7]} for {', '.join(deployed)}" if deployed else \
+        f"not deployed: {after[:7]} changes nothing a project watches"
+    if skipped:
+        message += "; skipped " + "; ".join(skipped)
+    return Outcome(202, message[:500], ids, report_ids=ids + replaced)
+
+
+# GitHub lists at most this many commits in a push event; a longer push may change files it does not name.
+MAX_LISTED_COMMITS = 20
+
+
+def changed_paths(payload: dict) -> set[str] | None:
+    """The paths a push changed, from its commits' file lists; None when the payload cannot tell
+    (no commits listed, too many to list, or lists in another shape): then every project builds."""
+    commits = payload.get("commits")
+    if not isinstance(commits, list) or not commits or len(commits) >= MAX_LISTED_COMMITS:
+        return None
+    paths: set[str] = set()
+    for commit in commits:
+        if not isinstance(commit, dict):
+            return None
+        for key in ("added", "removed", "modified"):
+            files = commit.get(key)
+            if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+                return None
+            paths.update(files)
+    return paths
 
 
 def _head_commit(payload: dict) -> tuple[str | None, str | None]:

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Build the base-image stand-ins for build plans (builder/plan) without pulling anything, and push
+# them to Slipway's registry as $SLIPWAY_REGISTRY/base/plan-NAME:KEY:
+#
+#   node     Debian's nodejs, and npm itself from the npm registry   (stands in for node:22-slim)
+#            (Debian's npm package pulls in 400 packages: minutes and 100 MB more)
+#   python   Debian's python3, venv and pip, with flask and gunicorn preinstalled so the
+#            tests' Python apps install offline                      (python:3.12-slim)
+#   go       Debian's golang-go                                      (golang:1.22)
+#   static   Debian's caddy binary (with the glibc it links) and busybox's sh, FROM scratch
+#                                                                     (caddy:2.8, alpine-based)
+#
+# node, python and go are Debian root file systems made by mmdebstrap (--variant=minbase, only these
+# packages, no docs) and turned into images by `docker import`. The machine's own extra certificate
+# authorities (/usr/local/share/ca-certificates, e.g. an egress proxy's) are trusted inside them, as
+# an operator's mirror images would, so builds reach PyPI and npm from here.
+#
+# KEY hashes the package list, the recipe and those certificates: a change to any builds a new
+# image, and an unchanged one is reused, from the Engine or the registry (a machine that built it
+# before), or built once (CI's fresh machine; the four are built side by side).
+#
+#   scripts/plan_images.sh [NAME...]     prints NAME=IMAGE lines (all four by default)
+#
+# Needs the services of scripts/services.sh running, and mmdebstrap (scripts/install.sh --test).
+# The registry login goes to $DOCKER_CONFIG (default $SLIPWAY_DATA_DIR/docker-config).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+settings="$("$ROOT/scripts/services.sh" env --secrets)"
+eval "$settings"
+export DOCKER_HOST="$SLIPWAY_DOCKER_HOST"
+export DOCKER_CONFIG="${DOCKER_CONFIG:-$SLIPWAY_DATA_DIR/docker-config}"
+export DOCKER_BUILDKIT=0
+MIRROR="${SLIPWAY_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+SUITE=bookworm
+RECIPE=3   # bump when the recipe below changes in a way the package lists do not show
+BUSYBOX="${SLIPWAY_BUSYBOX:-/bin/busybox}"
+
+NPM_VERSION=10.9.2   # npm for the node stand-in, from the npm registry
+declare -A PACKAGES=(
+  [node]="ca-certificates nodejs npm@$NPM_VERSION"
+  [python]="ca-certificates python3 python3-venv python3-pip python3-flask gunicorn"
+  [go]="ca-certificates golang-go"
+  [static]="caddy busybox-static"
+)
+shopt -s nullglob
+EXTRA_CAS=(/usr/local/share/ca-certificates/*.crt)
+shopt -u nullglob
+say() { echo "plan_images: $*" >&2; }
+
+mkdir -p "$DOCKER_CONFIG"
+chmod 700 "$DOCKER_CONFIG"
+printf '%s' "$SLIPWAY_REGISTRY_PASSWORD" |
+  docker login --username "$SLIPWAY_REGISTRY_USERNAME" --password-stdin "$SLIPWAY_REGISTRY" >/dev/null 2>&1 ||
+  { say "docker login to $SLIPWAY_REGISTRY failed"; exit 1; }
+
+manifest_status() {  # NAME TAG: HTTP status of the image's manifest in the registry
+  local user="${SLIPWAY_REGISTRY_USERNAME}:${SLIPWAY_REGISTRY_PASSWORD}"
+  user="${user//\\/\\\\}"
+  user="${user//\"/\\\"}"
+  printf 'user = "%s"\n' "$user" |
+    curl -s -K - -o /dev/null -m 10 -w '%{http_code}' --head \
+      -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+      "http://$SLIPWAY_REGISTRY/v2/base/plan-$1/manifests/$2" || true
+}
+
+debian_image() {  # NAME IMAGE TMP: a minbase root file system with the NAME's packages, imported
+  local name="$1" image="$2" tmp="$3" hooks=() env=()
+  if [ "$name" = node ]; then
+    (cd "$tmp" && npm pack --silent "npm@$NPM_VERSION" >/dev/null)
+    hooks+=(--customize-hook="mkdir -p \"\$1/usr/lib/node_modules/npm\" && tar -xzf $tmp/npm-$NPM_VERSION.tgz --strip-components=1 -C \"\$1/usr/lib/node_modules/npm\" && ln -sf ../lib/node_modules/npm/bin/npm-cli.js \"\$1/usr/bin/npm\" && ln -sf ../lib/node_modules/npm/bin/npx-cli.js \"\$1/usr/bin/npx\"")
+  fi
+  if [ "${#EXTRA_CAS[@]}" -gt 0 ]; then
+    hooks+=(--customize-hook="copy-in ${EXTRA_CAS[*]} /usr/local/share/ca-certificates/"
+            --customize-hook='chroot "$1" update-ca-certificates >/dev/null')
+    # Node, pip and requests keep bundles of their own unless told to use the system's.
+    env=(--change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt'
+         --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt'
+         --change 'ENV REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt'
+         --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt')
+  fi
+  mmdebstrap --quiet --variant=minbase --include="$(printf '%s\n' ${PACKAGES[$name]} | grep -v @ | paste -sd,)" \
+    --aptopt='APT::Install-Recommends "false"' \
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+    --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+    --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+    "${hooks[@]}" \
+    --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/cache/debconf/*-old' \
+    "$SUITE" "$tmp/rootfs.tar" "$MIRROR" >&2
+  docker import \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'ENV LANG=C.UTF-8' "${env[@]}" \
+    --change 'CMD ["bash"]' \
+    "$tmp/rootfs.tar" "$image" >/dev/null
+}
+
+static_image() {  # IMAGE TMP: FROM scratch, busybox's applets and Debian's caddy binary (it is static)
+  local image="$1" tmp="$2" root="$2/rootfs"
+  (cd "$tmp" && apt-get download -q caddy >/dev/null 2>&1) || { say "apt-get download caddy failed"; return 1; }
+  dpkg-deb -x "$tmp"/caddy_*.deb "$tmp/caddy"
+  mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin" "$root/etc/caddy" "$root/root" "$root/tmp" "$root/srv"
+  chmod 1777 "$root/tmp"
+  cp "$BUSYBOX" "$root/bin/busybox"
+  "$BUSYBOX" --list-full | while IFS= read -r applet; do
+    case "$applet" in */*) [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet" ;; esac
+  done
+  cp "$tmp/caddy/usr/bin/caddy" "$root/usr/bin/caddy"
+  # Debian builds caddy against glibc (and libzstd): the machine's own Debian 12 libraries, as ldd finds them.
+  ldd "$root/usr/bin/caddy" | grep -o '/[^ ]*' | while IFS= read -r lib; do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+  printf 'root:x:0:\n' >"$root/etc/group"
+  printf 'FROM scratch\nCOPY rootfs/ /\nENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin XDG_DATA_HOME=/data XDG_CONFIG_HOME=/config\nCMD ["caddy", "version"]\n' >"$tmp/Dockerfile"
+  docker build -q -t "$image" "$tmp" >/dev/null
+}
+
+build() {  # NAME: make sure the image is in the engine and the registry; print NAME=IMAGE
+  local name="$1" key image started tmp
+  key="$( { printf '%s\n' "$SUITE" "$RECIPE" ${PACKAGES[$name]}; cat "${EXTRA_CAS[@]}" </dev/null; } | sha256sum | cut -c1-12)"
+  [ "$name" = static ] && key="$(printf '%s\n' "$RECIPE" ${PACKAGES[$name]} | sha256sum | cut -c1-12)"
+  image="$SLIPWAY_REGISTRY/base/plan-$name:$key"
+  if [ "$(manifest_status "$name" "$key")" = 200 ]; then
+    docker image inspect "$image" >/dev/null 2>&1 || docker pull -q "$image" >/dev/null
+    echo "$name=$image"
+    return
+  fi
+  if ! docker image inspect "$image" >/dev/null 2>&1; then
+    started=$SECONDS
+    tmp="$(mktemp -d)"
+    trap 'rm -rf "$tmp"' EXIT
+    if [ "$name" = static ]; then
+      static_image "$image" "$tmp"
+    else
+      command -v mmdebstrap >/dev/null || { say "mmdebstrap missing: scripts/install.sh --test"; exit 1; }
+      debian_image "$name" "$image" "$tmp"
+    fi
+    rm -rf "$tmp"
+    say "built $image in $((SECONDS - started)) s ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%d MB", $1/1e6}'))"
+  fi
+  docker push -q "$image" >/dev/null
+  echo "$name=$image"
+}
+
+names=("$@")
+[ "${#names[@]}" -gt 0 ] || names=(node python go static)
+for name in "${names[@]}"; do
+  [ -n "${PACKAGES[$name]:-}" ] || { say "no stand-in named $name (node, python, go, static)"; exit 2; }
+done
+# Built side by side: most of the time goes to downloading and unpacking packages.
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+pids=()
+for name in "${names[@]}"; do
+  build "$name" >"$out/$name" &
+  pids+=("$!")
+done
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+[ "$failed" = 0 ] || { say "a stand-in could not be built"; exit 1; }
+for name in "${names[@]}"; do cat "$out/$name"; done
