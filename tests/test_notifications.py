@@ -182,12 +182,12 @@ def test_a_failed_deployment_reaches_slack_discord_a_signed_webhook_and_email(
     (secret,) = re.findall(r"whsec_[A-Za-z0-9_-]+", added.output)
 
     dep = deploy_and_run(name, run_worker)
-    assert dep.state == "failed" and "No Dockerfile" in dep.error_message
+    assert dep.state == "failed" and "found nothing it knows how to build" in dep.error_message
 
     (slack,) = receiver.to(SLACK_PATH)
     body = json.loads(slack["body"])
     assert f"deployment {dep.id}" in body["text"] and "failed" in body["text"]
-    assert "No Dockerfile" in body["blocks"][0]["text"]["text"]
+    assert "found nothing it knows how to build" in body["blocks"][0]["text"]["text"]
     (discord,) = receiver.to(DISCORD_PATH)
     assert json.loads(discord["body"])["embeds"][0]["title"] == f"Deployment {dep.id} failed"
 
@@ -209,7 +209,7 @@ def test_a_failed_deployment_reaches_slack_discord_a_signed_webhook_and_email(
     (mail,) = mailbox.mails
     assert mail.mail_from == "slipway@example.com" and mail.rcpt_tos == ["ops@example.com"]
     text = mail.content.decode()
-    assert f"Subject: [Slipway] {name}: deployment {dep.id}" in text and "No Dockerfile" in text
+    assert f"Subject: [Slipway] {name}: deployment {dep.id}" in text and "found nothing it knows how to build" in text
 
     assert {c: (d.status, d.attempts) for c, d in deliveries(name).items()} == {
         "team-slack": ("sent", 1), "chat": ("sent", 1), "ops": ("sent", 1), "ci": ("sent", 1)}
@@ -234,7 +234,7 @@ def test_a_500_is_retried_and_a_notification_that_never_gets_through_leaves_the_
 
     dep = deploy_and_run(name, run_worker)
 
-    assert dep.state == "failed" and "No Dockerfile" in dep.error_message  # as the build left it
+    assert dep.state == "failed" and "found nothing it knows how to build" in dep.error_message  # as the build left it
     got = deliveries(name)
     assert (got["flaky"].status, got["flaky"].attempts) == ("sent", 2) and len(receiver.to("/flaky")) == 2
     assert (got["down"].status, got["down"].attempts, got["down"].last_error) == (

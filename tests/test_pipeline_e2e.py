@@ -59,10 +59,11 @@ def test_a_failing_run_step_fails_with_its_log(settings, site, send_webhook, run
     assert registry_tags(settings, site.name) == []
 
 
-def test_a_repo_without_dockerfile_says_so(settings, site, send_webhook, run_worker):
+def test_a_repo_with_nothing_to_build_says_what_was_looked_for(settings, site, send_webhook, run_worker):
     dep = deploy(send_webhook, run_worker, site, {"README.md": "no Dockerfile here"})
-    assert dep.state == "failed" and dep.error_id == "build:user:no-dockerfile"
-    assert "No Dockerfile at 'Dockerfile'" in dep.error_message and dep.sha[:7] in dep.error_message
+    assert dep.state == "failed" and dep.error_id == "build:user:no-plan"
+    assert "found nothing it knows how to build" in dep.error_message and dep.sha[:7] in dep.error_message
+    assert "a Dockerfile" in dep.error_message and "package.json" in dep.error_message
 
 
 def test_a_build_past_its_time_limit_is_stopped(settings, site, send_webhook, run_worker):

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from builder.plan import golang, node, python, static
+from builder.images import inside_checkout
 from builder.plan.base import BaseImages, Context, Detector, Dockerfile, Plan
 from builder.plan.config import ProjectConfig, commit_name, load_config
 from builder.plan.tree import Tree
@@ -52,6 +53,9 @@ def make_plan(checkout: Path, *, dockerfile: str = "Dockerfile", context: str = 
     if root != "." and dockerfile == "Dockerfile":
         candidates.insert(0, (str(PurePosixPath(root) / "Dockerfile"), root))
     for path, ctx in candidates:
+        if (checkout / path).is_symlink():
+            # A link out of the repository (even one to nothing there) is refused, naming it.
+            inside_checkout(checkout, path, sha)
         if (checkout / path).is_file():
             return Plan("dockerfile", f"the repository's own Dockerfile ({path})", dockerfile_path=path,
                         context=ctx, config=config)
