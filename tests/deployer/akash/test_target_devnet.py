@@ -303,6 +303,48 @@ def release(s, project: str, deployment_id: int = 1, **kw) -> Release:
     return Release(project, deployment_id, f"{s.registry}/base/busybox:latest", **kw)
 
 
+def test_a_first_deploy_that_fails_records_its_lease_created_then_closed_with_why(akash, git_server, send_webhook,
+                                                                                   run_worker):
+    """No bids in time, then never available: each push's deployment is closed, and the project's
+    lease history (page, `slipway akash status`) says created -> (leased ->) closed, and why."""
+    from click.testing import CliRunner
+
+    from slipway.cli import main
+
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    repo = git_server.create(name)
+    dockerfile_for[name] = dockerfile(akash.registry)
+    with session_scope() as s:
+        create_project(s, ProjectSpec(name=name, repo_url=repo.url, github_repo=f"acme/{name}", target="akash"))
+    owner = wallet_from_mnemonic(MNEMONIC, deployer_index(name)).address
+    lcd = Lcd(akash.akash_rest_url)
+
+    set_settings(replace(akash, akash_attributes="region=mars", akash_bid_timeout="3"))
+    first = push(send_webhook, run_worker, repo, "nobody bids\n")
+    assert (first.state, first.error_id) == ("failed", "akash:user:no-bids"), first.error_message
+    dseq = first.target_ref["dseq"]
+    assert events_of(first.id) == [("created", dseq, None), ("closed", dseq, None)]
+    assert "did not go live" in closed_detail(first.id) and "bid" in closed_detail(first.id)
+
+    set_settings(replace(akash, akash_ready_timeout="5"))
+    dockerfile_for[name] = f"FROM {akash.registry}/base/busybox:latest\nCMD [\"sh\", \"-c\", \"exit 3\"]\n"
+    second = push(send_webhook, run_worker, repo, "never answers\n")
+    assert (second.state, second.error_id) == ("failed", "akash:user:never-available"), second.error_message
+    ref = second.target_ref
+    assert [e[:2] for e in events_of(second.id)] == [("created", ref["dseq"]), ("leased", ref["dseq"]),
+                                                     ("closed", ref["dseq"])]
+    assert events_of(second.id)[2][2] == events_of(second.id)[1][2]  # closed on the provider it leased from
+    assert "did not go live" in closed_detail(second.id)
+    assert lcd.active_deployments(owner) == []
+    set_settings(akash)
+
+    status = CliRunner().invoke(main, ["akash", "status"])
+    assert status.exit_code == 0, status.output
+    mine = [line for line in status.output.splitlines() if f"deployment {ref['dseq']}" in line]
+    assert [line.split()[3] for line in mine] == ["created", "leased", "closed"], status.output
+    assert "did not go live" in mine[-1], mine
+
+
 def test_no_bids_in_time_closes_the_deployment_and_names_the_step(akash):
     s = replace(akash, akash_attributes="region=mars", akash_bid_timeout="3")
     target = target_of(s)
