@@ -779,6 +779,50 @@ def test_raising_a_total_budget_raises_the_grant_already_given_never_beyond_the_
     target.remove_all(name, lambda line: None)
 
 
+def test_lowering_a_total_budget_lowers_the_grant_already_given_at_the_next_deploy_or_top_up(akash, web_image):
+    s = replace(akash, akash_deposit="1000000")
+    target = target_of(s)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+
+    def own(budget: int) -> dict:
+        return {"budget_uact": budget, "budget_monthly": False}
+
+    first = deploy(target, Release(name, 1, web_image, akash=own(2_600_000)), lambda line: None)
+    owner = first.ref["owner"]
+    assert target.funding.grants_of(owner).deposit_left == 1_600_000
+    # Lowered to 1.8 ACT, 1 drawn: the grant comes down to 0.8, and a second deposit is refused.
+    lines: list[str] = []
+    with pytest.raises(UserError) as spent:
+        target.start(Release(name, 2, web_image, slot="pr-1", akash=own(1_800_000)), lines.append)
+    assert spent.value.message_id == UserError.AKASH_BUDGET_SPENT
+    assert any("lowering the grant" in line for line in lines), lines
+    assert target.funding.grants_of(owner).deposit_left == 800_000
+    assert target.lcd.active_deployments(owner) == [first.ref["dseq"]]
+
+    # Lowered to 1.7 ACT: the periodic top-up brings the grant down too, and deposits only what is left.
+    target.top_up_below_blocks = 10**9  # the escrow counts as about to run dry
+    escrow = target.lcd.escrow_left(owner, first.ref["dseq"])
+    assert target.check({**first.ref, "budget": own(1_700_000)}).ok
+    assert escrow + 600_000 < target.lcd.escrow_left(owner, first.ref["dseq"]) <= escrow + 700_000
+    assert target.funding.grants_of(owner).deposit_left == 0
+
+    # Below what was drawn: the grant goes, and no new one is given while nothing is left.
+    closed = deploy(target, Release(name, 3, web_image, slot="pr-1", akash=own(2_800_000)), lambda line: None)
+    target.remove_all(name, lambda line: None)  # both deployments closed: their deposits come back
+    assert target.funding.grants_of(owner).deposit_left > 0
+    drawn = int(target.lcd.drawn(owner))
+    with pytest.raises(UserError) as spent:
+        target.start(Release(name, 4, web_image, slot="pr-1", akash=own(max(drawn - 1, 1))), lambda line: None)
+    assert spent.value.message_id == UserError.AKASH_BUDGET_SPENT
+    assert target.funding.grants_of(owner).deposit_left is None
+    funding_txs = target.funding.transactions
+    with pytest.raises(UserError) as spent:
+        target.start(Release(name, 5, web_image, akash=own(max(drawn - 1, 1))), lambda line: None)
+    assert spent.value.message_id == UserError.AKASH_BUDGET_SPENT and "0 uact of it are left" in str(spent.value)
+    assert (target.funding.grants_of(owner).deposit_left, target.funding.transactions) == (None, funding_txs)
+    assert target.lcd.active_deployments(owner) == [] and closed.ref["dseq"] != first.ref["dseq"]
+
+
 def test_a_projects_own_settings_shape_its_lease_and_its_budget_caps_what_it_starts(akash, web_image):
     """Resources, price ceiling and trusted providers of the project, not the installation's; its own
     total budget: a deploy beyond it starts nothing and says why."""
