@@ -823,6 +823,41 @@ def test_lowering_a_total_budget_lowers_the_grant_already_given_at_the_next_depl
     assert target.lcd.active_deployments(owner) == [] and closed.ref["dseq"] != first.ref["dseq"]
 
 
+def test_the_periodic_check_tops_up_within_the_projects_budget_as_set_now(akash, web_image):
+    """The budget is lowered after the release started: the check's top-up lowers the grant with it."""
+    from slipway.health import check_live
+    from slipway.models import Project
+
+    s = replace(akash, akash_deposit="1000000", health_check_every="0.001")
+    set_settings(s)
+    target = target_of(s)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    own = {"budget_uact": 2_600_000, "budget_monthly": False}
+    with session_scope() as session:
+        project = create_project(session, ProjectSpec(name=name, repo_url="https://x/y.git", target="akash",
+                                                      akash_settings=own))
+        project_id = project.id
+    running = deploy(target, Release(name, 1, web_image, akash=own), lambda line: None)
+    owner = running.ref["owner"]
+    with session_scope() as session:
+        held = Deployment(project_id=project_id, sha="a" * 40, branch="main", trigger="push", state="live",
+                          url=running.url, target_ref=running.ref)
+        session.add(held)
+        session.flush()
+        held_id = held.id
+        session.get(Project, project_id).akash_settings = {**own, "budget_uact": 1_700_000}
+    assert target.funding.grants_of(owner).deposit_left == 1_600_000
+
+    target.top_up_below_blocks = 10**9  # the escrow counts as about to run dry
+    escrow = target.lcd.escrow_left(owner, running.ref["dseq"])
+    checked = check_live(s, {"akash": target})
+    assert [(c.deployment_id, c.health.ok) for c in checked] == [(held_id, True)], checked
+    assert escrow + 600_000 < target.lcd.escrow_left(owner, running.ref["dseq"]) <= escrow + 700_000
+    assert target.funding.grants_of(owner).deposit_left == 0
+    set_settings(akash)
+    target.remove_all(name, lambda line: None)
+
+
 def test_a_projects_own_settings_shape_its_lease_and_its_budget_caps_what_it_starts(akash, web_image):
     """Resources, price ceiling and trusted providers of the project, not the installation's; its own
     total budget: a deploy beyond it starts nothing and says why."""
