@@ -63,6 +63,17 @@ def ended_events(result: object) -> tuple[dict, ...]:
     return tuple(getattr(result, "events", ()) or ())
 
 
+def attach_events(failure: BaseException, events: list[dict] | tuple[dict, ...]) -> None:
+    """Give a failure of ``wait_ready`` the lease events on the way (a deployment created, then
+    closed because it did not go live), for the job to record as it records a live release's."""
+    failure.lease_events = (*failure_events(failure), *events)  # type: ignore[attr-defined]
+
+
+def failure_events(failure: BaseException) -> tuple[dict, ...]:
+    """The lease events a target attached to a failure (``attach_events``); none from most."""
+    return tuple(getattr(failure, "lease_events", ()) or ())
+
+
 class Stopped(Exception):
     """The deployment was cancelled while its release was starting; the release was removed."""
 

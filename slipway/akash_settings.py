@@ -145,3 +145,13 @@ def as_text(values: Mapping[str, object]) -> dict[str, str]:
         else:
             out[key] = str(value)
     return out
+
+
+def with_current_budget(ref: dict, own: Mapping[str, object] | None) -> dict:
+    """A live Akash release's stored reference with the project's budget as set now (``own``: its
+    Akash settings), not as it was when the release started: the periodic check tops the escrow up,
+    and closes it, within the budget of today. No budget of its own: the installation's."""
+    out = {k: v for k, v in ref.items() if k != "budget"}
+    if own and own.get("budget_uact"):
+        out["budget"] = {"budget_uact": int(own["budget_uact"]), "budget_monthly": bool(own.get("budget_monthly"))}
+    return out

@@ -16,7 +16,7 @@ from typing import Mapping
 from redis import Redis
 from rq.exceptions import DuplicateJobError
 
-from deployer.base import ended_events
+from deployer.base import ended_events, failure_events
 from slipway import envvars, lease_events
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.db import session_scope
@@ -74,6 +74,9 @@ def failover(settings: Settings, redis: Redis, targets: Mapping[str, Target], de
         code = uuid.uuid4().hex[:8]
         log.exception("failover of deployment %s failed (ref %s)", deployment_id, code)
         say(f"== failover failed ({type(exc).__name__}, ref {code}); the next health check tries again")
+        if failure_events(exc):  # the new deployment it created and closed again
+            with session_scope(settings) as session:
+                lease_events.record(session, deployment_id, failure_events(exc))
         writer.close(State.LIVE.value)
         return False
     now = utcnow()

@@ -32,6 +32,7 @@ from sqlalchemy import func, or_, select
 from deployer.base import CLOSED_AT_BUDGET
 
 from slipway import lease_events
+from slipway.akash_settings import with_current_budget
 from slipway.db import session_scope
 from slipway.interfaces import Health, Target
 from slipway.models import BuildLog, Deployment, LeaseEvent, Project, utcnow
@@ -89,12 +90,14 @@ def check_live(settings: Settings, targets: Mapping[str, Target], now: datetime 
 def _due(settings: Settings, checked_before: datetime) -> list[tuple[int, str, dict]]:
     with session_scope(settings) as session:
         rows = session.execute(
-            select(Deployment.id, Project.target, Deployment.target_ref).join(Project)
+            select(Deployment.id, Project.target, Deployment.target_ref, Project.akash_settings).join(Project)
             .where(Deployment.state == State.LIVE.value, Deployment.target_ref.is_not(None),
                    or_(Deployment.health_checked_at.is_(None), Deployment.health_checked_at < checked_before))
             .order_by(Deployment.id)
         ).all()
-    return [(dep_id, name, ref) for dep_id, name, ref in rows if ref]
+    # An Akash lease is topped up (and closed) within the project's budget as set now.
+    return [(dep_id, name, with_current_budget(ref, own) if name == "akash" else ref)
+            for dep_id, name, ref, own in rows if ref]
 
 
 def _check(dep_id: int, target: Target, ref: dict) -> Health:

@@ -24,7 +24,7 @@ from builder.git import fetch_commit
 from builder.images import DockerImageBuilder, RegistryAuth
 from builder.plan import BaseImages, ProjectConfig
 from builder.registry import RegistryClient
-from deployer.base import ended_events
+from deployer.base import ended_events, failure_events
 from slipway import envvars, lease_events
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.buildslots import BuildSlots, NoSlot, SlotWaitStopped
@@ -201,10 +201,12 @@ class Pipeline:
             self._clean_registry(job.project, say)
             for older_id in replaced:
                 self._report(older_id)
-        except (Cancelled, Stopped):
+        except (Cancelled, Stopped) as exc:
+            self._record_failure_events(job, deployment_id, exc)
             final = State.CANCELLED
             say(f"== cancelled: {self._reason(deployment_id)}")
         except SlipwayError as exc:
+            self._record_failure_events(job, deployment_id, exc)
             if isinstance(exc, AppError):
                 log.error("deployment %s: %s", deployment_id, exc, exc_info=exc.__cause__)
             self._fail(deployment_id, exc.message_id, str(exc), say)
@@ -376,6 +378,14 @@ class Pipeline:
             log.warning("deployment %s: could not check for cancellation", deployment_id, exc_info=True)
             return False
         return state is None or State(state).final
+
+    def _record_failure_events(self, job: Job, deployment_id: int, exc: BaseException) -> None:
+        """A release that did not go live: the lease history its target attached (created, then
+        closed with why), on the deployment that held each lease."""
+        events = failure_events(exc)
+        if events:
+            with session_scope(self.settings) as session:
+                lease_events.record_where_held(session, job.project_id, events, deployment_id)
 
     def _reason(self, deployment_id: int) -> str:
         with session_scope(self.settings) as session:

@@ -119,19 +119,28 @@ class Funding:
             deposit_live = (grants.deposit_left is not None
                             and (grants.deposit_expires is None or grants.deposit_expires > renew_at))
             msgs: list[Message] = []
-            if deposit_live and budget and budget.total:
-                # A total budget raised since the grant: what it allows now is the budget less what the
-                # project's deployments drew for good, read from the chain (so raising it twice, or a
-                # deploy that failed after a raise, never grants more than the budget).
-                allowed = budget.uact - int(self.lcd.drawn(deployer))
-                if allowed > grants.deposit_left:
+            # What the budget allows now: a total one, the budget less what the project's deployments
+            # drew for good, read from the chain (so changing it, or a deploy that failed after a
+            # change, never grants more than the budget); a monthly one (or the installation's), its limit.
+            total = bool(budget and budget.total)
+            allowed = budget.uact - int(self.lcd.drawn(deployer)) if total else limit
+            if deposit_live and max(allowed, 0) != grants.deposit_left and (total or allowed < grants.deposit_left):
+                # Raised or lowered since the grant: a new DepositAuthorization replaces the old one
+                # (same expiry), or, with nothing left, the grant goes.
+                verb = "raising" if allowed > grants.deposit_left else "lowering"
+                log(f"the project's budget of {limit} uact allows {max(allowed, 0)} uact of deposits, its wallet's "
+                    f"grant {grants.deposit_left} uact: {verb} the grant")
+                if allowed > 0:
                     msgs.append(messages.grant_deposit_authorization(self.wallet.address, deployer, allowed,
                                                                      grants.deposit_expires))
-                    log(f"the project's budget of {budget.uact} uact allows {allowed} uact more deposits "
-                        f"than its wallet's grant ({grants.deposit_left} uact): raising the grant")
-                    grants = replace(grants, deposit_left=allowed)
+                else:
+                    msgs.append(messages.revoke_deposit_authorization(self.wallet.address, deployer))
+                grants = replace(grants, deposit_left=max(allowed, 0))
             deposit_ok = deposit_live and grants.deposit_left >= deposit_uact
             if deposit_live and not deposit_ok:
+                if msgs:  # the grant comes down to the budget even though this deposit is refused
+                    _included(self.signer, self.lcd, self.wallet, msgs, self.tx_timeout_s)
+                    self.transactions += 1
                 # The budget of this grant period is spent: no new grant before the period ends.
                 raise BudgetSpent(f"the project has drawn its budget of {limit} uact "
                                   f"({named}) for deposits until {grants.deposit_expires:%Y-%m-%d}: "
@@ -149,13 +158,14 @@ class Funding:
                 log(f"{'renewing' if grants.fee_left is not None else 'granting'} the project's wallet "
                     f"{p.gas_allowance_uakt} uakt of gas from the funding wallet, until {expiration:%Y-%m-%d}")
             if not deposit_ok:
-                if deposit_uact > limit:
+                if deposit_uact > allowed:
+                    left = f", {max(allowed, 0)} uact of it are left" if total else ""
                     raise BudgetSpent(f"a deposit of {deposit_uact} uact is above the budget of "
-                                      f"{limit} uact ({named})")
-                msgs.append(messages.grant_deposit_authorization(self.wallet.address, deployer, limit,
+                                      f"{limit} uact ({named}){left}")
+                msgs.append(messages.grant_deposit_authorization(self.wallet.address, deployer, allowed,
                                                                  deposit_expiration))
                 log(f"{'renewing' if grants.deposit_left is not None else 'granting'} the project's wallet "
-                    f"up to {limit} uact of deposits from the funding wallet, until {deposit_expiration:%Y-%m-%d}")
+                    f"up to {allowed} uact of deposits from the funding wallet, until {deposit_expiration:%Y-%m-%d}")
             if not msgs:
                 log("the project's wallet already has live grants for gas and deposits")
                 return

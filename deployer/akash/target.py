@@ -41,7 +41,7 @@ from deployer.akash.sdl import (DeploymentSpec, GpuSpec, RegistryCredentials, SD
                                 inject_release, load_yaml, sdl_from_spec, validate_sdl)
 from deployer.akash.wallet import Wallet, Wallets
 from deployer.base import (CLOSED_AT_BUDGET, CLOSED_UNDER_IT, MOVED_AWAY, Ended, Health, Log, Release, Running,
-                           Stopped, never)
+                           Stopped, attach_events, never)
 from slipway.errors import AppError, UserError
 
 log = logging.getLogger(__name__)
@@ -305,26 +305,40 @@ class AkashTarget:
             step = "waiting for the app"
             url = self._wait_available(wallet, ref, release, log_, should_stop)
             return Running(url=url, ref={**ref, "url": url}, events=tuple(events))
-        except (Stopped, UserError, AppError):
-            self._after_failure(wallet, ref, release, log_)
+        except (Stopped, UserError, AppError) as exc:
+            self._after_failure(wallet, ref, release, log_, exc)
             raise
         except TxRefused as exc:
-            self._after_failure(wallet, ref, release, log_)
-            raise AppError(AppError.AKASH_STEP, step=step, detail=str(exc)[:300]) from None
+            failure = AppError(AppError.AKASH_STEP, step=step, detail=str(exc)[:300])
+            self._after_failure(wallet, ref, release, log_, failure)
+            raise failure from None
         except (LcdError, requests.RequestException) as exc:
-            self._after_failure(wallet, ref, release, log_)
-            raise AppError(AppError.AKASH_STEP, step=step, detail=str(exc)[:300]) from None
+            failure = AppError(AppError.AKASH_STEP, step=step, detail=str(exc)[:300])
+            self._after_failure(wallet, ref, release, log_, failure)
+            raise failure from None
 
-    def _after_failure(self, wallet: Wallet, ref: dict, release: Release, log_: Log) -> None:
+    def _after_failure(self, wallet: Wallet, ref: dict, release: Release, log_: Log, failure: Exception) -> None:
+        """Undo what a release that did not go live holds, and attach the lease's history on the way to
+        ``failure`` (``deployer.base.failure_events``: the job records it, as it does a live one's)."""
         if ref.get("kind") == "update":
             self._restore(wallet, ref, release, log_)
             return
         log_(f"closing deployment {ref['dseq']} so its deposit returns to the funding wallet")
         try:
-            self._close(wallet, [int(ref["dseq"])], Budget.of(ref.get("budget")))
+            closed = self._close(wallet, [int(ref["dseq"])], Budget.of(ref.get("budget")))
         except Exception:  # noqa: BLE001 - the reconciler closes it from the stored reference later
             log.exception("could not close Akash deployment %s after a failure", ref.get("dseq"))
             log_("warning: the deployment could not be closed now; it will be closed later")
+            closed = None  # on chain, still open: its "closed" comes from whoever closes it
+        if closed == []:
+            return  # never on chain (its transaction was not included), or closed already: no history
+        events = [lease_event("created", {**ref, "provider": None}, amount_uact=self.deposit_uact)]
+        if ref.get("provider"):
+            events.append(lease_event("leased", ref, price_uact=ref.get("price_uact")))
+        if closed:
+            why = "the deployment was cancelled" if isinstance(failure, Stopped) else str(failure)
+            events.append(lease_event("closed", ref, detail=f"it did not go live: {why}"))
+        attach_events(failure, events)
 
     def _restore(self, wallet: Wallet, ref: dict, release: Release, log_: Log) -> None:
         """An update that did not go live: put the live release's image back on the same lease.

@@ -303,6 +303,48 @@ def release(s, project: str, deployment_id: int = 1, **kw) -> Release:
     return Release(project, deployment_id, f"{s.registry}/base/busybox:latest", **kw)
 
 
+def test_a_first_deploy_that_fails_records_its_lease_created_then_closed_with_why(akash, git_server, send_webhook,
+                                                                                   run_worker):
+    """No bids in time, then never available: each push's deployment is closed, and the project's
+    lease history (page, `slipway akash status`) says created -> (leased ->) closed, and why."""
+    from click.testing import CliRunner
+
+    from slipway.cli import main
+
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    repo = git_server.create(name)
+    dockerfile_for[name] = dockerfile(akash.registry)
+    with session_scope() as s:
+        create_project(s, ProjectSpec(name=name, repo_url=repo.url, github_repo=f"acme/{name}", target="akash"))
+    owner = wallet_from_mnemonic(MNEMONIC, deployer_index(name)).address
+    lcd = Lcd(akash.akash_rest_url)
+
+    set_settings(replace(akash, akash_attributes="region=mars", akash_bid_timeout="3"))
+    first = push(send_webhook, run_worker, repo, "nobody bids\n")
+    assert (first.state, first.error_id) == ("failed", "akash:user:no-bids"), first.error_message
+    dseq = first.target_ref["dseq"]
+    assert events_of(first.id) == [("created", dseq, None), ("closed", dseq, None)]
+    assert "did not go live" in closed_detail(first.id) and "bid" in closed_detail(first.id)
+
+    set_settings(replace(akash, akash_ready_timeout="5"))
+    dockerfile_for[name] = f"FROM {akash.registry}/base/busybox:latest\nCMD [\"sh\", \"-c\", \"exit 3\"]\n"
+    second = push(send_webhook, run_worker, repo, "never answers\n")
+    assert (second.state, second.error_id) == ("failed", "akash:user:never-available"), second.error_message
+    ref = second.target_ref
+    assert [e[:2] for e in events_of(second.id)] == [("created", ref["dseq"]), ("leased", ref["dseq"]),
+                                                     ("closed", ref["dseq"])]
+    assert events_of(second.id)[2][2] == events_of(second.id)[1][2]  # closed on the provider it leased from
+    assert "did not go live" in closed_detail(second.id)
+    assert lcd.active_deployments(owner) == []
+    set_settings(akash)
+
+    status = CliRunner().invoke(main, ["akash", "status"])
+    assert status.exit_code == 0, status.output
+    mine = [line for line in status.output.splitlines() if f"deployment {ref['dseq']}" in line]
+    assert [line.split()[3] for line in mine] == ["created", "leased", "closed"], status.output
+    assert "did not go live" in mine[-1], mine
+
+
 def test_no_bids_in_time_closes_the_deployment_and_names_the_step(akash):
     s = replace(akash, akash_attributes="region=mars", akash_bid_timeout="3")
     target = target_of(s)
@@ -734,6 +776,85 @@ def test_raising_a_total_budget_raises_the_grant_already_given_never_beyond_the_
         target.start(Release(name, 4, web_image, slot="pr-2", akash=own(2_600_000)), lambda line: None)
     assert target.funding.grants_of(owner).deposit_left == left
     assert second.ref["dseq"] in target.lcd.active_deployments(owner)
+    target.remove_all(name, lambda line: None)
+
+
+def test_lowering_a_total_budget_lowers_the_grant_already_given_at_the_next_deploy_or_top_up(akash, web_image):
+    s = replace(akash, akash_deposit="1000000")
+    target = target_of(s)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+
+    def own(budget: int) -> dict:
+        return {"budget_uact": budget, "budget_monthly": False}
+
+    first = deploy(target, Release(name, 1, web_image, akash=own(2_600_000)), lambda line: None)
+    owner = first.ref["owner"]
+    assert target.funding.grants_of(owner).deposit_left == 1_600_000
+    # Lowered to 1.8 ACT, 1 drawn: the grant comes down to 0.8, and a second deposit is refused.
+    lines: list[str] = []
+    with pytest.raises(UserError) as spent:
+        target.start(Release(name, 2, web_image, slot="pr-1", akash=own(1_800_000)), lines.append)
+    assert spent.value.message_id == UserError.AKASH_BUDGET_SPENT
+    assert any("lowering the grant" in line for line in lines), lines
+    assert target.funding.grants_of(owner).deposit_left == 800_000
+    assert target.lcd.active_deployments(owner) == [first.ref["dseq"]]
+
+    # Lowered to 1.7 ACT: the periodic top-up brings the grant down too, and deposits only what is left.
+    target.top_up_below_blocks = 10**9  # the escrow counts as about to run dry
+    escrow = target.lcd.escrow_left(owner, first.ref["dseq"])
+    assert target.check({**first.ref, "budget": own(1_700_000)}).ok
+    assert escrow + 600_000 < target.lcd.escrow_left(owner, first.ref["dseq"]) <= escrow + 700_000
+    assert target.funding.grants_of(owner).deposit_left == 0
+
+    # Below what was drawn: the grant goes, and no new one is given while nothing is left.
+    closed = deploy(target, Release(name, 3, web_image, slot="pr-1", akash=own(2_800_000)), lambda line: None)
+    target.remove_all(name, lambda line: None)  # both deployments closed: their deposits come back
+    assert target.funding.grants_of(owner).deposit_left > 0
+    drawn = int(target.lcd.drawn(owner))
+    with pytest.raises(UserError) as spent:
+        target.start(Release(name, 4, web_image, slot="pr-1", akash=own(max(drawn - 1, 1))), lambda line: None)
+    assert spent.value.message_id == UserError.AKASH_BUDGET_SPENT
+    assert target.funding.grants_of(owner).deposit_left is None
+    funding_txs = target.funding.transactions
+    with pytest.raises(UserError) as spent:
+        target.start(Release(name, 5, web_image, akash=own(max(drawn - 1, 1))), lambda line: None)
+    assert spent.value.message_id == UserError.AKASH_BUDGET_SPENT and "0 uact of it are left" in str(spent.value)
+    assert (target.funding.grants_of(owner).deposit_left, target.funding.transactions) == (None, funding_txs)
+    assert target.lcd.active_deployments(owner) == [] and closed.ref["dseq"] != first.ref["dseq"]
+
+
+def test_the_periodic_check_tops_up_within_the_projects_budget_as_set_now(akash, web_image):
+    """The budget is lowered after the release started: the check's top-up lowers the grant with it."""
+    from slipway.health import check_live
+    from slipway.models import Project
+
+    s = replace(akash, akash_deposit="1000000", health_check_every="0.001")
+    set_settings(s)
+    target = target_of(s)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    own = {"budget_uact": 2_600_000, "budget_monthly": False}
+    with session_scope() as session:
+        project = create_project(session, ProjectSpec(name=name, repo_url="https://x/y.git", target="akash",
+                                                      akash_settings=own))
+        project_id = project.id
+    running = deploy(target, Release(name, 1, web_image, akash=own), lambda line: None)
+    owner = running.ref["owner"]
+    with session_scope() as session:
+        held = Deployment(project_id=project_id, sha="a" * 40, branch="main", trigger="push", state="live",
+                          url=running.url, target_ref=running.ref)
+        session.add(held)
+        session.flush()
+        held_id = held.id
+        session.get(Project, project_id).akash_settings = {**own, "budget_uact": 1_700_000}
+    assert target.funding.grants_of(owner).deposit_left == 1_600_000
+
+    target.top_up_below_blocks = 10**9  # the escrow counts as about to run dry
+    escrow = target.lcd.escrow_left(owner, running.ref["dseq"])
+    checked = check_live(s, {"akash": target})
+    assert [(c.deployment_id, c.health.ok) for c in checked] == [(held_id, True)], checked
+    assert escrow + 600_000 < target.lcd.escrow_left(owner, running.ref["dseq"]) <= escrow + 700_000
+    assert target.funding.grants_of(owner).deposit_left == 0
+    set_settings(akash)
     target.remove_all(name, lambda line: None)
 
 
