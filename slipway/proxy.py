@@ -4,8 +4,9 @@ The database says what runs; this module turns that into the proxy's route table
 the proxy whole. Each project's production answers at ``<project>.<apps domain>``, each pull
 request's preview at ``pr-<n>--<project>.<apps domain>``, each live deployment at its own
 ``d<id>--<project>.<apps domain>``, and the project's custom domains (``slipway domain add``)
-over HTTPS. Only what runs where the proxy can reach it is routed (the local target's apps);
-an Akash deployment keeps its provider's URL.
+over HTTPS. The local target's apps are routed to their loopback port; an Akash deployment to
+its provider's ingress (:func:`route_of`), so a redeploy or a failover to another provider only
+moves the route and the stable URLs stay.
 
 Every change goes through :meth:`Router.sync` under one Redis lock, so two workers never load
 tables that forget each other's switch. A deployment's switch (:meth:`Router.switch`) loads the
@@ -16,6 +17,7 @@ reconciler syncs on every pass, which also brings back the routes of a proxy tha
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from deployer.caddy import CaddyProxy, ProxyError, RouteTable
+from deployer.caddy import CaddyProxy, ProxyError, RouteTable, Upstream
 from slipway.db import session_scope
 from slipway.interfaces import Proxy
 from slipway.models import Deployment, Domain, Project
@@ -35,8 +37,8 @@ from slipway.states import State
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Addresses", "ProxyError", "Router", "Switch", "addresses", "proxy_from_settings", "sync_routes",
-           "upstream_of"]
+__all__ = ["Addresses", "ProxyError", "Router", "Switch", "addresses", "proxy_from_settings", "route_of",
+           "sync_routes", "upstream_of"]
 
 T = TypeVar("T")
 LOCK_TIMEOUT_S = 60
@@ -80,15 +82,43 @@ def proxy_from_settings(settings: Settings) -> Proxy | None:
     raise ValueError(f"SLIPWAY_PROXY is {settings.proxy!r}: give caddy or none")
 
 
-def upstream_of(ref: dict | None) -> str | None:
-    """``host:port`` the proxy forwards a release's requests to; None when it runs out of reach (Akash)."""
+def route_of(ref: dict | None) -> str | Upstream | None:
+    """Where the proxy forwards a release's requests: ``host:port`` of a local app, the provider's
+    ingress of an Akash lease (its URI's host as ``Host``, TLS for ``https``); None when unknown."""
     if not ref:
         return None
     if ref.get("upstream"):
         return ref["upstream"]
-    if ref.get("container_id") and ref.get("url"):  # the local target's references from before the proxy
-        return urlsplit(ref["url"]).netloc or None
-    return None
+    if not ref.get("url"):
+        return None
+    parts = urlsplit(ref["url"])
+    if ref.get("container_id"):  # the local target's references from before the proxy
+        return parts.netloc or None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    if ref.get("network") != "local" and not _public_host(parts.hostname):
+        # A provider names the URI: on a real network, never let it aim the app's URLs at this machine.
+        log.warning("not routing to %s: a provider's URI must be a public address", parts.hostname)
+        return None
+    tls = parts.scheme == "https"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return Upstream(f"{host}:{parts.port or (443 if tls else 80)}", parts.hostname, tls)
+
+
+def _public_host(host: str) -> bool:
+    """A name (resolved by the provider's DNS) or a global IP address; not loopback, not private."""
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return False
+    try:
+        return ipaddress.ip_address(host).is_global
+    except ValueError:
+        return True
+
+
+def upstream_of(ref: dict | None) -> str | None:
+    """``host:port`` the proxy dials for a release (what :meth:`Router.drain` waits on); None when unrouted."""
+    route = route_of(ref)
+    return route.dial if isinstance(route, Upstream) else route
 
 
 @dataclass(frozen=True)
@@ -98,7 +128,7 @@ class Switch:
     deployment_id: int
     project: str
     slot: str
-    upstream: str
+    upstream: str | Upstream
 
 
 def route_table(session: Session, settings: Settings, switching: Switch | None = None) -> RouteTable:
@@ -110,7 +140,7 @@ def route_table(session: Session, settings: Settings, switching: Switch | None =
         .where(Deployment.state == State.LIVE.value).order_by(Deployment.id)
     ).all()
     for dep_id, project, pr_number, ref in live:
-        upstream = upstream_of(ref)
+        upstream = route_of(ref)
         if upstream is None:
             continue
         table.http[at.deployment_host(project, dep_id)] = upstream

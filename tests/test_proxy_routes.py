@@ -1,0 +1,35 @@
+"""The routes to apps that run elsewhere (Akash): which provider address, which Host, TLS or not."""
+
+from __future__ import annotations
+
+from deployer.caddy import RouteTable, Upstream, caddy_config
+from slipway.proxy import route_of, upstream_of
+
+
+def test_a_lease_is_routed_to_its_providers_ingress_by_the_uri_host():
+    ref = {"dseq": 7, "network": "mainnet", "url": "http://abc123.ingress.provider.example"}
+    assert route_of(ref) == Upstream("abc123.ingress.provider.example:80", "abc123.ingress.provider.example")
+    assert upstream_of(ref) == "abc123.ingress.provider.example:80"
+    tls = route_of({**ref, "url": "https://abc123.ingress.provider.example"})
+    assert tls == Upstream("abc123.ingress.provider.example:443", "abc123.ingress.provider.example", True)
+
+
+def test_caddy_sends_the_uri_host_and_speaks_tls_to_an_https_provider():
+    table = RouteTable(http={"site.apps.localhost": Upstream("p.example:443", "abc.ingress.p.example", True),
+                             "other.apps.localhost": "127.0.0.1:9000"})
+    routes = caddy_config(table, "unix:///tmp/a.sock", "127.0.0.1:8080", "127.0.0.1:8443")[
+        "apps"]["http"]["servers"]["slipway_apps"]["routes"]
+    by_host = {r["match"][0]["host"][0]: r["handle"][0] for r in routes if "match" in r}
+    akash = by_host["site.apps.localhost"]
+    assert akash["upstreams"] == [{"dial": "p.example:443"}]
+    assert akash["headers"] == {"request": {"set": {"Host": ["abc.ingress.p.example"]}}}
+    assert akash["transport"] == {"protocol": "http", "tls": {"server_name": "abc.ingress.p.example"}}
+    assert by_host["other.apps.localhost"] == {"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:9000"}]}
+
+
+def test_a_provider_on_a_real_network_cannot_aim_an_apps_urls_at_this_machine():
+    for url in ("http://127.0.0.1:5000", "http://10.0.0.3", "http://[::1]:8000", "http://registry.localhost"):
+        assert route_of({"dseq": 7, "network": "mainnet", "url": url}) is None, url
+    # The devnet's providers serve on loopback: on the local network that is where apps are.
+    assert route_of({"dseq": 7, "network": "local", "url": "http://127.0.0.1:5000"}) == Upstream(
+        "127.0.0.1:5000", "127.0.0.1")
