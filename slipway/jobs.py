@@ -35,7 +35,7 @@ from slipway.git_remote import internal_fetch, is_git_remote_path
 from slipway.interfaces import GitCredentials, ImageBuilder, Proxy, Registry, Release, Reporter, Running, Target
 from slipway.logs import bound_deployment
 from slipway.models import Deployment, Project, utcnow
-from slipway.proxy import ProxyError, Router, Switch, proxy_from_settings, route_of, upstream_of
+from slipway.proxy import ProxyError, Router, Switch, dial_of, proxy_from_settings, route_of, upstream_of
 from slipway.queue import deployment_job_timeout_s, job_id_for
 from slipway.registry_gc import (
     RegistryUse,
@@ -212,7 +212,8 @@ class Pipeline:
 
     def _switch(self, job: Job, running: Running, target: Target, say) -> tuple[State, list[int]]:
         """Put the new version live behind the proxy (on this machine or a provider's), then let the old drain."""
-        route, upstream = route_of(running.ref), upstream_of(running.ref)
+        route = route_of(running.ref)
+        upstream = dial_of(route)
         if self.router is None or route is None:
             final, replaced, _ = self._go_live(job.deployment_id, running, target, say)
             return final, replaced

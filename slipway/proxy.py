@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, TypeVar
@@ -37,8 +38,8 @@ from slipway.states import State
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Addresses", "ProxyError", "Router", "Switch", "addresses", "proxy_from_settings", "route_of",
-           "sync_routes", "upstream_of"]
+__all__ = ["Addresses", "ProxyError", "Router", "Switch", "addresses", "dial_of", "proxy_from_settings", "resolve",
+           "route_of", "sync_routes", "upstream_of"]
 
 T = TypeVar("T")
 LOCK_TIMEOUT_S = 60
@@ -82,9 +83,23 @@ def proxy_from_settings(settings: Settings) -> Proxy | None:
     raise ValueError(f"SLIPWAY_PROXY is {settings.proxy!r}: give caddy or none")
 
 
-def route_of(ref: dict | None) -> str | Upstream | None:
+Resolver = Callable[[str, int], list[str]]
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (a literal address is itself); OSError if it does not resolve."""
+    return list(dict.fromkeys(info[4][0].partition("%")[0]
+                              for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
+
+
+def route_of(ref: dict | None, resolver: Resolver = resolve) -> str | Upstream | None:
     """Where the proxy forwards a release's requests: ``host:port`` of a local app, the provider's
-    ingress of an Akash lease (its URI's host as ``Host``, TLS for ``https``); None when unknown."""
+    ingress of an Akash lease (its URI's host as ``Host``, TLS for ``https``); None when unknown.
+
+    A provider names the URI, so on a real network it must lead to public addresses only: the name is
+    resolved here and Caddy dials the address checked (a name that later resolves elsewhere changes
+    nothing until the next sync checks it again), never a loopback or private one on Slipway's side.
+    """
     if not ref:
         return None
     if ref.get("upstream"):
@@ -96,29 +111,39 @@ def route_of(ref: dict | None) -> str | Upstream | None:
         return parts.netloc or None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
-    if ref.get("network") != "local" and not _public_host(parts.hostname):
-        # A provider names the URI: on a real network, never let it aim the app's URLs at this machine.
-        log.warning("not routing to %s: a provider's URI must be a public address", parts.hostname)
-        return None
     tls = parts.scheme == "https"
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return Upstream(f"{host}:{parts.port or (443 if tls else 80)}", parts.hostname, tls)
+    port = parts.port or (443 if tls else 80)
+    address = parts.hostname
+    if ref.get("network") != "local":  # the devnet's providers serve on loopback: that is where its apps are
+        address = _public_address(parts.hostname, port, resolver)
+        if address is None:
+            return None
+    dial = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    return Upstream(dial, parts.hostname, tls)
 
 
-def _public_host(host: str) -> bool:
-    """A name (resolved by the provider's DNS) or a global IP address; not loopback, not private."""
-    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
-        return False
+def _public_address(host: str, port: int, resolver: Resolver) -> str | None:
+    """The address to dial for a provider's ``host``; None (logged) when it does not resolve or any of
+    its addresses is not public."""
     try:
-        return ipaddress.ip_address(host).is_global
-    except ValueError:
-        return True
+        found = [ipaddress.ip_address(a) for a in resolver(host, port)]
+    except (OSError, ValueError) as exc:
+        log.warning("not routing to %s: it does not resolve (%s)", host, exc)
+        return None
+    if not found or not all(a.is_global for a in found) or host.lower().endswith(".localhost"):
+        log.warning("not routing to %s: a provider's URI must lead to public addresses only", host)
+        return None
+    return str(found[0])
 
 
-def upstream_of(ref: dict | None) -> str | None:
-    """``host:port`` the proxy dials for a release (what :meth:`Router.drain` waits on); None when unrouted."""
-    route = route_of(ref)
+def dial_of(route: str | Upstream | None) -> str | None:
+    """``host:port`` the proxy dials for ``route`` (what :meth:`Router.drain` waits on)."""
     return route.dial if isinstance(route, Upstream) else route
+
+
+def upstream_of(ref: dict | None, resolver: Resolver = resolve) -> str | None:
+    """``host:port`` the proxy dials for a release; None when it is not routed."""
+    return dial_of(route_of(ref, resolver))
 
 
 @dataclass(frozen=True)
