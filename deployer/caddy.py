@@ -52,23 +52,40 @@ def is_local_name(host: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Upstream:
+    """An upstream that expects its own name: an Akash provider's ingress at ``dial`` (``host:port``)
+    finds the lease by the ``Host`` header (the URI the lease status gave), over TLS when ``tls``."""
+
+    dial: str
+    host: str
+    tls: bool = False
+
+
+@dataclass(frozen=True)
 class RouteTable:
-    """Which host name goes to which upstream (``host:port``).
+    """Which host name goes to which upstream (``host:port``, or an :class:`Upstream`).
 
     ``http``: served over plain HTTP on the apps' listener. ``https``: served over HTTPS (custom
     domains, the dashboard, the registry); over plain HTTP those names redirect to HTTPS.
     """
 
-    http: dict[str, str] = field(default_factory=dict)
-    https: dict[str, str] = field(default_factory=dict)
+    http: dict[str, str | Upstream] = field(default_factory=dict)
+    https: dict[str, str | Upstream] = field(default_factory=dict)
 
 
 def _port(listen: str) -> int:
     return int(listen.rsplit(":", 1)[1])
 
 
-def _proxy_to(upstream: str) -> list[dict]:
-    return [{"handler": "reverse_proxy", "upstreams": [{"dial": upstream}]}]
+def _proxy_to(upstream: str | Upstream) -> list[dict]:
+    if isinstance(upstream, str):
+        return [{"handler": "reverse_proxy", "upstreams": [{"dial": upstream}]}]
+    handler: dict = {"handler": "reverse_proxy", "upstreams": [{"dial": upstream.dial}],
+                     "headers": {"request": {"set": {"Host": [upstream.host]}}}}
+    if upstream.tls:
+        # Verified against the system's CAs, for the name the provider's ingress serves.
+        handler["transport"] = {"protocol": "http", "tls": {"server_name": upstream.host}}
+    return [handler]
 
 
 def _not_found() -> dict:

@@ -3,8 +3,9 @@ seconds) or whose lease closed under it is moved to another provider by the same
 
 The periodic check (``slipway.health``) enqueues :func:`run_failover` with the deployment's id only.
 The job asks the target to run the same release elsewhere (``target.failover``), then stores the new
-reference and URL on the same deployment, which stays live (no state changes: it is still the version
-that should run), appends what happened to its log and records the lease events.
+reference on the same deployment, which stays live (no state changes: it is still the version
+that should run), moves its proxy routes to the new provider (its stable URLs stay; without the proxy
+the provider's URI becomes its URL), appends what happened to its log and records the lease events.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from slipway.health import UP
 from slipway.interfaces import Release, Target
 from slipway.logs import bound_deployment
 from slipway.models import Deployment, utcnow
+from slipway.proxy import sync_routes
 from slipway.settings import Settings, get_settings
 from slipway.states import State
 
@@ -84,15 +86,20 @@ def failover(settings: Settings, redis: Redis, targets: Mapping[str, Target], de
         dep = session.get(Deployment, deployment_id, with_for_update=True)
         moved = dep is not None and dep.state == State.LIVE.value
         if moved:
-            dep.target_ref, dep.url = running.ref, running.url
+            dep.target_ref = running.ref
+            if not dep.slot_url:  # not behind the proxy: its URL was the provider's
+                dep.url = running.url
+            url = dep.url
             dep.health, dep.health_detail, dep.health_since, dep.health_checked_at = UP, None, now, now
         lease_events.record(session, deployment_id, running.events)
-    if not moved:
+    if moved:
+        sync_routes(settings, redis, say)  # the stable URLs now go to the new provider
+    else:
         # Replaced while it moved: the new copy is nobody's, so it closes at once.
         ended = target.stop(running.ref, say)
         with session_scope(settings) as session:
             lease_events.record(session, deployment_id, ended_events(ended))
-    say(f"== live at {running.url}" if moved else "== replaced meanwhile: the moved copy was closed")
+    say(f"== live at {url}" if moved else "== replaced meanwhile: the moved copy was closed")
     writer.close(State.LIVE.value if moved else State.SUPERSEDED.value)
     return moved
 

@@ -36,7 +36,7 @@ from slipway.git_remote import internal_fetch, is_git_remote_path
 from slipway.interfaces import GitCredentials, ImageBuilder, Proxy, Registry, Release, Reporter, Running, Target
 from slipway.logs import bound_deployment
 from slipway.models import Deployment, Project, utcnow
-from slipway.proxy import ProxyError, Router, Switch, proxy_from_settings, upstream_of
+from slipway.proxy import ProxyError, Router, Switch, dial_of, proxy_from_settings, route_of, upstream_of
 from slipway.queue import deployment_job_timeout_s, job_id_for
 from slipway.registry_gc import (
     RegistryUse,
@@ -223,16 +223,17 @@ class Pipeline:
             self._report(deployment_id)
 
     def _switch(self, job: Job, running: Running, target: Target, say) -> tuple[State, list[int]]:
-        """Put the new version live: through the proxy when it runs within its reach, then let the old drain."""
-        upstream = upstream_of(running.ref)
-        if self.router is None or upstream is None:
+        """Put the new version live behind the proxy (on this machine or a provider's), then let the old drain."""
+        route = route_of(running.ref)
+        upstream = dial_of(route)
+        if self.router is None or route is None:
             final, replaced, _ = self._go_live(job.deployment_id, running, target, say)
             return final, replaced
         at = self.router.addresses
         urls = (at.url(at.deployment_host(job.project, job.deployment_id)), at.url(at.slot_host(job.project, job.slot)))
         try:
             final, replaced, old = self.router.switch(
-                Switch(job.deployment_id, job.project, job.slot, upstream),
+                Switch(job.deployment_id, job.project, job.slot, route),
                 lambda: self._go_live(job.deployment_id, running, target, say, urls))
         except ProxyError as exc:
             log.error("deployment %s: the proxy failed: %s", job.deployment_id, exc)

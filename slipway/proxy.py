@@ -4,8 +4,9 @@ The database says what runs; this module turns that into the proxy's route table
 the proxy whole. Each project's production answers at ``<project>.<apps domain>``, each pull
 request's preview at ``pr-<n>--<project>.<apps domain>``, each live deployment at its own
 ``d<id>--<project>.<apps domain>``, and the project's custom domains (``slipway domain add``)
-over HTTPS. Only what runs where the proxy can reach it is routed (the local target's apps);
-an Akash deployment keeps its provider's URL.
+over HTTPS. The local target's apps are routed to their loopback port; an Akash deployment to
+its provider's ingress (:func:`route_of`), so a redeploy or a failover to another provider only
+moves the route and the stable URLs stay.
 
 Every change goes through :meth:`Router.sync` under one Redis lock, so two workers never load
 tables that forget each other's switch. A deployment's switch (:meth:`Router.switch`) loads the
@@ -16,7 +17,9 @@ reconciler syncs on every pass, which also brings back the routes of a proxy tha
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Iterator, TypeVar
@@ -26,7 +29,7 @@ from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from deployer.caddy import CaddyProxy, ProxyError, RouteTable
+from deployer.caddy import CaddyProxy, ProxyError, RouteTable, Upstream
 from slipway.db import session_scope
 from slipway.interfaces import Proxy
 from slipway.models import Deployment, Domain, Project
@@ -35,8 +38,8 @@ from slipway.states import State
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Addresses", "ProxyError", "Router", "Switch", "addresses", "proxy_from_settings", "sync_routes",
-           "upstream_of"]
+__all__ = ["Addresses", "ProxyError", "Router", "Switch", "addresses", "dial_of", "proxy_from_settings", "resolve",
+           "route_of", "sync_routes", "upstream_of"]
 
 T = TypeVar("T")
 LOCK_TIMEOUT_S = 60
@@ -80,15 +83,67 @@ def proxy_from_settings(settings: Settings) -> Proxy | None:
     raise ValueError(f"SLIPWAY_PROXY is {settings.proxy!r}: give caddy or none")
 
 
-def upstream_of(ref: dict | None) -> str | None:
-    """``host:port`` the proxy forwards a release's requests to; None when it runs out of reach (Akash)."""
+Resolver = Callable[[str, int], list[str]]
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (a literal address is itself); OSError if it does not resolve."""
+    return list(dict.fromkeys(info[4][0].partition("%")[0]
+                              for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
+
+
+def route_of(ref: dict | None, resolver: Resolver = resolve) -> str | Upstream | None:
+    """Where the proxy forwards a release's requests: ``host:port`` of a local app, the provider's
+    ingress of an Akash lease (its URI's host as ``Host``, TLS for ``https``); None when unknown.
+
+    A provider names the URI, so on a real network it must lead to public addresses only: the name is
+    resolved here and Caddy dials the address checked (a name that later resolves elsewhere changes
+    nothing until the next sync checks it again), never a loopback or private one on Slipway's side.
+    """
     if not ref:
         return None
     if ref.get("upstream"):
         return ref["upstream"]
-    if ref.get("container_id") and ref.get("url"):  # the local target's references from before the proxy
-        return urlsplit(ref["url"]).netloc or None
-    return None
+    if not ref.get("url"):
+        return None
+    parts = urlsplit(ref["url"])
+    if ref.get("container_id"):  # the local target's references from before the proxy
+        return parts.netloc or None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    tls = parts.scheme == "https"
+    port = parts.port or (443 if tls else 80)
+    address = parts.hostname
+    if ref.get("network") != "local":  # the devnet's providers serve on loopback: that is where its apps are
+        address = _public_address(parts.hostname, port, resolver)
+        if address is None:
+            return None
+    dial = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    return Upstream(dial, parts.hostname, tls)
+
+
+def _public_address(host: str, port: int, resolver: Resolver) -> str | None:
+    """The address to dial for a provider's ``host``; None (logged) when it does not resolve or any of
+    its addresses is not public."""
+    try:
+        found = [ipaddress.ip_address(a) for a in resolver(host, port)]
+    except (OSError, ValueError) as exc:
+        log.warning("not routing to %s: it does not resolve (%s)", host, exc)
+        return None
+    if not found or not all(a.is_global for a in found) or host.lower().endswith(".localhost"):
+        log.warning("not routing to %s: a provider's URI must lead to public addresses only", host)
+        return None
+    return str(found[0])
+
+
+def dial_of(route: str | Upstream | None) -> str | None:
+    """``host:port`` the proxy dials for ``route`` (what :meth:`Router.drain` waits on)."""
+    return route.dial if isinstance(route, Upstream) else route
+
+
+def upstream_of(ref: dict | None, resolver: Resolver = resolve) -> str | None:
+    """``host:port`` the proxy dials for a release; None when it is not routed."""
+    return dial_of(route_of(ref, resolver))
 
 
 @dataclass(frozen=True)
@@ -98,7 +153,7 @@ class Switch:
     deployment_id: int
     project: str
     slot: str
-    upstream: str
+    upstream: str | Upstream
 
 
 def route_table(session: Session, settings: Settings, switching: Switch | None = None) -> RouteTable:
@@ -110,7 +165,7 @@ def route_table(session: Session, settings: Settings, switching: Switch | None =
         .where(Deployment.state == State.LIVE.value).order_by(Deployment.id)
     ).all()
     for dep_id, project, pr_number, ref in live:
-        upstream = upstream_of(ref)
+        upstream = route_of(ref)
         if upstream is None:
             continue
         table.http[at.deployment_host(project, dep_id)] = upstream

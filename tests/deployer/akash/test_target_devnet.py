@@ -1023,3 +1023,43 @@ def test_the_periodic_check_moves_an_app_whose_provider_stopped_to_the_other_and
     assert "~25920000 uact" not in page  # cedar bids 100 uact per block
     assert "~43200000 uact" in page and " uact</td>" in page
     target_of(s).remove_all(name, lambda line: None)
+
+
+@pytest.mark.serial  # loads its routes into the suite's one Caddy
+def test_an_akash_app_answers_at_its_stable_url_through_the_proxy_and_still_does_after_a_failover(
+        akash, network, git_server, send_webhook, run_worker, queue):
+    from slipway.proxy import addresses
+    from slipway.reconcile import Reconciler
+    from tests.support.proxy import get, through_proxy
+
+    s = through_proxy(akash)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    repo = git_server.create(name)
+    dockerfile_for[name] = dockerfile(s.registry)
+    with session_scope() as session:
+        create_project(session, ProjectSpec(name=name, repo_url=repo.url, github_repo=f"acme/{name}", target="akash"))
+    live = push(send_webhook, run_worker, repo, "on akash\n")
+    assert live.state == "live", f"{live.error_message}\n{log_of(live.id)}"
+    at = addresses(s)
+    production, own = at.url(at.production_host(name)), at.url(at.deployment_host(name, live.id))
+    assert (live.url, live.slot_url) == (own, production)  # reported everywhere, not the provider's URI
+    assert live.target_ref["url"].startswith("http://127.0.0.1:")  # the target still returns the provider's
+    assert get(production).text == get(own).text == "on akash\n"
+
+    # Its provider stops: the failover moves the lease, and the route follows it.
+    birch = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("birch").hd_index).address
+    assert live.target_ref["provider"] == birch
+    request(network.devnet_path, "birch", running=False)
+    network.supervisor.apply()
+    moving = replace(s, akash_failover_after="0", health_check_every="0.001")
+    set_settings(moving)
+    checked = Reconciler(moving, queue, targets_from_settings(moving)).run().checked
+    assert [(c.deployment_id, c.failover) for c in checked] == [(live.id, True)]
+    run_worker()
+    with session_scope() as session:
+        dep = session.get(Deployment, live.id)
+        moved, url = dep.target_ref, dep.url
+    assert moved["dseq"] != live.target_ref["dseq"] and url == own
+    assert get(production).text == get(own).text == "on akash\n"
+    assert f"== live at {own}" in log_of(live.id)
+    target_of(moving).remove_all(name, lambda line: None)
