@@ -1,0 +1,135 @@
+"""The CLI's project, domain, notification and team commands against a remote Slipway (`slipway login URL`):
+each goes through the JSON API, so the token's role and scope decide, and the audit log names the user
+(commands run locally are recorded as ``cli`` and check no role)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from slipway.accounts import tokens
+from slipway.accounts.models import AuditEntry
+from slipway.cli import main
+from slipway.db import session_scope
+from slipway.models import Project
+from slipway.settings import set_settings
+
+
+@pytest.fixture
+def cli_settings(settings, server, tmp_path):
+    s = replace(settings, cli_login_file=str(tmp_path / "cli" / "login.json"))
+    set_settings(s)
+    return s
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+def login_as(server, world, login: str, scope: str = "admin") -> None:
+    with session_scope() as s:
+        _t, text = tokens.create(s, world.users[login], "laptop", scope, 7)
+    assert run("login", server, input=f"{text}\n").exit_code == 0
+
+
+def actors(action: str) -> list[str]:
+    with session_scope() as s:
+        return s.scalars(select(AuditEntry.actor).where(AuditEntry.action == action).order_by(AuditEntry.id)).all()
+
+
+def test_a_git_push_project_is_made_changed_and_deleted_through_the_api(cli_settings, server, two_teams):
+    login_as(server, two_teams, "red-owner")
+    made = run("project", "create", "green-app", "--git-push", "--team", "red", "--health-path", "/up")
+    assert made.exit_code == 0, made.output
+    assert "created project green-app for team red" in made.output
+    remote_line = next(line for line in made.output.splitlines() if "git remote add slipway" in line)
+    assert "green-app" in remote_line.split()[-1]  # SLIPWAY_PUBLIC_URL's git remote for it
+    token = made.output.split("earlier token):", 1)[1].split()[0]
+    assert token.startswith("slp") or len(token) > 20
+    assert actors("project.create")[-1].startswith("github:red-owner")
+    with session_scope() as s:
+        p = s.scalars(select(Project).where(Project.name == "green-app")).one()
+        assert p.health_path == "/up"
+    again = run("project", "token", "green-app")
+    assert again.exit_code == 0 and "git push slipway main" in again.output
+    assert actors("project.token")[-1].startswith("github:red-owner")
+    changed = run("project", "set", "green-app", "--branch", "dev", "--no-previews")
+    assert changed.exit_code == 0 and "branch dev" in changed.output and "previews off" in changed.output
+    assert actors("settings.project")[-1].startswith("github:red-owner")
+    shown = run("project", "hook", "green-app")
+    assert shown.exit_code != 0 and "--regenerate" in shown.output
+    hook = run("project", "hook", "green-app", "--regenerate")
+    assert hook.exit_code == 0 and hook.output.startswith("http") and "deploys the head of dev" in hook.output
+    gone = run("project", "delete", "green-app", "--yes")
+    assert gone.exit_code == 0, gone.output
+    with session_scope() as s:
+        assert s.scalars(select(Project).where(Project.name == "green-app")).first() is None
+    assert actors("project.delete")[-1].startswith("github:red-owner")
+    assert token not in hook.output + gone.output
+
+
+def test_roles_and_scopes_limit_the_remote_commands(cli_settings, server, two_teams):
+    login_as(server, two_teams, "red-viewer")
+    for args in (("project", "set", "red-app", "--branch", "x"), ("project", "token", "red-app"),
+                 ("project", "hook", "red-app", "--regenerate"), ("domain", "add", "red-app", "www.red.example"),
+                 ("notify", "list", "red-app"), ("project", "delete", "red-app", "--yes")):
+        refused = run(*args)
+        assert refused.exit_code != 0 and "Error:" in refused.output, (args, refused.output)
+    with session_scope() as s:
+        assert s.scalars(select(Project.branch).where(Project.name == "red-app")).one() == "main"
+    login_as(server, two_teams, "red-member")  # a member: settings yes, deleting the project no
+    assert run("project", "delete", "red-app", "--yes").exit_code != 0
+    hidden = run("domain", "list", "blue-app")
+    assert hidden.exit_code != 0 and "not found" in hidden.output
+    login_as(server, two_teams, "red-owner", scope="deploy")  # the owner, through a deploy-only token
+    narrowed = run("project", "create", "other-app", "--git-push", "--team", "red")
+    assert narrowed.exit_code != 0 and "deploy" in narrowed.output, narrowed.output
+    assert run("domain", "add", "red-app", "www.red.example").exit_code != 0
+    with session_scope() as s:
+        assert s.scalars(select(Project).where(Project.name.in_(["red-app", "other-app"]))).all()[0].name == "red-app"
+        assert len(s.scalars(select(Project).where(Project.name == "other-app")).all()) == 0
+
+
+def test_domains_and_notifications_through_the_api_never_echo_a_target(cli_settings, server, two_teams):
+    login_as(server, two_teams, "red-member")
+    added = run("domain", "add", "red-app", "WWW.Red.Example")
+    assert added.exit_code == 0 and "red-app answers at https://www.red.example" in added.output, added.output
+    assert run("domain", "list", "red-app").output.split()[0].startswith("https://www.red.example")
+    assert actors("domain.add")[-1].startswith("github:red-member")
+    assert run("domain", "remove", "red-app", "www.red.example").exit_code == 0
+    assert "no custom domains" in run("domain", "list", "red-app").output
+    hook = run("notify", "add", "red-app", "ops", "webhook", "--on-success", input="https://8.8.8.8/hooks/SECRETPATH\n")
+    assert hook.exit_code == 0, hook.output
+    assert "SECRETPATH" not in hook.output and "https://8.8.8.8/…" in hook.output
+    assert "Signing secret (shown only now" in hook.output
+    listed = run("notify", "list", "red-app")
+    assert listed.exit_code == 0 and "ops" in listed.output and "failure,success" in listed.output
+    assert "SECRETPATH" not in listed.output
+    assert actors("notification.add")[-1].startswith("github:red-member")
+    assert run("notify", "remove", "red-app", "ops").exit_code == 0
+    missing = run("notify", "remove", "red-app", "ops")
+    assert missing.exit_code != 0 and "no channel named 'ops'" in missing.output
+
+
+def test_teams_through_the_api(cli_settings, server, two_teams):
+    login_as(server, two_teams, "red-member")
+    listed = run("team", "list")
+    assert listed.exit_code == 0 and listed.output.startswith("red: ") and "projects: red-app" in listed.output
+    assert "blue" not in listed.output
+    refused = run("team", "member", "red", "blue-member", "viewer")  # only an owner manages members
+    assert refused.exit_code != 0
+    login_as(server, two_teams, "red-owner")
+    assert run("team", "member", "red", "blue-member", "viewer").exit_code == 0
+    assert "blue-member (viewer)" in run("team", "list").output
+
+
+@pytest.mark.parametrize("args", [("init",), ("reap",), ("registry", "gc"), ("db", "upgrade"), ("settings",),
+                                  ("logs", "red-app", "--app")])
+def test_commands_without_an_api_say_they_run_on_the_slipway_machine(cli_settings, server, two_teams, args):
+    login_as(server, two_teams, "red-owner")
+    refused = run(*args)
+    assert refused.exit_code != 0 and "runs on the Slipway machine" in refused.output, refused.output
+    assert server in refused.output
