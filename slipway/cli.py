@@ -14,7 +14,13 @@ from slipway.db import session_scope
 from slipway.models import BuildLog, Deployment, Project
 
 
-@click.group()
+class _Slipway(click.Group):
+    def resolve_command(self, ctx, args):
+        ctx.meta["slipway.help"] = "--help" in args  # the help of a machine-only command shows even when remote
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=_Slipway)
 def main() -> None:
     """Slipway: git push to deploy."""
     from slipway.errors import UserError, render
@@ -23,8 +29,9 @@ def main() -> None:
         settings_mod.get_settings()  # settings that cannot work are refused before any command runs
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
-    command = click.get_current_context().invoked_subcommand
-    if command in LOCAL_ONLY:
+    ctx = click.get_current_context()
+    command = ctx.invoked_subcommand
+    if command in LOCAL_ONLY and not ctx.meta.get("slipway.help"):
         remote = _remote()
         if remote is not None:
             raise click.ClickException(render(UserError.CLI_LOCAL_ONLY, command=command, url=remote.url))

@@ -133,3 +133,9 @@ def test_commands_without_an_api_say_they_run_on_the_slipway_machine(cli_setting
     refused = run(*args)
     assert refused.exit_code != 0 and "runs on the Slipway machine" in refused.output, refused.output
     assert server in refused.output
+
+
+def test_the_help_of_a_machine_only_command_still_shows_when_logged_in(cli_settings, server, two_teams):
+    login_as(server, two_teams, "red-owner")
+    shown = run("reap", "--help")
+    assert shown.exit_code == 0 and "Usage: main reap" in shown.output, shown.output
