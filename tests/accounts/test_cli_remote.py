@@ -139,3 +139,26 @@ def test_the_help_of_a_machine_only_command_still_shows_when_logged_in(cli_setti
     login_as(server, two_teams, "red-owner")
     shown = run("reap", "--help")
     assert shown.exit_code == 0 and "Usage: main reap" in shown.output, shown.output
+
+
+def test_a_github_project_is_created_through_the_api_for_whoever_may_import_it(cli_settings, server, settings,
+                                                                             two_teams):
+    from slipway.models import Installation, InstallationRepository
+
+    with session_scope() as s:
+        inst = Installation(id=1001, account_login="octo-org", account_type="Organization")
+        inst.repositories.append(InstallationRepository(repo_id=5, full_name="octo-org/hello", private=True))
+        s.add(inst)
+    login_as(server, two_teams, "red-member")  # cannot push to it on GitHub: not theirs to import
+    refused = run("project", "create", "hello", "--github", "octo-org/hello", "--team", "red")
+    assert refused.exit_code != 0 and "choose one of the repositories listed" in refused.output, refused.output
+    assert run("login", server, input=f"{settings.admin_password}\n").exit_code == 0
+    made = run("project", "create", "hello", "--github", "Octo-Org/Hello")
+    assert made.exit_code == 0, made.output
+    assert "connected to octo-org/hello through the GitHub App: pushes to main deploy it" in made.output
+    assert "token" not in made.output.lower()
+    with session_scope() as s:
+        assert s.scalar(select(Project.installation_id).where(Project.name == "hello")) == 1001
+    assert actors("project.create")[-1].startswith("admin (token")
+    local_only = run("project", "create", "other", "--repo", "https://example.com/x.git")
+    assert local_only.exit_code != 0 and "--repo clones a URL from the Slipway machine" in local_only.output
