@@ -712,6 +712,54 @@ def rollback(project_name: str, deployment_id: int | None) -> None:
 
 @main.command()
 @click.argument("deployment_id", type=int)
+def redeploy(deployment_id: int) -> None:
+    """Run deployment DEPLOYMENT_ID's image again, without building (a rollback when it is older than what is live)."""
+    from slipway.deployments import DeployRequestError, request_redeploy
+
+    remote = _remote()
+    if remote is not None:
+        dep = _call(remote, "POST", f"/deployments/{deployment_id}/redeploy")
+        click.echo(f"deployment {dep['deployment_id']} of {dep['project']} queued: {dep['dashboard_url']}")
+        return
+    try:
+        new_id = request_redeploy(deployment_id)
+    except DeployRequestError as exc:
+        raise click.ClickException(str(exc)) from None
+    _audit_deployment("rollback", new_id, of=deployment_id)
+    click.echo(f"deployment {new_id} queued (the image of {deployment_id}); follow it with: "
+               f"slipway logs {new_id} --follow")
+
+
+@main.command()
+@click.argument("project_name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one array of objects) for scripts.")
+def audit(project_name: str, as_json: bool) -> None:
+    """Who did what to PROJECT_NAME (deploys, rollbacks, settings, variables, tokens, domains), newest first."""
+    from slipway.tables import ago, iso, table
+
+    remote = _remote()
+    if remote is not None:
+        found = _call(remote, "GET", f"/projects/{_quote(project_name)}/audit")
+    else:
+        from slipway.accounts.audit import entries
+
+        with session_scope() as session:
+            found = [{"at": iso(e.at), "actor": e.actor, "action": e.action, "project": e.project_name,
+                      "detail": e.detail} for e in entries(session, _project_or_fail(session, project_name).id)]
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+    elif not found:
+        click.echo(f"nothing recorded for {project_name} yet")
+    else:
+        from datetime import datetime
+
+        click.echo(table(["when", "who", "action", "detail"],
+                         [(ago(datetime.fromisoformat(e["at"])) if e["at"] else "-", e["actor"], e["action"],
+                           " ".join(f"{k}={v}" for k, v in (e["detail"] or {}).items())) for e in found]))
+
+
+@main.command()
+@click.argument("deployment_id", type=int)
 def cancel(deployment_id: int) -> None:
     """Cancel an unfinished deployment: a queued one never starts, a running one stops at its next step."""
     from slipway.deployments import DeployRequestError, cancel_deployment

@@ -4,6 +4,7 @@ each goes through the JSON API, so the token's role and scope decide, and the au
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -162,3 +163,29 @@ def test_a_github_project_is_created_through_the_api_for_whoever_may_import_it(c
     assert actors("project.create")[-1].startswith("admin (token")
     local_only = run("project", "create", "other", "--repo", "https://example.com/x.git")
     assert local_only.exit_code != 0 and "--repo clones a URL from the Slipway machine" in local_only.output
+
+
+def test_redeploy_and_the_audit_log_through_the_api(cli_settings, server, two_teams, queue):
+    from slipway.models import Deployment
+
+    login_as(server, two_teams, "red-viewer")
+    assert run("redeploy", str(two_teams.red_deployment)).exit_code != 0
+    assert run("audit", "red-app").exit_code != 0  # a viewer does not see settings, nor who changed them
+    login_as(server, two_teams, "red-member", scope="deploy")
+    again = run("redeploy", str(two_teams.red_deployment))
+    assert again.exit_code == 0 and "of red-app queued" in again.output, again.output
+    new_id = int(again.output.split()[1])
+    with session_scope() as s:
+        assert s.get(Deployment, new_id).image == "127.0.0.1:5000/red-app:aaaaaaa"
+    assert run("redeploy", str(two_teams.blue_deployment)).exit_code != 0
+    login_as(server, two_teams, "red-member")
+    shown = run("audit", "red-app")
+    assert shown.exit_code == 0 and "github:red-member" in shown.output and "rollback" in shown.output, shown.output
+    assert f"of={two_teams.red_deployment}" in shown.output
+    assert run("audit", "blue-app").exit_code != 0
+    assert run("logout").exit_code == 0  # on the Slipway machine the same commands read its database
+    local = run("audit", "red-app", "--json")
+    assert local.exit_code == 0 and json.loads(local.output)[0]["action"] == "rollback"
+    here = run("redeploy", str(two_teams.red_deployment))
+    assert here.exit_code == 0 and "queued (the image of" in here.output, here.output
+    assert actors("rollback")[-1] == "cli"
