@@ -294,11 +294,15 @@ def project_token(name: str) -> None:
 @project.command("hook")
 @click.argument("name")
 @click.option("--regenerate", is_flag=True, help="Make a new URL; the old one stops working.")
-def project_hook(name: str, regenerate: bool) -> None:
+@click.option("--remove", is_flag=True, help="Remove the hook: its URL stops working.")
+def project_hook(name: str, regenerate: bool, remove: bool) -> None:
     """Print NAME's deploy hook URL (POST to it to deploy the branch head)."""
     from slipway.git_remote import hook_token, hook_url, issue_hook_token
     from slipway.projects import get_project_by_name
 
+    if remove:
+        _remove_hook(name)
+        return
     remote = _remote()
     if remote is not None:
         # The API shows a hook URL only when it makes one (stored encrypted, shown once).
@@ -325,6 +329,24 @@ def project_hook(name: str, regenerate: bool) -> None:
     click.echo(f"{'new ' if fresh else ''}deploy hook of {name}: `curl -X POST <url>` deploys the head of {branch}. "
                "Keep it secret: anyone with the URL can deploy. "
                f"`slipway project hook {name} --regenerate` replaces it.", err=True)
+
+
+def _remove_hook(name: str) -> None:
+    from slipway.projects import get_project_by_name
+
+    remote = _remote()
+    if remote is not None:
+        _call(remote, "DELETE", f"/projects/{_quote(name)}/hook", missing=f"{name} has no deploy hook")
+    else:
+        with session_scope() as session:
+            p = get_project_by_name(session, name)
+            if p is None:
+                raise click.ClickException(f"no project named {name!r}; see `slipway project list`")
+            if not p.deploy_hook_enc:
+                raise click.ClickException(f"{name} has no deploy hook")
+            p.deploy_hook_enc = None
+            _audit(session, "project.hook", p, removed=True)
+    click.echo(f"removed {name}'s deploy hook: its URL no longer deploys")
 
 
 @project.command("set")
@@ -388,6 +410,31 @@ def project_delete(name: str, yes: bool) -> None:
         delete_project(settings_mod.get_settings(), name, click.echo)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@project.command("team")
+@click.argument("name")
+@click.argument("slug", required=False)
+@click.option("--none", "no_team", is_flag=True, help="Belong to no team (then GitHub access and the admin reach it).")
+def project_team(name: str, slug: str | None, no_team: bool) -> None:
+    """Give project NAME to team SLUG (one you own, against a remote Slipway), or with --none to no team."""
+    from slipway.projects import get_project_by_name
+
+    if (slug is None) == (not no_team):
+        raise click.ClickException(f"give a team's slug or --none: slipway project team {name} SLUG")
+    remote = _remote()
+    if remote is not None:
+        _call(remote, "PUT", f"/projects/{_quote(name)}/team", {"team": slug})
+    else:
+        from slipway.accounts.teams import assign
+
+        with session_scope() as session:
+            p = get_project_by_name(session, name)
+            if p is None:
+                raise click.ClickException(f"no project named {name!r}; see `slipway project list`")
+            assign(session, p, _team_or_fail(session, slug) if slug else None)
+            _audit(session, "project.team", p, team=slug)
+    click.echo(f"{name} belongs to {f'team {slug}' if slug else 'no team'}")
 
 
 @project.command("list")
@@ -1142,6 +1189,54 @@ def logout() -> None:
     from slipway.remote import forget
 
     click.echo("logged out" if forget(settings_mod.get_settings()) else "not logged in to a remote Slipway")
+
+
+@main.group()
+def token() -> None:
+    """Your API tokens on the remote Slipway you are logged in to (`slipway login URL`)."""
+
+
+def _logged_in():
+    remote = _remote()
+    if remote is None:
+        raise click.ClickException("API tokens belong to a user of a Slipway: `slipway login URL` first (on the "
+                                   "Slipway machine itself, the CLI needs none)")
+    return remote
+
+
+@token.command("list")
+def token_list() -> None:
+    """Your API tokens: name, first characters, scope, expiry, last use (never their text)."""
+    from slipway.tables import table
+
+    found = _call(_logged_in(), "GET", "/tokens")
+    if not found:
+        click.echo("no API tokens: slipway token create NAME --scope read|deploy|admin")
+        return
+    click.echo(table(["id", "name", "prefix", "scope", "expires", "last used"],
+                     [(t["id"], t["name"], t["prefix"], t["scope"], (t["expires_at"] or "-")[:10],
+                       (t["last_used_at"] or "-")[:16]) for t in found]))
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--scope", type=click.Choice(["read", "deploy", "admin"]), required=True,
+              help="What it may do, at most (never more than your role).")
+@click.option("--days", type=int, default=None, help="Lifetime (default SLIPWAY_API_TOKEN_DAYS on the remote).")
+def token_create(name: str, scope: str, days: int | None) -> None:
+    """Make an API token NAME, e.g. for CI: shown only now, the remote keeps just its hash."""
+    made = _call(_logged_in(), "POST", "/tokens", {"name": name, "scope": scope, "days": days})
+    click.echo(f"API token {made['id']} ({made['scope']}, until {(made['expires_at'] or '-')[:10]}); shown only now:\n")
+    click.echo(f"    {made['token']}\n")
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    """Revoke your API token TOKEN_ID (see `slipway token list`)."""
+    _call(_logged_in(), "DELETE", f"/tokens/{token_id}", missing=f"you have no API token {token_id}; "
+                                                                  "see `slipway token list`")
+    click.echo(f"revoked API token {token_id}")
 
 
 # -- teams and the audit log (slipway/accounts) --------------------------------------------------

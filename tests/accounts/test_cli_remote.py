@@ -189,3 +189,42 @@ def test_redeploy_and_the_audit_log_through_the_api(cli_settings, server, two_te
     here = run("redeploy", str(two_teams.red_deployment))
     assert here.exit_code == 0 and "queued (the image of" in here.output, here.output
     assert actors("rollback")[-1] == "cli"
+
+
+def test_project_team_hook_removal_and_api_tokens_through_the_api(cli_settings, server, two_teams):
+    from slipway.accounts.models import ApiToken, TeamProject
+
+    login_as(server, two_teams, "red-member")  # a member cannot give the project away
+    assert run("project", "team", "red-app", "--none").exit_code != 0
+    login_as(server, two_teams, "red-owner")
+    given = run("project", "team", "red-app", "blue")  # red's owner owns no blue
+    assert given.exit_code != 0 and "blue" in given.output
+    assert run("project", "team", "red-app", "--none").exit_code == 0
+    with session_scope() as s:
+        p = s.scalars(select(Project).where(Project.name == "red-app")).one()
+        assert s.get(TeamProject, p.id) is None
+    assert actors("project.team")[-1].startswith("github:red-owner")
+    lost = run("project", "team", "red-app", "red")  # in no team, red's owner no longer reaches it
+    assert lost.exit_code != 0 and "not found" in lost.output
+    assert run("logout").exit_code == 0  # on the Slipway machine the operator gives it back
+    assert run("project", "team", "red-app", "red").exit_code == 0
+    assert actors("project.team")[-1] == "cli"
+    login_as(server, two_teams, "red-owner")
+    assert run("project", "hook", "red-app", "--regenerate").exit_code == 0
+    assert run("project", "hook", "red-app", "--remove").exit_code == 0
+    again = run("project", "hook", "red-app", "--remove")
+    assert again.exit_code != 0 and "has no deploy hook" in again.output
+    made = run("token", "create", "ci", "--scope", "deploy", "--days", "3")
+    assert made.exit_code == 0, made.output
+    text = made.output.split("shown only now:", 1)[1].split()[0]
+    with session_scope() as s:
+        stored = s.scalars(select(ApiToken).where(ApiToken.name == "ci")).one()
+        assert stored.user_id == two_teams.users["red-owner"] and stored.scope == "deploy"
+        assert text.startswith(stored.prefix) and text not in str(stored.__dict__)
+    listed = run("token", "list")
+    assert listed.exit_code == 0 and "ci" in listed.output and text not in listed.output
+    assert run("token", "revoke", str(stored.id)).exit_code == 0
+    assert run("token", "revoke", str(stored.id)).exit_code != 0
+    assert run("logout").exit_code == 0
+    local = run("token", "list")
+    assert local.exit_code != 0 and "slipway login URL" in local.output
