@@ -236,6 +236,8 @@ def _remote_project_create(remote, name, repo_url, github_repo, branch, target, 
         _call(remote, "PATCH", f"/projects/{_quote(name)}/settings", changed)
     if any(v is not None for v in akash.values()):
         _remote_akash_set(remote, name, akash)
+    elif made["target"] == "akash":
+        click.echo(AKASH_WARNING)
     if made.get("token"):
         _print_push_token(name, made["remote"], made["token"], made["branch"])
 

@@ -228,3 +228,16 @@ def test_project_team_hook_removal_and_api_tokens_through_the_api(cli_settings, 
     assert run("logout").exit_code == 0
     local = run("token", "list")
     assert local.exit_code != 0 and "slipway login URL" in local.output
+
+
+def test_akash_settings_are_changed_through_the_api_keeping_those_not_given(cli_settings, server, two_teams):
+    login_as(server, two_teams, "red-member")
+    assert run("project", "set", "red-app", "--cpu", "0.5").exit_code == 0
+    changed = run("project", "set", "red-app", "--memory", "1Gi")
+    assert changed.exit_code == 0 and "cpu 0.5" in changed.output and "memory 1Gi" in changed.output, changed.output
+    with session_scope() as s:
+        own = s.scalars(select(Project.akash_settings).where(Project.name == "red-app")).one()
+        assert own and len(own) == 2
+    assert actors("settings.akash")[-1].startswith("github:red-member")
+    login_as(server, two_teams, "red-viewer")
+    assert run("project", "set", "red-app", "--cpu", "2").exit_code != 0
