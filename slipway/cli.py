@@ -14,15 +14,31 @@ from slipway.db import session_scope
 from slipway.models import BuildLog, Deployment, Project
 
 
-@click.group()
+class _Slipway(click.Group):
+    def resolve_command(self, ctx, args):
+        ctx.meta["slipway.help"] = "--help" in args  # the help of a machine-only command shows even when remote
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=_Slipway)
 def main() -> None:
     """Slipway: git push to deploy."""
-    from slipway.errors import UserError
+    from slipway.errors import UserError, render
 
     try:
         settings_mod.get_settings()  # settings that cannot work are refused before any command runs
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
+    ctx = click.get_current_context()
+    command = ctx.invoked_subcommand
+    if command in LOCAL_ONLY and not ctx.meta.get("slipway.help"):
+        remote = _remote()
+        if remote is not None:
+            raise click.ClickException(render(UserError.CLI_LOCAL_ONLY, command=command, url=remote.url))
+
+
+# Commands the JSON API has no route for: they work on the Slipway machine's own data, Docker and registry.
+LOCAL_ONLY = frozenset({"init", "db", "settings", "reap", "registry", "devnet", "akash", "sdl"})
 
 
 @main.command()
@@ -155,6 +171,12 @@ def project_create(name, repo_url, git_push, github_repo, branch, dockerfile, bu
     if not git_push and not repo_url and not github_repo:
         raise click.ClickException("give --github owner/name (a repository the GitHub App is installed on), "
                                    "--repo URL, or --git-push to deploy with `git push` to Slipway")
+    remote = _remote()
+    if remote is not None:
+        _remote_project_create(remote, name, repo_url, github_repo, branch, target, team_slug,
+                                {"dockerfile": dockerfile, "build_context": build_context, "health_path": health_path},
+                                _akash_raw(akash))
+        return
     if git_push:
         repo_url = str(repository_path(settings, name))
     try:
@@ -195,25 +217,41 @@ def project_create(name, repo_url, git_push, github_repo, branch, dockerfile, bu
             click.echo(f"push to deploy: run `slipway project token {p.name}` for its git remote and token")
 
 
-@project.command("token")
-@click.argument("name")
-def project_token(name: str) -> None:
-    """Make a new deploy token for NAME's git remote (the old one stops working)."""
-    from slipway.git_remote import issue_push_token, remote_url
-    from slipway.projects import get_project_by_name
+def _remote_project_create(remote, name, repo_url, github_repo, branch, target, team_slug, shape, akash) -> None:
+    """`project create` through the API: a GitHub repository of the App's installations, or a git-push
+    project whose remote and token the API shows this once."""
+    if repo_url:
+        raise click.ClickException("--repo clones a URL from the Slipway machine; against a remote Slipway give "
+                                   "--github owner/name or --git-push")
+    made = _call(remote, "POST", "/projects", {"name": name, "source": "github" if github_repo else "git",
+                                               "repo": github_repo or "", "branch": branch, "target": target,
+                                               "team": team_slug or ""})
+    team = f" for team {made['team']}" if made.get("team") else ""
+    click.echo(f"created project {made['name']}{team}")
+    if made.get("github_repo"):
+        click.echo(f"connected to {made['github_repo']} through the GitHub App: pushes to {made['branch']} deploy it")
+    changed = {k: v for k, v in shape.items() if v != {"dockerfile": "Dockerfile", "build_context": ".",
+                                                        "health_path": "/"}[k]}
+    if changed:
+        _call(remote, "PATCH", f"/projects/{_quote(name)}/settings", changed)
+    if any(v is not None for v in akash.values()):
+        _remote_akash_set(remote, name, akash)
+    elif made["target"] == "akash":
+        click.echo(AKASH_WARNING)
+    if made.get("token"):
+        _print_push_token(name, made["remote"], made["token"], made["branch"])
 
-    settings = settings_mod.get_settings()
-    with session_scope() as session:
-        p = get_project_by_name(session, name)
-        if p is None:
-            raise click.ClickException(f"no project named {name!r}; see `slipway project list`")
-        try:
-            token = issue_push_token(p, settings)
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
-        _audit(session, "project.token", p)
-        branch = p.branch
-    url = remote_url(settings, name)
+
+def _remote_akash_set(remote, name: str, akash: dict) -> None:
+    """The API's PUT replaces all of a project's Akash settings: keep those not given."""
+    current = _call(remote, "GET", f"/projects/{_quote(name)}/akash")
+    values = _call(remote, "PUT", f"/projects/{_quote(name)}/akash",
+                   {**current, **{k: v for k, v in akash.items() if v is not None}})
+    click.echo(f"Akash settings: {', '.join(f'{k} {v}' for k, v in values.items() if v) or 'the installation’s'}")
+    click.echo(AKASH_WARNING)
+
+
+def _print_push_token(name: str, url: str, token: str, branch: str) -> None:
     click.echo(f"Deploy token for {name} (shown only now; Slipway keeps just its hash, and this "
                "replaces any earlier token):\n")
     click.echo(f"    {token}\n")
@@ -228,30 +266,89 @@ def project_token(name: str) -> None:
                    "Put Slipway behind a TLS proxy.", err=True)
 
 
-@project.command("hook")
+@project.command("token")
 @click.argument("name")
-@click.option("--regenerate", is_flag=True, help="Make a new URL; the old one stops working.")
-def project_hook(name: str, regenerate: bool) -> None:
-    """Print NAME's deploy hook URL (POST to it to deploy the branch head)."""
-    from slipway.git_remote import hook_token, hook_url, issue_hook_token
+def project_token(name: str) -> None:
+    """Make a new deploy token for NAME's git remote (the old one stops working)."""
+    from slipway.git_remote import issue_push_token, remote_url
     from slipway.projects import get_project_by_name
 
+    remote = _remote()
+    if remote is not None:
+        made = _call(remote, "POST", f"/projects/{_quote(name)}/token")
+        branch = _call(remote, "GET", f"/projects/{_quote(name)}/settings")["branch"]
+        _print_push_token(name, made["remote"], made["token"], branch)
+        return
     settings = settings_mod.get_settings()
     with session_scope() as session:
         p = get_project_by_name(session, name)
         if p is None:
             raise click.ClickException(f"no project named {name!r}; see `slipway project list`")
-        token = None if regenerate else hook_token(p)
-        fresh = token is None
-        if fresh:
-            token = issue_hook_token(p)
-            _audit(session, "project.hook", p)
+        try:
+            token = issue_push_token(p, settings)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        _audit(session, "project.token", p)
         branch = p.branch
-    url = hook_url(settings, token)
+    _print_push_token(name, remote_url(settings, name), token, branch)
+
+
+@project.command("hook")
+@click.argument("name")
+@click.option("--regenerate", is_flag=True, help="Make a new URL; the old one stops working.")
+@click.option("--remove", is_flag=True, help="Remove the hook: its URL stops working.")
+def project_hook(name: str, regenerate: bool, remove: bool) -> None:
+    """Print NAME's deploy hook URL (POST to it to deploy the branch head)."""
+    from slipway.git_remote import hook_token, hook_url, issue_hook_token
+    from slipway.projects import get_project_by_name
+
+    if remove:
+        _remove_hook(name)
+        return
+    remote = _remote()
+    if remote is not None:
+        # The API shows a hook URL only when it makes one (stored encrypted, shown once).
+        if not regenerate:
+            raise click.ClickException(f"a remote Slipway shows a deploy hook only when it makes one: "
+                                       f"`slipway project hook {name} --regenerate` makes a new URL (the old one "
+                                       "stops working)")
+        made = _call(remote, "POST", f"/projects/{_quote(name)}/hook")
+        url, branch, fresh = made["url"], made["branch"], True
+    else:
+        settings = settings_mod.get_settings()
+        with session_scope() as session:
+            p = get_project_by_name(session, name)
+            if p is None:
+                raise click.ClickException(f"no project named {name!r}; see `slipway project list`")
+            token = None if regenerate else hook_token(p)
+            fresh = token is None
+            if fresh:
+                token = issue_hook_token(p)
+                _audit(session, "project.hook", p)
+            branch = p.branch
+        url = hook_url(settings, token)
     click.echo(url)
     click.echo(f"{'new ' if fresh else ''}deploy hook of {name}: `curl -X POST <url>` deploys the head of {branch}. "
                "Keep it secret: anyone with the URL can deploy. "
                f"`slipway project hook {name} --regenerate` replaces it.", err=True)
+
+
+def _remove_hook(name: str) -> None:
+    from slipway.projects import get_project_by_name
+
+    remote = _remote()
+    if remote is not None:
+        _call(remote, "DELETE", f"/projects/{_quote(name)}/hook", missing=f"{name} has no deploy hook")
+    else:
+        with session_scope() as session:
+            p = get_project_by_name(session, name)
+            if p is None:
+                raise click.ClickException(f"no project named {name!r}; see `slipway project list`")
+            if not p.deploy_hook_enc:
+                raise click.ClickException(f"{name} has no deploy hook")
+            p.deploy_hook_enc = None
+            _audit(session, "project.hook", p, removed=True)
+    click.echo(f"removed {name}'s deploy hook: its URL no longer deploys")
 
 
 @project.command("set")
@@ -270,6 +367,17 @@ def project_set(name, **changes) -> None:
     from slipway.projects import set_akash_settings, update_project
 
     akash = _akash_raw(changes)
+    remote = _remote()
+    if remote is not None:
+        path = f"/projects/{_quote(name)}/settings"
+        given = {k: v for k, v in changes.items() if v is not None}
+        p = _call(remote, "PATCH", path, given) if given else _call(remote, "GET", path)
+        if any(v is not None for v in akash.values()):
+            _remote_akash_set(remote, name, akash)
+        click.echo(f"{name}: branch {p['branch']}, Dockerfile {p['dockerfile']} (context {p['build_context']}), "
+                   f"health {p['health_path']}, previews {'on' if p['previews_enabled'] else 'off'}, "
+                   f"fork previews {p['fork_previews']}")
+        return
     with session_scope() as session:
         try:
             p = update_project(session, name, **changes)
@@ -295,10 +403,40 @@ def project_delete(name: str, yes: bool) -> None:
 
     if not yes:
         click.confirm(f"Delete {name}, stop its deployments and remove its history?", abort=True)
+    remote = _remote()
+    if remote is not None:
+        _call(remote, "DELETE", f"/projects/{_quote(name)}")
+        click.echo(f"deleted {name}")
+        return
     try:
         delete_project(settings_mod.get_settings(), name, click.echo)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@project.command("team")
+@click.argument("name")
+@click.argument("slug", required=False)
+@click.option("--none", "no_team", is_flag=True, help="Belong to no team (then GitHub access and the admin reach it).")
+def project_team(name: str, slug: str | None, no_team: bool) -> None:
+    """Give project NAME to team SLUG (one you own, against a remote Slipway), or with --none to no team."""
+    from slipway.projects import get_project_by_name
+
+    if (slug is None) == (not no_team):
+        raise click.ClickException(f"give a team's slug or --none: slipway project team {name} SLUG")
+    remote = _remote()
+    if remote is not None:
+        _call(remote, "PUT", f"/projects/{_quote(name)}/team", {"team": slug})
+    else:
+        from slipway.accounts.teams import assign
+
+        with session_scope() as session:
+            p = get_project_by_name(session, name)
+            if p is None:
+                raise click.ClickException(f"no project named {name!r}; see `slipway project list`")
+            assign(session, p, _team_or_fail(session, slug) if slug else None)
+            _audit(session, "project.team", p, team=slug)
+    click.echo(f"{name} belongs to {f'team {slug}' if slug else 'no team'}")
 
 
 @project.command("list")
@@ -512,6 +650,11 @@ def domain_add(project_name: str, name: str) -> None:
     """Serve PROJECT_NAME's production at NAME over HTTPS (point NAME's DNS at this server)."""
     from slipway.domains import add_domain, certificate_note, domain_url, normalise
 
+    remote = _remote()
+    if remote is not None:
+        added = _call(remote, "POST", f"/projects/{_quote(project_name)}/domains", {"domain": name})
+        click.echo(f"{project_name} answers at {added['url']} ({added['certificate']})")
+        return
     _domain_change(project_name, lambda session, settings, project: add_domain(session, settings, project, name),
                    "domain.add", name)
     settings = settings_mod.get_settings()
@@ -526,6 +669,11 @@ def domain_remove(project_name: str, name: str) -> None:
     """Stop serving PROJECT_NAME at NAME."""
     from slipway.domains import remove_domain
 
+    remote = _remote()
+    if remote is not None:
+        _call(remote, "DELETE", f"/projects/{_quote(project_name)}/domains/{_quote(name)}")
+        click.echo(f"removed {name} from {project_name}")
+        return
     _domain_change(project_name, lambda session, settings, project: remove_domain(session, project, name),
                    "domain.remove", name)
     click.echo(f"removed {name} from {project_name}")
@@ -537,13 +685,18 @@ def domain_list(project_name: str) -> None:
     """List PROJECT_NAME's custom domains, with the URL each answers at."""
     from slipway.domains import certificate_note, domain_url
 
-    settings = settings_mod.get_settings()
-    with session_scope() as session:
-        names = [d.name for d in _project_or_fail(session, project_name).domains]
-    if not names:
+    remote = _remote()
+    if remote is not None:
+        shown = [(d["url"], d["certificate"]) for d in _call(remote, "GET", f"/projects/{_quote(project_name)}/domains")]
+    else:
+        settings = settings_mod.get_settings()
+        with session_scope() as session:
+            names = [d.name for d in _project_or_fail(session, project_name).domains]
+        shown = [(domain_url(settings, name), certificate_note(name)) for name in names]
+    if not shown:
         click.echo(f"{project_name} has no custom domains: slipway domain add {project_name} www.example.com")
-    for name in names:
-        click.echo(f"{domain_url(settings, name):45} {certificate_note(name)}")
+    for url, note in shown:
+        click.echo(f"{url:45} {note}")
 
 
 @main.command()
@@ -604,6 +757,54 @@ def rollback(project_name: str, deployment_id: int | None) -> None:
     _audit_deployment("rollback", new_id, of=deployment_id)
     click.echo(f"deployment {new_id} queued: {sha} again, from deployment {deployment_id}'s image; "
                f"follow it with: slipway logs {new_id} --follow")
+
+
+@main.command()
+@click.argument("deployment_id", type=int)
+def redeploy(deployment_id: int) -> None:
+    """Run deployment DEPLOYMENT_ID's image again, without building (a rollback when it is older than what is live)."""
+    from slipway.deployments import DeployRequestError, request_redeploy
+
+    remote = _remote()
+    if remote is not None:
+        dep = _call(remote, "POST", f"/deployments/{deployment_id}/redeploy")
+        click.echo(f"deployment {dep['deployment_id']} of {dep['project']} queued: {dep['dashboard_url']}")
+        return
+    try:
+        new_id = request_redeploy(deployment_id)
+    except DeployRequestError as exc:
+        raise click.ClickException(str(exc)) from None
+    _audit_deployment("rollback", new_id, of=deployment_id)
+    click.echo(f"deployment {new_id} queued (the image of {deployment_id}); follow it with: "
+               f"slipway logs {new_id} --follow")
+
+
+@main.command()
+@click.argument("project_name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one array of objects) for scripts.")
+def audit(project_name: str, as_json: bool) -> None:
+    """Who did what to PROJECT_NAME (deploys, rollbacks, settings, variables, tokens, domains), newest first."""
+    from slipway.tables import ago, iso, table
+
+    remote = _remote()
+    if remote is not None:
+        found = _call(remote, "GET", f"/projects/{_quote(project_name)}/audit")
+    else:
+        from slipway.accounts.audit import entries
+
+        with session_scope() as session:
+            found = [{"at": iso(e.at), "actor": e.actor, "action": e.action, "project": e.project_name,
+                      "detail": e.detail} for e in entries(session, _project_or_fail(session, project_name).id)]
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+    elif not found:
+        click.echo(f"nothing recorded for {project_name} yet")
+    else:
+        from datetime import datetime
+
+        click.echo(table(["when", "who", "action", "detail"],
+                         [(ago(datetime.fromisoformat(e["at"])) if e["at"] else "-", e["actor"], e["action"],
+                           " ".join(f"{k}={v}" for k, v in (e["detail"] or {}).items())) for e in found]))
 
 
 @main.command()
@@ -681,9 +882,11 @@ def deployments(project_name: str | None, limit: int, as_json: bool) -> None:
 def logs(deployment: str, follow: bool, app: bool) -> None:
     """Print a deployment's build and deploy log, or (--app) what its app prints, secrets masked."""
     if app:
-        if _remote() is not None:
-            raise click.ClickException("--app reads the app's log on the Slipway machine; against a remote "
-                                       "Slipway, open the deployment's page")
+        remote = _remote()
+        if remote is not None:
+            from slipway.errors import UserError, render
+
+            raise click.ClickException(render(UserError.CLI_LOCAL_ONLY, command="logs --app", url=remote.url))
         _app_logs(deployment, follow)
         return
     if not deployment.isdigit():
@@ -829,18 +1032,26 @@ def notify_add(project_name: str, name: str, kind: str, target: str | None, on_s
 
     if target is None:
         target = _read_value("the " + ("email address" if kind == "email" else f"{kind} webhook URL"), 1).strip()
-    with session_scope() as session:
-        try:
-            channel, secret = add_channel(session, settings_mod.get_settings(), _project_or_fail(session, project_name),
-                                          name, kind, target, on_failure=on_failure, on_success=on_success)
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
-        events = " and ".join(e for e, on in (("failure", on_failure), ("success", on_success)) if on)
-        click.echo(f"{project_name} tells {name} ({kind}, {shown_target(kind, target)}) of each deployment's {events}")
-        if secret:
-            click.echo(f"\nSigning secret (shown only now; Slipway keeps it encrypted):\n\n    {secret}\n\n"
-                       "Each request carries X-Slipway-Signature-256: sha256=<HMAC-SHA256 of the raw body under this "
-                       "secret, hex>; compare it in constant time before trusting the body.")
+    events = " and ".join(e for e, on in (("failure", on_failure), ("success", on_success)) if on)
+    remote = _remote()
+    if remote is not None:
+        made = _call(remote, "POST", f"/projects/{_quote(project_name)}/notifications",
+                     {"name": name, "kind": kind, "target": target, "on_failure": on_failure, "on_success": on_success})
+        shown, secret = made["to"], made.get("secret")
+    else:
+        with session_scope() as session:
+            try:
+                _channel, secret = add_channel(session, settings_mod.get_settings(),
+                                               _project_or_fail(session, project_name), name, kind, target,
+                                               on_failure=on_failure, on_success=on_success)
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from None
+        shown = shown_target(kind, target)
+    click.echo(f"{project_name} tells {name} ({kind}, {shown}) of each deployment's {events}")
+    if secret:
+        click.echo(f"\nSigning secret (shown only now; Slipway keeps it encrypted):\n\n    {secret}\n\n"
+                   "Each request carries X-Slipway-Signature-256: sha256=<HMAC-SHA256 of the raw body under this "
+                   "secret, hex>; compare it in constant time before trusting the body.")
 
 
 @notify.command("list")
@@ -848,8 +1059,31 @@ def notify_add(project_name: str, name: str, kind: str, target: str | None, on_s
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one array of objects) for scripts.")
 def notify_list(project_name: str, as_json: bool) -> None:
     """List PROJECT_NAME's channels and how their last notification went (targets shown by host only)."""
+    from slipway.tables import table
+
+    remote = _remote()
+    if remote is not None:
+        items, rows = [], []
+        for c in _call(remote, "GET", f"/projects/{_quote(project_name)}/notifications"):
+            last = c["last"]
+            on = [e for e, flag in (("failure", c["on_failure"]), ("success", c["on_success"])) if flag]
+            items.append({"name": c["name"], "kind": c["kind"], "to": c["to"], "on": on, "last": last})
+            rows.append((c["name"], c["kind"], ",".join(on), c["to"], "-" if last is None else
+                         f"{last['status']} (deployment {last['deployment_id']}, {last['attempts']} attempt"
+                         f"{'s' if last['attempts'] != 1 else ''})" + (f": {last['error']}" if last["error"] else "")))
+    else:
+        items, rows = _local_channels(project_name)
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+    elif not rows:
+        click.echo(f"{project_name} notifies nobody: slipway notify add {project_name} NAME slack|discord|email|webhook")
+    else:
+        click.echo(table(["name", "kind", "on", "to", "last notification"], rows))
+
+
+def _local_channels(project_name: str) -> tuple[list[dict], list[tuple]]:
     from slipway.notifications import channels_of, last_delivery, shown_target, target_of
-    from slipway.tables import ago, iso, table
+    from slipway.tables import ago, iso
 
     with session_scope() as session:
         items, rows = [], []
@@ -864,12 +1098,7 @@ def notify_list(project_name: str, as_json: bool) -> None:
                          f"{last.status} {ago(last.sent_at or last.created_at)} (deployment {last.deployment_id}, "
                          f"{last.attempts} attempt{'s' if last.attempts != 1 else ''})"
                          + (f": {last.last_error}" if last.last_error else "")))
-    if as_json:
-        click.echo(json.dumps(items, indent=2))
-    elif not rows:
-        click.echo(f"{project_name} notifies nobody: slipway notify add {project_name} NAME slack|discord|email|webhook")
-    else:
-        click.echo(table(["name", "kind", "on", "to", "last notification"], rows))
+    return items, rows
 
 
 @notify.command("remove")
@@ -879,6 +1108,13 @@ def notify_remove(project_name: str, name: str) -> None:
     """Remove channel NAME from PROJECT_NAME."""
     from slipway.notifications import remove_channel
 
+    remote = _remote()
+    if remote is not None:
+        _call(remote, "DELETE", f"/projects/{_quote(project_name)}/notifications/{_quote(name)}",
+              missing=f"{project_name} has no channel named {name!r} (or you cannot see {project_name}); "
+                      f"see `slipway notify list {project_name}`")
+        click.echo(f"removed {name} from {project_name}")
+        return
     with session_scope() as session:
         if not remove_channel(session, _project_or_fail(session, project_name), name):
             raise click.ClickException(f"{project_name} has no channel named {name!r}; see `slipway notify list "
@@ -908,12 +1144,15 @@ def _remote():
     return load(settings_mod.get_settings())
 
 
-def _call(remote, method: str, path: str, body: dict | None = None):
+def _call(remote, method: str, path: str, body: dict | None = None, missing: str | None = None):
+    """One API call; its ``{"error": ...}`` becomes the command's error (``missing`` words a bare 404)."""
     from slipway.remote import RemoteError
 
     try:
         return remote.call(method, path, body)
     except RemoteError as exc:
+        if missing and str(exc) in ("HTTP 404", "not found"):
+            raise click.ClickException(missing) from None
         raise click.ClickException(str(exc)) from None
 
 
@@ -954,6 +1193,54 @@ def logout() -> None:
     click.echo("logged out" if forget(settings_mod.get_settings()) else "not logged in to a remote Slipway")
 
 
+@main.group()
+def token() -> None:
+    """Your API tokens on the remote Slipway you are logged in to (`slipway login URL`)."""
+
+
+def _logged_in():
+    remote = _remote()
+    if remote is None:
+        raise click.ClickException("API tokens belong to a user of a Slipway: `slipway login URL` first (on the "
+                                   "Slipway machine itself, the CLI needs none)")
+    return remote
+
+
+@token.command("list")
+def token_list() -> None:
+    """Your API tokens: name, first characters, scope, expiry, last use (never their text)."""
+    from slipway.tables import table
+
+    found = _call(_logged_in(), "GET", "/tokens")
+    if not found:
+        click.echo("no API tokens: slipway token create NAME --scope read|deploy|admin")
+        return
+    click.echo(table(["id", "name", "prefix", "scope", "expires", "last used"],
+                     [(t["id"], t["name"], t["prefix"], t["scope"], (t["expires_at"] or "-")[:10],
+                       (t["last_used_at"] or "-")[:16]) for t in found]))
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--scope", type=click.Choice(["read", "deploy", "admin"]), required=True,
+              help="What it may do, at most (never more than your role).")
+@click.option("--days", type=int, default=None, help="Lifetime (default SLIPWAY_API_TOKEN_DAYS on the remote).")
+def token_create(name: str, scope: str, days: int | None) -> None:
+    """Make an API token NAME, e.g. for CI: shown only now, the remote keeps just its hash."""
+    made = _call(_logged_in(), "POST", "/tokens", {"name": name, "scope": scope, "days": days})
+    click.echo(f"API token {made['id']} ({made['scope']}, until {(made['expires_at'] or '-')[:10]}); shown only now:\n")
+    click.echo(f"    {made['token']}\n")
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    """Revoke your API token TOKEN_ID (see `slipway token list`)."""
+    _call(_logged_in(), "DELETE", f"/tokens/{token_id}", missing=f"you have no API token {token_id}; "
+                                                                  "see `slipway token list`")
+    click.echo(f"revoked API token {token_id}")
+
+
 # -- teams and the audit log (slipway/accounts) --------------------------------------------------
 
 def _audit(session, action: str, project=None, **detail) -> None:
@@ -992,6 +1279,13 @@ def team_create(slug: str, name: str | None, owner_login: str | None) -> None:
     from slipway.accounts.access import Actor
     from slipway.accounts.teams import TeamError, create, set_member
 
+    remote = _remote()
+    if remote is not None:
+        _call(remote, "POST", "/teams", {"slug": slug, "name": name})
+        if owner_login:
+            _call(remote, "PUT", f"/teams/{_quote(slug)}/members/{_quote(owner_login)}", {"role": "owner"})
+        click.echo(f"created team {slug}{f' owned by {owner_login}' if owner_login else ''}")
+        return
     with session_scope() as session:
         try:
             t = create(session, Actor.admin(), slug, name)
@@ -1011,6 +1305,12 @@ def team_member(slug: str, login: str, role: str) -> None:
     """Add LOGIN (a GitHub login) to team SLUG as ROLE, change their role, or remove them."""
     from slipway.accounts.teams import TeamError, set_member
 
+    remote = _remote()
+    if remote is not None:
+        path = f"/teams/{_quote(slug)}/members/{_quote(login)}"
+        _call(remote, "DELETE", path) if role == "remove" else _call(remote, "PUT", path, {"role": role})
+        click.echo(f"{login}: {'removed from' if role == 'remove' else role + ' of'} team {slug}")
+        return
     with session_scope() as session:
         try:
             set_member(session, _team_or_fail(session, slug), login, None if role == "remove" else role)
@@ -1027,6 +1327,19 @@ def team_list() -> None:
 
     from slipway.accounts.models import Membership, Team, TeamProject
 
+    remote = _remote()
+    if remote is not None:
+        found = _call(remote, "GET", "/teams")
+        by_team: dict[str, list[str]] = {}
+        for p in _call(remote, "GET", "/projects"):
+            if p.get("team"):
+                by_team.setdefault(p["team"], []).append(p["name"])
+        if not found:
+            click.echo("no teams yet: slipway team create SLUG --owner GITHUB_LOGIN")
+        for t in found:
+            members = ", ".join(f"{m['login']} ({m['role']})" for m in t["members"]) or "no members"
+            click.echo(f"{t['slug']}: {members}; projects: {', '.join(sorted(by_team.get(t['slug'], []))) or 'none'}")
+        return
     with session_scope() as session:
         teams_ = session.scalars(select_(Team).order_by(Team.slug)).all()
         if not teams_:

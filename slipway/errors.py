@@ -121,6 +121,7 @@ MESSAGES: dict[str, str] = {
     "build:user:no-plan": "Slipway found nothing it knows how to build in {where} of {commit}. It looked for: {looked}. Add a Dockerfile (or set the project's Dockerfile path), or point slipway.toml's root at the directory that holds the app's package.json, requirements.txt, pyproject.toml, go.mod or index.html (README: \"Builds without a Dockerfile\").",
     "build:user:plan": "Slipway recognised a {kind} app in {commit} but cannot plan its build: {detail}.",
     "build:user:slipway-toml": "slipway.toml in {commit} is not valid: {detail}. README: \"slipway.toml\" lists every key.",
+    "cli:user:local-only": "`slipway {command}` runs on the Slipway machine, against its own data (the JSON API has no route for it); you are logged in to {url}: run it there, or `slipway logout` to work locally",
 }
 
 
@@ -222,6 +223,7 @@ class UserError(SlipwayError):
     BUILD_NO_PLAN = "build:user:no-plan"
     BUILD_PLAN = "build:user:plan"
     BUILD_SLIPWAY_TOML = "build:user:slipway-toml"
+    CLI_LOCAL_ONLY = "cli:user:local-only"
 
 
 class AppError(SlipwayError):

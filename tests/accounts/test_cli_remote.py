@@ -1,0 +1,243 @@
+"""The CLI's project, domain, notification and team commands against a remote Slipway (`slipway login URL`):
+each goes through the JSON API, so the token's role and scope decide, and the audit log names the user
+(commands run locally are recorded as ``cli`` and check no role)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from slipway.accounts import tokens
+from slipway.accounts.models import AuditEntry
+from slipway.cli import main
+from slipway.db import session_scope
+from slipway.models import Project
+from slipway.settings import set_settings
+
+
+@pytest.fixture
+def cli_settings(settings, server, tmp_path):
+    s = replace(settings, cli_login_file=str(tmp_path / "cli" / "login.json"))
+    set_settings(s)
+    return s
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+def login_as(server, world, login: str, scope: str = "admin") -> None:
+    with session_scope() as s:
+        _t, text = tokens.create(s, world.users[login], "laptop", scope, 7)
+    assert run("login", server, input=f"{text}\n").exit_code == 0
+
+
+def actors(action: str) -> list[str]:
+    with session_scope() as s:
+        return s.scalars(select(AuditEntry.actor).where(AuditEntry.action == action).order_by(AuditEntry.id)).all()
+
+
+def test_a_git_push_project_is_made_changed_and_deleted_through_the_api(cli_settings, server, two_teams):
+    login_as(server, two_teams, "red-owner")
+    made = run("project", "create", "green-app", "--git-push", "--team", "red", "--health-path", "/up")
+    assert made.exit_code == 0, made.output
+    assert "created project green-app for team red" in made.output
+    remote_line = next(line for line in made.output.splitlines() if "git remote add slipway" in line)
+    assert "green-app" in remote_line.split()[-1]  # SLIPWAY_PUBLIC_URL's git remote for it
+    token = made.output.split("earlier token):", 1)[1].split()[0]
+    assert token.startswith("slp") or len(token) > 20
+    assert actors("project.create")[-1].startswith("github:red-owner")
+    with session_scope() as s:
+        p = s.scalars(select(Project).where(Project.name == "green-app")).one()
+        assert p.health_path == "/up"
+    again = run("project", "token", "green-app")
+    assert again.exit_code == 0 and "git push slipway main" in again.output
+    assert actors("project.token")[-1].startswith("github:red-owner")
+    changed = run("project", "set", "green-app", "--branch", "dev", "--no-previews")
+    assert changed.exit_code == 0 and "branch dev" in changed.output and "previews off" in changed.output
+    assert actors("settings.project")[-1].startswith("github:red-owner")
+    shown = run("project", "hook", "green-app")
+    assert shown.exit_code != 0 and "--regenerate" in shown.output
+    hook = run("project", "hook", "green-app", "--regenerate")
+    assert hook.exit_code == 0 and hook.output.startswith("http") and "deploys the head of dev" in hook.output
+    gone = run("project", "delete", "green-app", "--yes")
+    assert gone.exit_code == 0, gone.output
+    with session_scope() as s:
+        assert s.scalars(select(Project).where(Project.name == "green-app")).first() is None
+    assert actors("project.delete")[-1].startswith("github:red-owner")
+    assert token not in hook.output + gone.output
+
+
+def test_roles_and_scopes_limit_the_remote_commands(cli_settings, server, two_teams):
+    login_as(server, two_teams, "red-viewer")
+    for args in (("project", "set", "red-app", "--branch", "x"), ("project", "token", "red-app"),
+                 ("project", "hook", "red-app", "--regenerate"), ("domain", "add", "red-app", "www.red.example"),
+                 ("notify", "list", "red-app"), ("project", "delete", "red-app", "--yes")):
+        refused = run(*args)
+        assert refused.exit_code != 0 and "Error:" in refused.output, (args, refused.output)
+    with session_scope() as s:
+        assert s.scalars(select(Project.branch).where(Project.name == "red-app")).one() == "main"
+    login_as(server, two_teams, "red-member")  # a member: settings yes, deleting the project no
+    assert run("project", "delete", "red-app", "--yes").exit_code != 0
+    hidden = run("domain", "list", "blue-app")
+    assert hidden.exit_code != 0 and "not found" in hidden.output
+    login_as(server, two_teams, "red-owner", scope="deploy")  # the owner, through a deploy-only token
+    narrowed = run("project", "create", "other-app", "--git-push", "--team", "red")
+    assert narrowed.exit_code != 0 and "deploy" in narrowed.output, narrowed.output
+    assert run("domain", "add", "red-app", "www.red.example").exit_code != 0
+    with session_scope() as s:
+        assert s.scalars(select(Project).where(Project.name.in_(["red-app", "other-app"]))).all()[0].name == "red-app"
+        assert len(s.scalars(select(Project).where(Project.name == "other-app")).all()) == 0
+
+
+def test_domains_and_notifications_through_the_api_never_echo_a_target(cli_settings, server, two_teams):
+    login_as(server, two_teams, "red-member")
+    added = run("domain", "add", "red-app", "WWW.Red.Example")
+    assert added.exit_code == 0 and "red-app answers at https://www.red.example" in added.output, added.output
+    assert run("domain", "list", "red-app").output.split()[0].startswith("https://www.red.example")
+    assert actors("domain.add")[-1].startswith("github:red-member")
+    assert run("domain", "remove", "red-app", "www.red.example").exit_code == 0
+    assert "no custom domains" in run("domain", "list", "red-app").output
+    hook = run("notify", "add", "red-app", "ops", "webhook", "--on-success", input="https://8.8.8.8/hooks/SECRETPATH\n")
+    assert hook.exit_code == 0, hook.output
+    assert "SECRETPATH" not in hook.output and "https://8.8.8.8/…" in hook.output
+    assert "Signing secret (shown only now" in hook.output
+    listed = run("notify", "list", "red-app")
+    assert listed.exit_code == 0 and "ops" in listed.output and "failure,success" in listed.output
+    assert "SECRETPATH" not in listed.output
+    assert actors("notification.add")[-1].startswith("github:red-member")
+    assert run("notify", "remove", "red-app", "ops").exit_code == 0
+    missing = run("notify", "remove", "red-app", "ops")
+    assert missing.exit_code != 0 and "no channel named 'ops'" in missing.output
+
+
+def test_teams_through_the_api(cli_settings, server, two_teams):
+    login_as(server, two_teams, "red-member")
+    listed = run("team", "list")
+    assert listed.exit_code == 0 and listed.output.startswith("red: ") and "projects: red-app" in listed.output
+    assert "blue" not in listed.output
+    refused = run("team", "member", "red", "blue-member", "viewer")  # only an owner manages members
+    assert refused.exit_code != 0
+    login_as(server, two_teams, "red-owner")
+    assert run("team", "member", "red", "blue-member", "viewer").exit_code == 0
+    assert "blue-member (viewer)" in run("team", "list").output
+
+
+@pytest.mark.parametrize("args", [("init",), ("reap",), ("registry", "gc"), ("db", "upgrade"), ("settings",),
+                                  ("logs", "red-app", "--app")])
+def test_commands_without_an_api_say_they_run_on_the_slipway_machine(cli_settings, server, two_teams, args):
+    login_as(server, two_teams, "red-owner")
+    refused = run(*args)
+    assert refused.exit_code != 0 and "runs on the Slipway machine" in refused.output, refused.output
+    assert server in refused.output
+
+
+def test_the_help_of_a_machine_only_command_still_shows_when_logged_in(cli_settings, server, two_teams):
+    login_as(server, two_teams, "red-owner")
+    shown = run("reap", "--help")
+    assert shown.exit_code == 0 and "Usage: main reap" in shown.output, shown.output
+
+
+def test_a_github_project_is_created_through_the_api_for_whoever_may_import_it(cli_settings, server, settings,
+                                                                             two_teams):
+    from slipway.models import Installation, InstallationRepository
+
+    with session_scope() as s:
+        inst = Installation(id=1001, account_login="octo-org", account_type="Organization")
+        inst.repositories.append(InstallationRepository(repo_id=5, full_name="octo-org/hello", private=True))
+        s.add(inst)
+    login_as(server, two_teams, "red-member")  # cannot push to it on GitHub: not theirs to import
+    refused = run("project", "create", "hello", "--github", "octo-org/hello", "--team", "red")
+    assert refused.exit_code != 0 and "choose one of the repositories listed" in refused.output, refused.output
+    assert run("login", server, input=f"{settings.admin_password}\n").exit_code == 0
+    made = run("project", "create", "hello", "--github", "Octo-Org/Hello")
+    assert made.exit_code == 0, made.output
+    assert "connected to octo-org/hello through the GitHub App: pushes to main deploy it" in made.output
+    assert "token" not in made.output.lower()
+    with session_scope() as s:
+        assert s.scalar(select(Project.installation_id).where(Project.name == "hello")) == 1001
+    assert actors("project.create")[-1].startswith("admin (token")
+    local_only = run("project", "create", "other", "--repo", "https://example.com/x.git")
+    assert local_only.exit_code != 0 and "--repo clones a URL from the Slipway machine" in local_only.output
+
+
+def test_redeploy_and_the_audit_log_through_the_api(cli_settings, server, two_teams, queue):
+    from slipway.models import Deployment
+
+    login_as(server, two_teams, "red-viewer")
+    assert run("redeploy", str(two_teams.red_deployment)).exit_code != 0
+    assert run("audit", "red-app").exit_code != 0  # a viewer does not see settings, nor who changed them
+    login_as(server, two_teams, "red-member", scope="deploy")
+    again = run("redeploy", str(two_teams.red_deployment))
+    assert again.exit_code == 0 and "of red-app queued" in again.output, again.output
+    new_id = int(again.output.split()[1])
+    with session_scope() as s:
+        assert s.get(Deployment, new_id).image == "127.0.0.1:5000/red-app:aaaaaaa"
+    assert run("redeploy", str(two_teams.blue_deployment)).exit_code != 0
+    login_as(server, two_teams, "red-member")
+    shown = run("audit", "red-app")
+    assert shown.exit_code == 0 and "github:red-member" in shown.output and "rollback" in shown.output, shown.output
+    assert f"of={two_teams.red_deployment}" in shown.output
+    assert run("audit", "blue-app").exit_code != 0
+    assert run("logout").exit_code == 0  # on the Slipway machine the same commands read its database
+    local = run("audit", "red-app", "--json")
+    assert local.exit_code == 0 and json.loads(local.output)[0]["action"] == "rollback"
+    here = run("redeploy", str(two_teams.red_deployment))
+    assert here.exit_code == 0 and "queued (the image of" in here.output, here.output
+    assert actors("rollback")[-1] == "cli"
+
+
+def test_project_team_hook_removal_and_api_tokens_through_the_api(cli_settings, server, two_teams):
+    from slipway.accounts.models import ApiToken, TeamProject
+
+    login_as(server, two_teams, "red-member")  # a member cannot give the project away
+    assert run("project", "team", "red-app", "--none").exit_code != 0
+    login_as(server, two_teams, "red-owner")
+    given = run("project", "team", "red-app", "blue")  # red's owner owns no blue
+    assert given.exit_code != 0 and "blue" in given.output
+    assert run("project", "team", "red-app", "--none").exit_code == 0
+    with session_scope() as s:
+        p = s.scalars(select(Project).where(Project.name == "red-app")).one()
+        assert s.get(TeamProject, p.id) is None
+    assert actors("project.team")[-1].startswith("github:red-owner")
+    lost = run("project", "team", "red-app", "red")  # in no team, red's owner no longer reaches it
+    assert lost.exit_code != 0 and "not found" in lost.output
+    assert run("logout").exit_code == 0  # on the Slipway machine the operator gives it back
+    assert run("project", "team", "red-app", "red").exit_code == 0
+    assert actors("project.team")[-1] == "cli"
+    login_as(server, two_teams, "red-owner")
+    assert run("project", "hook", "red-app", "--regenerate").exit_code == 0
+    assert run("project", "hook", "red-app", "--remove").exit_code == 0
+    again = run("project", "hook", "red-app", "--remove")
+    assert again.exit_code != 0 and "has no deploy hook" in again.output
+    made = run("token", "create", "ci", "--scope", "deploy", "--days", "3")
+    assert made.exit_code == 0, made.output
+    text = made.output.split("shown only now:", 1)[1].split()[0]
+    with session_scope() as s:
+        stored = s.scalars(select(ApiToken).where(ApiToken.name == "ci")).one()
+        assert stored.user_id == two_teams.users["red-owner"] and stored.scope == "deploy"
+        assert text.startswith(stored.prefix) and text not in str(stored.__dict__)
+    listed = run("token", "list")
+    assert listed.exit_code == 0 and "ci" in listed.output and text not in listed.output
+    assert run("token", "revoke", str(stored.id)).exit_code == 0
+    assert run("token", "revoke", str(stored.id)).exit_code != 0
+    assert run("logout").exit_code == 0
+    local = run("token", "list")
+    assert local.exit_code != 0 and "slipway login URL" in local.output
+
+
+def test_akash_settings_are_changed_through_the_api_keeping_those_not_given(cli_settings, server, two_teams):
+    login_as(server, two_teams, "red-member")
+    assert run("project", "set", "red-app", "--cpu", "0.5").exit_code == 0
+    changed = run("project", "set", "red-app", "--memory", "1Gi")
+    assert changed.exit_code == 0 and "cpu 0.5" in changed.output and "memory 1Gi" in changed.output, changed.output
+    with session_scope() as s:
+        own = s.scalars(select(Project.akash_settings).where(Project.name == "red-app")).one()
+        assert own and len(own) == 2
+    assert actors("settings.akash")[-1].startswith("github:red-member")
+    login_as(server, two_teams, "red-viewer")
+    assert run("project", "set", "red-app", "--cpu", "2").exit_code != 0
