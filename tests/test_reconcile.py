@@ -196,6 +196,7 @@ def test_a_long_build_on_a_live_worker_is_never_taken_for_a_dead_one(settings, w
     assert dep.state == "live", f"{dep.error_message}\n{log_of(dep_id)}"
 
 
+@pytest.mark.serial  # empties the Redis every test shares: nothing else may run meanwhile
 def test_redis_emptied_mid_queue_loses_nothing_and_builds_each_once(settings, redis, workers, make_project):
     names = [make_project({"Dockerfile": dockerfile(settings.registry), "www/index.html": f"site {i}"})
              for i in range(3)]
