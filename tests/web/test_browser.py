@@ -40,7 +40,9 @@ PASSWORD = "browser-admin-password-123"
 BUILD_S = 180
 PAGE_MS = 30_000
 
-pytestmark = pytest.mark.docker
+# One signed-in browser session across the module's tests: alone (serial), so nothing the other test
+# process does to the shared Redis or proxy meanwhile (sign-in limits, sessions) can sign it out.
+pytestmark = [pytest.mark.docker, pytest.mark.serial]
 
 
 class Gate:
