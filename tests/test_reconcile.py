@@ -7,6 +7,8 @@ import socket
 import threading
 import time
 import uuid
+from dataclasses import replace
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
 from sqlalchemy import select
@@ -16,13 +18,39 @@ from slipway.db import session_scope
 from slipway.deployments import BranchHead, GivenCommit, request_deployment
 from slipway.models import BuildLog, Deployment, Project, utcnow
 from slipway.projects import ProjectSpec, create_project
-from slipway.queue import enqueue_deployment, get_queue, job_id_for
+from slipway.queue import enqueue_deployment, get_queue, job_id_for, redis_connection
+from slipway.settings import set_settings
 from slipway.states import State, transition
 from tests.support.pipeline import dockerfile
 from tests.support.targets import app_image
 from tests.support.workers import SETTLED_WITHIN_S, Workers, state_of, wait_for
 
 pytestmark = pytest.mark.docker
+
+# A Redis database of its own for the test that empties Redis: FLUSHDB there cannot touch the keys
+# of tests in the other process (their queues, locks, log streams, signed-in sessions).
+OWN_REDIS_DB = 9
+
+
+def with_redis_db(url: str, db: int) -> str:
+    """The same Redis at ``url``, database ``db`` (``unix://PATH?db=N`` or ``redis://HOST:PORT/N``)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = urlencode({**parse_qs(parts.query), "db": [str(db)]}, doseq=True)
+        return f"unix://{parts.netloc}{parts.path}?{query}"  # urlunsplit would drop the // of an empty host
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+@pytest.fixture
+def settings(settings, request):
+    """Tests marked ``own_redis_db`` use a Redis database no other test uses."""
+    if request.node.get_closest_marker("own_redis_db") is None:
+        return settings
+    own = replace(settings, redis_url=with_redis_db(settings.redis_url, OWN_REDIS_DB))
+    redis_connection(own).flushdb()
+    set_settings(own)
+    return own
+
 
 @pytest.fixture
 def workers(settings, tmp_path):
@@ -196,17 +224,18 @@ def test_a_long_build_on_a_live_worker_is_never_taken_for_a_dead_one(settings, w
     assert dep.state == "live", f"{dep.error_message}\n{log_of(dep_id)}"
 
 
-@pytest.mark.serial  # empties the Redis every test shares: nothing else may run meanwhile
+@pytest.mark.own_redis_db  # empties its Redis database: one no other test uses
 def test_redis_emptied_mid_queue_loses_nothing_and_builds_each_once(settings, redis, workers, make_project):
     names = [make_project({"Dockerfile": dockerfile(settings.registry), "www/index.html": f"site {i}"})
              for i in range(3)]
     dep_ids = [request_deployment(name, BranchHead(), "cli").deployment_id for name in names]
     assert len(get_queue(settings).job_ids) == 3
+    assert redis.connection_pool.connection_kwargs["db"] == OWN_REDIS_DB
     redis.flushdb()  # Redis restarted empty before any worker took them
 
     workers.start()
     for dep_id in dep_ids:
-        wait_for(lambda: state_of(dep_id).state_enum.final, 120, f"deployment {dep_id} never finished", workers)
+        wait_for(lambda d=dep_id: state_of(d).state_enum.final, 120, f"deployment {dep_id} never finished", workers)
     for dep_id in dep_ids:
         dep = state_of(dep_id)
         assert dep.state == "live", f"{dep.error_message}\n{log_of(dep_id)}"

@@ -11,7 +11,6 @@ test, not a clock, decides when a build moves on: the page is seen mid-build eve
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import uuid
@@ -41,16 +40,7 @@ PASSWORD = "browser-admin-password-123"
 BUILD_S = 180
 PAGE_MS = 30_000
 
-# One signed-in browser session across the module's tests: alone (serial), so nothing the other test
-# process does to the shared Redis or proxy meanwhile (sign-in limits, sessions) can sign it out.
-pytestmark = [pytest.mark.docker, pytest.mark.serial]
-
-# These four lost their signed-in session after the cancel in two-process runs (the sign-in page came
-# back; alone, and with SLIPWAY_TEST_WORKERS=1, they pass): not yet understood, so they run only
-# when the suite runs in one process, where they are meaningful.
-one_process_only = pytest.mark.skipif(bool(os.environ.get("PYTEST_XDIST_WORKER")),
-                                      reason="signed out mid-module in two-process runs (under investigation); "
-                                             "run with SLIPWAY_TEST_WORKERS=1")
+pytestmark = pytest.mark.docker
 
 
 class Gate:
@@ -296,7 +286,6 @@ def test_settings_set_a_write_only_variable_and_make_a_deploy_hook(world, page):
     expect(page.locator("#hook")).to_contain_text("A deploy hook is set")
 
 
-@one_process_only
 def test_cancel_a_build_while_it_runs(world, page):
     key, _sha = world.push("Try something slow")
     dep = world.newest()
@@ -313,7 +302,6 @@ def test_cancel_a_build_while_it_runs(world, page):
         assert s.get(Deployment, dep.id).state == "cancelled"
 
 
-@one_process_only
 def test_a_failed_build_marks_its_failing_line(world, page):
     world.push("Break the tests", fail=True)
     dep = world.newest()
@@ -329,7 +317,6 @@ def test_a_failed_build_marks_its_failing_line(world, page):
     shot(world, page, "14-deployment-failed")
 
 
-@one_process_only
 def test_other_pages_and_deleting_a_project_after_typing_its_name(world, page):
     page.goto("/tokens")
     shot(world, page, "15-api-tokens")
@@ -358,7 +345,6 @@ def test_other_pages_and_deleting_a_project_after_typing_its_name(world, page):
         assert s.scalar(select(Project).where(Project.name == doomed)) is None
 
 
-@one_process_only
 def test_an_akash_project_shows_its_spend_against_its_budget_and_its_lease_events(world, page):
     from datetime import UTC, datetime, timedelta
 
