@@ -13,6 +13,7 @@ from slipway.db import session_scope
 from slipway.jobs import Pipeline
 from slipway.models import Deployment, Project
 from tests.support.deployments import fake_fetch
+from tests.support.images import StopsAtPush
 from tests.support.registry_image import pushed_image
 
 pytestmark = pytest.mark.docker
@@ -83,19 +84,6 @@ def test_a_build_host_that_built_the_project_keeps_its_own_cache_for_every_stage
         docker_client.images.remove(f"{repository}:{tag}")
 
 
-class RecordingImages:
-    def __init__(self):
-        self.cache_from: list[str | None] = []
-
-    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None, build_args=None,
-              cache_from=None, dockerfile_text=""):
-        self.cache_from.append(cache_from)
-        return tag
-
-    def push(self, tag, log) -> str:
-        raise RuntimeError("stop here: the test is about the build")
-
-
 def test_the_cache_source_is_the_newest_production_image(settings, redis):
     with session_scope() as s:
         p = Project(name=f"cache-{uuid.uuid4().hex[:8]}", repo_url="http://127.0.0.1:1/x.git")
@@ -110,6 +98,6 @@ def test_the_cache_source_is_the_newest_production_image(settings, redis):
         s.add(new)
         s.flush()
         dep_id = new.id
-    images = RecordingImages()
+    images = StopsAtPush()
     Pipeline(settings, redis, images, {}, fetch=fake_fetch).run(dep_id)
     assert images.cache_from == ["r/p:2222222"]

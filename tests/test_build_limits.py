@@ -17,6 +17,7 @@ from slipway.errors import UserError
 from slipway.jobs import Pipeline
 from slipway.models import Deployment
 from tests.support.deployments import fake_fetch, make_deployment
+from tests.support.images import StopsAtPush
 from tests.support.pipeline import deploy, dockerfile, log_of
 
 
@@ -25,33 +26,12 @@ def get(dep_id: int) -> Deployment:
         return s.get(Deployment, dep_id)
 
 
-class CountingImages:
-    """An image builder that builds nothing, and counts the builds it was asked for."""
-
-    def __init__(self):
-        self.built: list[str] = []
-
-    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None, build_args=None,
-              cache_from=None, dockerfile_text=""):
-        self.built.append(tag)
-        return tag
-
-    def push(self, tag, log) -> str:
-        raise RuntimeError("stop here: the test is about the build")
-
-    def prune(self, repository, keep, log) -> int:
-        return 0
-
-    def tidy(self, budget, repositories, keep, log, grace_s=3600, untagged=True) -> int:
-        return 0
-
-
 # -- builds per build host ---------------------------------------------------------------------
 
 def test_a_build_waits_for_a_slot_and_fails_naming_the_limit_when_none_frees(settings, redis):
     slots = BuildSlots(redis, f"build-host-{uuid.uuid4().hex}", limit=1)
     assert slots.try_take("another-build", ttl_s=600)
-    images = CountingImages()
+    images = StopsAtPush()
     dep_id = make_deployment()
     Pipeline(replace(settings, build_timeout="1"), redis, images, {}, fetch=fake_fetch, build_slots=slots).run(dep_id)
     dep = get(dep_id)
@@ -64,7 +44,7 @@ def test_a_build_waits_for_a_slot_and_fails_naming_the_limit_when_none_frees(set
 def test_a_build_takes_the_slot_that_frees_and_gives_it_back(settings, redis):
     slots = BuildSlots(redis, f"build-host-{uuid.uuid4().hex}", limit=1)
     assert slots.try_take("a-build-whose-worker-died", ttl_s=1)  # lapses on its own
-    images = CountingImages()
+    images = StopsAtPush()
     dep_id = make_deployment()
     Pipeline(replace(settings, build_timeout="60"), redis, images, {}, fetch=fake_fetch, build_slots=slots).run(dep_id)
     assert len(images.built) == 1
@@ -86,7 +66,7 @@ def test_a_build_waiting_for_a_slot_stops_when_cancelled(settings, redis):
 
     canceller = threading.Thread(target=cancel_once_waiting, daemon=True)
     canceller.start()
-    images = CountingImages()
+    images = StopsAtPush()
     Pipeline(replace(settings, build_timeout="120"), redis, images, {}, fetch=fake_fetch, build_slots=slots).run(dep_id)
     canceller.join()
     assert (get(dep_id).state, get(dep_id).error_id) == ("cancelled", "app:cancelled-by-user")

@@ -16,6 +16,7 @@ from slipway.buildlog import SecretMasker
 from slipway.director import Director, Source, credentials_in
 from slipway.errors import UserError
 from slipway.github.client import GitHubError, git_auth_env
+from tests.support.images import StandInImages
 
 SHA = "a" * 40
 
@@ -54,10 +55,12 @@ class Tokens:
         self.invalidated.append(installation_id)
 
 
-class Images:
+class Images(StandInImages):
+    """Records each build's inputs; can stop the build; its prune fails (a tidy-up must never fail a build)."""
+
     def __init__(self, stop: bool = False):
+        super().__init__()
         self.built: list[tuple] = []
-        self.texts: list[str] = []
         self.stop = stop
 
     def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None, build_args=None,
@@ -73,9 +76,6 @@ class Images:
 
     def prune(self, repository, keep, log) -> int:
         raise RuntimeError("the disk is on fire")
-
-    def tidy(self, budget, repositories, keep, log, grace_s=3600, untagged=True) -> int:
-        return 0
 
 
 class Target:

@@ -18,6 +18,7 @@ from slipway.queue import enqueue_deployment, get_queue, job_id_for
 from slipway.registry_gc import RegistryUse
 from slipway.states import State
 from tests.support.deployments import fake_fetch, make_deployment
+from tests.support.images import StandInImages
 
 pytestmark = pytest.mark.both_databases
 
@@ -145,23 +146,6 @@ def test_the_worker_class_preloads_the_pipeline_and_reaps_on_start(settings, red
     assert get(stale).error_id == "app:worker-lost"
 
 
-class StandInImages:
-    """An image builder that builds nothing and pushes nothing."""
-
-    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None, build_args=None,
-              cache_from=None, dockerfile_text="") -> str:
-        return tag
-
-    def push(self, tag, log) -> str:
-        return tag
-
-    def prune(self, repository, keep, log) -> int:
-        return 0
-
-    def tidy(self, budget, repositories, keep, log, grace_s=3600, untagged=True) -> int:
-        return 0
-
-
 class RefCheckingTarget:
     """A target that, while its release gets ready, reads what the database holds of it."""
 
@@ -227,16 +211,6 @@ class RecordingTarget:
         pass
 
 
-class PlanRecordingImages(StandInImages):
-    def __init__(self):
-        self.texts = []
-
-    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None, build_args=None,
-              cache_from=None, dockerfile_text="") -> str:
-        self.texts.append(dockerfile_text)
-        return tag
-
-
 def test_a_repository_without_a_dockerfile_is_built_from_its_plan_and_its_slipway_toml_reaches_the_release(
         settings, redis):
     from dataclasses import replace
@@ -258,7 +232,7 @@ def test_a_repository_without_a_dockerfile_is_built_from_its_plan_and_its_slipwa
 
     with session_scope() as s:
         envvars.set_vars(s, s.get(Deployment, dep_id).project, {"SECRET": "the-project-s"})
-    images, target = PlanRecordingImages(), RecordingTarget()
+    images, target = StandInImages(), RecordingTarget()
     mirror = replace(settings, plan_static_image="mirror.example/caddy:2")
     Pipeline(mirror, redis, images, {"local": target}, fetch=fetch_site).run(dep_id)
     assert get(dep_id).state == "live"

@@ -14,6 +14,7 @@ from slipway.db import session_scope
 from slipway.jobs import Pipeline
 from slipway.models import Deployment
 from tests.support.deployments import fake_fetch, make_deployment
+from tests.support.images import StandInImages
 
 # One Caddy serves the whole test run and each test loads its own routes into it: alone (serial).
 pytestmark = [pytest.mark.both_databases, pytest.mark.serial]
@@ -22,18 +23,6 @@ pytestmark = [pytest.mark.both_databases, pytest.mark.serial]
 def get(dep_id: int) -> Deployment:
     with session_scope() as s:
         return s.get(Deployment, dep_id)
-
-
-class StandInImages:
-    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None, build_args=None,
-              cache_from=None, dockerfile_text="") -> str:
-        return tag
-
-    def push(self, tag, log) -> str:
-        return tag
-
-    def prune(self, repository, keep, log) -> int:
-        return 0
 
 
 class Recorder:

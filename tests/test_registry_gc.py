@@ -33,8 +33,9 @@ from slipway.registry_gc import (
 )
 from slipway.settings import Settings
 from slipway.states import State
-from tests.support.targets import deploy
 from tests.support.deployments import fake_fetch, make_deployment
+from tests.support.images import StandInImages
+from tests.support.targets import deploy
 
 # The tests that run `scripts/services.sh gc` stop the registry, and delete what belongs to no project of
 # theirs: nothing else may run meanwhile (serial). The others name a registry of their own.
@@ -263,21 +264,6 @@ def test_every_nth_live_deployment_queues_a_collection(settings, redis, queue):
 
 
 # -- the pipeline ------------------------------------------------------------------------------
-
-class StandInImages:
-    def build(self, checkout, dockerfile, context, tag, log, timeout_s, sha="", should_stop=None, build_args=None,
-              cache_from=None, dockerfile_text="") -> str:
-        return "sha256:" + "0" * 64
-
-    def push(self, tag: str, log) -> str:
-        return tag
-
-    def prune(self, repository: str, keep: int, log) -> int:
-        return 0
-
-    def tidy(self, budget, repositories, keep, log, grace_s=3600, untagged=True) -> int:
-        return 0
-
 
 class StandInTarget:
     name = "local"
