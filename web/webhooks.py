@@ -26,7 +26,7 @@ from werkzeug.wsgi import get_input_stream
 
 from slipway.settings import Settings
 from web.bodies import BodyTooLarge, read_limited
-from web.headers import content_security_policy
+from web.headers import security_headers
 from webhooks.github import Outcome, receive, report_queued
 
 PATH = "/webhooks/github"
@@ -110,12 +110,9 @@ class FastWebhooks:
         return f"{text}\n".encode()
 
     def _security_headers(self, settings: Settings) -> list[tuple[str, str]]:
-        # web/headers.py adds these to every answer; tests/web/test_webhooks.py holds the two lists
-        # equal. Built again only when the settings change (the policy names the GitHub URL).
+        # Built again only when the settings change (the policy names the GitHub URL).
         if self._security is None or self._security[0] is not settings:
-            self._security = (settings, [
-                ("Content-Security-Policy", content_security_policy(settings)), ("X-Frame-Options", "DENY"),
-                ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin")])
+            self._security = (settings, security_headers(settings))
         return self._security[1]
 
     def _answer_with_flask(self, exc: Exception, environ: dict, start_response: Callable) -> Iterable[bytes]:
