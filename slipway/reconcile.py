@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from redis import Redis
 from rq import Queue, Worker
-from rq.job import JobStatus
+from rq.job import Job, JobStatus
 from sqlalchemy import null, select, update
 
 from deployer.base import ended_events
@@ -169,16 +169,9 @@ class Reconciler:
             outcome.requeued.append(dep_id)
             log.warning("deployment %s was queued but its job was gone: queued again", dep_id)
             return
-        if job is None:
-            why = "its job is gone from Redis"
-        else:
-            status = job.get_status(refresh=False)
-            if status in _ENDED:
-                why = f"its job ended ({status.value}) without finishing it"
-            elif status == JobStatus.STARTED and self._worker_dead(job.worker_name, now):
-                why = f"its worker {job.worker_name or '(unknown)'} stopped"
-            else:
-                return  # queued, scheduled, or running on a live worker
+        why = self._why_stuck(job, now, _ENDED, "without finishing it")
+        if why is None:
+            return  # queued, scheduled, or running on a live worker
         if self._fail(dep_id):
             outcome.failed.append(dep_id)
             log.warning("deployment %s failed: %s", dep_id, why)
@@ -202,19 +195,23 @@ class Reconciler:
                 outcome.notifications_requeued.append(delivery_id)
                 log.warning("notification %s was queued but its job was gone: queued again", delivery_id)
                 continue
-            if job is None:
-                why = "its job is gone from Redis"
-            else:
-                job_status = job.get_status(refresh=False)
-                if job_status in _ENDED or job_status == JobStatus.FINISHED:
-                    why = f"its job ended ({job_status.value}) without recording how it went"
-                elif job_status == JobStatus.STARTED and self._worker_dead(job.worker_name, now):
-                    why = f"its worker {job.worker_name or '(unknown)'} stopped"
-                else:
-                    continue  # queued, scheduled for a retry, or being sent by a live worker
+            why = self._why_stuck(job, now, _ENDED | {JobStatus.FINISHED}, "without recording how it went")
+            if why is None:
+                continue  # queued, scheduled for a retry, or being sent by a live worker
             if _fail_delivery(self.settings, delivery_id, why):
                 outcome.notifications_failed.append(delivery_id)
                 log.warning("notification %s failed: %s", delivery_id, why)
+
+    def _why_stuck(self, job: Job | None, now: datetime, ended: set[JobStatus], unfinished: str) -> str | None:
+        """Why the record a job was to finish never will be by that job, or None while it still may be."""
+        if job is None:
+            return "its job is gone from Redis"
+        status = job.get_status(refresh=False)
+        if status in ended:
+            return f"its job ended ({status.value}) {unfinished}"
+        if status == JobStatus.STARTED and self._worker_dead(job.worker_name, now):
+            return f"its worker {job.worker_name or '(unknown)'} stopped"
+        return None
 
     def _worker_dead(self, worker_name: str | None, now: datetime) -> bool:
         if not worker_name:
