@@ -48,7 +48,7 @@ from slipway.settings import Settings, set_settings
 from tests.support.databases import PostgresSchemas, postgres_url
 from tests.support.gitrepos import GitServer
 from tests.support.payloads import sign
-from tests.support.web import sign_in
+from tests.support.web import sign_in, testing_app
 
 
 @pytest.fixture(scope="session")
@@ -188,11 +188,7 @@ def server(app):
 
 @pytest.fixture
 def app(settings):
-    from web import create_app
-
-    app = create_app(settings)
-    app.config["TESTING"] = True
-    return app
+    return testing_app(settings)
 
 
 @pytest.fixture

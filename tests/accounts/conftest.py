@@ -15,6 +15,7 @@ from slipway.models import Deployment, Installation, InstallationRepository, Pro
 from slipway.settings import set_settings
 from tests.github.standin import GitHubStandIn
 from tests.support.github import ACCOUNT, INSTALLATION_ID, REPO
+from tests.support.web import testing_app
 
 OTHER_REPO = "octo-org/other"
 
@@ -44,11 +45,7 @@ def gh_settings(settings, github):
 
 @pytest.fixture
 def gh_app(gh_settings):
-    from web import create_app
-
-    app = create_app(gh_settings)
-    app.config["TESTING"] = True
-    return app
+    return testing_app(gh_settings)
 
 
 @pytest.fixture

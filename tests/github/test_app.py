@@ -24,7 +24,7 @@ from slipway.models import GitHubAppRecord
 from slipway.settings import set_settings
 from tests.github.examples import webhook_delivery
 from tests.github.standin import GitHubStandIn
-from tests.support.web import sign_in
+from tests.support.web import sign_in, testing_app
 
 PUBLIC = "https://slipway.example.com"
 GITHUB = "https://github.example"
@@ -46,11 +46,7 @@ def gh_settings(settings, standin):
 
 @pytest.fixture
 def web(gh_settings):
-    from web import create_app
-
-    app = create_app(gh_settings)
-    app.config["TESTING"] = True
-    return sign_in(app.test_client())
+    return sign_in(testing_app(gh_settings).test_client())
 
 
 def csrf_of(page: str) -> str:

@@ -27,17 +27,14 @@ from slipway.queue import SERIALIZER, job_id_for
 from tests.github.standin import GitHubStandIn
 from tests.support.github import INSTALLATION_ID, REPO
 from tests.support.pipeline import everything_stored, log_of, push, site_files
+from tests.support.web import testing_app
 
 pytestmark = pytest.mark.docker
 
 
 @pytest.fixture
 def app(github_settings):
-    from web import create_app
-
-    app = create_app(github_settings)
-    app.config["TESTING"] = True
-    return app
+    return testing_app(github_settings)
 
 
 def get(dep_id: int) -> Deployment:

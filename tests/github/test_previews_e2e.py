@@ -19,17 +19,14 @@ from tests.support.gitrepos import GitServer, SourceRepo
 from tests.support.github import INSTALLATION_ID, REPO
 from tests.support.payloads import pr_payload, push_payload
 from tests.support.pipeline import dockerfile, log_of
+from tests.support.web import testing_app
 
 pytestmark = pytest.mark.docker
 
 
 @pytest.fixture
 def app(github_settings):
-    from web import create_app
-
-    app = create_app(github_settings)
-    app.config["TESTING"] = True
-    return app
+    return testing_app(github_settings)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from slipway.queue import redis_connection
 from slipway.settings import set_settings
 from tests.support.pipeline import everything_stored, log_of, push, site_files
 from tests.support.secrets import forms
+from tests.support.web import testing_app
 
 pytestmark = pytest.mark.docker
 
@@ -50,11 +51,7 @@ def github_settings(github_settings):
 
 @pytest.fixture
 def app(github_settings):
-    from web import create_app
-
-    app = create_app(github_settings)
-    app.config["TESTING"] = True
-    return app
+    return testing_app(github_settings)
 
 
 class CommandLines:

@@ -10,3 +10,12 @@ def sign_in(client):
     with client.session_transaction() as session:
         session[SESSION_KEY] = sessions(client.application).begin()
     return client
+
+
+def testing_app(settings):
+    """The dashboard's Flask app for these settings, in testing mode (exceptions reach the test)."""
+    from web import create_app
+
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    return app

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from tests.support.payloads import push_payload
+from tests.support.web import testing_app
 
 
 pytestmark = pytest.mark.both_databases
@@ -171,11 +172,7 @@ def test_templates_keep_to_the_content_security_policy(client):
 # -- failed sign-ins are rate-limited per client -----------------------------------------------
 
 def limited_app(settings, limit: str):
-    from web import create_app
-
-    app = create_app(replace(settings, login_rate_limit=limit))
-    app.config["TESTING"] = True
-    return app
+    return testing_app(replace(settings, login_rate_limit=limit))
 
 
 def from_address(client, address: str):
