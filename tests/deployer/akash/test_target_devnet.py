@@ -750,30 +750,32 @@ def test_a_budget_caps_what_a_project_draws_and_closes_its_deployment_at_the_cap
     assert target.lcd.active_deployments(owner) == []
 
 
+def total_budget(uact: int) -> dict:
+    """A project's Akash settings: a total (not monthly) budget of ``uact``."""
+    return {"budget_uact": uact, "budget_monthly": False}
+
+
 def test_raising_a_total_budget_raises_the_grant_already_given_never_beyond_the_budget(akash, web_image):
     s = replace(akash, akash_deposit="1000000")
     target = target_of(s)
     name = f"t-{uuid.uuid4().hex[:8]}"
 
-    def own(budget: int) -> dict:
-        return {"budget_uact": budget, "budget_monthly": False}
-
-    first = deploy(target, Release(name, 1, web_image, akash=own(1_500_000)), lambda line: None)
+    first = deploy(target, Release(name, 1, web_image, akash=total_budget(1_500_000)), lambda line: None)
     owner = first.ref["owner"]
     assert target.funding.grants_of(owner).deposit_left == 500_000
     with pytest.raises(UserError) as spent:  # a second deposit is beyond the budget
-        target.start(Release(name, 2, web_image, slot="pr-1", akash=own(1_500_000)), lambda line: None)
+        target.start(Release(name, 2, web_image, slot="pr-1", akash=total_budget(1_500_000)), lambda line: None)
     assert spent.value.message_id == UserError.AKASH_BUDGET_SPENT
 
     lines: list[str] = []
-    second = deploy(target, Release(name, 3, web_image, slot="pr-1", akash=own(2_600_000)), lines.append)
+    second = deploy(target, Release(name, 3, web_image, slot="pr-1", akash=total_budget(2_600_000)), lines.append)
     assert any("raising the grant" in line for line in lines), lines
     left = target.funding.grants_of(owner).deposit_left
     drawn = int(target.lcd.drawn(owner))
     assert drawn >= 2_000_000 and left == 2_600_000 - drawn  # never more than the budget allows
     # The same budget again: nothing to raise, and no room for a third deposit.
     with pytest.raises(UserError):
-        target.start(Release(name, 4, web_image, slot="pr-2", akash=own(2_600_000)), lambda line: None)
+        target.start(Release(name, 4, web_image, slot="pr-2", akash=total_budget(2_600_000)), lambda line: None)
     assert target.funding.grants_of(owner).deposit_left == left
     assert second.ref["dseq"] in target.lcd.active_deployments(owner)
     target.remove_all(name, lambda line: None)
@@ -784,16 +786,13 @@ def test_lowering_a_total_budget_lowers_the_grant_already_given_at_the_next_depl
     target = target_of(s)
     name = f"t-{uuid.uuid4().hex[:8]}"
 
-    def own(budget: int) -> dict:
-        return {"budget_uact": budget, "budget_monthly": False}
-
-    first = deploy(target, Release(name, 1, web_image, akash=own(2_600_000)), lambda line: None)
+    first = deploy(target, Release(name, 1, web_image, akash=total_budget(2_600_000)), lambda line: None)
     owner = first.ref["owner"]
     assert target.funding.grants_of(owner).deposit_left == 1_600_000
     # Lowered to 1.8 ACT, 1 drawn: the grant comes down to 0.8, and a second deposit is refused.
     lines: list[str] = []
     with pytest.raises(UserError) as spent:
-        target.start(Release(name, 2, web_image, slot="pr-1", akash=own(1_800_000)), lines.append)
+        target.start(Release(name, 2, web_image, slot="pr-1", akash=total_budget(1_800_000)), lines.append)
     assert spent.value.message_id == UserError.AKASH_BUDGET_SPENT
     assert any("lowering the grant" in line for line in lines), lines
     assert target.funding.grants_of(owner).deposit_left == 800_000
@@ -802,22 +801,22 @@ def test_lowering_a_total_budget_lowers_the_grant_already_given_at_the_next_depl
     # Lowered to 1.7 ACT: the periodic top-up brings the grant down too, and deposits only what is left.
     target.top_up_below_blocks = 10**9  # the escrow counts as about to run dry
     escrow = target.lcd.escrow_left(owner, first.ref["dseq"])
-    assert target.check({**first.ref, "budget": own(1_700_000)}).ok
+    assert target.check({**first.ref, "budget": total_budget(1_700_000)}).ok
     assert escrow + 600_000 < target.lcd.escrow_left(owner, first.ref["dseq"]) <= escrow + 700_000
     assert target.funding.grants_of(owner).deposit_left == 0
 
     # Below what was drawn: the grant goes, and no new one is given while nothing is left.
-    closed = deploy(target, Release(name, 3, web_image, slot="pr-1", akash=own(2_800_000)), lambda line: None)
+    closed = deploy(target, Release(name, 3, web_image, slot="pr-1", akash=total_budget(2_800_000)), lambda line: None)
     target.remove_all(name, lambda line: None)  # both deployments closed: their deposits come back
     assert target.funding.grants_of(owner).deposit_left > 0
     drawn = int(target.lcd.drawn(owner))
     with pytest.raises(UserError) as spent:
-        target.start(Release(name, 4, web_image, slot="pr-1", akash=own(max(drawn - 1, 1))), lambda line: None)
+        target.start(Release(name, 4, web_image, slot="pr-1", akash=total_budget(max(drawn - 1, 1))), lambda line: None)
     assert spent.value.message_id == UserError.AKASH_BUDGET_SPENT
     assert target.funding.grants_of(owner).deposit_left is None
     funding_txs = target.funding.transactions
     with pytest.raises(UserError) as spent:
-        target.start(Release(name, 5, web_image, akash=own(max(drawn - 1, 1))), lambda line: None)
+        target.start(Release(name, 5, web_image, akash=total_budget(max(drawn - 1, 1))), lambda line: None)
     assert spent.value.message_id == UserError.AKASH_BUDGET_SPENT and "0 uact of it are left" in str(spent.value)
     assert (target.funding.grants_of(owner).deposit_left, target.funding.transactions) == (None, funding_txs)
     assert target.lcd.active_deployments(owner) == [] and closed.ref["dseq"] != first.ref["dseq"]
@@ -832,7 +831,7 @@ def test_the_periodic_check_tops_up_within_the_projects_budget_as_set_now(akash,
     set_settings(s)
     target = target_of(s)
     name = f"t-{uuid.uuid4().hex[:8]}"
-    own = {"budget_uact": 2_600_000, "budget_monthly": False}
+    own = total_budget(2_600_000)
     with session_scope() as session:
         project = create_project(session, ProjectSpec(name=name, repo_url="https://x/y.git", target="akash",
                                                       akash_settings=own))
