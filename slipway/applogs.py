@@ -3,7 +3,8 @@
 The masker knows every secret of the installation and the project's own variables before the
 first line is read, so an app that prints its token shows ``***`` instead, on the deployment's
 page (``web.dashboard.app_log_stream``) and in ``slipway logs NAME --app``. Only targets that can
-read their releases' output have ``app_logs`` (the local target; not Akash yet).
+read their releases' output have ``app_logs``: the local target (the container's output) and Akash
+(the provider's lease log stream).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from slipway import envvars
 from slipway.buildlog import SecretMasker
 from slipway.db import session_scope
+from slipway.errors import AppError
 from slipway.interfaces import Target
 from slipway.models import Deployment, Project
 from slipway.settings import Settings
@@ -50,5 +52,8 @@ def app_log(settings: Settings, targets: Mapping[str, Target], deployment_id: in
     read = getattr(target, "app_logs", None)
     if read is None:
         raise NoAppLog(f"the {target_name} target cannot show its apps' output yet")
-    for line in read(ref, follow=follow, tail=tail):
-        yield masker(line)
+    try:
+        for line in read(ref, follow=follow, tail=tail):
+            yield masker(line)
+    except AppError as exc:  # the target could not read it (an Akash provider that does not answer)
+        raise NoAppLog(str(exc)) from None

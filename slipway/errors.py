@@ -38,6 +38,7 @@ MESSAGES: dict[str, str] = {
     "akash:user:loopback-registry": "The image is in the registry at {registry}, which only this machine can reach, so no provider on the {network} Akash network could pull it. Publish the registry over TLS at a public address and set SLIPWAY_REGISTRY to it (README: \"Deploying to a real Akash network\").",
     "akash:app:step": "Deploying on Akash failed while {step}: {detail}. Any deployment created on the way is closed, so no deposit stays locked.",
     "akash:app:manifest-refused": "Provider {provider} refused the deployment's manifest ({detail}), so {what}.",
+    "akash:app:provider-logs": "Provider {provider} did not give the app's output ({detail}); the app itself is not affected. Try again in a moment.",
     "app:unexpected": "Slipway hit an unexpected error (reference {ref}). This is not a problem in your code; the operator has been told.",
     "app:worker-lost": "The worker running this deployment stopped before it finished. Push again or redeploy.",
     "app:cancelled": "Cancelled.",
@@ -240,6 +241,7 @@ class AppError(SlipwayError):
     AKASH_TX_REFUSED = "akash:app:tx-refused"
     AKASH_STEP = "akash:app:step"
     AKASH_MANIFEST_REFUSED = "akash:app:manifest-refused"
+    AKASH_PROVIDER_LOGS = "akash:app:provider-logs"
     UNEXPECTED = "app:unexpected"
     WORKER_LOST = "app:worker-lost"
     NOTIFY_WORKER_LOST = "notify:app:worker-lost"

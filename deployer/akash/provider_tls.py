@@ -39,18 +39,50 @@ class PinnedAdapter(HTTPAdapter):
         return super().init_poolmanager(*args, **kwargs)
 
 
+class _PinnedSocket(ssl.SSLSocket):
+    def do_handshake(self, *args, **kwargs):
+        super().do_handshake(*args, **kwargs)
+        served = self.getpeercert(binary_form=True) or b""
+        if hashlib.sha256(served).hexdigest() != self.context.fingerprint:
+            raise ssl.SSLCertVerificationError("the certificate served is not the provider's certificate on chain")
+
+
+class PinnedContext(ssl.SSLContext):
+    """TLS to one certificate only, for clients that take an ``SSLContext`` (the provider's websockets):
+    its SHA-256 fingerprint is checked as the handshake ends, before anything is sent."""
+
+    sslsocket_class = _PinnedSocket
+    fingerprint = ""
+
+
+def pinned_context(fingerprint: str) -> PinnedContext:
+    context = PinnedContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the pin, not a CA, is the check
+    context.fingerprint = fingerprint
+    return context
+
+
 class ProviderTLS:
     """One HTTPS session per provider address, pinned to its on-chain certificate."""
 
     def __init__(self, lcd: Lcd, timeout_s: float = 10.0):
         self.lcd = lcd
         self.timeout_s = timeout_s
-        self._sessions: dict[tuple[str, str], tuple[requests.Session, bool]] = {}
+        self._sessions: dict[tuple[str, str], tuple[requests.Session, bool, ssl.SSLContext]] = {}
         self._lock = threading.Lock()
 
     def session(self, provider: str, host_uri: str) -> tuple[requests.Session, bool]:
         """The session for ``provider`` at ``host_uri`` and the ``verify`` its requests pass
         (False where the pin, not a CA, is the check)."""
+        session, verify, _context = self._get(provider, host_uri)
+        return session, verify
+
+    def ssl_context(self, provider: str, host_uri: str) -> ssl.SSLContext:
+        """The same check for a client other than requests: pinned, or a public CA's for the host."""
+        return self._get(provider, host_uri)[2]
+
+    def _get(self, provider: str, host_uri: str) -> tuple[requests.Session, bool, ssl.SSLContext]:
         key = (provider, host_uri.rstrip("/"))
         with self._lock:
             if key not in self._sessions:
@@ -62,7 +94,7 @@ class ProviderTLS:
         with self._lock:
             self._sessions.pop((provider, host_uri.rstrip("/")), None)
 
-    def _open(self, provider: str, base: str) -> tuple[requests.Session, bool]:
+    def _open(self, provider: str, base: str) -> tuple[requests.Session, bool, ssl.SSLContext]:
         parts = urlsplit(base)
         try:
             served = ssl.PEM_cert_to_DER_cert(ssl.get_server_certificate(
@@ -71,9 +103,11 @@ class ProviderTLS:
             raise requests.exceptions.ConnectionError(f"{base}: {type(exc).__name__}: {exc}") from None
         session = requests.Session()
         if served in self._on_chain(provider):
-            session.mount(base + "/", PinnedAdapter(hashlib.sha256(served).hexdigest()))
-            return session, False
-        return session, True  # not the chain's: only a certificate a public CA signed for the host will do
+            fingerprint = hashlib.sha256(served).hexdigest()
+            session.mount(base + "/", PinnedAdapter(fingerprint))
+            return session, False, pinned_context(fingerprint)
+        # Not the chain's: only a certificate a public CA signed for the host will do.
+        return session, True, ssl.create_default_context()
 
     def _on_chain(self, provider: str) -> set[bytes]:
         found = set()

@@ -18,13 +18,17 @@ the step and the cause. Wallet keys, JWTs and the registry password are never lo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
+import json
 import logging
+import ssl
 import time
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
+from urllib.parse import urlencode
 
 import requests
 from google.protobuf.message import Message
@@ -399,6 +403,43 @@ class AkashTarget:
         except requests.exceptions.SSLError:
             self.provider_tls.forget(ref["provider"], ref["host_uri"])
             raise
+
+    def app_logs(self, ref: dict, follow: bool = False, tail: int = 200) -> Iterator[str]:
+        """What the lease's containers print, from the provider's log stream: a websocket
+        (``/lease/{dseq}/{gseq}/{oseq}/logs``) over the same pinned TLS and with the same JWT as every
+        other call to the provider; the last ``tail`` lines, then (``follow``) new ones as they come."""
+        import simple_websocket
+
+        wallet = self.wallet(ref["project"])
+        base = ref["host_uri"].rstrip("/")
+        query = urlencode({"follow": "true" if follow else "false", "tail": str(tail)})
+        url = "wss://" + base.removeprefix("https://") + f"/lease/{ref['dseq']}/{ref['gseq']}/{ref['oseq']}/logs?{query}"
+        try:
+            ws = simple_websocket.Client.connect(url, headers=self._provider_headers(wallet),
+                                                 ssl_context=self.provider_tls.ssl_context(ref["provider"], base))
+        except ssl.SSLError as exc:
+            self.provider_tls.forget(ref["provider"], base)
+            raise AppError(AppError.AKASH_PROVIDER_LOGS, provider=ref["provider"], detail=type(exc).__name__) from None
+        except (OSError, requests.RequestException, simple_websocket.ConnectionError) as exc:
+            raise AppError(AppError.AKASH_PROVIDER_LOGS, provider=ref["provider"], detail=type(exc).__name__) from None
+        try:
+            while True:
+                try:
+                    message = ws.receive()
+                except simple_websocket.ConnectionClosed as closed:
+                    if int(closed.reason) not in (1000, 1005):  # 1005: closed without a status
+                        raise AppError(AppError.AKASH_PROVIDER_LOGS, provider=ref["provider"],
+                                       detail=f"the stream closed with {int(closed.reason)} {closed.message or ''}"
+                                       .strip()) from None
+                    return
+                try:
+                    line = json.loads(message)["message"]
+                except (ValueError, KeyError, TypeError):
+                    continue  # not a log line in the provider's shape
+                yield str(line).rstrip("\n")
+        finally:
+            with contextlib.suppress(simple_websocket.ConnectionClosed):  # already closed by the provider
+                ws.close()
 
     def _send_manifest(self, wallet: Wallet, ref: dict, release: Release, log_: Log,
                        should_stop: Callable[[], bool]) -> None:

@@ -561,6 +561,50 @@ def test_the_periodic_check_tops_up_an_escrow_about_to_run_dry(akash, web_image)
     target.remove_all(name, lambda line: None)
 
 
+@pytest.fixture(scope="module")
+def chatty_image(network) -> str:
+    """An image that serves HTTP on $PORT and prints a numbered line every half second."""
+    import io
+
+    s = network.settings
+    tag = f"{s.registry}/akash-test/chatty:latest"
+    dockerfile_text = (f"FROM {s.registry}/base/busybox:latest\n"
+                       'CMD ["sh", "-c", "mkdir -p /tmp/www && echo hello > /tmp/www/index.html && '
+                       "(i=0; while true; do i=$((i+1)); echo tick $i; busybox sleep 0.5; done) & "
+                       'exec busybox httpd -f -p \\"$PORT\\" -h /tmp/www"]\n')
+    client = docker.DockerClient(base_url=s.docker_host)
+    try:
+        client.images.build(fileobj=io.BytesIO(dockerfile_text.encode()), tag=tag, network_mode="host", rm=True)
+        client.images.push(tag, auth_config={"username": s.registry_username, "password": s.registry_password})
+    finally:
+        client.close()
+    return tag
+
+
+def test_what_an_akash_app_prints_is_read_from_its_providers_log_stream(akash, chatty_image):
+    """Through the provider's websocket (pinned TLS, the JWT): the last lines, then new ones as they come."""
+    target = target_of(akash)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    running = deploy(target, Release(name, 1, chatty_image), lambda line: None)
+    try:
+        def ticks(lines) -> list[int]:
+            return [int(line.split()[1]) for line in lines if line.startswith("tick ")]
+
+        assert wait_for_value(lambda: ticks(target.app_logs(running.ref, follow=False, tail=5)))
+        last = ticks(target.app_logs(running.ref, follow=False, tail=2))
+        assert 1 <= len(last) <= 2, last  # only the tail asked for
+        followed = target.app_logs(running.ref, follow=True, tail=1)
+        seen = [next(followed) for _ in range(4)]
+        followed.close()
+        numbers = ticks(seen)
+        assert len(numbers) == 4 and numbers == sorted(numbers) and numbers[-1] > last[-1], (last, seen)
+    finally:
+        target.remove_all(name, lambda line: None)
+    with pytest.raises(AppError) as gone:  # the lease is closed: the provider has no log for it
+        list(target.app_logs(running.ref, follow=False))
+    assert gone.value.message_id == AppError.AKASH_PROVIDER_LOGS
+
+
 def test_only_a_trusted_provider_is_leased_even_when_another_bids_lower(akash, web_image):
     cedar = wallet_from_mnemonic(config.DEVNET_MNEMONIC, config.provider_spec("cedar").hd_index).address
     target = target_of(replace(akash, akash_providers=cedar))
@@ -646,6 +690,10 @@ def test_a_provider_is_talked_to_only_over_its_certificate_on_chain(akash, tmp_p
         impostor = {"provider": birch, "host_uri": f"https://127.0.0.1:{server.server_port}"}
         with pytest.raises(requests.exceptions.SSLError):
             target._provider("GET", wallet, impostor, "/status")
+        # The app's log stream (a websocket, not requests) is held to the same pin.
+        with pytest.raises(AppError) as refused:
+            list(target.app_logs({**impostor, "project": "t-tls", "dseq": 1, "gseq": 1, "oseq": 1}))
+        assert "SSL" in str(refused.value), refused.value
         assert requests_seen == []
     finally:
         server.shutdown()
