@@ -453,3 +453,10 @@ def test_the_reconciler_settles_deliveries_that_a_stopped_worker_or_an_emptied_r
     assert got["sending"].status == "queued"
     again = Reconciler(notifying, queue, {}, []).run()
     assert (again.notifications_requeued, again.notifications_failed) == ([], [])
+    # rq's own clean-up may later requeue the dead worker's job: what was given up on stays so.
+    from slipway.notifications.jobs import enqueue_delivery
+
+    enqueue_delivery(notifying, ids["mid-send"])
+    run_worker()
+    assert [r["path"] for r in receiver.requests] == ["/never-tried"]
+    assert deliveries("lost")["mid-send"].status == "failed"

@@ -40,8 +40,11 @@ def send_notification(delivery_id: int) -> None:
     settings = get_settings()
     with session_scope(settings) as session:
         delivery = session.get(NotificationDelivery, delivery_id)
-        if delivery is None or delivery.status == "sent":
-            return  # its channel or deployment was deleted, or an earlier attempt got through
+        if delivery is None or delivery.status in ("sent", "failed"):
+            # Its channel or deployment was deleted, an earlier attempt got through, or it was given up
+            # on: by its last attempt, or by the reconciler after its worker stopped mid-send (said then
+            # "not sent again", so a copy rq requeues later must not send it).
+            return
         channel = session.get(NotificationChannel, delivery.channel_id)
         dep = session.get(Deployment, delivery.deployment_id)
         notice = notice_for(settings, dep, delivery.event)
