@@ -76,6 +76,7 @@ def test_another_teams_user_gets_404_on_every_route(app, two_teams, red_token, b
         else:  # a list of one's own things: never the red team's, and never a crash
             assert resp.status_code < 500, f"{what}: {resp.status_code}"
             assert "red-app" not in body and '"red"' not in body, f"{what} shows the red team's things"
+        resp.close()
         checked += 1
     assert checked >= 30
 
@@ -99,6 +100,7 @@ def test_a_viewer_sees_but_cannot_act_or_see_settings(app, two_teams, red_token,
             assert resp.status_code == 404, what
         elif "token_id" in rule.arguments:  # another user's token is not theirs to revoke
             assert resp.status_code == 404, f"{what}: {resp.status_code}"
+        resp.close()  # a live stream (a log, the app's output) ends here, inside its request
     page = viewer.get(f"/projects/{two_teams.red_project}").get_data(as_text=True)
     assert "Deploy main now" not in page and "Deploy hook" not in page and "Dockerfile" not in page
 
