@@ -154,6 +154,10 @@ class BuildLogWriter:
             f"[... {cut} lines cut here: the stored log keeps its first {self._head} and newest "
             f"{self._max_lines - self._head} lines (SLIPWAY_BUILD_LOG_MAX_LINES) ...]")))
 
+    def state(self, state: str) -> None:
+        """Tell live viewers the deployment moved on (a step), without them asking the database."""
+        self._publish({"state": state})
+
     def close(self, state: str) -> None:
         self.flush()
         self._publish({"end": state})
@@ -171,7 +175,7 @@ class BuildLogWriter:
 
 
 def follow(redis: Redis, key: str, after_seq: int = 0, block_ms: int = 15000) -> Iterator[dict]:
-    """Yield stream entries ({"seq", "line"} or {"end"}) after ``after_seq``.
+    """Yield stream entries ({"seq", "line"}, {"state"} or {"end"}) after ``after_seq``.
 
     Yields ``{"idle": True}`` when nothing arrived for ``block_ms`` so callers can
     send keep-alives or re-check the database.

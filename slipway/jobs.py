@@ -150,19 +150,19 @@ class Pipeline:
                 # A redeploy: the image was built and pushed by an earlier deployment of this commit,
                 # which may have run with the repository's SDL of that commit: so does this one.
                 image, sdl = job.image, job.sdl
-                self._advance(deployment_id, State.DEPLOYING, say)
+                self._advance(deployment_id, State.DEPLOYING, writer)
                 say(f"redeploying {image} (commit {job.sha[:7]}), built earlier: no new build")
                 if sdl:
                     say("with the repository's SDL it was first deployed with")
             else:
-                self._advance(deployment_id, State.CLONING, say)
+                self._advance(deployment_id, State.CLONING, writer)
                 checkout = director.fetch(self._source(job), workdir / "src")
                 if job.target == "akash":
                     # Checked before the build: a broken deploy.yaml fails fast, with what to fix.
                     sdl = director.repository_sdl(checkout, job.sha)
                     if sdl:
                         self._record(deployment_id, repository_sdl=sdl)
-                self._advance(deployment_id, State.BUILDING, say)
+                self._advance(deployment_id, State.BUILDING, writer)
                 plan = director.plan(checkout, job.dockerfile, job.build_context, job.sha,
                                      build_args=tuple(build_args or ()))
                 config = plan.config
@@ -171,10 +171,10 @@ class Pipeline:
                 tag = f"{self.settings.registry}/{job.project}:{version_tag(job.sha)}"
                 with self._build_slot(deployment_id, user, writer):
                     director.build(checkout, plan, tag, job.sha, build_args, cache_from=self._previous_image(job))
-                self._advance(deployment_id, State.PUSHING, say)
+                self._advance(deployment_id, State.PUSHING, writer)
                 image = director.push(tag)
                 self._record(deployment_id, image=tag)
-                self._advance(deployment_id, State.DEPLOYING, say)
+                self._advance(deployment_id, State.DEPLOYING, writer)
             target = self.targets.get(job.target)
             if target is None:
                 raise AppError(AppError.DEPLOY_TARGET, detail=f"the {job.target!r} target is not configured")
@@ -361,13 +361,14 @@ class Pipeline:
             ).rowcount
         return claimed == 1
 
-    def _advance(self, deployment_id: int, state: State, say: Callable[[str], None]) -> None:
+    def _advance(self, deployment_id: int, state: State, writer: BuildLogWriter) -> None:
         with session_scope(self.settings) as session:
             dep = session.get(Deployment, deployment_id, with_for_update=True)
             if dep.state_enum.final:
                 raise Cancelled()
             transition(dep, state)
-        say(f"== {state.value}")
+        writer.state(state.value)  # the deployment's page moves its steps on without asking the database
+        writer.write(f"== {state.value}")
         self._report(deployment_id)
 
     def _is_final(self, deployment_id: int) -> bool:

@@ -54,6 +54,15 @@ FINAL_STATES = frozenset({State.LIVE, State.FAILED, State.CANCELLED, State.SUPER
 
 _PIPELINE = [State.QUEUED, State.CLONING, State.BUILDING, State.PUSHING, State.DEPLOYING, State.LIVE]
 
+
+def comes_after(state: str, than: str) -> bool:
+    """Whether ``state`` is a later step of the pipeline than ``than`` (final states end it)."""
+    def rank(value: str) -> int:
+        s = State(value)
+        return len(_PIPELINE) if s.final and s is not State.LIVE else _PIPELINE.index(s)
+
+    return rank(state) > rank(than)
+
 ALLOWED: dict[State, frozenset[State]] = {
     state: frozenset({nxt, State.FAILED, State.CANCELLED})
     for state, nxt in zip(_PIPELINE, _PIPELINE[1:])

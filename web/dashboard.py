@@ -31,7 +31,7 @@ from slipway.git_remote import mask_url_credentials, remote_url, uses_git_remote
 from slipway.models import BuildLog, Deployment, Project
 from slipway.projects import set_akash_settings
 from slipway.queue import redis_connection
-from slipway.states import State
+from slipway.states import State, comes_after
 from web.access import current_actor, guard
 from web.csrf import check_csrf
 from web.present import ago, duration, failing_line, log_html, spend, steps
@@ -222,30 +222,35 @@ def log_stream(deployment_id: int):
             yield from _db_lines(settings, deployment_id, after)
             yield f"event: end\ndata: {json.dumps({'state': state})}\n\n"
             return
-        shown, checked, sent = state, time.monotonic(), after
+        shown, sent = state, after
         key = stream_key(deployment_id, settings.queue_name)
-        for entry in follow(redis_connection(settings), key, after_seq=after, block_ms=STATE_EVERY_MS):
+        for entry in follow(redis_connection(settings), key, after_seq=after, block_ms=QUIET_CHECK_MS):
             if "end" in entry:
                 yield f"event: end\ndata: {json.dumps({'state': entry['end']})}\n\n"
                 return
+            if "state" in entry:
+                # Each step as the worker takes it; the stream replays earlier ones, never shown twice.
+                if comes_after(entry["state"], shown):
+                    shown = entry["state"]
+                    yield _state_event(shown)
+                continue
             if "idle" not in entry:
                 sent = max(sent, entry["seq"])
                 yield _line_event(entry["seq"], entry["line"])
-            # The steps advance in the database; look at most every STATE_EVERY_MS, never per line.
-            if "idle" in entry or time.monotonic() - checked >= STATE_EVERY_MS / 1000:
-                checked = time.monotonic()
-                with session_scope(settings) as s:
-                    dep = s.get(Deployment, deployment_id)
-                    now_state, now_final = dep.state, dep.state_enum.final
-                if now_state != shown:
-                    shown = now_state
-                    yield _state_event(now_state)
-                if now_final:  # ended without its stream's end mark (a worker died): the rest from the database
-                    yield from _db_lines(settings, deployment_id, sent)
-                    yield f"event: end\ndata: {json.dumps({'state': now_state})}\n\n"
-                    return
-                if "idle" in entry:
-                    yield ": keep-alive\n\n"
+                continue
+            # Quiet for QUIET_CHECK_MS: the database, in case it ended without its stream's end mark
+            # (a worker that died, a deployment cancelled before any job ran it).
+            with session_scope(settings) as s:
+                dep = s.get(Deployment, deployment_id)
+                now_state, now_final = dep.state, dep.state_enum.final
+            if now_state != shown:
+                shown = now_state
+                yield _state_event(now_state)
+            if now_final:
+                yield from _db_lines(settings, deployment_id, sent)
+                yield f"event: end\ndata: {json.dumps({'state': now_state})}\n\n"
+                return
+            yield ": keep-alive\n\n"
 
     return Response(stream_with_context(events()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -265,8 +270,6 @@ APP_LOG_STREAM_S = 300
 @guard(Action.VIEW)
 def app_log_stream(deployment_id: int):
     """Server-sent events: what the running app prints (the last lines, then new ones), secrets masked."""
-    import time
-
     from slipway.applogs import NoAppLog, app_log
     from slipway.targets import targets_from_settings
 
@@ -354,7 +357,8 @@ def _db_lines(settings, deployment_id: int, after: int):
 
 
 # How often a live log stream looks at the deployment's state (the steps), in milliseconds.
-STATE_EVERY_MS = 500
+# How long a running deployment's stream may be quiet before the database is asked how it is.
+QUIET_CHECK_MS = 5000
 
 
 def _line_event(seq: int, line: str) -> str:

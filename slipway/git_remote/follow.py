@@ -50,6 +50,8 @@ def follow_lines(settings: Settings, redis: Redis, deployment_id: int,
         for entry in entries:
             if "line" in entry:
                 yield entry["line"]
+            elif "state" in entry:
+                pass  # a step: its "== step" line follows
             elif "end" in entry or _ended(settings, deployment_id):
                 yield ending(settings, deployment_id)
                 return

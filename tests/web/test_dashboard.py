@@ -86,6 +86,39 @@ def test_stream_of_a_running_deployment_follows_redis_until_the_end(client, sett
                       ("message", {"seq": 2, "line": "Step 2/3", "html": "Step 2/3"}), ("end", {"state": "live"})]
 
 
+def test_stream_of_a_running_deployment_takes_its_steps_from_redis_not_the_database(client, settings, redis):
+    """The worker publishes each step in the log stream: the page's steps move on from there, never
+    back (the stream replays the steps taken before the page connected), and the database is not
+    read while lines come."""
+    from sqlalchemy import event
+
+    from slipway.db import get_engine
+
+    dep_id = make(settings, "building", lines=())
+    writer = BuildLogWriter(dep_id, settings, redis, SecretMasker())
+    for step in ("cloning", "building"):  # taken before the page connected
+        writer.state(step)
+        writer.write(f"== {step}")
+    writer.state("pushing")
+    writer.write("== pushing")
+    writer.close("live")
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(get_engine(settings), "before_cursor_execute", seen)
+    try:
+        events = sse_events(client.get(f"/deployments/{dep_id}/log/stream").data.decode())
+    finally:
+        event.remove(get_engine(settings), "before_cursor_execute", seen)
+    assert [e for e in events if e[0] in ("state", "end")] == [
+        ("state", {"state": "building"}), ("state", {"state": "pushing"}), ("end", {"state": "live"})]
+    assert [e[1]["line"] for e in events if e[0] == "message"] == ["== cloning", "== building", "== pushing"]
+    # Two reads, both before the first event: the access check's and the page's first state.
+    assert len([st for st in statements if "FROM deployments" in st]) == 2, statements
+
+
 def test_stream_of_a_finished_deployment_comes_from_the_database(client, settings):
     dep_id = make(settings, "failed", lines=("a", "b", "c"))
     events = sse_events(client.get(f"/deployments/{dep_id}/log/stream?after=1").data.decode())
