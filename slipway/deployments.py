@@ -196,21 +196,23 @@ def _resolve(settings: Settings, facts: _ProjectFacts, source: Source, github: G
 
 def _record(session: Session, project: Project, commit: _Commit | None, source: Source, trigger: str,
             pr_number: int | None) -> Requested:
-    image = sdl = None
+    image = sdl = config = None
     if isinstance(source, EarlierImage):
         earlier = session.get(Deployment, source.deployment_id)
         if earlier is None or earlier.project_id != project.id:
             raise DeployRequestError(UserError.DEPLOY_NO_DEPLOYMENT, 404, id=source.deployment_id)
         if not earlier.image:
             raise DeployRequestError(UserError.DEPLOY_NO_IMAGE, 409, id=earlier.id, state=earlier.state)
-        # Run as it was made: the same image, and the repository's SDL of that commit, if any.
+        # Run as it was made: the same image, and the repository's SDL and slipway.toml of that commit.
         commit, image, sdl = _Commit(earlier.sha, earlier.branch), earlier.image, earlier.repository_sdl
+        config = earlier.repository_config
         message, author = earlier.commit_message, earlier.commit_author
     else:
         message, author = (source.message, source.author) if isinstance(source, PushedCommit) else (None, None)
     dep = Deployment(project=project, sha=commit.sha, branch=commit.branch, trigger=trigger,
                      commit_message=_first_line(message, 500), commit_author=_first_line(author, 200),
-                     state=State.QUEUED.value, image=image, repository_sdl=sdl, pr_number=pr_number,
+                     state=State.QUEUED.value, image=image, repository_sdl=sdl, repository_config=config,
+                     pr_number=pr_number,
                      environment="production" if pr_number is None else "preview")
     session.add(dep)
     session.flush()

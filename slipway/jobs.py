@@ -83,6 +83,8 @@ class Job:
     akash: dict = field(default_factory=dict)
     # Set for a redeploy: the repository's SDL the earlier deployment was made with ("" for none).
     sdl: str = ""
+    # Set for a redeploy: what the earlier deployment's slipway.toml said about running it.
+    config: dict = field(default_factory=dict)
 
 
 class Pipeline:
@@ -150,6 +152,7 @@ class Pipeline:
                 # A redeploy: the image was built and pushed by an earlier deployment of this commit,
                 # which may have run with the repository's SDL of that commit: so does this one.
                 image, sdl = job.image, job.sdl
+                config = ProjectConfig(**job.config)
                 self._advance(deployment_id, State.DEPLOYING, writer)
                 say(f"redeploying {image} (commit {job.sha[:7]}), built earlier: no new build")
                 if sdl:
@@ -166,6 +169,8 @@ class Pipeline:
                 plan = director.plan(checkout, job.dockerfile, job.build_context, job.sha,
                                      build_args=tuple(build_args or ()))
                 config = plan.config
+                if config.found:
+                    self._record(deployment_id, repository_config=run_config(config))
                 # The watch paths decide whether the project's next pushes build (slipway.github.events.push).
                 self._record_watch_paths(job.project_id, config.watch)
                 tag = f"{self.settings.registry}/{job.project}:{version_tag(job.sha)}"
@@ -335,7 +340,7 @@ class Pipeline:
             ref = f"refs/pull/{dep.pr_number}/head" if dep.pr_number else dep.branch
             return Job(dep.id, p.name, p.repo_url, dep.sha, ref, p.dockerfile, p.build_context,
                        p.target, p.health_path, dep.slot, p.installation_id, p.id, dep.image,
-                       dict(p.akash_settings or {}), dep.repository_sdl or "")
+                       dict(p.akash_settings or {}), dep.repository_sdl or "", dict(dep.repository_config or {}))
 
     def _previous_image(self, job: Job) -> str | None:
         """The image the project's newest earlier build pushed (production first): a cache for a cold build host."""
@@ -466,6 +471,12 @@ class Pipeline:
         with session_scope(self.settings) as session:
             dep = session.get(Deployment, deployment_id)
             return dep.state if dep else State.FAILED.value
+
+
+def run_config(config: ProjectConfig) -> dict:
+    """What a slipway.toml says about running its commit, kept on the deployment for its redeploys."""
+    return {"health_check": config.health_check, "env": dict(config.env), "resources": dict(config.resources),
+            "akash": dict(config.akash)}
 
 
 def plan_images(settings: Settings) -> BaseImages:

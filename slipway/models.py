@@ -112,6 +112,9 @@ class Deployment(Base):
     # The repository's own SDL (deploy.yaml) this deployment was made with, as read from its commit:
     # a redeploy or rollback of its image runs with it again (Akash).
     repository_sdl: Mapped[str | None] = mapped_column(Text)
+    # What the commit's slipway.toml said about running it (health check, non-secret env, resources and
+    # Akash placement), for its redeploys and rollbacks, which do not read the repository again.
+    repository_config: Mapped[dict | None] = mapped_column(JSON)
     error_id: Mapped[str | None] = mapped_column(String(80))
     error_message: Mapped[str | None] = mapped_column(Text)
     # What the periodic health check of a live deployment found (slipway.health): up or down, why,

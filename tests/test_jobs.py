@@ -246,3 +246,14 @@ def test_a_repository_without_a_dockerfile_is_built_from_its_plan_and_its_slipwa
     assert "# Slipway build plan: static files (index.html), served by Caddy" in text
     with session_scope() as s:
         assert s.get(Deployment, dep_id).project.watch_paths == ["site"]  # for the project's next pushes
+
+    # A rollback or redeploy runs the image without reading the repository: as the commit's file said.
+    from slipway.deployments import request_redeploy
+
+    again = request_redeploy(dep_id, "redeploy")
+    Pipeline(mirror, redis, images, {"local": target}, fetch=fake_fetch).run(again)
+    assert get(again).state == "live" and len(images.texts) == 1  # not built again
+    rerun = target.releases[1]
+    assert rerun.health_path == "/up.html"
+    assert (rerun.env["GREETING"], rerun.env["SECRET"]) == ("hello", "the-project-s")
+    assert rerun.akash == {"cpu": "0.75", "max_price_uact": 50}
