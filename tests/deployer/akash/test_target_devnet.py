@@ -438,13 +438,18 @@ def test_a_worker_killed_after_the_deployment_was_created_leaves_nothing_open(ak
 @pytest.fixture(scope="module")
 def web_image(network) -> str:
     """An image that serves HTTP on $PORT, in the test registry (built once per module, offline)."""
+    # Not named like a project: `slipway registry gc --delete-orphans` (tests/test_registry_gc.py) keeps it.
+    return pushed_image(network.settings, "web", "")
+
+
+def pushed_image(s: Settings, name: str, also: str) -> str:
+    """``akash-test/NAME``: busybox serving HTTP on $PORT after running the shell text ``also``."""
     import io
 
-    s = network.settings
-    # Not named like a project: `slipway registry gc --delete-orphans` (tests/test_registry_gc.py) keeps it.
-    tag = f"{s.registry}/akash-test/web:latest"
+    tag = f"{s.registry}/akash-test/{name}:latest"
     dockerfile_text = (f"FROM {s.registry}/base/busybox:latest\n"
                        'CMD ["sh", "-c", "mkdir -p /tmp/www && echo hello > /tmp/www/index.html && '
+                       f"{also}"
                        'exec busybox httpd -f -p \\"$PORT\\" -h /tmp/www"]\n')
     client = docker.DockerClient(base_url=s.docker_host)
     try:
@@ -564,21 +569,8 @@ def test_the_periodic_check_tops_up_an_escrow_about_to_run_dry(akash, web_image)
 @pytest.fixture(scope="module")
 def chatty_image(network) -> str:
     """An image that serves HTTP on $PORT and prints a numbered line every half second."""
-    import io
-
-    s = network.settings
-    tag = f"{s.registry}/akash-test/chatty:latest"
-    dockerfile_text = (f"FROM {s.registry}/base/busybox:latest\n"
-                       'CMD ["sh", "-c", "mkdir -p /tmp/www && echo hello > /tmp/www/index.html && '
-                       "(i=0; while true; do i=$((i+1)); echo tick $i; busybox sleep 0.5; done) & "
-                       'exec busybox httpd -f -p \\"$PORT\\" -h /tmp/www"]\n')
-    client = docker.DockerClient(base_url=s.docker_host)
-    try:
-        client.images.build(fileobj=io.BytesIO(dockerfile_text.encode()), tag=tag, network_mode="host", rm=True)
-        client.images.push(tag, auth_config={"username": s.registry_username, "password": s.registry_password})
-    finally:
-        client.close()
-    return tag
+    return pushed_image(network.settings, "chatty",
+                        "(i=0; while true; do i=$((i+1)); echo tick $i; busybox sleep 0.5; done) & ")
 
 
 def test_what_an_akash_app_prints_is_read_from_its_providers_log_stream(akash, chatty_image):
