@@ -141,6 +141,76 @@ def set_akash_settings(session: Session, name: str, raw: dict[str, str | None]) 
     return project
 
 
+# -- a new project, as the dashboard and the API make it ---------------------------------------
+
+def importable_repos(session, actor) -> list[tuple]:
+    """(installation, repository) pairs the actor may make a project of: the App's installations'
+    repositories; a GitHub user only those their own token can push to (member or owner)."""
+    from slipway.accounts.access import Role
+    from slipway.github.installations import active_installations
+
+    roles = None if actor.is_admin else actor.repo_roles()
+    out = []
+    for i in active_installations(session):
+        if i.suspended:
+            continue
+        for r in sorted(i.repositories, key=lambda r: r.full_name.lower()):
+            if roles is None or roles.get(r.full_name.lower()) in (Role.OWNER, Role.MEMBER):
+                out.append((i, r))
+    return out
+
+
+def creatable_teams(session, actor) -> list:
+    """Teams the actor may put a new project in (owner or member); the admin may put it in none."""
+    from slipway.accounts import teams
+    from slipway.accounts.access import Role
+
+    return [t for t in teams.visible(session, actor)
+            if actor.is_admin or actor.team_roles.get(t.id) in (Role.OWNER, Role.MEMBER)]
+
+
+def make_project(session: Session, settings, actor, *, source: str, name: str, branch: str, target: str, team: str,
+                 repo: str) -> tuple[Project, str | None]:
+    """The one road to a new project, for the dashboard's /new and the API: from a repository the
+    actor may import (``source="github"``, ``repo`` as "installation:repository id" or owner/name), or a
+    git-push project in one of their teams. Returns it and, for git push, its remote's token (shown once).
+    UserError or ValueError says what to fix."""
+    from slipway.accounts import audit, teams
+    from slipway.errors import UserError
+    from slipway.git_remote import ensure_repository, issue_push_token, repository_path
+
+    chosen = None
+    if team:
+        chosen = next((t for t in creatable_teams(session, actor) if t.slug == team), None)
+        if chosen is None:
+            raise UserError(UserError.DASH_NO_SUCH_TEAM, team=team)
+    elif not actor.is_admin and source != "github":
+        raise UserError(UserError.DASH_TEAM_NEEDED)
+    installation_id = None
+    if source == "github":
+        pairs = {}
+        for i, r in importable_repos(session, actor):
+            pairs[f"{i.id}:{r.repo_id}"] = pairs[r.full_name.lower()] = (i, r)
+        if repo.lower() not in pairs:
+            raise UserError(UserError.DASH_NO_SUCH_REPO)
+        i, r = pairs[repo.lower()]
+        installation_id, github_repo = i.id, r.full_name
+        repo_url = f"{settings.github_url.rstrip('/')}/{r.full_name}.git"
+    else:
+        github_repo, repo_url = None, str(repository_path(settings, name or "-"))
+    project = create_project(session, ProjectSpec(name=name, repo_url=repo_url, github_repo=github_repo,
+                                                  branch=branch, target=target))
+    project.installation_id = installation_id
+    if chosen is not None:
+        teams.assign(session, project, chosen)
+    token = None
+    if github_repo is None:
+        ensure_repository(settings, project.name, project.branch)
+        token = issue_push_token(project, settings)
+    audit.record(session, actor, "project.create", project, team=chosen.slug if chosen else None)
+    return project, token
+
+
 def delete_project(settings, name: str, log) -> None:
     """Delete a project and everything it runs or keeps on this machine.
 

@@ -665,7 +665,7 @@ SETTING_FIELDS = tuple(ProjectSettingsIO._declared_fields)
 def project_create(args: dict):
     """A new project, as the dashboard's New project makes it; a git-push project's token is shown once."""
     from slipway.git_remote import remote_url
-    from web.dashboard import make_project
+    from slipway.projects import make_project
 
     actor = current_actor()
     if actor.scope is not None and actor.scope is not Scope.ADMIN:
