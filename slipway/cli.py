@@ -832,38 +832,30 @@ def cancel(deployment_id: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one array of objects) for scripts.")
 def deployments(project_name: str | None, limit: int, as_json: bool) -> None:
     """List deployments, newest first."""
-    from slipway.tables import ago, duration, elapsed, table
+    from datetime import datetime
+
+    from slipway.tables import table
 
     remote = _remote()
     if remote is not None:
-        if not project_name:
-            raise click.ClickException("against a remote Slipway, name the project: slipway deployments NAME")
-        found = _call(remote, "GET", f"/projects/{_quote(project_name)}/deployments")[:limit]
-        if as_json:
-            click.echo(json.dumps(found, indent=2))
-        elif not found:
-            click.echo(f"no deployments of {project_name} yet")
-        else:
-            click.echo(table(["id", "project", "commit", "branch", "state", "url / reason"],
-                             [(d["id"], d["project"], d["sha"][:7], d["branch"], d["state"],
-                               d["url"] or d["error"] or "") for d in found]))
-        return
-    with session_scope() as session:
-        q = select(Deployment).join(Project).order_by(Deployment.id.desc()).limit(limit)
-        if project_name:
-            _project_or_fail(session, project_name)
-            q = q.where(Project.name == project_name)
-        found = session.scalars(q).all()
-        items = [_deployment_item(d) for d in found]
-        rows = []
-        for d in found:
-            down = d.state == "live" and d.health == "down"
-            where = f"PR #{d.pr_number}" if d.pr_number else d.branch
-            outcome = d.url if d.state == "live" else d.error_message or d.url
-            rows.append((d.id, d.project.name, d.short_sha, where, d.trigger,
-                         d.state + (" (down)" if down else ""), ago(d.created_at),
-                         duration(elapsed(d.started_at, d.finished_at)),
-                         f"{outcome or ''}{f' down: {d.health_detail}' if down else ''}"))
+        path = f"/projects/{_quote(project_name)}/deployments" if project_name else "/deployments"
+        items = _call(remote, "GET", f"{path}?limit={max(1, min(limit, 200))}")
+        rows = [_deployment_row(d["id"], d["project"], d["sha"], d["pr_number"], d["branch"], d["trigger"],
+                                d["state"], d["health"], d["health_detail"],
+                                *(datetime.fromisoformat(d[k]) if d[k] else None
+                                  for k in ("created_at", "started_at", "finished_at")),
+                                d["url"], d["error"]) for d in items]
+    else:
+        with session_scope() as session:
+            q = select(Deployment).join(Project).order_by(Deployment.id.desc()).limit(limit)
+            if project_name:
+                _project_or_fail(session, project_name)
+                q = q.where(Project.name == project_name)
+            found = session.scalars(q).all()
+            items = [_deployment_item(d) for d in found]
+            rows = [_deployment_row(d.id, d.project.name, d.sha, d.pr_number, d.branch, d.trigger, d.state, d.health,
+                                    d.health_detail, d.created_at, d.started_at, d.finished_at, d.url,
+                                    d.error_message) for d in found]
     if as_json:
         click.echo(json.dumps(items, indent=2))
     elif not rows:
@@ -871,6 +863,18 @@ def deployments(project_name: str | None, limit: int, as_json: bool) -> None:
     else:
         click.echo(table(["id", "project", "commit", "branch", "trigger", "state", "created", "took", "url / reason"],
                          rows))
+
+
+def _deployment_row(id_, project, sha, pr_number, branch, trigger, state, health, health_detail, created_at,
+                    started_at, finished_at, url, error) -> tuple:
+    """One line of `slipway deployments`, from the database or the remote's API."""
+    from slipway.tables import ago, duration, elapsed
+
+    down = state == "live" and health == "down"
+    outcome = url if state == "live" else error or url
+    return (id_, project, sha[:7], f"PR #{pr_number}" if pr_number else branch, trigger,
+            state + (" (down)" if down else ""), ago(created_at), duration(elapsed(started_at, finished_at)),
+            f"{outcome or ''}{f' down: {health_detail}' if down else ''}")
 
 
 @main.command()

@@ -104,6 +104,7 @@ class DeploymentOut(ma.Schema):
     health_detail = ma.fields.String(allow_none=True)
     health_checked_at = ma.fields.String(allow_none=True)
     health_since = ma.fields.String(allow_none=True)
+    pr_number = ma.fields.Integer(allow_none=True, metadata={"description": "The pull request a preview is of"})
 
 
 class LogLineOut(ma.Schema):
@@ -215,7 +216,7 @@ def deployment_json(d: Deployment) -> dict:
         "state": d.state, "image": d.image, "url": d.url, "error": d.error_message, "error_id": d.error_id,
         "created_at": _iso(d.created_at), "started_at": _iso(d.started_at), "finished_at": _iso(d.finished_at),
         "health": d.health, "health_detail": d.health_detail, "health_checked_at": _iso(d.health_checked_at),
-        "health_since": _iso(d.health_since),
+        "health_since": _iso(d.health_since), "pr_number": d.pr_number,
         # The slot's stable URL through the proxy (production or the preview), and how often the app was restarted.
         "slot_url": d.slot_url, "restarts": d.restarts,
     }
@@ -302,15 +303,40 @@ def project(name: str):
         return _project_json(session, p)
 
 
+class DeploymentsQuery(ma.Schema):
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 200),
+                              metadata={"description": "How many, at most (1-200)"})
+    before = ma.fields.Integer(load_default=None, metadata={"description": "Only deployments older than this id "
+                                                            "(the last id of a page, for the next page)"})
+
+
+def _newest_deployments(session, args: dict, *conditions) -> list[dict]:
+    """Deployments matching ``conditions``, newest first, one page of ``DeploymentsQuery``."""
+    query = select(Deployment).where(*conditions).order_by(Deployment.id.desc()).limit(args["limit"])
+    if args["before"] is not None:
+        query = query.where(Deployment.id < args["before"])
+    return [deployment_json(d) for d in session.scalars(query)]
+
+
+@bp.get("/deployments")
+@guard(Site.SIGNED_IN)
+@bp.arguments(DeploymentsQuery, location="query")
+@bp.response(200, DeploymentOut(many=True))
+def deployments(args: dict):
+    """The deployments of every project you can see, newest first."""
+    with session_scope(_settings()) as session:
+        return _newest_deployments(session, args, Deployment.project_id.in_(
+            select(Project.id).where(visible_projects(current_actor()))))
+
+
 @bp.get("/projects/<name>/deployments")
 @guard(Action.VIEW)
+@bp.arguments(DeploymentsQuery, location="query")
 @bp.response(200, DeploymentOut(many=True))
-def project_deployments(name: str):
-    """The project's newest 50 deployments."""
+def project_deployments(args: dict, name: str):
+    """The project's deployments, newest first."""
     with _project_session(name) as (session, p):
-        rows = session.scalars(select(Deployment).where(Deployment.project_id == p.id)
-                               .order_by(Deployment.id.desc()).limit(50)).all()
-        return [deployment_json(d) for d in rows]
+        return _newest_deployments(session, args, Deployment.project_id == p.id)
 
 
 @bp.post("/projects/<name>/deployments")

@@ -178,3 +178,23 @@ def test_the_dashboards_notification_channels_are_audited_too(two_teams, browser
     assert member.post("/projects/red-app/notifications/ops/delete", data=form).status_code == 302
     assert audit_log("red-app") == [("notification.add", {"channel": "ops", "kind": "slack"}),
                                     ("notification.remove", {"channel": "ops"})]
+
+
+def test_every_deployment_one_can_see_newest_first_a_page_at_a_time(two_teams, browser_as):
+    from slipway.models import Deployment
+
+    with session_scope() as s:
+        red = s.scalar(select(Project).where(Project.name == "red-app"))
+        s.add(Deployment(project_id=red.id, sha="b" * 40, branch="main", trigger="api", state="queued", pr_number=7))
+    member = browser_as("red-member", two_teams)
+    found = member.get("/api/deployments").json
+    assert [d["project"] for d in found] == ["red-app", "red-app"]  # never blue's
+    assert found[0]["id"] > found[1]["id"] == two_teams.red_deployment and found[0]["pr_number"] == 7
+    page = member.get("/api/deployments?limit=1").json
+    assert [d["id"] for d in page] == [found[0]["id"]]
+    rest = member.get(f"/api/deployments?limit=1&before={page[-1]['id']}").json
+    assert [d["id"] for d in rest] == [two_teams.red_deployment]
+    assert member.get("/api/deployments?limit=0").status_code == 422
+    assert [d["id"] for d in member.get("/api/projects/red-app/deployments?limit=1").json] == [found[0]["id"]]
+    blue = browser_as("blue-member", two_teams).get("/api/deployments").json
+    assert [d["id"] for d in blue] == [two_teams.blue_deployment]

@@ -72,6 +72,21 @@ def test_a_git_push_project_is_made_changed_and_deleted_through_the_api(cli_sett
     assert token not in hook.output + gone.output
 
 
+def test_deployments_without_a_project_lists_every_one_the_user_can_see(cli_settings, server, two_teams):
+    login_as(server, two_teams, "red-viewer")
+    listed = run("deployments")
+    assert listed.exit_code == 0, listed.output
+    header, *rows = listed.output.splitlines()
+    assert header.split()[:6] == ["ID", "PROJECT", "COMMIT", "BRANCH", "TRIGGER", "STATE"]
+    assert [row.split()[:6] for row in rows] == [[str(two_teams.red_deployment), "red-app", "aaaaaaa", "main", "git",
+                                                  "failed"]]
+    as_json = run("deployments", "--json", "-n", "5")
+    assert [d["project"] for d in json.loads(as_json.output)] == ["red-app"]
+    assert "blue-app" not in listed.output + as_json.output
+    login_as(server, two_teams, "blue-member")
+    assert "red-app" not in run("deployments").output and "blue-app" in run("deployments").output
+
+
 def test_roles_and_scopes_limit_the_remote_commands(cli_settings, server, two_teams):
     login_as(server, two_teams, "red-viewer")
     for args in (("project", "set", "red-app", "--branch", "x"), ("project", "token", "red-app"),
