@@ -218,17 +218,18 @@ def project_create(name, repo_url, git_push, github_repo, branch, dockerfile, bu
 
 
 def _remote_project_create(remote, name, repo_url, github_repo, branch, target, team_slug, shape, akash) -> None:
-    """`project create` through the API: a GitHub repository of the App's installations, or a git-push
-    project whose remote and token the API shows this once."""
-    if repo_url:
-        raise click.ClickException("--repo clones a URL from the Slipway machine; against a remote Slipway give "
-                                   "--github owner/name or --git-push")
-    made = _call(remote, "POST", "/projects", {"name": name, "source": "github" if github_repo else "git",
-                                               "repo": github_repo or "", "branch": branch, "target": target,
-                                               "team": team_slug or ""})
+    """`project create` through the API: a GitHub repository of the App's installations, a URL to clone (with
+    --github, the repository whose plain webhook deploys it), or a git-push project whose remote and token the
+    API shows this once."""
+    source = "url" if repo_url else "github" if github_repo else "git"
+    made = _call(remote, "POST", "/projects", {
+        "name": name, "source": source, "repo": repo_url or github_repo or "", "branch": branch, "target": target,
+        "team": team_slug or "", "github_repo": (github_repo or "") if repo_url else ""})
     team = f" for team {made['team']}" if made.get("team") else ""
     click.echo(f"created project {made['name']}{team}")
-    if made.get("github_repo"):
+    if source == "url":
+        click.echo(f"it builds {made['repo_url']}: `slipway deploy {name}` deploys the head of {made['branch']}")
+    elif made.get("github_repo"):
         click.echo(f"connected to {made['github_repo']} through the GitHub App: pushes to {made['branch']} deploy it")
     changed = {k: v for k, v in shape.items() if v != {"dockerfile": "Dockerfile", "build_context": ".",
                                                         "health_path": "/"}[k]}
@@ -307,13 +308,19 @@ def project_hook(name: str, regenerate: bool, remove: bool) -> None:
         return
     remote = _remote()
     if remote is not None:
-        # The API shows a hook URL only when it makes one (stored encrypted, shown once).
-        if not regenerate:
-            raise click.ClickException(f"a remote Slipway shows a deploy hook only when it makes one: "
-                                       f"`slipway project hook {name} --regenerate` makes a new URL (the old one "
-                                       "stops working)")
-        made = _call(remote, "POST", f"/projects/{_quote(name)}/hook")
-        url, branch, fresh = made["url"], made["branch"], True
+        from slipway.remote import RemoteError
+
+        path = f"/projects/{_quote(name)}/hook"
+        shown = None
+        if not regenerate:  # the hook there is, as on the Slipway machine; none yet: a new one
+            try:
+                shown = remote.call("GET", path)
+            except RemoteError as exc:
+                if str(exc) != f"{name} has no deploy hook":
+                    raise click.ClickException(str(exc)) from None
+        fresh = shown is None
+        made = shown or _call(remote, "POST", path)
+        url, branch = made["url"], made["branch"]
     else:
         settings = settings_mod.get_settings()
         with session_scope() as session:

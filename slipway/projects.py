@@ -170,11 +170,12 @@ def creatable_teams(session, actor) -> list:
 
 
 def make_project(session: Session, settings, actor, *, source: str, name: str, branch: str, target: str, team: str,
-                 repo: str) -> tuple[Project, str | None]:
+                 repo: str, github_repo: str = "") -> tuple[Project, str | None]:
     """The one road to a new project, for the dashboard's /new and the API: from a repository the
-    actor may import (``source="github"``, ``repo`` as "installation:repository id" or owner/name), or a
-    git-push project in one of their teams. Returns it and, for git push, its remote's token (shown once).
-    UserError or ValueError says what to fix."""
+    actor may import (``source="github"``, ``repo`` as "installation:repository id" or owner/name), a
+    git-push project (``source="git"``), or a repository cloned from its URL (``source="url"``, ``repo`` the
+    URL, ``github_repo`` the repository whose plain webhook deploys it), in one of the actor's teams.
+    Returns it and, for git push, its remote's token (shown once). UserError or ValueError says what to fix."""
     from slipway.accounts import audit, teams
     from slipway.errors import UserError
     from slipway.git_remote import ensure_repository, issue_push_token, repository_path
@@ -196,6 +197,9 @@ def make_project(session: Session, settings, actor, *, source: str, name: str, b
         i, r = pairs[repo.lower()]
         installation_id, github_repo = i.id, r.full_name
         repo_url = f"{settings.github_url.rstrip('/')}/{r.full_name}.git"
+    elif source == "url":
+        cloned_url_check(actor, repo, github_repo)
+        github_repo, repo_url = github_repo or None, repo
     else:
         github_repo, repo_url = None, str(repository_path(settings, name or "-"))
     project = create_project(session, ProjectSpec(name=name, repo_url=repo_url, github_repo=github_repo,
@@ -204,11 +208,51 @@ def make_project(session: Session, settings, actor, *, source: str, name: str, b
     if chosen is not None:
         teams.assign(session, project, chosen)
     token = None
-    if github_repo is None:
+    if source == "git":
         ensure_repository(settings, project.name, project.branch)
         token = issue_push_token(project, settings)
     audit.record(session, actor, "project.create", project, team=chosen.slug if chosen else None)
     return project, token
+
+
+def cloned_url_check(actor, url: str, github_repo: str = "") -> None:
+    """Whether ``actor`` may have Slipway clone ``url`` (UserError says why not).
+
+    The operator (the local admin) may give whatever ``slipway project create --repo`` takes on the
+    machine. Anyone else gets a repository on the public internet over https:// or http:// only: the
+    clone runs on Slipway's machine, where a path or file:// URL would read its disk (other projects'
+    repositories), ssh:// and git@ its own SSH keys, and a private address its own network. Nor may
+    they tie the project to a GitHub repository's webhook, which only the App's connection proves.
+    """
+    from urllib.parse import urlsplit
+
+    from builder.git import mask_url_credentials
+    from slipway.errors import UserError
+    from slipway.notifications.egress import is_private, resolve
+
+    if actor.is_admin:
+        return
+    if github_repo:
+        raise UserError(UserError.PROJECT_URL_GITHUB)
+    shown_url = mask_url_credentials(url)
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise UserError(UserError.PROJECT_URL_PUBLIC, url=shown_url, why="it is not a URL") from None
+    if parts.scheme not in ("https", "http") or not host:
+        raise UserError(UserError.PROJECT_URL_PUBLIC, url=shown_url, why="it is not an https:// or http:// URL")
+    try:
+        addresses = resolve(host, port or (443 if parts.scheme == "https" else 80))
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise UserError(UserError.PROJECT_URL_PUBLIC, url=shown_url,
+                        why=f"{host} does not resolve ({type(exc).__name__})") from None
+    if not addresses:
+        raise UserError(UserError.PROJECT_URL_PUBLIC, url=shown_url, why=f"{host} has no address")
+    private = next((a for a in addresses if is_private(a)), None)
+    if private is not None:
+        raise UserError(UserError.PROJECT_URL_PUBLIC, url=shown_url,
+                        why=f"{host} is at {private}, not an address on the public internet")
 
 
 def delete_project(settings, name: str, log) -> None:

@@ -33,6 +33,7 @@ from slipway.deployments import (
     request_redeploy,
 )
 from slipway.errors import UserError, render
+from slipway.git_remote import mask_url_credentials
 from slipway.models import BuildLog, Deployment, Project
 from slipway.projects import set_akash_settings
 from web.access import current_actor, guard
@@ -225,7 +226,7 @@ def deployment_json(d: Deployment) -> dict:
 def _project_json(session, p: Project) -> dict:
     team = teams.team_of(session, p.id)
     found = role(current_actor(), p, session)
-    return {"name": p.name, "repo_url": p.repo_url, "github_repo": p.github_repo, "branch": p.branch,
+    return {"name": p.name, "repo_url": mask_url_credentials(p.repo_url), "github_repo": p.github_repo, "branch": p.branch,
             "target": p.target, "team": team.slug if team else None, "role": found.value if found else None}
 
 
@@ -649,10 +650,15 @@ def _set_member(slug: str, login: str, new_role: str | None):
 
 class ProjectCreateIn(ma.Schema):
     name = ma.fields.String(required=True)
-    source = ma.fields.String(load_default="git", validate=ma.validate.OneOf(["github", "git"]),
+    source = ma.fields.String(load_default="git", validate=ma.validate.OneOf(["github", "git", "url"]),
                               metadata={"description": "github: a repository of the App's installations you can "
-                                        "push to; git: deployed by `git push` to Slipway's remote"})
-    repo = ma.fields.String(load_default="", metadata={"description": "With source github: owner/name"})
+                                        "push to; git: deployed by `git push` to Slipway's remote; url: cloned "
+                                        "from repo (an https:// repository on the public internet, unless you are "
+                                        "the admin), deployed by `slipway deploy`, the dashboard or a hook"})
+    repo = ma.fields.String(load_default="", metadata={"description": "With source github: owner/name; with "
+                                                       "source url: the URL to clone"})
+    github_repo = ma.fields.String(load_default="", metadata={
+        "description": "With source url, for the admin only: the owner/name whose plain GitHub webhook deploys it"})
     branch = ma.fields.String(load_default="main")
     target = ma.fields.String(load_default=None, metadata={"description": "Default: SLIPWAY_DEFAULT_TARGET"})
     team = ma.fields.String(load_default="", metadata={"description": "A team you own or are a member of "
@@ -877,13 +883,29 @@ def channels_remove(name: str, channel: str):
 # -- the deploy hook and the git remote's token --------------------------------------------------------
 
 class HookOut(ma.Schema):
-    url = ma.fields.String(required=True, metadata={"description": "POST here to deploy: shown this once"})
+    url = ma.fields.String(required=True, metadata={"description": "POST here to deploy; keep it secret (anyone "
+                                                                   "with it can deploy)"})
     branch = ma.fields.String(required=True)
 
 
 class PushTokenOut(ma.Schema):
     remote = ma.fields.String(required=True)
     token = ma.fields.String(required=True, metadata={"description": "The remote's password: shown this once"})
+
+
+@bp.get("/projects/<name>/hook")
+@guard(Action.SETTINGS)
+@bp.response(200, HookOut)
+def hook_get(name: str):
+    """The deploy hook URL there is (kept encrypted, so shown again, as `slipway project hook` on the
+    Slipway machine shows it); 404 when the project has none."""
+    from slipway.git_remote import hook_token, hook_url
+
+    with _project_session(name) as (_session, p):
+        token = hook_token(p)
+        if token is None:
+            _error(404, f"{name} has no deploy hook")
+        return {"url": hook_url(_settings(), token), "branch": p.branch}
 
 
 @bp.post("/projects/<name>/hook")

@@ -140,9 +140,14 @@ def test_channels_show_their_target_by_host_and_a_webhooks_secret_once(two_teams
 
 def test_the_deploy_hook_is_shown_once_and_removed(two_teams, browser_as):
     member = browser_as("red-member", two_teams)
+    none = member.get("/api/projects/red-app/hook")
+    assert none.status_code == 404 and none.json["error"] == "red-app has no deploy hook"
     made = member.post("/api/projects/red-app/hook")
     assert made.status_code == 201 and "/hooks/deploy/" in made.json["url"] and made.json["branch"] == "main"
     assert made.json["url"] not in member.get("/api/projects/red-app").get_data(as_text=True)
+    # Kept encrypted, so those who may change settings see it again (as `slipway project hook` does).
+    assert member.get("/api/projects/red-app/hook").json == made.json
+    assert browser_as("red-viewer", two_teams).get("/api/projects/red-app/hook").status_code == 403
     assert member.delete("/api/projects/red-app/hook").status_code == 204
     assert member.delete("/api/projects/red-app/hook").status_code == 404
     with session_scope() as s:
