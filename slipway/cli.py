@@ -895,10 +895,9 @@ def logs(deployment: str, follow: bool, app: bool) -> None:
     if app:
         remote = _remote()
         if remote is not None:
-            from slipway.errors import UserError, render
-
-            raise click.ClickException(render(UserError.CLI_LOCAL_ONLY, command="logs --app", url=remote.url))
-        _app_logs(deployment, follow)
+            _remote_app_logs(remote, deployment, follow)
+        else:
+            _app_logs(deployment, follow)
         return
     if not deployment.isdigit():
         raise click.ClickException(f"{deployment!r} is not a deployment id (give --app to read a project's app)")
@@ -945,6 +944,36 @@ def _remote_logs(remote, deployment_id: int, follow: bool) -> None:
         time.sleep(0.5)
     if follow:
         click.echo(f"-- {dep['state']}{': ' + dep['error'] if dep['error'] else ''}", err=True)
+
+
+# How long a remote's app log may say nothing before the CLI asks again (its streams end after 300 s).
+APP_LOG_QUIET_S = 330
+
+
+def _remote_app_logs(remote, deployment: str, follow: bool) -> None:
+    """What the app prints, through the remote's API: a deployment id, or a project's live production."""
+    from slipway.remote import RemoteError
+
+    path = f"/deployments/{deployment}/app-log" if deployment.isdigit() else f"/projects/{_quote(deployment)}/app-log"
+    if not follow:
+        got = _call(remote, "GET", path)
+        if got["none"]:
+            raise click.ClickException(got["none"])
+        for line in got["lines"]:
+            click.echo(line)
+        return
+    tail = 200
+    try:
+        while True:  # each stream ends after a while (or a quiet spell): ask again for what is new
+            for item in remote.stream(f"{path}?follow=true&tail={tail}", quiet_s=APP_LOG_QUIET_S):
+                if "none" in item:
+                    raise click.ClickException(item["none"])
+                click.echo(item["line"])
+            tail = 0
+    except RemoteError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
 
 
 def _app_logs(deployment: str, follow: bool) -> None:

@@ -8,6 +8,7 @@ Authentication: a browser session, ``Authorization: Bearer <API token>``, or the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -381,6 +382,85 @@ def deployment_log(args: dict, deployment_id: int):
         rows = session.scalars(select(BuildLog).where(BuildLog.deployment_id == deployment_id,
                                                       BuildLog.seq > args["after"]).order_by(BuildLog.seq))
         return [{"seq": r.seq, "line": r.line} for r in rows]
+
+
+class AppLogQuery(ma.Schema):
+    tail = ma.fields.Integer(load_default=200, validate=ma.validate.Range(0, 10000),
+                             metadata={"description": "How many of the last lines"})
+    follow = ma.fields.Boolean(load_default=False, metadata={
+        "description": "Then keep sending new lines: the answer is a stream of JSON lines (application/x-ndjson), "
+                       "`{\"line\": ...}` each (or one `{\"none\": why}`), for a few minutes at most"})
+
+
+class AppLogOut(ma.Schema):
+    deployment_id = ma.fields.Integer(allow_none=True)
+    lines = ma.fields.List(ma.fields.String(), required=True)
+    none = ma.fields.String(allow_none=True, metadata={"description": "Why there is nothing to show: the deployment "
+                                                                      "runs nothing, or its target cannot show it"})
+
+
+@bp.get("/deployments/<int:deployment_id>/app-log")
+@guard(Action.VIEW)
+@bp.arguments(AppLogQuery, location="query")
+@bp.response(200, AppLogOut)
+def deployment_app_log(args: dict, deployment_id: int):
+    """What the deployment's app prints (its container's output), masked as build logs are."""
+    return _app_log(deployment_id, None, args)
+
+
+@bp.get("/projects/<name>/app-log")
+@guard(Action.VIEW)
+@bp.arguments(AppLogQuery, location="query")
+@bp.response(200, AppLogOut)
+def project_app_log(args: dict, name: str):
+    """What the app of the project's live production deployment prints, masked as build logs are."""
+    from slipway.applogs import live_deployment_of
+
+    return _app_log(live_deployment_of(_settings(), name), f"{name} has no live production deployment", args)
+
+
+def _app_log(deployment_id: int | None, missing: str | None, args: dict):
+    """The app's lines as JSON, or (``follow``) a stream of JSON lines; ``missing`` says why there is no
+    deployment to read (``deployment_id`` None)."""
+    import json
+
+    from flask import Response, stream_with_context
+
+    from slipway.applogs import NoAppLog, app_log
+    from slipway.targets import targets_from_settings
+    from web.dashboard import APP_LOG_STREAM_S
+
+    why_none = missing if deployment_id is None else None
+    if deployment_id is None:
+        lines = iter(())
+    else:
+        settings = _settings()
+        lines = app_log(settings, targets_from_settings(settings), deployment_id, follow=args["follow"],
+                        tail=args["tail"])
+    if not args["follow"]:
+        try:
+            return {"deployment_id": deployment_id, "lines": list(lines), "none": why_none}
+        except NoAppLog as exc:
+            return {"deployment_id": deployment_id, "lines": [], "none": str(exc)}
+
+    def stream():
+        until = time.monotonic() + APP_LOG_STREAM_S  # then the client asks again (tail=0)
+        try:
+            if why_none:
+                yield json.dumps({"none": why_none}) + "\n"
+            for line in lines:
+                yield json.dumps({"line": line}) + "\n"
+                if time.monotonic() > until:
+                    break
+        except NoAppLog as exc:
+            yield json.dumps({"none": str(exc)}) + "\n"
+        finally:
+            close = getattr(lines, "close", None)
+            if close is not None:
+                close()
+
+    return Response(stream_with_context(stream()), mimetype="application/x-ndjson",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @bp.post("/deployments/<int:deployment_id>/redeploy")

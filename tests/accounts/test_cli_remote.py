@@ -97,6 +97,17 @@ def test_deployments_without_a_project_lists_every_one_the_user_can_see(cli_sett
     assert "red-app" not in run("deployments").output and "blue-app" in run("deployments").output
 
 
+def test_app_logs_through_the_api_say_why_there_are_none_and_hide_other_teams(cli_settings, server, two_teams):
+    login_as(server, two_teams, "red-viewer")  # viewers read logs
+    none = run("logs", "red-app", "--app")
+    assert none.exit_code != 0 and "red-app has no live production deployment" in none.output, none.output
+    ended = run("logs", str(two_teams.red_deployment), "--app", "--follow")
+    assert ended.exit_code != 0 and f"deployment {two_teams.red_deployment} runs nothing (failed)" in ended.output
+    for args in (("logs", "blue-app", "--app"), ("logs", str(two_teams.blue_deployment), "--app", "--follow")):
+        hidden = run(*args)
+        assert hidden.exit_code != 0 and "not found" in hidden.output, (args, hidden.output)
+
+
 def test_roles_and_scopes_limit_the_remote_commands(cli_settings, server, two_teams):
     login_as(server, two_teams, "red-viewer")
     for args in (("project", "set", "red-app", "--branch", "x"), ("project", "token", "red-app"),
@@ -152,8 +163,7 @@ def test_teams_through_the_api(cli_settings, server, two_teams):
     assert "blue-member (viewer)" in run("team", "list").output
 
 
-@pytest.mark.parametrize("args", [("init",), ("reap",), ("registry", "gc"), ("db", "upgrade"), ("settings",),
-                                  ("logs", "red-app", "--app")])
+@pytest.mark.parametrize("args", [("init",), ("reap",), ("registry", "gc"), ("db", "upgrade"), ("settings",)])
 def test_commands_without_an_api_say_they_run_on_the_slipway_machine(cli_settings, server, two_teams, args):
     login_as(server, two_teams, "red-owner")
     refused = run(*args)
