@@ -415,9 +415,11 @@ def project_delete(name: str, yes: bool) -> None:
         _call(remote, "DELETE", f"/projects/{_quote(name)}")
         click.echo(f"deleted {name}")
         return
+    from slipway.errors import AppError
+
     try:
         delete_project(settings_mod.get_settings(), name, click.echo)
-    except ValueError as exc:
+    except (ValueError, AppError) as exc:
         raise click.ClickException(str(exc)) from None
 
 

@@ -13,7 +13,6 @@ from slipway.targets import target_problem
 from slipway.validation import branch_problem, is_project_name, repo_url_problem, shown
 
 
-
 @dataclass
 class ProjectSpec:
     name: str
@@ -255,13 +254,16 @@ def cloned_url_check(actor, url: str, github_repo: str = "") -> None:
                         why=f"{host} is at {private}, not an address on the public internet")
 
 
-def delete_project(settings, name: str, log) -> None:
+def delete_project(settings, name: str, log, record=None) -> None:
     """Delete a project and everything it runs or keeps on this machine.
 
-    Unfinished deployments are cancelled first (a running build stops at its next check),
-    then its containers in every slot, its local images, its images in the registry, its git
-    remote repository and its rows (deployments, logs, variables, previews) go. The layers the
-    registry frees are collected by a job queued last (``slipway.registry_gc``).
+    What its own target runs goes first: if the target fails, AppError (project:app:delete-target) says so
+    and nothing is deleted, so deleting again later picks up where it stopped. Then unfinished deployments
+    are cancelled (a running build stops at its next check; what one started meanwhile is removed too),
+    and its containers on other targets, its local images, its images in the registry, its git remote
+    repository and its rows (deployments, logs, variables, previews) go; ``record(session, project)``
+    writes the audit entry in the transaction that deletes the rows. The layers the registry frees are
+    collected by a job queued last (``slipway.registry_gc``).
     """
     import shutil
 
@@ -272,22 +274,42 @@ def delete_project(settings, name: str, log) -> None:
     from slipway.git_remote import repository_path
     from slipway.models import Deployment
     from slipway.registry_gc import delete_all_images, enqueue_collection
-    from slipway.targets import targets_from_settings
     from slipway.states import FINAL_STATES, State, transition
+    from slipway.targets import targets_from_settings
 
     with session_scope(settings) as session:
         project = get_project_by_name(session, name)
         if project is None:
             raise ValueError(f"no project named {name!r}")
         own_target = project.target
-        for dep in session.scalars(select(Deployment).where(
-                Deployment.project_id == project.id,
-                Deployment.state.not_in([s.value for s in FINAL_STATES]))):
+
+    def remove_from_own_target(targets, kept: str) -> None:
+        try:
+            if own_target in targets:  # what it runs must go, or the project stays
+                targets[own_target].remove_all(name, log)
+        except Exception as exc:  # noqa: BLE001 - any failure of the target: the user retries
+            log(f"could not remove what {name} runs on the {own_target} target: {exc}")
+            raise AppError(AppError.PROJECT_DELETE_TARGET, name=name, target=own_target,
+                           detail=type(exc).__name__, kept=kept) from None
+
+    try:
+        targets = targets_from_settings(settings)
+    except Exception as exc:  # noqa: BLE001 - a target that cannot even be set up
+        log(f"could not set up the targets to delete {name}: {exc}")
+        raise AppError(AppError.PROJECT_DELETE_TARGET, name=name, target=own_target, detail=type(exc).__name__,
+                       kept="Nothing was deleted.") from None
+    remove_from_own_target(targets, "Nothing was deleted.")
+    with session_scope(settings) as session:
+        unfinished = session.scalars(select(Deployment).where(
+            Deployment.project_id == select(Project.id).where(Project.name == name).scalar_subquery(),
+            Deployment.state.not_in([s.value for s in FINAL_STATES]))).all()
+        for dep in unfinished:
             transition(dep, State.CANCELLED, AppError.CANCELLED,
                        f"{render(AppError.CANCELLED)} The project was deleted.")
-    for target_name, target in targets_from_settings(settings).items():
+    if unfinished:  # a build that was deploying may have started something since
+        remove_from_own_target(targets, "Its unfinished deployments were cancelled; nothing else was deleted.")
+    for target_name, target in targets.items():
         if target_name == own_target:
-            target.remove_all(name, log)  # what it runs must go, or the project stays
             continue
         try:  # what an earlier choice of target left (another target's network may be down)
             target.remove_all(name, log)
@@ -296,7 +318,10 @@ def delete_project(settings, name: str, log) -> None:
     auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
     # The image is on the Engine that built it and on the one that pulled it to run it.
     for docker_host in dict.fromkeys((settings.build_docker_host, settings.docker_host)):
-        DockerImageBuilder(docker_host, auth).prune(f"{settings.registry}/{name}", 0, log)
+        try:
+            DockerImageBuilder(docker_host, auth).prune(f"{settings.registry}/{name}", 0, log)
+        except Exception as exc:  # noqa: BLE001 - a cache on that Engine, not the project's data: it still goes
+            log(f"warning: could not remove its images from the Docker Engine at {docker_host} ({exc})")
     try:
         delete_all_images(RegistryClient(auth), name, log)
     except Exception as exc:  # noqa: BLE001 - the project still goes; the operator can clean up later
@@ -305,6 +330,8 @@ def delete_project(settings, name: str, log) -> None:
     with session_scope(settings) as session:
         project = get_project_by_name(session, name)
         if project is not None:
+            if record is not None:
+                record(session, project)
             session.delete(project)
     try:
         enqueue_collection(settings)

@@ -793,15 +793,16 @@ def project_create(args: dict):
 @guard(Action.MANAGE)
 @bp.response(204)
 def project_delete(name: str):
-    """Delete the project and everything it runs or keeps here (containers, images, git remote, rows)."""
+    """Delete the project and everything it runs or keeps here (containers, images, git remote, rows).
+    A target that fails answers 503, saying so, with nothing deleted: ask again later."""
     import logging
 
+    from slipway.errors import AppError
     from slipway.projects import delete_project
 
-    settings = _settings()
-    with _project_session(name) as (session, p):
-        _audit(session, "project.delete", p)
-    delete_project(settings, name, logging.getLogger(__name__).info)
+    with _refused(AppError, status=503), _refused(ValueError, status=404):
+        delete_project(_settings(), name, logging.getLogger(__name__).info,
+                       record=lambda session, p: _audit(session, "project.delete", p))
 
 
 @bp.get("/projects/<name>/settings")

@@ -26,7 +26,7 @@ from slipway.akash_settings import FIELDS, as_text
 from slipway.buildlog import follow, stream_key
 from slipway.db import session_scope
 from slipway.deployments import BranchHead, DeployRequestError, cancel_deployment, request_deployment, request_redeploy
-from slipway.errors import UserError, render
+from slipway.errors import AppError, UserError, render
 from slipway.git_remote import mask_url_credentials, remote_url, uses_git_remote
 from slipway.models import BuildLog, Deployment, Project
 from slipway.projects import creatable_teams, importable_repos, make_project, set_akash_settings
@@ -642,9 +642,13 @@ def delete(name: str):
     check_csrf()
     if request.form.get("confirm", "").strip() != name:
         return _settings_page(name, error=render(UserError.DASH_DELETE_CONFIRM, name=name), status=400)
-    with session_scope(_settings()) as session:
-        audit.record(session, current_actor(), "project.delete",
-                     session.scalar(select(Project).where(Project.name == name)))
-    delete_project(_settings(), name, logging.getLogger(__name__).info)
+    actor = current_actor()
+    try:
+        delete_project(_settings(), name, logging.getLogger(__name__).info,
+                       record=lambda session, p: audit.record(session, actor, "project.delete", p))
+    except AppError as exc:  # its target failed: nothing was deleted, say so and let them try again
+        return _settings_page(name, error=str(exc), status=503)
+    except ValueError:  # deleted meanwhile
+        abort(404)
     flash(f"Deleted {name}.", "notice")
     return redirect(url_for("dashboard.index"))

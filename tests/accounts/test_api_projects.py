@@ -203,3 +203,47 @@ def test_every_deployment_one_can_see_newest_first_a_page_at_a_time(two_teams, b
     assert [d["id"] for d in member.get("/api/projects/red-app/deployments?limit=1").json] == [found[0]["id"]]
     blue = browser_as("blue-member", two_teams).get("/api/deployments").json
     assert [d["id"] for d in blue] == [two_teams.blue_deployment]
+
+
+@pytest.fixture
+def broken_target_app(settings, tmp_path):
+    """Slipway whose local target's Docker Engine does not answer (its socket is not there)."""
+    from dataclasses import replace
+
+    from web import create_app
+
+    app = create_app(replace(settings, docker_host=f"unix://{tmp_path}/no-docker.sock"))
+    app.config["TESTING"] = True
+    return app
+
+
+def test_deleting_a_project_whose_target_fails_says_so_and_deletes_nothing(two_teams, broken_target_app,
+                                                                        browser_as):
+    from web.auth import SESSION_KEY, sessions
+
+    from slipway.models import Deployment
+
+    with session_scope() as s:
+        red = s.scalar(select(Project).where(Project.name == "red-app"))
+        s.add(Deployment(project_id=red.id, sha="c" * 40, branch="main", trigger="api", state="queued"))
+    owner = broken_target_app.test_client()
+    with owner.session_transaction() as session:
+        session[SESSION_KEY] = sessions(broken_target_app).begin(two_teams.users["red-owner"])
+        session["csrf"] = "test-csrf-token"
+    for attempt in (lambda: owner.delete("/api/projects/red-app"),
+                    lambda: owner.post("/projects/red-app/delete", data={"csrf": "test-csrf-token",
+                                                                         "confirm": "red-app"})):
+        resp = attempt()
+        text = resp.json["error"] if resp.is_json else resp.get_data(as_text=True)
+        assert resp.status_code == 503, text
+        assert "Could not delete red-app: its local target failed" in text and "Nothing was deleted" in text
+        with session_scope() as s:
+            states = s.scalars(select(Deployment.state).join(Project).where(Project.name == "red-app")).all()
+            assert sorted(states) == ["failed", "queued"]  # the project, its history and its queued deploy
+    assert audit_log("red-app") == []  # nothing was deleted, so nothing is recorded as deleted
+    # Once the target answers, deleting again works.
+    again = browser_as("red-owner", two_teams)
+    assert again.delete("/api/projects/red-app").status_code == 204
+    assert [a for a, _ in audit_log("red-app")] == ["project.delete"]
+    with session_scope() as s:
+        assert s.scalars(select(Deployment).where(Deployment.sha == "c" * 40)).all() == []
