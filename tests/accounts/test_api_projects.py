@@ -219,9 +219,8 @@ def broken_target_app(settings, tmp_path):
 
 def test_deleting_a_project_whose_target_fails_says_so_and_deletes_nothing(two_teams, broken_target_app,
                                                                         browser_as):
-    from web.auth import SESSION_KEY, sessions
-
     from slipway.models import Deployment
+    from web.auth import SESSION_KEY, sessions
 
     with session_scope() as s:
         red = s.scalar(select(Project).where(Project.name == "red-app"))
