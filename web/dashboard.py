@@ -99,6 +99,7 @@ def _project_page(name: str, status: int = 200):
                                rollback_to=rollback_source(session, p), domains=domains,
                                can_deploy=can(actor, p, Action.DEPLOY, session),
                                can_settings=can(actor, p, Action.SETTINGS, session),
+                               can_reconnect=actor.is_admin,  # the GitHub page is the operator's (Site.OPERATOR)
                                git_remote=git_remote, has_hook=bool(p.deploy_hook_enc),
                                env_names=envvars.names(session, p.id), **_leases(settings, session, p.id)), status
 
