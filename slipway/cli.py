@@ -964,13 +964,15 @@ def _remote_app_logs(remote, deployment: str, follow: bool) -> None:
         for line in got["lines"]:
             click.echo(line)
         return
-    tail = 200
+    tail, ended = 200, False
     try:
-        while True:  # each stream ends after a while (or a quiet spell): ask again for what is new
+        while not ended:  # each stream ends after a while (or a quiet spell): ask again for what is new
             for item in remote.stream(f"{path}?follow=true&tail={tail}", quiet_s=APP_LOG_QUIET_S):
                 if "none" in item:
                     raise click.ClickException(item["none"])
-                click.echo(item["line"])
+                ended = "end" in item  # the app stopped: as locally, following ends with its output
+                if not ended:
+                    click.echo(item["line"])
             tail = 0
     except RemoteError as exc:
         raise click.ClickException(str(exc)) from None

@@ -71,7 +71,7 @@ def test_what_the_app_prints_reaches_the_cli_a_follow_stream_and_its_page_with_s
 
 
 def test_the_apps_output_reaches_the_cli_of_a_remote_slipway_through_the_api(settings, ticking, site, server,
-                                                                            tmp_path):
+                                                                            tmp_path, docker_client):
     """`slipway logs NAME --app [--follow]` logged in to a remote Slipway, and the API routes under it."""
     import json
     import os
@@ -128,3 +128,17 @@ def test_the_apps_output_reaches_the_cli_of_a_remote_slipway_through_the_api(set
     followed_ticks = [int(line.split()[1]) for line in followed if line.startswith("tick")]
     assert followed_ticks == list(range(followed_ticks[0], followed_ticks[0] + len(followed_ticks)))
     assert SECRET not in "".join(followed) + out
+
+    # An app that stops ends the following, as on the Slipway machine (it is not asked for again and again).
+    docker_client.containers.get(ticking.target_ref["container_id"]).stop(timeout=1)
+    cli = subprocess.Popen([sys.executable, "-m", "slipway.cli", "logs", str(ticking.id), "--app", "--follow"],
+                           env={**os.environ, "SLIPWAY_CLI_LOGIN_FILE": str(tmp_path / "login.json")},
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(120, cli.kill)
+    watchdog.start()
+    try:
+        out, err = cli.communicate()
+    finally:
+        watchdog.cancel()
+    assert cli.returncode == 0, err
+    assert "tick" in out and SECRET not in out

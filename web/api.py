@@ -227,8 +227,9 @@ def deployment_json(d: Deployment) -> dict:
 def _project_json(session, p: Project) -> dict:
     team = teams.team_of(session, p.id)
     found = role(current_actor(), p, session)
-    return {"name": p.name, "repo_url": mask_url_credentials(p.repo_url), "github_repo": p.github_repo, "branch": p.branch,
-            "target": p.target, "team": team.slug if team else None, "role": found.value if found else None}
+    return {"name": p.name, "repo_url": mask_url_credentials(p.repo_url), "github_repo": p.github_repo,
+            "branch": p.branch, "target": p.target, "team": team.slug if team else None,
+            "role": found.value if found else None}
 
 
 def _project(session, name: str) -> Project:
@@ -389,7 +390,8 @@ class AppLogQuery(ma.Schema):
                              metadata={"description": "How many of the last lines"})
     follow = ma.fields.Boolean(load_default=False, metadata={
         "description": "Then keep sending new lines: the answer is a stream of JSON lines (application/x-ndjson), "
-                       "`{\"line\": ...}` each (or one `{\"none\": why}`), for a few minutes at most"})
+                       "`{\"line\": ...}` each (or one `{\"none\": why}`), for a few minutes at most (ask again "
+                       "with tail=0), unless the app stops: then a last `{\"end\": why}`"})
 
 
 class AppLogOut(ma.Schema):
@@ -448,10 +450,13 @@ def _app_log(deployment_id: int | None, missing: str | None, args: dict):
         try:
             if why_none:
                 yield json.dumps({"none": why_none}) + "\n"
+                return
             for line in lines:
                 yield json.dumps({"line": line}) + "\n"
                 if time.monotonic() > until:
-                    break
+                    return
+            # The output itself ended: the app stopped, or its container is gone. Asking again finds no more.
+            yield json.dumps({"end": f"deployment {deployment_id}'s app is not running"}) + "\n"
         except NoAppLog as exc:
             yield json.dumps({"none": str(exc)}) + "\n"
         finally:
