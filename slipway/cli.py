@@ -218,17 +218,18 @@ def project_create(name, repo_url, git_push, github_repo, branch, dockerfile, bu
 
 
 def _remote_project_create(remote, name, repo_url, github_repo, branch, target, team_slug, shape, akash) -> None:
-    """`project create` through the API: a GitHub repository of the App's installations, or a git-push
-    project whose remote and token the API shows this once."""
-    if repo_url:
-        raise click.ClickException("--repo clones a URL from the Slipway machine; against a remote Slipway give "
-                                   "--github owner/name or --git-push")
-    made = _call(remote, "POST", "/projects", {"name": name, "source": "github" if github_repo else "git",
-                                               "repo": github_repo or "", "branch": branch, "target": target,
-                                               "team": team_slug or ""})
+    """`project create` through the API: a GitHub repository of the App's installations, a URL to clone (with
+    --github, the repository whose plain webhook deploys it), or a git-push project whose remote and token the
+    API shows this once."""
+    source = "url" if repo_url else "github" if github_repo else "git"
+    made = _call(remote, "POST", "/projects", {
+        "name": name, "source": source, "repo": repo_url or github_repo or "", "branch": branch, "target": target,
+        "team": team_slug or "", "github_repo": (github_repo or "") if repo_url else ""})
     team = f" for team {made['team']}" if made.get("team") else ""
     click.echo(f"created project {made['name']}{team}")
-    if made.get("github_repo"):
+    if source == "url":
+        click.echo(f"it builds {made['repo_url']}: `slipway deploy {name}` deploys the head of {made['branch']}")
+    elif made.get("github_repo"):
         click.echo(f"connected to {made['github_repo']} through the GitHub App: pushes to {made['branch']} deploy it")
     changed = {k: v for k, v in shape.items() if v != {"dockerfile": "Dockerfile", "build_context": ".",
                                                         "health_path": "/"}[k]}
@@ -307,13 +308,19 @@ def project_hook(name: str, regenerate: bool, remove: bool) -> None:
         return
     remote = _remote()
     if remote is not None:
-        # The API shows a hook URL only when it makes one (stored encrypted, shown once).
-        if not regenerate:
-            raise click.ClickException(f"a remote Slipway shows a deploy hook only when it makes one: "
-                                       f"`slipway project hook {name} --regenerate` makes a new URL (the old one "
-                                       "stops working)")
-        made = _call(remote, "POST", f"/projects/{_quote(name)}/hook")
-        url, branch, fresh = made["url"], made["branch"], True
+        from slipway.remote import RemoteError
+
+        path = f"/projects/{_quote(name)}/hook"
+        shown = None
+        if not regenerate:  # the hook there is, as on the Slipway machine; none yet: a new one
+            try:
+                shown = remote.call("GET", path)
+            except RemoteError as exc:
+                if str(exc) != f"{name} has no deploy hook":
+                    raise click.ClickException(str(exc)) from None
+        fresh = shown is None
+        made = shown or _call(remote, "POST", path)
+        url, branch = made["url"], made["branch"]
     else:
         settings = settings_mod.get_settings()
         with session_scope() as session:
@@ -408,9 +415,11 @@ def project_delete(name: str, yes: bool) -> None:
         _call(remote, "DELETE", f"/projects/{_quote(name)}")
         click.echo(f"deleted {name}")
         return
+    from slipway.errors import AppError
+
     try:
         delete_project(settings_mod.get_settings(), name, click.echo)
-    except ValueError as exc:
+    except (ValueError, AppError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -832,38 +841,30 @@ def cancel(deployment_id: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one array of objects) for scripts.")
 def deployments(project_name: str | None, limit: int, as_json: bool) -> None:
     """List deployments, newest first."""
-    from slipway.tables import ago, duration, elapsed, table
+    from datetime import datetime
+
+    from slipway.tables import table
 
     remote = _remote()
     if remote is not None:
-        if not project_name:
-            raise click.ClickException("against a remote Slipway, name the project: slipway deployments NAME")
-        found = _call(remote, "GET", f"/projects/{_quote(project_name)}/deployments")[:limit]
-        if as_json:
-            click.echo(json.dumps(found, indent=2))
-        elif not found:
-            click.echo(f"no deployments of {project_name} yet")
-        else:
-            click.echo(table(["id", "project", "commit", "branch", "state", "url / reason"],
-                             [(d["id"], d["project"], d["sha"][:7], d["branch"], d["state"],
-                               d["url"] or d["error"] or "") for d in found]))
-        return
-    with session_scope() as session:
-        q = select(Deployment).join(Project).order_by(Deployment.id.desc()).limit(limit)
-        if project_name:
-            _project_or_fail(session, project_name)
-            q = q.where(Project.name == project_name)
-        found = session.scalars(q).all()
-        items = [_deployment_item(d) for d in found]
-        rows = []
-        for d in found:
-            down = d.state == "live" and d.health == "down"
-            where = f"PR #{d.pr_number}" if d.pr_number else d.branch
-            outcome = d.url if d.state == "live" else d.error_message or d.url
-            rows.append((d.id, d.project.name, d.short_sha, where, d.trigger,
-                         d.state + (" (down)" if down else ""), ago(d.created_at),
-                         duration(elapsed(d.started_at, d.finished_at)),
-                         f"{outcome or ''}{f' down: {d.health_detail}' if down else ''}"))
+        path = f"/projects/{_quote(project_name)}/deployments" if project_name else "/deployments"
+        items = _call(remote, "GET", f"{path}?limit={max(1, min(limit, 200))}")
+        rows = [_deployment_row(d["id"], d["project"], d["sha"], d["pr_number"], d["branch"], d["trigger"],
+                                d["state"], d["health"], d["health_detail"],
+                                *(datetime.fromisoformat(d[k]) if d[k] else None
+                                  for k in ("created_at", "started_at", "finished_at")),
+                                d["url"], d["error"]) for d in items]
+    else:
+        with session_scope() as session:
+            q = select(Deployment).join(Project).order_by(Deployment.id.desc()).limit(limit)
+            if project_name:
+                _project_or_fail(session, project_name)
+                q = q.where(Project.name == project_name)
+            found = session.scalars(q).all()
+            items = [_deployment_item(d) for d in found]
+            rows = [_deployment_row(d.id, d.project.name, d.sha, d.pr_number, d.branch, d.trigger, d.state, d.health,
+                                    d.health_detail, d.created_at, d.started_at, d.finished_at, d.url,
+                                    d.error_message) for d in found]
     if as_json:
         click.echo(json.dumps(items, indent=2))
     elif not rows:
@@ -871,6 +872,18 @@ def deployments(project_name: str | None, limit: int, as_json: bool) -> None:
     else:
         click.echo(table(["id", "project", "commit", "branch", "trigger", "state", "created", "took", "url / reason"],
                          rows))
+
+
+def _deployment_row(id_, project, sha, pr_number, branch, trigger, state, health, health_detail, created_at,
+                    started_at, finished_at, url, error) -> tuple:
+    """One line of `slipway deployments`, from the database or the remote's API."""
+    from slipway.tables import ago, duration, elapsed
+
+    down = state == "live" and health == "down"
+    outcome = url if state == "live" else error or url
+    return (id_, project, sha[:7], f"PR #{pr_number}" if pr_number else branch, trigger,
+            state + (" (down)" if down else ""), ago(created_at), duration(elapsed(started_at, finished_at)),
+            f"{outcome or ''}{f' down: {health_detail}' if down else ''}")
 
 
 @main.command()
@@ -884,10 +897,9 @@ def logs(deployment: str, follow: bool, app: bool) -> None:
     if app:
         remote = _remote()
         if remote is not None:
-            from slipway.errors import UserError, render
-
-            raise click.ClickException(render(UserError.CLI_LOCAL_ONLY, command="logs --app", url=remote.url))
-        _app_logs(deployment, follow)
+            _remote_app_logs(remote, deployment, follow)
+        else:
+            _app_logs(deployment, follow)
         return
     if not deployment.isdigit():
         raise click.ClickException(f"{deployment!r} is not a deployment id (give --app to read a project's app)")
@@ -934,6 +946,38 @@ def _remote_logs(remote, deployment_id: int, follow: bool) -> None:
         time.sleep(0.5)
     if follow:
         click.echo(f"-- {dep['state']}{': ' + dep['error'] if dep['error'] else ''}", err=True)
+
+
+# How long a remote's app log may say nothing before the CLI asks again (its streams end after 300 s).
+APP_LOG_QUIET_S = 330
+
+
+def _remote_app_logs(remote, deployment: str, follow: bool) -> None:
+    """What the app prints, through the remote's API: a deployment id, or a project's live production."""
+    from slipway.remote import RemoteError
+
+    path = f"/deployments/{deployment}/app-log" if deployment.isdigit() else f"/projects/{_quote(deployment)}/app-log"
+    if not follow:
+        got = _call(remote, "GET", path)
+        if got["none"]:
+            raise click.ClickException(got["none"])
+        for line in got["lines"]:
+            click.echo(line)
+        return
+    tail, ended = 200, False
+    try:
+        while not ended:  # each stream ends after a while (or a quiet spell): ask again for what is new
+            for item in remote.stream(f"{path}?follow=true&tail={tail}", quiet_s=APP_LOG_QUIET_S):
+                if "none" in item:
+                    raise click.ClickException(item["none"])
+                ended = "end" in item  # the app stopped: as locally, following ends with its output
+                if not ended:
+                    click.echo(item["line"])
+            tail = 0
+    except RemoteError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
 
 
 def _app_logs(deployment: str, follow: bool) -> None:

@@ -123,6 +123,9 @@ MESSAGES: dict[str, str] = {
     "build:user:plan": "Slipway recognised a {kind} app in {commit} but cannot plan its build: {detail}.",
     "build:user:slipway-toml": "slipway.toml in {commit} is not valid: {detail}. README: \"slipway.toml\" lists every key.",
     "cli:user:local-only": "`slipway {command}` runs on the Slipway machine, against its own data (the JSON API has no route for it); you are logged in to {url}: run it there, or `slipway logout` to work locally",
+    "project:user:url-public": "Slipway cannot clone {url} for you: {why}. Through the dashboard or the API a project clones an https:// (or http://) repository on the public internet; paths, file://, ssh:// and git@ URLs and addresses on Slipway's own network are its operator's (`slipway project create --repo` on the Slipway machine)",
+    "project:user:url-github": "only Slipway's operator ties a cloned repository to a GitHub repository's webhook; connect the repository through the GitHub App instead (--github owner/name alone, or the dashboard's New project)",
+    "project:app:delete-target": "Could not delete {name}: its {target} target failed ({detail}). {kept} Try again once the target answers (the operator's log says more).",
 }
 
 
@@ -225,6 +228,8 @@ class UserError(SlipwayError):
     BUILD_PLAN = "build:user:plan"
     BUILD_SLIPWAY_TOML = "build:user:slipway-toml"
     CLI_LOCAL_ONLY = "cli:user:local-only"
+    PROJECT_URL_PUBLIC = "project:user:url-public"
+    PROJECT_URL_GITHUB = "project:user:url-github"
 
 
 class AppError(SlipwayError):
@@ -253,6 +258,7 @@ class AppError(SlipwayError):
     AUTH_GITHUB_SIGN_IN = "auth:app:github-sign-in"
     # The reverse proxy (slipway.proxy)
     DEPLOY_PROXY = "deploy:app:proxy"
+    PROJECT_DELETE_TARGET = "project:app:delete-target"
 
 
 def render(message_id: str, **params: object) -> str:

@@ -13,7 +13,6 @@ from slipway.targets import target_problem
 from slipway.validation import branch_problem, is_project_name, repo_url_problem, shown
 
 
-
 @dataclass
 class ProjectSpec:
     name: str
@@ -141,13 +140,130 @@ def set_akash_settings(session: Session, name: str, raw: dict[str, str | None]) 
     return project
 
 
-def delete_project(settings, name: str, log) -> None:
+# -- a new project, as the dashboard and the API make it ---------------------------------------
+
+def importable_repos(session, actor) -> list[tuple]:
+    """(installation, repository) pairs the actor may make a project of: the App's installations'
+    repositories; a GitHub user only those their own token can push to (member or owner)."""
+    from slipway.accounts.access import Role
+    from slipway.github.installations import active_installations
+
+    roles = None if actor.is_admin else actor.repo_roles()
+    out = []
+    for i in active_installations(session):
+        if i.suspended:
+            continue
+        for r in sorted(i.repositories, key=lambda r: r.full_name.lower()):
+            if roles is None or roles.get(r.full_name.lower()) in (Role.OWNER, Role.MEMBER):
+                out.append((i, r))
+    return out
+
+
+def creatable_teams(session, actor) -> list:
+    """Teams the actor may put a new project in (owner or member); the admin may put it in none."""
+    from slipway.accounts import teams
+    from slipway.accounts.access import Role
+
+    return [t for t in teams.visible(session, actor)
+            if actor.is_admin or actor.team_roles.get(t.id) in (Role.OWNER, Role.MEMBER)]
+
+
+def make_project(session: Session, settings, actor, *, source: str, name: str, branch: str, target: str, team: str,
+                 repo: str, github_repo: str = "") -> tuple[Project, str | None]:
+    """The one road to a new project, for the dashboard's /new and the API: from a repository the
+    actor may import (``source="github"``, ``repo`` as "installation:repository id" or owner/name), a
+    git-push project (``source="git"``), or a repository cloned from its URL (``source="url"``, ``repo`` the
+    URL, ``github_repo`` the repository whose plain webhook deploys it), in one of the actor's teams.
+    Returns it and, for git push, its remote's token (shown once). UserError or ValueError says what to fix."""
+    from slipway.accounts import audit, teams
+    from slipway.errors import UserError
+    from slipway.git_remote import ensure_repository, issue_push_token, repository_path
+
+    chosen = None
+    if team:
+        chosen = next((t for t in creatable_teams(session, actor) if t.slug == team), None)
+        if chosen is None:
+            raise UserError(UserError.DASH_NO_SUCH_TEAM, team=team)
+    elif not actor.is_admin and source != "github":
+        raise UserError(UserError.DASH_TEAM_NEEDED)
+    installation_id = None
+    if source == "github":
+        pairs = {}
+        for i, r in importable_repos(session, actor):
+            pairs[f"{i.id}:{r.repo_id}"] = pairs[r.full_name.lower()] = (i, r)
+        if repo.lower() not in pairs:
+            raise UserError(UserError.DASH_NO_SUCH_REPO)
+        i, r = pairs[repo.lower()]
+        installation_id, github_repo = i.id, r.full_name
+        repo_url = f"{settings.github_url.rstrip('/')}/{r.full_name}.git"
+    elif source == "url":
+        cloned_url_check(actor, repo, github_repo)
+        github_repo, repo_url = github_repo or None, repo
+    else:
+        github_repo, repo_url = None, str(repository_path(settings, name or "-"))
+    project = create_project(session, ProjectSpec(name=name, repo_url=repo_url, github_repo=github_repo,
+                                                  branch=branch, target=target))
+    project.installation_id = installation_id
+    if chosen is not None:
+        teams.assign(session, project, chosen)
+    token = None
+    if source == "git":
+        ensure_repository(settings, project.name, project.branch)
+        token = issue_push_token(project, settings)
+    audit.record(session, actor, "project.create", project, team=chosen.slug if chosen else None)
+    return project, token
+
+
+def cloned_url_check(actor, url: str, github_repo: str = "") -> None:
+    """Whether ``actor`` may have Slipway clone ``url`` (UserError says why not).
+
+    The operator (the local admin) may give whatever ``slipway project create --repo`` takes on the
+    machine. Anyone else gets a repository on the public internet over https:// or http:// only: the
+    clone runs on Slipway's machine, where a path or file:// URL would read its disk (other projects'
+    repositories), ssh:// and git@ its own SSH keys, and a private address its own network. Nor may
+    they tie the project to a GitHub repository's webhook, which only the App's connection proves.
+    """
+    from urllib.parse import urlsplit
+
+    from builder.git import mask_url_credentials
+    from slipway.errors import UserError
+    from slipway.notifications.egress import is_private, resolve
+
+    if actor.is_admin:
+        return
+    if github_repo:
+        raise UserError(UserError.PROJECT_URL_GITHUB)
+    shown_url = mask_url_credentials(url)
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        raise UserError(UserError.PROJECT_URL_PUBLIC, url=shown_url, why="it is not a URL") from None
+    if parts.scheme not in ("https", "http") or not host:
+        raise UserError(UserError.PROJECT_URL_PUBLIC, url=shown_url, why="it is not an https:// or http:// URL")
+    try:
+        addresses = resolve(host, port or (443 if parts.scheme == "https" else 80))
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise UserError(UserError.PROJECT_URL_PUBLIC, url=shown_url,
+                        why=f"{host} does not resolve ({type(exc).__name__})") from None
+    if not addresses:
+        raise UserError(UserError.PROJECT_URL_PUBLIC, url=shown_url, why=f"{host} has no address")
+    private = next((a for a in addresses if is_private(a)), None)
+    if private is not None:
+        raise UserError(UserError.PROJECT_URL_PUBLIC, url=shown_url,
+                        why=f"{host} is at {private}, not an address on the public internet")
+
+
+def delete_project(settings, name: str, log, record=None) -> None:
     """Delete a project and everything it runs or keeps on this machine.
 
-    Unfinished deployments are cancelled first (a running build stops at its next check),
-    then its containers in every slot, its local images, its images in the registry, its git
-    remote repository and its rows (deployments, logs, variables, previews) go. The layers the
-    registry frees are collected by a job queued last (``slipway.registry_gc``).
+    What its own target runs goes first: if the target fails, AppError (project:app:delete-target) says so
+    and nothing is deleted, so deleting again later picks up where it stopped. Then unfinished deployments
+    are cancelled (a running build stops at its next check; what one started meanwhile is removed too),
+    and its containers on other targets, its local images, its images in the registry, its git remote
+    repository and its rows (deployments, logs, variables, previews) go; ``record(session, project)``
+    writes the audit entry in the transaction that deletes the rows. The layers the registry frees are
+    collected by a job queued last (``slipway.registry_gc``).
     """
     import shutil
 
@@ -158,22 +274,42 @@ def delete_project(settings, name: str, log) -> None:
     from slipway.git_remote import repository_path
     from slipway.models import Deployment
     from slipway.registry_gc import delete_all_images, enqueue_collection
-    from slipway.targets import targets_from_settings
     from slipway.states import FINAL_STATES, State, transition
+    from slipway.targets import targets_from_settings
 
     with session_scope(settings) as session:
         project = get_project_by_name(session, name)
         if project is None:
             raise ValueError(f"no project named {name!r}")
         own_target = project.target
-        for dep in session.scalars(select(Deployment).where(
-                Deployment.project_id == project.id,
-                Deployment.state.not_in([s.value for s in FINAL_STATES]))):
+
+    def remove_from_own_target(targets, kept: str) -> None:
+        try:
+            if own_target in targets:  # what it runs must go, or the project stays
+                targets[own_target].remove_all(name, log)
+        except Exception as exc:  # noqa: BLE001 - any failure of the target: the user retries
+            log(f"could not remove what {name} runs on the {own_target} target: {exc}")
+            raise AppError(AppError.PROJECT_DELETE_TARGET, name=name, target=own_target,
+                           detail=type(exc).__name__, kept=kept) from None
+
+    try:
+        targets = targets_from_settings(settings)
+    except Exception as exc:  # noqa: BLE001 - a target that cannot even be set up
+        log(f"could not set up the targets to delete {name}: {exc}")
+        raise AppError(AppError.PROJECT_DELETE_TARGET, name=name, target=own_target, detail=type(exc).__name__,
+                       kept="Nothing was deleted.") from None
+    remove_from_own_target(targets, "Nothing was deleted.")
+    with session_scope(settings) as session:
+        unfinished = session.scalars(select(Deployment).where(
+            Deployment.project_id == select(Project.id).where(Project.name == name).scalar_subquery(),
+            Deployment.state.not_in([s.value for s in FINAL_STATES]))).all()
+        for dep in unfinished:
             transition(dep, State.CANCELLED, AppError.CANCELLED,
                        f"{render(AppError.CANCELLED)} The project was deleted.")
-    for target_name, target in targets_from_settings(settings).items():
+    if unfinished:  # a build that was deploying may have started something since
+        remove_from_own_target(targets, "Its unfinished deployments were cancelled; nothing else was deleted.")
+    for target_name, target in targets.items():
         if target_name == own_target:
-            target.remove_all(name, log)  # what it runs must go, or the project stays
             continue
         try:  # what an earlier choice of target left (another target's network may be down)
             target.remove_all(name, log)
@@ -182,7 +318,10 @@ def delete_project(settings, name: str, log) -> None:
     auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
     # The image is on the Engine that built it and on the one that pulled it to run it.
     for docker_host in dict.fromkeys((settings.build_docker_host, settings.docker_host)):
-        DockerImageBuilder(docker_host, auth).prune(f"{settings.registry}/{name}", 0, log)
+        try:
+            DockerImageBuilder(docker_host, auth).prune(f"{settings.registry}/{name}", 0, log)
+        except Exception as exc:  # noqa: BLE001 - a cache on that Engine, not the project's data: it still goes
+            log(f"warning: could not remove its images from the Docker Engine at {docker_host} ({exc})")
     try:
         delete_all_images(RegistryClient(auth), name, log)
     except Exception as exc:  # noqa: BLE001 - the project still goes; the operator can clean up later
@@ -191,6 +330,8 @@ def delete_project(settings, name: str, log) -> None:
     with session_scope(settings) as session:
         project = get_project_by_name(session, name)
         if project is not None:
+            if record is not None:
+                record(session, project)
             session.delete(project)
     try:
         enqueue_collection(settings)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,23 +30,55 @@ class Remote:
     def call(self, method: str, path: str, body: dict | None = None, token: str | None = None) -> Any:
         try:
             resp = requests.request(method, f"{self.url.rstrip('/')}/api{path}", json=body, timeout=30,
-                                    headers={"Authorization": f"Bearer {token or self.token}",
-                                             "User-Agent": "slipway-cli"})
+                                    headers=self._headers(token))
         except requests.RequestException as exc:
-            raise RemoteError(render(UserError.CLI_UNREACHABLE, url=self.url, reason=type(exc).__name__)) from None
+            raise self._unreachable(exc) from None
         if resp.status_code == 204:
             return None
-        try:
-            data = resp.json()
-        except ValueError:
-            data = None
+        data = _json_or_none(resp)
         if resp.status_code >= 400:
-            error = data.get("error") if isinstance(data, dict) else None
-            if resp.status_code == 401:
-                error = render(UserError.CLI_LOGIN_EXPIRED)
-            extra = f" ({json.dumps(data['errors'])})" if isinstance(data, dict) and data.get("errors") else ""
-            raise RemoteError(f"{error or f'HTTP {resp.status_code}'}{extra}")
+            raise _refusal(resp.status_code, data)
         return data
+
+    def stream(self, path: str, quiet_s: float) -> Iterator[dict]:
+        """The JSON lines of a streamed answer (application/x-ndjson) as they come. It ends when the remote
+        ends it, or says nothing for ``quiet_s`` seconds (ask again to go on)."""
+        try:
+            resp = requests.get(f"{self.url.rstrip('/')}/api{path}", stream=True, timeout=(30, quiet_s),
+                                headers=self._headers(None))
+        except requests.RequestException as exc:
+            raise self._unreachable(exc) from None
+        with resp:
+            if resp.status_code >= 400:
+                raise _refusal(resp.status_code, _json_or_none(resp))
+            try:
+                for raw in resp.iter_lines():
+                    if raw:
+                        yield json.loads(raw)
+            except requests.RequestException:  # quiet for too long, or cut off: the caller asks again
+                return
+
+    def _headers(self, token: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.token}", "User-Agent": "slipway-cli"}
+
+    def _unreachable(self, exc: Exception) -> RemoteError:
+        return RemoteError(render(UserError.CLI_UNREACHABLE, url=self.url, reason=type(exc).__name__))
+
+
+def _json_or_none(resp: requests.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
+def _refusal(status: int, data: Any) -> RemoteError:
+    """The remote's ``{"error": ...}`` (and its field ``errors``) as the exception the CLI shows."""
+    error = data.get("error") if isinstance(data, dict) else None
+    if status == 401:
+        error = render(UserError.CLI_LOGIN_EXPIRED)
+    extra = f" ({json.dumps(data['errors'])})" if isinstance(data, dict) and data.get("errors") else ""
+    return RemoteError(f"{error or f'HTTP {status}'}{extra}")
 
 
 def load(settings: Settings) -> Remote | None:

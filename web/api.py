@@ -8,6 +8,10 @@ Authentication: a browser session, ``Authorization: Bearer <API token>``, or the
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import marshmallow as ma
 from flask import Flask, abort, current_app, jsonify
 from flask_smorest import Api as SmorestApi
@@ -30,6 +34,7 @@ from slipway.deployments import (
     request_redeploy,
 )
 from slipway.errors import UserError, render
+from slipway.git_remote import mask_url_credentials
 from slipway.models import BuildLog, Deployment, Project
 from slipway.projects import set_akash_settings
 from web.access import current_actor, guard
@@ -101,6 +106,7 @@ class DeploymentOut(ma.Schema):
     health_detail = ma.fields.String(allow_none=True)
     health_checked_at = ma.fields.String(allow_none=True)
     health_since = ma.fields.String(allow_none=True)
+    pr_number = ma.fields.Integer(allow_none=True, metadata={"description": "The pull request a preview is of"})
 
 
 class LogLineOut(ma.Schema):
@@ -212,7 +218,7 @@ def deployment_json(d: Deployment) -> dict:
         "state": d.state, "image": d.image, "url": d.url, "error": d.error_message, "error_id": d.error_id,
         "created_at": _iso(d.created_at), "started_at": _iso(d.started_at), "finished_at": _iso(d.finished_at),
         "health": d.health, "health_detail": d.health_detail, "health_checked_at": _iso(d.health_checked_at),
-        "health_since": _iso(d.health_since),
+        "health_since": _iso(d.health_since), "pr_number": d.pr_number,
         # The slot's stable URL through the proxy (production or the preview), and how often the app was restarted.
         "slot_url": d.slot_url, "restarts": d.restarts,
     }
@@ -221,8 +227,9 @@ def deployment_json(d: Deployment) -> dict:
 def _project_json(session, p: Project) -> dict:
     team = teams.team_of(session, p.id)
     found = role(current_actor(), p, session)
-    return {"name": p.name, "repo_url": p.repo_url, "github_repo": p.github_repo, "branch": p.branch,
-            "target": p.target, "team": team.slug if team else None, "role": found.value if found else None}
+    return {"name": p.name, "repo_url": mask_url_credentials(p.repo_url), "github_repo": p.github_repo,
+            "branch": p.branch, "target": p.target, "team": team.slug if team else None,
+            "role": found.value if found else None}
 
 
 def _project(session, name: str) -> Project:
@@ -236,6 +243,28 @@ def _error(status: int, message: str):
     response = jsonify({"error": message})
     response.status_code = status
     abort(response)
+
+
+@contextmanager
+def _project_session(name: str) -> Iterator[tuple]:
+    """A session (committed at the end) and the route's project, which ``guard`` has let the caller reach."""
+    with session_scope(_settings()) as session:
+        yield session, _project(session, name)
+
+
+@contextmanager
+def _refused(*errors: type[Exception], status: int | None = 422) -> Iterator[None]:
+    """One of ``errors`` answers ``{"error": its text}`` with ``status`` (None: the error's own ``status``);
+    the session it was raised in rolls back."""
+    try:
+        yield
+    except errors as exc:
+        _error(status or exc.status, str(exc))
+
+
+def _audit(session, action: str, project: Project | None = None, **detail) -> None:
+    """The audit entry of what the caller did."""
+    audit.record(session, current_actor(), action, project, **detail)
 
 
 def _requested_json(settings, dep) -> dict:
@@ -273,20 +302,44 @@ def projects():
 @guard(Action.VIEW)
 @bp.response(200, ProjectOut)
 def project(name: str):
+    with _project_session(name) as (session, p):
+        return _project_json(session, p)
+
+
+class DeploymentsQuery(ma.Schema):
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 200),
+                              metadata={"description": "How many, at most (1-200)"})
+    before = ma.fields.Integer(load_default=None, metadata={"description": "Only deployments older than this id "
+                                                            "(the last id of a page, for the next page)"})
+
+
+def _newest_deployments(session, args: dict, *conditions) -> list[dict]:
+    """Deployments matching ``conditions``, newest first, one page of ``DeploymentsQuery``."""
+    query = select(Deployment).where(*conditions).order_by(Deployment.id.desc()).limit(args["limit"])
+    if args["before"] is not None:
+        query = query.where(Deployment.id < args["before"])
+    return [deployment_json(d) for d in session.scalars(query)]
+
+
+@bp.get("/deployments")
+@guard(Site.SIGNED_IN)
+@bp.arguments(DeploymentsQuery, location="query")
+@bp.response(200, DeploymentOut(many=True))
+def deployments(args: dict):
+    """The deployments of every project you can see, newest first."""
     with session_scope(_settings()) as session:
-        return _project_json(session, _project(session, name))
+        return _newest_deployments(session, args, Deployment.project_id.in_(
+            select(Project.id).where(visible_projects(current_actor()))))
 
 
 @bp.get("/projects/<name>/deployments")
 @guard(Action.VIEW)
+@bp.arguments(DeploymentsQuery, location="query")
 @bp.response(200, DeploymentOut(many=True))
-def project_deployments(name: str):
-    """The project's newest 50 deployments."""
-    with session_scope(_settings()) as session:
-        p = _project(session, name)
-        rows = session.scalars(select(Deployment).where(Deployment.project_id == p.id)
-                               .order_by(Deployment.id.desc()).limit(50)).all()
-        return [deployment_json(d) for d in rows]
+def project_deployments(args: dict, name: str):
+    """The project's deployments, newest first."""
+    with _project_session(name) as (session, p):
+        return _newest_deployments(session, args, Deployment.project_id == p.id)
 
 
 @bp.post("/projects/<name>/deployments")
@@ -297,12 +350,10 @@ def deploy(args: dict, name: str):
     """Deploy the head of the project's branch, or a given commit."""
     settings = _settings()
     source = GivenCommit(args["sha"]) if args.get("sha") else BranchHead()
-    try:
+    with _refused(DeployRequestError, status=None):
         dep = request_deployment(name, source, "api", settings=settings)
-    except DeployRequestError as exc:
-        _error(exc.status, str(exc))
-    with session_scope(settings) as session:
-        audit.record(session, current_actor(), "deploy", _project(session, name), deployment_id=dep.deployment_id)
+    with _project_session(name) as (session, p):
+        _audit(session, "deploy", p, deployment_id=dep.deployment_id)
     return _requested_json(settings, dep)
 
 
@@ -334,19 +385,100 @@ def deployment_log(args: dict, deployment_id: int):
         return [{"seq": r.seq, "line": r.line} for r in rows]
 
 
+class AppLogQuery(ma.Schema):
+    tail = ma.fields.Integer(load_default=200, validate=ma.validate.Range(0, 10000),
+                             metadata={"description": "How many of the last lines"})
+    follow = ma.fields.Boolean(load_default=False, metadata={
+        "description": "Then keep sending new lines: the answer is a stream of JSON lines (application/x-ndjson), "
+                       "`{\"line\": ...}` each (or one `{\"none\": why}`), for a few minutes at most (ask again "
+                       "with tail=0), unless the app stops: then a last `{\"end\": why}`"})
+
+
+class AppLogOut(ma.Schema):
+    deployment_id = ma.fields.Integer(allow_none=True)
+    lines = ma.fields.List(ma.fields.String(), required=True)
+    none = ma.fields.String(allow_none=True, metadata={"description": "Why there is nothing to show: the deployment "
+                                                                      "runs nothing, or its target cannot show it"})
+
+
+@bp.get("/deployments/<int:deployment_id>/app-log")
+@guard(Action.VIEW)
+@bp.arguments(AppLogQuery, location="query")
+@bp.response(200, AppLogOut)
+def deployment_app_log(args: dict, deployment_id: int):
+    """What the deployment's app prints (its container's output), masked as build logs are."""
+    return _app_log(deployment_id, None, args)
+
+
+@bp.get("/projects/<name>/app-log")
+@guard(Action.VIEW)
+@bp.arguments(AppLogQuery, location="query")
+@bp.response(200, AppLogOut)
+def project_app_log(args: dict, name: str):
+    """What the app of the project's live production deployment prints, masked as build logs are."""
+    from slipway.applogs import live_deployment_of
+
+    return _app_log(live_deployment_of(_settings(), name), f"{name} has no live production deployment", args)
+
+
+def _app_log(deployment_id: int | None, missing: str | None, args: dict):
+    """The app's lines as JSON, or (``follow``) a stream of JSON lines; ``missing`` says why there is no
+    deployment to read (``deployment_id`` None)."""
+    import json
+
+    from flask import Response, stream_with_context
+
+    from slipway.applogs import NoAppLog, app_log
+    from slipway.targets import targets_from_settings
+    from web.dashboard import APP_LOG_STREAM_S
+
+    why_none = missing if deployment_id is None else None
+    if deployment_id is None:
+        lines = iter(())
+    else:
+        settings = _settings()
+        lines = app_log(settings, targets_from_settings(settings), deployment_id, follow=args["follow"],
+                        tail=args["tail"])
+    if not args["follow"]:
+        try:
+            return {"deployment_id": deployment_id, "lines": list(lines), "none": why_none}
+        except NoAppLog as exc:
+            return {"deployment_id": deployment_id, "lines": [], "none": str(exc)}
+
+    def stream():
+        until = time.monotonic() + APP_LOG_STREAM_S  # then the client asks again (tail=0)
+        try:
+            if why_none:
+                yield json.dumps({"none": why_none}) + "\n"
+                return
+            for line in lines:
+                yield json.dumps({"line": line}) + "\n"
+                if time.monotonic() > until:
+                    return
+            # The output itself ended: the app stopped, or its container is gone. Asking again finds no more.
+            yield json.dumps({"end": f"deployment {deployment_id}'s app is not running"}) + "\n"
+        except NoAppLog as exc:
+            yield json.dumps({"none": str(exc)}) + "\n"
+        finally:
+            close = getattr(lines, "close", None)
+            if close is not None:
+                close()
+
+    return Response(stream_with_context(stream()), mimetype="application/x-ndjson",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
 @bp.post("/deployments/<int:deployment_id>/redeploy")
 @guard(Action.DEPLOY)
 @bp.response(201, RequestedOut)
 def redeploy(deployment_id: int):
     """Run this deployment's image again (a rollback when it is older than what is live)."""
     settings = _settings()
-    try:
+    with _refused(DeployRequestError, status=None):
         new_id = request_redeploy(deployment_id)
-    except DeployRequestError as exc:
-        _error(exc.status, str(exc))
     with session_scope(settings) as session:
         d = session.get(Deployment, new_id)
-        audit.record(session, current_actor(), "rollback", d.project, deployment_id=new_id, of=deployment_id)
+        _audit(session, "rollback", d.project, deployment_id=new_id, of=deployment_id)
         return {"deployment_id": new_id, "project": d.project.name, "sha": d.sha, "branch": d.branch,
                 "replaced": [], "dashboard_url": settings.deployment_url(new_id)}
 
@@ -364,8 +496,7 @@ def rollback(args: dict, name: str):
     """Run an earlier version again, from its image: no rebuild."""
     from slipway.deployments import rollback_source
 
-    with session_scope(_settings()) as session:
-        p = _project(session, name)
+    with _project_session(name) as (session, p):
         if args["to"] is None:
             source = rollback_source(session, p)
             if source is None:
@@ -384,13 +515,11 @@ def rollback(args: dict, name: str):
 def cancel(deployment_id: int):
     """Stop an unfinished deployment."""
     settings = _settings()
-    try:
+    with _refused(DeployRequestError, status=None):
         cancel_deployment(deployment_id, settings)
-    except DeployRequestError as exc:
-        _error(exc.status, str(exc))
     with session_scope(settings) as session:
         d = session.get(Deployment, deployment_id)
-        audit.record(session, current_actor(), "cancel", d.project, deployment_id=deployment_id)
+        _audit(session, "cancel", d.project, deployment_id=deployment_id)
         return deployment_json(d)
 
 
@@ -401,8 +530,8 @@ def cancel(deployment_id: int):
 @bp.response(200, EnvNamesOut)
 def env_names(name: str):
     """The names of the project's variables (values are write-only)."""
-    with session_scope(_settings()) as session:
-        scopes = envvars.scopes(session, _project(session, name).id)
+    with _project_session(name) as (session, p):
+        scopes = envvars.scopes(session, p.id)
         return {"names": list(scopes), "scopes": scopes}
 
 
@@ -412,24 +541,20 @@ def env_names(name: str):
 @bp.response(204)
 def env_set(args: dict, name: str, key: str):
     """Set a variable; it applies from the next deployment."""
-    with session_scope(_settings()) as session:
-        p = _project(session, name)
-        try:
+    with _project_session(name) as (session, p):
+        with _refused(ValueError):
             envvars.set_vars(session, p, {key: args["value"]}, args.get("scope"))
-        except ValueError as exc:
-            _error(422, str(exc))
-        audit.record(session, current_actor(), "env.set", p, name=key, **({"scope": args["scope"]} if args.get("scope") else {}))
+        _audit(session, "env.set", p, name=key, **({"scope": args["scope"]} if args.get("scope") else {}))
 
 
 @bp.delete("/projects/<name>/env/<key>")
 @guard(Action.SETTINGS)
 @bp.response(204)
 def env_unset(name: str, key: str):
-    with session_scope(_settings()) as session:
-        p = _project(session, name)
+    with _project_session(name) as (session, p):
         if envvars.unset_vars(session, p, [key]):
             abort(404)
-        audit.record(session, current_actor(), "env.unset", p, name=key)
+        _audit(session, "env.unset", p, name=key)
 
 
 @bp.get("/projects/<name>/akash")
@@ -437,8 +562,8 @@ def env_unset(name: str, key: str):
 @bp.response(200, AkashSettingsIO)
 def akash_get(name: str):
     """The project's own Akash settings, as text (empty: the installation's SLIPWAY_AKASH_*)."""
-    with session_scope(_settings()) as session:
-        return as_text(_project(session, name).akash_settings or {})
+    with _project_session(name) as (_session, p):
+        return as_text(p.akash_settings or {})
 
 
 @bp.put("/projects/<name>/akash")
@@ -446,15 +571,9 @@ def akash_get(name: str):
 @bp.arguments(AkashSettingsIO)
 @bp.response(200, AkashSettingsIO)
 def akash_put(args: dict, name: str):
-    with session_scope(_settings()) as session:
-        try:
-            p = set_akash_settings(session, name, {k: v or "" for k, v in args.items()})
-        except ValueError:
-            abort(404)
-        except UserError as exc:
-            session.rollback()
-            _error(422, str(exc))
-        audit.record(session, current_actor(), "settings.akash", p, fields=sorted(args))
+    with _project_session(name) as (session, _p), _refused(UserError):
+        p = set_akash_settings(session, name, {k: v or "" for k, v in args.items()})
+        _audit(session, "settings.akash", p, fields=sorted(args))
         return as_text(p.akash_settings or {})
 
 
@@ -464,18 +583,16 @@ def akash_put(args: dict, name: str):
 @bp.response(200, ProjectOut)
 def project_team(args: dict, name: str):
     """Give the project to a team you own (or, with null, to none)."""
-    actor = current_actor()
-    with session_scope(_settings()) as session:
-        p = _project(session, name)
+    with _project_session(name) as (session, p):
         team = None
         if args["team"] is not None:
             team = teams.by_slug(session, args["team"])
             try:
-                require_team(actor, team, manage=True)
+                require_team(current_actor(), team, manage=True)
             except AccessDenied:
                 _error(422, render(UserError.TEAM_NOT_OWNER, slug=args["team"]))
         teams.assign(session, p, team)
-        audit.record(session, actor, "project.team", p, team=team.slug if team else None)
+        _audit(session, "project.team", p, team=team.slug if team else None)
         return _project_json(session, p)
 
 
@@ -484,8 +601,7 @@ def project_team(args: dict, name: str):
 @bp.response(200, AuditOut(many=True))
 def project_audit(name: str):
     """Who did what to the project, newest first."""
-    with session_scope(_settings()) as session:
-        p = _project(session, name)
+    with _project_session(name) as (session, p):
         return [{"at": _iso(e.at), "actor": e.actor, "action": e.action, "project": e.project_name,
                  "detail": e.detail} for e in audit.entries(session, p.id)]
 
@@ -520,12 +636,10 @@ def tokens_create(args: dict):
         _error(403, render(UserError.ACCESS_SCOPE, scope=actor.scope.value, action="make tokens"))
     settings = _settings()
     with session_scope(settings) as session:
-        try:
+        with _refused(api_tokens.TokenError):
             token, text = api_tokens.create(session, actor.user_id, args["name"], args["scope"],
                                             args["days"] or settings.api_token_days_n)
-        except api_tokens.TokenError as exc:
-            _error(422, str(exc))
-        audit.record(session, actor, "api-token.create", token_id=token.id, scope=token.scope)
+        _audit(session, "api-token.create", token_id=token.id, scope=token.scope)
         return _token_json(token, text)
 
 
@@ -537,7 +651,7 @@ def tokens_revoke(token_id: int):
     with session_scope(_settings()) as session:
         if api_tokens.revoke(session, actor.user_id, token_id) is None:
             abort(404)
-        audit.record(session, actor, "api-token.revoke", token_id=token_id)
+        _audit(session, "api-token.revoke", token_id=token_id)
 
 
 # -- teams -----------------------------------------------------------------------------------
@@ -576,11 +690,9 @@ def teams_create(args: dict):
     if actor.scope is not None and actor.scope is not Scope.ADMIN:
         _error(403, render(UserError.ACCESS_SCOPE, scope=actor.scope.value, action="make teams"))
     with session_scope(_settings()) as session:
-        try:
+        with _refused(teams.TeamError):
             team = teams.create(session, actor, args["slug"], args["name"])
-        except teams.TeamError as exc:
-            _error(422, str(exc))
-        audit.record(session, actor, "team.create", team=team.slug)
+        _audit(session, "team.create", team=team.slug)
         session.flush()
         actor.team_roles[team.id] = Role.OWNER
         return _team_json(session, team)
@@ -611,15 +723,11 @@ def team_member_remove(team: str, login: str):
 
 
 def _set_member(slug: str, login: str, new_role: str | None):
-    actor = current_actor()
     with session_scope(_settings()) as session:
         team = _team(session, slug, manage=True)
-        try:
+        with _refused(teams.TeamError):
             teams.set_member(session, team, login, new_role)
-        except teams.TeamError as exc:
-            session.rollback()
-            _error(422, str(exc))
-        audit.record(session, actor, "team.member", team=team.slug, login=login, role=new_role)
+        _audit(session, "team.member", team=team.slug, login=login, role=new_role)
         return _team_json(session, team)
 
 
@@ -627,10 +735,15 @@ def _set_member(slug: str, login: str, new_role: str | None):
 
 class ProjectCreateIn(ma.Schema):
     name = ma.fields.String(required=True)
-    source = ma.fields.String(load_default="git", validate=ma.validate.OneOf(["github", "git"]),
+    source = ma.fields.String(load_default="git", validate=ma.validate.OneOf(["github", "git", "url"]),
                               metadata={"description": "github: a repository of the App's installations you can "
-                                        "push to; git: deployed by `git push` to Slipway's remote"})
-    repo = ma.fields.String(load_default="", metadata={"description": "With source github: owner/name"})
+                                        "push to; git: deployed by `git push` to Slipway's remote; url: cloned "
+                                        "from repo (an https:// repository on the public internet, unless you are "
+                                        "the admin), deployed by `slipway deploy`, the dashboard or a hook"})
+    repo = ma.fields.String(load_default="", metadata={"description": "With source github: owner/name; with "
+                                                       "source url: the URL to clone"})
+    github_repo = ma.fields.String(load_default="", metadata={
+        "description": "With source url, for the admin only: the owner/name whose plain GitHub webhook deploys it"})
     branch = ma.fields.String(load_default="main")
     target = ma.fields.String(load_default=None, metadata={"description": "Default: SLIPWAY_DEFAULT_TARGET"})
     team = ma.fields.String(load_default="", metadata={"description": "A team you own or are a member of "
@@ -665,7 +778,7 @@ SETTING_FIELDS = tuple(ProjectSettingsIO._declared_fields)
 def project_create(args: dict):
     """A new project, as the dashboard's New project makes it; a git-push project's token is shown once."""
     from slipway.git_remote import remote_url
-    from web.dashboard import make_project
+    from slipway.projects import make_project
 
     actor = current_actor()
     if actor.scope is not None and actor.scope is not Scope.ADMIN:
@@ -673,11 +786,8 @@ def project_create(args: dict):
     settings = _settings()
     args["target"] = args["target"] or settings.default_target
     with session_scope(settings) as session:
-        try:
+        with _refused(UserError, ValueError):
             p, token = make_project(session, settings, actor, **args)
-        except (UserError, ValueError) as exc:
-            session.rollback()
-            _error(422, str(exc))
         session.flush()
         out = _project_json(session, p)
         out.update(remote=remote_url(settings, p.name) if token else None, token=token)
@@ -688,23 +798,23 @@ def project_create(args: dict):
 @guard(Action.MANAGE)
 @bp.response(204)
 def project_delete(name: str):
-    """Delete the project and everything it runs or keeps here (containers, images, git remote, rows)."""
+    """Delete the project and everything it runs or keeps here (containers, images, git remote, rows).
+    A target that fails answers 503, saying so, with nothing deleted: ask again later."""
     import logging
 
+    from slipway.errors import AppError
     from slipway.projects import delete_project
 
-    settings = _settings()
-    with session_scope(settings) as session:
-        audit.record(session, current_actor(), "project.delete", _project(session, name))
-    delete_project(settings, name, logging.getLogger(__name__).info)
+    with _refused(AppError, status=503), _refused(ValueError, status=404):
+        delete_project(_settings(), name, logging.getLogger(__name__).info,
+                       record=lambda session, p: _audit(session, "project.delete", p))
 
 
 @bp.get("/projects/<name>/settings")
 @guard(Action.SETTINGS)
 @bp.response(200, ProjectSettingsIO)
 def project_settings(name: str):
-    with session_scope(_settings()) as session:
-        p = _project(session, name)
+    with _project_session(name) as (_session, p):
         return {f: getattr(p, f) for f in SETTING_FIELDS}
 
 
@@ -716,15 +826,10 @@ def project_settings_change(args: dict, name: str):
     """Change what is given (the rest stays); it applies from the next deployment."""
     from slipway.projects import update_project
 
-    with session_scope(_settings()) as session:
-        _project(session, name)
-        try:
+    with _project_session(name) as (session, _p):
+        with _refused(ValueError):
             p = update_project(session, name, **args)
-        except ValueError as exc:
-            session.rollback()
-            _error(422, str(exc))
-        audit.record(session, current_actor(), "settings.project", p,
-                     fields=sorted(k for k, v in args.items() if v is not None))
+        _audit(session, "settings.project", p, fields=sorted(k for k, v in args.items() if v is not None))
         return {f: getattr(p, f) for f in SETTING_FIELDS}
 
 
@@ -751,8 +856,8 @@ def _domain_json(name: str) -> dict:
 @bp.response(200, DomainOut(many=True))
 def domains_list(name: str):
     """The host names the project's production answers at, over HTTPS."""
-    with session_scope(_settings()) as session:
-        return [_domain_json(d.name) for d in sorted(_project(session, name).domains, key=lambda d: d.name)]
+    with _project_session(name) as (_session, p):
+        return [_domain_json(d.name) for d in sorted(p.domains, key=lambda d: d.name)]
 
 
 @bp.post("/projects/<name>/domains")
@@ -764,15 +869,10 @@ def domains_add(args: dict, name: str):
     from slipway.proxy import sync_routes
 
     settings = _settings()
-    with session_scope(settings) as session:
-        p = _project(session, name)
-        try:
-            domain = add_domain(session, settings, p, args["domain"])
-        except UserError as exc:
-            session.rollback()
-            _error(422, str(exc))
-        added = domain.name
-        audit.record(session, current_actor(), "domain.add", p, domain=added)
+    with _project_session(name) as (session, p):
+        with _refused(UserError):
+            added = add_domain(session, settings, p, args["domain"]).name
+        _audit(session, "domain.add", p, domain=added)
     sync_routes(settings)
     return _domain_json(added)
 
@@ -785,14 +885,10 @@ def domains_remove(name: str, domain: str):
     from slipway.proxy import sync_routes
 
     settings = _settings()
-    with session_scope(settings) as session:
-        p = _project(session, name)
-        try:
+    with _project_session(name) as (session, p):
+        with _refused(UserError, status=404):
             remove_domain(session, p, domain)
-        except UserError as exc:
-            session.rollback()
-            _error(404, str(exc))
-        audit.record(session, current_actor(), "domain.remove", p, domain=normalise(domain))
+        _audit(session, "domain.remove", p, domain=normalise(domain))
     sync_routes(settings)
 
 
@@ -837,8 +933,8 @@ def _channel_json(session, c) -> dict:
 def channels_list(name: str):
     from slipway.notifications import channels_of
 
-    with session_scope(_settings()) as session:
-        return [_channel_json(session, c) for c in channels_of(session, _project(session, name).id)]
+    with _project_session(name) as (session, p):
+        return [_channel_json(session, c) for c in channels_of(session, p.id)]
 
 
 @bp.post("/projects/<name>/notifications")
@@ -850,15 +946,11 @@ def channels_add(args: dict, name: str):
     from slipway.notifications import add_channel
 
     settings = _settings()
-    with session_scope(settings) as session:
-        p = _project(session, name)
-        try:
+    with _project_session(name) as (session, p):
+        with _refused(ValueError):
             channel, secret = add_channel(session, settings, p, args["name"], args["kind"], args["target"].strip(),
                                           on_failure=args["on_failure"], on_success=args["on_success"])
-        except ValueError as exc:
-            session.rollback()
-            _error(422, str(exc))
-        audit.record(session, current_actor(), "notification.add", p, channel=channel.name, kind=channel.kind)
+        _audit(session, "notification.add", p, channel=channel.name, kind=channel.kind)
         return {**_channel_json(session, channel), "secret": secret}
 
 
@@ -868,23 +960,38 @@ def channels_add(args: dict, name: str):
 def channels_remove(name: str, channel: str):
     from slipway.notifications import remove_channel
 
-    with session_scope(_settings()) as session:
-        p = _project(session, name)
+    with _project_session(name) as (session, p):
         if not remove_channel(session, p, channel):
             abort(404)
-        audit.record(session, current_actor(), "notification.remove", p, channel=channel)
+        _audit(session, "notification.remove", p, channel=channel)
 
 
 # -- the deploy hook and the git remote's token --------------------------------------------------------
 
 class HookOut(ma.Schema):
-    url = ma.fields.String(required=True, metadata={"description": "POST here to deploy: shown this once"})
+    url = ma.fields.String(required=True, metadata={"description": "POST here to deploy; keep it secret (anyone "
+                                                                   "with it can deploy)"})
     branch = ma.fields.String(required=True)
 
 
 class PushTokenOut(ma.Schema):
     remote = ma.fields.String(required=True)
     token = ma.fields.String(required=True, metadata={"description": "The remote's password: shown this once"})
+
+
+@bp.get("/projects/<name>/hook")
+@guard(Action.SETTINGS)
+@bp.response(200, HookOut)
+def hook_get(name: str):
+    """The deploy hook URL there is (kept encrypted, so shown again, as `slipway project hook` on the
+    Slipway machine shows it); 404 when the project has none."""
+    from slipway.git_remote import hook_token, hook_url
+
+    with _project_session(name) as (_session, p):
+        token = hook_token(p)
+        if token is None:
+            _error(404, f"{name} has no deploy hook")
+        return {"url": hook_url(_settings(), token), "branch": p.branch}
 
 
 @bp.post("/projects/<name>/hook")
@@ -895,10 +1002,9 @@ def hook_make(name: str):
     from slipway.git_remote import hook_url, issue_hook_token
 
     settings = _settings()
-    with session_scope(settings) as session:
-        p = _project(session, name)
+    with _project_session(name) as (session, p):
         token = issue_hook_token(p)
-        audit.record(session, current_actor(), "project.hook", p)
+        _audit(session, "project.hook", p)
         return {"url": hook_url(settings, token), "branch": p.branch}
 
 
@@ -906,12 +1012,11 @@ def hook_make(name: str):
 @guard(Action.SETTINGS)
 @bp.response(204)
 def hook_remove(name: str):
-    with session_scope(_settings()) as session:
-        p = _project(session, name)
+    with _project_session(name) as (session, p):
         if not p.deploy_hook_enc:
             abort(404)
         p.deploy_hook_enc = None
-        audit.record(session, current_actor(), "project.hook", p, removed=True)
+        _audit(session, "project.hook", p, removed=True)
 
 
 @bp.post("/projects/<name>/token")
@@ -922,12 +1027,8 @@ def push_token_make(name: str):
     from slipway.git_remote import issue_push_token, remote_url
 
     settings = _settings()
-    with session_scope(settings) as session:
-        p = _project(session, name)
-        try:
+    with _project_session(name) as (session, p):
+        with _refused(ValueError):
             token = issue_push_token(p, settings)
-        except ValueError as exc:
-            session.rollback()
-            _error(422, str(exc))
-        audit.record(session, current_actor(), "project.token", p)
+        _audit(session, "project.token", p)
         return {"remote": remote_url(settings, p.name), "token": token}

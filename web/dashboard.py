@@ -26,10 +26,10 @@ from slipway.akash_settings import FIELDS, as_text
 from slipway.buildlog import follow, stream_key
 from slipway.db import session_scope
 from slipway.deployments import BranchHead, DeployRequestError, cancel_deployment, request_deployment, request_redeploy
-from slipway.errors import UserError, render
+from slipway.errors import AppError, UserError, render
 from slipway.git_remote import mask_url_credentials, remote_url, uses_git_remote
 from slipway.models import BuildLog, Deployment, Project
-from slipway.projects import set_akash_settings
+from slipway.projects import creatable_teams, importable_repos, make_project, set_akash_settings
 from slipway.queue import redis_connection
 from slipway.states import State, comes_after
 from web.access import current_actor, guard
@@ -99,6 +99,7 @@ def _project_page(name: str, status: int = 200):
                                rollback_to=rollback_source(session, p), domains=domains,
                                can_deploy=can(actor, p, Action.DEPLOY, session),
                                can_settings=can(actor, p, Action.SETTINGS, session),
+                               can_reconnect=actor.is_admin,  # the GitHub page is the operator's (Site.OPERATOR)
                                git_remote=git_remote, has_hook=bool(p.deploy_hook_enc),
                                env_names=envvars.names(session, p.id), **_leases(settings, session, p.id)), status
 
@@ -411,37 +412,12 @@ def _int_or_none(text) -> int | None:
 
 # -- creating a project ---------------------------------------------------------
 
-def _importable_repos(session, actor) -> list[tuple]:
-    """(installation, repository) pairs the actor may make a project of: the App's installations'
-    repositories; a GitHub user only those their own token can push to (member or owner)."""
-    from slipway.accounts.access import Role
-    from slipway.github.installations import active_installations
-
-    roles = None if actor.is_admin else actor.repo_roles()
-    out = []
-    for i in active_installations(session):
-        if i.suspended:
-            continue
-        for r in sorted(i.repositories, key=lambda r: r.full_name.lower()):
-            if roles is None or roles.get(r.full_name.lower()) in (Role.OWNER, Role.MEMBER):
-                out.append((i, r))
-    return out
-
-
-def _creatable_teams(session, actor) -> list:
-    """Teams the actor may put a new project in (owner or member); the admin may put it in none."""
-    from slipway.accounts.access import Role
-
-    return [t for t in teams.visible(session, actor)
-            if actor.is_admin or actor.team_roles.get(t.id) in (Role.OWNER, Role.MEMBER)]
-
-
 def _new_page(values: dict | None = None, error: str | None = None, status: int = 200):
     settings = _settings()
     actor = current_actor()
     with session_scope(settings) as session:
-        repos = [(i.id, r.repo_id, r.full_name, r.private) for i, r in _importable_repos(session, actor)]
-        team_slugs = [(t.slug, t.name) for t in _creatable_teams(session, actor)]
+        repos = [(i.id, r.repo_id, r.full_name, r.private) for i, r in importable_repos(session, actor)]
+        team_slugs = [(t.slug, t.name) for t in creatable_teams(session, actor)]
     return render_template("new_project.html", repos=repos, teams=team_slugs, values=values or {},
                            error=error, targets=_target_names(settings), default_target=settings.default_target,
                            is_admin=actor.is_admin), status
@@ -483,48 +459,6 @@ def create_project():
         flash(f"Created {name}: push to its branch on GitHub, or deploy it now.", "notice")
         return redirect(url_for("dashboard.project", name=name))
     return _secret_page(name, "git remote", token=token, remote=remote_url(settings, name), status=201)
-
-
-def make_project(session, settings, actor, *, source: str, name: str, branch: str, target: str, team: str,
-                 repo: str) -> tuple[Project, str | None]:
-    """The one road to a new project, for the dashboard's /new and the API: from a repository the
-    actor may import (``source="github"``, ``repo`` as "installation:repository id" or owner/name), or a
-    git-push project in one of their teams. Returns it and, for git push, its remote's token (shown once).
-    UserError or ValueError says what to fix."""
-    from slipway.git_remote import ensure_repository, issue_push_token, repository_path
-    from slipway.projects import ProjectSpec
-    from slipway.projects import create_project as create
-
-    chosen = None
-    if team:
-        chosen = next((t for t in _creatable_teams(session, actor) if t.slug == team), None)
-        if chosen is None:
-            raise UserError(UserError.DASH_NO_SUCH_TEAM, team=team)
-    elif not actor.is_admin and source != "github":
-        raise UserError(UserError.DASH_TEAM_NEEDED)
-    installation_id = None
-    if source == "github":
-        pairs = {}
-        for i, r in _importable_repos(session, actor):
-            pairs[f"{i.id}:{r.repo_id}"] = pairs[r.full_name.lower()] = (i, r)
-        if repo.lower() not in pairs:
-            raise UserError(UserError.DASH_NO_SUCH_REPO)
-        i, r = pairs[repo.lower()]
-        installation_id, github_repo = i.id, r.full_name
-        repo_url = f"{settings.github_url.rstrip('/')}/{r.full_name}.git"
-    else:
-        github_repo, repo_url = None, str(repository_path(settings, name or "-"))
-    project = create(session, ProjectSpec(name=name, repo_url=repo_url, github_repo=github_repo, branch=branch,
-                                          target=target))
-    project.installation_id = installation_id
-    if chosen is not None:
-        teams.assign(session, project, chosen)
-    token = None
-    if github_repo is None:
-        ensure_repository(settings, project.name, project.branch)
-        token = issue_push_token(project, settings)
-    audit.record(session, actor, "project.create", project, team=chosen.slug if chosen else None)
-    return project, token
 
 
 def _secret_page(name: str, what: str, status: int = 200, **shown_once):
@@ -713,9 +647,13 @@ def delete(name: str):
     check_csrf()
     if request.form.get("confirm", "").strip() != name:
         return _settings_page(name, error=render(UserError.DASH_DELETE_CONFIRM, name=name), status=400)
-    with session_scope(_settings()) as session:
-        audit.record(session, current_actor(), "project.delete",
-                     session.scalar(select(Project).where(Project.name == name)))
-    delete_project(_settings(), name, logging.getLogger(__name__).info)
+    actor = current_actor()
+    try:
+        delete_project(_settings(), name, logging.getLogger(__name__).info,
+                       record=lambda session, p: audit.record(session, actor, "project.delete", p))
+    except AppError as exc:  # its target failed: nothing was deleted, say so and let them try again
+        return _settings_page(name, error=str(exc), status=503)
+    except ValueError:  # deleted meanwhile
+        abort(404)
     flash(f"Deleted {name}.", "notice")
     return redirect(url_for("dashboard.index"))

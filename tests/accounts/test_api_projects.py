@@ -140,9 +140,14 @@ def test_channels_show_their_target_by_host_and_a_webhooks_secret_once(two_teams
 
 def test_the_deploy_hook_is_shown_once_and_removed(two_teams, browser_as):
     member = browser_as("red-member", two_teams)
+    none = member.get("/api/projects/red-app/hook")
+    assert none.status_code == 404 and none.json["error"] == "red-app has no deploy hook"
     made = member.post("/api/projects/red-app/hook")
     assert made.status_code == 201 and "/hooks/deploy/" in made.json["url"] and made.json["branch"] == "main"
     assert made.json["url"] not in member.get("/api/projects/red-app").get_data(as_text=True)
+    # Kept encrypted, so those who may change settings see it again (as `slipway project hook` does).
+    assert member.get("/api/projects/red-app/hook").json == made.json
+    assert browser_as("red-viewer", two_teams).get("/api/projects/red-app/hook").status_code == 403
     assert member.delete("/api/projects/red-app/hook").status_code == 204
     assert member.delete("/api/projects/red-app/hook").status_code == 404
     with session_scope() as s:
@@ -178,3 +183,66 @@ def test_the_dashboards_notification_channels_are_audited_too(two_teams, browser
     assert member.post("/projects/red-app/notifications/ops/delete", data=form).status_code == 302
     assert audit_log("red-app") == [("notification.add", {"channel": "ops", "kind": "slack"}),
                                     ("notification.remove", {"channel": "ops"})]
+
+
+def test_every_deployment_one_can_see_newest_first_a_page_at_a_time(two_teams, browser_as):
+    from slipway.models import Deployment
+
+    with session_scope() as s:
+        red = s.scalar(select(Project).where(Project.name == "red-app"))
+        s.add(Deployment(project_id=red.id, sha="b" * 40, branch="main", trigger="api", state="queued", pr_number=7))
+    member = browser_as("red-member", two_teams)
+    found = member.get("/api/deployments").json
+    assert [d["project"] for d in found] == ["red-app", "red-app"]  # never blue's
+    assert found[0]["id"] > found[1]["id"] == two_teams.red_deployment and found[0]["pr_number"] == 7
+    page = member.get("/api/deployments?limit=1").json
+    assert [d["id"] for d in page] == [found[0]["id"]]
+    rest = member.get(f"/api/deployments?limit=1&before={page[-1]['id']}").json
+    assert [d["id"] for d in rest] == [two_teams.red_deployment]
+    assert member.get("/api/deployments?limit=0").status_code == 422
+    assert [d["id"] for d in member.get("/api/projects/red-app/deployments?limit=1").json] == [found[0]["id"]]
+    blue = browser_as("blue-member", two_teams).get("/api/deployments").json
+    assert [d["id"] for d in blue] == [two_teams.blue_deployment]
+
+
+@pytest.fixture
+def broken_target_app(settings, tmp_path):
+    """Slipway whose local target's Docker Engine does not answer (its socket is not there)."""
+    from dataclasses import replace
+
+    from web import create_app
+
+    app = create_app(replace(settings, docker_host=f"unix://{tmp_path}/no-docker.sock"))
+    app.config["TESTING"] = True
+    return app
+
+
+def test_deleting_a_project_whose_target_fails_says_so_and_deletes_nothing(two_teams, broken_target_app,
+                                                                        browser_as):
+    from slipway.models import Deployment
+    from web.auth import SESSION_KEY, sessions
+
+    with session_scope() as s:
+        red = s.scalar(select(Project).where(Project.name == "red-app"))
+        s.add(Deployment(project_id=red.id, sha="c" * 40, branch="main", trigger="api", state="queued"))
+    owner = broken_target_app.test_client()
+    with owner.session_transaction() as session:
+        session[SESSION_KEY] = sessions(broken_target_app).begin(two_teams.users["red-owner"])
+        session["csrf"] = "test-csrf-token"
+    for attempt in (lambda: owner.delete("/api/projects/red-app"),
+                    lambda: owner.post("/projects/red-app/delete", data={"csrf": "test-csrf-token",
+                                                                         "confirm": "red-app"})):
+        resp = attempt()
+        text = resp.json["error"] if resp.is_json else resp.get_data(as_text=True)
+        assert resp.status_code == 503, text
+        assert "Could not delete red-app: its local target failed" in text and "Nothing was deleted" in text
+        with session_scope() as s:
+            states = s.scalars(select(Deployment.state).join(Project).where(Project.name == "red-app")).all()
+            assert sorted(states) == ["failed", "queued"]  # the project, its history and its queued deploy
+    assert audit_log("red-app") == []  # nothing was deleted, so nothing is recorded as deleted
+    # Once the target answers, deleting again works.
+    again = browser_as("red-owner", two_teams)
+    assert again.delete("/api/projects/red-app").status_code == 204
+    assert [a for a, _ in audit_log("red-app")] == ["project.delete"]
+    with session_scope() as s:
+        assert s.scalars(select(Deployment).where(Deployment.sha == "c" * 40)).all() == []

@@ -60,16 +60,52 @@ def test_a_git_push_project_is_made_changed_and_deleted_through_the_api(cli_sett
     changed = run("project", "set", "green-app", "--branch", "dev", "--no-previews")
     assert changed.exit_code == 0 and "branch dev" in changed.output and "previews off" in changed.output
     assert actors("settings.project")[-1].startswith("github:red-owner")
-    shown = run("project", "hook", "green-app")
-    assert shown.exit_code != 0 and "--regenerate" in shown.output
+    made_hook = run("project", "hook", "green-app")  # none yet: made, as on the Slipway machine
+    assert made_hook.exit_code == 0 and "new deploy hook of green-app" in made_hook.output, made_hook.output
+    shown = run("project", "hook", "green-app")  # then the same URL again, as on the Slipway machine
+    assert shown.exit_code == 0 and "new deploy hook" not in shown.output
+    assert shown.output.splitlines()[0] == made_hook.output.splitlines()[0]
     hook = run("project", "hook", "green-app", "--regenerate")
     assert hook.exit_code == 0 and hook.output.startswith("http") and "deploys the head of dev" in hook.output
+    assert hook.output.splitlines()[0] != shown.output.splitlines()[0]
+    assert len(actors("project.hook")) == 2  # made, then made again; showing changes nothing
+    old_url = shown.output.splitlines()[0]
+    assert run("logout").exit_code == 0  # the Slipway machine's own CLI shows the same URL
+    assert run("project", "hook", "green-app").output.splitlines()[0] == hook.output.splitlines()[0]
+    login_as(server, two_teams, "red-owner")
+    assert old_url not in run("project", "hook", "green-app").output  # the replaced URL is gone
     gone = run("project", "delete", "green-app", "--yes")
     assert gone.exit_code == 0, gone.output
     with session_scope() as s:
         assert s.scalars(select(Project).where(Project.name == "green-app")).first() is None
     assert actors("project.delete")[-1].startswith("github:red-owner")
     assert token not in hook.output + gone.output
+
+
+def test_deployments_without_a_project_lists_every_one_the_user_can_see(cli_settings, server, two_teams):
+    login_as(server, two_teams, "red-viewer")
+    listed = run("deployments")
+    assert listed.exit_code == 0, listed.output
+    header, *rows = listed.output.splitlines()
+    assert header.split()[:6] == ["ID", "PROJECT", "COMMIT", "BRANCH", "TRIGGER", "STATE"]
+    assert [row.split()[:6] for row in rows] == [[str(two_teams.red_deployment), "red-app", "aaaaaaa", "main", "git",
+                                                  "failed"]]
+    as_json = run("deployments", "--json", "-n", "5")
+    assert [d["project"] for d in json.loads(as_json.output)] == ["red-app"]
+    assert "blue-app" not in listed.output + as_json.output
+    login_as(server, two_teams, "blue-member")
+    assert "red-app" not in run("deployments").output and "blue-app" in run("deployments").output
+
+
+def test_app_logs_through_the_api_say_why_there_are_none_and_hide_other_teams(cli_settings, server, two_teams):
+    login_as(server, two_teams, "red-viewer")  # viewers read logs
+    none = run("logs", "red-app", "--app")
+    assert none.exit_code != 0 and "red-app has no live production deployment" in none.output, none.output
+    ended = run("logs", str(two_teams.red_deployment), "--app", "--follow")
+    assert ended.exit_code != 0 and f"deployment {two_teams.red_deployment} runs nothing (failed)" in ended.output
+    for args in (("logs", "blue-app", "--app"), ("logs", str(two_teams.blue_deployment), "--app", "--follow")):
+        hidden = run(*args)
+        assert hidden.exit_code != 0 and "not found" in hidden.output, (args, hidden.output)
 
 
 def test_roles_and_scopes_limit_the_remote_commands(cli_settings, server, two_teams):
@@ -127,8 +163,7 @@ def test_teams_through_the_api(cli_settings, server, two_teams):
     assert "blue-member (viewer)" in run("team", "list").output
 
 
-@pytest.mark.parametrize("args", [("init",), ("reap",), ("registry", "gc"), ("db", "upgrade"), ("settings",),
-                                  ("logs", "red-app", "--app")])
+@pytest.mark.parametrize("args", [("init",), ("reap",), ("registry", "gc"), ("db", "upgrade"), ("settings",)])
 def test_commands_without_an_api_say_they_run_on_the_slipway_machine(cli_settings, server, two_teams, args):
     login_as(server, two_teams, "red-owner")
     refused = run(*args)
@@ -161,8 +196,46 @@ def test_a_github_project_is_created_through_the_api_for_whoever_may_import_it(c
     with session_scope() as s:
         assert s.scalar(select(Project.installation_id).where(Project.name == "hello")) == 1001
     assert actors("project.create")[-1].startswith("admin (token")
-    local_only = run("project", "create", "other", "--repo", "https://example.com/x.git")
-    assert local_only.exit_code != 0 and "--repo clones a URL from the Slipway machine" in local_only.output
+
+
+def test_a_project_cloned_from_a_url_is_created_through_the_api_for_public_repositories(
+        cli_settings, server, settings, two_teams, git_server, queue):
+    login_as(server, two_teams, "red-member")
+    for url, why in (("/srv/git/blue-app.git", "not an https:// or http:// URL"),
+                     ("file:///srv/git/blue-app.git", "not an https:// or http:// URL"),
+                     ("git@github.com:octo-org/hello.git", "not an https:// or http:// URL"),
+                     ("ssh://git@example.com/x.git", "not an https:// or http:// URL"),
+                     ("https://127.0.0.1:5000/x.git", "127.0.0.1 is at 127.0.0.1, not an address on the public"),
+                     ("http://10.1.2.3/x.git", "not an address on the public internet")):
+        refused = run("project", "create", "cloned", "--repo", url, "--team", "red")
+        assert refused.exit_code != 0 and why in refused.output, (url, refused.output)
+    tied = run("project", "create", "cloned", "--repo", "https://93.184.216.34/x.git", "--github", "octo-org/hello",
+               "--team", "red")
+    assert tied.exit_code != 0 and "only Slipway's operator ties" in tied.output
+    with session_scope() as s:
+        assert s.scalars(select(Project).where(Project.name == "cloned")).first() is None
+    made = run("project", "create", "cloned", "--repo", "https://ci:s3cr3t-pat@93.184.216.34/x.git", "--team", "red",
+               "--dockerfile", "web/Dockerfile", "--branch", "trunk")
+    assert made.exit_code == 0, made.output
+    assert "created project cloned for team red" in made.output and "s3cr3t-pat" not in made.output
+    assert "slipway deploy cloned" in made.output and "token" not in made.output.lower()
+    with session_scope() as s:
+        p = s.scalars(select(Project).where(Project.name == "cloned")).one()
+        assert (p.repo_url, p.dockerfile, p.branch, p.github_repo) == (
+            "https://ci:s3cr3t-pat@93.184.216.34/x.git", "web/Dockerfile", "trunk", None)
+    assert actors("project.create")[-1].startswith("github:red-member")
+    listed = run("project", "list", "--json")
+    assert "s3cr3t-pat" not in listed.output and "https://***@93.184.216.34/x.git" in listed.output
+    # The operator may clone what the Slipway machine reaches, and tie it to a GitHub repository's webhook.
+    repo = git_server.create("cloned-here")
+    sha = repo.commit({"Dockerfile": "FROM scratch\n"})
+    assert run("login", server, input=f"{settings.admin_password}\n").exit_code == 0
+    here = run("project", "create", "here", "--repo", repo.url, "--github", "octo-org/here")
+    assert here.exit_code == 0, here.output
+    deployed = run("deploy", "here")
+    assert deployed.exit_code == 0 and f"of {sha[:7]} queued" in deployed.output, deployed.output
+    with session_scope() as s:
+        assert s.scalar(select(Project.github_repo).where(Project.name == "here")) == "octo-org/here"
 
 
 def test_redeploy_and_the_audit_log_through_the_api(cli_settings, server, two_teams, queue):

@@ -88,3 +88,16 @@ def test_a_hook_is_shown_once_and_removed(two_teams, browser_as):
     with session_scope() as s:
         assert s.scalar(select(Project.deploy_hook_enc).where(Project.name == "red-app")) is None
     assert audit_actions("red-app") == ["project.hook", "project.hook"]
+
+
+def test_a_disconnected_projects_github_link_shows_only_to_those_who_may_follow_it(two_teams, browser_as, client):
+    with session_scope() as s:
+        s.scalar(select(Project).where(Project.name == "red-app")).disconnected_reason = "the App was uninstalled"
+    for login in ("red-owner", "red-viewer"):
+        member = browser_as(login, two_teams)
+        page = member.get("/projects/red-app").get_data(as_text=True)
+        assert "Disconnected: the App was uninstalled" in page and 'href="/github"' not in page, login
+        assert "operator reconnects it" in page
+        assert member.get("/github").status_code == 404  # where the link led them
+    page = client.get("/projects/red-app").get_data(as_text=True)  # the admin, whose page it is
+    assert 'href="/github"' in page and client.get("/github").status_code == 200
