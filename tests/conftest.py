@@ -48,7 +48,7 @@ from slipway.settings import Settings, set_settings
 from tests.support.databases import PostgresSchemas, postgres_url
 from tests.support.gitrepos import GitServer
 from tests.support.payloads import sign
-from tests.support.web import sign_in, testing_app
+from tests.support.web import dashboard_app, sign_in
 
 
 @pytest.fixture(scope="session")
@@ -188,7 +188,7 @@ def server(app):
 
 @pytest.fixture
 def app(settings):
-    return testing_app(settings)
+    return dashboard_app(settings)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from slipway.models import Deployment, Installation, InstallationRepository, Pro
 from slipway.settings import set_settings
 from tests.github.standin import GitHubStandIn
 from tests.support.github import ACCOUNT, INSTALLATION_ID, REPO
-from tests.support.web import testing_app
+from tests.support.web import dashboard_app
 
 OTHER_REPO = "octo-org/other"
 
@@ -45,7 +45,7 @@ def gh_settings(settings, github):
 
 @pytest.fixture
 def gh_app(gh_settings):
-    return testing_app(gh_settings)
+    return dashboard_app(gh_settings)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from slipway.models import GitHubAppRecord
 from slipway.settings import set_settings
 from tests.github.examples import webhook_delivery
 from tests.github.standin import GitHubStandIn
-from tests.support.web import sign_in, testing_app
+from tests.support.web import dashboard_app, sign_in
 
 PUBLIC = "https://slipway.example.com"
 GITHUB = "https://github.example"
@@ -46,7 +46,7 @@ def gh_settings(settings, standin):
 
 @pytest.fixture
 def web(gh_settings):
-    return sign_in(testing_app(gh_settings).test_client())
+    return sign_in(dashboard_app(gh_settings).test_client())
 
 
 def csrf_of(page: str) -> str:

@@ -27,14 +27,14 @@ from slipway.queue import SERIALIZER, job_id_for
 from tests.github.standin import GitHubStandIn
 from tests.support.github import INSTALLATION_ID, REPO
 from tests.support.pipeline import everything_stored, log_of, push, site_files
-from tests.support.web import testing_app
+from tests.support.web import dashboard_app
 
 pytestmark = pytest.mark.docker
 
 
 @pytest.fixture
 def app(github_settings):
-    return testing_app(github_settings)
+    return dashboard_app(github_settings)
 
 
 def get(dep_id: int) -> Deployment:

@@ -19,14 +19,14 @@ from tests.support.gitrepos import GitServer, SourceRepo
 from tests.support.github import INSTALLATION_ID, REPO
 from tests.support.payloads import pr_payload, push_payload
 from tests.support.pipeline import dockerfile, log_of
-from tests.support.web import testing_app
+from tests.support.web import dashboard_app
 
 pytestmark = pytest.mark.docker
 
 
 @pytest.fixture
 def app(github_settings):
-    return testing_app(github_settings)
+    return dashboard_app(github_settings)
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from slipway.queue import redis_connection
 from slipway.settings import set_settings
 from tests.support.pipeline import everything_stored, log_of, push, site_files
 from tests.support.secrets import forms
-from tests.support.web import testing_app
+from tests.support.web import dashboard_app
 
 pytestmark = pytest.mark.docker
 
@@ -51,7 +51,7 @@ def github_settings(github_settings):
 
 @pytest.fixture
 def app(github_settings):
-    return testing_app(github_settings)
+    return dashboard_app(github_settings)
 
 
 class CommandLines:

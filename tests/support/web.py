@@ -12,7 +12,7 @@ def sign_in(client):
     return client
 
 
-def testing_app(settings):
+def dashboard_app(settings):
     """The dashboard's Flask app for these settings, in testing mode (exceptions reach the test)."""
     from web import create_app
 

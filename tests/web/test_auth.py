@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from tests.support.payloads import push_payload
-from tests.support.web import testing_app
+from tests.support.web import dashboard_app
 
 
 pytestmark = pytest.mark.both_databases
@@ -172,7 +172,7 @@ def test_templates_keep_to_the_content_security_policy(client):
 # -- failed sign-ins are rate-limited per client -----------------------------------------------
 
 def limited_app(settings, limit: str):
-    return testing_app(replace(settings, login_rate_limit=limit))
+    return dashboard_app(replace(settings, login_rate_limit=limit))
 
 
 def from_address(client, address: str):
