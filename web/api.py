@@ -107,6 +107,11 @@ class DeploymentOut(ma.Schema):
     health_checked_at = ma.fields.String(allow_none=True)
     health_since = ma.fields.String(allow_none=True)
     pr_number = ma.fields.Integer(allow_none=True, metadata={"description": "The pull request a preview is of"})
+    commit_message = ma.fields.String(allow_none=True, metadata={"description": "The commit's first line"})
+    commit_author = ma.fields.String(allow_none=True)
+    slot_url = ma.fields.String(allow_none=True, metadata={
+        "description": "The stable URL of the deployment's slot (production or its pull request's preview)"})
+    restarts = ma.fields.Integer(allow_none=True, metadata={"description": "How often the app was started again"})
 
 
 class LogLineOut(ma.Schema):
@@ -221,6 +226,7 @@ def deployment_json(d: Deployment) -> dict:
         "health_since": _iso(d.health_since), "pr_number": d.pr_number,
         # The slot's stable URL through the proxy (production or the preview), and how often the app was restarted.
         "slot_url": d.slot_url, "restarts": d.restarts,
+        "commit_message": d.commit_message, "commit_author": d.commit_author,
     }
 
 

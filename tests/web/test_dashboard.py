@@ -55,7 +55,14 @@ def test_unknown_pages_are_404(client):
 
 def test_api(client, settings):
     dep_id = make(settings, "live")
-    assert client.get(f"/api/deployments/{dep_id}").json["url"] == "http://127.0.0.1:9999"
+    with session_scope() as s:
+        d = s.get(Deployment, dep_id)
+        d.slot_url, d.restarts, d.commit_message, d.commit_author = "http://dash.localhost:8080", 2, "Fix it", "Ada"
+    got = client.get(f"/api/deployments/{dep_id}").json
+    assert got["url"] == "http://127.0.0.1:9999"
+    # What the dashboard shows of it, the API answers too.
+    assert (got["slot_url"], got["restarts"], got["commit_message"], got["commit_author"]) == (
+        "http://dash.localhost:8080", 2, "Fix it", "Ada")
     assert [row["line"] for row in client.get(f"/api/deployments/{dep_id}/log").json] == ["hello", "world"]
     assert client.get("/api/projects").json[0]["name"] == "dash"
 
