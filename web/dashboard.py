@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import (
     Blueprint,
@@ -18,6 +20,7 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from slipway import envvars
 from slipway.accounts import audit, teams
@@ -78,12 +81,19 @@ def project(name: str):
     return _project_page(name)
 
 
+@contextmanager
+def _project_session(name: str) -> Iterator[tuple[Session, Project]]:
+    """A session (committed at the end) and the route's project (404 when there is none)."""
+    with session_scope(_settings()) as session:
+        project = session.scalar(select(Project).where(Project.name == name))
+        if project is None:
+            abort(404)
+        yield session, project
+
+
 def _project_page(name: str, status: int = 200):
     settings = _settings()
-    with session_scope(settings) as session:
-        p = session.scalar(select(Project).where(Project.name == name))
-        if p is None:
-            abort(404)
+    with _project_session(name) as (session, p):
         deployments = session.scalars(
             select(Deployment).where(Deployment.project_id == p.id).order_by(Deployment.id.desc()).limit(50)
         ).all()
@@ -307,10 +317,7 @@ def add_domain(name: str):
     check_csrf()
     settings = _settings()
     domain = request.form.get("domain", "")
-    with session_scope(settings) as session:
-        p = session.scalar(select(Project).where(Project.name == name))
-        if p is None:
-            abort(404)
+    with _project_session(name) as (session, p):
         try:
             add(session, settings, p, domain)
         except UserError as exc:
@@ -332,10 +339,7 @@ def remove_domain(name: str, domain: str):
 
     check_csrf()
     settings = _settings()
-    with session_scope(settings) as session:
-        p = session.scalar(select(Project).where(Project.name == name))
-        if p is None:
-            abort(404)
+    with _project_session(name) as (session, p):
         try:
             remove(session, p, domain)
         except UserError as exc:
@@ -485,10 +489,7 @@ def project_settings(name: str):
 
 def _settings_page(name: str, error: str | None = None, status: int = 200, **extra):
     settings = _settings()
-    with session_scope(settings) as session:
-        p = session.scalar(select(Project).where(Project.name == name))
-        if p is None:
-            abort(404)
+    with _project_session(name) as (session, p):
         git_remote = remote_url(settings, p.name) if uses_git_remote(settings, p.name, p.repo_url) else None
         return render_template("settings.html", project=p, error=error, git_remote=git_remote,
                                has_hook=bool(p.deploy_hook_enc), env_names=envvars.names(session, p.id),
@@ -534,8 +535,7 @@ def set_variable(name: str):
     key = request.form.get("key", "").strip()
     value = request.form.get("value", "")
     marks = [field for field, _label, _why in ENV_MARKS if request.form.get(field) == "on"]
-    with session_scope(_settings()) as session:
-        project = session.scalar(select(Project).where(Project.name == name))
+    with _project_session(name) as (session, project):
         try:
             _set_variable(session, project, key, value, marks)
         except ValueError as exc:
@@ -561,8 +561,7 @@ def _set_variable(session, project: Project, key: str, value: str, marks: list[s
 @guard(Action.SETTINGS)
 def unset_variable(name: str, key: str):
     check_csrf()
-    with session_scope(_settings()) as session:
-        project = session.scalar(select(Project).where(Project.name == name))
+    with _project_session(name) as (session, project):
         missing = envvars.unset_vars(session, project, [key])
         if not missing:
             audit.record(session, current_actor(), "env.unset", project, names=[key])
@@ -579,8 +578,7 @@ def make_hook(name: str):
 
     check_csrf()
     settings = _settings()
-    with session_scope(settings) as session:
-        project = session.scalar(select(Project).where(Project.name == name))
+    with _project_session(name) as (session, project):
         token = issue_hook_token(project)
         audit.record(session, current_actor(), "project.hook", project)
         branch = project.branch
@@ -591,8 +589,7 @@ def make_hook(name: str):
 @guard(Action.SETTINGS)
 def delete_hook(name: str):
     check_csrf()
-    with session_scope(_settings()) as session:
-        project = session.scalar(select(Project).where(Project.name == name))
+    with _project_session(name) as (session, project):
         project.deploy_hook_enc = None
         audit.record(session, current_actor(), "project.hook", project, removed=True)
     flash("Deploy hook removed: its URL no longer deploys.", "notice")
@@ -607,8 +604,7 @@ def make_push_token(name: str):
 
     check_csrf()
     settings = _settings()
-    with session_scope(settings) as session:
-        project = session.scalar(select(Project).where(Project.name == name))
+    with _project_session(name) as (session, project):
         try:
             token = issue_push_token(project, settings)
         except ValueError as exc:
@@ -626,8 +622,7 @@ def rollback(name: str):
     from slipway.deployments import rollback_source
 
     check_csrf()
-    with session_scope(_settings()) as session:
-        project = session.scalar(select(Project).where(Project.name == name))
+    with _project_session(name) as (session, project):
         source = rollback_source(session, project)
         source_id = source.id if source is not None else None
     if source_id is None:
