@@ -122,6 +122,8 @@ MESSAGES: dict[str, str] = {
     "build:user:plan": "Slipway recognised a {kind} app in {commit} but cannot plan its build: {detail}.",
     "build:user:slipway-toml": "slipway.toml in {commit} is not valid: {detail}. README: \"slipway.toml\" lists every key.",
     "cli:user:local-only": "`slipway {command}` runs on the Slipway machine, against its own data (the JSON API has no route for it); you are logged in to {url}: run it there, or `slipway logout` to work locally",
+    # custom domains' certificates (deployer.caddy.Acme)
+    "settings:user:acme-ca": "SLIPWAY_ACME_CA is {value!r}, which is not an ACME directory: give its https:// URL (like https://acme-staging-v02.api.letsencrypt.org/directory), or leave it unset for Let's Encrypt.",
 }
 
 
@@ -224,6 +226,7 @@ class UserError(SlipwayError):
     BUILD_PLAN = "build:user:plan"
     BUILD_SLIPWAY_TOML = "build:user:slipway-toml"
     CLI_LOCAL_ONLY = "cli:user:local-only"
+    SETTINGS_ACME_CA = "settings:user:acme-ca"
 
 
 class AppError(SlipwayError):
