@@ -37,10 +37,10 @@ def handshake(host: str, port: int) -> str:
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-            with ctx.wrap_socket(raw, server_hostname=host) as tls:
-                tls.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-                return tls.recv(65536).decode(errors="replace").splitlines()[0]
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+                ctx.wrap_socket(raw, server_hostname=host) as tls:
+            tls.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            return tls.recv(65536).decode(errors="replace").splitlines()[0]
     except ssl.SSLError as exc:
         return f"refused: {exc.reason}"
 
