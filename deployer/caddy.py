@@ -15,7 +15,7 @@ hundred reloads under load); the front, which never reloads, sends such a GET ag
 drops no request. The router also serves HTTPS on ``https_listen`` itself: custom domains, the
 dashboard and the registry. Caddy's automatic
 HTTPS gets certificates for public names (ACME, once the name points at this machine and ports 80
-and 443 reach it) and signs local names (``.localhost``, ``.local``, ``.internal``, ``.test``) with
+and 443 reach it; :class:`Acme` says from which CA) and signs local names (``.localhost``, ``.local``, ``.internal``, ``.test``) with
 its own internal CA (``tls internal``), never installed into the system's trust store.
 
 The router's admin API listens on a Unix socket in Slipway's run directory (``unix:///PATH``), not on
@@ -59,6 +59,47 @@ class Upstream:
     dial: str
     host: str
     tls: bool = False
+
+
+@dataclass(frozen=True)
+class Acme:
+    """Where Caddy gets certificates for public names over ACME (RFC 8555).
+
+    ``ca``: the CA's directory URL; empty keeps Caddy's defaults (Let's Encrypt, then ZeroSSL).
+    ``ca_root``: a PEM file of roots to trust the directory's HTTPS by, for a CA of your own.
+    ``email``: the ACME account's contact. ``http_port``: the port the CA sends HTTP-01 requests to,
+    the front's (``SLIPWAY_PROXY_HTTP``); 0 leaves Caddy's choice (the router's own HTTP port).
+    """
+
+    ca: str = ""
+    ca_root: str = ""
+    email: str = ""
+    http_port: int = 0
+
+
+def acme_policy(subjects: list[str], acme: Acme, https_port: int) -> dict:
+    """The TLS automation policy for public ``subjects``: ACME issuers that answer the CA's challenges
+    on the ports clients reach this proxy at.
+
+    HTTP-01: every Caddy server answers ``/.well-known/acme-challenge/`` for a challenge in progress
+    before its routes (Caddy 2.6, ``Server.ServeHTTP``), so the router's apps server answers it even
+    though it redirects everything else for these names to HTTPS; the front forwards it there.
+    TLS-ALPN-01: the router's TLS server answers it in the handshake on ``https_port``. Both ports are
+    held by Caddy already, so the challenge solvers never open listeners of their own there.
+    """
+    challenges: dict = {"tls-alpn": {"alternate_port": https_port}}
+    if acme.http_port:
+        challenges["http"] = {"alternate_port": acme.http_port}
+    issuer: dict = {"challenges": challenges}
+    if acme.email:
+        issuer["email"] = acme.email
+    if acme.ca_root:
+        issuer["trusted_roots_pem_files"] = [acme.ca_root]
+    if acme.ca:
+        issuers = [{"module": "acme", "ca": acme.ca, **issuer}]
+    else:  # Caddy's own default issuers, in its order
+        issuers = [{"module": "acme", **issuer}, {"module": "zerossl", **issuer}]
+    return {"subjects": subjects, "issuers": issuers}
 
 
 @dataclass(frozen=True)
@@ -116,8 +157,10 @@ def admin_listen(admin: str) -> str:
     return admin
 
 
-def caddy_config(table: RouteTable, admin: str, http_listen: str, https_listen: str) -> dict:
-    """Caddy's whole JSON configuration for ``table``: the same table gives the same JSON."""
+def caddy_config(table: RouteTable, admin: str, http_listen: str, https_listen: str, acme: Acme = Acme()) -> dict:
+    """Caddy's whole JSON configuration for ``table``: the same table gives the same JSON.
+
+    ``acme``: where public names' certificates come from (:func:`acme_policy`)."""
     https_port = _port(https_listen)
     apps_routes = [{"match": [{"host": [host]}], "handle": _proxy_to(up), "terminal": True}
                    for host, up in sorted(table.http.items())]
@@ -145,8 +188,14 @@ def caddy_config(table: RouteTable, admin: str, http_listen: str, https_listen: 
         },
     }
     local = sorted(h for h in table.https if is_local_name(h))
+    public = sorted(h for h in table.https if not is_local_name(h))
+    policies = []
     if local:
-        config["apps"]["tls"] = {"automation": {"policies": [{"subjects": local, "issuers": [{"module": "internal"}]}]}}
+        policies.append({"subjects": local, "issuers": [{"module": "internal"}]})
+    if public:
+        policies.append(acme_policy(public, acme, https_port))
+    if policies:
+        config["apps"]["tls"] = {"automation": {"policies": policies}}
     return config
 
 
@@ -156,10 +205,12 @@ class CaddyProxy:
 
     name = "caddy"
 
-    def __init__(self, admin: str, http_listen: str, https_listen: str, timeout_s: float = 10.0):
+    def __init__(self, admin: str, http_listen: str, https_listen: str, timeout_s: float = 10.0,
+                 acme: Acme = Acme()):
         self.admin = admin
         self.http_listen = http_listen
         self.https_listen = https_listen
+        self.acme = acme
         self._timeout_s = timeout_s
         self._http = requests.Session()
         if admin.startswith("unix://"):
@@ -176,7 +227,7 @@ class CaddyProxy:
         return f"{self._base}{path}"
 
     def config(self, table: RouteTable) -> dict:
-        return caddy_config(table, self.admin, self.http_listen, self.https_listen)
+        return caddy_config(table, self.admin, self.http_listen, self.https_listen, self.acme)
 
     def apply(self, table: RouteTable) -> None:
         """Make Caddy serve exactly ``table``; returns once the new configuration is in force."""

@@ -53,6 +53,8 @@ if [ -n "$TEST" ]; then packages+=(postgresql); fi
 if [ -n "$TEST" ]; then packages+=(chromium); fi
 # The build plans' base-image stand-ins are Debian root file systems (scripts/plan_images.sh).
 if [ -n "$TEST" ]; then packages+=(mmdebstrap); fi
+# Custom domains' certificates are obtained from Pebble, Let's Encrypt's ACME test server (tests/support/acme.py).
+if [ -n "$TEST" ]; then packages+=(pebble); fi
 
 missing=()
 for pkg in "${packages[@]}"; do installed "$pkg" || missing+=("$pkg"); done

@@ -126,6 +126,8 @@ MESSAGES: dict[str, str] = {
     "project:user:url-public": "Slipway cannot clone {url} for you: {why}. Through the dashboard or the API a project clones an https:// (or http://) repository on the public internet; paths, file://, ssh:// and git@ URLs and addresses on Slipway's own network are its operator's (`slipway project create --repo` on the Slipway machine)",
     "project:user:url-github": "only Slipway's operator ties a cloned repository to a GitHub repository's webhook; connect the repository through the GitHub App instead (--github owner/name alone, or the dashboard's New project)",
     "project:app:delete-target": "Could not delete {name}: its {target} target failed ({detail}). {kept} Try again once the target answers (the operator's log says more).",
+    # custom domains' certificates (deployer.caddy.Acme)
+    "settings:user:acme-ca": "SLIPWAY_ACME_CA is {value!r}, which is not an ACME directory: give its https:// URL (like https://acme-staging-v02.api.letsencrypt.org/directory), or leave it unset for Let's Encrypt.",
 }
 
 
@@ -230,6 +232,7 @@ class UserError(SlipwayError):
     CLI_LOCAL_ONLY = "cli:user:local-only"
     PROJECT_URL_PUBLIC = "project:user:url-public"
     PROJECT_URL_GITHUB = "project:user:url-github"
+    SETTINGS_ACME_CA = "settings:user:acme-ca"
 
 
 class AppError(SlipwayError):

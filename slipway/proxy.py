@@ -29,7 +29,7 @@ from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from deployer.caddy import CaddyProxy, ProxyError, RouteTable, Upstream
+from deployer.caddy import Acme, CaddyProxy, ProxyError, RouteTable, Upstream
 from slipway.db import session_scope
 from slipway.interfaces import Proxy
 from slipway.models import Deployment, Domain, Project
@@ -79,7 +79,9 @@ def proxy_from_settings(settings: Settings) -> Proxy | None:
     if settings.proxy == "none":
         return None
     if settings.proxy == "caddy":
-        return CaddyProxy(settings.proxy_admin, settings.proxy_router, settings.proxy_https)
+        acme = Acme(settings.acme_ca, settings.acme_ca_root, settings.acme_email,
+                    http_port=int(settings.proxy_http.rsplit(":", 1)[1]))
+        return CaddyProxy(settings.proxy_admin, settings.proxy_router, settings.proxy_https, acme=acme)
     raise ValueError(f"SLIPWAY_PROXY is {settings.proxy!r}: give caddy or none")
 
 

@@ -197,11 +197,16 @@ class Settings:
     plan_go_image: str = _setting("SLIPWAY_PLAN_GO_IMAGE", "golang:{version}", doc="Image Go apps without a Dockerfile are built in; `{version}` becomes go.mod's `go` version (1.22 otherwise).")
     plan_static_image: str = _setting("SLIPWAY_PLAN_STATIC_IMAGE", "caddy:2.8", doc="Image that serves static sites (an index.html, or a Node build's output) without a Dockerfile; it needs `caddy` and `sh`.")
     plan_runtime_image: str = _setting("SLIPWAY_PLAN_RUNTIME_IMAGE", "gcr.io/distroless/static-debian12", doc="Image a Go app's binary runs on.")
+    # Certificates for custom domains with public names (deployer/caddy.py: Acme)
+    acme_ca: str = _setting("SLIPWAY_ACME_CA", doc="ACME directory the proxy gets public custom domains' certificates from (e.g. `https://acme-staging-v02.api.letsencrypt.org/directory`). Unset: Caddy's defaults, Let's Encrypt (then ZeroSSL).")
+    acme_ca_root: str = _setting("SLIPWAY_ACME_CA_ROOT", doc="A PEM file of root certificates to trust `SLIPWAY_ACME_CA`'s HTTPS by, for a CA of your own (e.g. Pebble in the tests).")
+    acme_email: str = _setting("SLIPWAY_ACME_EMAIL", doc="Contact address of the ACME account (the CA writes about expiring certificates or problems); optional.")
 
     def __post_init__(self) -> None:
         self._check_targets()
         self._check_proxy_admin()
         self._check_notifications()
+        self._check_acme()
 
     def _check_targets(self) -> None:
         """SLIPWAY_TARGETS names only targets Slipway has, and offers SLIPWAY_DEFAULT_TARGET."""
@@ -241,6 +246,11 @@ class Settings:
         except ValueError as exc:
             raise UserError(UserError.SETTINGS_NOTIFY_ALLOW_PRIVATE, value=self.notify_allow_private,
                             problem=str(exc)) from None
+
+    def _check_acme(self) -> None:
+        """An ACME directory is an https:// URL (RFC 8555): anything else would fail only at issuance."""
+        if self.acme_ca and not self.acme_ca.startswith("https://"):
+            raise UserError(UserError.SETTINGS_ACME_CA, value=self.acme_ca)
 
     # -- derived values -------------------------------------------------
     @property
