@@ -85,7 +85,7 @@ class World:
                    "do i=$((i+1)); if [ $i -gt 3000 ]; then exit 1; fi; busybox sleep 0.1; done; echo built")
         return {
             "Dockerfile": f"FROM {self.registry}/base/busybox:latest\nCOPY www /www\nRUN {run}\n"
-                          'CMD ["sh", "-c", "exec busybox httpd -f -p \\"$PORT\\" -h /www"]\n',
+                          f'CMD ["sh", "-c", "echo serving version {key}; exec busybox httpd -f -p \\"$PORT\\" -h /www"]\n',
             "www/index.html": f"<h1>version {key}</h1>\n",
         }
 
@@ -216,6 +216,11 @@ def test_push_watch_the_log_and_steps_while_it_builds_then_see_it_live(world, pa
     expect(badge(page)).to_have_text("live", timeout=BUILD_S * 1000)
     expect(page.locator("#steps li")).to_have_class(["done"] * 6)
     expect(page.locator("#log")).to_contain_text("built")
+    # What the running app prints, live under the build log, light on dark as the build log is.
+    expect(page.locator("#applog")).to_contain_text(f"serving version {key}", timeout=PAGE_MS)
+    colours = page.locator("#applog").evaluate(
+        "el => [getComputedStyle(el).color, getComputedStyle(el.closest('.log-wrap')).backgroundColor]")
+    assert colours == ["rgb(228, 228, 231)", "rgb(10, 10, 10)"], colours
     shot(world, page, "07-deployment-live")
     live = world.newest()
     assert live.state == "live" and live.commit_message == "Add the landing page"
