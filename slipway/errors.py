@@ -127,6 +127,7 @@ MESSAGES: dict[str, str] = {
     "project:user:url-github": "only Slipway's operator ties a cloned repository to a GitHub repository's webhook; connect the repository through the GitHub App instead (--github owner/name alone, or the dashboard's New project)",
     "project:app:delete-target": "Could not delete {name}: its {target} target failed ({detail}). {kept} Try again once the target answers (the operator's log says more).",
     # custom domains' certificates (deployer.caddy.Acme)
+    "settings:user:seconds": "{name} is {value!r}: give a number of seconds, at least {least}.",
     "settings:user:acme-ca": "SLIPWAY_ACME_CA is {value!r}, which is not an ACME directory: give its https:// URL (like https://acme-staging-v02.api.letsencrypt.org/directory), or leave it unset for Let's Encrypt.",
 }
 
@@ -233,6 +234,7 @@ class UserError(SlipwayError):
     PROJECT_URL_PUBLIC = "project:user:url-public"
     PROJECT_URL_GITHUB = "project:user:url-github"
     SETTINGS_ACME_CA = "settings:user:acme-ca"
+    SETTINGS_SECONDS = "settings:user:seconds"
 
 
 class AppError(SlipwayError):

@@ -2,7 +2,7 @@
 whether what they run still runs and answers (``Target.check``, from the stored reference).
 
 The reconciler runs :func:`check_live` at the end of each pass (every worker, every
-``RECONCILE_EVERY_S``; ``slipway reap``); a deployment checked less than the interval ago is left
+``SLIPWAY_RECONCILE_EVERY``; ``slipway reap``); a deployment checked less than the interval ago is left
 alone. What a check finds is recorded on the deployment (``health``: up or down, ``health_detail``,
 ``health_checked_at``, ``health_since``), shown on its page, its project's page, in the API and
 ``slipway deployments``; a change is logged.

@@ -1,13 +1,13 @@
 """The database is the source of truth for deployments; the reconciler makes Redis and Docker agree.
 
-It runs when a worker starts, every ``RECONCILE_EVERY_S`` inside every worker, and as
+It runs when a worker starts, every ``SLIPWAY_RECONCILE_EVERY`` seconds inside every worker, and as
 ``slipway reap``. One pass, under a Redis lock so passes of several workers never overlap:
 
 - a deployment still ``queued`` that never started and whose job is missing from Redis (Redis
   restarted empty) is enqueued again under its own job id; the pipeline claims a deployment once,
   so it is never built twice;
 - a deployment that started and whose worker stopped (the worker's rq registration is gone, or its
-  heartbeat is older than ``WORKER_DEAD_AFTER_S``), or whose job is gone or ended, is failed with
+  heartbeat is older than ``SLIPWAY_WORKER_DEAD_AFTER``), or whose job is gone or ended, is failed with
   ``app:worker-lost``;
 - what deployments that ended without going live still run is stopped: from the reference
   stored when it started (``Deployment.target_ref``, through its target's ``stop``), and by
@@ -51,14 +51,12 @@ from slipway.targets import targets_from_settings
 
 log = logging.getLogger(__name__)
 
-# How often a worker reconciles (its idle wait for a job is cut to this, too).
-RECONCILE_EVERY_S = 15
-# How often a busy worker tells Redis it is alive (rq's job_monitoring_interval).
-HEARTBEAT_EVERY_S = 5
-# A worker silent for this long is dead: a killed one never deregisters, and rq keeps its key
-# for a minute more. Six missed heartbeats; with RECONCILE_EVERY_S this fails its deployment
-# well within a minute of the kill.
-WORKER_DEAD_AFTER_S = 30
+# How often a worker reconciles (SLIPWAY_RECONCILE_EVERY; its idle wait for a job is cut to this too),
+# how often a busy worker tells Redis it is alive (Settings.heartbeat_every_s, rq's
+# job_monitoring_interval), and how long it may stay silent before it is taken for dead
+# (SLIPWAY_WORKER_DEAD_AFTER: a killed worker never deregisters, and rq keeps its key for a minute
+# more): with the defaults, six missed heartbeats, and a killed worker's deployment fails well within
+# a minute.
 # No pass may hold the lock forever (a pass takes a second or two).
 LOCK_TIMEOUT_S = 120
 
@@ -219,7 +217,7 @@ class Reconciler:
         worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + worker_name, connection=self.redis)
         if worker is None or worker.death_date is not None or worker.last_heartbeat is None:
             return True
-        return now - worker.last_heartbeat > timedelta(seconds=WORKER_DEAD_AFTER_S)
+        return now - worker.last_heartbeat > timedelta(seconds=self.settings.worker_dead_after_s)
 
     def _fail(self, dep_id: int) -> bool:
         return fail_worker_lost(self.settings, self.redis, dep_id)

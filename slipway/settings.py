@@ -201,12 +201,15 @@ class Settings:
     acme_ca: str = _setting("SLIPWAY_ACME_CA", doc="ACME directory the proxy gets public custom domains' certificates from (e.g. `https://acme-staging-v02.api.letsencrypt.org/directory`). Unset: Caddy's defaults, Let's Encrypt (then ZeroSSL).")
     acme_ca_root: str = _setting("SLIPWAY_ACME_CA_ROOT", doc="A PEM file of root certificates to trust `SLIPWAY_ACME_CA`'s HTTPS by, for a CA of your own (e.g. Pebble in the tests).")
     acme_email: str = _setting("SLIPWAY_ACME_EMAIL", doc="Contact address of the ACME account (the CA writes about expiring certificates or problems); optional.")
+    worker_dead_after: str = _setting("SLIPWAY_WORKER_DEAD_AFTER", "30", doc="Seconds a busy worker may go without telling Redis it is alive before the reconciler takes it for dead and fails its deployment; it tells every sixth of this (at most every 5 s). At least 6.")
+    reconcile_every: str = _setting("SLIPWAY_RECONCILE_EVERY", "15", doc="Seconds between the reconciler's passes in each worker (deployments a dead worker or an emptied Redis left unfinished, health checks due).")
 
     def __post_init__(self) -> None:
         self._check_targets()
         self._check_proxy_admin()
         self._check_notifications()
         self._check_acme()
+        self._check_worker_timing()
 
     def _check_targets(self) -> None:
         """SLIPWAY_TARGETS names only targets Slipway has, and offers SLIPWAY_DEFAULT_TARGET."""
@@ -251,6 +254,17 @@ class Settings:
         """An ACME directory is an https:// URL (RFC 8555): anything else would fail only at issuance."""
         if self.acme_ca and not self.acme_ca.startswith("https://"):
             raise UserError(UserError.SETTINGS_ACME_CA, value=self.acme_ca)
+
+    def _check_worker_timing(self) -> None:
+        """A worker is taken for dead only after several missed heartbeats, never one late beat."""
+        for name, value, least in (("SLIPWAY_WORKER_DEAD_AFTER", self.worker_dead_after, 6),
+                                   ("SLIPWAY_RECONCILE_EVERY", self.reconcile_every, 1)):
+            try:
+                ok = float(value) >= least
+            except ValueError:
+                ok = False
+            if not ok:
+                raise UserError(UserError.SETTINGS_SECONDS, name=name, value=value, least=least)
 
     # -- derived values -------------------------------------------------
     @property
@@ -344,6 +358,20 @@ class Settings:
     @property
     def proxy_drain_s(self) -> float:
         return float(self.proxy_drain)
+
+    @property
+    def worker_dead_after_s(self) -> float:
+        return float(self.worker_dead_after)
+
+    @property
+    def heartbeat_every_s(self) -> int:
+        """How often a busy worker says it is alive: a sixth of the time it may stay silent, at most 5 s
+        (a whole number: rq waits for its work-horse with an alarm)."""
+        return max(1, min(5, int(self.worker_dead_after_s // 6)))
+
+    @property
+    def reconcile_every_s(self) -> float:
+        return float(self.reconcile_every)
 
     @property
     def app_restarts_n(self) -> int:

@@ -6,8 +6,8 @@ SQLAlchemy, Docker and GitPython again (see bench/README.md). Nothing that holds
 connection is created before the fork.
 
 Every worker also runs the reconciler (``slipway.reconcile``): when it starts, and every
-``RECONCILE_EVERY_S`` while it waits for jobs. While it runs a job it tells Redis it is
-alive every ``HEARTBEAT_EVERY_S``, however long the build, so only a dead worker's
+``SLIPWAY_RECONCILE_EVERY`` seconds while it waits for jobs. While it runs a job it tells Redis it
+is alive every sixth of ``SLIPWAY_WORKER_DEAD_AFTER``, however long the build, so only a dead worker's
 deployments are ever failed.
 """
 
@@ -22,7 +22,7 @@ import deployer.local  # noqa: F401 - preloaded for every forked job
 import slipway.jobs  # noqa: F401
 from slipway.db import dispose_engines
 from slipway.queue import SERIALIZER
-from slipway.reconcile import HEARTBEAT_EVERY_S, RECONCILE_EVERY_S
+from slipway.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +36,17 @@ class Worker(RqWorker):
         for q in self.queues:
             q.serializer = self.serializer
         # `rq worker` passes its own defaults (30 s): a dead worker must be told from a live one sooner.
-        self.job_monitoring_interval = min(self.job_monitoring_interval, HEARTBEAT_EVERY_S)
+        self.job_monitoring_interval = min(self.job_monitoring_interval, get_settings().heartbeat_every_s)
         self._reconciled_at = float("-inf")
 
     @property
     def dequeue_timeout(self) -> int:
         # Wake up from waiting for a job often enough to reconcile on time.
-        return min(super().dequeue_timeout, RECONCILE_EVERY_S)
+        return min(super().dequeue_timeout, int(get_settings().reconcile_every_s))
 
     @property
     def _reconcile_due(self) -> bool:
-        return time.monotonic() - self._reconciled_at >= RECONCILE_EVERY_S
+        return time.monotonic() - self._reconciled_at >= get_settings().reconcile_every_s
 
     @property
     def should_run_maintenance_tasks(self) -> bool:

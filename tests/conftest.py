@@ -55,7 +55,9 @@ from tests.support.web import dashboard_app, sign_in
 def base_settings() -> Settings:
     # New projects deploy to Akash by default; tests about something else run on the local target,
     # and those about Akash say so (their own settings start a devnet and offer akash).
-    return Settings.load(default_target="local", targets="local")
+    # A dead worker is told from a live one after 15 s of silence (it beats every 2 s), and workers
+    # reconcile every 3 s: the tests that kill workers wait for that, not for the 30 s and 15 s defaults.
+    return Settings.load(default_target="local", targets="local", worker_dead_after="15", reconcile_every="3")
 
 
 @pytest.hookimpl(hookwrapper=True)

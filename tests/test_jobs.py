@@ -108,13 +108,11 @@ def test_reconciler_fails_started_deployments_whose_job_is_gone_and_queues_lost_
 def test_reconciler_leaves_jobs_of_live_workers_alone_and_fails_those_of_dead_ones(settings, redis, queue):
     from rq import Worker
 
-    from slipway.reconcile import WORKER_DEAD_AFTER_S
-
     alive, silent = Worker([queue], connection=redis), Worker([queue], connection=redis)
     for w in (alive, silent):
         w.register_birth()
     # A killed worker never deregisters: its key stays, with a heartbeat that stops.
-    redis.hset(silent.key, "last_heartbeat", utcformat(utcnow() - timedelta(seconds=WORKER_DEAD_AFTER_S + 5)))
+    redis.hset(silent.key, "last_heartbeat", utcformat(utcnow() - timedelta(seconds=settings.worker_dead_after_s + 5)))
     running, orphaned, gone = make_deployment("building"), make_deployment("deploying"), make_deployment("cloning")
     for dep_id in (running, orphaned, gone):
         enqueue_deployment(dep_id, settings)

@@ -208,9 +208,9 @@ def stopped_from_reference(dep_id: int, workers: Workers) -> None:
 
 def test_a_long_build_on_a_live_worker_is_never_taken_for_a_dead_one(settings, workers, make_project, queue):
     """The build outlasts the time a silent worker is given, while reconciler passes run all along."""
-    from slipway.reconcile import WORKER_DEAD_AFTER_S, reconcile
+    from slipway.reconcile import reconcile
 
-    name = make_project({"Dockerfile": dockerfile(settings.registry, run=uncached(f"sleep {WORKER_DEAD_AFTER_S + 10}")),
+    name = make_project({"Dockerfile": dockerfile(settings.registry, run=uncached(f"sleep {int(settings.worker_dead_after_s) + 10}")),
                          "www/index.html": "slow but fine"})
     workers.start()
     dep_id = request_deployment(name, BranchHead(), "cli").deployment_id

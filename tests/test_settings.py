@@ -161,3 +161,23 @@ def test_an_smtp_security_slipway_does_not_have_is_refused_saying_what_to_give(t
     assert refused.value.message_id == UserError.SETTINGS_SMTP_SECURITY
     assert str(refused.value) == (f"SLIPWAY_SMTP_SECURITY is {security!r}, which is not a way Slipway secures SMTP. "
                                   "Give one of: starttls, ssl, none.")
+
+
+def test_a_workers_heartbeat_is_a_sixth_of_the_silence_that_makes_it_dead(tmp_path):
+    def load(**env):
+        return Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path), **env})
+
+    default = load()
+    assert (default.worker_dead_after_s, default.heartbeat_every_s, default.reconcile_every_s) == (30, 5, 15)
+    assert load(SLIPWAY_WORKER_DEAD_AFTER="15").heartbeat_every_s == 2
+    assert load(SLIPWAY_WORKER_DEAD_AFTER="600").heartbeat_every_s == 5
+
+
+@pytest.mark.parametrize("name, value, least", [("SLIPWAY_WORKER_DEAD_AFTER", "5", 6),
+                                                ("SLIPWAY_WORKER_DEAD_AFTER", "half a minute", 6),
+                                                ("SLIPWAY_RECONCILE_EVERY", "0", 1)])
+def test_worker_timings_that_would_take_a_live_worker_for_dead_are_refused(tmp_path, name, value, least):
+    with pytest.raises(UserError) as refused:
+        Settings.load(environ={"SLIPWAY_DATA_DIR": str(tmp_path), name: value})
+    assert refused.value.message_id == UserError.SETTINGS_SECONDS
+    assert str(refused.value) == f"{name} is {value!r}: give a number of seconds, at least {least}."
