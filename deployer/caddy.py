@@ -27,6 +27,7 @@ Caddy on another machine only (``slipway.settings`` refuses loopback).
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -71,6 +72,11 @@ class RouteTable:
 
     http: dict[str, str | Upstream] = field(default_factory=dict)
     https: dict[str, str | Upstream] = field(default_factory=dict)
+    # Where a deployment's own name (``d<id>--<project>.<wake_domain>``) goes when no route above
+    # serves it: Slipway's web app (``host:port``), which wakes the deployment or says why not.
+    # Only such names, and only to this address: the request cannot choose where it goes.
+    wake: str | None = None
+    wake_domain: str = ""
 
 
 def _port(listen: str) -> int:
@@ -86,6 +92,19 @@ def _proxy_to(upstream: str | Upstream) -> list[dict]:
         # Verified against the system's CAs, for the name the provider's ingress serves.
         handler["transport"] = {"protocol": "http", "tls": {"server_name": upstream.host}}
     return [handler]
+
+
+WAKE_PATH = "/_slipway/wake"
+
+
+def _wake_route(domain: str, upstream: str) -> dict:
+    """Every ``d<id>--<project>.<domain>`` name that no other route serves, to Slipway's wake page
+    (its path replaced: the web app's other pages never answer at an app's name)."""
+    pattern = r"(?i)^d[0-9]{1,12}--[a-z0-9][a-z0-9-]*\." + re.escape(domain) + r"(:[0-9]+)?$"
+    return {"match": [{"host": [f"*.{domain}"], "header_regexp": {"Host": {"pattern": pattern}}}],
+            "handle": [{"handler": "rewrite", "uri": WAKE_PATH},
+                       {"handler": "reverse_proxy", "upstreams": [{"dial": upstream}]}],
+            "terminal": True}
 
 
 def _not_found() -> dict:
@@ -126,6 +145,8 @@ def caddy_config(table: RouteTable, admin: str, http_listen: str, https_listen: 
                      "handle": [{"handler": "static_response", "status_code": 308,
                                  "headers": {"Location": [location]}}]}
                     for host in sorted(table.https)]
+    if table.wake and table.wake_domain:
+        apps_routes.append(_wake_route(table.wake_domain, table.wake))
     tls_routes = [{"match": [{"host": [host]}], "handle": _proxy_to(up), "terminal": True}
                   for host, up in sorted(table.https.items())]
     servers = {

@@ -122,6 +122,12 @@ MESSAGES: dict[str, str] = {
     "build:user:plan": "Slipway recognised a {kind} app in {commit} but cannot plan its build: {detail}.",
     "build:user:slipway-toml": "slipway.toml in {commit} is not valid: {detail}. README: \"slipway.toml\" lists every key.",
     "cli:user:local-only": "`slipway {command}` runs on the Slipway machine, against its own data (the JSON API has no route for it); you are logged in to {url}: run it there, or `slipway logout` to work locally",
+    # a deployment's own URL while it is not live (slipway.wake)
+    "wake:user:not-found": "No deployment answers at this address.",
+    "wake:user:gone": "Deployment {id} of {project} is no longer kept: its image was removed from the registry. Redeploy its commit from the dashboard to run it again.",
+    "wake:user:not-running": "Deployment {id} of {project} is no longer running (it ran on {target}, and what ran it is closed). Redeploy it from the dashboard to run it again.",
+    "wake:user:failed": "Deployment {id} of {project} could not be started again: {detail} Redeploy it from the dashboard, or try again in a few minutes.",
+    "wake:user:busy": "{limit} earlier versions already run on demand here (SLIPWAY_WAKE_MAX), so deployment {id} of {project} cannot start now. Try again in a few minutes.",
 }
 
 
@@ -224,6 +230,11 @@ class UserError(SlipwayError):
     BUILD_PLAN = "build:user:plan"
     BUILD_SLIPWAY_TOML = "build:user:slipway-toml"
     CLI_LOCAL_ONLY = "cli:user:local-only"
+    WAKE_NOT_FOUND = "wake:user:not-found"
+    WAKE_GONE = "wake:user:gone"
+    WAKE_NOT_RUNNING = "wake:user:not-running"
+    WAKE_FAILED = "wake:user:failed"
+    WAKE_BUSY = "wake:user:busy"
 
 
 class AppError(SlipwayError):

@@ -197,6 +197,9 @@ class Settings:
     plan_go_image: str = _setting("SLIPWAY_PLAN_GO_IMAGE", "golang:{version}", doc="Image Go apps without a Dockerfile are built in; `{version}` becomes go.mod's `go` version (1.22 otherwise).")
     plan_static_image: str = _setting("SLIPWAY_PLAN_STATIC_IMAGE", "caddy:2.8", doc="Image that serves static sites (an index.html, or a Node build's output) without a Dockerfile; it needs `caddy` and `sh`.")
     plan_runtime_image: str = _setting("SLIPWAY_PLAN_RUNTIME_IMAGE", "gcr.io/distroless/static-debian12", doc="Image a Go app's binary runs on.")
+    # Deployments woken at their own URL (slipway/wake.py)
+    wake_idle: str = _setting("SLIPWAY_WAKE_IDLE", "900", doc="Seconds a superseded deployment started on demand at its own URL (`d<id>--<project>.DOMAIN`, local target, image still kept) keeps running without a request before it is stopped again.")
+    wake_max: str = _setting("SLIPWAY_WAKE_MAX", "3", doc="Most superseded deployments running on demand at once; past it a request to another one's URL answers 503 with `Retry-After` (running ones are not stopped for it). 0: deployments' own URLs answer only while they are live.")
 
     def __post_init__(self) -> None:
         self._check_targets()
@@ -338,6 +341,14 @@ class Settings:
     @property
     def app_restarts_n(self) -> int:
         return int(self.app_restarts)
+
+    @property
+    def wake_idle_s(self) -> float:
+        return float(self.wake_idle)
+
+    @property
+    def wake_max_n(self) -> int:
+        return int(self.wake_max)
 
     @property
     def notify_private_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
