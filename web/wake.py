@@ -22,10 +22,10 @@ def wake():
         title, message = "Starting…", "This version of the app is starting again. It answers in a few seconds."
     else:
         title, message = TITLES.get(answer.status, "Unavailable"), render(answer.message_id, **answer.params)
-    if request.accept_mimetypes.best == "text/plain" or not request.accept_mimetypes.accept_html:
-        body, kind = message + "\n", "text/plain; charset=utf-8"
-    else:
+    if "text/html" in request.headers.get("Accept", ""):  # a browser: a page that reloads itself
         body, kind = render_template("wake.html", answer=answer, title=title, message=message), "text/html"
+    else:  # curl and other clients: the message, and the status and Retry-After say the rest
+        body, kind = message + "\n", "text/plain; charset=utf-8"
     headers = {"Content-Type": kind, "Cache-Control": "no-store"}
     if answer.retry_after:
         headers["Retry-After"] = str(answer.retry_after)
