@@ -128,6 +128,7 @@ MESSAGES: dict[str, str] = {
     "wake:user:not-running": "Deployment {id} of {project} is no longer running (it ran on {target}, and what ran it is closed). Redeploy it from the dashboard to run it again.",
     "wake:user:failed": "Deployment {id} of {project} could not be started again: {detail} Redeploy it from the dashboard, or try again in a few minutes.",
     "wake:user:busy": "{limit} earlier versions already run on demand here (SLIPWAY_WAKE_MAX), so deployment {id} of {project} cannot start now. Try again in a few minutes.",
+    "wake:user:off": "Deployment {id} of {project} is not live, and this Slipway does not start earlier versions on demand (SLIPWAY_WAKE_MAX is 0). Roll back to it from the dashboard to run it again.",
 }
 
 
@@ -235,6 +236,7 @@ class UserError(SlipwayError):
     WAKE_NOT_RUNNING = "wake:user:not-running"
     WAKE_FAILED = "wake:user:failed"
     WAKE_BUSY = "wake:user:busy"
+    WAKE_OFF = "wake:user:off"
 
 
 class AppError(SlipwayError):

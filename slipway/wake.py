@@ -120,8 +120,10 @@ def ask(settings: Settings, host: str, enqueue: Callable[[int], object] | None =
             if wake.error_id:
                 return Answer(410, UserError.WAKE_FAILED, {**params, "detail": _detail(wake.error_id)})
             return STARTING
+        if limit <= 0:
+            return Answer(404, UserError.WAKE_OFF, params)
         busy = Answer(503, UserError.WAKE_BUSY, {**params, "limit": limit}, retry_after=60)
-        if limit <= 0 or _awake(session) >= limit:
+        if _awake(session) >= limit:
             return busy
     try:
         with session_scope(settings) as session:
