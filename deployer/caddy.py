@@ -27,6 +27,7 @@ Caddy on another machine only (``slipway.settings`` refuses loopback).
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -77,6 +78,9 @@ class RouteTable:
     # Only such names, and only to this address: the request cannot choose where it goes.
     wake: str | None = None
     wake_domain: str = ""
+    # Names whose requests Caddy notes (when, never what) in its activity log: the woken deployments'
+    # own names, whose idle time Slipway measures (``CaddyProxy.last_requests``).
+    logged: tuple[str, ...] = ()
 
 
 def _port(listen: str) -> int:
@@ -135,7 +139,26 @@ def admin_listen(admin: str) -> str:
     return admin
 
 
-def caddy_config(table: RouteTable, admin: str, http_listen: str, https_listen: str) -> dict:
+ACTIVITY_LOGGER = "slipway_activity"
+
+
+def _activity_logging(path: str) -> dict:
+    """Caddy's logs when some names are logged: their requests' time, host and status to ``path`` (at
+    most 2 MB), nothing of who asked or what; no other request is logged anywhere."""
+    dropped = ["request>headers", "request>remote_ip", "request>remote_port", "request>uri", "request>tls",
+               "resp_headers", "user_id"]
+    return {"logs": {
+        "default": {"exclude": ["http.log.access"]},
+        ACTIVITY_LOGGER: {
+            "writer": {"output": "file", "filename": path, "roll_size_mb": 1, "roll_keep": 1},
+            "encoder": {"format": "filter", "wrap": {"format": "json"},
+                        "fields": {name: {"filter": "delete"} for name in dropped}},
+            "include": [f"http.log.access.{ACTIVITY_LOGGER}"]},
+    }}
+
+
+def caddy_config(table: RouteTable, admin: str, http_listen: str, https_listen: str,
+                 activity_log: str | None = None) -> dict:
     """Caddy's whole JSON configuration for ``table``: the same table gives the same JSON."""
     https_port = _port(https_listen)
     apps_routes = [{"match": [{"host": [host]}], "handle": _proxy_to(up), "terminal": True}
@@ -165,6 +188,10 @@ def caddy_config(table: RouteTable, admin: str, http_listen: str, https_listen: 
             "pki": {"certificate_authorities": {"local": {"install_trust": False}}},
         },
     }
+    if activity_log and table.logged:
+        # (Caddy 2.6 logs no mapped name at all with skip_unmapped_hosts: the default log drops the rest.)
+        servers[APPS_SERVER]["logs"] = {"logger_names": {host.lower(): ACTIVITY_LOGGER for host in sorted(table.logged)}}
+        config["logging"] = _activity_logging(activity_log)
     local = sorted(h for h in table.https if is_local_name(h))
     if local:
         config["apps"]["tls"] = {"automation": {"policies": [{"subjects": local, "issuers": [{"module": "internal"}]}]}}
@@ -177,10 +204,14 @@ class CaddyProxy:
 
     name = "caddy"
 
-    def __init__(self, admin: str, http_listen: str, https_listen: str, timeout_s: float = 10.0):
+    def __init__(self, admin: str, http_listen: str, https_listen: str, timeout_s: float = 10.0,
+                 activity_log: str | None = None):
         self.admin = admin
         self.http_listen = http_listen
         self.https_listen = https_listen
+        # A file on this machine (the Caddy's own: its admin API is a socket here) that the logged names'
+        # requests go to; never removed while Caddy runs (it keeps writing where it opened it).
+        self.activity_log = activity_log
         self._timeout_s = timeout_s
         self._http = requests.Session()
         if admin.startswith("unix://"):
@@ -197,7 +228,29 @@ class CaddyProxy:
         return f"{self._base}{path}"
 
     def config(self, table: RouteTable) -> dict:
-        return caddy_config(table, self.admin, self.http_listen, self.https_listen)
+        return caddy_config(table, self.admin, self.http_listen, self.https_listen, self.activity_log)
+
+    def last_requests(self, hosts: set[str]) -> dict[str, float]:
+        """When Caddy last answered a request to each of ``hosts`` (among the logged ones), as a Unix
+        time; hosts it has not logged are missing."""
+        wanted = {h.lower() for h in hosts}
+        found: dict[str, float] = {}
+        if not self.activity_log or not wanted:
+            return found
+        try:
+            with open(self.activity_log, encoding="utf-8", errors="replace") as lines:
+                for line in lines:
+                    try:
+                        entry = json.loads(line)
+                        host = str(entry["request"]["host"]).lower().partition(":")[0]
+                        ts = float(entry["ts"])
+                    except (ValueError, KeyError, TypeError):
+                        continue
+                    if host in wanted and ts > found.get(host, 0.0):
+                        found[host] = ts
+        except OSError:
+            pass  # nothing logged yet
+        return found
 
     def apply(self, table: RouteTable) -> None:
         """Make Caddy serve exactly ``table``; returns once the new configuration is in force."""
@@ -233,7 +286,6 @@ class CaddyProxy:
 
 
 if __name__ == "__main__":  # scripts/services.sh: python -m deployer.caddy front LISTEN ROUTER
-    import json
     import sys
 
     if sys.argv[1:2] != ["front"] or len(sys.argv) != 4:

@@ -80,7 +80,11 @@ def proxy_from_settings(settings: Settings) -> Proxy | None:
     if settings.proxy == "none":
         return None
     if settings.proxy == "caddy":
-        return CaddyProxy(settings.proxy_admin, settings.proxy_router, settings.proxy_https)
+        # A Caddy whose admin API is a socket here runs here: it notes woken deployments' requests for
+        # the reconciler to read (slipway.wake); one on another machine cannot, and they count as idle.
+        local = settings.proxy_admin.startswith("unix://")
+        activity = str(settings.data_path / "run" / "caddy-activity.log") if local else None
+        return CaddyProxy(settings.proxy_admin, settings.proxy_router, settings.proxy_https, activity_log=activity)
     raise ValueError(f"SLIPWAY_PROXY is {settings.proxy!r}: give caddy or none")
 
 
@@ -177,10 +181,12 @@ def route_table(session: Session, settings: Settings, switching: Switch | None =
         select(Wake.deployment_id, Project.name, Wake.ref).join(Deployment, Deployment.id == Wake.deployment_id)
         .join(Project).where(Wake.ref.is_not(None), Deployment.state == State.SUPERSEDED.value)
     ).all()
+    logged = []
     for dep_id, project, ref in woken:
         upstream = route_of(ref)
         if upstream is not None:
             table.http[at.deployment_host(project, dep_id)] = upstream
+            logged.append(at.deployment_host(project, dep_id))
     if switching is not None:
         table.http[at.deployment_host(switching.project, switching.deployment_id)] = switching.upstream
         table.http[at.slot_host(switching.project, switching.slot)] = switching.upstream
@@ -193,7 +199,7 @@ def route_table(session: Session, settings: Settings, switching: Switch | None =
     if settings.registry_domain:
         table.https[settings.registry_domain] = settings.registry
     # Every other deployment's own name goes to the web app, which wakes it or says why it cannot.
-    return replace(table, wake=settings.bind, wake_domain=at.domain)
+    return replace(table, wake=settings.bind, wake_domain=at.domain, logged=tuple(logged))
 
 
 class Router:

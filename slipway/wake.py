@@ -13,9 +13,9 @@ The job starts the deployment's image on the local target with the project's run
 slot of its own (``woken``: never its production or preview slot, whose deploys retire only their
 own), waits for it to answer and loads the routes: its own name goes to it, its slot's never.
 :func:`reap`, on every reconciler pass, stops the ones idle for ``SLIPWAY_WAKE_IDLE`` (idle: no request
-in flight through the proxy at any pass since it started), gives up wakes whose job was lost, and
-forgets failed ones after the same time; the reconciler removes any container of a superseded
-deployment that has no wake.
+answered since, by the proxy's activity log, and none in flight at the pass), gives up wakes whose job
+was lost, and forgets failed ones after the same time; the reconciler removes any container of a
+superseded deployment that has no wake.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Mapping
 
 from redis import Redis
@@ -38,7 +38,7 @@ from slipway.db import session_scope
 from slipway.errors import SlipwayError, UserError
 from slipway.interfaces import Proxy, Release, Target
 from slipway.logs import bound_deployment
-from slipway.models import Deployment, Wake, utcnow
+from slipway.models import Deployment, Project, Wake, utcnow
 from slipway.proxy import Router, addresses, sync_routes, upstream_of
 from slipway.registry_gc import KEEP_IMAGES, kept_references
 from slipway.settings import Settings, get_settings
@@ -236,18 +236,25 @@ def reap(settings: Settings, redis: Redis, targets: Mapping[str, Target], proxy:
     """
     now = now or utcnow()
     idle = timedelta(seconds=settings.wake_idle_s)
+    at = addresses(settings)
     with session_scope(settings) as session:
         rows = session.execute(select(Wake.deployment_id, Wake.ref, Wake.error_id, Wake.last_seen_at,
-                                      Deployment.state).join(Deployment, Deployment.id == Wake.deployment_id)).all()
-    serving = _in_flight(proxy, [upstream_of(ref) for _, ref, _, _, _ in rows if ref])
+                                      Deployment.state, Project.name)
+                               .join(Deployment, Deployment.id == Wake.deployment_id).join(Project)).all()
+    serving = _in_flight(proxy, [upstream_of(ref) for _, ref, *_ in rows if ref])
+    answered = _last_requests(proxy, {at.deployment_host(project, dep_id) for dep_id, ref, *_, project in rows if ref})
     doomed: list[tuple[int, dict | None]] = []
-    for dep_id, ref, error_id, last_seen, state in rows:
+    for dep_id, ref, error_id, recorded, state, project in rows:
+        last_seen = _aware(recorded)
         if ref and upstream_of(ref) in serving:
-            _record(settings, dep_id, last_seen_at=now)
-            continue
+            last_seen = now
+        elif ref and at.deployment_host(project, dep_id) in answered:
+            last_seen = max(last_seen, answered[at.deployment_host(project, dep_id)])
         lost = ref is None and not error_id and job_alive is not None and not job_alive(dep_id)
-        if state != State.SUPERSEDED.value or lost or _aware(last_seen) <= now - idle:
+        if state != State.SUPERSEDED.value or lost or last_seen <= now - idle:
             doomed.append((dep_id, ref))
+        elif last_seen != _aware(recorded):
+            _record(settings, dep_id, last_seen_at=last_seen)
     if not doomed:
         return []
     with session_scope(settings) as session:
@@ -283,10 +290,20 @@ def _in_flight(proxy: Proxy | None, upstreams: list[str | None]) -> set[str]:
     return found
 
 
+def _last_requests(proxy: Proxy | None, hosts: set[str]) -> dict[str, datetime]:
+    """When the proxy last answered each of ``hosts`` (a proxy that does not say: none)."""
+    asking = getattr(proxy, "last_requests", None)
+    if asking is None or not hosts:
+        return {}
+    try:
+        return {host: datetime.fromtimestamp(ts, timezone.utc) for host, ts in asking(hosts).items()}
+    except Exception:  # noqa: BLE001 - counted idle since last seen; the next pass reads again
+        log.warning("could not read the proxy's activity log", exc_info=True)
+        return {}
+
+
 def _aware(moment: datetime) -> datetime:
     """SQLite gives back naive datetimes (stored in UTC)."""
-    from datetime import timezone
-
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 

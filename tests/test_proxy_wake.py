@@ -5,6 +5,8 @@ and a deployment that cannot run answers a clear page, never a proxy error."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -13,8 +15,8 @@ from sqlalchemy import select, update
 from deployer.local import LABEL_DEPLOYMENT, LABEL_INSTANCE
 from slipway import envvars
 from slipway.db import session_scope
-from slipway.models import Deployment, Project, Wake
-from slipway.proxy import addresses
+from slipway.models import Deployment, Project, Wake, utcnow
+from slipway.proxy import addresses, proxy_from_settings
 from slipway.reconcile import Reconciler
 from tests.support.pipeline import deploy, dockerfile, log_of
 from tests.support.proxy import get, through_proxy
@@ -77,7 +79,20 @@ def test_a_superseded_deployments_own_url_wakes_it_beside_production_until_it_is
     with session_scope() as s:
         assert s.get(Deployment, v1.id).state == "superseded"
 
-    # The reconciler leaves it running while it serves, and stops it once idle (SLIPWAY_WAKE_IDLE: 1 s here).
+    # Requests keep it awake: the reconciler reads when the proxy last answered its name.
+    with session_scope() as s:
+        s.get(Wake, v1.id).last_seen_at = utcnow() - timedelta(hours=1)
+    assert get(v1.url).text == "v1"
+    caddy = proxy_from_settings(proxied)
+    for _ in range(50):  # Caddy notes a request once it has answered it
+        if at.deployment_host(site.name, v1.id) in caddy.last_requests({at.deployment_host(site.name, v1.id)}):
+            break
+        time.sleep(0.1)
+    Reconciler.from_settings(replace(proxied, wake_idle="600")).run()
+    assert len(containers_of(docker_client, proxied, v1.id)) == 1
+    assert get(v1.url).text == "v1"
+
+    # Once idle (SLIPWAY_WAKE_IDLE: 1 s here) the reconciler stops it.
     reconciler = Reconciler.from_settings(proxied)
     for _ in range(100):
         reconciler.run()
