@@ -856,10 +856,16 @@ def deployments(project_name: str | None, limit: int, as_json: bool) -> None:
         found = session.scalars(q).all()
         items = [_deployment_item(d) for d in found]
         rows = []
+        from slipway.wake import own_url_answers, wakeable_images
+
+        wakeable = set().union(*(wakeable_images(session, settings_mod.get_settings(), p)
+                                 for p in {d.project_id for d in found if d.state == "superseded"}))
         for d in found:
             down = d.state == "live" and d.health == "down"
             where = f"PR #{d.pr_number}" if d.pr_number else d.branch
             outcome = d.url if d.state == "live" else d.error_message or d.url
+            if d.state == "superseded" and d.url and not d.error_message:  # its own URL wakes it, or not
+                outcome += " (starts on a visit)" if own_url_answers(d, wakeable) else " (no longer running)"
             rows.append((d.id, d.project.name, d.short_sha, where, d.trigger,
                          d.state + (" (down)" if down else ""), ago(d.created_at),
                          duration(elapsed(d.started_at, d.finished_at)),

@@ -312,9 +312,17 @@ def woken_ids(session: Session) -> set[int]:
     return set(session.scalars(select(Wake.deployment_id)).all())
 
 
-def url_answers(session: Session, settings: Settings, dep: Deployment) -> bool:
-    """Whether ``dep``'s own URL answers (live), or would wake on a visit (superseded, local, image kept)."""
+def wakeable_images(session: Session, settings: Settings, project_id: int) -> set[str]:
+    """The images of a project whose superseded deployments' own URLs start them on a visit (none when
+    the project is not on the local target, there is no proxy, or waking is off)."""
+    target = session.scalar(select(Project.target).where(Project.id == project_id))
+    if settings.proxy == "none" or settings.wake_max_n <= 0 or target != TARGET:
+        return set()
+    return kept_references(session, project_id, KEEP_IMAGES)[0]
+
+
+def own_url_answers(dep: Deployment, wakeable: set[str]) -> bool:
+    """Whether ``dep``'s own URL answers: it is live, or superseded with an image in ``wakeable``."""
     if dep.state == State.LIVE.value:
         return bool(dep.url)
-    return (settings.proxy != "none" and settings.wake_max_n > 0 and bool(dep.url)
-            and refusal(session, dep) is None)
+    return dep.state == State.SUPERSEDED.value and bool(dep.url) and bool(dep.image) and dep.image in wakeable

@@ -10,10 +10,12 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from deployer.local import LABEL_DEPLOYMENT, LABEL_INSTANCE
 from slipway import envvars
+from slipway.cli import main
 from slipway.db import session_scope
 from slipway.models import Deployment, Project, Wake, utcnow
 from slipway.proxy import addresses, proxy_from_settings
@@ -58,11 +60,16 @@ def containers_of(docker_client, settings, dep_id: int) -> list:
 
 
 def test_a_superseded_deployments_own_url_wakes_it_beside_production_until_it_is_idle(
-        proxied, site, send_webhook, run_worker, docker_client):
+        proxied, site, send_webhook, run_worker, docker_client, client):
     at = addresses(proxied)
     production = at.url(at.production_host(site.name))
     v1, v2 = two_versions(proxied, site, send_webhook, run_worker)
     assert containers_of(docker_client, proxied, v1.id) == []
+    # The dashboard and the CLI show its URL as one that answers.
+    page = client.get(f"/deployments/{v1.id}").get_data(as_text=True)
+    assert f'<a class="button secondary" href="{v1.url}">Visit</a>' in page and "starts again on a visit" in page
+    listed = CliRunner().invoke(main, ["deployments", site.name])
+    assert f"{v1.url} (starts on a visit)" in listed.output, listed.output
 
     # The first request starts it: a page that reloads itself, or a 503 with Retry-After for curl.
     first = get(v1.url)
@@ -123,7 +130,7 @@ def test_past_the_limit_another_version_waits_with_a_clear_503(proxied, site, se
 
 
 def test_deployments_that_cannot_run_answer_a_clear_page_never_a_proxy_error(
-        proxied, site, send_webhook, run_worker, docker_client):
+        proxied, site, send_webhook, run_worker, docker_client, client):
     at = addresses(proxied)
     v1, v2 = two_versions(proxied, site, send_webhook, run_worker)
     failed = deploy(send_webhook, run_worker, site, {"Dockerfile": dockerfile(proxied.registry, run="false"),
@@ -144,6 +151,10 @@ def test_deployments_that_cannot_run_answer_a_clear_page_never_a_proxy_error(
                              state="superseded", image=f"{proxied.registry}/{site.name}:{n}{n}{n}{n}{n}{n}{n}"))
     gone = get(v1.url)
     assert gone.status_code == 410 and "is no longer kept" in gone.text and "Redeploy" in gone.text
+    page = client.get(f"/deployments/{v1.id}").get_data(as_text=True)
+    assert "Visit</a>" not in page and "(no longer running)" in page
+    listed = CliRunner().invoke(main, ["deployments", site.name])
+    assert f"{v1.url} (no longer running)" in listed.output, listed.output
 
     # An Akash deployment whose lease is closed.
     with session_scope() as s:

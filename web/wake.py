@@ -4,11 +4,12 @@ visit an app's URL; what answers is decided from the database alone."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, g, render_template, request
 
 from deployer.caddy import WAKE_PATH
+from slipway.db import session_scope
 from slipway.errors import render
-from slipway.wake import ask
+from slipway.wake import ask, own_url_answers, wakeable_images
 
 bp = Blueprint("wake", __name__)
 
@@ -30,3 +31,17 @@ def wake():
     if answer.retry_after:
         headers["Retry-After"] = str(answer.retry_after)
     return body, answer.status, headers
+
+
+@bp.app_template_global("own_url_answers")
+def own_url_answers_now(d) -> bool:
+    """For the dashboard: whether a deployment's own URL answers (live, or superseded and woken on a
+    visit while its image is kept); one look at each project's kept images per page."""
+    if d.state != "superseded":
+        return own_url_answers(d, set())
+    cache = g.setdefault("slipway_wakeable_images", {})
+    if d.project_id not in cache:
+        settings = current_app.config["SLIPWAY_SETTINGS"]
+        with session_scope(settings) as session:
+            cache[d.project_id] = wakeable_images(session, settings, d.project_id)
+    return own_url_answers(d, cache[d.project_id])
