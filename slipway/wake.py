@@ -231,8 +231,9 @@ def reap(settings: Settings, redis: Redis, targets: Mapping[str, Target], proxy:
          now: datetime | None = None, job_alive: Callable[[int], bool] | None = None) -> list[int]:
     """Stop the woken deployments idle for ``SLIPWAY_WAKE_IDLE`` and drop wakes that will not run; their ids.
 
-    A wake whose job is gone without starting it (``job_alive`` False) goes at once; a failed one is
-    answered for the idle time, then forgotten. Routes are dropped before containers stop.
+    A wake whose job is gone without starting it (``job_alive`` False), or whose deployment may no longer
+    run (its image is no longer kept), goes at once; a failed one is answered for the idle time, then
+    forgotten. Routes are dropped before containers stop.
     """
     now = now or utcnow()
     idle = timedelta(seconds=settings.wake_idle_s)
@@ -241,6 +242,10 @@ def reap(settings: Settings, redis: Redis, targets: Mapping[str, Target], proxy:
         rows = session.execute(select(Wake.deployment_id, Wake.ref, Wake.error_id, Wake.last_seen_at,
                                       Deployment.state, Project.name)
                                .join(Deployment, Deployment.id == Wake.deployment_id).join(Project)).all()
+        # Deployments that may no longer run: their image went out of those kept, their project moved
+        # to another target (a failed wake is still answered as such until idle).
+        refused = {dep_id for dep_id, _, error_id, *_ in rows
+                   if not error_id and refusal(session, session.get(Deployment, dep_id)) is not None}
     serving = _in_flight(proxy, [upstream_of(ref) for _, ref, *_ in rows if ref])
     answered = _last_requests(proxy, {at.deployment_host(project, dep_id) for dep_id, ref, *_, project in rows if ref})
     doomed: list[tuple[int, dict | None]] = []
@@ -251,7 +256,7 @@ def reap(settings: Settings, redis: Redis, targets: Mapping[str, Target], proxy:
         elif ref and at.deployment_host(project, dep_id) in answered:
             last_seen = max(last_seen, answered[at.deployment_host(project, dep_id)])
         lost = ref is None and not error_id and job_alive is not None and not job_alive(dep_id)
-        if state != State.SUPERSEDED.value or lost or last_seen <= now - idle:
+        if state != State.SUPERSEDED.value or dep_id in refused or lost or last_seen <= now - idle:
             doomed.append((dep_id, ref))
         elif last_seen != _aware(recorded):
             _record(settings, dep_id, last_seen_at=last_seen)

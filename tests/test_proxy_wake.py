@@ -11,8 +11,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
+from builder.images import RegistryAuth
+from builder.registry import RegistryClient, split_reference
 from deployer.local import LABEL_DEPLOYMENT, LABEL_INSTANCE
 from slipway import envvars
 from slipway.cli import main
@@ -142,6 +144,17 @@ def test_deployments_that_cannot_run_answer_a_clear_page_never_a_proxy_error(
     assert get(at.url(at.deployment_host("another-project", v1.id))).status_code == 404
     never_ran = get(failed.url or at.url(at.deployment_host(site.name, failed.id)))
     assert (never_ran.status_code, never_ran.text) == (404, "No deployment answers at this address.\n")
+
+    # The registry lost an image Slipway still counts as kept: the start fails, and says so.
+    registry = RegistryClient(RegistryAuth(proxied.registry, proxied.registry_username, proxied.registry_password))
+    repository, reference = split_reference(v1.image, proxied.registry)
+    assert registry.delete(repository, registry.digest(repository, reference))
+    assert get(v1.url).status_code == 503
+    run_worker()
+    lost = get(v1.url)
+    assert lost.status_code == 410 and "could not be started again: its image is no longer in the registry" in lost.text
+    with session_scope() as s:
+        s.execute(delete(Wake))
 
     # The registry no longer keeps its image: newer versions pushed it past those kept for rollback.
     with session_scope() as s:
