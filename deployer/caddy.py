@@ -18,6 +18,12 @@ HTTPS gets certificates for public names (ACME, once the name points at this mac
 and 443 reach it) and signs local names (``.localhost``, ``.local``, ``.internal``, ``.test``) with
 its own internal CA (``tls internal``), never installed into the system's trust store.
 
+A deployment's own name (``d<id>--<project>.<apps domain>``) that no route serves goes to Slipway's web
+app (:attr:`RouteTable.wake`, its path replaced by ``WAKE_PATH``), which starts a superseded deployment
+on demand or says why it cannot (``slipway.wake``); the names of the deployments so started are noted
+in an activity log (when, the host and the status; never who asked or what), so that Slipway can tell
+how long each has been idle (:meth:`CaddyProxy.last_requests`). No other request is logged.
+
 The router's admin API listens on a Unix socket in Slipway's run directory (``unix:///PATH``), not on
 a TCP port: builds and apps run with the host's network, so anything on loopback is theirs to reach,
 while the data dir that holds the socket (and Caddy's storage, its CA's key among it) is never

@@ -190,3 +190,23 @@ def test_deployments_that_cannot_run_answer_a_clear_page_never_a_proxy_error(
     # Other names of the apps domain still get the proxy's own answer.
     other = get(at.url(f"nothing-here.{at.domain}"))
     assert (other.status_code, other.text) == (404, "No app answers at this address.\n")
+
+
+def test_with_waking_off_a_replaced_deployments_url_says_so_and_starts_nothing(settings, anonymous, app):
+    # The web app's answer alone (what Caddy's wake route reaches), with SLIPWAY_WAKE_MAX=0.
+    app.config["SLIPWAY_SETTINGS"] = replace(settings, wake_max="0")
+    with session_scope() as s:
+        project = Project(name="t-off", repo_url="/nowhere", target="local")
+        s.add(project)
+        s.flush()
+        old = Deployment(project_id=project.id, sha="e" * 40, branch="main", trigger="cli", state="superseded",
+                         image=f"{settings.registry}/t-off:eeeeeee")
+        s.add(old)
+        s.flush()
+        host = f"d{old.id}--t-off.{addresses(settings).domain}:8080"
+    answer = anonymous.get("/_slipway/wake", headers={"Host": host})
+    assert answer.status_code == 404 and "SLIPWAY_WAKE_MAX is 0" in answer.get_data(as_text=True)
+    page = anonymous.get("/_slipway/wake", headers={"Host": host, "Accept": "text/html"})
+    assert "<h1>Not found</h1>" in page.get_data(as_text=True) and "refresh" not in page.get_data(as_text=True)
+    with session_scope() as s:
+        assert s.scalars(select(Wake)).all() == []
