@@ -18,6 +18,12 @@ HTTPS gets certificates for public names (ACME, once the name points at this mac
 and 443 reach it; :class:`Acme` says from which CA) and signs local names (``.localhost``, ``.local``, ``.internal``, ``.test``) with
 its own internal CA (``tls internal``), never installed into the system's trust store.
 
+A deployment's own name (``d<id>--<project>.<apps domain>``) that no route serves goes to Slipway's web
+app (:attr:`RouteTable.wake`, its path replaced by ``WAKE_PATH``), which starts a superseded deployment
+on demand or says why it cannot (``slipway.wake``); the names of the deployments so started are noted
+in an activity log (when, the host and the status; never who asked or what), so that Slipway can tell
+how long each has been idle (:meth:`CaddyProxy.last_requests`). No other request is logged.
+
 The router's admin API listens on a Unix socket in Slipway's run directory (``unix:///PATH``), not on
 a TCP port: builds and apps run with the host's network, so anything on loopback is theirs to reach,
 while the data dir that holds the socket (and Caddy's storage, its CA's key among it) is never
@@ -27,6 +33,8 @@ Caddy on another machine only (``slipway.settings`` refuses loopback).
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -112,6 +120,14 @@ class RouteTable:
 
     http: dict[str, str | Upstream] = field(default_factory=dict)
     https: dict[str, str | Upstream] = field(default_factory=dict)
+    # Where a deployment's own name (``d<id>--<project>.<wake_domain>``) goes when no route above
+    # serves it: Slipway's web app (``host:port``), which wakes the deployment or says why not.
+    # Only such names, and only to this address: the request cannot choose where it goes.
+    wake: str | None = None
+    wake_domain: str = ""
+    # Names whose requests Caddy notes (when, never what) in its activity log: the woken deployments'
+    # own names, whose idle time Slipway measures (``CaddyProxy.last_requests``).
+    logged: tuple[str, ...] = ()
 
 
 def _port(listen: str) -> int:
@@ -127,6 +143,19 @@ def _proxy_to(upstream: str | Upstream) -> list[dict]:
         # Verified against the system's CAs, for the name the provider's ingress serves.
         handler["transport"] = {"protocol": "http", "tls": {"server_name": upstream.host}}
     return [handler]
+
+
+WAKE_PATH = "/_slipway/wake"
+
+
+def _wake_route(domain: str, upstream: str) -> dict:
+    """Every ``d<id>--<project>.<domain>`` name that no other route serves, to Slipway's wake page
+    (its path replaced: the web app's other pages never answer at an app's name)."""
+    pattern = r"(?i)^d[0-9]{1,12}--[a-z0-9][a-z0-9-]*\." + re.escape(domain) + r"(:[0-9]+)?$"
+    return {"match": [{"host": [f"*.{domain}"], "header_regexp": {"Host": {"pattern": pattern}}}],
+            "handle": [{"handler": "rewrite", "uri": WAKE_PATH},
+                       {"handler": "reverse_proxy", "upstreams": [{"dial": upstream}]}],
+            "terminal": True}
 
 
 def _not_found() -> dict:
@@ -157,10 +186,30 @@ def admin_listen(admin: str) -> str:
     return admin
 
 
-def caddy_config(table: RouteTable, admin: str, http_listen: str, https_listen: str, acme: Acme = Acme()) -> dict:
+ACTIVITY_LOGGER = "slipway_activity"
+
+
+def _activity_logging(path: str) -> dict:
+    """Caddy's logs when some names are logged: their requests' time, host and status to ``path`` (at
+    most 2 MB), nothing of who asked or what; no other request is logged anywhere."""
+    dropped = ["request>headers", "request>remote_ip", "request>remote_port", "request>uri", "request>tls",
+               "resp_headers", "user_id"]
+    return {"logs": {
+        "default": {"exclude": ["http.log.access"]},
+        ACTIVITY_LOGGER: {
+            "writer": {"output": "file", "filename": path, "roll_size_mb": 1, "roll_keep": 1},
+            "encoder": {"format": "filter", "wrap": {"format": "json"},
+                        "fields": {name: {"filter": "delete"} for name in dropped}},
+            "include": [f"http.log.access.{ACTIVITY_LOGGER}"]},
+    }}
+
+
+def caddy_config(table: RouteTable, admin: str, http_listen: str, https_listen: str, acme: Acme = Acme(),
+                 activity_log: str | None = None) -> dict:
     """Caddy's whole JSON configuration for ``table``: the same table gives the same JSON.
 
-    ``acme``: where public names' certificates come from (:func:`acme_policy`)."""
+    ``acme``: where public names' certificates come from (:func:`acme_policy`); ``activity_log``: where
+    the woken deployments' requests are noted (:func:`_activity_logging`)."""
     https_port = _port(https_listen)
     apps_routes = [{"match": [{"host": [host]}], "handle": _proxy_to(up), "terminal": True}
                    for host, up in sorted(table.http.items())]
@@ -169,6 +218,8 @@ def caddy_config(table: RouteTable, admin: str, http_listen: str, https_listen: 
                      "handle": [{"handler": "static_response", "status_code": 308,
                                  "headers": {"Location": [location]}}]}
                     for host in sorted(table.https)]
+    if table.wake and table.wake_domain:
+        apps_routes.append(_wake_route(table.wake_domain, table.wake))
     tls_routes = [{"match": [{"host": [host]}], "handle": _proxy_to(up), "terminal": True}
                   for host, up in sorted(table.https.items())]
     servers = {
@@ -187,6 +238,10 @@ def caddy_config(table: RouteTable, admin: str, http_listen: str, https_listen: 
             "pki": {"certificate_authorities": {"local": {"install_trust": False}}},
         },
     }
+    if activity_log and table.logged:
+        # (Caddy 2.6 logs no mapped name at all with skip_unmapped_hosts: the default log drops the rest.)
+        servers[APPS_SERVER]["logs"] = {"logger_names": {host.lower(): ACTIVITY_LOGGER for host in sorted(table.logged)}}
+        config["logging"] = _activity_logging(activity_log)
     local = sorted(h for h in table.https if is_local_name(h))
     public = sorted(h for h in table.https if not is_local_name(h))
     policies = []
@@ -206,11 +261,14 @@ class CaddyProxy:
     name = "caddy"
 
     def __init__(self, admin: str, http_listen: str, https_listen: str, timeout_s: float = 10.0,
-                 acme: Acme = Acme()):
+                 acme: Acme = Acme(), activity_log: str | None = None):
         self.admin = admin
         self.http_listen = http_listen
         self.https_listen = https_listen
         self.acme = acme
+        # A file on this machine (the Caddy's own: its admin API is a socket here) that the logged names'
+        # requests go to; never removed while Caddy runs (it keeps writing where it opened it).
+        self.activity_log = activity_log
         self._timeout_s = timeout_s
         self._http = requests.Session()
         if admin.startswith("unix://"):
@@ -227,7 +285,29 @@ class CaddyProxy:
         return f"{self._base}{path}"
 
     def config(self, table: RouteTable) -> dict:
-        return caddy_config(table, self.admin, self.http_listen, self.https_listen, self.acme)
+        return caddy_config(table, self.admin, self.http_listen, self.https_listen, self.acme, self.activity_log)
+
+    def last_requests(self, hosts: set[str]) -> dict[str, float]:
+        """When Caddy last answered a request to each of ``hosts`` (among the logged ones), as a Unix
+        time; hosts it has not logged are missing."""
+        wanted = {h.lower() for h in hosts}
+        found: dict[str, float] = {}
+        if not self.activity_log or not wanted:
+            return found
+        try:
+            with open(self.activity_log, encoding="utf-8", errors="replace") as lines:
+                for line in lines:
+                    try:
+                        entry = json.loads(line)
+                        host = str(entry["request"]["host"]).lower().partition(":")[0]
+                        ts = float(entry["ts"])
+                    except (ValueError, KeyError, TypeError):
+                        continue
+                    if host in wanted and ts > found.get(host, 0.0):
+                        found[host] = ts
+        except OSError:
+            pass  # nothing logged yet
+        return found
 
     def apply(self, table: RouteTable) -> None:
         """Make Caddy serve exactly ``table``; returns once the new configuration is in force."""
@@ -263,7 +343,6 @@ class CaddyProxy:
 
 
 if __name__ == "__main__":  # scripts/services.sh: python -m deployer.caddy front LISTEN ROUTER
-    import json
     import sys
 
     if sys.argv[1:2] != ["front"] or len(sys.argv) != 4:

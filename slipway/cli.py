@@ -855,6 +855,8 @@ def deployments(project_name: str | None, limit: int, as_json: bool) -> None:
                                   for k in ("created_at", "started_at", "finished_at")),
                                 d["url"], d["error"]) for d in items]
     else:
+        from slipway.wake import own_url_answers, wakeable_images
+
         with session_scope() as session:
             q = select(Deployment).join(Project).order_by(Deployment.id.desc()).limit(limit)
             if project_name:
@@ -862,9 +864,11 @@ def deployments(project_name: str | None, limit: int, as_json: bool) -> None:
                 q = q.where(Project.name == project_name)
             found = session.scalars(q).all()
             items = [_deployment_item(d) for d in found]
+            wakeable = set().union(*(wakeable_images(session, settings_mod.get_settings(), p)
+                                     for p in {d.project_id for d in found if d.state == "superseded"}))
             rows = [_deployment_row(d.id, d.project.name, d.sha, d.pr_number, d.branch, d.trigger, d.state, d.health,
                                     d.health_detail, d.created_at, d.started_at, d.finished_at, d.url,
-                                    d.error_message) for d in found]
+                                    d.error_message, wakes=own_url_answers(d, wakeable)) for d in found]
     if as_json:
         click.echo(json.dumps(items, indent=2))
     elif not rows:
@@ -875,12 +879,15 @@ def deployments(project_name: str | None, limit: int, as_json: bool) -> None:
 
 
 def _deployment_row(id_, project, sha, pr_number, branch, trigger, state, health, health_detail, created_at,
-                    started_at, finished_at, url, error) -> tuple:
-    """One line of `slipway deployments`, from the database or the remote's API."""
+                    started_at, finished_at, url, error, wakes: bool | None = None) -> tuple:
+    """One line of `slipway deployments`, from the database or the remote's API; ``wakes``: whether a
+    replaced deployment's own URL starts it on a visit (None: not known)."""
     from slipway.tables import ago, duration, elapsed
 
     down = state == "live" and health == "down"
     outcome = url if state == "live" else error or url
+    if state == "superseded" and url and not error and wakes is not None:
+        outcome += " (starts on a visit)" if wakes else " (no longer running)"
     return (id_, project, sha[:7], f"PR #{pr_number}" if pr_number else branch, trigger,
             state + (" (down)" if down else ""), ago(created_at), duration(elapsed(started_at, finished_at)),
             f"{outcome or ''}{f' down: {health_detail}' if down else ''}")

@@ -129,6 +129,13 @@ MESSAGES: dict[str, str] = {
     # custom domains' certificates (deployer.caddy.Acme)
     "settings:user:seconds": "{name} is {value!r}: give a number of seconds, at least {least}.",
     "settings:user:acme-ca": "SLIPWAY_ACME_CA is {value!r}, which is not an ACME directory: give its https:// URL (like https://acme-staging-v02.api.letsencrypt.org/directory), or leave it unset for Let's Encrypt.",
+    # a deployment's own URL while it is not live (slipway.wake)
+    "wake:user:not-found": "No deployment answers at this address.",
+    "wake:user:gone": "Deployment {id} of {project} is no longer kept: its image was removed from the registry. Redeploy its commit from the dashboard to run it again.",
+    "wake:user:not-running": "Deployment {id} of {project} is no longer running (it ran on {target}, and what ran it is closed). Redeploy it from the dashboard to run it again.",
+    "wake:user:failed": "Deployment {id} of {project} could not be started again: {detail} Redeploy it from the dashboard, or try again in a few minutes.",
+    "wake:user:busy": "{limit} earlier versions already run on demand here (SLIPWAY_WAKE_MAX), so deployment {id} of {project} cannot start now. Try again in a few minutes.",
+    "wake:user:off": "Deployment {id} of {project} is not live, and this Slipway does not start earlier versions on demand (SLIPWAY_WAKE_MAX is 0). Roll back to it from the dashboard to run it again.",
 }
 
 
@@ -235,6 +242,12 @@ class UserError(SlipwayError):
     PROJECT_URL_GITHUB = "project:user:url-github"
     SETTINGS_ACME_CA = "settings:user:acme-ca"
     SETTINGS_SECONDS = "settings:user:seconds"
+    WAKE_NOT_FOUND = "wake:user:not-found"
+    WAKE_GONE = "wake:user:gone"
+    WAKE_NOT_RUNNING = "wake:user:not-running"
+    WAKE_FAILED = "wake:user:failed"
+    WAKE_BUSY = "wake:user:busy"
+    WAKE_OFF = "wake:user:off"
 
 
 class AppError(SlipwayError):

@@ -25,7 +25,7 @@ from builder.images import DockerImageBuilder, RegistryAuth
 from builder.plan import BaseImages, ProjectConfig
 from builder.registry import RegistryClient
 from deployer.base import ended_events, failure_events
-from slipway import envvars, lease_events
+from slipway import envvars, lease_events, registry_gc
 from slipway.buildlog import BuildLogWriter, SecretMasker
 from slipway.buildslots import BuildSlots, NoSlot, SlotWaitStopped
 from slipway.db import session_scope
@@ -56,9 +56,9 @@ class Cancelled(Exception):
     """The deployment was cancelled or superseded while it ran."""
 
 
-# Images kept per project after a deployment goes live, on this machine and in the registry:
-# the running one and a few to roll back to (the registry also keeps every live preview's).
-KEEP_IMAGES = 3
+# Images kept per project after a deployment goes live (slipway.registry_gc: the running one and a
+# few to roll back to; their deployments' own URLs answer, slipway.wake).
+KEEP_IMAGES = registry_gc.KEEP_IMAGES
 
 
 @dataclass(frozen=True)

@@ -311,3 +311,21 @@ class Domain(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     project: Mapped["Project"] = relationship(back_populates="domains")
+
+
+class Wake(Base):
+    """A superseded deployment started again on demand at its own URL (``slipway.wake``): while the
+    row exists the reconciler leaves its container be and the proxy routes its own name (never its
+    slot's); it goes when the deployment has been idle for ``SLIPWAY_WAKE_IDLE``."""
+
+    __tablename__ = "wakes"
+
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"), primary_key=True)
+    # The target's reference once its container started (None while the wake job is on its way).
+    ref: Mapped[dict | None] = mapped_column(JSON)
+    # Why it could not start (an error id: its image is gone, it never answered); answered until it goes.
+    error_id: Mapped[str | None] = mapped_column(String(80))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When it was last seen serving (or started): the idle time counts from here.
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -3,7 +3,8 @@
 The database says what runs; this module turns that into the proxy's route table and hands it to
 the proxy whole. Each project's production answers at ``<project>.<apps domain>``, each pull
 request's preview at ``pr-<n>--<project>.<apps domain>``, each live deployment at its own
-``d<id>--<project>.<apps domain>``, and the project's custom domains (``slipway domain add``)
+``d<id>--<project>.<apps domain>`` (a superseded one's too while it is woken on demand, and any
+other deployment's own name to the web app, which wakes it: ``slipway.wake``), and the project's custom domains (``slipway domain add``)
 over HTTPS. The local target's apps are routed to their loopback port; an Akash deployment to
 its provider's ingress (:func:`route_of`), so a redeploy or a failover to another provider only
 moves the route and the stable URLs stay.
@@ -21,7 +22,7 @@ import ipaddress
 import logging
 import socket
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator, TypeVar
 from urllib.parse import urlsplit
 
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session
 from deployer.caddy import Acme, CaddyProxy, ProxyError, RouteTable, Upstream
 from slipway.db import session_scope
 from slipway.interfaces import Proxy
-from slipway.models import Deployment, Domain, Project
+from slipway.models import Deployment, Domain, Project, Wake
 from slipway.settings import Settings
 from slipway.states import State
 
@@ -79,9 +80,14 @@ def proxy_from_settings(settings: Settings) -> Proxy | None:
     if settings.proxy == "none":
         return None
     if settings.proxy == "caddy":
+        # A Caddy whose admin API is a socket here runs here: it notes woken deployments' requests for
+        # the reconciler to read (slipway.wake); one on another machine cannot, and they count as idle.
+        local = settings.proxy_admin.startswith("unix://")
+        activity = str(settings.data_path / "run" / "caddy-activity.log") if local else None
         acme = Acme(settings.acme_ca, settings.acme_ca_root, settings.acme_email,
                     http_port=int(settings.proxy_http.rsplit(":", 1)[1]))
-        return CaddyProxy(settings.proxy_admin, settings.proxy_router, settings.proxy_https, acme=acme)
+        return CaddyProxy(settings.proxy_admin, settings.proxy_router, settings.proxy_https, acme=acme,
+                          activity_log=activity)
     raise ValueError(f"SLIPWAY_PROXY is {settings.proxy!r}: give caddy or none")
 
 
@@ -173,6 +179,17 @@ def route_table(session: Session, settings: Settings, switching: Switch | None =
         table.http[at.deployment_host(project, dep_id)] = upstream
         slot = f"pr-{pr_number}" if pr_number else "production"
         table.http[at.slot_host(project, slot)] = upstream  # the newest live one wins (ordered by id)
+    # Superseded deployments woken at their own URL (slipway.wake): that name only, never their slot's.
+    woken = session.execute(
+        select(Wake.deployment_id, Project.name, Wake.ref).join(Deployment, Deployment.id == Wake.deployment_id)
+        .join(Project).where(Wake.ref.is_not(None), Deployment.state == State.SUPERSEDED.value)
+    ).all()
+    logged = []
+    for dep_id, project, ref in woken:
+        upstream = route_of(ref)
+        if upstream is not None:
+            table.http[at.deployment_host(project, dep_id)] = upstream
+            logged.append(at.deployment_host(project, dep_id))
     if switching is not None:
         table.http[at.deployment_host(switching.project, switching.deployment_id)] = switching.upstream
         table.http[at.slot_host(switching.project, switching.slot)] = switching.upstream
@@ -184,7 +201,8 @@ def route_table(session: Session, settings: Settings, switching: Switch | None =
         table.https[settings.dashboard_domain] = settings.bind
     if settings.registry_domain:
         table.https[settings.registry_domain] = settings.registry
-    return table
+    # Every other deployment's own name goes to the web app, which wakes it or says why it cannot.
+    return replace(table, wake=settings.bind, wake_domain=at.domain, logged=tuple(logged))
 
 
 class Router:

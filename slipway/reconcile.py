@@ -18,6 +18,8 @@ It runs when a worker starts, every ``SLIPWAY_RECONCILE_EVERY`` seconds inside e
   ``failed`` with ``notify:app:worker-lost`` (not sent again: it may have arrived);
 - live deployments not checked for ``SLIPWAY_HEALTH_CHECK_EVERY`` seconds are checked by their
   targets, and their health recorded (``slipway.health``).
+- superseded deployments woken at their own URL (``slipway.wake``) are stopped once idle for
+  ``SLIPWAY_WAKE_IDLE``, and wakes whose job was lost are given up: nothing woken runs forever.
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ class Outcome:
     # worker stopped mid-send), by delivery id.
     notifications_requeued: list[int] = field(default_factory=list)
     notifications_failed: list[int] = field(default_factory=list)
+    # Superseded deployments woken at their own URL that were stopped (idle) or given up (slipway.wake).
+    woken_stopped: list[int] = field(default_factory=list)
 
     @property
     def down(self) -> list[int]:
@@ -126,6 +130,7 @@ class Reconciler:
                 self._settle(dep_id, state, started, now, outcome)
             self._settle_notifications(now, outcome)
             outcome.stopped = self._stop_started()
+            outcome.woken_stopped = self._reap_woken(now)
             outcome.removed = sorted(set(outcome.stopped) | set(self._remove_leftovers()))
             outcome.checked = self._check_health(now)
             self._sync_routes()
@@ -230,6 +235,21 @@ class Reconciler:
             log.exception("could not check the health of live deployments")
             return []
 
+    # -- deployments woken at their own URL ---------------------------------
+    def _reap_woken(self, now: datetime) -> list[int]:
+        from slipway.wake import job_id, reap
+
+        def job_alive(dep_id: int) -> bool:
+            job = self.queue.fetch_job(job_id(dep_id, self.settings))
+            return job is not None and job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.STARTED,
+                                                                         JobStatus.DEFERRED, JobStatus.SCHEDULED)
+
+        try:
+            return reap(self.settings, self.redis, self.targets, self.proxy, now, job_alive)
+        except Exception:  # noqa: BLE001 - a database hiccup: the next pass reaps
+            log.exception("could not stop idle woken deployments")
+            return []
+
     # -- containers --------------------------------------------------------
     def _stop_started(self) -> list[int]:
         """Stop, from their stored references, the releases of deployments that ended without going live.
@@ -277,13 +297,16 @@ class Reconciler:
         running = target.deployments()
         if not running:
             return []
+        from slipway.wake import woken_ids
+
         with session_scope(self.settings) as session:
             states = dict(session.execute(
                 select(Deployment.id, Deployment.state).where(Deployment.id.in_(running))).all())
+            woken = woken_ids(session)  # superseded, started again at their own URL until idle
         removed = []
         for dep_id in sorted(running):
             state = states.get(dep_id)
-            if state is not None and (state == State.LIVE.value or not State(state).final):
+            if state is not None and (state == State.LIVE.value or not State(state).final or dep_id in woken):
                 continue
             target.remove_deployment(dep_id, lambda line, d=dep_id: log.info("deployment %s: %s", d, line))
             removed.append(dep_id)

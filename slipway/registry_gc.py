@@ -48,6 +48,11 @@ MAX_ATTEMPTS = 30
 MAINTENANCE_TTL_S = 600
 
 
+# Images kept per project after a deployment goes live, on this machine and in the registry:
+# the running one and a few to roll back to (the registry also keeps every live preview's).
+KEEP_IMAGES = 3
+
+
 def version_tag(sha: str) -> str:
     """The tag a commit's image is pushed under."""
     return sha[:7]

@@ -203,6 +203,9 @@ class Settings:
     acme_email: str = _setting("SLIPWAY_ACME_EMAIL", doc="Contact address of the ACME account (the CA writes about expiring certificates or problems); optional.")
     worker_dead_after: str = _setting("SLIPWAY_WORKER_DEAD_AFTER", "30", doc="Seconds a busy worker may go without telling Redis it is alive before the reconciler takes it for dead and fails its deployment; it tells every sixth of this (at most every 5 s). At least 6.")
     reconcile_every: str = _setting("SLIPWAY_RECONCILE_EVERY", "15", doc="Seconds between the reconciler's passes in each worker (deployments a dead worker or an emptied Redis left unfinished, health checks due).")
+    # Deployments woken at their own URL (slipway/wake.py)
+    wake_idle: str = _setting("SLIPWAY_WAKE_IDLE", "900", doc="Seconds a superseded deployment started on demand at its own URL (`d<id>--<project>.DOMAIN`, local target, image still kept) keeps running without a request before it is stopped again.")
+    wake_max: str = _setting("SLIPWAY_WAKE_MAX", "3", doc="Most superseded deployments running on demand at once; past it a request to another one's URL answers 503 with `Retry-After` (running ones are not stopped for it). 0: deployments' own URLs answer only while they are live.")
 
     def __post_init__(self) -> None:
         self._check_targets()
@@ -376,6 +379,14 @@ class Settings:
     @property
     def app_restarts_n(self) -> int:
         return int(self.app_restarts)
+
+    @property
+    def wake_idle_s(self) -> float:
+        return float(self.wake_idle)
+
+    @property
+    def wake_max_n(self) -> int:
+        return int(self.wake_max)
 
     @property
     def notify_private_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

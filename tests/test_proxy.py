@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from urllib.parse import urlsplit
 
 import time
 
@@ -30,9 +31,12 @@ pytestmark = [pytest.mark.docker, pytest.mark.serial]
 
 
 @pytest.fixture
-def proxied(settings, send_webhook):
-    # After the app (create_app sets the process's settings): the worker's jobs read these.
-    return through_proxy(settings)
+def proxied(settings, app, server, send_webhook):
+    # After the app (create_app sets the process's settings): the worker's jobs read these. Names no
+    # route serves (a replaced deployment's) go to this test's web app, which wakes them (slipway.wake).
+    s = through_proxy(settings, bind=f"127.0.0.1:{urlsplit(server).port}")
+    app.config["SLIPWAY_SETTINGS"] = s
+    return s
 
 
 def urls(s, project: str) -> tuple[str, str]:
@@ -53,8 +57,9 @@ def test_production_preview_and_each_deployment_answer_with_their_version_until_
     v2 = deploy(send_webhook, run_worker, site, site_files(proxied.registry, "v2"))
     assert v2.state == "live", log_of(v2.id)
     assert get(production).text == get(v2.url).text == "v2"
-    # The replaced version drained and stopped: its own URL answers no more.
-    assert get(v1.url).status_code == 404
+    # The replaced version drained and stopped: its own URL starts it again on demand (test_proxy_wake.py).
+    replaced = get(v1.url)
+    assert (replaced.status_code, replaced.headers["Retry-After"]) == (503, "2"), replaced.text
     assert log_of(v2.id).index(f"{production} now goes to this version") < log_of(v2.id).index("stopping previous")
 
     # v1's image as pull request 7's preview: its own URL, production untouched.
@@ -74,14 +79,17 @@ def test_production_preview_and_each_deployment_answer_with_their_version_until_
         s.add(PullRequestPreview(project_id=project_id, pr_number=7, head_sha="a" * 40, head_repo="acme/x",
                                  state="closed"))
     assert remove_preview(proxied, project_id, 7, targets_from_settings(proxied), []) is True
-    assert get(preview).status_code == get(pr_url).status_code == 404
+    assert get(preview).status_code == 404
+    assert get(pr_url).status_code == 503  # its own URL wakes it while its image is kept
     assert get(production).text == "v2"
 
     result = CliRunner().invoke(main, ["project", "delete", site.name, "--yes"])
     assert result.exit_code == 0, result.output
-    for url in (production, v2.url):
-        answer = get(url)
-        assert (answer.status_code, answer.text) == (404, "No app answers at this address.\n")
+    gone = get(production)
+    assert (gone.status_code, gone.text) == (404, "No app answers at this address.\n")
+    for url in (v1.url, v2.url):
+        gone = get(url)
+        assert (gone.status_code, gone.text) == (404, "No deployment answers at this address.\n")
 
 
 def test_switches_and_a_rollback_drop_no_request(proxied, site, send_webhook, run_worker):

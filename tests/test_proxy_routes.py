@@ -53,3 +53,25 @@ def test_a_provider_on_a_real_network_cannot_aim_an_apps_urls_at_this_machine():
     # The devnet's providers serve on loopback: on the local network that is where apps are.
     assert route_of({"dseq": 7, "network": "local", "url": "http://127.0.0.1:5000"}) == Upstream(
         "127.0.0.1:5000", "127.0.0.1")
+
+
+def test_only_woken_names_are_logged_and_only_when_and_where_never_who_or_what():
+    table = RouteTable(http={"d4--site.apps.localhost": "127.0.0.1:9000", "site.apps.localhost": "127.0.0.1:9001"},
+                       wake="127.0.0.1:8000", wake_domain="apps.localhost", logged=("d4--site.apps.localhost",))
+    config = caddy_config(table, "unix:///tmp/a.sock", "127.0.0.1:8080", "127.0.0.1:8443",
+                          activity_log="/data/run/activity.log")
+    apps = config["apps"]["http"]["servers"]["slipway_apps"]
+    assert apps["logs"] == {"logger_names": {"d4--site.apps.localhost": "slipway_activity"}}
+    logs = config["logging"]["logs"]
+    assert logs["default"] == {"exclude": ["http.log.access"]}  # every other request: logged nowhere
+    dropped = logs["slipway_activity"]["encoder"]["fields"]
+    assert {"request>headers", "request>remote_ip", "request>uri", "resp_headers"} <= set(dropped)
+    # The wake route: deployments' own names only, to the web app only, its path replaced.
+    wake = apps["routes"][-2]
+    assert wake["match"][0]["host"] == ["*.apps.localhost"]
+    assert wake["handle"] == [{"handler": "rewrite", "uri": "/_slipway/wake"},
+                              {"handler": "reverse_proxy", "upstreams": [{"dial": "127.0.0.1:8000"}]}]
+    # Nothing woken: no access log at all.
+    quiet = caddy_config(RouteTable(http=table.http), "unix:///tmp/a.sock", "127.0.0.1:8080", "127.0.0.1:8443",
+                         activity_log="/data/run/activity.log")
+    assert "logging" not in quiet and "logs" not in quiet["apps"]["http"]["servers"]["slipway_apps"]

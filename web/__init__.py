@@ -25,10 +25,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.hooks import bp as hooks_bp
     from web.notifications import bp as notifications_bp
     from web.tokens import bp as tokens_bp
+    from web.wake import bp as wake_bp
     from web.webhooks import FastWebhooks
     from web.webhooks import bp as webhooks_bp
 
-    for bp in (webhooks_bp, dashboard_bp, github_app_bp, git_remote_bp, hooks_bp, tokens_bp, notifications_bp):
+    for bp in (webhooks_bp, dashboard_bp, github_app_bp, git_remote_bp, hooks_bp, tokens_bp, notifications_bp,
+               wake_bp):
         app.register_blueprint(bp)
     api.install(app)
     from web import auth, headers, limits

@@ -25,7 +25,9 @@ from slipway.models import Deployment, Project
 ACCESS_ATTRIBUTE = "slipway_access"
 # Machines and the sign-in pages: each checks its own credential (webhook signature, deploy token,
 # hook secret) or needs none. ``api-docs`` is flask-smorest's OpenAPI document: routes, no data.
-PUBLIC_BLUEPRINTS = frozenset({"webhooks", "git_remote", "hooks", "auth", "api-docs"})
+PUBLIC_BLUEPRINTS = frozenset({"webhooks", "git_remote", "hooks", "auth", "api-docs",
+                               # an app's own URL that no route serves (slipway.wake): anybody may visit
+                               "wake"})
 PUBLIC_ENDPOINTS = frozenset({"static", "healthz"})
 
 

@@ -26,14 +26,14 @@ def through_proxy(settings: Settings, **changes: str) -> Settings:
 
 
 def get(url: str, session: requests.Session | None = None, timeout: float = 5,
-        close: bool = False) -> requests.Response:
+        close: bool = False, headers: dict[str, str] | None = None) -> requests.Response:
     """GET ``url`` (``http://HOST:PORT/PATH`` on the proxy) by connecting to 127.0.0.1:PORT.
 
     ``close``: on a connection of its own, closed after the answer (no keep-alive).
     """
     parts = urlsplit(url)
     direct = f"http://127.0.0.1:{parts.port or 80}{parts.path or '/'}"
-    headers = {"Host": parts.netloc, **({"Connection": "close"} if close else {})}
+    headers = {**(headers or {}), "Host": parts.netloc, **({"Connection": "close"} if close else {})}
     return (session or requests).get(direct, headers=headers, timeout=timeout, allow_redirects=False)
 
 
