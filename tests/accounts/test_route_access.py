@@ -18,6 +18,7 @@ PUBLIC = {
     "static", "healthz", "webhooks.github_webhook", "git_remote.git", "hooks.deploy_hook",
     "hooks.deploy_hook_with_header", "hooks.deploy_hook_get", "auth.login", "auth.logout", "auth.github_login",
     "auth.github_callback", "api-docs.openapi_json",
+    "wake.wake",  # a sleeping deployment's own URL: refused from the database alone (tests/test_proxy_wake.py)
 }
 ACTING_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
