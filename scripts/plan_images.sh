@@ -26,11 +26,9 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-settings="$("$ROOT/scripts/services.sh" env --secrets)"
-eval "$settings"
-export DOCKER_HOST="$SLIPWAY_DOCKER_HOST"
-export DOCKER_CONFIG="${DOCKER_CONFIG:-$SLIPWAY_DATA_DIR/docker-config}"
-export DOCKER_BUILDKIT=0
+SAY=plan_images
+# shellcheck source=scripts/lib/registry.sh
+source "$ROOT/scripts/lib/registry.sh"
 MIRROR="${SLIPWAY_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 SUITE=bookworm
 RECIPE=3   # bump when the recipe below changes in a way the package lists do not show
@@ -47,22 +45,6 @@ shopt -s nullglob
 EXTRA_CAS=(/usr/local/share/ca-certificates/*.crt)
 shopt -u nullglob
 say() { echo "plan_images: $*" >&2; }
-
-mkdir -p "$DOCKER_CONFIG"
-chmod 700 "$DOCKER_CONFIG"
-printf '%s' "$SLIPWAY_REGISTRY_PASSWORD" |
-  docker login --username "$SLIPWAY_REGISTRY_USERNAME" --password-stdin "$SLIPWAY_REGISTRY" >/dev/null 2>&1 ||
-  { say "docker login to $SLIPWAY_REGISTRY failed"; exit 1; }
-
-manifest_status() {  # NAME TAG: HTTP status of the image's manifest in the registry
-  local user="${SLIPWAY_REGISTRY_USERNAME}:${SLIPWAY_REGISTRY_PASSWORD}"
-  user="${user//\\/\\\\}"
-  user="${user//\"/\\\"}"
-  printf 'user = "%s"\n' "$user" |
-    curl -s -K - -o /dev/null -m 10 -w '%{http_code}' --head \
-      -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-      "http://$SLIPWAY_REGISTRY/v2/base/plan-$1/manifests/$2" || true
-}
 
 debian_image() {  # NAME IMAGE TMP: a minbase root file system with the NAME's packages, imported
   local name="$1" image="$2" tmp="$3" hooks=() env=()
@@ -121,7 +103,7 @@ build() {  # NAME: make sure the image is in the engine and the registry; print 
   key="$( { printf '%s\n' "$SUITE" "$RECIPE" ${PACKAGES[$name]}; cat "${EXTRA_CAS[@]}" </dev/null; } | sha256sum | cut -c1-12)"
   [ "$name" = static ] && key="$(printf '%s\n' "$RECIPE" ${PACKAGES[$name]} | sha256sum | cut -c1-12)"
   image="$SLIPWAY_REGISTRY/base/plan-$name:$key"
-  if [ "$(manifest_status "$name" "$key")" = 200 ]; then
+  if [ "$(manifest_status "base/plan-$name" "$key")" = 200 ]; then
     docker image inspect "$image" >/dev/null 2>&1 || docker pull -q "$image" >/dev/null
     echo "$name=$image"
     return
