@@ -4,14 +4,17 @@
 #
 #   node     Debian's nodejs, and npm itself from the npm registry   (stands in for node:22-slim)
 #            (Debian's npm package pulls in 400 packages: minutes and 100 MB more)
-#   python   Debian's python3, venv and pip, with flask and gunicorn preinstalled so the
-#            tests' Python apps install offline                      (python:3.12-slim)
-#   go       Debian's golang-go                                      (golang:1.22)
+#   python   Debian's python3, venv and pip, with flask, gunicorn, fastapi and uvicorn preinstalled
+#            so the tests' Python apps install offline               (python:3.12-slim)
+#   go       Debian's golang-go, without the Go distribution's own tests and the compiled
+#            packages of its commands (cmd/*), which no user's `go build` reads   (golang:1.22)
 #   static   Debian's caddy binary (with the glibc it links) and busybox's sh, FROM scratch
 #                                                                     (caddy:2.8, alpine-based)
 #
 # node, python and go are Debian root file systems made by mmdebstrap (--variant=minbase, only these
-# packages, no docs) and turned into images by `docker import`. The machine's own extra certificate
+# packages, no recommends, no docs, merged /usr set up by mmdebstrap's hook rather than the usrmerge
+# package, which brings Perl: 45 MB) and turned into images by `docker import`. Small matters: with
+# the vfs storage driver every step of a build copies the whole image. The machine's own extra certificate
 # authorities (/usr/local/share/ca-certificates, e.g. an egress proxy's) are trusted inside them, as
 # an operator's mirror images would, so builds reach PyPI and npm from here.
 #
@@ -31,15 +34,20 @@ SAY=plan_images
 source "$ROOT/scripts/lib/registry.sh"
 MIRROR="${SLIPWAY_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 SUITE=bookworm
-RECIPE=3   # bump when the recipe below changes in a way the package lists do not show
+RECIPE=4   # bump when the recipe below changes in a way the package lists do not show
 BUSYBOX="${SLIPWAY_BUSYBOX:-/bin/busybox}"
 
 NPM_VERSION=10.9.2   # npm for the node stand-in, from the npm registry
 declare -A PACKAGES=(
   [node]="ca-certificates nodejs npm@$NPM_VERSION"
-  [python]="ca-certificates python3 python3-venv python3-pip python3-flask gunicorn"
+  [python]="ca-certificates python3 python3-venv python3-pip python3-flask gunicorn python3-fastapi python3-uvicorn"
   [go]="ca-certificates golang-go"
   [static]="caddy busybox-static"
+)
+# Files of a stand-in's packages left out (dpkg path-exclude globs; `*` also matches `/`).
+declare -A EXCLUDES=(
+  [go]="/usr/lib/go-*/pkg/linux_amd64/cmd/* /usr/lib/go-*/pkg/linux_amd64_race/* /usr/share/go-*/src/*_test.go
+        /usr/share/go-*/src/*/testdata/* /usr/share/go-*/test/* /usr/share/go-*/api/* /usr/share/go-*/misc/*"
 )
 shopt -s nullglob
 EXTRA_CAS=(/usr/local/share/ca-certificates/*.crt)
@@ -47,7 +55,9 @@ shopt -u nullglob
 say() { echo "plan_images: $*" >&2; }
 
 debian_image() {  # NAME IMAGE TMP: a minbase root file system with the NAME's packages, imported
-  local name="$1" image="$2" tmp="$3" hooks=() env=()
+  local name="$1" image="$2" tmp="$3" hooks=() env=() excludes=() globs=() glob
+  read -r -d '' -a globs <<<"${EXCLUDES[$name]:-}" || true   # split on blanks, never expanded here
+  for glob in "${globs[@]}"; do excludes+=(--dpkgopt="path-exclude=$glob"); done
   if [ "$name" = node ]; then
     (cd "$tmp" && npm pack --silent "npm@$NPM_VERSION" >/dev/null)
     hooks+=(--customize-hook="mkdir -p \"\$1/usr/lib/node_modules/npm\" && tar -xzf $tmp/npm-$NPM_VERSION.tgz --strip-components=1 -C \"\$1/usr/lib/node_modules/npm\" && ln -sf ../lib/node_modules/npm/bin/npm-cli.js \"\$1/usr/bin/npm\" && ln -sf ../lib/node_modules/npm/bin/npx-cli.js \"\$1/usr/bin/npx\"")
@@ -65,7 +75,8 @@ debian_image() {  # NAME IMAGE TMP: a minbase root file system with the NAME's p
     --aptopt='APT::Install-Recommends "false"' \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
-    --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+    --dpkgopt='path-include=/usr/share/doc/*/copyright' "${excludes[@]}" \
+    --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
     "${hooks[@]}" \
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/cache/debconf/*-old' \
     "$SUITE" "$tmp/rootfs.tar" "$MIRROR" >&2
@@ -100,7 +111,7 @@ static_image() {  # IMAGE TMP: FROM scratch, busybox's applets and Debian's cadd
 
 build() {  # NAME: make sure the image is in the engine and the registry; print NAME=IMAGE
   local name="$1" key image started tmp
-  key="$( { printf '%s\n' "$SUITE" "$RECIPE" ${PACKAGES[$name]}; cat "${EXTRA_CAS[@]}" </dev/null; } | sha256sum | cut -c1-12)"
+  key="$( { printf '%s\n' "$SUITE" "$RECIPE" ${PACKAGES[$name]} "${EXCLUDES[$name]:-}"; cat "${EXTRA_CAS[@]}" </dev/null; } | sha256sum | cut -c1-12)"
   [ "$name" = static ] && key="$(printf '%s\n' "$RECIPE" ${PACKAGES[$name]} | sha256sum | cut -c1-12)"
   image="$SLIPWAY_REGISTRY/base/plan-$name:$key"
   if [ "$(manifest_status "base/plan-$name" "$key")" = 200 ]; then
