@@ -3,7 +3,9 @@
 # them to Slipway's registry as $SLIPWAY_REGISTRY/base/plan-NAME:KEY:
 #
 #   node     Debian's nodejs, and npm itself from the npm registry   (stands in for node:22-slim)
-#            (Debian's npm package pulls in 400 packages: minutes and 100 MB more)
+#            (Debian's npm package pulls in 400 packages: minutes and 100 MB more); npm's cache
+#            holds pnpm and the packages of the tests' Node lock files (NPM_LOCKS) and npm prefers
+#            it (npm_config_prefer_offline): the fixtures' installs run offline, as from a mirror
 #   python   Debian's python3, venv and pip, with flask, gunicorn, fastapi and uvicorn preinstalled
 #            so the tests' Python apps install offline               (python:3.12-slim)
 #   go       Debian's golang-go, without the Go distribution's own tests and the compiled
@@ -38,9 +40,11 @@ RECIPE=4   # bump when the recipe below changes in a way the package lists do no
 BUSYBOX="${SLIPWAY_BUSYBOX:-/bin/busybox}"
 
 NPM_VERSION=10.9.2   # npm for the node stand-in, from the npm registry
+PNPM_VERSION=9.15.0  # in the node stand-in's npm cache (the pnpm fixture's packageManager)
+NPM_LOCKS=(tests/fixtures/plan/express)  # their package-lock.json's packages too
 declare -A PACKAGES=(
-  [node]="ca-certificates nodejs npm@$NPM_VERSION"
-  [python]="ca-certificates python3 python3-venv python3-pip python3-flask gunicorn python3-fastapi python3-uvicorn"
+  [node]="ca-certificates nodejs npm@$NPM_VERSION pnpm@$PNPM_VERSION"
+  [python]="ca-certificates python3 python3-venv python3-pip python3-flask gunicorn python3-fastapi uvicorn"
   [go]="ca-certificates golang-go"
   [static]="caddy busybox-static"
 )
@@ -55,18 +59,25 @@ shopt -u nullglob
 say() { echo "plan_images: $*" >&2; }
 
 debian_image() {  # NAME IMAGE TMP: a minbase root file system with the NAME's packages, imported
-  local name="$1" image="$2" tmp="$3" hooks=() env=() excludes=() globs=() glob
+  local name="$1" image="$2" tmp="$3" hooks=() env=() excludes=() globs=() glob dir
   read -r -d '' -a globs <<<"${EXCLUDES[$name]:-}" || true   # split on blanks, never expanded here
   for glob in "${globs[@]}"; do excludes+=(--dpkgopt="path-exclude=$glob"); done
   if [ "$name" = node ]; then
     (cd "$tmp" && npm pack --silent "npm@$NPM_VERSION" >/dev/null)
+    npm cache add "pnpm@$PNPM_VERSION" --cache "$tmp/npm-cache" >/dev/null
+    for dir in "${NPM_LOCKS[@]}"; do
+      rm -rf "$tmp/lock" && mkdir "$tmp/lock" && cp "$ROOT/$dir/package.json" "$ROOT/$dir/package-lock.json" "$tmp/lock/"
+      (cd "$tmp/lock" && npm ci --ignore-scripts --no-audit --no-fund --cache "$tmp/npm-cache" >/dev/null)
+    done
+    hooks+=(--customize-hook="mkdir -p \"\$1/root/.npm\" && cp -a $tmp/npm-cache/_cacache \"\$1/root/.npm/\"")
+    env+=(--change 'ENV npm_config_prefer_offline=true')
     hooks+=(--customize-hook="mkdir -p \"\$1/usr/lib/node_modules/npm\" && tar -xzf $tmp/npm-$NPM_VERSION.tgz --strip-components=1 -C \"\$1/usr/lib/node_modules/npm\" && ln -sf ../lib/node_modules/npm/bin/npm-cli.js \"\$1/usr/bin/npm\" && ln -sf ../lib/node_modules/npm/bin/npx-cli.js \"\$1/usr/bin/npx\"")
   fi
   if [ "${#EXTRA_CAS[@]}" -gt 0 ]; then
     hooks+=(--customize-hook="copy-in ${EXTRA_CAS[*]} /usr/local/share/ca-certificates/"
             --customize-hook='chroot "$1" update-ca-certificates >/dev/null')
     # Node, pip and requests keep bundles of their own unless told to use the system's.
-    env=(--change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt'
+    env+=(--change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt'
          --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt'
          --change 'ENV REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt'
          --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt')
@@ -79,7 +90,8 @@ debian_image() {  # NAME IMAGE TMP: a minbase root file system with the NAME's p
     --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
     "${hooks[@]}" \
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/cache/debconf/*-old' \
-    "$SUITE" "$tmp/rootfs.tar" "$MIRROR" >&2
+    "$SUITE" "$tmp/rootfs.tar" "$MIRROR" >"$tmp/mmdebstrap.log" 2>&1 ||
+    { cat "$tmp/mmdebstrap.log" >&2; say "mmdebstrap failed for $name"; return 1; }
   docker import \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV LANG=C.UTF-8' "${env[@]}" \
@@ -111,7 +123,8 @@ static_image() {  # IMAGE TMP: FROM scratch, busybox's applets and Debian's cadd
 
 build() {  # NAME: make sure the image is in the engine and the registry; print NAME=IMAGE
   local name="$1" key image started tmp
-  key="$( { printf '%s\n' "$SUITE" "$RECIPE" ${PACKAGES[$name]} "${EXCLUDES[$name]:-}"; cat "${EXTRA_CAS[@]}" </dev/null; } | sha256sum | cut -c1-12)"
+  key="$( { printf '%s\n' "$SUITE" "$RECIPE" ${PACKAGES[$name]} "${EXCLUDES[$name]:-}"; cat "${EXTRA_CAS[@]}" </dev/null
+         [ "$name" != node ] || for dir in "${NPM_LOCKS[@]}"; do cat "$ROOT/$dir/package-lock.json"; done; } | sha256sum | cut -c1-12)"
   [ "$name" = static ] && key="$(printf '%s\n' "$RECIPE" ${PACKAGES[$name]} | sha256sum | cut -c1-12)"
   image="$SLIPWAY_REGISTRY/base/plan-$name:$key"
   if [ "$(manifest_status "base/plan-$name" "$key")" = 200 ]; then
