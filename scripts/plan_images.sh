@@ -20,9 +20,10 @@
 # authorities (/usr/local/share/ca-certificates, e.g. an egress proxy's) are trusted inside them, as
 # an operator's mirror images would, so builds reach PyPI and npm from here.
 #
-# KEY hashes the package list, the recipe and those certificates: a change to any builds a new
-# image, and an unchanged one is reused, from the Engine or the registry (a machine that built it
-# before), or built once (CI's fresh machine; the four are built side by side).
+# KEY hashes the package list, the excluded files, the recipe, those certificates and (node) the
+# NPM_LOCKS lock files: a change to any builds a new image, and an unchanged one is reused, from the
+# Engine or the registry (a machine that built it before), or built once (CI's fresh machine; the four
+# are built side by side, in about a minute or two).
 #
 #   scripts/plan_images.sh [NAME...]     prints NAME=IMAGE lines (all four by default)
 #
