@@ -167,6 +167,14 @@ def test_a_fastapi_app_with_uv_syncs_its_lock_and_answers_under_uvicorn(app):
     assert get(api.run(tag)).json() == {"hello": "from uv"}
 
 
+@heavy
+def test_a_flask_app_with_poetry_installs_its_lock_and_answers_under_gunicorn(app):
+    site = app("poetry-flask")  # poetry itself and the lock's packages come from PyPI
+    plan, tag = site.build()
+    assert plan.summary == "Python 3.12 (poetry), a WSGI app (Flask, app:app) under gunicorn"
+    assert get(site.run(tag)).text == "hello from poetry"
+
+
 def test_a_node_server_answers_through_its_start_script_and_a_one_line_change_reuses_its_dependency_layer(app):
     server = app("node-server")
     plan, first = server.build("v1")
