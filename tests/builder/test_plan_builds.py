@@ -6,7 +6,7 @@ The heavy tests of the build plans live here, in one module: the stand-ins are m
 the registry) once for the module, and every build shares them. They run in every test run: the
 stand-ins are small (about 1-2 minutes to make, side by side, on a fresh machine; then kept in the
 registry) and every fixture builds offline from them (the Python stand-in holds the fixtures'
-packages, the Node one pnpm in npm's cache).
+packages, the Node one pnpm and the Express fixture's packages in npm's cache).
 """
 
 from __future__ import annotations
