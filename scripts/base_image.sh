@@ -11,34 +11,15 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-settings="$("$ROOT/scripts/services.sh" env --secrets)"
-eval "$settings"
-export DOCKER_HOST="$SLIPWAY_DOCKER_HOST"
-export DOCKER_CONFIG="${DOCKER_CONFIG:-$SLIPWAY_DATA_DIR/docker-config}"
-export DOCKER_BUILDKIT=0   # the classic builder: BuildKit is not available here
+SAY=base_image
+# shellcheck source=scripts/lib/registry.sh
+source "$ROOT/scripts/lib/registry.sh"
 
 IMAGE="$SLIPWAY_REGISTRY/base/busybox:latest"
 BUSYBOX="${SLIPWAY_BUSYBOX:-/bin/busybox}"
 say() { echo "base_image: $*"; }
 
-mkdir -p "$DOCKER_CONFIG"
-chmod 700 "$DOCKER_CONFIG"
-printf '%s' "$SLIPWAY_REGISTRY_PASSWORD" |
-  docker login --username "$SLIPWAY_REGISTRY_USERNAME" --password-stdin "$SLIPWAY_REGISTRY" >/dev/null 2>&1 ||
-  { echo "base_image: docker login to $SLIPWAY_REGISTRY failed" >&2; exit 1; }
-
-# HTTP status of the image's manifest in the registry (credentials go to curl on stdin).
-manifest_status() {
-  local user="${SLIPWAY_REGISTRY_USERNAME}:${SLIPWAY_REGISTRY_PASSWORD}"
-  user="${user//\\/\\\\}"
-  user="${user//\"/\\\"}"
-  printf 'user = "%s"\n' "$user" |
-    curl -s -K - -o /dev/null -m 10 -w '%{http_code}' --head \
-      -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-      "http://$SLIPWAY_REGISTRY/v2/base/busybox/manifests/latest" || true
-}
-
-if [ "$(manifest_status)" = 200 ]; then
+if [ "$(manifest_status base/busybox latest)" = 200 ]; then
   if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
     docker pull -q "$IMAGE" >/dev/null
   fi

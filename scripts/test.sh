@@ -54,8 +54,8 @@ scripts/services.sh start
 scripts/base_image.sh
 scripts/test_postgres.sh
 export SLIPWAY_PROXY=none
-# SLIPWAY_TEST_HEAVY_BUILDS=1: also the fixture builds from Node, Python and Go stand-ins
-# (tests/builder/test_plan_builds.py; several minutes each on a fresh machine).
+# SLIPWAY_TEST_HEAVY_BUILDS=1: also the build-plan fixture builds that download from a package
+# registry (tests/builder/test_plan_builds.py; the offline ones run every time).
 if [ -n "$heavy_builds" ]; then export SLIPWAY_TEST_HEAVY_BUILDS="$heavy_builds"; fi
 export SLIPWAY_TEST_POSTGRES_URL="${SLIPWAY_TEST_POSTGRES_URL:-postgresql+psycopg://slipway_test:slipway_test@127.0.0.1:5432/slipway_test}"
 

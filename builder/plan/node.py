@@ -238,15 +238,24 @@ class NodePlanner:
         app = self._app_path()
         if app != "/app":
             df(f"WORKDIR {app}")
-        if build:
-            df.run(build)
         if kind == "static":
             dirs = " ".join(out_dirs)
-            df.run(f'for d in {dirs}; do if [ -f "$d/index.html" ]; then cp -a "$d" /slipway-site; break; fi; done; '
-                   f'[ -d /slipway-site ] || {{ echo "Slipway: the build wrote no index.html in {dirs.replace(" ", ", ")}" >&2; exit 1; }}')
+            pick = (f'for d in {dirs}; do if [ -f "$d/index.html" ]; then cp -a "$d" /slipway-site; break; fi; done; '
+                    f'[ -d /slipway-site ] || {{ echo "Slipway: the build wrote no index.html in {dirs.replace(" ", ", ")}" >&2; exit 1; }}')
+            if build and not ctx.config.build:
+                # The output is picked in the build script's own step: a step fewer (with some storage
+                # drivers each step copies the whole image), rerun exactly when the build is. A
+                # slipway.toml build command keeps a step of its own, as written.
+                df.run(f"{build} && {pick}")
+            else:
+                if build:
+                    df.run(build)
+                df.run(pick)
             serve_static(df, ctx.images.image("static"), "COPY --from=build /slipway-site /srv")
             summary = f"Node {shown_version} ({self.manager}), {how} served as static files by Caddy"
         else:
+            if build:
+                df.run(build)
             if staged:
                 df.stage(image)
                 self.runtime_env(df, standalone=how.startswith("a Next.js standalone"))

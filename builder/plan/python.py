@@ -46,6 +46,15 @@ class PythonPlanner:
         self.tree = ctx.tree
         self.notes: list[str] = []
         self.pyproject = self._pyproject()
+        self.venv_made = False
+
+    def in_venv(self, command: str) -> str:
+        """``command``, preceded by the virtual environment's making the first time: they share a
+        step (with some storage drivers each step copies the whole image)."""
+        if self.venv_made:
+            return command
+        self.venv_made = True
+        return f"python3 -m venv --system-site-packages {VENV} && {command}"
 
     def _pyproject(self) -> dict:
         text = self.tree.text("pyproject.toml")
@@ -95,26 +104,26 @@ class PythonPlanner:
         config = self.ctx.config
         if config.install:
             df.copy([n for n in ("requirements.txt", "pyproject.toml", "uv.lock", "poetry.lock") if self.tree.is_file(n)])
-            df.run(config.install)
+            df.run(self.in_venv(config.install))
             return
         if installer == "uv":
             df.run("python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir uv")
             df("ENV UV_PROJECT_ENVIRONMENT=/app/.venv UV_LINK_MODE=copy")
             df.copy(["pyproject.toml", "uv.lock"])
             # --inexact: keep what the base image and the venv already hold (gunicorn, below).
-            df.run("/opt/uv/bin/uv sync --frozen --inexact --no-dev --no-install-project")
+            df.run(self.in_venv("/opt/uv/bin/uv sync --frozen --inexact --no-dev --no-install-project"))
         elif installer == "poetry":
             df.run("python3 -m venv /opt/poetry && /opt/poetry/bin/pip install --no-cache-dir poetry")
             df.copy([n for n in ("pyproject.toml", "poetry.lock") if self.tree.is_file(n)])
-            df.run("/opt/poetry/bin/poetry install --no-root --only main --no-interaction")
+            df.run(self.in_venv("/opt/poetry/bin/poetry install --no-root --only main --no-interaction"))
         elif self.tree.is_file("requirements.txt"):
             df.copy(["requirements.txt"])
-            df.run("pip install --no-cache-dir -r requirements.txt")
+            df.run(self.in_venv("pip install --no-cache-dir -r requirements.txt"))
         else:
             deps = [d for d in self._project_deps() if REQUIREMENT_RE.fullmatch(d.strip())]
             if deps:
                 # Named on the command line: this layer changes only when the dependencies do.
-                df.run(f"pip install --no-cache-dir {quoted([d.strip() for d in deps])}")
+                df.run(self.in_venv(f"pip install --no-cache-dir {quoted([d.strip() for d in deps])}"))
             else:
                 self.notes.append("no dependencies found (requirements.txt, uv.lock, poetry.lock, pyproject.toml)")
 
@@ -172,12 +181,13 @@ class PythonPlanner:
         df = Dockerfile()
         df.stage(image, "build" if staged else "")
         df("WORKDIR /app",
-           f"ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 VIRTUAL_ENV={VENV} PATH={VENV}/bin:$PATH",
-           f"RUN python3 -m venv --system-site-packages {VENV}")
+           f"ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 VIRTUAL_ENV={VENV} PATH={VENV}/bin:$PATH")
         self.install(df, installer)
         if server and not self.has_dep(server):
-            df.run(f"pip install --no-cache-dir {server}")
+            df.run(self.in_venv(f"pip install --no-cache-dir {server}"))
             self.notes.append(f"{server} is not among the app's dependencies: Slipway installs it")
+        if not self.venv_made:
+            df.run(f"python3 -m venv --system-site-packages {VENV}")
         if staged:
             df.build_args(ctx.build_args)
         df("COPY . .")

@@ -169,8 +169,9 @@ def test_an_image_pinned_by_the_operator_is_used_and_the_plan_says_so(tmp_path):
 def test_static_output_is_built_then_served_by_caddy_with_spa_fallback(tmp_path, package, extra, framework, first_dir):
     plan = plan_of(tmp_path, {"package.json": package, "package-lock.json": "", **extra}, build_args=["API_URL"])
     build, final = stages(plan.dockerfile)
-    assert "RUN npm run build" in build and "ARG API_URL" in build
-    assert f"for d in {first_dir}" in "\n".join(build)
+    assert "ARG API_URL" in build
+    # The output is picked in the build script's own step.
+    assert build[-1].startswith(f"RUN npm run build && for d in {first_dir}")
     assert final[0] == "FROM mirror/caddy:2" and "COPY --from=build /slipway-site /srv" in final
     assert "try_files {path} {path}/ /index.html" in final[1]  # the single-page fallback
     assert plan.build_args == ("API_URL",)
@@ -219,7 +220,7 @@ def test_a_pnpm_monorepo_app_is_planned_from_the_workspace_root(tmp_path):
                          "COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./",
                          "COPY apps/web/package.json apps/web/package.json",
                          "COPY packages/ui/package.json packages/ui/package.json"]
-    assert "WORKDIR /app/apps/web" in build and 'RUN pnpm --filter "web..." run build' in build
+    assert "WORKDIR /app/apps/web" in build and build[-1].startswith('RUN pnpm --filter "web..." run build && for d in')
 
 
 # -- Python ---------------------------------------------------------------------------------------
@@ -229,8 +230,11 @@ def test_a_flask_app_with_requirements_runs_under_gunicorn(tmp_path):
                               "app.py": "from flask import Flask\n\napp = Flask(__name__)\n"})
     lines = plan.dockerfile.splitlines()
     assert lines[0] == "FROM mirror/python:3.12-slim"
-    assert lines.index("COPY requirements.txt ./") < lines.index("RUN pip install --no-cache-dir -r requirements.txt") \
+    # The virtual environment is made in the install's step: a step fewer.
+    assert lines.index("COPY requirements.txt ./") < lines.index(
+        "RUN python3 -m venv --system-site-packages /app/.venv && pip install --no-cache-dir -r requirements.txt") \
         < lines.index("COPY . .")
+    assert len([line for line in lines if "python3 -m venv" in line]) == 1
     assert lines[-1] == "CMD exec gunicorn app:app --bind 0.0.0.0:$PORT"
     assert "pip install --no-cache-dir gunicorn" not in plan.dockerfile  # it is among the requirements
 
@@ -242,7 +246,8 @@ def test_a_fastapi_app_with_uv_syncs_its_lock_and_runs_under_uvicorn(tmp_path):
     lines = plan.dockerfile.splitlines()
     assert lines[0] == "FROM mirror/python:3.11-slim"
     assert lines.index("COPY pyproject.toml uv.lock ./") < lines.index(
-        "RUN /opt/uv/bin/uv sync --frozen --inexact --no-dev --no-install-project") < lines.index("COPY . .")
+        "RUN python3 -m venv --system-site-packages /app/.venv && "
+        "/opt/uv/bin/uv sync --frozen --inexact --no-dev --no-install-project") < lines.index("COPY . .")
     assert "RUN pip install --no-cache-dir uvicorn" in lines  # not among its dependencies
     assert lines[-1] == "CMD exec uvicorn app.main:api --host 0.0.0.0 --port $PORT"
 
@@ -250,14 +255,16 @@ def test_a_fastapi_app_with_uv_syncs_its_lock_and_runs_under_uvicorn(tmp_path):
 def test_poetry_by_its_lock_and_django_by_its_wsgi_module(tmp_path):
     plan = plan_of(tmp_path, {"pyproject.toml": '[tool.poetry]\nname = "site"\n', "poetry.lock": "",
                               "manage.py": "", "mysite/wsgi.py": "application = None\n", "mysite/__init__.py": ""})
-    assert "RUN /opt/poetry/bin/poetry install --no-root --only main --no-interaction" in plan.dockerfile
+    assert ("RUN python3 -m venv --system-site-packages /app/.venv && "
+            "/opt/poetry/bin/poetry install --no-root --only main --no-interaction") in plan.dockerfile
     assert plan.dockerfile.endswith("CMD exec gunicorn mysite.wsgi:application --bind 0.0.0.0:$PORT\n")
 
 
 def test_a_pyproject_without_a_lock_names_its_dependencies_in_the_install_layer(tmp_path):
     plan = plan_of(tmp_path, {"pyproject.toml": '[project]\nname = "x"\ndependencies = ["flask>=3", "requests[socks]"]\n',
                               "wsgi.py": "import flask\napplication = flask.Flask(__name__)\n"})
-    assert "RUN pip install --no-cache-dir 'flask>=3' 'requests[socks]'" in plan.dockerfile
+    assert ("RUN python3 -m venv --system-site-packages /app/.venv && pip install --no-cache-dir 'flask>=3' "
+            "'requests[socks]'") in plan.dockerfile
     assert plan.dockerfile.endswith("CMD exec gunicorn wsgi:application --bind 0.0.0.0:$PORT\n")
 
 
@@ -372,3 +379,16 @@ def test_slipway_plan_prints_the_plan_with_the_installation_s_base_images(settin
     result = CliRunner().invoke(main, ["plan", str(tmp_path)])
     assert result.exit_code == 1 and "Slipway found nothing it knows how to build in the repository's root of " \
                                       "this directory" in result.output
+
+
+def test_a_slipway_toml_build_command_keeps_a_step_of_its_own_before_the_output_is_picked(tmp_path):
+    plan = plan_of(tmp_path, {"slipway.toml": 'build = "make site # the docs"\n',
+                              "package.json": {"devDependencies": {"vite": "5"}}, "package-lock.json": ""})
+    build = stages(plan.dockerfile)[0]
+    assert build[-2] == "RUN make site # the docs" and build[-1].startswith("RUN for d in dist build out;")
+
+
+def test_a_python_app_without_dependencies_still_gets_its_virtual_environment(tmp_path):
+    plan = plan_of(tmp_path, {"pyproject.toml": '[project]\nname = "x"\n', "Procfile": "web: python serve.py\n"})
+    lines = plan.dockerfile.splitlines()
+    assert lines.index("RUN python3 -m venv --system-site-packages /app/.venv") < lines.index("COPY . .")
