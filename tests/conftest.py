@@ -87,6 +87,15 @@ def pytest_runtest_protocol(item, nextitem):
             fcntl.flock(share, fcntl.LOCK_UN)
 
 
+# The longest modules, started first: under pytest-xdist (``--dist loadfile``, modules handed out in
+# collection order) one started last would run alone at the end while the other process idles.
+LONGEST_FIRST = ("tests/builder/test_plan_builds.py", "tests/deployer/akash/test_target_devnet.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    items.sort(key=lambda item: 0 if item.nodeid.startswith(LONGEST_FIRST) else 1)  # stable: otherwise as collected
+
+
 def pytest_generate_tests(metafunc):
     # Modules marked both_databases run every test on SQLite and on PostgreSQL.
     if "db_backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases"):
