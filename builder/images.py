@@ -49,6 +49,16 @@ def docker_client(docker_host: str, timeout: int = 600) -> docker.DockerClient:
     return docker.DockerClient(base_url=docker_host, timeout=timeout)
 
 
+def _newest_use(image) -> str:
+    """When an image was last made or tagged, as an ISO text that sorts in time order. ``Created`` alone
+    is not it: a build answered from the cache (the same files as an earlier build, of any project)
+    is an image made long ago, tagged just now (``Metadata.LastTagTime``)."""
+    created = image.attrs.get("Created") or ""
+    tagged = (image.attrs.get("Metadata") or {}).get("LastTagTime") or ""
+    # To the second (the Engine writes fractions of varying length), "T" between date and time either way.
+    return max(created[:19].replace(" ", "T"), tagged[:19].replace(" ", "T"))
+
+
 class DockerImageBuilder:
     """The builder's view of the Docker Engine: build, tag, push."""
 
@@ -219,7 +229,8 @@ class DockerImageBuilder:
             return None
 
     def prune(self, repository: str, keep: int, log: Log) -> int:
-        """Untag all but the ``keep`` newest local images of ``repository``; returns how many went.
+        """Untag all but the ``keep`` newest local images of ``repository`` (by when they were last built
+        or tagged: a build the cache answered is an old image tagged now); returns how many went.
 
         The Engine frees an image once its last tag is gone and no container uses it, so a
         running version (and the newest few, for rollbacks) always stays.
@@ -227,8 +238,7 @@ class DockerImageBuilder:
         client = docker_client(self._docker_host)
         removed = 0
         try:
-            images = sorted(client.images.list(name=repository), key=lambda i: i.attrs.get("Created", ""),
-                            reverse=True)
+            images = sorted(client.images.list(name=repository), key=_newest_use, reverse=True)
             for image in images[keep:]:
                 for tag in image.tags:
                     if tag.rpartition(":")[0] != repository:

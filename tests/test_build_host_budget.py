@@ -79,3 +79,28 @@ def test_past_the_budget_the_oldest_image_nothing_keeps_goes_first(settings, tmp
     assert [t for i in docker_client.images.list(name=repository) for t in i.tags] == [f"{repository}:a"]
     docker_client.images.get(f"{settings.registry}/base/busybox:latest")
     docker_client.images.remove(f"{repository}:a")
+
+
+def test_pruning_keeps_the_newest_builds_even_one_the_cache_answered_with_an_old_image(settings, tmp_path,
+                                                                                       docker_client):
+    """A build the cache answers is an image made long ago (by this project or any other), tagged now:
+    it is one of the newest, and the oldest build goes instead."""
+    auth = RegistryAuth(settings.registry, settings.registry_username, settings.registry_password)
+    builder = DockerImageBuilder(settings.build_docker_host, auth)
+    repository = f"{settings.registry}/prune-{uuid.uuid4().hex[:8]}"
+    for version in ("a", "b"):
+        (tmp_path / "Dockerfile").write_text(f"FROM {settings.registry}/base/busybox:latest\n"
+                                             f"RUN echo {uuid.uuid4().hex} > /version-{version}\n")
+        builder.build(tmp_path, "Dockerfile", ".", f"{repository}:{version}", print, timeout_s=120)
+    # "c": the same files as an image made before both (the base image), as a cached build tags it.
+    docker_client.images.get(f"{settings.registry}/base/busybox:latest").tag(repository, "c")
+    lines: list[str] = []
+    try:
+        assert builder.prune(repository, 2, lines.append) == 1
+        assert sorted(t for i in docker_client.images.list(name=repository) for t in i.tags
+                      if t.startswith(repository + ":")) == [f"{repository}:b", f"{repository}:c"]
+    finally:
+        for image in docker_client.images.list(name=repository):
+            for tag in image.tags:
+                if tag.startswith(repository + ":"):
+                    docker_client.images.remove(tag)

@@ -81,7 +81,9 @@ def make_project(settings, git_server, docker_client):
         for c in docker_client.containers.list(all=True, filters={"label": f"slipway.project={name}"}):
             c.remove(force=True)
         for image in docker_client.images.list(name=f"{settings.registry}/{name}"):
-            docker_client.images.remove(image.id, force=True)
+            for tag in image.tags:  # by tag: an identical image another test built keeps its own
+                if tag.startswith(f"{settings.registry}/{name}:"):
+                    docker_client.images.remove(tag, force=True)
 
 
 @pytest.fixture
