@@ -117,3 +117,11 @@ def browser_as(app):
         return client
 
     return make
+
+
+@pytest.fixture
+def cli_settings(settings, server, tmp_path):
+    """The CLI's settings: its own login file (the server keeps the settings it started with)."""
+    s = replace(settings, cli_login_file=str(tmp_path / "cli" / "login.json"))
+    set_settings(s)
+    return s

@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import json
 import stat
-from dataclasses import replace
 
-import pytest
 from click.testing import CliRunner
 
 from slipway.accounts import tokens
 from slipway.cli import main
 from slipway.db import session_scope
-from slipway.settings import set_settings
-
-
-@pytest.fixture
-def cli_settings(settings, server, tmp_path):
-    """The CLI's settings: its own login file (the server keeps the settings it started with)."""
-    s = replace(settings, cli_login_file=str(tmp_path / "cli" / "login.json"))
-    set_settings(s)
-    return s
 
 
 def run(*args, input=None):

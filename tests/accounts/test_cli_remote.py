@@ -5,7 +5,6 @@ each goes through the JSON API, so the token's role and scope decide, and the au
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -16,14 +15,6 @@ from slipway.accounts.models import AuditEntry
 from slipway.cli import main
 from slipway.db import session_scope
 from slipway.models import Project
-from slipway.settings import set_settings
-
-
-@pytest.fixture
-def cli_settings(settings, server, tmp_path):
-    s = replace(settings, cli_login_file=str(tmp_path / "cli" / "login.json"))
-    set_settings(s)
-    return s
 
 
 def run(*args, input=None):
