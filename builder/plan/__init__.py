@@ -40,14 +40,17 @@ def make_plan(checkout: Path, *, dockerfile: str = "Dockerfile", context: str = 
     """The plan for ``checkout``: its own Dockerfile when it has one, else the first detector's.
 
     ``dockerfile`` and ``context`` are the project's settings; a project that names another
-    Dockerfile than the default means it, and fails when it is missing.
+    Dockerfile than the default means it, and fails when it is missing. Without a Dockerfile the app
+    is looked for in slipway.toml's ``root``, else in the project's build context (a monorepo's app
+    directory, set on the project as on Vercel).
     """
     config = load_config(checkout, sha) if config is None else config
     images = images or BaseImages()
     root = config.root
-    tree = Tree(checkout, root, sha)
+    app_root = root if root != "." else str(PurePosixPath(context or "."))
+    tree = Tree(checkout, app_root, sha)
     if not tree.root.is_dir():
-        raise UserError(UserError.BUILD_BAD_CONTEXT, path=root, sha=sha[:7])
+        raise UserError(UserError.BUILD_BAD_CONTEXT, path=app_root, sha=sha[:7])
     # The project's Dockerfile, or one in slipway.toml's root directory.
     candidates = [(dockerfile, context)]
     if root != "." and dockerfile == "Dockerfile":
@@ -69,7 +72,8 @@ def make_plan(checkout: Path, *, dockerfile: str = "Dockerfile", context: str = 
         if plan is not None:
             return plan
         looked.append(what)
-    where = "the repository's root" if root == "." else f"{root}/ (slipway.toml's root)"
+    where = ("the repository's root" if app_root == "." else f"{root}/ (slipway.toml's root)" if root != "."
+             else f"{app_root}/ (the project's build context)")
     raise UserError(UserError.BUILD_NO_PLAN, where=where, commit=commit_name(sha),
                     looked="; ".join(["a Dockerfile"] + looked))
 

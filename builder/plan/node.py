@@ -232,8 +232,10 @@ class NodePlanner:
         if staged:
             df.build_args(ctx.build_args)
         else:
-            # Settled before the source is copied, so that a source change rebuilds as few steps as it can.
+            # Settled before the source is copied, so that a source change rebuilds the copy alone (with
+            # some storage drivers every step, even one that only sets a command, copies the whole image).
             self.runtime_env(df)
+            df(exec_cmd(self.start_command(how)))
         df("COPY . .")
         app = self._app_path()
         if app != "/app":
@@ -257,8 +259,11 @@ class NodePlanner:
             if build:
                 df.run(build)
             if staged:
+                # The final stage: what it runs first, then what the build made (a rebuild copies only that).
                 df.stage(image)
                 self.runtime_env(df, standalone=how.startswith("a Next.js standalone"))
+                self.setup_manager_runtime(df)
+                df(exec_cmd(self.start_command(how)))
                 if how.startswith("a Next.js standalone"):
                     df(f"WORKDIR {app}",
                        f"COPY --from=build {app}/.next/standalone ./",
@@ -269,8 +274,6 @@ class NodePlanner:
                     df("WORKDIR /app", "COPY --from=build /app /app")
                     if app != "/app":
                         df(f"WORKDIR {app}")
-                    self.setup_manager_runtime(df)
-            df(exec_cmd(self.start_command(how)))
             summary = f"Node {shown_version} ({self.manager}), {how} run with PORT"
         notes = tuple(self.notes)
         if ctx.build_args and not staged:

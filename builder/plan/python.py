@@ -2,8 +2,9 @@
 file's tool, then the app run by its Procfile ``web:`` line, slipway.toml's ``start``, or gunicorn
 (WSGI: Flask, Django) / uvicorn (ASGI: FastAPI, Starlette) on $PORT.
 
-- requirements.txt: pip; uv.lock: uv; poetry.lock: poetry; a pyproject.toml without a lock: pip
-  with its [project] dependencies. uv and poetry get virtual environments of their own.
+- requirements.txt: pip; uv.lock: uv; poetry.lock: poetry; a Pipfile: pip with its default
+  packages, at the versions its Pipfile.lock pins when there is one; a pyproject.toml without a lock:
+  pip with its [project] dependencies. uv and poetry get virtual environments of their own.
 - Python version: ``.python-version``, else 3.12.
 - the virtual environment sees the base image's own packages (``--system-site-packages``), so a
   base image with common packages preinstalled (an operator's mirror) saves their download.
@@ -11,6 +12,7 @@ file's tool, then the app run by its Procfile ``web:`` line, slipway.toml's ``st
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from typing import TYPE_CHECKING
@@ -22,7 +24,7 @@ from slipway.errors import UserError
 if TYPE_CHECKING:
     from builder.plan.base import Context
 
-MARKERS = ("requirements.txt", "pyproject.toml", "Pipfile", "setup.py", "uv.lock", "poetry.lock")
+MARKERS = ("requirements.txt", "pyproject.toml", "Pipfile", "Pipfile.lock", "setup.py", "uv.lock", "poetry.lock")
 # Where an app object is looked for, in order (Railpack and Heroku look in the same places).
 APP_FILES = ("main.py", "app.py", "server.py", "wsgi.py", "asgi.py", "application.py", "api.py",
              "app/main.py", "app/__init__.py", "app/app.py", "src/main.py", "src/app.py", "api/main.py",
@@ -82,6 +84,8 @@ class PythonPlanner:
             return "poetry"
         if self.tree.is_file("requirements.txt"):
             return "pip"
+        if self.tree.is_file("Pipfile.lock") or self.tree.is_file("Pipfile"):
+            return "pip, Pipfile.lock" if self.tree.is_file("Pipfile.lock") else "pip, Pipfile"
         if self.pyproject:
             return "poetry" if "poetry" in self.pyproject.get("tool", {}) and not self._project_deps() else "pip"
         return "pip"
@@ -90,10 +94,46 @@ class PythonPlanner:
         deps = (self.pyproject.get("project") or {}).get("dependencies") or []
         return [d for d in deps if isinstance(d, str)]
 
+    def _pipfile_deps(self) -> list[str]:
+        """The Pipfile's default packages as pip requirements, at the versions Pipfile.lock pins when it
+        is there (without its hashes: pip checks those only in a requirements file). Packages from
+        git or a path cannot be named so: they are left out, and the plan says so."""
+        lock = self.tree.text("Pipfile.lock")
+        if lock is not None:
+            try:
+                packages = json.loads(lock).get("default") or {}
+            except (ValueError, AttributeError):
+                raise UserError(UserError.BUILD_PLAN, kind="Python", commit=commit_name(self.ctx.sha),
+                                detail="Pipfile.lock is not a JSON object with a \"default\" section") from None
+        else:
+            try:
+                packages = tomllib.loads(self.tree.text("Pipfile") or "").get("packages") or {}
+            except tomllib.TOMLDecodeError as exc:
+                raise UserError(UserError.BUILD_PLAN, kind="Python", commit=commit_name(self.ctx.sha),
+                                detail=f"Pipfile is not valid TOML ({exc})") from None
+        deps, skipped = [], []
+        for name, spec in sorted(packages.items()) if isinstance(packages, dict) else ():
+            fields = spec if isinstance(spec, dict) else {"version": spec}
+            version = fields.get("version", "*")
+            extras = fields.get("extras") or []
+            if not isinstance(version, str) or any(k in fields for k in ("git", "path", "file", "editable")):
+                skipped.append(name)
+                continue
+            requirement = name + (f"[{','.join(map(str, extras))}]" if extras else "") + ("" if version == "*" else version)
+            if isinstance(fields.get("markers"), str):
+                requirement += f"; {fields['markers']}"
+            if REQUIREMENT_RE.fullmatch(requirement):
+                deps.append(requirement)
+            else:
+                skipped.append(name)
+        if skipped:
+            self.notes.append(f"not installed from the Pipfile (not a plain package and version): {', '.join(skipped)}")
+        return deps
+
     def dependency_text(self) -> str:
         """Every place dependencies are named, lower-cased: enough to ask whether one is there."""
         parts = [self.tree.text(n) or "" for n in ("requirements.txt", "pyproject.toml", "uv.lock", "poetry.lock",
-                                                     "Pipfile")]
+                                                     "Pipfile", "Pipfile.lock")]
         return "\n".join(parts).lower()
 
     def has_dep(self, name: str) -> bool:
@@ -103,7 +143,8 @@ class PythonPlanner:
     def install(self, df: Dockerfile, installer: str) -> None:
         config = self.ctx.config
         if config.install:
-            df.copy([n for n in ("requirements.txt", "pyproject.toml", "uv.lock", "poetry.lock") if self.tree.is_file(n)])
+            df.copy([n for n in ("requirements.txt", "pyproject.toml", "uv.lock", "poetry.lock", "Pipfile",
+                                  "Pipfile.lock") if self.tree.is_file(n)])
             df.run(self.in_venv(config.install))
             return
         if installer == "uv":
@@ -120,12 +161,16 @@ class PythonPlanner:
             df.copy(["requirements.txt"])
             df.run(self.in_venv("pip install --no-cache-dir -r requirements.txt"))
         else:
-            deps = [d for d in self._project_deps() if REQUIREMENT_RE.fullmatch(d.strip())]
+            if installer.startswith("pip, Pipfile"):
+                deps = self._pipfile_deps()
+            else:
+                deps = [d.strip() for d in self._project_deps() if REQUIREMENT_RE.fullmatch(d.strip())]
             if deps:
                 # Named on the command line: this layer changes only when the dependencies do.
-                df.run(self.in_venv(f"pip install --no-cache-dir {quoted([d.strip() for d in deps])}"))
+                df.run(self.in_venv(f"pip install --no-cache-dir {quoted(deps)}"))
             else:
-                self.notes.append("no dependencies found (requirements.txt, uv.lock, poetry.lock, pyproject.toml)")
+                self.notes.append("no dependencies found (requirements.txt, uv.lock, poetry.lock, Pipfile, "
+                                  "pyproject.toml)")
 
     # -- how it starts --------------------------------------------------------------------------
     def start(self) -> tuple[str, str, str]:
@@ -190,19 +235,26 @@ class PythonPlanner:
             df.run(f"python3 -m venv --system-site-packages {VENV}")
         if staged:
             df.build_args(ctx.build_args)
+        else:
+            self.runtime(df, command)
         df("COPY . .")
         if staged:
             df.run(ctx.config.build)
             df.stage(image)
-            df("WORKDIR /app",
-               f"ENV PYTHONUNBUFFERED=1 VIRTUAL_ENV={VENV} PATH={VENV}/bin:$PATH",
-               "COPY --from=build /app /app")
-        if ctx.config.port:
-            df(f"ENV PORT={ctx.config.port}", f"EXPOSE {ctx.config.port}")
-        df(exec_cmd(command))
+            df("WORKDIR /app", f"ENV PYTHONUNBUFFERED=1 VIRTUAL_ENV={VENV} PATH={VENV}/bin:$PATH")
+            self.runtime(df, command)
+            df("COPY --from=build /app /app")
         notes = tuple(self.notes)
         if ctx.build_args and not staged:
             notes += ("no build step: build-time variables are not used",)
         summary = f"Python {version or DEFAULT_VERSIONS['python']} ({installer}), {how}"
         return Plan("python", summary, df.text(), context=ctx.app_dir, build_args=df.args, notes=notes,
                     config=ctx.config)
+
+    def runtime(self, df: Dockerfile, command: str) -> None:
+        """The port and command, settled before the source is copied: a source change then rebuilds the
+        copy alone (with some storage drivers every step, even one that only sets a command, copies
+        the whole image)."""
+        if self.ctx.config.port:
+            df(f"ENV PORT={self.ctx.config.port}", f"EXPOSE {self.ctx.config.port}")
+        df(exec_cmd(command))

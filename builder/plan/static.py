@@ -1,8 +1,9 @@
 """Static files: an ``index.html`` at the app's root, served as it is by a small static server.
 
 The server is Caddy (the ``SLIPWAY_PLAN_STATIC_IMAGE``), configured by a Caddyfile written into
-the image, so it needs no network: it listens on $PORT, answers a path with its file, the
-directory's index.html, or else the site's own /index.html (single-page apps route in the browser).
+the image, so it needs no network: it listens on $PORT, answers a path with its file, the same name
+with ``.html`` (``/docs/intro`` is ``docs/intro.html``, as a Next.js export writes it), the directory's
+index.html, or else the site's own /index.html (single-page apps route in the browser).
 """
 
 from __future__ import annotations
@@ -22,18 +23,19 @@ CADDYFILE = (
     ":{$PORT:8080} {",
     "  root * /srv",
     "  encode gzip",
-    "  try_files {path} {path}/ /index.html",
+    "  try_files {path} {path}.html {path}/ /index.html",
     "  file_server",
     "}",
 )
 
 
 def serve_static(df: Dockerfile, image: str, copy_line: str) -> Dockerfile:
-    """The final stage of every static site: the server, its configuration, then the files."""
+    """The final stage of every static site: the server, its configuration and command, then the files
+    (last: a change of the site rebuilds that one step)."""
     return (df.stage(image)
             .run(f"mkdir -p /etc/caddy && printf '%s\\n' {quoted(CADDYFILE)} > /etc/caddy/Caddyfile")
-            (copy_line,
-             'CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]'))
+            ('CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]',
+             copy_line))
 
 
 def detect(ctx: "Context") -> Plan | None:

@@ -2,8 +2,9 @@
 
 Fast: nothing is built here (tests/builder/test_plan_builds.py builds fixture apps for real). Every
 generated Dockerfile is also held to the layout the plans promise: dependencies installed before
-the source is copied, build-time variables declared only in a build stage, and a final stage that
-never starts from the build stage.
+the source is copied, build-time variables declared only in a build stage, a final stage that
+never starts from the build stage, and a final stage whose command and settings come before the files
+it copies (a source change rebuilds the copies alone).
 """
 
 from __future__ import annotations
@@ -66,6 +67,18 @@ def check_layout(plan: Plan) -> None:
     else:
         assert plan.build_args == ()
         assert not any(line.startswith("ARG ") for line in lines)
+    # The image's settings are made before the app's files are copied in, so that a rebuild does not
+    # make them again (with some storage drivers each step, even a CMD, copies the whole image).
+    final = found[-1]
+    first_copy = next(i for i, line in enumerate(final) if line.startswith("COPY --from=" if len(found) > 1 else "COPY . "))
+    late = [line for line in final[first_copy:] if line.split()[0] in ("CMD", "ENV", "EXPOSE", "USER", "ENTRYPOINT")]
+    assert late == [], plan.dockerfile
+    assert sum(line.startswith("CMD ") for line in final) == 1, plan.dockerfile
+
+
+def command(plan: Plan) -> str:
+    """The final stage's CMD line."""
+    return next(line for line in stages(plan.dockerfile)[-1] if line.startswith("CMD "))
 
 
 def error_of(tmp_path: Path, files: dict, **kwargs) -> UserError:
@@ -92,6 +105,23 @@ def test_a_dockerfile_in_slipway_toml_root_is_used_with_that_context(tmp_path):
     assert (plan.kind, plan.dockerfile_path, plan.context) == ("dockerfile", "api/Dockerfile", "api")
 
 
+def test_without_a_dockerfile_the_app_is_planned_in_the_project_s_build_context(tmp_path):
+    files = {"apps/web/package.json": {"scripts": {"start": "node server.js"}}, "apps/web/package-lock.json": "",
+             "README.md": "a monorepo"}
+    plan = plan_of(tmp_path, files, context="apps/web")
+    assert (plan.kind, plan.context) == ("node", "apps/web")
+    # slipway.toml's root, when it names one, wins over the project's setting.
+    other = tmp_path / "other"
+    other.mkdir()
+    plan = plan_of(other, {**files, "tools/index.html": "<h1>tools</h1>", "slipway.toml": 'root = "tools"\n'},
+                   context="apps/web")
+    assert (plan.kind, plan.context) == ("static", "tools")
+    err = error_of(tmp_path / "empty", {"apps/web/README.md": "x"}, context="apps/web")
+    assert err.message_id == UserError.BUILD_NO_PLAN and "apps/web/ (the project's build context)" in str(err)
+    err = error_of(tmp_path / "empty", {}, context="apps/gone")
+    assert err.message_id == UserError.BUILD_BAD_CONTEXT and "apps/gone" in str(err)
+
+
 def test_nothing_known_fails_naming_what_was_looked_for_and_how_to_fix_it(tmp_path):
     err = error_of(tmp_path, {"README.md": "hello"})
     assert err.message_id == UserError.BUILD_NO_PLAN
@@ -116,7 +146,7 @@ def test_node_installs_frozen_by_its_lock_file_before_copying_the_source(tmp_pat
     plan = plan_of(tmp_path, {"package.json": {"scripts": {"start": "node server.js"}}, lock: ""})
     lines = plan.dockerfile.splitlines()
     assert lines.index(f"COPY package.json {lock} ./") < lines.index(install) < lines.index("COPY . .")
-    assert lines[-1] == "CMD exec " + {"package-lock.json": "npm", "pnpm-lock.yaml": "pnpm", "yarn.lock": "yarn"}[
+    assert command(plan) == "CMD exec " + {"package-lock.json": "npm", "pnpm-lock.yaml": "pnpm", "yarn.lock": "yarn"}[
         lock] + " start"
 
 
@@ -173,7 +203,7 @@ def test_static_output_is_built_then_served_by_caddy_with_spa_fallback(tmp_path,
     # The output is picked in the build script's own step.
     assert build[-1].startswith(f"RUN npm run build && for d in {first_dir}")
     assert final[0] == "FROM mirror/caddy:2" and "COPY --from=build /slipway-site /srv" in final
-    assert "try_files {path} {path}/ /index.html" in final[1]  # the single-page fallback
+    assert "try_files {path} {path}.html {path}/ /index.html" in final[1]  # clean URLs, the single-page fallback
     assert plan.build_args == ("API_URL",)
     import re
 
@@ -187,7 +217,7 @@ def test_a_next_standalone_server_runs_its_server_js_with_only_the_output_copied
     final = stages(plan.dockerfile)[-1]
     assert final[0] == "FROM mirror/node:22-slim"
     assert "COPY --from=build /app/.next/standalone ./" in final and "COPY --from=build /app/public ./public" in final
-    assert final[-1] == "CMD exec node server.js"
+    assert command(plan) == "CMD exec node server.js"
 
 
 def test_a_server_with_a_build_step_builds_in_one_stage_and_runs_in_a_clean_one(tmp_path):
@@ -195,14 +225,15 @@ def test_a_server_with_a_build_step_builds_in_one_stage_and_runs_in_a_clean_one(
                               "package-lock.json": ""}, build_args=["SENTRY_TOKEN"])
     build, final = stages(plan.dockerfile)
     assert "ARG SENTRY_TOKEN" in build and "RUN npm run build" in build
-    assert final == ["FROM mirror/node:22-slim", "ENV NODE_ENV=production", "WORKDIR /app",
-                     "COPY --from=build /app /app", "CMD exec npm start"]
+    assert final == ["FROM mirror/node:22-slim", "ENV NODE_ENV=production", "CMD exec npm start", "WORKDIR /app",
+                     "COPY --from=build /app /app"]
 
 
 def test_a_server_without_a_build_step_is_one_stage_and_says_build_variables_go_unused(tmp_path):
     plan = plan_of(tmp_path, {"package.json": {"main": "app.js"}, "app.js": "", "package-lock.json": ""},
                    build_args=["X"])
-    assert len(stages(plan.dockerfile)) == 1 and plan.dockerfile.endswith("CMD exec node app.js\n")
+    assert len(stages(plan.dockerfile)) == 1 and command(plan) == "CMD exec node app.js"
+    assert plan.dockerfile.endswith("CMD exec node app.js\nCOPY . .\n")  # a source change rebuilds one step
     assert "build-time variables are not used" in plan.describe()
 
 
@@ -235,7 +266,7 @@ def test_a_flask_app_with_requirements_runs_under_gunicorn(tmp_path):
         "RUN python3 -m venv --system-site-packages /app/.venv && pip install --no-cache-dir -r requirements.txt") \
         < lines.index("COPY . .")
     assert len([line for line in lines if "python3 -m venv" in line]) == 1
-    assert lines[-1] == "CMD exec gunicorn app:app --bind 0.0.0.0:$PORT"
+    assert command(plan) == "CMD exec gunicorn app:app --bind 0.0.0.0:$PORT" and lines[-1] == "COPY . ."
     assert "pip install --no-cache-dir gunicorn" not in plan.dockerfile  # it is among the requirements
 
 
@@ -249,7 +280,7 @@ def test_a_fastapi_app_with_uv_syncs_its_lock_and_runs_under_uvicorn(tmp_path):
         "RUN python3 -m venv --system-site-packages /app/.venv && "
         "/opt/uv/bin/uv sync --frozen --inexact --no-dev --no-install-project") < lines.index("COPY . .")
     assert "RUN pip install --no-cache-dir uvicorn" in lines  # not among its dependencies
-    assert lines[-1] == "CMD exec uvicorn app.main:api --host 0.0.0.0 --port $PORT"
+    assert command(plan) == "CMD exec uvicorn app.main:api --host 0.0.0.0 --port $PORT"
 
 
 def test_poetry_by_its_lock_and_django_by_its_wsgi_module(tmp_path):
@@ -257,7 +288,7 @@ def test_poetry_by_its_lock_and_django_by_its_wsgi_module(tmp_path):
                               "manage.py": "", "mysite/wsgi.py": "application = None\n", "mysite/__init__.py": ""})
     assert ("RUN python3 -m venv --system-site-packages /app/.venv && "
             "/opt/poetry/bin/poetry install --no-root --only main --no-interaction") in plan.dockerfile
-    assert plan.dockerfile.endswith("CMD exec gunicorn mysite.wsgi:application --bind 0.0.0.0:$PORT\n")
+    assert command(plan) == "CMD exec gunicorn mysite.wsgi:application --bind 0.0.0.0:$PORT"
 
 
 def test_a_pyproject_without_a_lock_names_its_dependencies_in_the_install_layer(tmp_path):
@@ -265,12 +296,43 @@ def test_a_pyproject_without_a_lock_names_its_dependencies_in_the_install_layer(
                               "wsgi.py": "import flask\napplication = flask.Flask(__name__)\n"})
     assert ("RUN python3 -m venv --system-site-packages /app/.venv && pip install --no-cache-dir 'flask>=3' "
             "'requests[socks]'") in plan.dockerfile
-    assert plan.dockerfile.endswith("CMD exec gunicorn wsgi:application --bind 0.0.0.0:$PORT\n")
+    assert command(plan) == "CMD exec gunicorn wsgi:application --bind 0.0.0.0:$PORT"
+
+
+def test_a_pipfile_lock_installs_the_default_packages_at_their_pinned_versions(tmp_path):
+    lock = {"_meta": {"hash": {"sha256": "x"}}, "default": {
+        "flask": {"version": "==3.0.3", "hashes": ["sha256:aa"], "markers": "python_version >= '3.8'"},
+        "requests": {"version": "==2.32.3", "extras": ["socks"]},
+        "mylib": {"git": "https://github.com/me/mylib.git", "ref": "abc"}},
+        "develop": {"pytest": {"version": "==8.0.0"}}}
+    plan = plan_of(tmp_path, {"Pipfile": '[packages]\nflask = "*"\n', "Pipfile.lock": lock,
+                              "app.py": "from flask import Flask\napp = Flask(__name__)\n"})
+    assert ("RUN python3 -m venv --system-site-packages /app/.venv && pip install --no-cache-dir "
+            "'flask==3.0.3; python_version >= '\"'\"'3.8'\"'\"'' 'requests[socks]==2.32.3'") in plan.dockerfile
+    assert "pytest" not in plan.dockerfile  # develop packages stay out
+    assert plan.summary.startswith("Python 3.12 (pip, Pipfile.lock), a WSGI app (Flask, app:app)")
+    assert any("mylib" in note and "not installed from the Pipfile" in note for note in plan.notes)
+    assert "pip install --no-cache-dir gunicorn" in plan.dockerfile  # not among its packages
+
+
+def test_a_pipfile_without_a_lock_installs_its_packages_as_it_names_them(tmp_path):
+    plan = plan_of(tmp_path, {"Pipfile": '[packages]\nfastapi = "*"\nuvicorn = {version = ">=0.30", extras = ["standard"]}\n'
+                                         '[dev-packages]\nblack = "*"\n',
+                              "main.py": "from fastapi import FastAPI\napp = FastAPI()\n"})
+    assert "pip install --no-cache-dir fastapi 'uvicorn[standard]>=0.30'" in plan.dockerfile
+    assert "black" not in plan.dockerfile and "pip install --no-cache-dir uvicorn" not in plan.dockerfile
+
+
+@pytest.mark.parametrize("files, problem", [({"Pipfile.lock": "[1, 2]"}, "Pipfile.lock is not a JSON object"),
+                                            ({"Pipfile": "[packages\n"}, "Pipfile is not valid TOML")])
+def test_a_broken_pipfile_fails_saying_which_file(tmp_path, files, problem):
+    err = error_of(tmp_path, {**files, "app.py": "from flask import Flask\napp = Flask(__name__)\n"})
+    assert err.message_id == UserError.BUILD_PLAN and problem in str(err)
 
 
 def test_a_procfile_web_line_starts_the_app(tmp_path):
     plan = plan_of(tmp_path, {"requirements.txt": "", "Procfile": "release: migrate\nweb: python serve.py --port $PORT\n"})
-    assert plan.dockerfile.endswith("CMD exec python serve.py --port $PORT\n")
+    assert command(plan) == "CMD exec python serve.py --port $PORT"
 
 
 def test_a_python_app_slipway_cannot_start_fails_saying_how_to_fix_it(tmp_path):
@@ -283,7 +345,7 @@ def test_a_build_command_makes_a_python_plan_two_stages(tmp_path):
                               "requirements.txt": ""}, build_args=["TOKEN"])
     build, final = stages(plan.dockerfile)
     assert "RUN python -m compileall ." in build and "COPY --from=build /app /app" in final
-    assert final[-1] == "CMD exec python -m app"
+    assert command(plan) == "CMD exec python -m app" and final[-1] == "COPY --from=build /app /app"
 
 
 # -- Go and static files --------------------------------------------------------------------------
@@ -296,8 +358,27 @@ def test_a_go_server_downloads_modules_first_and_ships_only_its_binary(tmp_path)
     assert build[0] == "FROM mirror/golang:1.21 AS build"
     assert build.index("COPY go.mod go.sum ./") < build.index("RUN go mod download") < build.index("COPY . .")
     assert "RUN go build -trimpath -ldflags=-s -o /out/server ./cmd/srv" in build
-    assert final == ["FROM mirror/distroless", "COPY --from=build /out/server /usr/local/bin/server",
-                     'CMD ["/usr/local/bin/server"]']
+    assert final == ["FROM mirror/distroless", 'CMD ["/usr/local/bin/server"]',
+                     "COPY --from=build /out/server /usr/local/bin/server"]
+
+
+@pytest.mark.parametrize("start, argv", [
+    ("/usr/local/bin/server --addr :8080", ["/usr/local/bin/server", "--addr", ":8080"]),
+    ("server 'two words' mode=prod", ["server", "two words", "mode=prod"]),
+])
+def test_a_go_start_command_runs_without_a_shell(tmp_path, start, argv):
+    plan = plan_of(tmp_path, {"go.mod": "module m\n", "main.go": "package main\n",
+                              "slipway.toml": f"start = {json.dumps(start)}\n"})
+    assert command(plan) == "CMD " + json.dumps(argv)
+
+
+@pytest.mark.parametrize("start", ["server --port $PORT", "server | tee log", "GOGC=50 server", "server 'open",
+                                   "cd /app && server"])
+def test_a_go_start_command_that_needs_a_shell_fails_saying_the_runtime_has_none(tmp_path, start):
+    err = error_of(tmp_path, {"go.mod": "module m\n", "main.go": "package main\n",
+                              "slipway.toml": f"start = {json.dumps(start)}\n"})
+    assert err.message_id == UserError.BUILD_PLAN
+    assert "mirror/distroless, which has none" in str(err) and "plain words" in str(err) and repr(start) in str(err)
 
 
 def test_static_files_are_served_as_they_are(tmp_path):
@@ -318,7 +399,7 @@ def test_slipway_toml_commands_replace_the_detected_ones(tmp_path):
     plan = plan_of(tmp_path, {"slipway.toml": 'install = "npm ci --omit=dev"\nstart = "node srv.js"\nport = 4000\n'
                                               'health_check = "/healthz"\n[env]\nMODE = "demo"\n',
                               "package.json": {"scripts": {"start": "x"}}, "package-lock.json": ""})
-    assert "RUN npm ci --omit=dev" in plan.dockerfile and plan.dockerfile.endswith("CMD exec node srv.js\n")
+    assert "RUN npm ci --omit=dev" in plan.dockerfile and command(plan) == "CMD exec node srv.js"
     assert "ENV NODE_ENV=production PORT=4000" in plan.dockerfile
     assert (plan.config.health_check, plan.config.env) == ("/healthz", {"MODE": "demo"})
 

@@ -138,6 +138,7 @@ def test_a_static_site_is_served_with_a_single_page_fallback(app):
     url = site.run(tag)
     assert "static site" in get(url).text
     assert "about page" in get(url + "/about/").text
+    assert "contact page" in get(url + "/contact").text  # contact.html, at its clean URL
     assert "static site" in get(url + "/some/client/route").text  # the app routes it in the browser
 
 
@@ -204,6 +205,17 @@ def test_a_vite_like_build_is_served_as_static_files_with_its_build_time_variabl
     assert "routed in the browser" in get(url + "/assets/app.js").text
     # Only the build's output is in the image: no build script, no package.json.
     assert requests.get(url + "/package.json", timeout=5).headers["content-type"].startswith("text/html")
+
+
+@heavy
+def test_a_next_static_export_is_served_as_static_files_at_its_clean_urls(app):
+    site = app("next-export")  # next, react and react-dom come from the npm registry (about 240 MB)
+    plan, tag = site.build()
+    assert plan.summary == "Node 22 (npm), a Next.js static export served as static files by Caddy"
+    url = site.run(tag)
+    assert "hello from next" in get(url).text
+    assert "the docs page" in get(url + "/docs/intro").text  # out/docs/intro.html
+    assert "hello from next" in get(url + "/somewhere/else").text
 
 
 def test_a_pnpm_monorepo_app_is_built_from_its_root_directory(app):
