@@ -16,6 +16,8 @@ process share the machine's Redis, Docker Engine, registry and PostgreSQL with y
 - A test that needs the machine's services to itself (stops the registry, counts registry-wide
   Redis keys, talks to every port on loopback) is marked ``@pytest.mark.serial``: it waits until
   the other process's test ends and the other process waits for it (``pytest_runtest_protocol``).
+  A test that loads its routes into the suite's one Caddy is marked ``@pytest.mark.one_proxy``: it
+  waits only for the other process's such test (the others use no proxy: SLIPWAY_PROXY=none).
 - Expensive set-up shared by a module goes in a module fixture (a devnet, an image), and each test
   then uses wallets, projects and names of its own, and compares before/after rather than assuming
   a fresh chain.
@@ -67,7 +69,8 @@ def pytest_runtest_protocol(item, nextitem):
     A readers-writer lock on files in the test instance's run dir, held around a test's whole
     protocol (module fixtures set up by its first test and torn down by its last included): every
     test holds ``share`` shared, a serial one holds it exclusively. The ``gate`` is taken to queue
-    for ``share``, so a serial test that waits keeps new tests from starting before it.
+    for ``share``, so a serial test that waits keeps new tests from starting before it. A test that
+    uses the one test Caddy (``one_proxy``) also holds ``proxy`` exclusively, taken first.
     """
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         yield
@@ -75,7 +78,10 @@ def pytest_runtest_protocol(item, nextitem):
     exclusive = item.get_closest_marker("serial") is not None
     run = Settings.load().data_path / "run"
     run.mkdir(parents=True, exist_ok=True)
-    with open(run / "tests-gate.lock", "a") as gate, open(run / "tests-share.lock", "a") as share:
+    with open(run / "tests-proxy.lock", "a") as proxy, open(run / "tests-gate.lock", "a") as gate, \
+            open(run / "tests-share.lock", "a") as share:
+        if item.get_closest_marker("one_proxy") is not None:
+            fcntl.flock(proxy, fcntl.LOCK_EX)  # released when the file closes, after the test
         fcntl.flock(gate, fcntl.LOCK_EX)
         try:
             fcntl.flock(share, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)

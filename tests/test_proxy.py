@@ -26,8 +26,8 @@ from slipway.targets import targets_from_settings
 from tests.support.pipeline import deploy, log_of, site_files
 from tests.support.proxy import caddy_root_ca, get, https_get, through_proxy
 
-# One Caddy serves the whole test run and each test loads its own routes into it: alone (serial).
-pytestmark = [pytest.mark.docker, pytest.mark.serial]
+# One Caddy serves the whole test run and each test loads its own routes into it: one such test at a time.
+pytestmark = [pytest.mark.docker, pytest.mark.one_proxy]
 
 
 @pytest.fixture

@@ -106,7 +106,7 @@ def issuing_root(ca, tmp_path):
 
 
 @pytest.mark.docker
-@pytest.mark.serial  # loads its routes into the one test Caddy
+@pytest.mark.one_proxy
 def test_a_public_custom_domain_gets_a_certificate_from_the_acme_ca_and_goes_with_the_domain(
         settings, ca, issuing_root, site, send_webhook, run_worker):
     proxied = through_proxy(settings, acme_ca=ca.directory, acme_ca_root=str(ca.ca_root),
@@ -151,7 +151,7 @@ class OneChallenge(CaddyProxy):
 
 
 @pytest.mark.docker
-@pytest.mark.serial
+@pytest.mark.one_proxy
 @pytest.mark.parametrize("kind", ["http", "tls-alpn"])
 def test_each_challenge_is_answered_where_the_ca_connects(settings, ca, issuing_root, site, send_webhook,
                                                           run_worker, kind):

@@ -15,8 +15,8 @@ from slipway.proxy import addresses
 from tests.support.pipeline import deploy, dockerfile, log_of, site_files
 from tests.support.proxy import get, through_proxy
 
-# One Caddy serves the whole test run and each test loads its own routes into it: alone (serial).
-pytestmark = [pytest.mark.docker, pytest.mark.serial]
+# One Caddy serves the whole test run and each test loads its own routes into it: one such test at a time.
+pytestmark = [pytest.mark.docker, pytest.mark.one_proxy]
 
 
 @pytest.fixture

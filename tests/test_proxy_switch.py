@@ -16,8 +16,8 @@ from slipway.models import Deployment
 from tests.support.deployments import fake_fetch, make_deployment
 from tests.support.images import StandInImages
 
-# One Caddy serves the whole test run and each test loads its own routes into it: alone (serial).
-pytestmark = [pytest.mark.both_databases, pytest.mark.serial]
+# One Caddy serves the whole test run and each test loads its own routes into it: one such test at a time.
+pytestmark = [pytest.mark.both_databases, pytest.mark.one_proxy]
 
 
 def get(dep_id: int) -> Deployment:

@@ -25,8 +25,8 @@ from slipway.reconcile import Reconciler
 from tests.support.pipeline import deploy, dockerfile, log_of
 from tests.support.proxy import get, through_proxy
 
-# One Caddy serves the whole test run and each test loads its own routes into it: alone (serial).
-pytestmark = [pytest.mark.docker, pytest.mark.serial]
+# One Caddy serves the whole test run and each test loads its own routes into it: one such test at a time.
+pytestmark = [pytest.mark.docker, pytest.mark.one_proxy]
 
 # The app writes its runtime variable where it serves it: a woken version runs with the project's.
 SHOW_GREETING = 'echo "$GREETING" > /www/greeting.txt; exec busybox httpd -f -p "$PORT" -h /www'

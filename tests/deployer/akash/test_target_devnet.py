@@ -1064,7 +1064,7 @@ def test_the_periodic_check_moves_an_app_whose_provider_stopped_to_the_other_and
     target_of(s).remove_all(name, lambda line: None)
 
 
-@pytest.mark.serial  # loads its routes into the suite's one Caddy
+@pytest.mark.one_proxy
 def test_an_akash_app_answers_at_its_stable_url_through_the_proxy_and_still_does_after_a_failover(
         akash, network, git_server, send_webhook, run_worker, queue):
     from slipway.proxy import addresses
