@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import re
 import socket
 import tempfile
 import threading
@@ -24,8 +25,26 @@ Log = Callable[[str], None]
 STOP_CHECK_INTERVAL_S = 1.0
 # How the classic builder reports a step whose process was killed (128 + SIGKILL).
 KILLED = "returned a non-zero code: 137"
+# The classic builder's line naming the container a RUN step runs in.
+RUNNING_IN_RE = re.compile(r"^\s*---> Running in ([0-9a-f]{12,64})\s*$")
 # The Engine refuses larger Dockerfiles long before this; read no more of an untrusted file.
 MAX_DOCKERFILE_BYTES = 1024 * 1024
+
+
+def _killed_for_memory(client: docker.DockerClient, container: str, since: int) -> bool | None:
+    """Whether the Engine reported an out-of-memory kill of the step's ``container`` (a short or full
+    id) since ``since``: True, False, or None when it cannot tell (no container seen, no events)."""
+    if not container:
+        return None
+    try:
+        events = client.events(since=since, until=int(time.time()) + 1, decode=True,
+                               filters={"type": "container", "event": "oom"})
+        try:
+            return any(str(e.get("id") or e.get("Actor", {}).get("ID", "")).startswith(container) for e in events)
+        finally:
+            events.close()
+    except (DockerException, OSError, ValueError):
+        return None
 
 
 class BuildStopped(Exception):
@@ -148,6 +167,8 @@ class DockerImageBuilder:
 
             threading.Thread(target=pump, name="docker-build", daemon=True).start()
             deadline = time.monotonic() + timeout_s
+            started_at = int(time.time()) - 1  # the Engine's events are asked for by whole seconds
+            step_container = ""
             next_stop_check = time.monotonic() + STOP_CHECK_INTERVAL_S
             image_id = None
             last_error = None
@@ -176,14 +197,19 @@ class DockerImageBuilder:
                     for text in item["stream"].splitlines():
                         if text.strip():
                             log(text)
+                        running = RUNNING_IN_RE.match(text)
+                        if running:
+                            step_container = running.group(1)
                 if "aux" in item and "ID" in item["aux"]:
                     image_id = item["aux"]["ID"]
                 if "error" in item:
                     last_error = item["error"].strip()
                     log(f"ERROR: {last_error}")
             if last_error and KILLED in last_error:
-                # A step killed by SIGKILL: the memory limit's OOM killer, as good as always.
-                raise UserError(UserError.BUILD_OUT_OF_MEMORY, detail=_one_line(last_error), memory=self._memory)
+                # A step killed by SIGKILL: by the memory limit's OOM killer unless the Engine says otherwise.
+                oom = _killed_for_memory(client, step_container, started_at)
+                raise UserError(UserError.BUILD_OUT_OF_MEMORY if oom is not False else UserError.BUILD_KILLED,
+                                detail=_one_line(last_error), memory=self._memory)
             if last_error:
                 raise UserError(UserError.BUILD_FAILED, detail=_one_line(last_error))
             if image_id is None:

@@ -97,7 +97,8 @@ MESSAGES: dict[str, str] = {
     "project:user:app-not-installed": "The GitHub App is not installed on {repo}, or its installation does not grant that repository. Install the App on it (or add {repo} to the installation's repositories) from {url}, then try again; or give --repo URL to build from a URL without the App.",
     "project:user:installation-suspended": "The GitHub App's installation on {account} (installation {id}) is suspended on GitHub; unsuspend it before connecting {repo}.",
     "build:user:secret-in-image-stage": "{path} in commit {sha} declares ARG {name} in {stage} (line {line}), but {name} is a build-time variable, a secret: the Docker build would write its value into the pushed image's history. Declare it only in a build stage the image is not made FROM (`FROM ... AS build`), and `COPY --from=build` just what that stage makes.",
-    "build:user:out-of-memory": "A build step was killed ({detail}), most likely for using more memory than the build's limit of {memory} (SLIPWAY_BUILD_MEMORY). Make the step use less memory, or ask the operator to raise the limit. The build log shows the step.",
+    "build:user:out-of-memory": "A build step was killed ({detail}) for using more memory than the build's limit of {memory} (SLIPWAY_BUILD_MEMORY). Make the step use less memory, or ask the operator to raise the limit. The build log shows the step.",
+    "build:user:killed": "A build step was killed ({detail}) with SIGKILL, and not for its memory (the Docker Engine saw no out-of-memory kill; the build's limit is {memory}): a process in the step, or on the build host, killed it. The build log shows the step.",
     "build:user:no-build-slot": "No build slot freed within {seconds} seconds: the build host runs {limit} build(s) at a time (SLIPWAY_BUILDS_PER_HOST) and all stayed busy. Deploy again later, or ask the operator to raise the limit.",
     # the reverse proxy and custom domains (slipway.proxy, slipway.domains)
     "deploy:app:proxy": "Slipway could not route the new version through its proxy ({detail}), so it was stopped and the previous version keeps serving.",
@@ -218,6 +219,7 @@ class UserError(SlipwayError):
     PROJECT_INSTALLATION_SUSPENDED = "project:user:installation-suspended"
     BUILD_SECRET_IN_IMAGE_STAGE = "build:user:secret-in-image-stage"
     BUILD_OUT_OF_MEMORY = "build:user:out-of-memory"
+    BUILD_KILLED = "build:user:killed"
     BUILD_NO_SLOT = "build:user:no-build-slot"
     # Custom domains (slipway.domains)
     DOMAIN_INVALID = "domain:user:invalid"

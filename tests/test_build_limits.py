@@ -105,6 +105,16 @@ def test_a_step_over_the_memory_limit_fails_naming_the_limit(settings, tmp_path,
 
 
 @pytest.mark.docker
+def test_a_step_killed_by_a_signal_is_not_called_out_of_memory(settings, tmp_path, docker_client):
+    with pytest.raises(UserError) as caught:
+        # A shell that SIGKILLs itself, well under the limit: a child of the step's PID 1 (PID 1 would
+        # ignore it), whose status the step then exits with.
+        build_with(settings, tmp_path, "sh -c 'kill -9 $$'; exit $?", memory="64m")
+    assert caught.value.message_id == UserError.BUILD_KILLED
+    assert "not for its memory" in str(caught.value) and "returned a non-zero code: 137" in str(caught.value)
+
+
+@pytest.mark.docker
 def test_build_steps_run_on_as_many_cores_as_the_limit_gives(settings, tmp_path, docker_client):
     lines, tag = build_with(settings, tmp_path, 'echo "cores: $(nproc)"', cpus=1)
     assert "cores: 1" in lines
