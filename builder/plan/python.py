@@ -4,7 +4,8 @@ file's tool, then the app run by its Procfile ``web:`` line, slipway.toml's ``st
 
 - requirements.txt: pip; uv.lock: uv; poetry.lock: poetry; a Pipfile: pip with its default
   packages, at the versions its Pipfile.lock pins when there is one; a pyproject.toml without a lock:
-  pip with its [project] dependencies. uv and poetry get virtual environments of their own.
+  pip with its [project] dependencies; a setup.py or setup.cfg: pip with its ``install_requires``
+  (as written there: a literal list). uv and poetry get virtual environments of their own.
 - Python version: ``.python-version``, else 3.12.
 - the virtual environment sees the base image's own packages (``--system-site-packages``), so a
   base image with common packages preinstalled (an operator's mirror) saves their download.
@@ -12,6 +13,8 @@ file's tool, then the app run by its Procfile ``web:`` line, slipway.toml's ``st
 
 from __future__ import annotations
 
+import ast
+import configparser
 import json
 import re
 import tomllib
@@ -24,7 +27,8 @@ from slipway.errors import UserError
 if TYPE_CHECKING:
     from builder.plan.base import Context
 
-MARKERS = ("requirements.txt", "pyproject.toml", "Pipfile", "Pipfile.lock", "setup.py", "uv.lock", "poetry.lock")
+MARKERS = ("requirements.txt", "pyproject.toml", "Pipfile", "Pipfile.lock", "setup.py", "setup.cfg", "uv.lock",
+           "poetry.lock")
 # Where an app object is looked for, in order (Railpack and Heroku look in the same places).
 APP_FILES = ("main.py", "app.py", "server.py", "wsgi.py", "asgi.py", "application.py", "api.py",
              "app/main.py", "app/__init__.py", "app/app.py", "src/main.py", "src/app.py", "api/main.py",
@@ -87,8 +91,49 @@ class PythonPlanner:
         if self.tree.is_file("Pipfile.lock") or self.tree.is_file("Pipfile"):
             return "pip, Pipfile.lock" if self.tree.is_file("Pipfile.lock") else "pip, Pipfile"
         if self.pyproject:
-            return "poetry" if "poetry" in self.pyproject.get("tool", {}) and not self._project_deps() else "pip"
+            if "poetry" in self.pyproject.get("tool", {}) and not self._project_deps():
+                return "poetry"
+            if self._project_deps():
+                return "pip"
+        if self.tree.is_file("setup.cfg") or self.tree.is_file("setup.py"):
+            return "pip, install_requires"
         return "pip"
+
+    def _setup_deps(self) -> list[str]:
+        """``install_requires`` from setup.cfg's [options], else from setup.py's ``setup()`` call when it
+        is a literal list there (or a module-level name bound to one); setup.py is read, never run."""
+        cfg = self.tree.text("setup.cfg")
+        if cfg:
+            parser = configparser.ConfigParser(interpolation=None)
+            try:
+                parser.read_string(cfg)
+                listed = parser.get("options", "install_requires", fallback="")
+            except configparser.Error:
+                listed = ""
+            deps = [line.strip() for line in listed.splitlines() if line.strip() and not line.strip().startswith("#")]
+            if deps:
+                return deps
+        try:
+            tree = ast.parse(self.tree.text("setup.py") or "")
+        except (SyntaxError, ValueError):
+            return []
+        names = {t.id: node.value for node in tree.body if isinstance(node, ast.Assign)
+                 for t in node.targets if isinstance(t, ast.Name)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "setup":
+                for keyword in node.keywords:
+                    if keyword.arg == "install_requires":
+                        value = names.get(keyword.value.id) if isinstance(keyword.value, ast.Name) else keyword.value
+                        try:
+                            found = ast.literal_eval(value) if value is not None else None
+                        except (ValueError, TypeError, SyntaxError, RecursionError):
+                            found = None
+                        if not isinstance(found, (list, tuple)):
+                            self.notes.append("setup.py's install_requires is not a literal list: Slipway does not run "
+                                              "setup.py to learn it; list the dependencies in requirements.txt")
+                            return []
+                        return [d for d in found if isinstance(d, str)]
+        return []
 
     def _project_deps(self) -> list[str]:
         deps = (self.pyproject.get("project") or {}).get("dependencies") or []
@@ -133,7 +178,7 @@ class PythonPlanner:
     def dependency_text(self) -> str:
         """Every place dependencies are named, lower-cased: enough to ask whether one is there."""
         parts = [self.tree.text(n) or "" for n in ("requirements.txt", "pyproject.toml", "uv.lock", "poetry.lock",
-                                                     "Pipfile", "Pipfile.lock")]
+                                                     "Pipfile", "Pipfile.lock", "setup.cfg", "setup.py")]
         return "\n".join(parts).lower()
 
     def has_dep(self, name: str) -> bool:
@@ -163,6 +208,8 @@ class PythonPlanner:
         else:
             if installer.startswith("pip, Pipfile"):
                 deps = self._pipfile_deps()
+            elif installer == "pip, install_requires":
+                deps = [d.strip() for d in self._setup_deps() if REQUIREMENT_RE.fullmatch(d.strip())]
             else:
                 deps = [d.strip() for d in self._project_deps() if REQUIREMENT_RE.fullmatch(d.strip())]
             if deps:
@@ -170,7 +217,7 @@ class PythonPlanner:
                 df.run(self.in_venv(f"pip install --no-cache-dir {quoted(deps)}"))
             else:
                 self.notes.append("no dependencies found (requirements.txt, uv.lock, poetry.lock, Pipfile, "
-                                  "pyproject.toml)")
+                                  "pyproject.toml, setup.cfg, setup.py)")
 
     # -- how it starts --------------------------------------------------------------------------
     def start(self) -> tuple[str, str, str]:

@@ -330,6 +330,34 @@ def test_a_broken_pipfile_fails_saying_which_file(tmp_path, files, problem):
     assert err.message_id == UserError.BUILD_PLAN and problem in str(err)
 
 
+SETUP_PY = """from setuptools import setup, find_packages
+
+REQUIRES = ["flask>=3", "requests[socks]==2.32.3"]
+
+setup(name="site", packages=find_packages(), install_requires=REQUIRES)
+"""
+
+
+@pytest.mark.parametrize("files", [
+    {"setup.py": SETUP_PY},
+    {"setup.py": "import setuptools\nsetuptools.setup(install_requires=['flask>=3', 'requests[socks]==2.32.3'])\n"},
+    {"setup.cfg": "[metadata]\nname = site\n[options]\ninstall_requires =\n    flask>=3\n    requests[socks]==2.32.3\n",
+     "setup.py": "import setuptools\nsetuptools.setup()\n"},
+])
+def test_setup_py_or_cfg_install_requires_are_installed_before_the_source(tmp_path, files):
+    plan = plan_of(tmp_path, {**files, "app.py": "from flask import Flask\napp = Flask(__name__)\n"})
+    assert ("RUN python3 -m venv --system-site-packages /app/.venv && pip install --no-cache-dir 'flask>=3' "
+            "'requests[socks]==2.32.3'") in plan.dockerfile
+    assert plan.summary.startswith("Python 3.12 (pip, install_requires), a WSGI app (Flask, app:app)")
+
+
+def test_a_setup_py_that_computes_its_requirements_is_not_run_and_the_plan_says_so(tmp_path):
+    plan = plan_of(tmp_path, {"setup.py": "from setuptools import setup\nsetup(install_requires=open('reqs').read().split())\n",
+                              "app.py": "from flask import Flask\napp = Flask(__name__)\n"})
+    assert "pip install --no-cache-dir gunicorn" in plan.dockerfile and "open(" not in plan.dockerfile
+    assert any("not a literal list" in note and "requirements.txt" in note for note in plan.notes)
+
+
 def test_a_procfile_web_line_starts_the_app(tmp_path):
     plan = plan_of(tmp_path, {"requirements.txt": "", "Procfile": "release: migrate\nweb: python serve.py --port $PORT\n"})
     assert command(plan) == "CMD exec python serve.py --port $PORT"
