@@ -5,10 +5,36 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import shlex
 import socket
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable
+
+PROCFILE = Path(__file__).resolve().parents[1] / "Procfile"
+
+
+def procfile_gunicorn(procfile: Path = PROCFILE) -> tuple[list[str], str]:
+    """The Procfile's ``web:`` gunicorn line as (its flags without ``--bind``, the app): how the benchmarks
+    run the web server, so that they measure what the Procfile runs."""
+    for line in procfile.read_text().splitlines():
+        if line.startswith("web:"):
+            argv = shlex.split(line.removeprefix("web:"))
+            break
+    else:
+        raise SystemExit(f"no web line in {procfile}")
+    if argv[:1] != ["gunicorn"] or len(argv) < 2:
+        raise SystemExit(f"the Procfile's web line does not start gunicorn with an app: {line}")
+    flags, rest = [], argv[1:-1]  # the last word is the app
+    while rest:
+        word = rest.pop(0)
+        if word in ("--bind", "-b"):
+            if rest:
+                rest.pop(0)
+        elif not word.startswith(("--bind=", "-b")):
+            flags.append(word)
+    return flags, argv[-1]
 
 
 def free_port() -> int:

@@ -39,33 +39,13 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
-from bench.common import free_port, run_main, sign  # noqa: E402
+from bench.common import free_port, procfile_gunicorn, run_main, sign  # noqa: E402
 from slipway.settings import Settings  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 
 
-def procfile_flags(procfile: Path = ROOT / "Procfile") -> list[str]:
-    """The Procfile's ``web:`` gunicorn line without its ``--bind`` and app: what both servers run with."""
-    for line in procfile.read_text().splitlines():
-        if line.startswith("web:"):
-            argv = shlex.split(line.removeprefix("web:"))
-            break
-    else:
-        raise SystemExit(f"ingest: no web line in {procfile}")
-    if argv[:1] != ["gunicorn"]:
-        raise SystemExit(f"ingest: the Procfile's web line does not start gunicorn: {line}")
-    flags, rest = [], argv[1:-1]  # the last word is the app
-    while rest:
-        word = rest.pop(0)
-        if word in ("--bind", "-b"):
-            rest.pop(0)
-        elif not word.startswith(("--bind=", "-b")):
-            flags.append(word)
-    return flags
-
-
-GUNICORN_FLAGS = procfile_flags()
+GUNICORN_FLAGS = procfile_gunicorn()[0]
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://slipway_test:slipway_test@127.0.0.1:5432/slipway_test"
 
 # wrk's script: one new delivery id per request (run prefix, thread, counter), every status counted,

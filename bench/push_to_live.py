@@ -46,7 +46,7 @@ from redis import Redis  # noqa: E402
 from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
 
 from slipway.git_remote.smart_http import GitHttpBackend  # noqa: E402
-from bench.common import free_port, rq_time, run_main, sign  # noqa: E402
+from bench.common import free_port, procfile_gunicorn, rq_time, run_main, sign  # noqa: E402
 from slipway.settings import Settings  # noqa: E402
 
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -296,8 +296,8 @@ class Bench:
         # The web server and the worker, exactly as the Procfile runs them.
         logs = self.tmp / "logs"
         logs.mkdir()
-        self.web = self._spawn("web", [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.web_port}",
-                                       "--workers", "2", "--threads", "8", "--timeout", "120", "web:create_app()"],
+        flags, app = procfile_gunicorn()
+        self.web = self._spawn("web", [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.web_port}", *flags, app],
                                logs / "web.log")
         self.worker = self._spawn("worker", [str(VENV_BIN / "rq"), "worker", "--config", "slipway.rqconfig",
                                              "--serializer", "json", "--worker-class", "slipway.worker.Worker", "--with-scheduler",

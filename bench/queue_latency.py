@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 from redis import Redis  # noqa: E402
 
-from bench.common import free_port, rq_time, run_main  # noqa: E402
+from bench.common import free_port, procfile_gunicorn, rq_time, run_main  # noqa: E402
 from slipway.settings import Settings  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
@@ -141,8 +141,8 @@ class Bench:
         logs = self.tmp / "logs"
         logs.mkdir()
         # Exactly as the Procfile runs them.
-        self.web = self.spawn("web", [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.web_port}",
-                                      "--workers", "2", "--threads", "8", "--timeout", "120", "web:create_app()"],
+        flags, app = procfile_gunicorn()
+        self.web = self.spawn("web", [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.web_port}", *flags, app],
                               logs / "web.log")
         self.worker = self.spawn("worker", [str(VENV_BIN / "rq"), "worker", "--config", "slipway.rqconfig",
                                             "--serializer", "json", "--worker-class", "slipway.worker.Worker",
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(run)
         statuses = sorted({r["status"] for r in runs})
         print()
-        print(f"queue latency: {len(runs)} push deliveries one at a time, gunicorn --workers 2 --threads 8 and the "
+        print(f"queue latency: {len(runs)} push deliveries one at a time, gunicorn {' '.join(procfile_gunicorn()[0])} and the "
               f"Procfile's rq worker, SQLite, {os.cpu_count()} CPUs; job statuses {statuses}")
         print(summary("POST -> 202 answered", [r["post"] for r in runs]))
         print(summary("202 answered -> job running", [r["started"] for r in runs]))

@@ -68,6 +68,33 @@ def test_expired_and_revoked_tokens_stop_working(app, two_teams, browser_as):
     assert api.get("/api/me", headers=bearer("slp_" + "x" * 43)).status_code == 401
 
 
+def test_a_token_s_last_use_is_noted_to_the_minute_not_written_at_every_request(app, two_teams):
+    start = datetime.now(UTC)
+    with session_scope() as s:
+        token, text_ = tokens.create(s, two_teams.users["red-owner"], "cli", "read", 7, now=start)
+        token_id = token.id
+
+    def use(at: datetime) -> tuple[bool, datetime | None]:
+        """Authenticate at ``at``: (whether that changed the row, its last use after)."""
+        with session_scope() as s:
+            found = tokens.authenticate(s, text_, now=at)
+            assert found is not None and found.id == token_id
+            changed = found in s.dirty and s.is_modified(found)
+        with session_scope() as s:
+            noted = s.get(ApiToken, token_id).last_used_at
+        return changed, noted
+
+    def same(a: datetime | None, b: datetime) -> bool:
+        return a is not None and abs((a.replace(tzinfo=a.tzinfo or UTC) - b).total_seconds()) < 0.001
+
+    changed, noted = use(start)
+    assert changed and same(noted, start)  # the first use
+    changed, noted = use(start + timedelta(seconds=30))
+    assert not changed and same(noted, start)  # within the minute: nothing written
+    changed, noted = use(start + timedelta(seconds=61))
+    assert changed and same(noted, start + timedelta(seconds=61))
+
+
 @pytest.mark.parametrize("request_, problem", [
     ({"name": "", "scope": "read"}, "name"), ({"name": "x", "scope": "root"}, "scope"),
     ({"name": "x", "scope": "read", "days": 1000}, "days"),
