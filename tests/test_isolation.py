@@ -15,7 +15,7 @@ from docker.utils import parse_bytes
 from rq import Queue
 from sqlalchemy import select
 
-from deployer.local import LABEL_DEPLOYMENT
+from deployer.local import LABEL_DEPLOYMENT, LABEL_PROJECT
 from slipway import envvars
 from slipway.buildlog import stream_key
 from slipway.db import session_scope
@@ -157,7 +157,9 @@ def test_apps_run_without_capabilities_they_do_not_need_and_within_limits(
         settings, site, send_webhook, run_worker, docker_client):
     dep = deploy(send_webhook, run_worker, site, {"Dockerfile": dockerfile(settings.registry), "www/index.html": "x"})
     assert dep.state == "live", dep.error_message
-    (container,) = docker_client.containers.list(filters={"label": f"{LABEL_DEPLOYMENT}={dep.id}"})
+    # This test's project and deployment (ids start at 1 in every test's database).
+    (container,) = docker_client.containers.list(filters={"label": [f"{LABEL_PROJECT}={site.name}",
+                                                                     f"{LABEL_DEPLOYMENT}={dep.id}"]})
     host = container.attrs["HostConfig"]
     assert host["CapDrop"] == ["ALL"] and "NET_RAW" not in (host["CapAdd"] or [])
     assert host["SecurityOpt"] == ["no-new-privileges"]

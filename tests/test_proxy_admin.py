@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from deployer.local import LABEL_DEPLOYMENT
+from deployer.local import LABEL_DEPLOYMENT, LABEL_PROJECT
 from slipway.proxy import addresses
 from tests.support.pipeline import deploy, dockerfile, log_of, site_files
 from tests.support.proxy import get, through_proxy
@@ -77,7 +77,9 @@ def test_a_running_app_cannot_reach_the_proxys_admin_api(proxied, base_settings,
     production = at.url(at.production_host(site.name))
     v1 = deploy(send_webhook, run_worker, site, site_files(proxied.registry, "v1"))
     assert v1.state == "live", log_of(v1.id)
-    (container,) = docker_client.containers.list(filters={"label": f"{LABEL_DEPLOYMENT}={v1.id}"})
+    # This test's project and deployment (ids start at 1 in every test's database).
+    (container,) = docker_client.containers.list(filters={"label": [f"{LABEL_PROJECT}={site.name}",
+                                                                     f"{LABEL_DEPLOYMENT}={v1.id}"]})
 
     # What the app's own code could do, run in its container while it is live.
     output = container.exec_run(["sh", "-c", attack(proxied, base_settings)]).output.decode()

@@ -51,15 +51,21 @@ def create(session: Session, user_id: int | None, name: str, scope: str, days: i
     return token, text
 
 
+# A token's last use is noted to the minute: a CLI or CI job's every request would otherwise be a write.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
 def authenticate(session: Session, text: str, now: datetime | None = None) -> ApiToken | None:
-    """The live token with this text (not revoked, not expired), its last use noted; else None."""
+    """The live token with this text (not revoked, not expired), its last use noted (when the one noted is
+    over ``LAST_USED_PRECISION`` old); else None."""
     if not text.startswith(f"{PREFIX}_"):
         return None
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(text)))
     now = now or datetime.now(UTC)
     if token is None or token.revoked_at is not None or _aware(token.expires_at) <= now:
         return None
-    token.last_used_at = now
+    if token.last_used_at is None or now - _aware(token.last_used_at) >= LAST_USED_PRECISION:
+        token.last_used_at = now
     return token
 
 
