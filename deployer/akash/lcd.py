@@ -15,6 +15,8 @@ from decimal import Decimal
 from typing import Any, Callable
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from deployer.akash.chain import TxResult
 from deployer.akash.messages import from_legacy_dec
@@ -62,6 +64,12 @@ class Lcd:
         self.url = url.removeprefix("rest+").rstrip("/")
         self.timeout_s = timeout_s
         self._http = requests.Session()
+        # Reads only, so asking again is safe: a kept-alive connection the node (or a load balancer in
+        # front of it) closed just as it was reused, or a refused connect, is tried once more.
+        retry = Retry(total=2, connect=2, read=1, status=0, other=0, redirect=0, backoff_factor=0.2,
+                      allowed_methods=frozenset({"GET"}), raise_on_status=False)
+        for scheme in ("http://", "https://"):
+            self._http.mount(scheme, HTTPAdapter(max_retries=retry))
 
     def get(self, path: str, **params: Any) -> dict | None:
         """The JSON answer, or None when the node says the thing does not exist."""
