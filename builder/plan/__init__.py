@@ -72,8 +72,12 @@ def make_plan(checkout: Path, *, dockerfile: str = "Dockerfile", context: str = 
         if plan is not None:
             return plan
         looked.append(what)
-    where = ("the repository's root" if app_root == "." else f"{root}/ (slipway.toml's root)" if root != "."
-             else f"{app_root}/ (the project's build context)")
+    if root != ".":
+        where = f"{root}/ (slipway.toml's root)"
+    elif app_root != ".":
+        where = f"{app_root}/ (the project's build context)"
+    else:
+        where = "the repository's root"
     raise UserError(UserError.BUILD_NO_PLAN, where=where, commit=commit_name(sha),
                     looked="; ".join(["a Dockerfile"] + looked))
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from builder.plan.base import DEFAULT_VERSIONS, Dockerfile, Plan, json_list
 from builder.plan.config import commit_name
+from slipway.errors import UserError
 
 if TYPE_CHECKING:
     from builder.plan.base import Context
@@ -63,8 +64,6 @@ def start_argv(ctx: "Context") -> list[str]:
         shell = not argv or ASSIGNMENT_RE.match(argv[0]) or any(SHELL_SYNTAX_RE.search(word) for word in argv)
         problem = "shell syntax" if shell else ""
     if problem:
-        from slipway.errors import UserError
-
         raise UserError(UserError.BUILD_PLAN, kind="Go", commit=commit_name(ctx.sha), detail=(
             f"slipway.toml's start {start!r} needs a shell ({problem}), and a Go app runs on "
             f"{ctx.images.image('runtime')}, which has none: give the command as plain words (the binary is "

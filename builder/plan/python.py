@@ -27,8 +27,9 @@ from slipway.errors import UserError
 if TYPE_CHECKING:
     from builder.plan.base import Context
 
-MARKERS = ("requirements.txt", "pyproject.toml", "Pipfile", "Pipfile.lock", "setup.py", "setup.cfg", "uv.lock",
-           "poetry.lock")
+# The files that make a directory a Python app, and where its dependencies are named.
+MARKERS = ("requirements.txt", "pyproject.toml", "uv.lock", "poetry.lock", "Pipfile", "Pipfile.lock", "setup.cfg",
+           "setup.py")
 # Where an app object is looked for, in order (Railpack and Heroku look in the same places).
 APP_FILES = ("main.py", "app.py", "server.py", "wsgi.py", "asgi.py", "application.py", "api.py",
              "app/main.py", "app/__init__.py", "app/app.py", "src/main.py", "src/app.py", "api/main.py",
@@ -91,10 +92,10 @@ class PythonPlanner:
         if self.tree.is_file("Pipfile.lock") or self.tree.is_file("Pipfile"):
             return "pip, Pipfile.lock" if self.tree.is_file("Pipfile.lock") else "pip, Pipfile"
         if self.pyproject:
-            if "poetry" in self.pyproject.get("tool", {}) and not self._project_deps():
-                return "poetry"
             if self._project_deps():
                 return "pip"
+            if "poetry" in self.pyproject.get("tool", {}):
+                return "poetry"
         if self.tree.is_file("setup.cfg") or self.tree.is_file("setup.py"):
             return "pip, install_requires"
         return "pip"
@@ -177,8 +178,7 @@ class PythonPlanner:
 
     def dependency_text(self) -> str:
         """Every place dependencies are named, lower-cased: enough to ask whether one is there."""
-        parts = [self.tree.text(n) or "" for n in ("requirements.txt", "pyproject.toml", "uv.lock", "poetry.lock",
-                                                     "Pipfile", "Pipfile.lock", "setup.cfg", "setup.py")]
+        parts = [self.tree.text(n) or "" for n in MARKERS]
         return "\n".join(parts).lower()
 
     def has_dep(self, name: str) -> bool:
@@ -206,12 +206,9 @@ class PythonPlanner:
             df.copy(["requirements.txt"])
             df.run(self.in_venv("pip install --no-cache-dir -r requirements.txt"))
         else:
-            if installer.startswith("pip, Pipfile"):
-                deps = self._pipfile_deps()
-            elif installer == "pip, install_requires":
-                deps = [d.strip() for d in self._setup_deps() if REQUIREMENT_RE.fullmatch(d.strip())]
-            else:
-                deps = [d.strip() for d in self._project_deps() if REQUIREMENT_RE.fullmatch(d.strip())]
+            listed = (self._pipfile_deps() if installer.startswith("pip, Pipfile")
+                      else self._setup_deps() if installer == "pip, install_requires" else self._project_deps())
+            deps = [d.strip() for d in listed if REQUIREMENT_RE.fullmatch(d.strip())]
             if deps:
                 # Named on the command line: this layer changes only when the dependencies do.
                 df.run(self.in_venv(f"pip install --no-cache-dir {quoted(deps)}"))
